@@ -1,0 +1,46 @@
+//! iqs addressed to an account's bare JID, which the server answers on the
+//! account's behalf (RFC 6121 §8.5.2.1.3).
+
+use crate::jid::Jid;
+use crate::router;
+use crate::server::Server;
+use crate::stanza::{self, Condition, StanzaError};
+use crate::xml::Element;
+
+use super::{NS_DISCO_INFO, NS_PING, disco};
+
+pub fn handle(server: &Server, iq: Element, account: &Jid) {
+    let ty = iq.attr("type").unwrap_or_default();
+    if ty != "get" && ty != "set" {
+        return;
+    }
+    let owner_asking = iq
+        .attr("from")
+        .and_then(|f| Jid::parse(f).ok())
+        .is_some_and(|f| f.to_bare() == *account);
+    let answer = match iq.first_child() {
+        Some(p) if p.is("ping", NS_PING) && ty == "get" => Ok(None),
+        Some(p) if p.is("query", NS_DISCO_INFO) && ty == "get" => {
+            disco::account_info(owner_asking, p.attr("node")).map(Some)
+        }
+        _ => Err(StanzaError::new(Condition::ServiceUnavailable)),
+    };
+    let reply = match answer {
+        Ok(payload) => {
+            let mut reply = stanza::iq_result(&iq);
+            if let Some(p) = payload {
+                reply.push_child(p);
+            }
+            Some(reply)
+        }
+        Err(e) => stanza::error_reply(&iq, &e),
+    };
+    if let Some(reply) = reply {
+        router::reply_to_sender(server, reply);
+    }
+}
+
+/// Used by handlers that answer with just a payload.
+pub fn result_with(iq: &Element, payload: Element) -> Element {
+    stanza::iq_result(iq).with_child(payload)
+}

@@ -1,0 +1,78 @@
+//! Stanzas addressed to the server's own domain: the iqs it answers itself
+//! (disco, ping, version, time), and the rest refused as RFC 6120 says.
+
+use std::time::SystemTime;
+
+use crate::jid::Jid;
+use crate::router;
+use crate::server::Server;
+use crate::stanza::{self, Condition, Kind, StanzaError};
+use crate::xml::Element;
+
+use super::{NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_TIME, NS_VERSION, disco, version};
+
+pub fn handle(server: &Server, stanza: Element, to: &Jid) {
+    match Kind::of(&stanza) {
+        Some(Kind::Iq) => iq(server, stanza, to),
+        // A message to the server itself has no reader; presence to the
+        // server (e.g. a directed presence) needs no answer.
+        Some(Kind::Message) | Some(Kind::Presence) | None => {}
+    }
+}
+
+fn iq(server: &Server, iq: Element, to: &Jid) {
+    let ty = iq.attr("type").unwrap_or_default();
+    if ty != "get" && ty != "set" {
+        // Results and errors for the server: it sends no requests yet.
+        return;
+    }
+    let answer = if to.resource().is_some() {
+        Err(StanzaError::new(Condition::ServiceUnavailable))
+    } else {
+        answer(server, &iq, ty == "get")
+    };
+    let reply = match answer {
+        Ok(payload) => {
+            let mut reply = stanza::iq_result(&iq);
+            if let Some(p) = payload {
+                reply.push_child(p);
+            }
+            Some(reply)
+        }
+        Err(error) => stanza::error_reply(&iq, &error),
+    };
+    if let Some(reply) = reply {
+        router::reply_to_sender(server, reply);
+    }
+}
+
+fn answer(server: &Server, iq: &Element, get: bool) -> Result<Option<Element>, StanzaError> {
+    let Some(payload) = iq.first_child() else {
+        return Err(StanzaError::new(Condition::BadRequest));
+    };
+    let ns = payload.ns.as_str();
+    match (ns, payload.name.as_str(), get) {
+        (NS_PING, "ping", true) => Ok(None),
+        (NS_DISCO_INFO, "query", true) => {
+            disco::server_info(server, payload.attr("node")).map(Some)
+        }
+        (NS_DISCO_ITEMS, "query", true) => {
+            let domain = iq.attr("to").unwrap_or_default();
+            disco::server_items(server, domain, payload.attr("node")).map(Some)
+        }
+        (NS_VERSION, "query", true) => Ok(Some(version::answer())),
+        (NS_TIME, "time", true) => Ok(Some(time_answer(SystemTime::now()))),
+        (NS_PING | NS_DISCO_INFO | NS_DISCO_ITEMS | NS_VERSION | NS_TIME, _, _) => {
+            Err(StanzaError::new(Condition::BadRequest))
+        }
+        _ => Err(StanzaError::new(Condition::ServiceUnavailable)),
+    }
+}
+
+/// XEP-0202. The offset is reported as UTC: a server on a Pi often has no
+/// meaningful local zone, and clients render `utc` in their own.
+fn time_answer(now: SystemTime) -> Element {
+    Element::new("time", NS_TIME)
+        .with_child(Element::new("tzo", NS_TIME).with_text("+00:00"))
+        .with_child(Element::new("utc", NS_TIME).with_text(crate::datetime::format_utc(now, false)))
+}

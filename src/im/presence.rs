@@ -1,0 +1,81 @@
+//! Presence the server distributes (RFC 6121 §4). Without rosters yet, a
+//! user's presence reaches the user's own resources and directed targets.
+
+use std::rc::Rc;
+
+use crate::jid::Jid;
+use crate::server::Server;
+use crate::session::Session;
+use crate::xml::{Element, NS_CLIENT};
+
+/// A presence without `to`: the client announces its own availability.
+pub fn broadcast_own(server: &Server, origin: &Rc<Session>, mut stanza: Element) {
+    match stanza.attr("type") {
+        None => {
+            let priority = stanza
+                .get_child("priority", NS_CLIENT)
+                .and_then(|p| p.text().trim().parse::<i8>().ok())
+                .unwrap_or(0);
+            origin.priority.set(priority);
+            *origin.presence.borrow_mut() = Some(stanza.clone());
+        }
+        Some("unavailable") => {
+            *origin.presence.borrow_mut() = None;
+        }
+        // Subscription management needs rosters; probes are the server's.
+        Some(_) => return,
+    }
+    // RFC 6121 §4.2.2 / §4.5.2: every available resource of the account,
+    // the sender included, learns the new state.
+    for session in server.sessions_of(&origin.jid.to_bare()) {
+        if session.id == origin.id || session.is_available() {
+            stanza.set_attr("to", session.jid.as_str());
+            session.send(&stanza);
+        }
+    }
+}
+
+/// The session went away without saying goodbye: tell the account's other
+/// resources it is unavailable.
+pub fn session_ended(server: &Server, session: &Session) {
+    if session.presence.borrow_mut().take().is_none() {
+        return;
+    }
+    let mut unavailable = Element::new("presence", NS_CLIENT)
+        .with_attr("from", session.jid.as_str())
+        .with_attr("type", "unavailable");
+    for other in server.sessions_of(&session.jid.to_bare()) {
+        if other.id != session.id && other.is_available() {
+            unavailable.set_attr("to", other.jid.as_str());
+            other.send(&unavailable);
+        }
+    }
+}
+
+/// RFC 6121 §8.5.2.1.2: presence to a bare JID reaches every available
+/// resource.
+pub fn to_bare(server: &Server, stanza: Element, bare: &Jid) {
+    match stanza.attr("type") {
+        None | Some("unavailable") => {
+            for s in server.sessions_of(bare) {
+                if s.is_available() {
+                    s.send(&stanza);
+                }
+            }
+        }
+        // subscribe/subscribed/unsubscribe/unsubscribed/probe need rosters;
+        // they are dropped until subscriptions exist, as RFC 6121 §3 allows
+        // for a user without a roster entry.
+        _ => {}
+    }
+}
+
+/// RFC 6121 §8.5.3.2.2: presence to a full JID that is not connected.
+pub fn to_unavailable_resource(server: &Server, stanza: Element, to: &Jid) {
+    match stanza.attr("type") {
+        Some("subscribe") | Some("subscribed") | Some("unsubscribe") | Some("unsubscribed") => {
+            to_bare(server, stanza, &to.to_bare())
+        }
+        _ => {}
+    }
+}

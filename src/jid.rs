@@ -1,0 +1,1011 @@
+//! XMPP addresses: RFC 7622 syntax with the RFC 6122 stringprep profiles
+//! (Nodeprep, Nameprep, Resourceprep), which is what deployed servers such as
+//! Prosody and ejabberd still compare with.
+//!
+//! Two flavours of preparation exist because RFC 3454 §7 distinguishes
+//! "stored strings" from "queries": addresses that merely pass through (a
+//! remote occupant called `room@muc.example/🤖`) must not be rejected just
+//! because they use code points newer than Unicode 3.2, while identifiers we
+//! create and keep (account names, MUC nicknames) must not contain them,
+//! because their normalization is undefined and may change later.
+//! [`Jid::parse`] and the non-`_strict` helpers are lenient; the `_strict`
+//! helpers reject unassigned code points.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::str::FromStr;
+
+use stringprep::tables;
+
+/// Upper bound for each part, in bytes after preparation (RFC 7622 §3.1).
+pub const MAX_PART_LEN: usize = 1023;
+/// DNS label limit (RFC 1035 §2.3.4).
+pub const MAX_LABEL_LEN: usize = 63;
+
+/// Why a string is not a valid JID or JID part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JidError {
+    EmptyLocal,
+    EmptyDomain,
+    EmptyResource,
+    LocalTooLong,
+    DomainTooLong,
+    ResourceTooLong,
+    ForbiddenLocalChar(char),
+    ForbiddenDomainChar(char),
+    ForbiddenResourceChar(char),
+    UnassignedLocalChar(char),
+    UnassignedDomainChar(char),
+    UnassignedResourceChar(char),
+    LocalBidi,
+    DomainBidi,
+    ResourceBidi,
+    EmptyDomainLabel,
+    DomainLabelTooLong,
+    DomainLabelHyphen,
+    InvalidIpLiteral,
+}
+
+struct CharName(char);
+
+impl fmt::Display for CharName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Control and invisible characters would be unreadable in a log or
+        // error text, so always add the code point.
+        write!(
+            f,
+            "'{}' (U+{:04X})",
+            self.0.escape_debug(),
+            u32::from(self.0)
+        )
+    }
+}
+
+impl fmt::Display for JidError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use JidError::*;
+        match *self {
+            EmptyLocal => f.write_str("the localpart (before '@') is empty"),
+            EmptyDomain => f.write_str("the domainpart is empty"),
+            EmptyResource => f.write_str("the resourcepart (after '/') is empty"),
+            LocalTooLong => write!(f, "the localpart is longer than {MAX_PART_LEN} bytes"),
+            DomainTooLong => write!(f, "the domainpart is longer than {MAX_PART_LEN} bytes"),
+            ResourceTooLong => write!(f, "the resourcepart is longer than {MAX_PART_LEN} bytes"),
+            ForbiddenLocalChar(c) => {
+                write!(
+                    f,
+                    "the localpart contains the forbidden character {}",
+                    CharName(c)
+                )
+            }
+            ForbiddenDomainChar(c) => {
+                write!(
+                    f,
+                    "the domainpart contains the forbidden character {}",
+                    CharName(c)
+                )
+            }
+            ForbiddenResourceChar(c) => write!(
+                f,
+                "the resourcepart contains the forbidden character {}",
+                CharName(c)
+            ),
+            UnassignedLocalChar(c) => write!(
+                f,
+                "the localpart contains {}, which is not allowed here (not in Unicode 3.2)",
+                CharName(c)
+            ),
+            UnassignedDomainChar(c) => write!(
+                f,
+                "the domainpart contains {}, which is not allowed (not in Unicode 3.2)",
+                CharName(c)
+            ),
+            UnassignedResourceChar(c) => write!(
+                f,
+                "the resourcepart contains {}, which is not allowed here (not in Unicode 3.2)",
+                CharName(c)
+            ),
+            LocalBidi => f.write_str("the localpart mixes right-to-left and left-to-right text"),
+            DomainBidi => f.write_str("the domainpart mixes right-to-left and left-to-right text"),
+            ResourceBidi => {
+                f.write_str("the resourcepart mixes right-to-left and left-to-right text")
+            }
+            EmptyDomainLabel => f.write_str("the domainpart contains an empty label ('..')"),
+            DomainLabelTooLong => write!(
+                f,
+                "a label of the domainpart is longer than {MAX_LABEL_LEN} bytes"
+            ),
+            DomainLabelHyphen => {
+                f.write_str("a label of the domainpart starts or ends with a hyphen")
+            }
+            InvalidIpLiteral => f.write_str("the domainpart is not a valid [IPv6] literal"),
+        }
+    }
+}
+
+impl std::error::Error for JidError {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Local,
+    Domain,
+    Resource,
+}
+
+impl Part {
+    fn empty(self) -> JidError {
+        match self {
+            Part::Local => JidError::EmptyLocal,
+            Part::Domain => JidError::EmptyDomain,
+            Part::Resource => JidError::EmptyResource,
+        }
+    }
+
+    fn too_long(self) -> JidError {
+        match self {
+            Part::Local => JidError::LocalTooLong,
+            Part::Domain => JidError::DomainTooLong,
+            Part::Resource => JidError::ResourceTooLong,
+        }
+    }
+
+    fn forbidden(self, c: char) -> JidError {
+        match self {
+            Part::Local => JidError::ForbiddenLocalChar(c),
+            Part::Domain => JidError::ForbiddenDomainChar(c),
+            Part::Resource => JidError::ForbiddenResourceChar(c),
+        }
+    }
+
+    fn unassigned(self, c: char) -> JidError {
+        match self {
+            Part::Local => JidError::UnassignedLocalChar(c),
+            Part::Domain => JidError::UnassignedDomainChar(c),
+            Part::Resource => JidError::UnassignedResourceChar(c),
+        }
+    }
+
+    fn bidi(self) -> JidError {
+        match self {
+            Part::Local => JidError::LocalBidi,
+            Part::Domain => JidError::DomainBidi,
+            Part::Resource => JidError::ResourceBidi,
+        }
+    }
+
+    /// The full (strict) stringprep profile for this part.
+    fn stringprep(self, s: &str) -> Result<Cow<'_, str>, stringprep::Error> {
+        match self {
+            Part::Local => stringprep::nodeprep(s),
+            Part::Domain => stringprep::nameprep(s),
+            Part::Resource => stringprep::resourceprep(s),
+        }
+    }
+
+    /// The profile's prohibition tables, needed for code points the crate's
+    /// (always strict) profiles never get to see in lenient mode.
+    fn prohibited(self, c: char) -> bool {
+        let common = tables::non_ascii_space_character(c)
+            || tables::non_ascii_control_character(c)
+            || tables::private_use(c)
+            || tables::non_character_code_point(c)
+            || tables::surrogate_code(c)
+            || tables::inappropriate_for_plain_text(c)
+            || tables::inappropriate_for_canonical_representation(c)
+            || tables::change_display_properties_or_deprecated(c)
+            || tables::tagging_character(c);
+        match self {
+            Part::Local => {
+                common
+                    || tables::ascii_space_character(c)
+                    || tables::ascii_control_character(c)
+                    || is_forbidden_local_ascii(c)
+            }
+            Part::Domain => common,
+            Part::Resource => common || tables::ascii_control_character(c),
+        }
+    }
+}
+
+/// RFC 7622 §3.3.1 / RFC 6122 Appendix A.5 additions to Nodeprep.
+fn is_forbidden_local_ascii(c: char) -> bool {
+    matches!(c, '"' | '&' | '\'' | '/' | ':' | '<' | '>' | '@')
+}
+
+fn ascii_forbidden_in(part: Part, b: u8) -> bool {
+    match part {
+        Part::Local => b <= b' ' || b == 0x7f || is_forbidden_local_ascii(char::from(b)),
+        Part::Resource => b < b' ' || b == 0x7f,
+        // Domain characters are checked label by label afterwards.
+        Part::Domain => false,
+    }
+}
+
+/// Hand-written equivalent of the stringprep profiles restricted to ASCII:
+/// no ASCII character is mapped to nothing or changed by NFKC, the only
+/// mapping is case folding (Nodeprep/Nameprep), and ASCII has no
+/// right-to-left characters, so only the prohibition tables remain.
+fn prep_ascii(part: Part, s: &str) -> Result<Cow<'_, str>, JidError> {
+    if let Some(b) = s.bytes().find(|&b| ascii_forbidden_in(part, b)) {
+        return Err(part.forbidden(char::from(b)));
+    }
+    let folds = part != Part::Resource;
+    if folds && s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Ok(Cow::Owned(s.to_ascii_lowercase()))
+    } else {
+        Ok(Cow::Borrowed(s))
+    }
+}
+
+/// Runs the stringprep profile through the `stringprep` crate.
+///
+/// In lenient mode, code points unassigned in Unicode 3.2 are passed through
+/// untouched, exactly as RFC 3454 §7 prescribes for queries: the string is
+/// cut at those code points, each run is prepared on its own (an unassigned
+/// code point is a normalization barrier under Unicode 3.2 rules), and the
+/// bidi rule is then checked on the whole result.
+fn prep_unicode(part: Part, s: &str, strict: bool) -> Result<Cow<'_, str>, JidError> {
+    if strict || !s.chars().any(tables::unassigned_code_point) {
+        return part.stringprep(s).map_err(|_| diagnose(part, s, strict));
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while !rest.is_empty() {
+        let run_len = rest
+            .find(tables::unassigned_code_point)
+            .unwrap_or(rest.len());
+        let (run, tail) = rest.split_at(run_len);
+        if !run.is_empty() {
+            prep_run(part, run, &mut out)?;
+        }
+        let mut chars = tail.chars();
+        if let Some(c) = chars.next() {
+            if part.prohibited(c) {
+                return Err(part.forbidden(c));
+            }
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    if violates_bidi(&out) {
+        return Err(part.bidi());
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// An isolated run may fail the bidi rule although the whole string passes
+/// (e.g. "א1" + U+1F916 + "ב"). Retrying with a Hebrew letter on both sides
+/// satisfies the first/last-character requirement without changing the
+/// run's normalization: U+05D0 is a starter that composes with nothing.
+fn prep_run(part: Part, run: &str, out: &mut String) -> Result<(), JidError> {
+    const GUARD: char = '\u{05D0}';
+    if let Ok(p) = part.stringprep(run) {
+        out.push_str(&p);
+        return Ok(());
+    }
+    let guarded = format!("{GUARD}{run}{GUARD}");
+    let prepared = part
+        .stringprep(&guarded)
+        .map_err(|_| diagnose(part, run, false))?;
+    let inner = prepared
+        .strip_prefix(GUARD)
+        .and_then(|p| p.strip_suffix(GUARD))
+        .ok_or(part.bidi())?;
+    out.push_str(inner);
+    Ok(())
+}
+
+/// The stringprep crate does not say which character failed, so find it by
+/// preparing characters one at a time; only runs on the error path.
+fn diagnose(part: Part, s: &str, strict: bool) -> JidError {
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        if tables::unassigned_code_point(c) {
+            if part.prohibited(c) {
+                return part.forbidden(c);
+            }
+            if strict {
+                return part.unassigned(c);
+            }
+            continue;
+        }
+        if part.stringprep(c.encode_utf8(&mut buf)).is_err() {
+            return part.forbidden(c);
+        }
+    }
+    part.bidi()
+}
+
+/// RFC 3454 §6.
+fn violates_bidi(s: &str) -> bool {
+    if !s.contains(tables::bidi_r_or_al) {
+        return false;
+    }
+    let first_ok = s.chars().next().is_some_and(tables::bidi_r_or_al);
+    let last_ok = s.chars().next_back().is_some_and(tables::bidi_r_or_al);
+    s.contains(tables::bidi_l) || !first_ok || !last_ok
+}
+
+fn prep_part(part: Part, s: &str, strict: bool) -> Result<Cow<'_, str>, JidError> {
+    if s.is_empty() {
+        return Err(part.empty());
+    }
+    let out = if s.is_ascii() {
+        prep_ascii(part, s)?
+    } else {
+        prep_unicode(part, s, strict)?
+    };
+    check_len(part, out)
+}
+
+fn check_len(part: Part, out: Cow<'_, str>) -> Result<Cow<'_, str>, JidError> {
+    // Mapping to nothing can empty a non-empty input (e.g. U+200B alone).
+    if out.is_empty() {
+        Err(part.empty())
+    } else if out.len() > MAX_PART_LEN {
+        Err(part.too_long())
+    } else {
+        Ok(out)
+    }
+}
+
+/// Nodeprep for a localpart (case-folded). Lenient about code points
+/// unassigned in Unicode 3.2; use this for addresses received from others.
+pub fn prep_local(s: &str) -> Result<Cow<'_, str>, JidError> {
+    prep_part(Part::Local, s, false)
+}
+
+/// Nodeprep for a localpart that will be stored, e.g. a new account name:
+/// additionally rejects code points unassigned in Unicode 3.2.
+pub fn prep_local_strict(s: &str) -> Result<Cow<'_, str>, JidError> {
+    prep_part(Part::Local, s, true)
+}
+
+/// Resourceprep for a resourcepart (case is kept). Lenient about code points
+/// unassigned in Unicode 3.2.
+pub fn prep_resource(s: &str) -> Result<Cow<'_, str>, JidError> {
+    prep_part(Part::Resource, s, false)
+}
+
+/// Strict Resourceprep, for resources and MUC nicknames we hand out or
+/// store: rejects prohibited characters, bidi violations and code points
+/// unassigned in Unicode 3.2 (so the nickname "🤖", U+1F916, is refused,
+/// as Prosody does).
+pub fn prep_resource_strict(s: &str) -> Result<Cow<'_, str>, JidError> {
+    prep_part(Part::Resource, s, true)
+}
+
+/// Prepares a domainpart: strips one trailing dot, canonicalizes bracketed
+/// IPv6 literals, applies Nameprep (which lowercases) and checks the labels.
+///
+/// ASCII labels must be letters, digits, '-' and '_' (the underscore is not
+/// in the hostname rules, but internal and component hostnames use it and
+/// other servers accept it) and must not start or end with '-'. A-labels
+/// (`xn--…`) are kept as they are, as Prosody does, so they do not compare
+/// equal to the corresponding U-label.
+pub fn prep_domain(s: &str) -> Result<Cow<'_, str>, JidError> {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    if s.is_empty() {
+        return Err(JidError::EmptyDomain);
+    }
+    if let Some(inner) = s.strip_prefix('[') {
+        return prep_ipv6_literal(s, inner);
+    }
+    let out = if s.is_ascii() {
+        prep_ascii(Part::Domain, s)?
+    } else {
+        prep_domain_unicode(s)?
+    };
+    check_domain_labels(out)
+}
+
+fn prep_domain_unicode(s: &str) -> Result<Cow<'_, str>, JidError> {
+    // IDNA (RFC 3490 §3.1) treats these as dots; Nameprep alone would keep
+    // U+3002, leaving a domain that can never be resolved.
+    let is_dot = |c: char| matches!(c, '\u{3002}' | '\u{FF0E}' | '\u{FF61}');
+    if s.contains(is_dot) {
+        let mapped: String = s.chars().map(|c| if is_dot(c) { '.' } else { c }).collect();
+        let prepared = prep_unicode(Part::Domain, &mapped, true)?.into_owned();
+        Ok(Cow::Owned(prepared))
+    } else {
+        prep_unicode(Part::Domain, s, true)
+    }
+}
+
+fn prep_ipv6_literal<'a>(whole: &'a str, inner: &str) -> Result<Cow<'a, str>, JidError> {
+    let addr = inner
+        .strip_suffix(']')
+        .and_then(|a| Ipv6Addr::from_str(a).ok())
+        .ok_or(JidError::InvalidIpLiteral)?;
+    // RFC 5952 text form, so that "[::1]" and "[0:0::1]" compare equal.
+    let canonical = format!("[{addr}]");
+    if canonical == whole {
+        Ok(Cow::Borrowed(whole))
+    } else {
+        Ok(Cow::Owned(canonical))
+    }
+}
+
+fn check_domain_labels(out: Cow<'_, str>) -> Result<Cow<'_, str>, JidError> {
+    let out = check_len(Part::Domain, out)?;
+    for label in out.split('.') {
+        if label.is_empty() {
+            return Err(JidError::EmptyDomainLabel);
+        }
+        if label.len() > MAX_LABEL_LEN {
+            return Err(JidError::DomainLabelTooLong);
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|&c| c.is_ascii() && !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Err(JidError::ForbiddenDomainChar(c));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(JidError::DomainLabelHyphen);
+        }
+    }
+    Ok(out)
+}
+
+/// A validated, normalized XMPP address.
+///
+/// Stored as one string plus two offsets; the offsets are determined by the
+/// string (neither localpart nor domainpart may contain '@' or '/'), so the
+/// derived comparisons are plain string comparisons of the normalized form.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Jid {
+    full: Box<str>,
+    /// Byte offset of the '@'; 0 when there is no localpart (a localpart is
+    /// never empty, so 0 is free to mean "none").
+    local_end: u16,
+    /// Byte offset where the domainpart ends ('/' or end of string).
+    domain_end: u16,
+}
+
+impl Jid {
+    /// Parses and normalizes `local@domain/resource` (RFC 7622 §3.1: the
+    /// resourcepart starts at the first '/', the localpart ends at the first
+    /// '@' before it).
+    pub fn parse(s: &str) -> Result<Jid, JidError> {
+        let (address, resource) = match s.split_once('/') {
+            Some((a, r)) => (a, Some(r)),
+            None => (s, None),
+        };
+        let (local, domain) = match address.split_once('@') {
+            Some((l, d)) => (Some(l), d),
+            None => (None, address),
+        };
+        if let Some(l) = local
+            && l.is_empty()
+        {
+            return Err(JidError::EmptyLocal);
+        }
+        // A second '@' would otherwise be reported as a generic domain error.
+        if domain.contains('@') {
+            return Err(JidError::ForbiddenDomainChar('@'));
+        }
+        Jid::new(local, domain, resource)
+    }
+
+    /// Builds a JID from separate parts, preparing each of them.
+    pub fn new(local: Option<&str>, domain: &str, resource: Option<&str>) -> Result<Jid, JidError> {
+        let local = local.map(prep_local).transpose()?;
+        let domain = prep_domain(domain)?;
+        let resource = resource.map(prep_resource).transpose()?;
+        Ok(Jid::assemble(
+            local.as_deref(),
+            &domain,
+            resource.as_deref(),
+        ))
+    }
+
+    /// Joins already prepared parts. Lengths are bounded by MAX_PART_LEN,
+    /// so the offsets fit in u16.
+    fn assemble(local: Option<&str>, domain: &str, resource: Option<&str>) -> Jid {
+        let len =
+            local.map_or(0, |l| l.len() + 1) + domain.len() + resource.map_or(0, |r| r.len() + 1);
+        let mut full = String::with_capacity(len);
+        let mut local_end = 0;
+        if let Some(l) = local {
+            full.push_str(l);
+            local_end = full.len();
+            full.push('@');
+        }
+        full.push_str(domain);
+        let domain_end = full.len();
+        if let Some(r) = resource {
+            full.push('/');
+            full.push_str(r);
+        }
+        Jid {
+            full: full.into_boxed_str(),
+            local_end: u16::try_from(local_end).unwrap_or(u16::MAX),
+            domain_end: u16::try_from(domain_end).unwrap_or(u16::MAX),
+        }
+    }
+
+    fn domain_start(&self) -> usize {
+        if self.local_end == 0 {
+            0
+        } else {
+            usize::from(self.local_end) + 1
+        }
+    }
+
+    pub fn local(&self) -> Option<&str> {
+        if self.local_end == 0 {
+            None
+        } else {
+            self.full.get(..usize::from(self.local_end))
+        }
+    }
+
+    pub fn domain(&self) -> &str {
+        self.full
+            .get(self.domain_start()..usize::from(self.domain_end))
+            .unwrap_or_default()
+    }
+
+    pub fn resource(&self) -> Option<&str> {
+        self.full.get(usize::from(self.domain_end) + 1..)
+    }
+
+    /// `local@domain` or `domain`, borrowed from the full form.
+    pub fn bare_str(&self) -> &str {
+        self.full
+            .get(..usize::from(self.domain_end))
+            .unwrap_or_default()
+    }
+
+    /// The full string form.
+    pub fn as_str(&self) -> &str {
+        &self.full
+    }
+
+    pub fn to_bare(&self) -> Jid {
+        Jid {
+            full: Box::from(self.bare_str()),
+            local_end: self.local_end,
+            domain_end: self.domain_end,
+        }
+    }
+
+    /// The domain alone, e.g. to address the server hosting this JID.
+    pub fn to_domain(&self) -> Jid {
+        Jid::assemble(None, self.domain(), None)
+    }
+
+    pub fn is_bare(&self) -> bool {
+        usize::from(self.domain_end) == self.full.len()
+    }
+
+    pub fn is_full(&self) -> bool {
+        !self.is_bare()
+    }
+
+    /// This JID's bare form with the given resource (replacing any).
+    pub fn with_resource(&self, res: &str) -> Result<Jid, JidError> {
+        let res = prep_resource(res)?;
+        Ok(Jid::assemble(self.local(), self.domain(), Some(&res)))
+    }
+}
+
+impl fmt::Display for Jid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.full)
+    }
+}
+
+impl FromStr for Jid {
+    type Err = JidError;
+
+    fn from_str(s: &str) -> Result<Jid, JidError> {
+        Jid::parse(s)
+    }
+}
+
+impl AsRef<str> for Jid {
+    fn as_ref(&self) -> &str {
+        &self.full
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<String, JidError> {
+        Jid::parse(s).map(|j| j.to_string())
+    }
+
+    fn ok(s: &str) -> String {
+        match Jid::parse(s) {
+            Ok(j) => j.to_string(),
+            Err(e) => panic!("{s:?} should be valid: {e}"),
+        }
+    }
+
+    #[test]
+    fn rfc7622_valid_examples() {
+        // §3.5; the comments note where stringprep differs from PRECIS.
+        assert_eq!(ok("juliet@example.com"), "juliet@example.com");
+        assert_eq!(ok("juliet@example.com/foo"), "juliet@example.com/foo");
+        assert_eq!(
+            ok("juliet@example.com/foo bar"),
+            "juliet@example.com/foo bar"
+        );
+        assert_eq!(
+            ok("juliet@example.com/foo@bar"),
+            "juliet@example.com/foo@bar"
+        );
+        assert_eq!(ok("foo\\20bar@example.com"), "foo\\20bar@example.com");
+        assert_eq!(ok("fussball@example.com"), "fussball@example.com");
+        // Nodeprep case-folds ß to "ss" (PRECIS would keep it).
+        assert_eq!(ok("fußball@example.com"), "fussball@example.com");
+        assert_eq!(ok("π@example.com"), "π@example.com");
+        assert_eq!(ok("Σ@example.com/foo"), "σ@example.com/foo");
+        assert_eq!(ok("σ@example.com/foo"), "σ@example.com/foo");
+        // Nodeprep also folds final sigma.
+        assert_eq!(ok("ς@example.com/foo"), "σ@example.com/foo");
+        assert_eq!(ok("king@example.com/♚"), "king@example.com/♚");
+        assert_eq!(ok("example.com"), "example.com");
+        assert_eq!(ok("example.com/foobar"), "example.com/foobar");
+        assert_eq!(
+            ok("a.example.com/b@example.net"),
+            "a.example.com/b@example.net"
+        );
+    }
+
+    #[test]
+    fn rfc7622_invalid_examples() {
+        assert_eq!(
+            p("juliet@@example.com"),
+            Err(JidError::ForbiddenDomainChar('@'))
+        );
+        assert_eq!(
+            p("foo bar@example.com"),
+            Err(JidError::ForbiddenLocalChar(' '))
+        );
+        assert_eq!(
+            p("juliet@test@example.com"),
+            Err(JidError::ForbiddenDomainChar('@'))
+        );
+        assert_eq!(p("juliet@"), Err(JidError::EmptyDomain));
+        assert_eq!(p("/foobar"), Err(JidError::EmptyDomain));
+        assert_eq!(p("@example.com"), Err(JidError::EmptyLocal));
+        assert_eq!(p("@example.com/"), Err(JidError::EmptyLocal));
+        assert_eq!(p("example.com/"), Err(JidError::EmptyResource));
+        assert_eq!(p(""), Err(JidError::EmptyDomain));
+        // Under Nodeprep these two from §3.6 are valid (NFKC maps U+2163 to
+        // "IV", and symbols are allowed), unlike under PRECIS.
+        assert_eq!(ok("henry\u{2163}@example.com"), "henryiv@example.com");
+        assert_eq!(ok("♚@example.com"), "♚@example.com");
+    }
+
+    #[test]
+    fn case_folding_and_accessors() {
+        let j = Jid::parse("Romeo@Example.COM/Orchard").unwrap();
+        assert_eq!(j.as_str(), "romeo@example.com/Orchard");
+        assert_eq!(j.local(), Some("romeo"));
+        assert_eq!(j.domain(), "example.com");
+        assert_eq!(j.resource(), Some("Orchard"));
+        assert_eq!(j.bare_str(), "romeo@example.com");
+        assert!(j.is_full());
+        assert!(!j.is_bare());
+        let b = j.to_bare();
+        assert_eq!(b.as_str(), "romeo@example.com");
+        assert!(b.is_bare());
+        assert_eq!(b.resource(), None);
+        assert_eq!(b.local(), Some("romeo"));
+        assert_eq!(j.to_domain().as_str(), "example.com");
+        let d = Jid::parse("example.com").unwrap();
+        assert_eq!(d.local(), None);
+        assert_eq!(d.domain(), "example.com");
+        assert_eq!(d.bare_str(), "example.com");
+        let r = b.with_resource("Balcony").unwrap();
+        assert_eq!(r.as_str(), "romeo@example.com/Balcony");
+        assert_eq!(
+            j.with_resource("x").unwrap().as_str(),
+            "romeo@example.com/x"
+        );
+        assert_eq!(b.with_resource(""), Err(JidError::EmptyResource));
+        let dr = Jid::parse("example.com/a/b@c").unwrap();
+        assert_eq!(dr.local(), None);
+        assert_eq!(dr.domain(), "example.com");
+        assert_eq!(dr.resource(), Some("a/b@c"));
+        assert_eq!(dr.to_bare().as_str(), "example.com");
+    }
+
+    #[test]
+    fn equality_after_normalization() {
+        let a: Jid = "JULIET@EXAMPLE.COM./Balcony".parse().unwrap();
+        let b = Jid::new(Some("juliet"), "example.com", Some("Balcony")).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, Jid::parse("juliet@example.com/balcony").unwrap());
+        let mut set = std::collections::HashSet::new();
+        set.insert(a);
+        assert!(set.contains(&b));
+        // Fullwidth letters are NFKC-normalized and folded.
+        assert_eq!(ok("ＪＵＬＩＥＴ@example.com"), "juliet@example.com");
+        // Combining sequence vs precomposed.
+        assert_eq!(ok("e\u{301}@example.com"), ok("\u{e9}@example.com"));
+        // Soft hyphen is mapped to nothing.
+        assert_eq!(ok("ju\u{AD}liet@example.com"), "juliet@example.com");
+        assert_eq!(p("\u{200B}@example.com"), Err(JidError::EmptyLocal));
+    }
+
+    #[test]
+    fn lengths() {
+        let l = "a".repeat(MAX_PART_LEN);
+        assert!(Jid::parse(&format!("{l}@example.com")).is_ok());
+        assert_eq!(p(&format!("{l}a@example.com")), Err(JidError::LocalTooLong));
+        let r = "r".repeat(MAX_PART_LEN);
+        assert!(Jid::parse(&format!("example.com/{r}")).is_ok());
+        assert_eq!(
+            p(&format!("example.com/{r}r")),
+            Err(JidError::ResourceTooLong)
+        );
+        // Counted in bytes: 512 × 2 = 1024.
+        let u = "é".repeat(512);
+        assert_eq!(p(&format!("{u}@example.com")), Err(JidError::LocalTooLong));
+        let label = "a".repeat(MAX_LABEL_LEN);
+        assert!(Jid::parse(&format!("{label}.example")).is_ok());
+        assert_eq!(
+            p(&format!("{label}a.example")),
+            Err(JidError::DomainLabelTooLong)
+        );
+        let long_domain = vec![label.as_str(); 16].join(".");
+        assert_eq!(long_domain.len(), 1023);
+        assert!(Jid::parse(&long_domain).is_ok());
+        assert_eq!(p(&format!("a{long_domain}")), Err(JidError::DomainTooLong));
+        assert_eq!(p(&format!("a.{long_domain}")), Err(JidError::DomainTooLong));
+        // Longest possible JID still has offsets that fit.
+        let big = Jid::parse(&format!("{l}@{long_domain}/{r}")).unwrap();
+        assert_eq!(big.local(), Some(l.as_str()));
+        assert_eq!(big.domain(), long_domain);
+        assert_eq!(big.resource(), Some(r.as_str()));
+    }
+
+    #[test]
+    fn domains() {
+        assert_eq!(ok("example.com."), "example.com");
+        assert_eq!(ok("juliet@example.com./x"), "juliet@example.com/x");
+        assert_eq!(p("example.com.."), Err(JidError::EmptyDomainLabel));
+        assert_eq!(p("."), Err(JidError::EmptyDomain));
+        assert_eq!(p(".example.com"), Err(JidError::EmptyDomainLabel));
+        assert_eq!(p("a..b"), Err(JidError::EmptyDomainLabel));
+        assert_eq!(p("-a.example"), Err(JidError::DomainLabelHyphen));
+        assert_eq!(p("a-.example"), Err(JidError::DomainLabelHyphen));
+        assert_eq!(ok("a-b_c.example"), "a-b_c.example");
+        assert_eq!(p("exa mple.com"), Err(JidError::ForbiddenDomainChar(' ')));
+        assert_eq!(p("exa:mple.com"), Err(JidError::ForbiddenDomainChar(':')));
+        assert_eq!(
+            p("example.com:5222"),
+            Err(JidError::ForbiddenDomainChar(':'))
+        );
+        assert_eq!(ok("192.168.0.1"), "192.168.0.1");
+        assert_eq!(ok("user@10.0.0.1/res"), "user@10.0.0.1/res");
+        assert_eq!(ok("[::1]"), "[::1]");
+        assert_eq!(ok("user@[2001:DB8:0:0::1]/r"), "user@[2001:db8::1]/r");
+        assert_eq!(p("[::1"), Err(JidError::InvalidIpLiteral));
+        assert_eq!(p("[1.2.3.4]"), Err(JidError::InvalidIpLiteral));
+        assert_eq!(p("[fe80::1%eth0]"), Err(JidError::InvalidIpLiteral));
+        assert_eq!(p("[::1]x"), Err(JidError::InvalidIpLiteral));
+        assert_eq!(ok("xn--mnchen-3ya.de"), "xn--mnchen-3ya.de");
+    }
+
+    #[test]
+    fn unicode_domains() {
+        assert_eq!(ok("juliet@詹姆斯.example"), "juliet@詹姆斯.example");
+        assert_eq!(
+            ok("JULIET@詹姆斯.EXAMPLE/Home"),
+            "juliet@詹姆斯.example/Home"
+        );
+        assert_eq!(ok("MÜNCHEN.de"), "münchen.de");
+        assert_eq!(ok("ｅｘａｍｐｌｅ．com"), "example.com");
+        assert_eq!(ok("詹姆斯。example"), "詹姆斯.example");
+        assert_eq!(p("a／b.example"), Err(JidError::ForbiddenDomainChar('/')));
+        assert_eq!(
+            p("a\u{E000}.example"),
+            Err(JidError::ForbiddenDomainChar('\u{E000}'))
+        );
+        assert_eq!(
+            p("a\u{1F916}.example"),
+            Err(JidError::UnassignedDomainChar('\u{1F916}'))
+        );
+        assert_eq!(p("\u{5D0}b.example"), Err(JidError::DomainBidi));
+    }
+
+    #[test]
+    fn locals_and_resources() {
+        for c in ['"', '&', '\'', '/', ':', '<', '>', ' ', '\t', '\u{7F}'] {
+            assert_eq!(
+                prep_local(&format!("a{c}b")),
+                Err(JidError::ForbiddenLocalChar(c)),
+                "{c:?}"
+            );
+        }
+        assert_eq!(
+            prep_local("a\u{A0}b"),
+            Err(JidError::ForbiddenLocalChar('\u{A0}'))
+        );
+        assert_eq!(prep_local("a＠b"), Err(JidError::ForbiddenLocalChar('＠')));
+        assert_eq!(
+            prep_local("a!#$%*+=?^_`{|}~b").unwrap(),
+            "a!#$%*+=?^_`{|}~b"
+        );
+        assert_eq!(
+            prep_resource("a\u{0}b"),
+            Err(JidError::ForbiddenResourceChar('\u{0}'))
+        );
+        assert_eq!(
+            prep_resource("a\u{85}b"),
+            Err(JidError::ForbiddenResourceChar('\u{85}'))
+        );
+        assert_eq!(prep_resource("Ⅳ").unwrap(), "IV");
+        assert_eq!(
+            prep_resource("\u{5D0}1").unwrap_err(),
+            JidError::ResourceBidi
+        );
+        assert_eq!(prep_resource("\u{5D0}1\u{5D1}").unwrap(), "\u{5D0}1\u{5D1}");
+        assert!(matches!(prep_local("juliet").unwrap(), Cow::Borrowed(_)));
+        assert!(matches!(
+            prep_resource("Orchard 1").unwrap(),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            prep_domain("example.com").unwrap(),
+            Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn strict_rejects_unassigned() {
+        let robot = "\u{1F916}";
+        assert_eq!(
+            prep_resource_strict(robot),
+            Err(JidError::UnassignedResourceChar('\u{1F916}'))
+        );
+        assert_eq!(
+            prep_resource_strict("Bot \u{1F916}"),
+            Err(JidError::UnassignedResourceChar('\u{1F916}'))
+        );
+        assert_eq!(
+            prep_local_strict("r\u{1F916}"),
+            Err(JidError::UnassignedLocalChar('\u{1F916}'))
+        );
+        assert_eq!(prep_resource_strict("Bot ♚").unwrap(), "Bot ♚");
+        // The crate's own profile is strict too; the lenient variants are ours.
+        assert!(stringprep::resourceprep(robot).is_err());
+        assert_eq!(prep_resource(robot).unwrap(), robot);
+        assert_eq!(
+            ok("room@muc.example/Bot \u{1F916}"),
+            "room@muc.example/Bot \u{1F916}"
+        );
+        assert_eq!(ok("R\u{1F916}@example.com"), "r\u{1F916}@example.com");
+    }
+
+    #[test]
+    fn lenient_runs_are_prepared() {
+        let robot = '\u{1F916}';
+        // Mapping, folding and NFKC still apply around the unassigned code point.
+        assert_eq!(
+            prep_local(&format!("ＡB{robot}C\u{AD}D")).unwrap(),
+            format!("ab{robot}cd")
+        );
+        assert_eq!(
+            prep_resource(&format!("Ⅳ{robot}x")).unwrap(),
+            format!("IV{robot}x")
+        );
+        // A combining mark after the unassigned code point stays after it.
+        assert_eq!(
+            prep_resource(&format!("e{robot}\u{301}")).unwrap(),
+            format!("e{robot}\u{301}")
+        );
+        // Prohibited characters are still found in any run.
+        assert_eq!(
+            prep_local(&format!("a{robot}b c")),
+            Err(JidError::ForbiddenLocalChar(' '))
+        );
+        assert_eq!(
+            prep_resource(&format!("\u{85}{robot}")),
+            Err(JidError::ForbiddenResourceChar('\u{85}'))
+        );
+        // Bidi: each run alone fails, the whole string passes.
+        let rtl = format!("\u{5D0}1{robot}\u{5D1}");
+        assert_eq!(prep_resource(&rtl).unwrap(), rtl);
+        assert_eq!(
+            prep_resource(&format!("\u{5D0}{robot}a")),
+            Err(JidError::ResourceBidi)
+        );
+        assert_eq!(
+            prep_resource(&format!("\u{5D0}a{robot}\u{5D1}")),
+            Err(JidError::ResourceBidi)
+        );
+        assert_eq!(
+            prep_resource(&format!("a{robot}b")).unwrap(),
+            format!("a{robot}b")
+        );
+        assert_eq!(
+            prep_resource(&format!("\u{200B}{robot}")).unwrap(),
+            robot.to_string()
+        );
+    }
+
+    /// Reference implementation of the ASCII fast path: the stringprep crate
+    /// on the same input, with the same label checks.
+    fn slow(part: Part, s: &str) -> Result<String, JidError> {
+        if s.is_empty() {
+            return Err(part.empty());
+        }
+        let out = prep_unicode(part, s, true)?;
+        let out = match part {
+            Part::Domain => check_domain_labels(out)?,
+            _ => check_len(part, out)?,
+        };
+        Ok(out.into_owned())
+    }
+
+    fn fast(part: Part, s: &str) -> Result<String, JidError> {
+        match part {
+            Part::Local => prep_local(s),
+            Part::Domain => prep_domain(s),
+            Part::Resource => prep_resource(s),
+        }
+        .map(Cow::into_owned)
+    }
+
+    #[test]
+    fn ascii_fast_path_matches_stringprep() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let parts = [Part::Local, Part::Domain, Part::Resource];
+        for b in 0u8..0x80 {
+            let s = String::from(char::from(b));
+            for part in parts {
+                if part == Part::Domain && (b == b'.' || b == b'[') {
+                    continue; // handled before preparation
+                }
+                assert_eq!(fast(part, &s), slow(part, &s), "{part:?} {s:?}");
+            }
+        }
+        let alphabet = b"aZ09-_.@/ \"&'<>:\t\x7f!~Xx";
+        for _ in 0..20_000 {
+            let len = 1 + (next() % 12) as usize;
+            let s: String = (0..len)
+                .map(|_| char::from(alphabet[(next() % alphabet.len() as u64) as usize]))
+                .collect();
+            for part in parts {
+                if part == Part::Domain && (s.ends_with('.') || s.starts_with('[')) {
+                    continue;
+                }
+                assert_eq!(fast(part, &s), slow(part, &s), "{part:?} {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn error_messages() {
+        assert_eq!(
+            JidError::ForbiddenLocalChar(' ').to_string(),
+            "the localpart contains the forbidden character ' ' (U+0020)"
+        );
+        assert_eq!(
+            JidError::ForbiddenResourceChar('\u{0}').to_string(),
+            "the resourcepart contains the forbidden character '\\0' (U+0000)"
+        );
+        assert!(JidError::LocalTooLong.to_string().contains("1023"));
+    }
+
+    #[test]
+    fn compact() {
+        assert!(std::mem::size_of::<Jid>() <= 24);
+    }
+}

@@ -1,0 +1,23 @@
+//! Perch: a small, fast XMPP server (RFC 6120/6121) for a Raspberry Pi or a
+//! home router. The binary is `src/main.rs`; this library holds everything
+//! else so that tests can run the server in-process.
+
+pub mod admin;
+pub mod config;
+pub mod datetime;
+pub mod im;
+pub mod jid;
+pub mod logger;
+pub mod net;
+pub mod router;
+pub mod run;
+pub mod sasl;
+pub mod server;
+pub mod session;
+pub mod signals;
+pub mod stanza;
+pub mod store;
+pub mod stream;
+pub mod terminal;
+pub mod testing;
+pub mod xml;

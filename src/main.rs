@@ -1,0 +1,364 @@
+//! The `perch` command: run the server, check a configuration, manage
+//! accounts.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use argh::FromArgs;
+
+use perch::admin::{self, AdminError, Command};
+use perch::config::Config;
+use perch::store::{Store, StoreError};
+
+/// Exit codes, documented in `perch --help`.
+const EXIT_FAILURE: u8 = 1;
+const EXIT_CONFIG: u8 = 2;
+const EXIT_IN_USE: u8 = 3;
+
+#[derive(FromArgs)]
+/// Perch, a small XMPP server with group chats.
+///
+/// Runs with no configuration at all: domain "localhost", data in
+/// ./perch-data (or $STATE_DIRECTORY under systemd), clients on
+/// 127.0.0.1:5222 (STARTTLS) and 5223 (direct TLS), with a self-signed
+/// certificate created on first start.
+#[argh(
+    example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch check --config /etc/perch/perch.toml",
+    note = "The configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd); otherwise built-in defaults apply.\nSee perch.example.toml for every key.",
+    error_code(1, "an error while running (a port in use, an unreadable file, ...)"),
+    error_code(2, "the configuration or an argument is invalid"),
+    error_code(3, "the database is in use by another process")
+)]
+struct Cli {
+    #[argh(subcommand)]
+    command: Sub,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Sub {
+    Run(RunCmd),
+    Check(CheckCmd),
+    User(UserCmd),
+}
+
+#[derive(FromArgs)]
+/// Run the server in the foreground (logs go to stderr; Ctrl-C or SIGTERM
+/// stops it).
+#[argh(subcommand, name = "run")]
+struct RunCmd {
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Validate the configuration and certificates and print what would run.
+#[argh(subcommand, name = "check")]
+struct CheckCmd {
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Manage user accounts (works while the server runs).
+#[argh(subcommand, name = "user")]
+struct UserCmd {
+    #[argh(subcommand)]
+    action: UserAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum UserAction {
+    Add(UserAdd),
+    Del(UserDel),
+    Passwd(UserPasswd),
+    List(UserList),
+}
+
+#[derive(FromArgs)]
+/// Create an account; asks for the password twice (no echo).
+#[argh(subcommand, name = "add", example = "perch user add alice@example.org")]
+struct UserAdd {
+    /// the account address, user@domain
+    #[argh(positional)]
+    jid: String,
+    /// read the password from the first line of standard input instead
+    #[argh(switch)]
+    password_stdin: bool,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Delete an account (its sessions are disconnected).
+#[argh(subcommand, name = "del")]
+struct UserDel {
+    /// the account address, user@domain
+    #[argh(positional)]
+    jid: String,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Set a new password for an account.
+#[argh(subcommand, name = "passwd")]
+struct UserPasswd {
+    /// the account address, user@domain
+    #[argh(positional)]
+    jid: String,
+    /// read the password from the first line of standard input instead
+    #[argh(switch)]
+    password_stdin: bool,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// List accounts, optionally of one domain only.
+#[argh(subcommand, name = "list")]
+struct UserList {
+    /// only accounts of this domain
+    #[argh(positional)]
+    domain: Option<String>,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(args.as_slice(), [a] if a == "--version" || a == "-V" || a == "version") {
+        println!("perch {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let cli: Cli = argh::from_env();
+    match cli.command {
+        Sub::Run(cmd) => run(cmd.config.as_deref()),
+        Sub::Check(cmd) => check(cmd.config.as_deref()),
+        Sub::User(cmd) => user(cmd.action),
+    }
+}
+
+fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("PERCH_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    std::env::var_os("CONFIGURATION_DIRECTORY")
+        .map(|d| PathBuf::from(d).join("perch.toml"))
+        .filter(|p| p.exists())
+}
+
+fn load_config(explicit: Option<&Path>) -> Result<Config, ExitCode> {
+    match config_path(explicit) {
+        Some(path) => Config::load(&path).map_err(|e| {
+            eprintln!("perch: {e}");
+            ExitCode::from(EXIT_CONFIG)
+        }),
+        None => Ok(Config::default()),
+    }
+}
+
+fn run(config_file: Option<&Path>) -> ExitCode {
+    let config = match load_config(config_file) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    perch::logger::init(config.log_level);
+    match config_path(config_file) {
+        Some(p) => log::info!("configuration: {}", p.display()),
+        None => log::info!("no configuration file: using built-in defaults"),
+    }
+    let ex = Rc::new(smol::LocalExecutor::new());
+    let result = smol::block_on(ex.run(async {
+        let prepared = perch::run::prepare(config, &ex).await?;
+        perch::run::serve(prepared, ex.clone(), shutdown_signal()).await;
+        Ok::<(), perch::run::RunError>(())
+    }));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            match e {
+                perch::run::RunError::Store(StoreError::Locked(_)) => ExitCode::from(EXIT_IN_USE),
+                perch::run::RunError::Unsupported(_) | perch::run::RunError::Tls(_) => {
+                    ExitCode::from(EXIT_CONFIG)
+                }
+                _ => ExitCode::from(EXIT_FAILURE),
+            }
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let signals = perch::signals::Signals::new();
+    match signals {
+        Ok(s) => s.wait_terminate().await,
+        Err(e) => {
+            log::warn!("cannot watch for signals ({e}); stop with SIGKILL");
+            futures_lite::future::pending::<()>().await
+        }
+    }
+}
+
+fn check(config_file: Option<&Path>) -> ExitCode {
+    let path = config_path(config_file);
+    let config = match &path {
+        Some(p) => match Config::load(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("perch: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        None => Config::default(),
+    };
+    match &path {
+        Some(p) => println!("configuration {}: valid", p.display()),
+        None => println!("no configuration file: built-in defaults"),
+    }
+    let mut problems = Vec::new();
+    for host in &config.hosts {
+        let muc = host.muc.as_deref().unwrap_or("disabled");
+        println!("host {} (chat rooms: {muc})", host.domain);
+        match (&host.certificate, &host.key) {
+            (Some(cert), Some(key)) => {
+                match perch::net::tls::check_files(&host.domain, cert, key) {
+                    Ok(summary) => println!("  certificate {}: {summary}", cert.display()),
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
+            _ => println!(
+                "  certificate: self-signed, kept in {}",
+                config.data_dir.join("tls").display()
+            ),
+        }
+    }
+    for l in &config.listeners {
+        println!("listen {} on {}", l.kind.describe(), l.address);
+    }
+    println!(
+        "data: {}",
+        config.data_dir.join(perch::run::DB_FILE).display()
+    );
+    if !config.admins.is_empty() {
+        println!("admins: {}", config.admins.join(", "));
+    }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for p in problems {
+            eprintln!("perch: {p}");
+        }
+        ExitCode::from(EXIT_CONFIG)
+    }
+}
+
+fn user(action: UserAction) -> ExitCode {
+    let (config_file, cmd) = match action {
+        UserAction::Add(a) => {
+            let password = match read_password(a.password_stdin, true) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            (
+                a.config,
+                Command::UserAdd {
+                    jid: a.jid,
+                    password,
+                },
+            )
+        }
+        UserAction::Passwd(a) => {
+            let password = match read_password(a.password_stdin, true) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            (
+                a.config,
+                Command::UserPasswd {
+                    jid: a.jid,
+                    password,
+                },
+            )
+        }
+        UserAction::Del(a) => (a.config, Command::UserDel { jid: a.jid }),
+        UserAction::List(a) => (a.config, Command::UserList { domain: a.domain }),
+    };
+    let config = match load_config(config_file.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match run_admin(&config, &cmd) {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("perch: {e}");
+            match e {
+                AdminError::BadJid(..)
+                | AdminError::UnknownHost(_)
+                | AdminError::BadPassword(_) => ExitCode::from(EXIT_CONFIG),
+                AdminError::Store(StoreError::Locked(_)) => ExitCode::from(EXIT_IN_USE),
+                _ => ExitCode::from(EXIT_FAILURE),
+            }
+        }
+    }
+}
+
+/// Through the running server's admin socket if there is one, else
+/// directly on the database file.
+fn run_admin(config: &Config, cmd: &Command) -> Result<Vec<String>, AdminError> {
+    if let Some(lines) = perch::net::admin::request(&config.data_dir, cmd)? {
+        return Ok(lines);
+    }
+    let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.clone()).collect();
+    let path = config.data_dir.join(perch::run::DB_FILE);
+    if !path.exists() && !matches!(cmd, Command::UserAdd { .. }) {
+        return Err(AdminError::Store(StoreError::NotFound(format!(
+            "database {}",
+            path.display()
+        ))));
+    }
+    let cache = config.storage.cache_mib.saturating_mul(1 << 20);
+    let store = Store::open(&path, cache)?;
+    smol::block_on(admin::execute(&store, &hosts, cmd))
+}
+
+fn read_password(from_stdin: bool, confirm: bool) -> Result<String, ExitCode> {
+    let fail = |msg: String| {
+        eprintln!("perch: {msg}");
+        ExitCode::from(EXIT_FAILURE)
+    };
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| fail(format!("reading the password from stdin: {e}")))?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_string());
+    }
+    let first = perch::terminal::prompt_hidden("Password: ")
+        .map_err(|e| fail(format!("{e} (use --password-stdin when not on a terminal)")))?;
+    if confirm {
+        let second =
+            perch::terminal::prompt_hidden("Repeat password: ").map_err(|e| fail(e.to_string()))?;
+        if first != second {
+            return Err(fail("the passwords differ".to_string()));
+        }
+    }
+    Ok(first)
+}

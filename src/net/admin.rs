@@ -1,0 +1,161 @@
+//! The admin socket: a Unix socket in the data directory through which
+//! `perch user …` reaches a running server (redb allows one writer, and the
+//! server is it). Access is by file permission: owner only.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use async_net::unix::{UnixListener, UnixStream};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+use crate::admin::{self, AdminError, Command};
+use crate::jid::Jid;
+use crate::server::Server;
+use crate::stream::{StreamCondition, StreamError};
+
+pub const SOCKET_NAME: &str = "admin.sock";
+const MAX_REQUEST: usize = 4096;
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_NAME)
+}
+
+/// Binds the socket. A leftover from a crashed server is removed first: the
+/// database lock we already hold proves no other server owns it.
+pub fn bind(data_dir: &Path) -> std::io::Result<UnixListener> {
+    let path = socket_path(data_dir);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+pub async fn serve(listener: UnixListener, server: Rc<Server>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                // Requests are rare and short: handle them in turn.
+                if let Err(e) = handle(stream, &server).await {
+                    log::warn!("admin socket: {e}");
+                }
+            }
+            Err(e) => {
+                log::warn!("admin socket accept failed: {e}");
+                smol::Timer::after(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn handle(mut stream: UnixStream, server: &Server) -> std::io::Result<()> {
+    let mut request = Vec::new();
+    let mut chunk = [0u8; 512];
+    let read = async {
+        while !request.ends_with(b"\n\n") && request.len() < MAX_REQUEST {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    futures_lite::future::or(read, async {
+        smol::Timer::after(std::time::Duration::from_secs(10)).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "request timed out",
+        ))
+    })
+    .await?;
+    let reply = match String::from_utf8(request)
+        .map_err(|_| AdminError::Protocol("request is not UTF-8".to_string()))
+        .and_then(|text| admin::decode_request(&text))
+    {
+        Ok(cmd) => run(server, &cmd).await,
+        Err(e) => Err(e),
+    };
+    let text = match reply {
+        Ok(lines) => {
+            let mut t = String::from("ok\n");
+            for l in lines {
+                t.push_str(&l);
+                t.push('\n');
+            }
+            t
+        }
+        Err(e) => format!("error: {e}\n"),
+    };
+    stream.write_all(text.as_bytes()).await?;
+    stream.flush().await
+}
+
+async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> {
+    let hosts: Vec<String> = server
+        .config
+        .hosts
+        .iter()
+        .map(|h| h.domain.clone())
+        .collect();
+    let lines = admin::execute(&server.store, &hosts, cmd).await?;
+    if let Command::UserDel { jid } = cmd {
+        // A deleted account must not stay logged in.
+        if let Ok(bare) = Jid::parse(jid) {
+            for session in server.sessions_of(&bare.to_bare()) {
+                session.outbox.close_with(StreamError::with_text(
+                    StreamCondition::NotAuthorized,
+                    "this account was deleted",
+                ));
+            }
+        }
+    }
+    log::info!("admin: {}", lines.join("; "));
+    Ok(lines)
+}
+
+/// Client side, used by the CLI. `Ok(None)` means no server is listening.
+pub fn request(data_dir: &Path, cmd: &Command) -> Result<Option<Vec<String>>, AdminError> {
+    use std::io::{Read, Write};
+    let path = socket_path(data_dir);
+    let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(AdminError::Protocol(format!(
+                "cannot connect to {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let io_err = |e: std::io::Error| AdminError::Protocol(e.to_string());
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .map_err(io_err)?;
+    stream
+        .write_all(admin::encode_request(cmd).as_bytes())
+        .map_err(io_err)?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).map_err(io_err)?;
+    let mut lines = answer.lines();
+    match lines.next() {
+        Some("ok") => Ok(Some(lines.map(str::to_string).collect())),
+        Some(err) => Err(AdminError::Remote(
+            err.strip_prefix("error: ").unwrap_or(err).to_string(),
+        )),
+        None => Err(AdminError::Protocol(
+            "the server closed the connection".to_string(),
+        )),
+    }
+}

@@ -1,0 +1,436 @@
+//! One task per client connection: bytes in through the framer to the c2s
+//! state machine, its actions carried out, the outbox flushed to the socket.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use async_net::TcpStream;
+use futures_lite::{AsyncRead, AsyncWriteExt, future};
+use smol::Timer;
+
+use crate::im;
+use crate::router;
+use crate::sasl::{ChannelBinding, Mechanism};
+use crate::server::{ConnectionGuard, Server};
+use crate::session::{Outbox, Session};
+use crate::store::CredentialReader;
+use crate::stream::{Action, C2sStream, Env, Policy, StreamCondition, StreamError};
+use crate::xml::{FrameEvent, Framer, Limits};
+
+use super::tls::TlsSetup;
+use super::transport::Transport;
+
+/// How long a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+/// A write that makes no progress for this long means the peer is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// After our `</stream:stream>`, how long to wait for the peer's.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Idle time after which a whitespace keepalive is sent, so NAT routers
+/// keep the mapping and dead peers are noticed on the next write.
+const KEEPALIVE: Duration = Duration::from_secs(240);
+/// Bytes read per poll; lives on the stack only for the read itself, so an
+/// idle connection holds no read buffer.
+const READ_CHUNK: usize = 4096;
+
+pub struct ConnectionParams {
+    pub server: Rc<Server>,
+    pub tls: Option<Rc<TlsSetup>>,
+    pub peer: SocketAddr,
+    pub direct_tls: bool,
+    pub guard: ConnectionGuard,
+}
+
+struct StreamEnv<'a> {
+    server: &'a Server,
+}
+
+impl Env for StreamEnv<'_> {
+    fn is_local_host(&self, domain: &str) -> bool {
+        self.server.is_local_host(domain)
+    }
+
+    fn new_stream_id(&self) -> String {
+        self.server.new_id()
+    }
+}
+
+enum Wake {
+    Input,
+    Eof,
+    Output,
+    Timer,
+    Error(std::io::Error),
+}
+
+struct Connection {
+    server: Rc<Server>,
+    tls: Option<Rc<TlsSetup>>,
+    peer: SocketAddr,
+    framer: Framer,
+    stream: C2sStream,
+    outbox: Rc<Outbox>,
+    session: Option<Rc<Session>>,
+    /// When the stream must be authenticated and bound, or be closed.
+    auth_deadline: Option<Instant>,
+    last_write: Instant,
+    closing: bool,
+}
+
+pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
+    let ConnectionParams {
+        server,
+        tls,
+        peer,
+        direct_tls,
+        guard,
+    } = params;
+    let _ = tcp.set_nodelay(true);
+    let c2s = &server.config.c2s;
+    let policy = Policy {
+        starttls_available: tls.is_some() && !direct_tls,
+        require_encryption: c2s.require_encryption,
+        allow_plaintext_auth: c2s.allow_plaintext_auth,
+        max_auth_failures: 5,
+    };
+    let mut transport = Transport::Plain(tcp);
+    let mut channel_binding = None;
+    if direct_tls {
+        let Some(setup) = tls.as_ref() else {
+            return;
+        };
+        match handshake(setup.direct_config(), transport).await {
+            Some((t, cb)) => {
+                transport = t;
+                channel_binding = cb;
+            }
+            None => {
+                log::debug!("{peer}: TLS handshake failed");
+                return;
+            }
+        }
+    }
+    let limits = Limits {
+        max_stanza_bytes: server.config.limits.max_stanza_bytes,
+        ..Limits::default()
+    };
+    let auth_timeout = Duration::from_secs(u64::from(c2s.auth_timeout_secs));
+    let mut conn = Connection {
+        stream: C2sStream::new(policy, direct_tls, channel_binding),
+        server,
+        tls,
+        peer,
+        framer: Framer::new(limits),
+        outbox: Outbox::new(),
+        session: None,
+        auth_deadline: Some(Instant::now() + auth_timeout),
+        last_write: Instant::now(),
+        closing: false,
+    };
+    log::debug!(
+        "{peer}: connected{}",
+        if direct_tls { " (TLS)" } else { "" }
+    );
+    conn.run(&mut transport).await;
+    conn.finish();
+    drop(guard);
+}
+
+async fn handshake(
+    config: Arc<rustls::ServerConfig>,
+    transport: Transport,
+) -> Option<(Transport, Option<ChannelBinding>)> {
+    let Transport::Plain(tcp) = transport else {
+        return None;
+    };
+    let accept = futures_rustls::TlsAcceptor::from(config).accept(tcp);
+    let tls = future::or(async { accept.await.ok() }, async {
+        Timer::after(HANDSHAKE_TIMEOUT).await;
+        None
+    })
+    .await?;
+    let cb = super::tls::exporter_channel_binding(tls.get_ref().1).map(|data| ChannelBinding {
+        kind: "tls-exporter",
+        data,
+    });
+    Some((Transport::Tls(Box::new(tls)), cb))
+}
+
+impl Connection {
+    async fn run(&mut self, transport: &mut Transport) {
+        let mut actions = Vec::new();
+        loop {
+            // Work through every complete element already buffered.
+            while !self.closing {
+                match self.framer.next_event() {
+                    Ok(Some(event)) => self.on_event(event, &mut actions),
+                    Ok(None) => break,
+                    Err(e) => {
+                        log::debug!("{}: {e}", self.peer);
+                        self.fail(StreamError::from(&e), &mut actions);
+                    }
+                }
+                if !self.perform(transport, &mut actions).await {
+                    return;
+                }
+            }
+            if let Some(error) = self.outbox.take_close() {
+                self.fail(error, &mut actions);
+                if !self.perform(transport, &mut actions).await {
+                    return;
+                }
+            }
+            if !self.flush(transport).await {
+                return;
+            }
+            if self.closing {
+                self.linger(transport).await;
+                return;
+            }
+            match self.wait(transport).await {
+                Wake::Input | Wake::Output => {}
+                Wake::Eof => {
+                    log::debug!("{}: connection closed by peer", self.peer);
+                    return;
+                }
+                Wake::Error(e) => {
+                    log::debug!("{}: read error: {e}", self.peer);
+                    return;
+                }
+                Wake::Timer => self.on_timer(&mut actions),
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: FrameEvent, actions: &mut Vec<Action>) {
+        let server = self.server.clone();
+        let env = StreamEnv { server: &server };
+        let stream = &mut self.stream;
+        self.outbox.with_buf(|out| match event {
+            FrameEvent::StreamOpen(header) => stream.on_header(&header, &env, out, actions),
+            FrameEvent::Element(el) => stream.on_element(el, &env, out, actions),
+            FrameEvent::StreamClose => stream.on_stream_close(out, actions),
+        });
+    }
+
+    fn fail(&mut self, error: StreamError, actions: &mut Vec<Action>) {
+        let server = self.server.clone();
+        let env = StreamEnv { server: &server };
+        let stream = &mut self.stream;
+        self.outbox
+            .with_buf(|out| stream.fail(error, &env, out, actions));
+    }
+
+    fn on_timer(&mut self, actions: &mut Vec<Action>) {
+        let now = Instant::now();
+        if self.auth_deadline.is_some_and(|d| now >= d) {
+            log::debug!("{}: not authenticated in time", self.peer);
+            self.fail(
+                StreamError::with_text(
+                    StreamCondition::ConnectionTimeout,
+                    "authentication took too long",
+                ),
+                actions,
+            );
+        } else if now.duration_since(self.last_write) >= KEEPALIVE {
+            self.outbox.send_raw(b" ");
+        }
+    }
+
+    /// Carries out the state machine's actions. Returns false when the
+    /// connection is finished.
+    async fn perform(&mut self, transport: &mut Transport, actions: &mut Vec<Action>) -> bool {
+        let mut pending: Vec<Action> = std::mem::take(actions);
+        while !pending.is_empty() {
+            for action in pending.drain(..) {
+                match action {
+                    Action::StartTls => {
+                        if !self.flush(transport).await {
+                            return false;
+                        }
+                        let Some(setup) = self.tls.clone() else {
+                            return false;
+                        };
+                        let plain = std::mem::replace(transport, Transport::Upgrading);
+                        match handshake(setup.starttls_config(), plain).await {
+                            Some((tls, cb)) => {
+                                *transport = tls;
+                                self.framer.reset();
+                                self.stream.tls_established(cb);
+                            }
+                            None => {
+                                log::debug!("{}: STARTTLS handshake failed", self.peer);
+                                return false;
+                            }
+                        }
+                    }
+                    Action::Restart => self.framer.reset(),
+                    Action::Sasl(job) => {
+                        let reader = self.server.store.accounts().reader(&job.domain);
+                        let mut session = job.session;
+                        let input = job.input;
+                        let (session, step) = if job.mechanism == Mechanism::Plain {
+                            // PLAIN costs a PBKDF2 run: keep it off the loop.
+                            smol::unblock(move || {
+                                let step = session.step(&input, &reader);
+                                (session, step)
+                            })
+                            .await
+                        } else {
+                            let step = session.step(&input, &reader);
+                            (session, step)
+                        };
+                        match &step {
+                            crate::sasl::Step::Failure(f) => {
+                                log::info!(
+                                    "{}: authentication failed ({})",
+                                    self.peer,
+                                    f.condition()
+                                );
+                                let delay = self.server.auth_failed(self.peer.ip());
+                                Timer::after(delay).await;
+                            }
+                            crate::sasl::Step::Success { .. } => {
+                                self.server.auth_succeeded(self.peer.ip())
+                            }
+                            crate::sasl::Step::Challenge(_) => {}
+                        }
+                        let server = self.server.clone();
+                        let env = StreamEnv { server: &server };
+                        let stream = &mut self.stream;
+                        self.outbox
+                            .with_buf(|out| stream.sasl_result(session, step, &env, out, actions));
+                    }
+                    Action::Bind {
+                        account,
+                        resource,
+                        iq_id,
+                    } => {
+                        let result =
+                            self.server
+                                .bind(&account, resource.as_deref(), self.outbox.clone());
+                        let result = result.map(|session| {
+                            let jid = session.jid.clone();
+                            log::info!("{}: bound {jid}", self.peer);
+                            self.session = Some(session);
+                            self.auth_deadline = None;
+                            jid
+                        });
+                        let stream = &mut self.stream;
+                        self.outbox
+                            .with_buf(|out| stream.bind_result(result, &iq_id, out));
+                    }
+                    Action::Route { stanza, to } => {
+                        if let Some(session) = &self.session {
+                            router::from_client(&self.server, session, stanza, to);
+                        }
+                    }
+                    Action::Close => self.closing = true,
+                }
+            }
+            pending = std::mem::take(actions);
+        }
+        true
+    }
+
+    /// Writes everything queued. Returns false if the peer is gone.
+    async fn flush(&mut self, transport: &mut Transport) -> bool {
+        let mut buf = Vec::new();
+        loop {
+            self.outbox.take_into(&mut buf);
+            if buf.is_empty() {
+                return true;
+            }
+            let write = async {
+                transport.write_all(&buf).await?;
+                transport.flush().await
+            };
+            let result = future::or(write, async {
+                Timer::after(WRITE_TIMEOUT).await;
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "write timed out",
+                ))
+            })
+            .await;
+            if let Err(e) = result {
+                log::debug!("{}: write failed: {e}", self.peer);
+                return false;
+            }
+            self.last_write = Instant::now();
+            self.outbox.recycle(std::mem::take(&mut buf));
+        }
+    }
+
+    /// After sending `</stream:stream>`: give the peer a moment to answer
+    /// with its own, then close (TLS close_notify included).
+    async fn linger(&mut self, transport: &mut Transport) {
+        let wait_for_peer = async {
+            let mut buf = [0u8; 256];
+            loop {
+                match futures_lite::AsyncReadExt::read(transport, &mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        };
+        future::or(wait_for_peer, async {
+            Timer::after(CLOSE_GRACE).await;
+        })
+        .await;
+        let _ = future::or(transport.close(), async {
+            Timer::after(CLOSE_GRACE).await;
+            Ok(())
+        })
+        .await;
+    }
+
+    async fn wait(&mut self, transport: &mut Transport) -> Wake {
+        let deadline = match self.auth_deadline {
+            Some(d) => d,
+            None => self.last_write + KEEPALIVE,
+        };
+        let mut timer = Timer::at(deadline);
+        let outbox = self.outbox.clone();
+        let framer = &mut self.framer;
+        future::poll_fn(|cx| {
+            if outbox.poll_ready(cx).is_ready() {
+                return Poll::Ready(Wake::Output);
+            }
+            let mut chunk = [0u8; READ_CHUNK];
+            match Pin::new(&mut *transport).poll_read(cx, &mut chunk) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Wake::Eof),
+                Poll::Ready(Ok(n)) => {
+                    framer.push(chunk.get(..n).unwrap_or_default());
+                    return Poll::Ready(Wake::Input);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Wake::Error(e)),
+                Poll::Pending => {}
+            }
+            match Pin::new(&mut timer).poll(cx) {
+                Poll::Ready(_) => Poll::Ready(Wake::Timer),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    fn finish(&mut self) {
+        if let Some(session) = self.session.take() {
+            im::presence::session_ended(&self.server, &session);
+            self.server.unbind(&session);
+            log::info!("{}: {} disconnected", self.peer, session.jid);
+        }
+    }
+}
+
+// `CredentialReader` must be movable to the blocking pool with the session.
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<CredentialReader>();
+};

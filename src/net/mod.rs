@@ -1,0 +1,7 @@
+//! The I/O edge: listeners, TLS, one task per connection, the admin socket.
+
+pub mod admin;
+pub mod connection;
+pub mod listener;
+pub mod tls;
+pub mod transport;

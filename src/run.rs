@@ -1,0 +1,187 @@
+//! Start-up and shutdown: open the database, load certificates, bind the
+//! listeners, serve until told to stop, then close every stream cleanly.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use smol::LocalExecutor;
+
+use crate::config::{Config, ListenerKind};
+use crate::net::{admin, listener, tls};
+use crate::server::Server;
+use crate::store::{Store, StoreError};
+use crate::stream::{StreamCondition, StreamError};
+
+pub const DB_FILE: &str = "perch.redb";
+
+#[derive(Debug)]
+pub enum RunError {
+    Store(StoreError),
+    Tls(tls::TlsError),
+    Bind(SocketAddr, std::io::Error),
+    AdminSocket(std::path::PathBuf, std::io::Error),
+    Unsupported(String),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Store(e) => write!(f, "{e}"),
+            RunError::Tls(e) => write!(f, "{e}"),
+            RunError::Bind(addr, e) => {
+                write!(f, "cannot listen on {addr}: {e}")?;
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    write!(f, " (ports below 1024 need CAP_NET_BIND_SERVICE)")?;
+                }
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    write!(f, " (is another XMPP server running?)")?;
+                }
+                Ok(())
+            }
+            RunError::AdminSocket(p, e) => {
+                write!(f, "cannot create the admin socket {}: {e}", p.display())
+            }
+            RunError::Unsupported(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// A server that has opened everything it needs and is ready to serve.
+pub struct Prepared {
+    server: Rc<Server>,
+    tls: Option<Rc<tls::TlsSetup>>,
+    listeners: Vec<(ListenerKind, async_net::TcpListener)>,
+    admin: Option<async_net::unix::UnixListener>,
+}
+
+impl Prepared {
+    pub fn server(&self) -> &Rc<Server> {
+        &self.server
+    }
+
+    /// Where each listener ended up (port 0 becomes a real port).
+    pub fn local_addrs(&self) -> Vec<(ListenerKind, SocketAddr)> {
+        self.listeners
+            .iter()
+            .filter_map(|(k, l)| l.local_addr().ok().map(|a| (*k, a)))
+            .collect()
+    }
+}
+
+/// Opens the database, loads or creates certificates and binds every
+/// listener, so that each start-up problem is reported before serving.
+pub async fn prepare(config: Config, ex: &LocalExecutor<'static>) -> Result<Prepared, RunError> {
+    if config.listeners.iter().any(|l| l.kind == ListenerKind::S2s) {
+        return Err(RunError::Unsupported(
+            "s2s listeners (federation) are not supported yet; remove the kind = \"s2s\" listener"
+                .to_string(),
+        ));
+    }
+    let cache = config.storage.cache_mib.saturating_mul(1 << 20);
+    let mut store = Store::open(&config.data_dir.join(DB_FILE), cache).map_err(RunError::Store)?;
+    store.start_committer(ex);
+    let tls = tls::TlsSetup::load_or_create(&tls_hosts(&config), &config.data_dir)
+        .map_err(RunError::Tls)?;
+    let mut listeners = Vec::new();
+    for l in &config.listeners {
+        let listener = async_net::TcpListener::bind(l.address)
+            .await
+            .map_err(|e| RunError::Bind(l.address, e))?;
+        listeners.push((l.kind, listener));
+    }
+    let admin = match admin::bind(&config.data_dir) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            return Err(RunError::AdminSocket(
+                admin::socket_path(&config.data_dir),
+                e,
+            ));
+        }
+    };
+    let server = Server::new(config, store);
+    Ok(Prepared {
+        server,
+        tls: Some(Rc::new(tls)),
+        listeners,
+        admin,
+    })
+}
+
+fn tls_hosts(config: &Config) -> Vec<tls::HostCert> {
+    config
+        .hosts
+        .iter()
+        .map(|h| tls::HostCert {
+            domain: h.domain.clone(),
+            extra_names: h.muc.iter().cloned().collect(),
+            files: h.certificate.clone().zip(h.key.clone()),
+        })
+        .collect()
+}
+
+/// Serves until `shutdown` completes, then closes every stream with
+/// `system-shutdown` and waits (briefly) for pending writes.
+pub async fn serve(
+    prepared: Prepared,
+    ex: Rc<LocalExecutor<'static>>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let Prepared {
+        server,
+        tls,
+        listeners,
+        admin,
+    } = prepared;
+    let mut tasks = Vec::new();
+    for (kind, listener) in listeners {
+        if let Ok(addr) = listener.local_addr() {
+            log::info!("listening for {} on {addr}", kind.describe());
+        }
+        tasks.push(ex.spawn(listener::accept_loop(
+            listener,
+            kind,
+            server.clone(),
+            tls.clone(),
+            Rc::downgrade(&ex),
+        )));
+    }
+    if let Some(admin) = admin {
+        tasks.push(ex.spawn(admin::serve(admin, server.clone())));
+    }
+    let hosts: Vec<&str> = server
+        .config
+        .hosts
+        .iter()
+        .map(|h| h.domain.as_str())
+        .collect();
+    log::info!(
+        "Perch {} serving {}",
+        env!("CARGO_PKG_VERSION"),
+        hosts.join(", ")
+    );
+    shutdown.await;
+    log::info!("shutting down");
+    drop(tasks);
+    for session in server.all_sessions() {
+        session
+            .outbox
+            .close_with(StreamError::new(StreamCondition::SystemShutdown));
+    }
+    let drained = async {
+        while server.connection_count() > 0 {
+            smol::Timer::after(Duration::from_millis(20)).await;
+        }
+    };
+    futures_lite::future::or(drained, async {
+        smol::Timer::after(Duration::from_secs(2)).await;
+    })
+    .await;
+    server.store.flush().await;
+    let _ = std::fs::remove_file(admin::socket_path(&server.config.data_dir));
+    log::info!("stopped");
+}

@@ -1,0 +1,271 @@
+//! The server's shared state on the event loop: configuration, database,
+//! bound sessions and the per-address guards. One instance, behind `Rc`,
+//! reached by every connection task; no locks because there is one thread.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::jid::{self, Jid};
+use crate::session::{Outbox, Session};
+use crate::stanza::{Condition, StanzaError};
+use crate::store::Store;
+use crate::stream::{StreamCondition, StreamError};
+
+/// More resources than this on one account is a misbehaving client.
+pub const MAX_RESOURCES_PER_ACCOUNT: usize = 32;
+
+pub struct Server {
+    pub config: Config,
+    pub store: Store,
+    pub started: Instant,
+    sessions: RefCell<HashMap<Jid, Vec<Rc<Session>>>>,
+    next_session_id: Cell<u64>,
+    connections: RefCell<HashMap<IpAddr, u32>>,
+    connection_count: Cell<usize>,
+    auth_failures: RefCell<HashMap<IpAddr, AuthFailures>>,
+    rng: ring::rand::SystemRandom,
+}
+
+struct AuthFailures {
+    count: u32,
+    last: Instant,
+}
+
+impl Server {
+    pub fn new(config: Config, store: Store) -> Rc<Server> {
+        Rc::new(Server {
+            config,
+            store,
+            started: Instant::now(),
+            sessions: RefCell::new(HashMap::new()),
+            next_session_id: Cell::new(1),
+            connections: RefCell::new(HashMap::new()),
+            connection_count: Cell::new(0),
+            auth_failures: RefCell::new(HashMap::new()),
+            rng: ring::rand::SystemRandom::new(),
+        })
+    }
+
+    /// Is `domain` one of the user hosts (not a MUC host)?
+    pub fn is_local_host(&self, domain: &str) -> bool {
+        self.config.hosts.iter().any(|h| h.domain == domain)
+    }
+
+    pub fn is_muc_host(&self, domain: &str) -> bool {
+        self.config
+            .hosts
+            .iter()
+            .any(|h| h.muc.as_deref() == Some(domain))
+    }
+
+    pub fn muc_hosts_of<'a>(&'a self, domain: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.config
+            .hosts
+            .iter()
+            .filter(move |h| h.domain == domain)
+            .filter_map(|h| h.muc.as_deref())
+    }
+
+    pub fn is_admin(&self, jid: &Jid) -> bool {
+        let bare = jid.to_bare();
+        self.config
+            .admins
+            .iter()
+            .any(|a| Jid::parse(a).is_ok_and(|j| j == bare))
+    }
+
+    pub fn account_exists(&self, bare: &Jid) -> bool {
+        match self.store.accounts().exists(bare.as_str()) {
+            Ok(exists) => exists,
+            Err(e) => {
+                log::error!("reading account {bare}: {e}");
+                false
+            }
+        }
+    }
+
+    pub fn random_bytes<const N: usize>(&self) -> [u8; N] {
+        let mut out = [0u8; N];
+        if ring::rand::SecureRandom::fill(&self.rng, &mut out).is_err() {
+            // The OS RNG does not fail on Linux once booted; if it ever did,
+            // a time-derived value still keeps ids unique (not secret).
+            let nanos = self.started.elapsed().as_nanos().to_le_bytes();
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = nanos[i % nanos.len()] ^ (i as u8);
+            }
+        }
+        out
+    }
+
+    pub fn new_id(&self) -> String {
+        hex(&self.random_bytes::<9>())
+    }
+
+    // ---- sessions ----
+
+    /// Binds a resource for `account` (RFC 6120 §7). A session that already
+    /// holds the same full JID is replaced: it gets a `conflict` stream error.
+    pub fn bind(
+        &self,
+        account: &Jid,
+        resource: Option<&str>,
+        outbox: Rc<Outbox>,
+    ) -> Result<Rc<Session>, StanzaError> {
+        let resource = match resource {
+            Some(r) => jid::prep_resource(r)
+                .map_err(|e| StanzaError::new(Condition::BadRequest).with_text(e.to_string()))?
+                .into_owned(),
+            None => self.new_id(),
+        };
+        let full = account
+            .with_resource(&resource)
+            .map_err(|e| StanzaError::new(Condition::BadRequest).with_text(e.to_string()))?;
+        let mut sessions = self.sessions.borrow_mut();
+        let list = sessions.entry(account.to_bare()).or_default();
+        if let Some(pos) = list.iter().position(|s| s.jid == full) {
+            let old = list.remove(pos);
+            log::info!("{full} logged in again; closing the older session");
+            old.outbox.close_with(StreamError::with_text(
+                StreamCondition::Conflict,
+                "replaced by a new session",
+            ));
+            // Its presence is gone from the router's point of view; the
+            // replacement will announce its own.
+        } else if list.len() >= MAX_RESOURCES_PER_ACCOUNT {
+            return Err(StanzaError::new(Condition::ResourceConstraint)
+                .with_text("too many resources bound for this account"));
+        }
+        let id = self.next_session_id.get();
+        self.next_session_id.set(id + 1);
+        let session = Rc::new(Session::new(id, full, outbox));
+        list.push(session.clone());
+        Ok(session)
+    }
+
+    /// Removes a session if it is still the one bound to its JID.
+    pub fn unbind(&self, session: &Session) {
+        let mut sessions = self.sessions.borrow_mut();
+        let bare = session.jid.to_bare();
+        if let Some(list) = sessions.get_mut(&bare) {
+            list.retain(|s| s.id != session.id);
+            if list.is_empty() {
+                sessions.remove(&bare);
+            }
+        }
+    }
+
+    pub fn session(&self, full: &Jid) -> Option<Rc<Session>> {
+        self.sessions
+            .borrow()
+            .get(&full.to_bare())
+            .and_then(|list| list.iter().find(|s| s.jid == *full).cloned())
+    }
+
+    /// All sessions of an account (cloned handles, so the caller may route
+    /// while iterating).
+    pub fn sessions_of(&self, bare: &Jid) -> Vec<Rc<Session>> {
+        self.sessions
+            .borrow()
+            .get(bare)
+            .map(|l| l.to_vec())
+            .unwrap_or_default()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.borrow().values().map(Vec::len).sum()
+    }
+
+    pub fn all_sessions(&self) -> Vec<Rc<Session>> {
+        self.sessions.borrow().values().flatten().cloned().collect()
+    }
+
+    // ---- connection guards ----
+
+    /// Admits a new connection from `ip` unless a limit is reached. The
+    /// returned guard gives the slot back when dropped.
+    pub fn admit(self: &Rc<Self>, ip: IpAddr) -> Result<ConnectionGuard, &'static str> {
+        if self.connection_count.get() >= self.config.limits.max_connections {
+            return Err("server connection limit reached");
+        }
+        let mut per_ip = self.connections.borrow_mut();
+        let n = per_ip.entry(ip).or_insert(0);
+        if *n >= self.config.limits.max_connections_per_ip {
+            return Err("too many connections from this address");
+        }
+        *n += 1;
+        self.connection_count.set(self.connection_count.get() + 1);
+        Ok(ConnectionGuard {
+            server: self.clone(),
+            ip,
+        })
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connection_count.get()
+    }
+
+    /// Records a failed login from `ip` and returns how long to wait before
+    /// answering, growing with repeated failures so that password guessing
+    /// gets slow while a user who mistyped once barely notices.
+    pub fn auth_failed(&self, ip: IpAddr) -> Duration {
+        let now = Instant::now();
+        let mut map = self.auth_failures.borrow_mut();
+        if map.len() > 10_000 {
+            map.retain(|_, f| now.duration_since(f.last) < Duration::from_secs(600));
+        }
+        let f = map.entry(ip).or_insert(AuthFailures {
+            count: 0,
+            last: now,
+        });
+        if now.duration_since(f.last) > Duration::from_secs(600) {
+            f.count = 0;
+        }
+        f.count += 1;
+        f.last = now;
+        let free = self.config.limits.login_attempts_per_minute.max(1);
+        if f.count <= free {
+            Duration::from_millis(200)
+        } else {
+            let extra = (f.count - free).min(8);
+            Duration::from_millis(500u64 << extra).min(Duration::from_secs(60))
+        }
+    }
+
+    pub fn auth_succeeded(&self, ip: IpAddr) {
+        self.auth_failures.borrow_mut().remove(&ip);
+    }
+}
+
+pub struct ConnectionGuard {
+    server: Rc<Server>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut per_ip = self.server.connections.borrow_mut();
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        self.server
+            .connection_count
+            .set(self.server.connection_count.get().saturating_sub(1));
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}

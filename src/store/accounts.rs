@@ -1,0 +1,255 @@
+//! User accounts: SCRAM credentials keyed by normalized bare JID. Passwords
+//! are never stored, only the salted keys derived from them.
+
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use super::schema::ACCOUNTS;
+use super::{Store, StoreError};
+use crate::sasl::Credentials;
+
+pub struct CredentialReader {
+    db: std::sync::Arc<redb::Database>,
+    domain: String,
+}
+
+impl CredentialReader {
+    fn credentials(&self, username: &str) -> Option<Credentials> {
+        let bare = crate::jid::Jid::new(Some(username), &self.domain, None).ok()?;
+        let read = || -> Result<Option<Vec<u8>>, StoreError> {
+            let txn = redb::ReadableDatabase::begin_read(self.db.as_ref())?;
+            let table = txn.open_table(ACCOUNTS)?;
+            Ok(table.get(bare.as_str())?.map(|v| v.value().to_vec()))
+        };
+        match read() {
+            Ok(Some(bytes)) => match Credentials::from_bytes(&bytes) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    log::error!("credentials of {bare} are unreadable: {e}");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                log::error!("reading credentials of {bare}: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl crate::sasl::CredentialLookup for CredentialReader {
+    fn scram_keys(
+        &self,
+        username: &str,
+        hash: crate::sasl::ScramHash,
+    ) -> Option<crate::sasl::ScramKeys> {
+        let c = self.credentials(username)?;
+        Some(match hash {
+            crate::sasl::ScramHash::Sha1 => c.sha1,
+            crate::sasl::ScramHash::Sha256 => c.sha256,
+        })
+    }
+
+    fn check_plain(&self, username: &str, password: &str) -> bool {
+        self.credentials(username)
+            .is_some_and(|c| c.verify_password(password))
+    }
+
+    fn domain(&self) -> Option<&str> {
+        Some(&self.domain)
+    }
+}
+
+pub struct Accounts<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Accounts<'a> {
+    pub(super) fn new(store: &'a Store) -> Self {
+        Accounts { store }
+    }
+
+    pub fn credentials(&self, bare_jid: &str) -> Result<Option<Credentials>, StoreError> {
+        self.store.read(|txn| {
+            let table = txn.open_table(ACCOUNTS)?;
+            match table.get(bare_jid)? {
+                None => Ok(None),
+                Some(v) => Credentials::from_bytes(v.value())
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt(format!("credentials of {bare_jid}: {e}"))),
+            }
+        })
+    }
+
+    pub fn exists(&self, bare_jid: &str) -> Result<bool, StoreError> {
+        self.store
+            .read(|txn| Ok(txn.open_table(ACCOUNTS)?.get(bare_jid)?.is_some()))
+    }
+
+    /// Bare JIDs of all accounts, optionally only those of one domain, sorted.
+    pub fn list(&self, domain: Option<&str>) -> Result<Vec<String>, StoreError> {
+        self.store.read(|txn| {
+            let table = txn.open_table(ACCOUNTS)?;
+            let mut out = Vec::with_capacity(table.len()? as usize);
+            for entry in table.iter()? {
+                let (key, _) = entry?;
+                let jid = key.value();
+                let in_domain = match domain {
+                    None => true,
+                    Some(d) => jid.rsplit_once('@').is_some_and(|(_, host)| host == d),
+                };
+                if in_domain {
+                    out.push(jid.to_string());
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// A credential source for SASL that can travel to the blocking pool
+    /// (PLAIN runs PBKDF2 there). Usernames are localparts of `domain`.
+    pub fn reader(&self, domain: &str) -> CredentialReader {
+        CredentialReader {
+            db: self.store.db().clone(),
+            domain: domain.to_string(),
+        }
+    }
+
+    pub fn count(&self) -> Result<u64, StoreError> {
+        self.store.read(|txn| Ok(txn.open_table(ACCOUNTS)?.len()?))
+    }
+
+    /// Creates an account; fails with `AlreadyExists` if the name is taken.
+    pub async fn create(
+        &self,
+        bare_jid: &str,
+        credentials: &Credentials,
+    ) -> Result<(), StoreError> {
+        let key = bare_jid.to_string();
+        let value = credentials.to_bytes();
+        self.store
+            .write(Box::new(move |txn| {
+                let mut table = txn.open_table(ACCOUNTS)?;
+                if table.get(key.as_str())?.is_some() {
+                    return Err(StoreError::AlreadyExists(format!("account {key}")));
+                }
+                table.insert(key.as_str(), value.as_slice())?;
+                Ok(())
+            }))
+            .await
+    }
+
+    /// Replaces the credentials of an existing account.
+    pub async fn set_credentials(
+        &self,
+        bare_jid: &str,
+        credentials: &Credentials,
+    ) -> Result<(), StoreError> {
+        let key = bare_jid.to_string();
+        let value = credentials.to_bytes();
+        self.store
+            .write(Box::new(move |txn| {
+                let mut table = txn.open_table(ACCOUNTS)?;
+                if table.get(key.as_str())?.is_none() {
+                    return Err(StoreError::NotFound(format!("account {key}")));
+                }
+                table.insert(key.as_str(), value.as_slice())?;
+                Ok(())
+            }))
+            .await
+    }
+
+    pub async fn delete(&self, bare_jid: &str) -> Result<(), StoreError> {
+        let key = bare_jid.to_string();
+        self.store
+            .write(Box::new(move |txn| {
+                let mut table = txn.open_table(ACCOUNTS)?;
+                if table.remove(key.as_str())?.is_none() {
+                    return Err(StoreError::NotFound(format!("account {key}")));
+                }
+                Ok(())
+            }))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    fn creds(pw: &str) -> Credentials {
+        Credentials::derive(pw, crate::sasl::DEFAULT_ITERATIONS).expect("derive")
+    }
+
+    #[test]
+    fn create_get_list_delete() {
+        let dir = TempDir::new("accounts");
+        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        let accounts = store.accounts();
+        smol::block_on(async {
+            accounts
+                .create("romeo@example.com", &creds("pw"))
+                .await
+                .expect("create");
+            accounts
+                .create("juliet@example.net", &creds("pw"))
+                .await
+                .expect("create");
+            assert!(matches!(
+                accounts.create("romeo@example.com", &creds("x")).await,
+                Err(StoreError::AlreadyExists(_))
+            ));
+            let c = accounts
+                .credentials("romeo@example.com")
+                .expect("read")
+                .expect("present");
+            assert!(c.verify_password("pw"));
+            assert_eq!(
+                accounts.list(Some("example.com")).expect("list"),
+                vec!["romeo@example.com".to_string()]
+            );
+            assert_eq!(accounts.list(None).expect("list").len(), 2);
+            accounts
+                .set_credentials("romeo@example.com", &creds("new"))
+                .await
+                .expect("passwd");
+            let c = accounts
+                .credentials("romeo@example.com")
+                .expect("read")
+                .expect("present");
+            assert!(c.verify_password("new") && !c.verify_password("pw"));
+            accounts.delete("romeo@example.com").await.expect("delete");
+            assert!(matches!(
+                accounts.delete("romeo@example.com").await,
+                Err(StoreError::NotFound(_))
+            ));
+            assert!(!accounts.exists("romeo@example.com").expect("exists"));
+        });
+    }
+
+    #[test]
+    fn group_commit_isolates_failing_op() {
+        let dir = TempDir::new("commit");
+        let mut store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        let ex = Box::leak(Box::new(smol::LocalExecutor::new()));
+        store.start_committer(ex);
+        let c = creds("pw");
+        smol::block_on(ex.run(async {
+            store.accounts().create("a@x", &c).await.expect("first");
+            // Three writes land in one batch; the duplicate must fail alone.
+            let (r1, (r2, r3)) = futures_lite::future::zip(
+                store.accounts().create("b@x", &c),
+                futures_lite::future::zip(
+                    store.accounts().create("a@x", &c),
+                    store.accounts().create("c@x", &c),
+                ),
+            )
+            .await;
+            assert!(r1.is_ok());
+            assert!(matches!(r2, Err(StoreError::AlreadyExists(_))));
+            assert!(r3.is_ok());
+            assert_eq!(store.accounts().count().expect("count"), 3);
+        }));
+    }
+}

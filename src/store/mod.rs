@@ -1,0 +1,154 @@
+//! Persistence: one redb file with typed tables, a schema version, and group
+//! commit so that message-rate writes cost one fsync per batch, not per write.
+
+mod accounts;
+mod commit;
+mod schema;
+
+pub use accounts::{Accounts, CredentialReader};
+pub use commit::WriteOp;
+pub use schema::SCHEMA_VERSION;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use redb::ReadableDatabase;
+
+/// Anything that can go wrong talking to the database file.
+#[derive(Debug)]
+pub enum StoreError {
+    /// Another process (usually a running `perch run`) holds the file lock.
+    Locked(PathBuf),
+    /// The file was written by a newer Perch whose schema we do not know.
+    SchemaTooNew { found: u64, supported: u64 },
+    /// Creating the data directory failed.
+    Io(PathBuf, std::io::Error),
+    /// redb reported an error (storage, corruption, transaction).
+    Db(redb::Error),
+    /// The background commit was dropped (server shutting down).
+    CommitAborted,
+    /// A stored value could not be decoded.
+    Corrupt(String),
+    /// The record to create exists already (e.g. an account).
+    AlreadyExists(String),
+    /// The record to change or delete does not exist.
+    NotFound(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Locked(p) => write!(
+                f,
+                "database {} is in use by another process (is `perch run` already running?)",
+                p.display()
+            ),
+            StoreError::SchemaTooNew { found, supported } => write!(
+                f,
+                "database schema version {found} is newer than this Perch supports ({supported}); upgrade Perch"
+            ),
+            StoreError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            StoreError::Db(e) => write!(f, "database error: {e}"),
+            StoreError::CommitAborted => write!(f, "database write was aborted by shutdown"),
+            StoreError::Corrupt(what) => write!(f, "corrupt database record: {what}"),
+            StoreError::AlreadyExists(what) => write!(f, "{what} exists already"),
+            StoreError::NotFound(what) => write!(f, "{what} does not exist"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl<E: Into<redb::Error>> From<E> for StoreError {
+    fn from(e: E) -> Self {
+        StoreError::Db(e.into())
+    }
+}
+
+/// Handle to the database. Cheap to clone; reads run inline (redb reads are
+/// served from its page cache), writes go through the group committer.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<redb::Database>,
+    committer: Option<Rc<commit::Committer>>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path` with a page cache of
+    /// `cache_bytes`, migrating the schema if needed.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(dir.to_path_buf(), e))?;
+        }
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.to_path_buf()),
+                other => StoreError::from(other),
+            })?;
+        schema::migrate(&db)?;
+        Ok(Store {
+            db: Arc::new(db),
+            committer: None,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Starts the group committer on the current (local) executor. Until this
+    /// is called, writes are committed synchronously (CLI use).
+    pub fn start_committer(&mut self, ex: &smol::LocalExecutor<'static>) {
+        let committer = Rc::new(commit::Committer::new(self.db.clone()));
+        ex.spawn(commit::run(committer.clone())).detach();
+        self.committer = Some(committer);
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn db(&self) -> &Arc<redb::Database> {
+        &self.db
+    }
+
+    /// Applies `op` durably. With a committer, the op joins the next batch and
+    /// the future resolves once that batch's transaction is on disk.
+    pub async fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+        match &self.committer {
+            Some(c) => c.submit(op).await,
+            None => self.write_now(op),
+        }
+    }
+
+    /// Applies `op` in its own transaction, blocking the caller until it is
+    /// on disk. For the CLI and start-up, never for the event loop.
+    pub fn write_now(&self, op: WriteOp) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        op(&txn)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Runs a read-only closure against a consistent snapshot.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self.db.begin_read()?;
+        f(&txn)
+    }
+
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts::new(self)
+    }
+
+    /// Waits until every write submitted so far is on disk.
+    pub async fn flush(&self) {
+        if let Some(c) = &self.committer {
+            c.flush().await;
+        }
+    }
+}

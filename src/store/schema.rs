@@ -1,0 +1,79 @@
+//! Table definitions and the schema version with its migration path.
+
+use redb::{ReadableDatabase, TableDefinition};
+
+use super::StoreError;
+
+/// Bumped whenever a table's key or value layout changes; `migrate` holds
+/// the step from every older version to the next.
+pub const SCHEMA_VERSION: u64 = 1;
+
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Bare JID (normalized) -> encoded `sasl::Credentials`.
+pub(crate) const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+
+const VERSION_KEY: &str = "schema_version";
+
+pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
+    let found = {
+        let txn = db.begin_read()?;
+        match txn.open_table(META) {
+            Ok(t) => t.get(VERSION_KEY)?.map(|v| v.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    match found {
+        Some(v) if v == SCHEMA_VERSION => Ok(()),
+        Some(v) if v > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+            found: v,
+            supported: SCHEMA_VERSION,
+        }),
+        // Older versions would be upgraded step by step here; version 1 is
+        // the first, so only a fresh file needs its tables created.
+        _ => {
+            let txn = db.begin_write()?;
+            txn.open_table(ACCOUNTS)?;
+            txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION)?;
+            txn.commit()?;
+            log::debug!("database initialised at schema version {SCHEMA_VERSION}");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = crate::testing::TempDir::new("schema");
+        let path = dir.path().join("perch.redb");
+        {
+            let db = redb::Database::create(&path).expect("create");
+            let txn = db.begin_write().expect("txn");
+            txn.open_table(META)
+                .expect("meta")
+                .insert(VERSION_KEY, SCHEMA_VERSION + 1)
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        match crate::store::Store::open(&path, 1 << 20) {
+            Err(StoreError::SchemaTooNew { found, .. }) => assert_eq!(found, SCHEMA_VERSION + 1),
+            other => panic!("expected SchemaTooNew, got {:?}", other.err()),
+        }
+    }
+
+    #[test]
+    fn reopen_keeps_version() {
+        let dir = crate::testing::TempDir::new("schema2");
+        let path = dir.path().join("perch.redb");
+        drop(crate::store::Store::open(&path, 1 << 20).expect("first open"));
+        let store = crate::store::Store::open(&path, 1 << 20).expect("second open");
+        let v = store
+            .read(|txn| Ok(txn.open_table(META)?.get(VERSION_KEY)?.map(|v| v.value())))
+            .expect("read");
+        assert_eq!(v, Some(SCHEMA_VERSION));
+    }
+}

@@ -1,0 +1,672 @@
+//! The c2s stream state machine: stream headers, STARTTLS, SASL, resource
+//! binding and the legacy session iq, then validated stanzas for the router.
+//!
+//! It never touches a socket. The connection feeds it framer events and
+//! carries out the returned actions (start TLS, run a SASL step, bind, route)
+//! and writes the bytes it appends to `out`.
+
+use crate::jid::Jid;
+use crate::sasl::{self, ChannelBinding, Mechanism, SaslSession, Step};
+use crate::stanza::{self, Condition, Invalid, Kind, StanzaError};
+use crate::xml::{Element, NS_CLIENT, StreamHeader};
+
+use super::error::{StreamCondition, StreamError};
+use super::{NS_BIND, NS_SASL, NS_SASL_CB, NS_SESSION, NS_TLS};
+
+/// What the listener and configuration allow on this stream.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// STARTTLS can be offered (a certificate exists and the stream is not
+    /// already encrypted).
+    pub starttls_available: bool,
+    /// Refuse SASL until the stream is encrypted.
+    pub require_encryption: bool,
+    /// Offer SASL PLAIN on an unencrypted stream (tests only).
+    pub allow_plaintext_auth: bool,
+    /// Failed SASL attempts tolerated on one stream before it is closed.
+    pub max_auth_failures: u32,
+}
+
+/// Questions the state machine asks about the rest of the server.
+pub trait Env {
+    fn is_local_host(&self, domain: &str) -> bool;
+    fn new_stream_id(&self) -> String;
+}
+
+/// A SASL step to run against the credential store. PLAIN needs a PBKDF2
+/// run, so the connection may move it off the event loop; the session moves
+/// with it and comes back through `C2sStream::sasl_result`.
+pub struct SaslJob {
+    pub session: SaslSession,
+    pub mechanism: Mechanism,
+    pub input: Vec<u8>,
+    pub domain: String,
+}
+
+pub enum Action {
+    /// `<proceed/>` is in `out`: flush it, then run the TLS handshake and
+    /// call `tls_established`.
+    StartTls,
+    /// The stream restarts (after SASL success): reset the framer.
+    Restart,
+    /// Run this SASL step and hand the result to `sasl_result`.
+    Sasl(SaslJob),
+    /// Bind a resource for the authenticated account; answer with
+    /// `bind_result`.
+    Bind {
+        account: Jid,
+        resource: Option<String>,
+        iq_id: String,
+    },
+    /// A validated stanza from the bound client, `from` stamped.
+    Route { stanza: Element, to: Option<Jid> },
+    /// The closing bytes are in `out`: flush, then close the connection.
+    Close,
+}
+
+enum Phase {
+    AwaitHeader,
+    /// Features sent, not authenticated.
+    PreAuth,
+    /// `<proceed/>` sent; bytes until the handshake are not XMPP.
+    AwaitTls,
+    /// A SASL step is running; no input is read meanwhile.
+    SaslRunning,
+    /// A challenge was sent; waiting for `<response/>` or `<abort/>`.
+    SaslChallenge(SaslSession),
+    /// Authenticated, bind feature offered.
+    PreBind,
+    BindRunning,
+    Bound(Jid),
+    Closed,
+}
+
+pub struct C2sStream {
+    policy: Policy,
+    phase: Phase,
+    secure: bool,
+    channel_binding: Option<ChannelBinding>,
+    header_sent: bool,
+    domain: Option<String>,
+    lang: String,
+    account: Option<Jid>,
+    auth_failures: u32,
+    offered: Vec<Mechanism>,
+}
+
+impl C2sStream {
+    /// `secure` is true on a direct-TLS listener; `channel_binding` is the
+    /// TLS 1.3 exporter value of that connection, if any.
+    pub fn new(policy: Policy, secure: bool, channel_binding: Option<ChannelBinding>) -> Self {
+        C2sStream {
+            policy,
+            phase: Phase::AwaitHeader,
+            secure,
+            channel_binding,
+            header_sent: false,
+            domain: None,
+            lang: "en".to_string(),
+            account: None,
+            auth_failures: 0,
+            offered: Vec::new(),
+        }
+    }
+
+    pub fn bound_jid(&self) -> Option<&Jid> {
+        match &self.phase {
+            Phase::Bound(j) => Some(j),
+            _ => None,
+        }
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.account.is_some()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    pub fn on_header(
+        &mut self,
+        header: &StreamHeader,
+        env: &dyn Env,
+        out: &mut Vec<u8>,
+        actions: &mut Vec<Action>,
+    ) {
+        if !matches!(self.phase, Phase::AwaitHeader) {
+            return self.fail(
+                StreamError::with_text(StreamCondition::InvalidXml, "unexpected stream header"),
+                env,
+                out,
+                actions,
+            );
+        }
+        if let Some(lang) = header.lang.as_deref().filter(|l| valid_lang(l)) {
+            self.lang = lang.to_string();
+        }
+        let requested = header.to.as_deref().map(normalize_domain);
+        match (&requested, &self.domain) {
+            (Some(Some(d)), None) if env.is_local_host(d) => self.domain = Some(d.clone()),
+            (Some(Some(d)), Some(prev)) if d == prev => {}
+            _ => {
+                let text = match header.to.as_deref() {
+                    None => "the stream header names no host ('to' is missing)".to_string(),
+                    Some(to) => format!("this server does not serve '{to}'"),
+                };
+                return self.fail(
+                    StreamError::with_text(StreamCondition::HostUnknown, text),
+                    env,
+                    out,
+                    actions,
+                );
+            }
+        }
+        if header.default_ns != NS_CLIENT {
+            return self.fail(
+                StreamError::with_text(
+                    StreamCondition::InvalidNamespace,
+                    "the default namespace of a client stream is jabber:client",
+                ),
+                env,
+                out,
+                actions,
+            );
+        }
+        let major = header
+            .version
+            .as_deref()
+            .and_then(|v| v.split('.').next())
+            .and_then(|m| m.trim().parse::<u32>().ok());
+        if major != Some(1) {
+            return self.fail(
+                StreamError::with_text(
+                    StreamCondition::UnsupportedVersion,
+                    "XMPP 1.0 streams only (version='1.0')",
+                ),
+                env,
+                out,
+                actions,
+            );
+        }
+        self.write_header(env, out);
+        self.write_features(out);
+        self.phase = if self.account.is_some() {
+            Phase::PreBind
+        } else {
+            Phase::PreAuth
+        };
+    }
+
+    pub fn on_element(
+        &mut self,
+        el: Element,
+        env: &dyn Env,
+        out: &mut Vec<u8>,
+        actions: &mut Vec<Action>,
+    ) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Closed);
+        match phase {
+            Phase::Closed => {}
+            Phase::AwaitHeader | Phase::AwaitTls | Phase::SaslRunning | Phase::BindRunning => {
+                self.phase = phase;
+                self.fail(
+                    StreamError::with_text(StreamCondition::NotAuthorized, "unexpected element"),
+                    env,
+                    out,
+                    actions,
+                );
+            }
+            Phase::PreAuth => self.pre_auth(el, env, out, actions),
+            Phase::SaslChallenge(session) => {
+                if el.is("response", NS_SASL) {
+                    match sasl_payload(&el) {
+                        Ok(input) => self.start_job(session, input, actions),
+                        Err(f) => {
+                            self.phase = Phase::PreAuth;
+                            self.sasl_failure(f, env, out, actions);
+                        }
+                    }
+                } else if el.is("abort", NS_SASL) {
+                    self.phase = Phase::PreAuth;
+                    self.sasl_failure(sasl::SaslFailure::Aborted, env, out, actions);
+                } else {
+                    self.phase = Phase::PreAuth;
+                    self.fail(
+                        StreamError::with_text(
+                            StreamCondition::NotAuthorized,
+                            "SASL negotiation in progress",
+                        ),
+                        env,
+                        out,
+                        actions,
+                    );
+                }
+            }
+            Phase::PreBind => self.pre_bind(el, env, out, actions),
+            Phase::Bound(jid) => self.bound(&jid, el, env, out, actions),
+        }
+    }
+
+    /// The peer sent `</stream:stream>`: answer in kind and close.
+    pub fn on_stream_close(&mut self, out: &mut Vec<u8>, actions: &mut Vec<Action>) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        if self.header_sent {
+            out.extend_from_slice(b"</stream:stream>");
+        }
+        self.phase = Phase::Closed;
+        actions.push(Action::Close);
+    }
+
+    /// Ends the stream with `error` (sending a header first if none was sent).
+    pub fn fail(
+        &mut self,
+        error: StreamError,
+        env: &dyn Env,
+        out: &mut Vec<u8>,
+        actions: &mut Vec<Action>,
+    ) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        if !self.header_sent {
+            self.write_header(env, out);
+        }
+        log::debug!("closing stream: {error}");
+        error.write_to(out);
+        out.extend_from_slice(b"</stream:stream>");
+        self.phase = Phase::Closed;
+        actions.push(Action::Close);
+    }
+
+    /// The TLS handshake finished; a new stream header is due.
+    pub fn tls_established(&mut self, channel_binding: Option<ChannelBinding>) {
+        self.secure = true;
+        self.channel_binding = channel_binding;
+        self.header_sent = false;
+        self.phase = Phase::AwaitHeader;
+    }
+
+    pub fn sasl_result(
+        &mut self,
+        session: SaslSession,
+        step: Step,
+        env: &dyn Env,
+        out: &mut Vec<u8>,
+        actions: &mut Vec<Action>,
+    ) {
+        if !matches!(self.phase, Phase::SaslRunning) {
+            return;
+        }
+        match step {
+            Step::Challenge(data) => {
+                let mut el = Element::new("challenge", NS_SASL);
+                if !data.is_empty() {
+                    el.push_text(sasl::base64::encode(&data));
+                }
+                el.write_to(out, NS_CLIENT);
+                self.phase = Phase::SaslChallenge(session);
+            }
+            Step::Success {
+                username,
+                additional_data,
+            } => {
+                let domain = self.domain.clone().unwrap_or_default();
+                match Jid::new(Some(&username), &domain, None) {
+                    Ok(account) => {
+                        let mut el = Element::new("success", NS_SASL);
+                        if !additional_data.is_empty() {
+                            el.push_text(sasl::base64::encode(&additional_data));
+                        }
+                        el.write_to(out, NS_CLIENT);
+                        log::info!("{account} authenticated");
+                        self.account = Some(account);
+                        self.header_sent = false;
+                        self.phase = Phase::AwaitHeader;
+                        actions.push(Action::Restart);
+                    }
+                    Err(_) => {
+                        self.phase = Phase::PreAuth;
+                        self.sasl_failure(sasl::SaslFailure::NotAuthorized, env, out, actions);
+                    }
+                }
+            }
+            Step::Failure(f) => {
+                self.phase = Phase::PreAuth;
+                self.sasl_failure(f, env, out, actions);
+            }
+        }
+    }
+
+    pub fn bind_result(
+        &mut self,
+        result: Result<Jid, StanzaError>,
+        iq_id: &str,
+        out: &mut Vec<u8>,
+    ) {
+        if !matches!(self.phase, Phase::BindRunning) {
+            return;
+        }
+        match result {
+            Ok(full) => {
+                let reply = Element::new("iq", NS_CLIENT)
+                    .with_attr("type", "result")
+                    .with_attr("id", iq_id)
+                    .with_child(
+                        Element::new("bind", NS_BIND)
+                            .with_child(Element::new("jid", NS_BIND).with_text(full.as_str())),
+                    );
+                reply.write_to(out, NS_CLIENT);
+                self.phase = Phase::Bound(full);
+            }
+            Err(error) => {
+                let reply = Element::new("iq", NS_CLIENT)
+                    .with_attr("type", "error")
+                    .with_attr("id", iq_id)
+                    .with_child(error.to_element());
+                reply.write_to(out, NS_CLIENT);
+                self.phase = Phase::PreBind;
+            }
+        }
+    }
+
+    fn pre_auth(
+        &mut self,
+        el: Element,
+        env: &dyn Env,
+        out: &mut Vec<u8>,
+        actions: &mut Vec<Action>,
+    ) {
+        self.phase = Phase::PreAuth;
+        if el.is("starttls", NS_TLS) {
+            if self.secure || !self.policy.starttls_available {
+                Element::new("failure", NS_TLS).write_to(out, NS_CLIENT);
+                out.extend_from_slice(b"</stream:stream>");
+                self.phase = Phase::Closed;
+                actions.push(Action::Close);
+                return;
+            }
+            Element::new("proceed", NS_TLS).write_to(out, NS_CLIENT);
+            self.phase = Phase::AwaitTls;
+            actions.push(Action::StartTls);
+        } else if el.is("auth", NS_SASL) {
+            if !self.sasl_offered() {
+                return self.sasl_failure(sasl::SaslFailure::EncryptionRequired, env, out, actions);
+            }
+            let mechanism = el
+                .attr("mechanism")
+                .and_then(Mechanism::from_name)
+                .filter(|m| self.offered.contains(m));
+            let Some(mechanism) = mechanism else {
+                return self.sasl_failure(sasl::SaslFailure::InvalidMechanism, env, out, actions);
+            };
+            let input = match sasl_payload(&el) {
+                Ok(i) => i,
+                Err(f) => return self.sasl_failure(f, env, out, actions),
+            };
+            let plus_offered = self.offered.iter().any(|m| m.is_plus());
+            let cb = if mechanism.is_plus() {
+                self.channel_binding.clone()
+            } else {
+                None
+            };
+            let session = SaslSession::start(mechanism, cb, plus_offered);
+            self.start_job(session, input, actions);
+        } else if el.is("abort", NS_SASL) {
+            self.sasl_failure(sasl::SaslFailure::Aborted, env, out, actions);
+        } else {
+            self.fail(
+                StreamError::with_text(
+                    StreamCondition::NotAuthorized,
+                    "authenticate before sending stanzas",
+                ),
+                env,
+                out,
+                actions,
+            );
+        }
+    }
+
+    fn pre_bind(
+        &mut self,
+        el: Element,
+        env: &dyn Env,
+        out: &mut Vec<u8>,
+        actions: &mut Vec<Action>,
+    ) {
+        self.phase = Phase::PreBind;
+        let is_set_iq = el.is("iq", NS_CLIENT) && el.attr("type") == Some("set");
+        if let (true, Some(bind)) = (is_set_iq, el.get_child("bind", NS_BIND)) {
+            let iq_id = el.attr("id").unwrap_or_default().to_string();
+            let resource = bind
+                .get_child("resource", NS_BIND)
+                .map(|r| r.text().trim().to_string())
+                .filter(|r| !r.is_empty());
+            let Some(account) = self.account.clone() else {
+                return;
+            };
+            self.phase = Phase::BindRunning;
+            actions.push(Action::Bind {
+                account,
+                resource,
+                iq_id,
+            });
+        } else {
+            self.fail(
+                StreamError::with_text(
+                    StreamCondition::NotAuthorized,
+                    "bind a resource before sending stanzas",
+                ),
+                env,
+                out,
+                actions,
+            );
+        }
+    }
+
+    fn bound(
+        &mut self,
+        jid: &Jid,
+        mut el: Element,
+        env: &dyn Env,
+        out: &mut Vec<u8>,
+        actions: &mut Vec<Action>,
+    ) {
+        self.phase = Phase::Bound(jid.clone());
+        let Some(kind) = Kind::of(&el) else {
+            let condition = if el.name == "message" || el.name == "presence" || el.name == "iq" {
+                StreamCondition::InvalidNamespace
+            } else {
+                StreamCondition::UnsupportedStanzaType
+            };
+            return self.fail(
+                StreamError::with_text(condition, format!("unexpected <{}/>", el.name)),
+                env,
+                out,
+                actions,
+            );
+        };
+        if el.ns != NS_CLIENT {
+            return self.fail(
+                StreamError::new(StreamCondition::InvalidNamespace),
+                env,
+                out,
+                actions,
+            );
+        }
+        if kind == Kind::Iq && el.attr("type") == Some("set") {
+            if el.get_child("session", NS_SESSION).is_some() {
+                // RFC 3921 session establishment: a no-op kept for old clients.
+                let mut reply = stanza::iq_result(&el);
+                reply.remove_attr("to");
+                reply.write_to(out, NS_CLIENT);
+                return;
+            }
+            if el.get_child("bind", NS_BIND).is_some() {
+                let reply = Element::new("iq", NS_CLIENT)
+                    .with_attr("type", "error")
+                    .with_attr("id", el.attr("id").unwrap_or_default())
+                    .with_child(
+                        StanzaError::new(Condition::NotAllowed)
+                            .with_text("a resource is bound already")
+                            .to_element(),
+                    );
+                reply.write_to(out, NS_CLIENT);
+                return;
+            }
+        }
+        match stanza::check_client_stanza(&mut el, kind, jid) {
+            Ok(to) => actions.push(Action::Route { stanza: el, to }),
+            Err(Invalid::Drop) => {}
+            Err(Invalid::Reply(error)) => {
+                if let Some(mut reply) = stanza::error_reply(&el, &error) {
+                    // Bounce straight back: the client's own `to` may be
+                    // unparseable, so the reply must not route through it.
+                    reply.remove_attr("from");
+                    reply.write_to(out, NS_CLIENT);
+                }
+            }
+        }
+    }
+
+    fn start_job(&mut self, session: SaslSession, input: Vec<u8>, actions: &mut Vec<Action>) {
+        let mechanism = session.mechanism();
+        self.phase = Phase::SaslRunning;
+        actions.push(Action::Sasl(SaslJob {
+            session,
+            mechanism,
+            input,
+            domain: self.domain.clone().unwrap_or_default(),
+        }));
+    }
+
+    fn sasl_failure(
+        &mut self,
+        failure: sasl::SaslFailure,
+        env: &dyn Env,
+        out: &mut Vec<u8>,
+        actions: &mut Vec<Action>,
+    ) {
+        Element::new("failure", NS_SASL)
+            .with_child(Element::new(failure.condition(), NS_SASL))
+            .write_to(out, NS_CLIENT);
+        if failure != sasl::SaslFailure::Aborted {
+            self.auth_failures += 1;
+        }
+        if self.auth_failures >= self.policy.max_auth_failures {
+            self.fail(
+                StreamError::with_text(
+                    StreamCondition::PolicyViolation,
+                    "too many failed authentication attempts",
+                ),
+                env,
+                out,
+                actions,
+            );
+        }
+    }
+
+    fn sasl_offered(&self) -> bool {
+        self.secure || !self.policy.require_encryption
+    }
+
+    fn write_header(&mut self, env: &dyn Env, out: &mut Vec<u8>) {
+        let id = env.new_stream_id();
+        out.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='");
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"'");
+        if let Some(domain) = &self.domain {
+            out.extend_from_slice(b" from='");
+            crate::xml::escape_attr_into(domain, out);
+            out.extend_from_slice(b"'");
+        }
+        out.extend_from_slice(b" version='1.0' xml:lang='");
+        crate::xml::escape_attr_into(&self.lang, out);
+        out.extend_from_slice(b"'>");
+        self.header_sent = true;
+    }
+
+    fn write_features(&mut self, out: &mut Vec<u8>) {
+        let mut features = Element::new("features", crate::xml::NS_STREAM);
+        if self.account.is_some() {
+            features.push_child(Element::new("bind", NS_BIND));
+            features.push_child(
+                Element::new("session", NS_SESSION)
+                    .with_child(Element::new("optional", NS_SESSION)),
+            );
+        } else {
+            if !self.secure && self.policy.starttls_available {
+                let mut starttls = Element::new("starttls", NS_TLS);
+                if self.policy.require_encryption {
+                    starttls.push_child(Element::new("required", NS_TLS));
+                }
+                features.push_child(starttls);
+            }
+            self.offered.clear();
+            if self.sasl_offered() {
+                if self.channel_binding.is_some() {
+                    self.offered.push(Mechanism::ScramSha256Plus);
+                    self.offered.push(Mechanism::ScramSha1Plus);
+                }
+                self.offered.push(Mechanism::ScramSha256);
+                self.offered.push(Mechanism::ScramSha1);
+                if self.secure || self.policy.allow_plaintext_auth {
+                    self.offered.push(Mechanism::Plain);
+                }
+                let mut mechanisms = Element::new("mechanisms", NS_SASL);
+                for m in &self.offered {
+                    mechanisms.push_child(Element::new("mechanism", NS_SASL).with_text(m.name()));
+                }
+                features.push_child(mechanisms);
+                if self.channel_binding.is_some() {
+                    features.push_child(
+                        Element::new("sasl-channel-binding", NS_SASL_CB).with_child(
+                            Element::new("channel-binding", NS_SASL_CB)
+                                .with_attr("type", "tls-exporter"),
+                        ),
+                    );
+                }
+            }
+        }
+        // Written under the stream's own prefix: a client parses
+        // `<stream:features>` more reliably than a re-declared default ns.
+        out.extend_from_slice(b"<stream:features>");
+        for child in features.children() {
+            child.write_to(out, NS_CLIENT);
+        }
+        out.extend_from_slice(b"</stream:features>");
+    }
+}
+
+/// Decodes the base64 content of `<auth/>` or `<response/>`; `=` stands for
+/// an empty response (RFC 6120 §6.4.2).
+fn sasl_payload(el: &Element) -> Result<Vec<u8>, sasl::SaslFailure> {
+    let text = el.text();
+    let text = text.trim();
+    if text.is_empty() || text == "=" {
+        return Ok(Vec::new());
+    }
+    sasl::base64::decode(text).map_err(|_| sasl::SaslFailure::IncorrectEncoding)
+}
+
+fn normalize_domain(raw: &str) -> Option<String> {
+    match Jid::parse(raw) {
+        Ok(j) if j.local().is_none() && j.resource().is_none() => Some(j.domain().to_string()),
+        _ => None,
+    }
+}
+
+fn valid_lang(lang: &str) -> bool {
+    !lang.is_empty()
+        && lang.len() <= 35
+        && lang.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,312 @@
+use super::*;
+use crate::sasl::SaslFailure;
+use crate::xml::{FrameEvent, Framer, Limits};
+
+struct TestEnv;
+
+impl Env for TestEnv {
+    fn is_local_host(&self, domain: &str) -> bool {
+        domain == "example.com"
+    }
+    fn new_stream_id(&self) -> String {
+        "s1".to_string()
+    }
+}
+
+fn policy(require_encryption: bool, allow_plaintext_auth: bool) -> Policy {
+    Policy {
+        starttls_available: true,
+        require_encryption,
+        allow_plaintext_auth,
+        max_auth_failures: 3,
+    }
+}
+
+/// Drives the state machine with client XML and returns what it wrote
+/// (as text) and the actions it asked for.
+struct Harness {
+    stream: C2sStream,
+    framer: Framer,
+}
+
+impl Harness {
+    fn new(policy: Policy) -> Self {
+        Harness {
+            stream: C2sStream::new(policy, false, None),
+            framer: Framer::new(Limits::default()),
+        }
+    }
+
+    fn feed(&mut self, xml: &str) -> (String, Vec<Action>) {
+        self.framer.push(xml.as_bytes());
+        let mut out = Vec::new();
+        let mut actions = Vec::new();
+        loop {
+            match self.framer.next_event() {
+                Ok(Some(FrameEvent::StreamOpen(h))) => {
+                    self.stream.on_header(&h, &TestEnv, &mut out, &mut actions)
+                }
+                Ok(Some(FrameEvent::Element(el))) => {
+                    self.stream.on_element(el, &TestEnv, &mut out, &mut actions)
+                }
+                Ok(Some(FrameEvent::StreamClose)) => {
+                    self.stream.on_stream_close(&mut out, &mut actions)
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.stream
+                        .fail(StreamError::from(&e), &TestEnv, &mut out, &mut actions);
+                    break;
+                }
+            }
+        }
+        for a in &actions {
+            if matches!(a, Action::Restart) {
+                self.framer.reset();
+            }
+        }
+        (String::from_utf8(out).expect("utf8"), actions)
+    }
+
+    fn open(&mut self) -> (String, Vec<Action>) {
+        self.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>")
+    }
+
+    /// Authenticates by pretending a SASL step succeeded.
+    fn authenticate(&mut self) {
+        let (_, actions) = self.feed("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldABwYXNz</auth>");
+        let job = match actions.into_iter().next() {
+            Some(Action::Sasl(job)) => job,
+            _ => panic!("expected a SASL job"),
+        };
+        let mut out = Vec::new();
+        let mut actions = Vec::new();
+        self.stream.sasl_result(
+            job.session,
+            Step::Success {
+                username: "juliet".to_string(),
+                additional_data: Vec::new(),
+            },
+            &TestEnv,
+            &mut out,
+            &mut actions,
+        );
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.contains("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'"),
+            "{text}"
+        );
+        assert!(matches!(actions.as_slice(), [Action::Restart]));
+        self.framer.reset();
+    }
+
+    fn bind(&mut self) -> Jid {
+        let (text, _) = self.open();
+        assert!(
+            text.contains("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"),
+            "{text}"
+        );
+        let (_, actions) = self.feed("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>balcony</resource></bind></iq>");
+        let (account, resource) = match actions.into_iter().next() {
+            Some(Action::Bind {
+                account,
+                resource,
+                iq_id,
+            }) => {
+                assert_eq!(iq_id, "b1");
+                (account, resource)
+            }
+            _ => panic!("expected a bind action"),
+        };
+        assert_eq!(account.as_str(), "juliet@example.com");
+        let full = account
+            .with_resource(resource.as_deref().unwrap_or("x"))
+            .expect("jid");
+        let mut out = Vec::new();
+        self.stream.bind_result(Ok(full.clone()), "b1", &mut out);
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.contains("<jid>juliet@example.com/balcony</jid>"),
+            "{text}"
+        );
+        full
+    }
+}
+
+#[test]
+fn unknown_host_gets_header_then_host_unknown() {
+    let mut h = Harness::new(policy(true, false));
+    let (text, actions) = h.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='elsewhere.org' version='1.0'>");
+    assert!(
+        text.starts_with("<?xml version='1.0'?><stream:stream"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"),
+        "{text}"
+    );
+    assert!(text.ends_with("</stream:stream>"));
+    assert!(matches!(actions.as_slice(), [Action::Close]));
+}
+
+#[test]
+fn missing_to_and_old_version_are_refused() {
+    let mut h = Harness::new(policy(true, false));
+    let (text, _) = h.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>");
+    assert!(text.contains("host-unknown"), "{text}");
+    let mut h = Harness::new(policy(true, false));
+    let (text, _) = h.feed("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com'>");
+    assert!(text.contains("unsupported-version"), "{text}");
+    let mut h = Harness::new(policy(true, false));
+    let (text, _) = h.feed("<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>");
+    assert!(text.contains("invalid-namespace"), "{text}");
+}
+
+#[test]
+fn encryption_required_offers_only_starttls() {
+    let mut h = Harness::new(policy(true, false));
+    let (text, _) = h.open();
+    assert!(text.contains("from='example.com'"), "{text}");
+    assert!(
+        text.contains("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"),
+        "{text}"
+    );
+    assert!(!text.contains("mechanisms"), "{text}");
+    let (text, actions) =
+        h.feed("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>");
+    assert!(text.contains("<encryption-required/>"), "{text}");
+    assert!(actions.is_empty());
+}
+
+#[test]
+fn starttls_then_plus_mechanisms() {
+    let mut h = Harness::new(policy(true, false));
+    h.open();
+    let (text, actions) = h.feed("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    assert_eq!(text, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+    assert!(matches!(actions.as_slice(), [Action::StartTls]));
+    h.framer.reset();
+    h.stream.tls_established(Some(ChannelBinding {
+        kind: "tls-exporter",
+        data: vec![7; 32],
+    }));
+    let (text, _) = h.open();
+    for m in [
+        "SCRAM-SHA-256-PLUS",
+        "SCRAM-SHA-1-PLUS",
+        "SCRAM-SHA-256",
+        "SCRAM-SHA-1",
+        "PLAIN",
+    ] {
+        assert!(
+            text.contains(&format!("<mechanism>{m}</mechanism>")),
+            "{m} missing: {text}"
+        );
+    }
+    assert!(
+        text.contains("<channel-binding type='tls-exporter'/>"),
+        "{text}"
+    );
+    assert!(!text.contains("starttls"), "{text}");
+}
+
+#[test]
+fn plaintext_plain_only_when_allowed() {
+    let mut h = Harness::new(policy(false, false));
+    let (text, _) = h.open();
+    assert!(
+        text.contains("<mechanism>SCRAM-SHA-1</mechanism>"),
+        "{text}"
+    );
+    assert!(!text.contains("<mechanism>PLAIN</mechanism>"), "{text}");
+    let (text, _) =
+        h.feed("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>");
+    assert!(text.contains("<invalid-mechanism/>"), "{text}");
+    let mut h = Harness::new(policy(false, true));
+    let (text, _) = h.open();
+    assert!(text.contains("<mechanism>PLAIN</mechanism>"), "{text}");
+}
+
+#[test]
+fn stanza_before_auth_is_not_authorized() {
+    let mut h = Harness::new(policy(false, true));
+    h.open();
+    let (text, actions) = h.feed("<message to='romeo@example.com'><body>hi</body></message>");
+    assert!(
+        text.contains("<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"),
+        "{text}"
+    );
+    assert!(matches!(actions.as_slice(), [Action::Close]));
+}
+
+#[test]
+fn bad_base64_and_repeated_failures() {
+    let mut h = Harness::new(policy(false, true));
+    h.open();
+    let (text, _) =
+        h.feed("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>!!!</auth>");
+    assert!(text.contains("<incorrect-encoding/>"), "{text}");
+    for _ in 0..2 {
+        let (_, actions) = h.feed(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>",
+        );
+        let Some(Action::Sasl(job)) = actions.into_iter().next() else {
+            panic!("expected a job");
+        };
+        let mut out = Vec::new();
+        let mut actions = Vec::new();
+        h.stream.sasl_result(
+            job.session,
+            Step::Failure(SaslFailure::NotAuthorized),
+            &TestEnv,
+            &mut out,
+            &mut actions,
+        );
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(text.contains("<not-authorized/>"), "{text}");
+    }
+    assert!(h.stream.is_closed(), "third failure closes the stream");
+}
+
+#[test]
+fn full_login_routes_stanzas_with_stamped_from() {
+    let mut h = Harness::new(policy(false, true));
+    h.open();
+    h.authenticate();
+    let full = h.bind();
+    let (text, _) = h
+        .feed("<iq type='set' id='s1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>");
+    assert!(
+        text.contains("type='result'") && text.contains("id='s1'"),
+        "{text}"
+    );
+    let (text, actions) = h.feed(
+        "<message from='mallory@example.com' to='Romeo@Example.com'><body>hi</body></message>",
+    );
+    assert!(text.is_empty(), "{text}");
+    match actions.as_slice() {
+        [Action::Route { stanza, to }] => {
+            assert_eq!(stanza.attr("from"), Some(full.as_str()));
+            assert_eq!(to.as_ref().map(Jid::as_str), Some("romeo@example.com"));
+        }
+        _ => panic!("expected one route action"),
+    }
+    let (text, actions) = h.feed("<iq type='get' id='x'/>");
+    assert!(
+        text.contains("<bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"),
+        "{text}"
+    );
+    assert!(actions.is_empty());
+    let (text, actions) = h.feed("<enable xmlns='urn:xmpp:sm:3'/>");
+    assert!(text.contains("unsupported-stanza-type"), "{text}");
+    assert!(matches!(actions.as_slice(), [Action::Close]));
+}
+
+#[test]
+fn client_close_is_answered() {
+    let mut h = Harness::new(policy(false, true));
+    h.open();
+    let (text, actions) = h.feed("</stream:stream>");
+    assert_eq!(text, "</stream:stream>");
+    assert!(matches!(actions.as_slice(), [Action::Close]));
+}

@@ -1,0 +1,190 @@
+//! In-process servers and temporary directories for tests (unit tests,
+//! the scansion runner, interop tests). Small enough to ship in the library.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::config::{Config, ListenerKind};
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("perch-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        if let Err(e) = std::fs::create_dir_all(&path) {
+            panic!("cannot create test directory {}: {e}", path.display());
+        }
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+#[derive(Default, Clone)]
+pub struct TestOptions {
+    /// Accounts to create before start: (bare JID, password).
+    pub accounts: Vec<(String, String)>,
+    /// TOML appended to the test configuration.
+    pub extra_config: String,
+}
+
+/// A server on its own thread, on ephemeral loopback ports, with a fresh
+/// data directory: plaintext c2s with PLAIN allowed (as the scansion
+/// scripts expect), STARTTLS offered, and a direct-TLS port.
+pub struct TestServer {
+    c2s: SocketAddr,
+    c2s_tls: Option<SocketAddr>,
+    stop: Option<smol::channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    dir: Option<TempDir>,
+}
+
+pub const TEST_CONFIG: &str = r#"
+log_level = "warn"
+admins = ["admin@localhost"]
+
+[[host]]
+domain = "localhost"
+
+[[listener]]
+kind = "c2s"
+address = "127.0.0.1"
+port = 0
+
+[[listener]]
+kind = "c2s-tls"
+address = "127.0.0.1"
+port = 0
+
+[c2s]
+require_encryption = false
+allow_plaintext_auth = true
+"#;
+
+impl TestServer {
+    pub fn start(opts: TestOptions) -> std::io::Result<TestServer> {
+        let dir = TempDir::new("server");
+        Self::start_in(dir, opts)
+    }
+
+    fn start_in(dir: TempDir, opts: TestOptions) -> std::io::Result<TestServer> {
+        let text = format!(
+            "data_dir = \"{}\"\n{TEST_CONFIG}\n{}",
+            dir.path().display(),
+            opts.extra_config
+        );
+        let config = Config::from_toml_str(&text, "test config")
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+        let accounts = opts.accounts;
+        let thread = std::thread::Builder::new()
+            .name("perch-test-server".into())
+            .spawn(move || {
+                let ex = Rc::new(smol::LocalExecutor::new());
+                smol::block_on(ex.run(async {
+                    let prepared = match crate::run::prepare(config, &ex).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let server = prepared.server().clone();
+                    let hosts: Vec<String> = server
+                        .config
+                        .hosts
+                        .iter()
+                        .map(|h| h.domain.clone())
+                        .collect();
+                    for (jid, password) in &accounts {
+                        let cmd = crate::admin::Command::UserAdd {
+                            jid: jid.clone(),
+                            password: password.clone(),
+                        };
+                        if let Err(e) = crate::admin::execute(&server.store, &hosts, &cmd).await {
+                            let _ = ready_tx.send(Err(format!("creating {jid}: {e}")));
+                            return;
+                        }
+                    }
+                    let _ = ready_tx.send(Ok(prepared.local_addrs()));
+                    crate::run::serve(prepared, ex.clone(), async {
+                        let _ = stop_rx.recv().await;
+                    })
+                    .await;
+                }));
+            })?;
+        let addrs = ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("test server thread died"))?
+            .map_err(std::io::Error::other)?;
+        let find = |kind| addrs.iter().find(|(k, _)| *k == kind).map(|(_, a)| *a);
+        let c2s =
+            find(ListenerKind::C2s).ok_or_else(|| std::io::Error::other("no c2s listener"))?;
+        Ok(TestServer {
+            c2s,
+            c2s_tls: find(ListenerKind::C2sTls),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            dir: Some(dir),
+        })
+    }
+
+    pub fn c2s_addr(&self) -> SocketAddr {
+        self.c2s
+    }
+
+    pub fn c2s_tls_addr(&self) -> Option<SocketAddr> {
+        self.c2s_tls
+    }
+
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.dir.as_ref().map(TempDir::path)
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.try_send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Stops the server and starts a new one on the same data directory
+    /// (new ports): for persistence tests.
+    pub fn restart(mut self, opts: TestOptions) -> std::io::Result<TestServer> {
+        self.shutdown();
+        let dir = self
+            .dir
+            .take()
+            .ok_or_else(|| std::io::Error::other("no data directory"))?;
+        Self::start_in(dir, opts)
+    }
+
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
