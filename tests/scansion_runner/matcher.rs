@@ -80,7 +80,7 @@ fn match_elem(
             continue;
         }
         if v != got {
-            return Err(format!("{}: attribute {k}='{got}', expected '{v}'", here()));
+            return Err(format!("{}: has {k}='{got}'", here()));
         }
     }
     if strict {
@@ -96,7 +96,7 @@ fn match_elem(
     let got = r.text();
     if (strict || !want.trim().is_empty()) && want.trim() != got.trim() {
         return Err(format!(
-            "{}: text {:?}, expected {:?}",
+            "{}: has text {:?}, expected {:?}",
             here(),
             got.trim(),
             want.trim()
@@ -135,22 +135,29 @@ fn match_children(
     let mut candidates: Vec<Vec<usize>> = Vec::with_capacity(ec.len());
     for e in ec {
         let mut ok = Vec::new();
-        let mut first_reason: Option<String> = None;
+        // Why the received children of the same name did not match.
+        let mut reasons: Vec<String> = Vec::new();
         for (j, r) in rc.iter().enumerate() {
             let mut trial = caps.clone();
             match match_elem(e, r, strict, &mut trial, budget) {
                 Ok(()) => ok.push(j),
                 Err(why) => {
-                    if first_reason.is_none() && r.name == e.name && r.ns == e.ns {
-                        first_reason = Some(why);
+                    if r.name == e.name && r.ns == e.ns {
+                        reasons.push(why);
                     }
                 }
             }
         }
         if ok.is_empty() {
-            return Err(match first_reason {
-                Some(why) => format!("no received child matches {}: {why}", describe(e)),
-                None => format!("no child {} was received", describe(e)),
+            return Err(match reasons.as_slice() {
+                [] => format!("no child {} was received", describe(e)),
+                [why] => format!("no received child matches {}: {why}", describe(e)),
+                many => format!(
+                    "no received child matches {} ({} <{}> children received, none matching)",
+                    describe(e),
+                    many.len(),
+                    e.name
+                ),
             });
         }
         candidates.push(ok);
@@ -452,7 +459,7 @@ mod tests {
             "<presence><x xmlns='urn:x'><item role='participant'/></x></presence>",
         )
         .expect_err("role differs");
-        assert!(err.contains("role='participant'"), "{err}");
+        assert!(err.contains("has role='participant'"), "{err}");
         assert!(err.contains("<x xmlns='urn:x'>"), "{err}");
     }
 }

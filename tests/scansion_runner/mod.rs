@@ -9,7 +9,9 @@
 //!   that passes but is not listed is reported so that it gets listed.
 //!
 //! Environment:
-//! - `PERCH_SCANSION_FILTER=text`: run only scripts whose file name contains it;
+//! - `PERCH_SCANSION_FILTER=text`: run only scripts whose file name contains
+//!   it, and print the full failure report of every failing one (not only of
+//!   the required ones);
 //! - `PERCH_SCANSION_JOBS=n`: scripts played at once (default 4);
 //! - `PERCH_SHARED_SCANSION=dir`: where the shared corpus is.
 //!
@@ -248,7 +250,14 @@ pub fn run_suites() -> Result<(), String> {
             pending.len()
         ));
         for (name, f) in &pending {
-            say(&format!("  {name}: {}", f.summary));
+            // With a filter the developer is looking at these scripts: give
+            // them the whole report.
+            let text = if filter.is_empty() {
+                &f.summary
+            } else {
+                &f.details
+            };
+            say(&format!("  {name}: {text}"));
         }
     }
     if !unlisted_passing.is_empty() {

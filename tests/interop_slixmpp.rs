@@ -1,0 +1,137 @@
+//! Interop check with a real client library: runs
+//! `tests/interop/slixmpp_check.py` (slixmpp) against an in-process server.
+//!
+//! The script logs in over STARTTLS and direct TLS with SCRAM-SHA-256 and
+//! over plaintext with PLAIN, has two clients exchange messages by full JID,
+//! checks that a wrong password is refused, and pings and discos the server.
+//! It prints one `ok NAME` / `FAIL NAME: reason` line per check.
+//!
+//! Needs `pip install slixmpp`. Without it the test says so and passes,
+//! except when `CI` is set (non-empty), where it fails.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use perch::testing::{TestOptions, TestServer};
+
+/// The script bounds itself to about a minute; this is the backstop.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(90);
+
+const ACCOUNTS: [(&str, &str); 2] = [("alice@localhost", "pw-alice"), ("bob@localhost", "pw-bob")];
+
+fn script_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/slixmpp_check.py")
+}
+
+/// `None` when slixmpp can be imported, else why not.
+fn slixmpp_missing() -> Option<String> {
+    match Command::new("python3")
+        .args(["-c", "import slixmpp"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(status) if status.success() => None,
+        Ok(_) => Some("python3 cannot import slixmpp".to_string()),
+        Err(e) => Some(format!("python3 could not be run: {e}")),
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Waits for the child at most `limit`; kills it after that.
+/// Returns its exit status, or `None` when it had to be killed.
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(50)),
+            Ok(None) => break,
+            Err(e) => panic!("waiting for the slixmpp script failed: {e}"),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn interop_slixmpp() {
+    if let Some(why) = slixmpp_missing() {
+        let ci = std::env::var("CI").map(|v| !v.is_empty()).unwrap_or(false);
+        if ci {
+            panic!(
+                "interop_slixmpp: slixmpp is missing under CI ({why}); \
+                 install it with `pip install slixmpp`"
+            );
+        }
+        println!("interop_slixmpp: skipped, slixmpp not installed (pip install slixmpp)");
+        return;
+    }
+
+    let server = TestServer::start(TestOptions {
+        accounts: ACCOUNTS
+            .iter()
+            .map(|(jid, pw)| (jid.to_string(), pw.to_string()))
+            .collect(),
+        ..TestOptions::default()
+    })
+    .expect("the test server should start");
+    let c2s = server.c2s_addr();
+    let tls = server
+        .c2s_tls_addr()
+        .expect("the test server should have a direct-TLS listener");
+
+    let script = script_path();
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(c2s.ip().to_string())
+        .arg(c2s.port().to_string())
+        .arg(tls.port().to_string())
+        .args([ACCOUNTS[0].0, ACCOUNTS[0].1, ACCOUNTS[1].0, ACCOUNTS[1].1])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+    let stdout = drain(child.stdout.take().expect("stdout is piped"));
+    let stderr = drain(child.stderr.take().expect("stderr is piped"));
+
+    let status = wait_bounded(&mut child, CHILD_TIMEOUT);
+    let out = stdout.join().unwrap_or_default();
+    let err = stderr.join().unwrap_or_default();
+    server.stop();
+
+    println!("--- slixmpp_check.py (c2s {c2s}, direct TLS {tls}) ---");
+    print!("{out}");
+    if !err.is_empty() {
+        println!("--- stderr ---");
+        print!("{err}");
+    }
+
+    match status {
+        None => panic!(
+            "slixmpp_check.py did not finish within {} s and was killed",
+            CHILD_TIMEOUT.as_secs()
+        ),
+        Some(status) => assert!(
+            status.success(),
+            "slixmpp_check.py failed ({status}); failed checks:\n{}",
+            out.lines()
+                .filter(|l| l.starts_with("FAIL "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
