@@ -84,6 +84,10 @@ pub async fn prepare(config: Config, ex: &LocalExecutor<'static>) -> Result<Prep
     }
     let cache = config.storage.cache_mib.saturating_mul(1 << 20);
     let mut store = Store::open(&config.data_dir.join(DB_FILE), cache).map_err(RunError::Store)?;
+    // Unknown users get SCRAM salts derived from this secret; keeping it
+    // stable across restarts keeps them indistinguishable from real ones.
+    let secret = store.secret("scram-fake-salt").map_err(RunError::Store)?;
+    crate::sasl::init_fake_salt_secret(&secret);
     store.start_committer(ex);
     let tls = tls::TlsSetup::load_or_create(&tls_hosts(&config), &config.data_dir)
         .map_err(RunError::Tls)?;

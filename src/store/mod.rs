@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use redb::ReadableDatabase;
+use redb::{ReadableDatabase, ReadableTable};
 
 /// Anything that can go wrong talking to the database file.
 #[derive(Debug)]
@@ -139,6 +139,38 @@ impl Store {
     ) -> Result<T, StoreError> {
         let txn = self.db.begin_read()?;
         f(&txn)
+    }
+
+    /// A 32-byte random secret named `name`, created on first call and
+    /// identical on every later one (also across restarts). Called at
+    /// start-up, before the committer exists, so it may write directly.
+    pub fn secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let existing = self.read(|txn| {
+            Ok(txn
+                .open_table(schema::SECRETS)?
+                .get(name)?
+                .map(|v| v.value().to_vec()))
+        })?;
+        if let Some(secret) = existing {
+            return Ok(secret);
+        }
+        let mut fresh = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh)
+            .map_err(|_| StoreError::Corrupt("the system random generator failed".to_string()))?;
+        let key = name.to_string();
+        self.write_now(Box::new(move |txn| {
+            let mut table = txn.open_table(schema::SECRETS)?;
+            if table.get(key.as_str())?.is_none() {
+                table.insert(key.as_str(), fresh.as_slice())?;
+            }
+            Ok(())
+        }))?;
+        self.read(|txn| {
+            txn.open_table(schema::SECRETS)?
+                .get(name)?
+                .map(|v| v.value().to_vec())
+                .ok_or_else(|| StoreError::Corrupt(format!("secret {name} vanished")))
+        })
     }
 
     pub fn accounts(&self) -> Accounts<'_> {

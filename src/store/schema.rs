@@ -12,6 +12,9 @@ pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 /// Bare JID (normalized) -> encoded `sasl::Credentials`.
 pub(crate) const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
 
+/// Server-wide random secrets, created on first use and kept forever.
+pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
+
 const VERSION_KEY: &str = "schema_version";
 
 pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
@@ -34,6 +37,7 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
         _ => {
             let txn = db.begin_write()?;
             txn.open_table(ACCOUNTS)?;
+            txn.open_table(SECRETS)?;
             txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION)?;
             txn.commit()?;
             log::debug!("database initialised at schema version {SCHEMA_VERSION}");
@@ -63,6 +67,22 @@ mod tests {
             Err(StoreError::SchemaTooNew { found, .. }) => assert_eq!(found, SCHEMA_VERSION + 1),
             other => panic!("expected SchemaTooNew, got {:?}", other.err()),
         }
+    }
+
+    #[test]
+    fn secrets_are_stable() {
+        let dir = crate::testing::TempDir::new("secret");
+        let path = dir.path().join("perch.redb");
+        let first = {
+            let store = crate::store::Store::open(&path, 1 << 20).expect("open");
+            let s = store.secret("x").expect("secret");
+            assert_eq!(s.len(), 32);
+            assert_eq!(store.secret("x").expect("again"), s);
+            assert_ne!(store.secret("y").expect("other"), s);
+            s
+        };
+        let store = crate::store::Store::open(&path, 1 << 20).expect("reopen");
+        assert_eq!(store.secret("x").expect("after reopen"), first);
     }
 
     #[test]
