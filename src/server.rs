@@ -116,7 +116,7 @@ impl Server {
         outbox: Rc<Outbox>,
     ) -> Result<Rc<Session>, StanzaError> {
         let resource = match resource {
-            Some(r) => jid::prep_resource(r)
+            Some(r) => jid::prep_resource_strict(r)
                 .map_err(|e| StanzaError::new(Condition::BadRequest).with_text(e.to_string()))?
                 .into_owned(),
             None => self.new_id(),
