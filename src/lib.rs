@@ -8,6 +8,7 @@ pub mod datetime;
 pub mod im;
 pub mod jid;
 pub mod logger;
+pub mod muc;
 pub mod net;
 pub mod router;
 pub mod run;

@@ -16,6 +16,10 @@ pub fn from_client(server: &Server, origin: &Rc<Session>, stanza: Element, to: O
         return;
     };
     let to = match (kind, to) {
+        (Kind::Presence, Some(to)) => {
+            im::presence::track_directed(origin, &stanza, &to);
+            to
+        }
         (_, Some(to)) => to,
         (Kind::Presence, None) => return im::presence::broadcast_own(server, origin, stanza),
         // RFC 6120 §10.3: no `to` means the sender's own account.

@@ -141,6 +141,9 @@ pub struct Session {
     /// initial presence and after it went unavailable.
     pub presence: RefCell<Option<Element>>,
     pub priority: Cell<i8>,
+    /// Entities that received directed available presence from this
+    /// session (RFC 6121 §4.6): they are told when it goes unavailable.
+    pub directed: RefCell<Vec<Jid>>,
 }
 
 impl Session {
@@ -151,6 +154,7 @@ impl Session {
             outbox,
             presence: RefCell::new(None),
             priority: Cell::new(0),
+            directed: RefCell::new(Vec::new()),
         }
     }
 

@@ -21,6 +21,7 @@ pub fn broadcast_own(server: &Server, origin: &Rc<Session>, mut stanza: Element)
         }
         Some("unavailable") => {
             *origin.presence.borrow_mut() = None;
+            send_unavailable_to_directed(server, origin, &stanza);
         }
         // Subscription management needs rosters; probes are the server's.
         Some(_) => return,
@@ -35,15 +36,49 @@ pub fn broadcast_own(server: &Server, origin: &Rc<Session>, mut stanza: Element)
     }
 }
 
+/// Records (or forgets) a directed presence so that going offline later
+/// reaches its target too (RFC 6121 §4.6.3).
+pub fn track_directed(origin: &Session, stanza: &Element, to: &Jid) {
+    let mut directed = origin.directed.borrow_mut();
+    match stanza.attr("type") {
+        None => {
+            if !directed.contains(to) {
+                directed.push(to.clone());
+            }
+        }
+        Some("unavailable") => directed.retain(|j| j != to),
+        _ => {}
+    }
+}
+
+/// Every entity that got directed presence learns that the session is now
+/// unavailable; the list is cleared.
+fn send_unavailable_to_directed(server: &Server, session: &Session, template: &Element) {
+    let targets = std::mem::take(&mut *session.directed.borrow_mut());
+    for target in targets {
+        let mut unavailable = Element::new("presence", NS_CLIENT)
+            .with_attr("from", session.jid.as_str())
+            .with_attr("to", target.as_str())
+            .with_attr("type", "unavailable");
+        if let Some(status) = template.get_child("status", NS_CLIENT) {
+            unavailable.push_child(status.clone());
+        }
+        crate::router::deliver(server, unavailable, &target);
+    }
+}
+
 /// The session went away without saying goodbye: tell the account's other
-/// resources it is unavailable.
+/// resources, and everyone it sent directed presence to, that it is
+/// unavailable.
 pub fn session_ended(server: &Server, session: &Session) {
+    let unavailable = Element::new("presence", NS_CLIENT)
+        .with_attr("from", session.jid.as_str())
+        .with_attr("type", "unavailable");
+    send_unavailable_to_directed(server, session, &unavailable);
     if session.presence.borrow_mut().take().is_none() {
         return;
     }
-    let mut unavailable = Element::new("presence", NS_CLIENT)
-        .with_attr("from", session.jid.as_str())
-        .with_attr("type", "unavailable");
+    let mut unavailable = unavailable;
     for other in server.sessions_of(&session.jid.to_bare()) {
         if other.id != session.id && other.is_available() {
             unavailable.set_attr("to", other.jid.as_str());
