@@ -41,11 +41,7 @@ pub fn broadcast_own(server: &Server, origin: &Rc<Session>, mut stanza: Element)
 pub fn track_directed(origin: &Session, stanza: &Element, to: &Jid) {
     let mut directed = origin.directed.borrow_mut();
     match stanza.attr("type") {
-        None => {
-            if !directed.contains(to) {
-                directed.push(to.clone());
-            }
-        }
+        None if !directed.contains(to) => directed.push(to.clone()),
         Some("unavailable") => directed.retain(|j| j != to),
         _ => {}
     }
