@@ -22,8 +22,24 @@ pub enum AdminError {
     BadPassword(&'static str),
     Store(StoreError),
     Protocol(String),
-    /// The running server refused the request; its message as it gave it.
+    /// The running server failed the request; its message as it gave it.
     Remote(String),
+    /// The running server refused the request as invalid (bad address,
+    /// unknown host, unusable password).
+    RemoteInvalid(String),
+}
+
+impl AdminError {
+    /// Whether the request itself was at fault (as opposed to the server).
+    pub fn is_invalid_request(&self) -> bool {
+        matches!(
+            self,
+            AdminError::BadJid(..)
+                | AdminError::UnknownHost(_)
+                | AdminError::BadPassword(_)
+                | AdminError::RemoteInvalid(_)
+        )
+    }
 }
 
 impl fmt::Display for AdminError {
@@ -39,7 +55,7 @@ impl fmt::Display for AdminError {
             AdminError::BadPassword(why) => write!(f, "unusable password: {why}"),
             AdminError::Store(e) => write!(f, "{e}"),
             AdminError::Protocol(why) => write!(f, "admin socket: {why}"),
-            AdminError::Remote(msg) => f.write_str(msg),
+            AdminError::Remote(msg) | AdminError::RemoteInvalid(msg) => f.write_str(msg),
         }
     }
 }
@@ -78,6 +94,21 @@ pub fn check_password(password: &str) -> Result<(), AdminError> {
         return Err(AdminError::BadPassword("it contains a line break or NUL"));
     }
     Ok(())
+}
+
+/// Checks a request without touching the database.
+pub fn validate(cmd: &Command, hosts: &[String]) -> Result<(), AdminError> {
+    match cmd {
+        Command::UserAdd { jid, password } | Command::UserPasswd { jid, password } => {
+            account_jid(jid, hosts)?;
+            check_password(password)
+        }
+        Command::UserDel { jid } => account_jid(jid, hosts).map(|_| ()),
+        Command::UserList { domain: Some(d) } => Jid::parse(d)
+            .map(|_| ())
+            .map_err(|e| AdminError::BadJid(d.clone(), e.to_string())),
+        Command::UserList { domain: None } => Ok(()),
+    }
 }
 
 /// Runs `cmd` against `store`; returns the lines to show the user.
@@ -136,7 +167,8 @@ async fn derive(password: &str) -> Result<Credentials, AdminError> {
 // A request is one field per line, ended by an empty line:
 //   user-add / jid / password | user-del / jid | user-passwd / jid / password
 //   | user-list [/ domain]
-// The answer is `ok` or `error: …` on the first line, then result lines,
+// The answer is `ok`, `invalid: …` (the request was at fault) or
+// `error: …` on the first line, then result lines,
 // then the server closes the connection.
 
 pub fn encode_request(cmd: &Command) -> String {

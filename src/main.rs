@@ -25,7 +25,7 @@ const EXIT_IN_USE: u8 = 3;
 /// certificate created on first start.
 #[argh(
     example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch check --config /etc/perch/perch.toml",
-    note = "The configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd); otherwise built-in defaults apply.\nSee perch.example.toml for every key.",
+    note = "perch --version prints the version.\nThe configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd); otherwise built-in defaults apply.\nSee perch.example.toml for every key.",
     error_code(1, "an error while running (a port in use, an unreadable file, ...)"),
     error_code(2, "the configuration or an argument is invalid"),
     error_code(3, "the database is in use by another process")
@@ -139,12 +139,38 @@ fn main() -> ExitCode {
         println!("perch {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    let cli: Cli = argh::from_env();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     match cli.command {
         Sub::Run(cmd) => run(cmd.config.as_deref()),
         Sub::Check(cmd) => check(cmd.config.as_deref()),
         Sub::User(cmd) => user(cmd.action),
     }
+}
+
+/// Like `argh::from_env`, but a usage error exits with `EXIT_CONFIG` as
+/// documented, not argh's 1.
+fn parse_args() -> Result<Cli, ExitCode> {
+    let args: Vec<String> = std::env::args().collect();
+    let name = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("perch")
+        .to_string();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    Cli::from_args(&[&name], &rest).map_err(|exit| match exit.status {
+        Ok(()) => {
+            println!("{}", exit.output);
+            ExitCode::SUCCESS
+        }
+        Err(()) => {
+            eprintln!("{}\nRun {name} --help for more information.", exit.output);
+            ExitCode::from(EXIT_CONFIG)
+        }
+    })
 }
 
 fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -162,10 +188,16 @@ fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
 fn load_config(explicit: Option<&Path>) -> Result<Config, ExitCode> {
     match config_path(explicit) {
         Some(path) => Config::load(&path).map_err(|e| {
-            eprintln!("perch: {e}");
+            report_config_error(&e);
             ExitCode::from(EXIT_CONFIG)
         }),
         None => Ok(Config::default()),
+    }
+}
+
+fn report_config_error(e: &perch::config::ConfigError) {
+    for problem in e.problems() {
+        eprintln!("perch: {problem}");
     }
 }
 
@@ -179,10 +211,13 @@ fn run(config_file: Option<&Path>) -> ExitCode {
         Some(p) => log::info!("configuration: {}", p.display()),
         None => log::info!("no configuration file: using built-in defaults"),
     }
+    // Handlers go in before anything is bound, so a SIGTERM during start-up
+    // is a clean shutdown, not the default action.
+    let signals = perch::signals::Signals::new();
     let ex = Rc::new(smol::LocalExecutor::new());
     let result = smol::block_on(ex.run(async {
         let prepared = perch::run::prepare(config, &ex).await?;
-        perch::run::serve(prepared, ex.clone(), shutdown_signal()).await;
+        perch::run::serve(prepared, ex.clone(), shutdown_signal(signals)).await;
         Ok::<(), perch::run::RunError>(())
     }));
     match result {
@@ -201,8 +236,7 @@ fn run(config_file: Option<&Path>) -> ExitCode {
 }
 
 /// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let signals = perch::signals::Signals::new();
+async fn shutdown_signal(signals: std::io::Result<perch::signals::Signals>) {
     match signals {
         Ok(s) => s.wait_terminate().await,
         Err(e) => {
@@ -218,15 +252,14 @@ fn check(config_file: Option<&Path>) -> ExitCode {
         Some(p) => match Config::load(p) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("perch: {e}");
+                report_config_error(&e);
                 return ExitCode::from(EXIT_CONFIG);
             }
         },
         None => Config::default(),
     };
-    match &path {
-        Some(p) => println!("configuration {}: valid", p.display()),
-        None => println!("no configuration file: built-in defaults"),
+    if path.is_none() {
+        println!("no configuration file: built-in defaults");
     }
     let mut problems = Vec::new();
     for host in &config.hosts {
@@ -256,6 +289,9 @@ fn check(config_file: Option<&Path>) -> ExitCode {
         println!("admins: {}", config.admins.join(", "));
     }
     if problems.is_empty() {
+        if let Some(p) = &path {
+            println!("configuration {}: valid", p.display());
+        }
         ExitCode::SUCCESS
     } else {
         for p in problems {
@@ -323,16 +359,26 @@ fn user(action: UserAction) -> ExitCode {
 /// Through the running server's admin socket if there is one, else
 /// directly on the database file.
 fn run_admin(config: &Config, cmd: &Command) -> Result<Vec<String>, AdminError> {
+    let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.clone()).collect();
+    // The same checks the server makes, done here first so that an invalid
+    // request fails alike with or without a running server.
+    admin::validate(cmd, &hosts)?;
     if let Some(lines) = perch::net::admin::request(&config.data_dir, cmd)? {
         return Ok(lines);
     }
-    let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.clone()).collect();
     let path = config.data_dir.join(perch::run::DB_FILE);
-    if !path.exists() && !matches!(cmd, Command::UserAdd { .. }) {
-        return Err(AdminError::Store(StoreError::NotFound(format!(
-            "database {}",
-            path.display()
-        ))));
+    if !path.exists() {
+        match cmd {
+            // Nothing stored yet: an empty list, not an error.
+            Command::UserList { .. } => return Ok(Vec::new()),
+            Command::UserAdd { .. } => {}
+            _ => {
+                return Err(AdminError::Store(StoreError::NotFound(format!(
+                    "database {}",
+                    path.display()
+                ))));
+            }
+        }
     }
     let cache = config.storage.cache_mib.saturating_mul(1 << 20);
     let store = Store::open(&path, cache)?;

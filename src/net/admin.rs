@@ -89,6 +89,7 @@ async fn handle(mut stream: UnixStream, server: &Server) -> std::io::Result<()> 
             }
             t
         }
+        Err(e) if e.is_invalid_request() => format!("invalid: {e}\n"),
         Err(e) => format!("error: {e}\n"),
     };
     stream.write_all(text.as_bytes()).await?;
@@ -114,7 +115,9 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
             }
         }
     }
-    log::info!("admin: {}", lines.join("; "));
+    if !matches!(cmd, Command::UserList { .. }) {
+        log::info!("admin: {}", lines.join("; "));
+    }
     Ok(lines)
 }
 
@@ -151,6 +154,9 @@ pub fn request(data_dir: &Path, cmd: &Command) -> Result<Option<Vec<String>>, Ad
     let mut lines = answer.lines();
     match lines.next() {
         Some("ok") => Ok(Some(lines.map(str::to_string).collect())),
+        Some(err) if err.starts_with("invalid: ") => Err(AdminError::RemoteInvalid(
+            err.trim_start_matches("invalid: ").to_string(),
+        )),
         Some(err) => Err(AdminError::Remote(
             err.strip_prefix("error: ").unwrap_or(err).to_string(),
         )),

@@ -202,7 +202,12 @@ impl Connection {
                     log::debug!("{}: read error: {e}", self.peer);
                     return;
                 }
-                Wake::Timer => self.on_timer(&mut actions),
+                Wake::Timer => {
+                    self.on_timer(&mut actions);
+                    if !self.perform(transport, &mut actions).await {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -229,6 +234,8 @@ impl Connection {
     fn on_timer(&mut self, actions: &mut Vec<Action>) {
         let now = Instant::now();
         if self.auth_deadline.is_some_and(|d| now >= d) {
+            // Fires once: the stream is closing from here on.
+            self.auth_deadline = None;
             log::debug!("{}: not authenticated in time", self.peer);
             self.fail(
                 StreamError::with_text(

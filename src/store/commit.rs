@@ -80,7 +80,7 @@ fn commit_batch(
             batch.into_iter().map(|(_, done)| (done, Ok(()))).collect()
         }
         Err(e) if count == 1 => {
-            log::warn!("database write failed: {e}");
+            log_failure(&e);
             let mut e = Some(e);
             batch
                 .into_iter()
@@ -92,11 +92,19 @@ fn commit_batch(
             .map(|(op, done)| {
                 let result = apply(db, std::iter::once(&op));
                 if let Err(e) = &result {
-                    log::warn!("database write failed: {e}");
+                    log_failure(e);
                 }
                 (done, result)
             })
             .collect(),
+    }
+}
+
+/// Refusals such as "exists already" are answers, not storage trouble.
+fn log_failure(e: &StoreError) {
+    match e {
+        StoreError::AlreadyExists(_) | StoreError::NotFound(_) => log::debug!("write refused: {e}"),
+        _ => log::warn!("database write failed: {e}"),
     }
 }
 
