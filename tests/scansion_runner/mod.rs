@@ -369,7 +369,7 @@ fn run_job(job: Job) -> Outcome {
         job.name,
         match &result {
             Ok(()) => "ok".to_string(),
-            Err(f) => format!("FAILED: {}", f.summary),
+            Err(f) => format!("fails: {}", f.summary),
         },
         elapsed.as_secs_f32()
     ));
