@@ -4,7 +4,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +20,10 @@ use crate::stream::{StreamCondition, StreamError};
 /// More resources than this on one account is a misbehaving client.
 pub const MAX_RESOURCES_PER_ACCOUNT: usize = 32;
 
+/// Work a handler could not finish synchronously (a database write whose
+/// answer must wait until it is on disk). It gets the server when it runs.
+pub type Deferred = Box<dyn FnOnce(Rc<Server>) -> Pin<Box<dyn Future<Output = ()>>>>;
+
 pub struct Server {
     pub config: Config,
     pub store: Store,
@@ -28,6 +34,7 @@ pub struct Server {
     connection_count: Cell<usize>,
     auth_failures: RefCell<HashMap<IpAddr, AuthFailures>>,
     rng: ring::rand::SystemRandom,
+    deferred: RefCell<Vec<Deferred>>,
 }
 
 struct AuthFailures {
@@ -47,6 +54,7 @@ impl Server {
             connection_count: Cell::new(0),
             auth_failures: RefCell::new(HashMap::new()),
             rng: ring::rand::SystemRandom::new(),
+            deferred: RefCell::new(Vec::new()),
         })
     }
 
@@ -103,6 +111,42 @@ impl Server {
 
     pub fn new_id(&self) -> String {
         hex(&self.random_bytes::<9>())
+    }
+
+    // ---- deferred work ----
+
+    /// Queues asynchronous work for the stanza being handled. Whoever fed
+    /// the stanza in (the client's connection task) runs it, in order,
+    /// before it reads that client's next stanza: RFC 6120 §10.1 wants a
+    /// client's stanzas processed in order, so a `get` right after a `set`
+    /// must see what the `set` stored.
+    pub fn defer<F, Fut>(&self, work: F)
+    where
+        F: FnOnce(Rc<Server>) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.deferred
+            .borrow_mut()
+            .push(Box::new(move |server| Box::pin(work(server))));
+    }
+
+    /// Takes the work queued since the last call (see [`Server::defer`]).
+    pub fn take_deferred(&self) -> Vec<Deferred> {
+        std::mem::take(&mut *self.deferred.borrow_mut())
+    }
+
+    /// Runs every queued piece of work to completion, in queue order,
+    /// including work that the queued work itself defers.
+    pub async fn run_deferred(self: &Rc<Self>) {
+        loop {
+            let batch = self.take_deferred();
+            if batch.is_empty() {
+                return;
+            }
+            for work in batch {
+                work(self.clone()).await;
+            }
+        }
     }
 
     // ---- sessions ----
@@ -268,4 +312,30 @@ pub fn hex(bytes: &[u8]) -> String {
         s.push(DIGITS[usize::from(b & 15)] as char);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deferred_work_runs_in_order_including_nested() {
+        let dir = crate::testing::TempDir::new("defer");
+        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        let server = Server::new(Config::defaults_with_state_dir(None), store);
+        let log = Rc::new(RefCell::new(Vec::new()));
+        for i in 0..3 {
+            let log = log.clone();
+            server.defer(move |server| async move {
+                log.borrow_mut().push(i);
+                if i == 0 {
+                    let log = log.clone();
+                    server.defer(move |_| async move { log.borrow_mut().push(10) });
+                }
+            });
+        }
+        smol::block_on(server.run_deferred());
+        assert_eq!(*log.borrow(), vec![0, 1, 2, 10]);
+        assert!(server.take_deferred().is_empty());
+    }
 }

@@ -137,7 +137,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         if direct_tls { " (TLS)" } else { "" }
     );
     conn.run(&mut transport).await;
-    conn.finish();
+    conn.finish().await;
     drop(guard);
 }
 
@@ -335,6 +335,7 @@ impl Connection {
                     Action::Route { stanza, to } => {
                         if let Some(session) = &self.session {
                             router::from_client(&self.server, session, stanza, to);
+                            self.server.run_deferred().await;
                         }
                     }
                     Action::Close => self.closing = true,
@@ -427,11 +428,12 @@ impl Connection {
         .await
     }
 
-    fn finish(&mut self) {
+    async fn finish(&mut self) {
         if let Some(session) = self.session.take() {
             im::presence::session_ended(&self.server, &session);
             self.server.unbind(&session);
             log::info!("{}: {} disconnected", self.peer, session.jid);
+            self.server.run_deferred().await;
         }
     }
 }
