@@ -3,8 +3,8 @@
 
 use redb::{ReadableTable, ReadableTableMetadata};
 
-use super::schema::ACCOUNTS;
-use super::{Store, StoreError};
+use super::schema::{ACCOUNTS, TOMBSTONES};
+use super::{Store, StoreError, account_data};
 use crate::sasl::Credentials;
 
 pub struct CredentialReader {
@@ -119,7 +119,8 @@ impl<'a> Accounts<'a> {
         self.store.read(|txn| Ok(txn.open_table(ACCOUNTS)?.len()?))
     }
 
-    /// Creates an account; fails with `AlreadyExists` if the name is taken.
+    /// Creates an account; fails with `AlreadyExists` if the name is taken
+    /// and with `Tombstoned` if it belonged to a deleted account.
     pub async fn create(
         &self,
         bare_jid: &str,
@@ -132,6 +133,9 @@ impl<'a> Accounts<'a> {
                 let mut table = txn.open_table(ACCOUNTS)?;
                 if table.get(key.as_str())?.is_some() {
                     return Err(StoreError::AlreadyExists(format!("account {key}")));
+                }
+                if txn.open_table(TOMBSTONES)?.get(key.as_str())?.is_some() {
+                    return Err(StoreError::Tombstoned(key.clone()));
                 }
                 table.insert(key.as_str(), value.as_slice())?;
                 Ok(())
@@ -159,14 +163,20 @@ impl<'a> Accounts<'a> {
             .await
     }
 
+    /// Deletes an account with everything stored for it, in one
+    /// transaction, and leaves a tombstone so the address is never handed
+    /// to someone else.
     pub async fn delete(&self, bare_jid: &str) -> Result<(), StoreError> {
         let key = bare_jid.to_string();
+        let now = account_data::unix_now();
         self.store
             .write(Box::new(move |txn| {
                 let mut table = txn.open_table(ACCOUNTS)?;
                 if table.remove(key.as_str())?.is_none() {
                     return Err(StoreError::NotFound(format!("account {key}")));
                 }
+                account_data::remove_all(txn, &key)?;
+                txn.open_table(TOMBSTONES)?.insert(key.as_str(), now)?;
                 Ok(())
             }))
             .await
@@ -225,6 +235,16 @@ mod tests {
                 Err(StoreError::NotFound(_))
             ));
             assert!(!accounts.exists("romeo@example.com").expect("exists"));
+            assert!(matches!(
+                accounts.create("romeo@example.com", &creds("pw")).await,
+                Err(StoreError::Tombstoned(_))
+            ));
+            assert!(
+                store
+                    .tombstones()
+                    .contains("romeo@example.com")
+                    .expect("read")
+            );
         });
     }
 

@@ -1,13 +1,22 @@
 //! Persistence: one redb file with typed tables, a schema version, and group
 //! commit so that message-rate writes cost one fsync per batch, not per write.
 
+mod account_data;
 mod accounts;
 mod commit;
+mod last_logout;
+mod private_xml;
 mod schema;
+mod tombstones;
+mod vcards;
 
 pub use accounts::{Accounts, CredentialReader};
 pub use commit::WriteOp;
+pub use last_logout::{LastLogout, LastLogouts};
+pub use private_xml::PrivateXml;
 pub use schema::SCHEMA_VERSION;
+pub use tombstones::Tombstones;
+pub use vcards::VCards;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -35,6 +44,11 @@ pub enum StoreError {
     AlreadyExists(String),
     /// The record to change or delete does not exist.
     NotFound(String),
+    /// The address belonged to an account that was deleted; it cannot be
+    /// registered again (so nobody can take over a deleted user's contacts).
+    Tombstoned(String),
+    /// Storing this would exceed a configured limit.
+    LimitExceeded(String),
 }
 
 impl fmt::Display for StoreError {
@@ -55,6 +69,11 @@ impl fmt::Display for StoreError {
             StoreError::Corrupt(what) => write!(f, "corrupt database record: {what}"),
             StoreError::AlreadyExists(what) => write!(f, "{what} exists already"),
             StoreError::NotFound(what) => write!(f, "{what} does not exist"),
+            StoreError::Tombstoned(jid) => write!(
+                f,
+                "{jid} belonged to a deleted account and cannot be registered again"
+            ),
+            StoreError::LimitExceeded(what) => f.write_str(what),
         }
     }
 }
@@ -175,6 +194,22 @@ impl Store {
 
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts::new(self)
+    }
+
+    pub fn tombstones(&self) -> Tombstones<'_> {
+        Tombstones::new(self)
+    }
+
+    pub fn vcards(&self) -> VCards<'_> {
+        VCards::new(self)
+    }
+
+    pub fn private_xml(&self) -> PrivateXml<'_> {
+        PrivateXml::new(self)
+    }
+
+    pub fn last_logouts(&self) -> LastLogouts<'_> {
+        LastLogouts::new(self)
     }
 
     /// Waits until every write submitted so far is on disk.

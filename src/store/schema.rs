@@ -15,6 +15,28 @@ pub(crate) const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 /// Server-wide random secrets, created on first use and kept forever.
 pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
 
+/// Bare JID of a deleted account -> when it was deleted (Unix seconds).
+/// The address can never be registered again (see `tombstones.rs`).
+pub(crate) const TOMBSTONES: TableDefinition<&str, u64> = TableDefinition::new("tombstones");
+
+/// Bare JID -> the account's vCard (XEP-0054): the `<vCard xmlns='vcard-temp'>`
+/// element serialized as UTF-8 XML, exactly as the user stored it.
+pub(crate) const VCARDS: TableDefinition<&str, &str> = TableDefinition::new("vcards");
+
+/// Bare JID -> lower-case hex SHA-1 of the image in the vCard's PHOTO
+/// (XEP-0153), kept apart so that stamping it on every presence reads 40
+/// bytes, not the whole vCard. No entry: no photo.
+pub(crate) const AVATAR_HASHES: TableDefinition<&str, &str> = TableDefinition::new("avatar_hashes");
+
+/// (bare JID, namespace) -> private XML (XEP-0049): a serialized
+/// `<query xmlns='jabber:iq:private'>` holding the elements of that namespace.
+pub(crate) const PRIVATE_XML: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("private_xml");
+
+/// Bare JID -> the last logout (XEP-0012): 8 bytes of Unix seconds (big
+/// endian), then the status text of the last unavailable presence (UTF-8).
+pub(crate) const LAST_LOGOUT: TableDefinition<&str, &[u8]> = TableDefinition::new("last_logout");
+
 const VERSION_KEY: &str = "schema_version";
 
 pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
@@ -38,6 +60,11 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
             let txn = db.begin_write()?;
             txn.open_table(ACCOUNTS)?;
             txn.open_table(SECRETS)?;
+            txn.open_table(TOMBSTONES)?;
+            txn.open_table(VCARDS)?;
+            txn.open_table(AVATAR_HASHES)?;
+            txn.open_table(PRIVATE_XML)?;
+            txn.open_table(LAST_LOGOUT)?;
             txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION)?;
             txn.commit()?;
             log::debug!("database initialised at schema version {SCHEMA_VERSION}");
