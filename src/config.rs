@@ -16,6 +16,16 @@ use log::LevelFilter;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod contact;
+mod external_services;
+mod registration;
+
+pub use contact::ContactAddresses;
+pub use external_services::{
+    DEFAULT_TURN_TTL_SECS, ExternalService, ServiceCredentials, Transport,
+};
+pub use registration::RegistrationConfig;
+
 /// Where Perch keeps its data when neither the config nor systemd say otherwise.
 pub const DEFAULT_DATA_DIR: &str = "./perch-data";
 /// The virtual host served when the config names none.
@@ -45,6 +55,11 @@ pub struct Config {
     pub c2s: C2sConfig,
     pub limits: Limits,
     pub storage: StorageConfig,
+    pub registration: RegistrationConfig,
+    /// XEP-0157 addresses published in every host's disco#info.
+    pub contact: ContactAddresses,
+    /// XEP-0215 services offered to the users of every host.
+    pub external_services: Vec<ExternalService>,
 }
 
 /// One virtual host.
@@ -148,6 +163,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// Failed SASL attempts per IP and minute before delays grow; at least 1.
     pub login_attempts_per_minute: u32,
+    /// Largest vCard (XEP-0054) an account may store, serialized.
+    pub max_vcard_bytes: usize,
+    /// Private XML (XEP-0049) one account may store, all namespaces together.
+    pub max_private_xml_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +193,8 @@ impl Default for Limits {
             max_connections_per_ip: 32,
             max_connections: 10_000,
             login_attempts_per_minute: 10,
+            max_vcard_bytes: 131_072,
+            max_private_xml_bytes: 262_144,
         }
     }
 }
@@ -218,6 +239,9 @@ impl Config {
             c2s: C2sConfig::default(),
             limits: Limits::default(),
             storage: StorageConfig::default(),
+            registration: RegistrationConfig::default(),
+            contact: ContactAddresses::default(),
+            external_services: Vec::new(),
         }
     }
 
@@ -342,6 +366,9 @@ struct RawConfig {
     c2s: Option<RawC2s>,
     limits: Option<RawLimits>,
     storage: Option<RawStorage>,
+    registration: Option<registration::RawRegistration>,
+    contact: Option<contact::RawContact>,
+    external_service: Option<Spanned<Vec<Spanned<external_services::RawExternalService>>>>,
 }
 
 #[derive(Deserialize)]
@@ -377,6 +404,8 @@ struct RawLimits {
     max_connections_per_ip: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
     login_attempts_per_minute: Option<Spanned<i64>>,
+    max_vcard_bytes: Option<Spanned<i64>>,
+    max_private_xml_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -386,7 +415,7 @@ struct RawStorage {
 }
 
 /// Arrays of tables, which error messages show as `[[name]]`.
-const TABLE_ARRAYS: [&str; 2] = ["host", "listener"];
+const TABLE_ARRAYS: [&str; 3] = ["host", "listener", "external_service"];
 
 // ---------------------------------------------------------------------------
 // Validation.
@@ -445,6 +474,18 @@ impl Checker<'_> {
             Some(storage) => self.storage(storage, defaults.storage),
             None => defaults.storage,
         };
+        let registration = match raw.registration {
+            Some(registration) => self.registration(registration, defaults.registration),
+            None => defaults.registration,
+        };
+        let contact = match raw.contact {
+            Some(contact) => self.contact(contact),
+            None => defaults.contact,
+        };
+        let external_services = match raw.external_service {
+            Some(services) => self.external_services(services),
+            None => defaults.external_services,
+        };
         Config {
             log_level,
             data_dir,
@@ -454,6 +495,9 @@ impl Checker<'_> {
             c2s,
             limits,
             storage,
+            registration,
+            contact,
+            external_services,
         }
     }
 
@@ -788,6 +832,18 @@ impl Checker<'_> {
                 1..=10_000,
                 defaults.login_attempts_per_minute,
             ),
+            max_vcard_bytes: self.optional_integer(
+                "limits.max_vcard_bytes",
+                raw.max_vcard_bytes,
+                1_024..=16 * 1024 * 1024,
+                defaults.max_vcard_bytes,
+            ),
+            max_private_xml_bytes: self.optional_integer(
+                "limits.max_private_xml_bytes",
+                raw.max_private_xml_bytes,
+                1_024..=64 * 1024 * 1024,
+                defaults.max_private_xml_bytes,
+            ),
         }
     }
 
@@ -1038,13 +1094,13 @@ fn humanize_type_error(message: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::net::Ipv6Addr;
 
     const EXAMPLE: &str = include_str!("../perch.example.toml");
 
-    fn parse(text: &str) -> Result<Config, ConfigError> {
+    pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, "perch.toml", None)
     }
 
@@ -1060,7 +1116,7 @@ mod tests {
         }
     }
 
-    fn problems(text: &str) -> Vec<String> {
+    pub(super) fn problems(text: &str) -> Vec<String> {
         match parse(text) {
             Err(ConfigError::Invalid(problems)) => problems,
             other => panic!("expected semantic problems for {text:?}, got {other:?}"),
@@ -1131,20 +1187,24 @@ mod tests {
         assert_eq!(parse(EXAMPLE).unwrap(), defaults());
     }
 
-    /// Uncommenting every `# key = value` line of the example must still parse:
-    /// the commented-out alternatives are meant to be usable as written.
+    /// Uncommenting every `# key = value` line (and every `# [[table]]`
+    /// header of an example table) of the example must still parse: the
+    /// commented-out alternatives are meant to be usable as written.
     #[test]
     fn example_file_commented_values_are_valid() {
         let uncommented: String = EXAMPLE
             .lines()
             .map(|line| match line.strip_prefix("# ") {
                 Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+                Some(rest) if rest.starts_with("[[") && rest.ends_with("]]") => rest,
                 _ => line,
             })
             .map(|line| format!("{line}\n"))
             .collect();
         let config = parse(&uncommented).unwrap();
         assert_eq!(config.admins, vec!["admin@localhost".to_owned()]);
+        assert_eq!(config.external_services.len(), 2);
+        assert!(!config.contact.is_empty());
     }
 
     /// Every key each table accepts appears in the example, so the example
@@ -1159,6 +1219,12 @@ mod tests {
             ("[c2s]\n", "[c2s]"),
             ("[limits]\n", "[limits]"),
             ("[storage]\n", "[storage]"),
+            ("[registration]\n", "[registration]"),
+            ("[contact]\n", "[contact]"),
+            (
+                "[[external_service]]\ntype = \"stun\"\nhost = \"a\"\n",
+                "# [[external_service]]",
+            ),
         ];
         for (header, shown) in tables {
             let message = error(&format!("{header}no_such_key = 1\n"));
@@ -1347,7 +1413,7 @@ cache_mib = 16
         );
         assert_eq!(
             error("log_level = \"info\"\nloglevel = \"debug\"\n"),
-            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage)"
+            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, registration, contact, external_service)"
         );
         assert_eq!(
             error("\n[storage]\ncache = 3\n"),

@@ -288,6 +288,18 @@ fn check(config_file: Option<&Path>) -> ExitCode {
     if !config.admins.is_empty() {
         println!("admins: {}", config.admins.join(", "));
     }
+    println!(
+        "in-band registration: {}",
+        if config.registration.allow {
+            "open"
+        } else {
+            "off"
+        }
+    );
+    for service in &config.external_services {
+        let port = service.port.map(|p| format!(":{p}")).unwrap_or_default();
+        println!("external service {} {}{port}", service.kind, service.host);
+    }
     if problems.is_empty() {
         if let Some(p) = &path {
             println!("configuration {}: valid", p.display());
