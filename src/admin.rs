@@ -295,6 +295,16 @@ mod tests {
             .await
             .expect("del");
             assert!(store.accounts().list(None).expect("list").is_empty());
+            // A deleted account's address is never handed out again.
+            let again = execute(&store, &hosts, &add).await.expect_err("tombstoned");
+            assert!(matches!(
+                again,
+                AdminError::Store(StoreError::Tombstoned(_))
+            ));
+            assert_eq!(
+                again.to_string(),
+                "romeo@example.com belonged to a deleted account and cannot be registered again"
+            );
         });
     }
 }

@@ -11,13 +11,14 @@ use crate::stanza::{self, Condition, Kind, StanzaError};
 use crate::xml::{Element, NS_CLIENT};
 
 /// Routes a stanza a bound client sent; `from` is already stamped.
-pub fn from_client(server: &Server, origin: &Rc<Session>, stanza: Element, to: Option<Jid>) {
+pub fn from_client(server: &Server, origin: &Rc<Session>, mut stanza: Element, to: Option<Jid>) {
     let Some(kind) = Kind::of(&stanza) else {
         return;
     };
     let to = match (kind, to) {
         (Kind::Presence, Some(to)) => {
             im::presence::track_directed(origin, &stanza, &to);
+            im::vcard::stamp_avatar(server, origin, &mut stanza);
             to
         }
         (_, Some(to)) => to,
@@ -77,6 +78,9 @@ fn to_local_user(server: &Server, stanza: Element, to: &Jid) {
     let kind = Kind::of(&stanza);
     let bare = to.to_bare();
     if !server.account_exists(&bare) {
+        if im::tombstones::to_deleted_account(server, &stanza, &bare) {
+            return;
+        }
         // RFC 6121 §8.5.1: no such user.
         match kind {
             Some(Kind::Presence) => {}

@@ -35,6 +35,8 @@ pub struct Server {
     auth_failures: RefCell<HashMap<IpAddr, AuthFailures>>,
     rng: ring::rand::SystemRandom,
     deferred: RefCell<Vec<Deferred>>,
+    /// In-band registrations per client address (XEP-0077).
+    pub registrations: crate::im::register::Throttle,
 }
 
 struct AuthFailures {
@@ -55,6 +57,7 @@ impl Server {
             auth_failures: RefCell::new(HashMap::new()),
             rng: ring::rand::SystemRandom::new(),
             deferred: RefCell::new(Vec::new()),
+            registrations: Default::default(),
         })
     }
 

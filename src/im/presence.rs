@@ -10,6 +10,7 @@ use crate::xml::{Element, NS_CLIENT};
 
 /// A presence without `to`: the client announces its own availability.
 pub fn broadcast_own(server: &Server, origin: &Rc<Session>, mut stanza: Element) {
+    super::vcard::stamp_avatar(server, origin, &mut stanza);
     match stanza.attr("type") {
         None => {
             let priority = stanza
@@ -20,6 +21,7 @@ pub fn broadcast_own(server: &Server, origin: &Rc<Session>, mut stanza: Element)
             *origin.presence.borrow_mut() = Some(stanza.clone());
         }
         Some("unavailable") => {
+            super::last::went_offline(server, origin, &stanza);
             *origin.presence.borrow_mut() = None;
             send_unavailable_to_directed(server, origin, &stanza);
         }
@@ -70,6 +72,7 @@ pub fn session_ended(server: &Server, session: &Session) {
     let unavailable = Element::new("presence", NS_CLIENT)
         .with_attr("from", session.jid.as_str())
         .with_attr("type", "unavailable");
+    super::last::went_offline(server, session, &unavailable);
     send_unavailable_to_directed(server, session, &unavailable);
     if session.presence.borrow_mut().take().is_none() {
         return;

@@ -97,6 +97,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         require_encryption: c2s.require_encryption,
         allow_plaintext_auth: c2s.allow_plaintext_auth,
         max_auth_failures: 5,
+        registration: server.config.registration.allow,
     };
     let mut transport = Transport::Plain(tcp);
     let mut channel_binding = None;
@@ -312,6 +313,14 @@ impl Connection {
                         let stream = &mut self.stream;
                         self.outbox
                             .with_buf(|out| stream.sasl_result(session, step, &env, out, actions));
+                    }
+                    Action::Register { iq, domain } => {
+                        let (reply, created) =
+                            im::register::before_login(&self.server, &iq, &domain, self.peer.ip())
+                                .await;
+                        let stream = &mut self.stream;
+                        self.outbox
+                            .with_buf(|out| stream.register_result(&reply, created, out));
                     }
                     Action::Bind {
                         account,

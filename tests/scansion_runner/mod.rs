@@ -21,6 +21,11 @@
 //! - `X receives: nothing` passes if no stanza is queued for X and none
 //!   arrives within 1 s (stanzas left over from earlier steps count);
 //! - a send waits 100 ms when the previous action was another client's.
+//!
+//! Per-script server settings: a line `# perch-config: <TOML line>` in a
+//! script adds that line to the server configuration of that script only
+//! (after the suite's), e.g. `# perch-config: [registration]` then
+//! `# perch-config: allow = true`. Scansion reads it as a comment.
 
 pub mod client;
 pub mod matcher;
@@ -60,9 +65,71 @@ impl Suite {
     fn extra_config(self) -> String {
         match self {
             Suite::Project => String::new(),
-            Suite::Shared => String::new(),
+            Suite::Shared => SHARED_CONFIG.to_string(),
         }
     }
+}
+
+/// What the shared corpus expects of Prosody's test configuration
+/// (`shared/scansion/README.md`): contact addresses for
+/// `server_contact_info.scs`, external services for `extdisco.scs`.
+const SHARED_CONFIG: &str = r#"
+[contact]
+abuse = ["mailto:abuse@localhost", "xmpp:abuse@localhost"]
+admin = ["mailto:admin@localhost", "xmpp:admin@localhost"]
+feedback = ["http://localhost/feedback.html", "mailto:feedback@localhost", "xmpp:feedback@localhost"]
+sales = ["xmpp:sales@localhost"]
+security = ["xmpp:security@localhost"]
+status = ["gopher://status.localhost"]
+support = ["https://localhost/support.html", "xmpp:support@localhost"]
+
+[[external_service]]
+type = "stun"
+host = "default.example"
+port = 9876
+transport = "udp"
+
+[[external_service]]
+type = "turn"
+host = "default.example"
+port = 9876
+transport = "udp"
+secret = "<secret>"
+
+[[external_service]]
+type = "turn"
+host = "default.example"
+port = 9876
+transport = "udp"
+secret = "foo"
+
+[[external_service]]
+type = "ftp"
+host = "default.example"
+port = 2121
+transport = "tcp"
+username = "john"
+password = "password"
+
+[[external_service]]
+type = "ftp"
+host = "ftp.example.com"
+port = 21
+transport = "tcp"
+username = "john"
+password = "password"
+"#;
+
+/// The `# perch-config:` lines of a script, as TOML (see the module docs).
+pub fn script_config(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        if let Some(toml) = line.strip_prefix("# perch-config:") {
+            out.push_str(toml.trim());
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// The folder of the project's own scripts and of `shared-must-pass.txt`.
@@ -337,16 +404,16 @@ fn run_jobs(jobs: Vec<Job>, workers: usize) -> Vec<Outcome> {
 
 fn run_job(job: Job) -> Outcome {
     let start = Instant::now();
-    let opts = PlayOptions {
-        extra_config: job.suite.extra_config(),
-        ..PlayOptions::default()
-    };
     let result = match std::fs::read_to_string(&job.path) {
         Err(e) => Err(Failure {
             summary: format!("cannot read {}: {e}", job.path.display()),
             details: format!("cannot read {}: {e}", job.path.display()),
         }),
         Ok(text) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let opts = PlayOptions {
+                extra_config: format!("{}\n{}", job.suite.extra_config(), script_config(&text)),
+                ..PlayOptions::default()
+            };
             play::play_script(&text, &opts)
         }))
         .unwrap_or_else(|panic| {
@@ -382,7 +449,15 @@ fn run_job(job: Job) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_must_pass;
+    use super::{parse_must_pass, script_config};
+
+    #[test]
+    fn per_script_config_lines() {
+        let script =
+            "# Title\n# perch-config: [registration]\n# perch-config:   allow = true\n# other\n";
+        assert_eq!(script_config(script), "[registration]\nallow = true\n");
+        assert_eq!(script_config("# Title\n"), "");
+    }
 
     #[test]
     fn must_pass_list_format() {
