@@ -393,7 +393,12 @@ fn remove_account(server: &Server, iq: Element, account: &Jid) {
         match server.store.accounts().delete(account.as_str()).await {
             Ok(()) => {
                 log::info!("{account} deleted itself in-band");
-                reply::answer(&server, &iq, Ok(None));
+                // Straight to the session: routing would now treat the
+                // address as the deleted account it is.
+                let requester = reply::requester(&iq);
+                if let (Some(result), Some(to)) = (reply::reply_for(&iq, Ok(None)), requester) {
+                    crate::router::send_to_session(&server, &to, &result);
+                }
                 // §3.2: the result, then a not-authorized stream error on
                 // every session of the account.
                 disconnect_all(&server, &account, "this account was deleted");
