@@ -1,9 +1,13 @@
 //! XEP-0012 last activity: how long ago an account went offline (and the
 //! status it left with), and how long the server has been up.
 //!
-//! "Offline" means the last available session became unavailable, by an
-//! unavailable presence or by disconnecting; a session that never sent
-//! available presence never was online for anyone, so it leaves no trace.
+//! "Offline" means a session stopped being available, by an unavailable
+//! presence or by disconnecting; a session that never sent available
+//! presence never was online for anyone, so it leaves no trace. For the
+//! same reason an account whose sessions are connected but unavailable
+//! gets the recorded logout, not the "0 seconds" XEP-0012 §3.1 gives for
+//! "connected or available" resources: what others could see is that it
+//! went away (and Prosody answers the same, see `lastactivity.scs`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

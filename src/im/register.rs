@@ -179,23 +179,25 @@ impl Throttle {
     }
 }
 
-/// A registration iq from a client that has not authenticated on a stream
-/// to `domain`. Returns the reply and whether an account was created.
+/// A registration iq (a get or a set) from a client that has not
+/// authenticated on a stream to `domain`. Returns the reply and whether an
+/// account was created.
 pub async fn before_login(
     server: &Rc<Server>,
     iq: &Element,
     domain: &str,
     ip: IpAddr,
-) -> (Element, bool) {
+) -> (Option<Element>, bool) {
     let outcome = match iq.attr("type") {
         Some("get") => Ok(Some(registration_fields())),
         _ => create_account(server, iq, domain, ip).await.map(|()| None),
     };
     let created = iq.attr("type") == Some("set") && outcome.is_ok();
-    let mut reply =
-        reply::reply_for(iq, outcome).unwrap_or_else(|| Element::new("iq", crate::xml::NS_CLIENT));
-    // Nobody is bound yet: the reply goes back on this stream as is.
-    reply.remove_attr("to");
+    let reply = reply::reply_for(iq, outcome).map(|mut reply| {
+        // Nobody is bound yet: the reply goes back on this stream as is.
+        reply.remove_attr("to");
+        reply
+    });
     (reply, created)
 }
 

@@ -320,7 +320,7 @@ impl Connection {
                                 .await;
                         let stream = &mut self.stream;
                         self.outbox
-                            .with_buf(|out| stream.register_result(&reply, created, out));
+                            .with_buf(|out| stream.register_result(reply.as_ref(), created, out));
                     }
                     Action::Bind {
                         account,

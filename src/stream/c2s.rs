@@ -484,12 +484,14 @@ impl C2sStream {
     }
 
     /// The answer to an `Action::Register`; `created` says an account was.
-    pub fn register_result(&mut self, reply: &Element, created: bool, out: &mut Vec<u8>) {
+    pub fn register_result(&mut self, reply: Option<&Element>, created: bool, out: &mut Vec<u8>) {
         if !matches!(self.phase, Phase::PreAuth) {
             return;
         }
         self.registered |= created;
-        reply.write_to(out, NS_CLIENT);
+        if let Some(reply) = reply {
+            reply.write_to(out, NS_CLIENT);
+        }
     }
 
     fn registration_offered(&self) -> bool {

@@ -357,7 +357,7 @@ fn registration_goes_to_the_connection_once() {
         .with_attr("type", "result")
         .with_attr("id", "r2");
     let mut out = Vec::new();
-    h.stream.register_result(&reply, true, &mut out);
+    h.stream.register_result(Some(&reply), true, &mut out);
     assert_eq!(
         String::from_utf8(out).expect("utf8"),
         "<iq type='result' id='r2'/>"
