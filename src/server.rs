@@ -122,7 +122,8 @@ impl Server {
     /// the stanza in (the client's connection task) runs it, in order,
     /// before it reads that client's next stanza: RFC 6120 §10.1 wants a
     /// client's stanzas processed in order, so a `get` right after a `set`
-    /// must see what the `set` stored.
+    /// must see what the `set` stored. Code that routes stanzas outside a
+    /// connection's handling must call [`Server::run_deferred`] itself.
     pub fn defer<F, Fut>(&self, work: F)
     where
         F: FnOnce(Rc<Server>) -> Fut + 'static,

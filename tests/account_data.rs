@@ -265,3 +265,42 @@ fn registration_is_off_by_default_and_throttled_when_on() {
     assert_eq!(condition(&second), "resource-constraint");
     server.stop();
 }
+
+#[test]
+fn operator_deletion_disconnects_and_leaves_a_tombstone() {
+    use perch::admin::Command;
+    let server = TestServer::start(romeo()).expect("server");
+    let data_dir = server.data_dir().expect("data dir").to_path_buf();
+    let mut c = Raw::login(server.c2s_addr(), "romeo", "password");
+    let set = c.iq("<iq type='set' id='v'><vCard xmlns='vcard-temp'><FN>Romeo</FN></vCard></iq>");
+    assert_eq!(set.attr("type"), Some("result"), "{set}");
+
+    let deleted = perch::net::admin::request(
+        &data_dir,
+        &Command::UserDel {
+            jid: "romeo@localhost".into(),
+        },
+    )
+    .expect("delete")
+    .expect("the server answered");
+    assert_eq!(deleted, vec!["deleted romeo@localhost".to_string()]);
+    let stream_error = c.next();
+    assert!(
+        stream_error.children().any(|e| e.name == "not-authorized"),
+        "{stream_error}"
+    );
+
+    let again = perch::net::admin::request(
+        &data_dir,
+        &Command::UserAdd {
+            jid: "romeo@localhost".into(),
+            password: "password".into(),
+        },
+    )
+    .expect_err("tombstoned");
+    assert_eq!(
+        again.to_string(),
+        "romeo@localhost belonged to a deleted account and cannot be registered again"
+    );
+    server.stop();
+}

@@ -2,6 +2,7 @@
 //! handlers, iqs addressed to accounts, presence and offline handling.
 
 pub mod account;
+pub mod account_removal;
 pub mod contact_info;
 pub mod disco;
 pub mod extdisco;

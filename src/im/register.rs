@@ -17,7 +17,6 @@ use crate::sasl::{Credentials, DEFAULT_ITERATIONS};
 use crate::server::Server;
 use crate::stanza::{Condition, StanzaError};
 use crate::store::StoreError;
-use crate::stream::{StreamCondition, StreamError};
 use crate::xml::Element;
 
 use super::reply;
@@ -392,7 +391,7 @@ fn change_password(
 fn remove_account(server: &Server, iq: Element, account: &Jid) {
     let account = account.clone();
     server.defer(move |server| async move {
-        match server.store.accounts().delete(account.as_str()).await {
+        match super::account_removal::remove(&server, &account).await {
             Ok(()) => {
                 log::info!("{account} deleted itself in-band");
                 // Straight to the session: routing would now treat the
@@ -403,7 +402,11 @@ fn remove_account(server: &Server, iq: Element, account: &Jid) {
                 }
                 // §3.2: the result, then a not-authorized stream error on
                 // every session of the account.
-                disconnect_all(&server, &account, "this account was deleted");
+                super::account_removal::disconnect_all(
+                    &server,
+                    &account,
+                    "this account was deleted",
+                );
             }
             Err(e) => {
                 log::error!("deleting {account}: {e}");
@@ -415,16 +418,6 @@ fn remove_account(server: &Server, iq: Element, account: &Jid) {
             }
         }
     });
-}
-
-/// Ends every session of `account` with a `not-authorized` stream error
-/// (after whatever is already queued for them).
-pub fn disconnect_all(server: &Server, account: &Jid, why: &str) {
-    for session in server.sessions_of(account) {
-        session
-            .outbox
-            .close_with(StreamError::with_text(StreamCondition::NotAuthorized, why));
-    }
 }
 
 #[cfg(test)]

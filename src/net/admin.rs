@@ -10,9 +10,8 @@ use async_net::unix::{UnixListener, UnixStream};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use crate::admin::{self, AdminError, Command};
-use crate::jid::Jid;
+use crate::im;
 use crate::server::Server;
-use crate::stream::{StreamCondition, StreamError};
 
 pub const SOCKET_NAME: &str = "admin.sock";
 const MAX_REQUEST: usize = 4096;
@@ -103,18 +102,17 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
         .iter()
         .map(|h| h.domain.clone())
         .collect();
-    let lines = admin::execute(&server.store, &hosts, cmd).await?;
-    if let Command::UserDel { jid } = cmd {
-        // A deleted account must not stay logged in.
-        if let Ok(bare) = Jid::parse(jid) {
-            for session in server.sessions_of(&bare.to_bare()) {
-                session.outbox.close_with(StreamError::with_text(
-                    StreamCondition::NotAuthorized,
-                    "this account was deleted",
-                ));
-            }
+    let lines = match cmd {
+        // On a running server a deletion does more than the database part.
+        Command::UserDel { jid } => {
+            let account = admin::account_jid(jid, &hosts)?;
+            im::account_removal::remove(server, &account).await?;
+            // A deleted account must not stay logged in.
+            im::account_removal::disconnect_all(server, &account, "this account was deleted");
+            vec![format!("deleted {account}")]
         }
-    }
+        _ => admin::execute(&server.store, &hosts, cmd).await?,
+    };
     if !matches!(cmd, Command::UserList { .. }) {
         log::info!("admin: {}", lines.join("; "));
     }
