@@ -1036,17 +1036,25 @@ fn user_commands_without_server() {
     out.expect_code(0);
     assert_eq!(out.stdout, "bob@localhost\n", "{}", out.describe());
 
-    // The accounts really are there for a server started afterwards: the
-    // changed password logs in.
+    // A deleted account's address is never handed out again (tombstone).
     user(
         &config,
         &["add", "alice@localhost", "--password-stdin"],
         Some("again\n"),
     )
+    .expect_code(1)
+    .expect_stderr("alice@localhost belonged to a deleted account and cannot be registered again");
+
+    // The accounts really are there for a server started afterwards.
+    user(
+        &config,
+        &["add", "carol@localhost", "--password-stdin"],
+        Some("again\n"),
+    )
     .expect_code(0);
     let server = Server::start(&config);
     Xmpp::login(server.c2s(), "bob", "pw-bob").expect("bob logs in");
-    Xmpp::login(server.c2s(), "alice", "again").expect("alice logs in");
+    Xmpp::login(server.c2s(), "carol", "again").expect("carol logs in");
 }
 
 #[test]
@@ -1295,6 +1303,14 @@ fn user_commands_through_admin_socket() {
     )
     .expect_code(1)
     .expect_stderr("account alice@localhost does not exist");
+    // Same tombstone rule as offline.
+    user(
+        &config,
+        &["add", "alice@localhost", "--password-stdin"],
+        Some("x\n"),
+    )
+    .expect_code(1)
+    .expect_stderr("alice@localhost belonged to a deleted account and cannot be registered again");
 
     // bob stayed online; SIGTERM closes his stream with system-shutdown and
     // the server exits 0 promptly, removing the admin socket.
