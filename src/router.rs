@@ -11,10 +11,13 @@ use crate::stanza::{self, Condition, Kind, StanzaError};
 use crate::xml::{Element, NS_CLIENT};
 
 /// Routes a stanza a bound client sent; `from` is already stamped.
-pub fn from_client(server: &Server, origin: &Rc<Session>, stanza: Element, to: Option<Jid>) {
+pub fn from_client(server: &Server, origin: &Rc<Session>, mut stanza: Element, to: Option<Jid>) {
     let Some(kind) = Kind::of(&stanza) else {
         return;
     };
+    if kind == Kind::Presence {
+        im::presence::add_avatar_hint(&mut stanza);
+    }
     let to = match (kind, to) {
         (Kind::Presence, Some(to)) => {
             im::presence::track_directed(origin, &stanza, &to);

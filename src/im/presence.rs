@@ -36,6 +36,21 @@ pub fn broadcast_own(server: &Server, origin: &Rc<Session>, mut stanza: Element)
     }
 }
 
+pub const NS_VCARD_UPDATE: &str = "vcard-temp:x:update";
+
+/// XEP-0153: available presence tells contacts (and chat rooms) which
+/// vCard avatar the user has. Accounts here have no vCard avatar, so a
+/// presence whose client said nothing gets the "no avatar" hint (an empty
+/// `<photo/>`), as servers commonly add; a client's own hint is kept.
+pub fn add_avatar_hint(stanza: &mut Element) {
+    if stanza.attr("type").is_some() || stanza.get_child("x", NS_VCARD_UPDATE).is_some() {
+        return;
+    }
+    stanza.push_child(
+        Element::new("x", NS_VCARD_UPDATE).with_child(Element::new("photo", NS_VCARD_UPDATE)),
+    );
+}
+
 /// Records (or forgets) a directed presence so that going offline later
 /// reaches its target too (RFC 6121 §4.6.3).
 pub fn track_directed(origin: &Session, stanza: &Element, to: &Jid) {
@@ -108,5 +123,32 @@ pub fn to_unavailable_resource(server: &Server, stanza: Element, to: &Jid) {
             to_bare(server, stanza, &to.to_bare())
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn avatar_hint_only_on_available_presence_without_one() {
+        let mut p = Element::new("presence", NS_CLIENT);
+        add_avatar_hint(&mut p);
+        let x = p.get_child("x", NS_VCARD_UPDATE).expect("hint added");
+        assert!(
+            x.get_child("photo", NS_VCARD_UPDATE)
+                .is_some_and(|ph| ph.text().is_empty())
+        );
+        let before = p.clone();
+        add_avatar_hint(&mut p);
+        assert_eq!(p, before, "added once");
+        let mut gone = Element::new("presence", NS_CLIENT).with_attr("type", "unavailable");
+        add_avatar_hint(&mut gone);
+        assert!(gone.children.is_empty());
+        let own = Element::new("x", NS_VCARD_UPDATE)
+            .with_child(Element::new("photo", NS_VCARD_UPDATE).with_text("abc"));
+        let mut with_own = Element::new("presence", NS_CLIENT).with_child(own.clone());
+        add_avatar_hint(&mut with_own);
+        assert_eq!(with_own.children().collect::<Vec<_>>(), vec![&own]);
     }
 }
