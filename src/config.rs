@@ -45,6 +45,7 @@ pub struct Config {
     pub c2s: C2sConfig,
     pub limits: Limits,
     pub storage: StorageConfig,
+    pub muc: MucConfig,
 }
 
 /// One virtual host.
@@ -150,6 +151,64 @@ pub struct Limits {
     pub login_attempts_per_minute: u32,
 }
 
+/// Who may create chat rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomCreation {
+    /// Any user who can reach the service.
+    Anyone,
+    /// Users with an account on one of this server's hosts.
+    Local,
+    /// Server administrators (`admins`) only.
+    Admins,
+}
+
+impl RoomCreation {
+    const ALL: [(&'static str, RoomCreation); 3] = [
+        ("anyone", RoomCreation::Anyone),
+        ("local", RoomCreation::Local),
+        ("admins", RoomCreation::Admins),
+    ];
+}
+
+/// The multi-user chat service, the same for every host's MUC domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MucConfig {
+    pub room_creation: RoomCreation,
+    /// Rooms that may exist at once (stored and temporary together).
+    pub max_rooms: usize,
+    /// Occupants per room; room owners may set a lower limit.
+    pub max_occupants: u32,
+    /// History messages a new room keeps and sends to joining occupants.
+    pub default_history: u32,
+    /// The most history messages an owner may configure.
+    pub max_history: u32,
+    /// Affiliations (owners, admins, members, bans) per room.
+    pub max_affiliations: usize,
+    /// Messages an occupant may send in a burst...
+    pub message_burst: u32,
+    /// ...and per minute after the burst.
+    pub messages_per_minute: u32,
+    /// Whether users without an affiliation may register with a room
+    /// (and so become members with a reserved nickname).
+    pub unaffiliated_registration: bool,
+}
+
+impl Default for MucConfig {
+    fn default() -> Self {
+        MucConfig {
+            room_creation: RoomCreation::Anyone,
+            max_rooms: 10_000,
+            max_occupants: 1_000,
+            default_history: 20,
+            max_history: 100,
+            max_affiliations: 10_000,
+            message_burst: 20,
+            messages_per_minute: 120,
+            unaffiliated_registration: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageConfig {
     /// Database page cache in MiB (1..=1024, so bytes fit a 32-bit usize).
@@ -218,6 +277,7 @@ impl Config {
             c2s: C2sConfig::default(),
             limits: Limits::default(),
             storage: StorageConfig::default(),
+            muc: MucConfig::default(),
         }
     }
 
@@ -342,6 +402,7 @@ struct RawConfig {
     c2s: Option<RawC2s>,
     limits: Option<RawLimits>,
     storage: Option<RawStorage>,
+    muc: Option<RawMuc>,
 }
 
 #[derive(Deserialize)]
@@ -383,6 +444,20 @@ struct RawLimits {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     cache_mib: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMuc {
+    room_creation: Option<Spanned<String>>,
+    max_rooms: Option<Spanned<i64>>,
+    max_occupants: Option<Spanned<i64>>,
+    default_history: Option<Spanned<i64>>,
+    max_history: Option<Spanned<i64>>,
+    max_affiliations: Option<Spanned<i64>>,
+    message_burst: Option<Spanned<i64>>,
+    messages_per_minute: Option<Spanned<i64>>,
+    unaffiliated_registration: Option<bool>,
 }
 
 /// Arrays of tables, which error messages show as `[[name]]`.
@@ -445,6 +520,10 @@ impl Checker<'_> {
             Some(storage) => self.storage(storage, defaults.storage),
             None => defaults.storage,
         };
+        let muc = match raw.muc {
+            Some(muc) => self.muc(muc, defaults.muc),
+            None => defaults.muc,
+        };
         Config {
             log_level,
             data_dir,
@@ -454,6 +533,7 @@ impl Checker<'_> {
             c2s,
             limits,
             storage,
+            muc,
         }
     }
 
@@ -799,6 +879,82 @@ impl Checker<'_> {
                 1..=1_024,
                 defaults.cache_mib,
             ),
+        }
+    }
+
+    fn muc(&mut self, raw: RawMuc, defaults: MucConfig) -> MucConfig {
+        let room_creation = match raw.room_creation {
+            None => defaults.room_creation,
+            Some(value) => {
+                let found = RoomCreation::ALL
+                    .iter()
+                    .find(|(name, _)| *name == value.get_ref().as_str());
+                match found {
+                    Some(&(_, rc)) => rc,
+                    None => {
+                        let names: Vec<&str> = RoomCreation::ALL.iter().map(|&(n, _)| n).collect();
+                        self.problem(
+                            value.span(),
+                            format_args!(
+                                "muc.room_creation: expected one of {}; found {:?}",
+                                names.join(", "),
+                                value.get_ref()
+                            ),
+                        );
+                        defaults.room_creation
+                    }
+                }
+            }
+        };
+        let max_history: u32 = self.optional_integer(
+            "muc.max_history",
+            raw.max_history,
+            0..=1_000,
+            defaults.max_history,
+        );
+        let default_history = match raw.default_history {
+            Some(value) => self
+                .integer("muc.default_history", value, 0..=i64::from(max_history))
+                .unwrap_or(defaults.default_history.min(max_history)),
+            None => defaults.default_history.min(max_history),
+        };
+        MucConfig {
+            room_creation,
+            max_rooms: self.optional_integer(
+                "muc.max_rooms",
+                raw.max_rooms,
+                1..=1_000_000,
+                defaults.max_rooms,
+            ),
+            max_occupants: self.optional_integer(
+                "muc.max_occupants",
+                raw.max_occupants,
+                1..=100_000,
+                defaults.max_occupants,
+            ),
+            default_history,
+            max_history,
+            max_affiliations: self.optional_integer(
+                "muc.max_affiliations",
+                raw.max_affiliations,
+                1..=1_000_000,
+                defaults.max_affiliations,
+            ),
+            message_burst: self.optional_integer(
+                "muc.message_burst",
+                raw.message_burst,
+                1..=10_000,
+                defaults.message_burst,
+            ),
+            messages_per_minute: self.optional_integer(
+                "muc.messages_per_minute",
+                raw.messages_per_minute,
+                1..=600_000,
+                defaults.messages_per_minute,
+            ),
+            unaffiliated_registration: raw
+                .unaffiliated_registration
+                .unwrap_or(defaults.unaffiliated_registration),
         }
     }
 
@@ -1159,6 +1315,7 @@ mod tests {
             ("[c2s]\n", "[c2s]"),
             ("[limits]\n", "[limits]"),
             ("[storage]\n", "[storage]"),
+            ("[muc]\n", "[muc]"),
         ];
         for (header, shown) in tables {
             let message = error(&format!("{header}no_such_key = 1\n"));
@@ -1347,7 +1504,7 @@ cache_mib = 16
         );
         assert_eq!(
             error("log_level = \"info\"\nloglevel = \"debug\"\n"),
-            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage)"
+            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, muc)"
         );
         assert_eq!(
             error("\n[storage]\ncache = 3\n"),

@@ -3,10 +3,12 @@
 
 mod accounts;
 mod commit;
+mod muc;
 mod schema;
 
 pub use accounts::{Accounts, CredentialReader};
 pub use commit::WriteOp;
+pub use muc::{MucRooms, MucWrite, StoredRoom};
 pub use schema::SCHEMA_VERSION;
 
 use std::fmt;
@@ -175,6 +177,10 @@ impl Store {
 
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts::new(self)
+    }
+
+    pub fn muc_rooms(&self) -> MucRooms<'_> {
+        MucRooms::new(self)
     }
 
     /// Waits until every write submitted so far is on disk.
