@@ -115,6 +115,7 @@ impl Room {
                 self.config.history_length as usize,
                 super::room::MAX_HISTORY_BYTES,
             );
+            self.history_dirty = true;
         }
         let to = self.all_sessions();
         sink.broadcast(&stanza, &to);

@@ -313,11 +313,11 @@ impl Service {
     /// lets an empty room go.
     fn finish(&self, jid: &Jid, mut dispatch: Dispatch<'_>) {
         {
-            let rooms = self.rooms.borrow();
-            if let Some(room) = rooms.get(jid)
+            let mut rooms = self.rooms.borrow_mut();
+            if let Some(room) = rooms.get_mut(jid)
                 && room.is_empty()
                 && !room.destroyed
-                && let Some(write) = room.history_write()
+                && let Some(write) = room.take_history_write()
             {
                 dispatch.store_history(write);
             }

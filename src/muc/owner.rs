@@ -166,7 +166,10 @@ impl Room {
         let was_locked = self.locked;
         self.locked = false;
         match (old.persistent, self.config.persistent) {
-            (false, true) => self.save_everything(sink),
+            (false, true) => {
+                self.save_everything(sink);
+                self.history_dirty = !self.history.is_empty();
+            }
             (true, false) => sink.store(MucWrite::DeleteRoom {
                 room: self.jid.to_string(),
             }),

@@ -227,12 +227,6 @@ pub fn check_role_change(
     if new_role == target_role {
         return Ok(());
     }
-    // Granting and revoking moderator status is an admin privilege
-    // (§5.2.1 "Assign and Remove Moderator Role").
-    let touches_moderator = new_role == Role::Moderator || target_role == Role::Moderator;
-    if touches_moderator && actor_affiliation < Affiliation::Admin {
-        return Err(Condition::Forbidden);
-    }
     let lowering = new_role < target_role;
     // §8.2: a user cannot be kicked by a moderator with a lower
     // affiliation.
@@ -247,6 +241,13 @@ pub fn check_role_change(
         && (target_affiliation >= Affiliation::Admin || actor_affiliation < target_affiliation)
     {
         return Err(Condition::NotAllowed);
+    }
+    // Granting and revoking moderator status, and removing a moderator,
+    // are admin privileges (§5.1.3 state chart, §5.2.1 "Assign and Remove
+    // Moderator Role").
+    let touches_moderator = new_role == Role::Moderator || target_role == Role::Moderator;
+    if touches_moderator && actor_affiliation < Affiliation::Admin {
+        return Err(Condition::Forbidden);
     }
     Ok(())
 }

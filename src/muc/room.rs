@@ -137,6 +137,8 @@ pub struct Room {
     /// Real full JID -> nickname.
     pub(super) by_real: HashMap<Jid, String>,
     pub(super) history: History,
+    /// The history changed since it was loaded or last saved.
+    pub(super) history_dirty: bool,
     iq_routes: VecDeque<IqRoute>,
     pub destroyed: bool,
 }
@@ -187,6 +189,7 @@ impl Room {
             occupants: BTreeMap::new(),
             by_real: HashMap::new(),
             history: History::default(),
+            history_dirty: false,
             iq_routes: VecDeque::new(),
             destroyed: false,
         }
@@ -388,12 +391,16 @@ impl Room {
         if let Some(nick) = change.new_nick {
             item.set_attr("nick", nick);
         }
-        if let Some(actor) = change.actor {
+        // The actor's JID only for those who may see real JIDs; someone
+        // acting from outside the room has no nick to show instead.
+        if let Some(actor) = change.actor
+            && (sees_jids || actor.nick.is_some())
+        {
             let mut a = Element::new("actor", NS_MUC_USER);
             if let Some(nick) = &actor.nick {
                 a.set_attr("nick", nick.as_str());
             }
-            if sees_jids || actor.nick.is_none() {
+            if sees_jids {
                 a.set_attr("jid", actor.jid.as_str());
             }
             item.push_child(a);
@@ -552,11 +559,13 @@ impl Room {
         }
     }
 
-    /// The history, stored when a persistent room leaves memory.
-    pub fn history_write(&self) -> Option<MucWrite> {
-        if !self.config.persistent {
+    /// The history, stored when a persistent room leaves memory; `None`
+    /// when there is nothing new to store.
+    pub fn take_history_write(&mut self) -> Option<MucWrite> {
+        if !self.config.persistent || !self.history_dirty {
             return None;
         }
+        self.history_dirty = false;
         Some(MucWrite::PutHistory {
             room: self.jid.to_string(),
             value: if self.history.is_empty() {
