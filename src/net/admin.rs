@@ -102,7 +102,29 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
         .iter()
         .map(|h| h.domain.clone())
         .collect();
-    let lines = admin::execute(&server.store, &hosts, cmd).await?;
+    let lines = match cmd {
+        // With the server running, rooms are its business: occupied rooms
+        // live in its memory, and occupants must be told.
+        Command::RoomList => server
+            .muc
+            .summaries(server)?
+            .iter()
+            .map(|r| admin::room_line(r, Some(r.occupants)))
+            .collect(),
+        Command::RoomDestroy { jid, reason } => {
+            let room = admin::room_jid(jid)?;
+            if let Some(r) = reason {
+                admin::check_reason(r)?;
+            }
+            server
+                .muc
+                .destroy(server, room.as_str(), reason.as_deref())
+                .map_err(|e| AdminError::Remote(e.to_string()))?;
+            server.muc.flush().await;
+            vec![format!("destroyed {room}")]
+        }
+        _ => admin::execute(&server.store, &hosts, cmd).await?,
+    };
     if let Command::UserDel { jid } = cmd {
         // A deleted account must not stay logged in.
         if let Ok(bare) = Jid::parse(jid) {
