@@ -182,17 +182,22 @@ fn broadcast_local<'j>(
 }
 
 fn deliver_all(server: &Server, out: Vec<Out>, written: bool) {
+    let one = |stanza: Element| {
+        if !deliver_local(server, &stanza) {
+            route(server, stanza);
+        }
+    };
     for o in out {
         match o {
-            Out::One(stanza) => route(server, stanza),
-            Out::Reply(reply) if written => route(server, reply),
+            Out::One(stanza) => one(stanza),
+            Out::Reply(reply) if written => one(reply),
             Out::Reply(reply) => {
                 // The change was not stored: the requester must not be
                 // told it was.
                 let failed = StanzaError::new(Condition::InternalServerError)
                     .with_text("the change could not be saved");
                 if let Some(error) = failure_for(&reply, &failed) {
-                    route(server, error);
+                    one(error);
                 }
             }
             Out::Many(stanza, to) => {

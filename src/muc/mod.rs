@@ -28,6 +28,8 @@ pub mod roles;
 pub mod room;
 
 #[cfg(test)]
+mod service_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cell::RefCell;
