@@ -21,7 +21,10 @@ impl Harness {
     fn new() -> Harness {
         let dir = TempDir::new("muc-service");
         let config = Config::from_toml_str(
-            &format!("data_dir = \"{}\"\nadmins = [\"root@localhost\"]\n", dir.path().display()),
+            &format!(
+                "data_dir = \"{}\"\nadmins = [\"root@localhost\"]\n",
+                dir.path().display()
+            ),
             "test",
         )
         .expect("config");
@@ -89,7 +92,10 @@ fn temporary_rooms_leave_memory_with_their_last_occupant() {
     join(&h, &romeo, "Romeo");
     assert_eq!(h.server.muc.loaded_rooms(), 1);
     configure(&h, &romeo, "");
-    h.send(&romeo, &format!("<presence xmlns='jabber:client' type='unavailable' to='{ROOM}/Romeo'/>"));
+    h.send(
+        &romeo,
+        &format!("<presence xmlns='jabber:client' type='unavailable' to='{ROOM}/Romeo'/>"),
+    );
     h.settle();
     assert_eq!(h.server.muc.loaded_rooms(), 0);
     assert!(h.server.muc.summaries(&h.server).expect("list").is_empty());
@@ -121,15 +127,25 @@ fn answers_wait_for_the_commit_and_rooms_come_back_from_disk() {
     assert!(result < message, "{out}");
     assert!(h.server.store.muc_rooms().exists(ROOM).expect("read"));
 
-    h.send(&romeo, &format!("<presence xmlns='jabber:client' type='unavailable' to='{ROOM}/Romeo'/>"));
+    h.send(
+        &romeo,
+        &format!("<presence xmlns='jabber:client' type='unavailable' to='{ROOM}/Romeo'/>"),
+    );
     h.settle();
-    assert_eq!(h.server.muc.loaded_rooms(), 0, "an empty persistent room leaves memory");
+    assert_eq!(
+        h.server.muc.loaded_rooms(),
+        0,
+        "an empty persistent room leaves memory"
+    );
 
     let juliet = h.client("juliet@localhost/b");
     join(&h, &juliet, "Juliet");
     assert_eq!(h.server.muc.loaded_rooms(), 1);
     let out = drain(&juliet);
-    assert!(out.contains("<body>kept</body>"), "history came back: {out}");
+    assert!(
+        out.contains("<body>kept</body>"),
+        "history came back: {out}"
+    );
     assert!(!out.contains("code='201'"), "an existing room: {out}");
 }
 
@@ -161,7 +177,10 @@ fn one_serialization_many_outboxes() {
         .expect("owner copy");
     for g in &guests {
         let copy = drain(g);
-        assert!(copy.starts_with(&format!("<message to='{}'", g.jid)), "{copy}");
+        assert!(
+            copy.starts_with(&format!("<message to='{}'", g.jid)),
+            "{copy}"
+        );
         assert!(copy.ends_with(&expected_tail), "{copy}");
     }
 }
