@@ -176,6 +176,9 @@ pub struct MucConfig {
     pub room_creation: RoomCreation,
     /// Rooms that may exist at once (stored and temporary together).
     pub max_rooms: usize,
+    /// Temporary rooms one user may own at once, so one account cannot
+    /// use up the service by creating rooms.
+    pub max_rooms_per_user: usize,
     /// Occupants per room; room owners may set a lower limit.
     pub max_occupants: u32,
     /// History messages a new room keeps and sends to joining occupants.
@@ -198,6 +201,7 @@ impl Default for MucConfig {
         MucConfig {
             room_creation: RoomCreation::Anyone,
             max_rooms: 10_000,
+            max_rooms_per_user: 100,
             max_occupants: 1_000,
             default_history: 20,
             max_history: 100,
@@ -451,6 +455,7 @@ struct RawStorage {
 struct RawMuc {
     room_creation: Option<Spanned<String>>,
     max_rooms: Option<Spanned<i64>>,
+    max_rooms_per_user: Option<Spanned<i64>>,
     max_occupants: Option<Spanned<i64>>,
     default_history: Option<Spanned<i64>>,
     max_history: Option<Spanned<i64>>,
@@ -925,6 +930,12 @@ impl Checker<'_> {
                 raw.max_rooms,
                 1..=1_000_000,
                 defaults.max_rooms,
+            ),
+            max_rooms_per_user: self.optional_integer(
+                "muc.max_rooms_per_user",
+                raw.max_rooms_per_user,
+                1..=1_000_000,
+                defaults.max_rooms_per_user,
             ),
             max_occupants: self.optional_integer(
                 "muc.max_occupants",

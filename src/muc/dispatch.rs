@@ -182,11 +182,7 @@ fn broadcast_local<'j>(
 }
 
 fn deliver_all(server: &Server, out: Vec<Out>, written: bool) {
-    let one = |stanza: Element| {
-        if !deliver_local(server, &stanza) {
-            route(server, stanza);
-        }
-    };
+    let one = |stanza: Element| deliver(server, stanza);
     for o in out {
         match o {
             Out::One(stanza) => one(stanza),
@@ -225,6 +221,13 @@ fn failure_for(reply: &Element, error: &StanzaError) -> Option<Element> {
         request.set_attr("to", from);
     }
     stanza::error_reply(&request, error)
+}
+
+/// Delivers one stanza from the service: into a local outbox, or routed.
+pub(super) fn deliver(server: &Server, stanza: Element) {
+    if !deliver_local(server, &stanza) {
+        route(server, stanza);
+    }
 }
 
 fn route(server: &Server, stanza: Element) {

@@ -4,7 +4,6 @@
 
 use crate::forms::{Field, FieldType, Form, FormType};
 use crate::jid::Jid;
-use crate::router;
 use crate::server::Server;
 use crate::stanza::{self, Condition, Kind, StanzaError};
 use crate::xml::Element;
@@ -20,13 +19,11 @@ pub const DESTROY_NODE: &str = "http://prosody.im/protocol/muc#destroy";
 pub fn handle(server: &Server, stanza: Element, from: &Jid, to: &Jid) {
     match Kind::of(&stanza) {
         Some(Kind::Iq) => iq(server, &stanza, from, to),
-        Some(Kind::Message) => {
-            router::bounce(
-                server,
-                &stanza,
-                StanzaError::new(Condition::ServiceUnavailable).with_by(to.domain()),
-            );
-        }
+        Some(Kind::Message) => super::bounce(
+            server,
+            &stanza,
+            StanzaError::new(Condition::ServiceUnavailable).with_by(to.domain()),
+        ),
         // Presence to the service itself means nothing.
         Some(Kind::Presence) | None => {}
     }

@@ -39,7 +39,6 @@ use std::time::{Instant, SystemTime};
 
 use crate::config::RoomCreation;
 use crate::jid::Jid;
-use crate::router;
 use crate::server::Server;
 use crate::stanza::{Condition, ErrorType, Kind, StanzaError};
 use crate::store::StoreError;
@@ -300,6 +299,22 @@ impl Service {
                 .with_type(ErrorType::Wait)
                 .with_text("this service has too many rooms"));
         }
+        if !self.is_server_admin(creator) {
+            let bare = creator.to_bare();
+            let owned = self
+                .rooms
+                .borrow()
+                .values()
+                .filter(|r| {
+                    !r.config.persistent && r.stored_affiliation(&bare) == roles::Affiliation::Owner
+                })
+                .count();
+            if owned >= settings.max_rooms_per_user {
+                return Err(StanzaError::new(Condition::ResourceConstraint)
+                    .with_type(ErrorType::Wait)
+                    .with_text("you own too many temporary rooms"));
+            }
+        }
         let bounds = config::ConfigBounds {
             default_history: settings.default_history,
             max_history: settings.max_history,
@@ -449,6 +464,10 @@ fn missing_room(server: &Server, stanza: &Element, kind: Option<Kind>, ty: Optio
     bounce(server, stanza, room::muc_error(condition).with_by(by));
 }
 
+/// The error reply for `stanza`, written straight into a local client's
+/// outbox like every other stanza from the service.
 fn bounce(server: &Server, stanza: &Element, error: StanzaError) {
-    router::bounce(server, stanza, error);
+    if let Some(reply) = crate::stanza::error_reply(stanza, &error) {
+        dispatch::deliver(server, reply);
+    }
 }

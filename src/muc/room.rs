@@ -272,7 +272,7 @@ impl Room {
         self.stored_affiliation(bare)
     }
 
-    pub(super) fn stored_affiliation(&self, bare: &Jid) -> Affiliation {
+    pub fn stored_affiliation(&self, bare: &Jid) -> Affiliation {
         self.affiliations
             .get(bare)
             .map_or(Affiliation::None, |r| r.affiliation)

@@ -19,10 +19,14 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
+        Harness::with_config("")
+    }
+
+    fn with_config(extra: &str) -> Harness {
         let dir = TempDir::new("muc-service");
         let config = Config::from_toml_str(
             &format!(
-                "data_dir = \"{}\"\nadmins = [\"root@localhost\"]\n",
+                "data_dir = \"{}\"\nadmins = [\"root@localhost\"]\n{extra}",
                 dir.path().display()
             ),
             "test",
@@ -183,4 +187,53 @@ fn one_serialization_many_outboxes() {
         );
         assert!(copy.ends_with(&expected_tail), "{copy}");
     }
+}
+
+#[test]
+fn several_muc_domains_and_room_creation_limits() {
+    let h = Harness::with_config(
+        "[[host]]\ndomain = \"localhost\"\n\n[[host]]\ndomain = \"example.net\"\nmuc = \"rooms.example.net\"\n\n[muc]\nmax_rooms_per_user = 2\n",
+    );
+    let romeo = h.client("romeo@localhost/a");
+    for room in ["one@conference.localhost", "two@rooms.example.net"] {
+        h.send(
+            &romeo,
+            &format!("<presence xmlns='jabber:client' to='{room}/Romeo'><x xmlns='http://jabber.org/protocol/muc'/></presence>"),
+        );
+        h.send(
+            &romeo,
+            &format!(
+                "<iq xmlns='jabber:client' type='set' id='c' to='{room}'><query xmlns='http://jabber.org/protocol/muc#owner'>\
+                 <x xmlns='jabber:x:data' type='submit'/></query></iq>"
+            ),
+        );
+    }
+    h.settle();
+    drain(&romeo);
+    // Each service lists its own rooms.
+    h.send(
+        &romeo,
+        "<iq xmlns='jabber:client' type='get' id='items' to='rooms.example.net'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>",
+    );
+    h.settle();
+    let out = drain(&romeo);
+    assert!(
+        out.contains("two@rooms.example.net") && !out.contains("one@conference"),
+        "{out}"
+    );
+    // A third temporary room is one too many for Romeo...
+    h.send(
+        &romeo,
+        "<presence xmlns='jabber:client' to='three@conference.localhost/Romeo'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+    );
+    let out = drain(&romeo);
+    assert!(out.contains("resource-constraint"), "{out}");
+    assert_eq!(h.server.muc.loaded_rooms(), 2);
+    // ... not for a server admin.
+    let root = h.client("root@localhost/console");
+    h.send(
+        &root,
+        "<presence xmlns='jabber:client' to='three@conference.localhost/root'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+    );
+    assert!(drain(&root).contains("code='201'"));
 }
