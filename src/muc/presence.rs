@@ -12,6 +12,10 @@ use super::roles::{self, Affiliation, Role};
 use super::room::{Change, Room, Sink};
 use super::{NS_MUC, NS_MUC_USER, NS_OCCUPANT_ID};
 
+/// Largest presence payload (show, status, extensions) an occupant may
+/// have the room keep and relay.
+pub const MAX_PRESENCE_BYTES: usize = 8 * 1024;
+
 impl Room {
     pub(super) fn on_presence(
         &mut self,
@@ -39,6 +43,21 @@ impl Room {
         to: &Jid,
         sink: &mut dyn Sink,
     ) {
+        // The room keeps every occupant's presence and sends it to each
+        // newcomer: a bounded size keeps that from being a lever.
+        let size: usize = reflected_payload(&stanza)
+            .iter()
+            .map(|c| c.to_bytes(NS_CLIENT).len())
+            .sum();
+        if size > MAX_PRESENCE_BYTES {
+            return self.error_with(
+                &stanza,
+                StanzaError::new(Condition::PolicyViolation).with_text(format!(
+                    "presence in a room is limited to {MAX_PRESENCE_BYTES} bytes"
+                )),
+                sink,
+            );
+        }
         let current = self.by_real.get(from).cloned();
         let requested = to.resource().map(str::to_string);
         match (current, requested) {
@@ -160,7 +179,6 @@ impl Room {
             return;
         };
         let sees = self.sees_jids(occ);
-        let mut roster_from: Vec<&str> = Vec::new();
         for other in self.occupants.values().filter(|o| o.nick != nick) {
             if !self.config.broadcast.includes(other.role) {
                 continue;
@@ -168,7 +186,6 @@ impl Room {
             let mut p = self.presence_of(env, other, &Change::default(), false, sees, None);
             p.set_attr("to", from.as_str());
             sink.send(p);
-            roster_from.push(&other.nick);
         }
         if self.config.broadcast.offline_members {
             self.send_offline_members(env, from, sees, sink);
@@ -184,38 +201,16 @@ impl Room {
             codes.push(170);
         }
         // The others (and the user's other clients in the same nick) see
-        // the new presence; the joining client gets its self-presence.
-        let others = Change::default();
-        let visible = self.config.broadcast.includes(occ.role);
-        if visible {
-            let mut with_jid: Vec<&Jid> = Vec::new();
-            let mut without: Vec<&Jid> = Vec::new();
-            for other in self.occupants.values().filter(|o| o.nick != nick) {
-                let list = if self.sees_jids(other) {
-                    &mut with_jid
-                } else {
-                    &mut without
-                };
-                list.extend(other.session_jids());
-            }
-            if !with_jid.is_empty() {
-                sink.broadcast(
-                    &self.presence_of(env, occ, &others, false, true, None),
-                    &with_jid,
-                );
-            }
-            if !without.is_empty() {
-                sink.broadcast(
-                    &self.presence_of(env, occ, &others, false, false, None),
-                    &without,
-                );
-            }
-        }
-        for session in occ.sessions.iter().filter(|s| s.jid != *from) {
-            let mut p = self.presence_of(env, occ, &others, true, sees, Some(&session.jid));
-            p.set_attr("to", session.jid.as_str());
-            sink.send(p);
-        }
+        // the new presence; the joining client gets its own self-presence.
+        self.announce(
+            env,
+            occ,
+            &Change {
+                skip_session: Some(from),
+                ..Change::default()
+            },
+            sink,
+        );
         let own = Change {
             self_codes: &codes,
             ..Change::default()

@@ -107,6 +107,9 @@ pub struct Change<'a> {
     pub visible: Option<bool>,
     /// Only the occupant itself is told (room destruction).
     pub only_self: bool,
+    /// A client of the occupant that gets no self-presence from this
+    /// announcement (the one joining, which gets its own).
+    pub skip_session: Option<&'a Jid>,
 }
 
 /// A private iq relayed from one occupant to another, awaiting its answer.
@@ -461,7 +464,11 @@ impl Room {
             }
         }
         let sees = self.sees_jids(occ);
-        for session in &occ.sessions {
+        for session in occ
+            .sessions
+            .iter()
+            .filter(|s| Some(&s.jid) != change.skip_session)
+        {
             let mut p = self.presence_of(env, occ, change, true, sees, Some(&session.jid));
             p.set_attr("to", session.jid.as_str());
             sink.send(p);

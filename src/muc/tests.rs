@@ -1362,3 +1362,17 @@ fn probes_are_answered_for_occupants_only() {
     assert_eq!(item(p).attr("jid"), Some("juliet@example/balcony"));
     assert!(!codes(p).contains(&110));
 }
+
+#[test]
+fn oversized_presence_is_refused() {
+    let mut w = World::new();
+    let big = "x".repeat(super::presence::MAX_PRESENCE_BYTES + 1);
+    let r = w.stanza(&format!(
+        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}/juliet'><x xmlns='{NS_MUC}'/><status>{big}</status></presence>"
+    ));
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("policy-violation")
+    );
+    assert_eq!(w.room.occupant_count(), 1);
+}
