@@ -304,6 +304,10 @@ impl Room {
             .with_attr("from", self.occupant_jid(nick))
             .with_attr("type", "unavailable")
             .with_child(Element::new("x", NS_MUC_USER).with_child(item))
+            .with_child(
+                Element::new("occupant-id", NS_OCCUPANT_ID)
+                    .with_attr("id", self.occupant_id(env, bare)),
+            )
     }
 
     /// §7.2.1 (last paragraph): a join from a client already in the room

@@ -237,3 +237,24 @@ fn several_muc_domains_and_room_creation_limits() {
     );
     assert!(drain(&root).contains("code='201'"));
 }
+
+#[test]
+fn room_creation_can_be_restricted() {
+    let h = Harness::with_config("[muc]\nroom_creation = \"admins\"\n");
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    let out = drain(&romeo);
+    assert!(
+        out.contains("type='error'") && out.contains("<not-allowed"),
+        "{out}"
+    );
+    assert_eq!(h.server.muc.loaded_rooms(), 0);
+    let root = h.client("root@localhost/console");
+    join(&h, &root, "root");
+    assert!(drain(&root).contains("code='201'"));
+    // Once it exists, others may enter.
+    configure(&h, &root, "");
+    h.settle();
+    join(&h, &romeo, "Romeo");
+    assert!(drain(&romeo).contains("code='110'"));
+}
