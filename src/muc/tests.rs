@@ -1376,3 +1376,41 @@ fn oversized_presence_is_refused() {
     );
     assert_eq!(w.room.occupant_count(), 1);
 }
+
+#[test]
+fn groupchat_1_0_joins_and_several_clients_in_one_nick() {
+    let mut w = World::new();
+    // No <x xmlns='…muc'/>: still a join.
+    let r = w.stanza(&format!(
+        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}/juliet'/>"
+    ));
+    assert!(
+        r.to("juliet@example/balcony")
+            .iter()
+            .any(|p| codes(p).contains(&110))
+    );
+    // Her phone joins under the same nick: one occupant, two clients.
+    w.join("juliet@example/phone", "juliet");
+    assert_eq!(w.room.occupant_count(), 2);
+    // Groupchat reaches both clients.
+    let r = w.groupchat("owner@example/desk", "to both");
+    assert_eq!(r.to("juliet@example/balcony").len(), 1);
+    assert_eq!(r.to("juliet@example/phone").len(), 1);
+    // One client leaves: the occupant stays; the others see no departure.
+    let r = w.leave("juliet@example/phone", "juliet");
+    assert_eq!(
+        r.only("juliet@example/phone").attr("type"),
+        Some("unavailable")
+    );
+    assert_ne!(
+        r.only("owner@example/desk").attr("type"),
+        Some("unavailable")
+    );
+    assert_eq!(w.room.occupant_count(), 2);
+    let r = w.leave("juliet@example/balcony", "juliet");
+    assert_eq!(
+        r.only("owner@example/desk").attr("type"),
+        Some("unavailable")
+    );
+    assert_eq!(w.room.occupant_count(), 1);
+}
