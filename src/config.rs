@@ -60,6 +60,7 @@ pub struct Config {
     pub contact: ContactAddresses,
     /// XEP-0215 services offered to the users of every host.
     pub external_services: Vec<ExternalService>,
+    pub muc: MucConfig,
 }
 
 /// One virtual host.
@@ -169,6 +170,68 @@ pub struct Limits {
     pub max_private_xml_bytes: usize,
 }
 
+/// Who may create chat rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomCreation {
+    /// Any user who can reach the service.
+    Anyone,
+    /// Users with an account on one of this server's hosts.
+    Local,
+    /// Server administrators (`admins`) only.
+    Admins,
+}
+
+impl RoomCreation {
+    const ALL: [(&'static str, RoomCreation); 3] = [
+        ("anyone", RoomCreation::Anyone),
+        ("local", RoomCreation::Local),
+        ("admins", RoomCreation::Admins),
+    ];
+}
+
+/// The multi-user chat service, the same for every host's MUC domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MucConfig {
+    pub room_creation: RoomCreation,
+    /// Rooms that may exist at once (stored and temporary together).
+    pub max_rooms: usize,
+    /// Temporary rooms one user may own at once, so one account cannot
+    /// use up the service by creating rooms.
+    pub max_rooms_per_user: usize,
+    /// Occupants per room; room owners may set a lower limit.
+    pub max_occupants: u32,
+    /// History messages a new room keeps and sends to joining occupants.
+    pub default_history: u32,
+    /// The most history messages an owner may configure.
+    pub max_history: u32,
+    /// Affiliations (owners, admins, members, bans) per room.
+    pub max_affiliations: usize,
+    /// Messages an occupant may send in a burst...
+    pub message_burst: u32,
+    /// ...and per minute after the burst.
+    pub messages_per_minute: u32,
+    /// Whether users without an affiliation may register with a room
+    /// (and so become members with a reserved nickname).
+    pub unaffiliated_registration: bool,
+}
+
+impl Default for MucConfig {
+    fn default() -> Self {
+        MucConfig {
+            room_creation: RoomCreation::Anyone,
+            max_rooms: 10_000,
+            max_rooms_per_user: 100,
+            max_occupants: 1_000,
+            default_history: 20,
+            max_history: 100,
+            max_affiliations: 10_000,
+            message_burst: 20,
+            messages_per_minute: 120,
+            unaffiliated_registration: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageConfig {
     /// Database page cache in MiB (1..=1024, so bytes fit a 32-bit usize).
@@ -242,6 +305,7 @@ impl Config {
             registration: RegistrationConfig::default(),
             contact: ContactAddresses::default(),
             external_services: Vec::new(),
+            muc: MucConfig::default(),
         }
     }
 
@@ -369,6 +433,7 @@ struct RawConfig {
     registration: Option<registration::RawRegistration>,
     contact: Option<contact::RawContact>,
     external_service: Option<Spanned<Vec<Spanned<external_services::RawExternalService>>>>,
+    muc: Option<RawMuc>,
 }
 
 #[derive(Deserialize)]
@@ -412,6 +477,21 @@ struct RawLimits {
 #[serde(deny_unknown_fields)]
 struct RawStorage {
     cache_mib: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMuc {
+    room_creation: Option<Spanned<String>>,
+    max_rooms: Option<Spanned<i64>>,
+    max_rooms_per_user: Option<Spanned<i64>>,
+    max_occupants: Option<Spanned<i64>>,
+    default_history: Option<Spanned<i64>>,
+    max_history: Option<Spanned<i64>>,
+    max_affiliations: Option<Spanned<i64>>,
+    message_burst: Option<Spanned<i64>>,
+    messages_per_minute: Option<Spanned<i64>>,
+    unaffiliated_registration: Option<bool>,
 }
 
 /// Arrays of tables, which error messages show as `[[name]]`.
@@ -486,6 +566,10 @@ impl Checker<'_> {
             Some(services) => self.external_services(services),
             None => defaults.external_services,
         };
+        let muc = match raw.muc {
+            Some(muc) => self.muc(muc, defaults.muc),
+            None => defaults.muc,
+        };
         Config {
             log_level,
             data_dir,
@@ -498,6 +582,7 @@ impl Checker<'_> {
             registration,
             contact,
             external_services,
+            muc,
         }
     }
 
@@ -855,6 +940,88 @@ impl Checker<'_> {
                 1..=1_024,
                 defaults.cache_mib,
             ),
+        }
+    }
+
+    fn muc(&mut self, raw: RawMuc, defaults: MucConfig) -> MucConfig {
+        let room_creation = match raw.room_creation {
+            None => defaults.room_creation,
+            Some(value) => {
+                let found = RoomCreation::ALL
+                    .iter()
+                    .find(|(name, _)| *name == value.get_ref().as_str());
+                match found {
+                    Some(&(_, rc)) => rc,
+                    None => {
+                        let names: Vec<&str> = RoomCreation::ALL.iter().map(|&(n, _)| n).collect();
+                        self.problem(
+                            value.span(),
+                            format_args!(
+                                "muc.room_creation: expected one of {}; found {:?}",
+                                names.join(", "),
+                                value.get_ref()
+                            ),
+                        );
+                        defaults.room_creation
+                    }
+                }
+            }
+        };
+        let max_history: u32 = self.optional_integer(
+            "muc.max_history",
+            raw.max_history,
+            0..=1_000,
+            defaults.max_history,
+        );
+        let default_history = match raw.default_history {
+            Some(value) => self
+                .integer("muc.default_history", value, 0..=i64::from(max_history))
+                .unwrap_or(defaults.default_history.min(max_history)),
+            None => defaults.default_history.min(max_history),
+        };
+        MucConfig {
+            room_creation,
+            max_rooms: self.optional_integer(
+                "muc.max_rooms",
+                raw.max_rooms,
+                1..=1_000_000,
+                defaults.max_rooms,
+            ),
+            max_rooms_per_user: self.optional_integer(
+                "muc.max_rooms_per_user",
+                raw.max_rooms_per_user,
+                1..=1_000_000,
+                defaults.max_rooms_per_user,
+            ),
+            max_occupants: self.optional_integer(
+                "muc.max_occupants",
+                raw.max_occupants,
+                1..=100_000,
+                defaults.max_occupants,
+            ),
+            default_history,
+            max_history,
+            max_affiliations: self.optional_integer(
+                "muc.max_affiliations",
+                raw.max_affiliations,
+                1..=1_000_000,
+                defaults.max_affiliations,
+            ),
+            message_burst: self.optional_integer(
+                "muc.message_burst",
+                raw.message_burst,
+                1..=10_000,
+                defaults.message_burst,
+            ),
+            messages_per_minute: self.optional_integer(
+                "muc.messages_per_minute",
+                raw.messages_per_minute,
+                1..=600_000,
+                defaults.messages_per_minute,
+            ),
+            unaffiliated_registration: raw
+                .unaffiliated_registration
+                .unwrap_or(defaults.unaffiliated_registration),
         }
     }
 
@@ -1225,6 +1392,7 @@ pub(crate) mod tests {
                 "[[external_service]]\ntype = \"stun\"\nhost = \"a\"\n",
                 "# [[external_service]]",
             ),
+            ("[muc]\n", "[muc]"),
         ];
         for (header, shown) in tables {
             let message = error(&format!("{header}no_such_key = 1\n"));
@@ -1413,7 +1581,7 @@ cache_mib = 16
         );
         assert_eq!(
             error("log_level = \"info\"\nloglevel = \"debug\"\n"),
-            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, registration, contact, external_service)"
+            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, registration, contact, external_service, muc)"
         );
         assert_eq!(
             error("\n[storage]\ncache = 3\n"),

@@ -1,5 +1,5 @@
 //! The `perch` command: run the server, check a configuration, manage
-//! accounts.
+//! accounts and chat rooms.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,7 +24,7 @@ const EXIT_IN_USE: u8 = 3;
 /// 127.0.0.1:5222 (STARTTLS) and 5223 (direct TLS), with a self-signed
 /// certificate created on first start.
 #[argh(
-    example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch check --config /etc/perch/perch.toml",
+    example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch room list\nperch check --config /etc/perch/perch.toml",
     note = "perch --version prints the version.\nThe configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd); otherwise built-in defaults apply.\nSee perch.example.toml for every key.",
     error_code(1, "an error while running (a port in use, an unreadable file, ...)"),
     error_code(2, "the configuration or an argument is invalid"),
@@ -41,6 +41,7 @@ enum Sub {
     Run(RunCmd),
     Check(CheckCmd),
     User(UserCmd),
+    Room(RoomCmd),
 }
 
 #[derive(FromArgs)]
@@ -133,6 +134,50 @@ struct UserList {
     config: Option<PathBuf>,
 }
 
+#[derive(FromArgs)]
+/// Manage chat rooms (works while the server runs).
+#[argh(subcommand, name = "room")]
+struct RoomCmd {
+    #[argh(subcommand)]
+    action: RoomAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum RoomAction {
+    List(RoomList),
+    Destroy(RoomDestroy),
+}
+
+#[derive(FromArgs)]
+/// List chat rooms: the stored ones, and while the server runs also the
+/// temporary ones with their occupant counts.
+#[argh(subcommand, name = "list")]
+struct RoomList {
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Destroy a chat room; its occupants are told, with the reason if given.
+#[argh(
+    subcommand,
+    name = "destroy",
+    example = "perch room destroy garden@conference.example.org --reason \"Moved to orchard\""
+)]
+struct RoomDestroy {
+    /// the room address, room@conference.domain
+    #[argh(positional)]
+    jid: String,
+    /// why the room is destroyed, shown to its occupants
+    #[argh(option)]
+    reason: Option<String>,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if matches!(args.as_slice(), [a] if a == "--version" || a == "-V" || a == "version") {
@@ -147,6 +192,7 @@ fn main() -> ExitCode {
         Sub::Run(cmd) => run(cmd.config.as_deref()),
         Sub::Check(cmd) => check(cmd.config.as_deref()),
         Sub::User(cmd) => user(cmd.action),
+        Sub::Room(cmd) => room(cmd.action),
     }
 }
 
@@ -313,6 +359,24 @@ fn check(config_file: Option<&Path>) -> ExitCode {
     }
 }
 
+fn room(action: RoomAction) -> ExitCode {
+    let (config_file, cmd) = match action {
+        RoomAction::List(a) => (a.config, Command::RoomList),
+        RoomAction::Destroy(a) => (
+            a.config,
+            Command::RoomDestroy {
+                jid: a.jid,
+                reason: a.reason,
+            },
+        ),
+    };
+    let config = match load_config(config_file.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    report(run_admin(&config, &cmd))
+}
+
 fn user(action: UserAction) -> ExitCode {
     let (config_file, cmd) = match action {
         UserAction::Add(a) => {
@@ -348,7 +412,12 @@ fn user(action: UserAction) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match run_admin(&config, &cmd) {
+    report(run_admin(&config, &cmd))
+}
+
+/// Prints the result of an admin command and picks the exit code.
+fn report(result: Result<Vec<String>, AdminError>) -> ExitCode {
+    match result {
         Ok(lines) => {
             for l in lines {
                 println!("{l}");
@@ -359,6 +428,7 @@ fn user(action: UserAction) -> ExitCode {
             eprintln!("perch: {e}");
             match e {
                 AdminError::BadJid(..)
+                | AdminError::BadRoom(..)
                 | AdminError::UnknownHost(_)
                 | AdminError::BadPassword(_) => ExitCode::from(EXIT_CONFIG),
                 AdminError::Store(StoreError::Locked(_)) => ExitCode::from(EXIT_IN_USE),

@@ -39,13 +39,7 @@ pub fn deliver(server: &Server, stanza: Element, to: &Jid) {
             to_local_user(server, stanza, to);
         }
     } else if server.is_muc_host(to.domain()) {
-        // The chat-room service is reserved on this host and arrives with
-        // the MUC host; until then rooms are unavailable.
-        bounce(
-            server,
-            &stanza,
-            StanzaError::new(Condition::ServiceUnavailable),
-        );
+        crate::muc::handle(server, stanza, to);
     } else {
         // No federation yet: every other domain is out of reach.
         bounce(

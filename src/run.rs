@@ -157,6 +157,9 @@ pub async fn serve(
     if let Some(admin) = admin {
         tasks.push(ex.spawn(admin::serve(admin, server.clone())));
     }
+    // Kept past the listeners: rooms emptied by the closing connections
+    // save their history through it.
+    let muc_writer = ex.spawn(crate::muc::run_writer(server.clone()));
     let hosts: Vec<&str> = server
         .config
         .hosts
@@ -185,6 +188,11 @@ pub async fn serve(
         smol::Timer::after(Duration::from_secs(2)).await;
     })
     .await;
+    futures_lite::future::or(server.muc.flush(), async {
+        smol::Timer::after(Duration::from_secs(2)).await;
+    })
+    .await;
+    drop(muc_writer);
     server.store.flush().await;
     let _ = std::fs::remove_file(admin::socket_path(&server.config.data_dir));
     log::info!("stopped");

@@ -27,6 +27,8 @@ pub type Deferred = Box<dyn FnOnce(Rc<Server>) -> Pin<Box<dyn Future<Output = ()
 pub struct Server {
     pub config: Config,
     pub store: Store,
+    /// The chat rooms of every MUC domain.
+    pub muc: crate::muc::Service,
     pub started: Instant,
     sessions: RefCell<HashMap<Jid, Vec<Rc<Session>>>>,
     next_session_id: Cell<u64>,
@@ -46,9 +48,19 @@ struct AuthFailures {
 
 impl Server {
     pub fn new(config: Config, store: Store) -> Rc<Server> {
+        let secret = store.secret("muc-occupant-id").unwrap_or_else(|e| {
+            // Occupant ids then change at the next start, which XEP-0421
+            // clients tolerate; the server still runs.
+            log::error!("cannot keep the occupant-id secret: {e}");
+            let mut fresh = [0u8; 32];
+            let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh);
+            fresh.to_vec()
+        });
+        let muc = crate::muc::Service::new(&secret, &config.admins);
         Rc::new(Server {
             config,
             store,
+            muc,
             started: Instant::now(),
             sessions: RefCell::new(HashMap::new()),
             next_session_id: Cell::new(1),

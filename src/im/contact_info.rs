@@ -3,7 +3,7 @@
 //! in the server's disco#info.
 
 use crate::config::ContactAddresses;
-use crate::forms::{FieldType, FormBuilder};
+use crate::forms::{Field, FieldType, Form, FormType};
 use crate::xml::Element;
 
 pub const FORM_TYPE_SERVERINFO: &str = "http://jabber.org/network/serverinfo";
@@ -14,21 +14,17 @@ pub fn form(contact: &ContactAddresses) -> Option<Element> {
     if contact.is_empty() {
         return None;
     }
-    let mut form = FormBuilder::new("result", FORM_TYPE_SERVERINFO);
+    let mut form = Form::new(FormType::Result).with_field(Field::form_type(FORM_TYPE_SERVERINFO));
     for (kind, addresses) in contact.by_kind() {
         if addresses.is_empty() {
             continue;
         }
-        let values: Vec<&str> = addresses.iter().map(String::as_str).collect();
-        form = form.field(
-            &format!("{kind}-addresses"),
-            FieldType::ListMulti,
-            None,
-            &values,
-            false,
+        form.push(
+            Field::new(&format!("{kind}-addresses"), FieldType::ListMulti)
+                .with_values(addresses.iter().cloned()),
         );
     }
-    Some(form.build())
+    Some(form.to_element())
 }
 
 #[cfg(test)]
@@ -50,9 +46,9 @@ mod tests {
         assert_eq!(
             x.to_string(),
             "<x xmlns='jabber:x:data' type='result'>\
-             <field type='hidden' var='FORM_TYPE'><value>http://jabber.org/network/serverinfo</value></field>\
-             <field type='list-multi' var='abuse-addresses'><value>mailto:abuse@example.org</value><value>xmpp:abuse@example.org</value></field>\
-             <field type='list-multi' var='status-addresses'><value>https://status.example.org/</value></field></x>"
+             <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/network/serverinfo</value></field>\
+             <field var='abuse-addresses' type='list-multi'><value>mailto:abuse@example.org</value><value>xmpp:abuse@example.org</value></field>\
+             <field var='status-addresses' type='list-multi'><value>https://status.example.org/</value></field></x>"
         );
     }
 }

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::forms::{FieldType, FormBuilder, NS_DATA, Submission};
+use crate::forms::{Field, FieldType, Form, FormType, NS_DATA};
 use crate::jid::{self, Jid};
 use crate::sasl::{Credentials, DEFAULT_ITERATIONS};
 use crate::server::Server;
@@ -63,7 +63,7 @@ pub fn parse_submission(query: &Element) -> Result<Submitted, StanzaError> {
                     "submit either the data form or the fields, not both",
                 ));
             }
-            let form = Submission::parse(x).map_err(|e| bad_request(&e.to_string()))?;
+            let form = Form::parse(x).map_err(|e| bad_request(&e.to_string()))?;
             match form.form_type() {
                 Some(NS_REGISTER) | Some(FORM_CHANGE_PASSWORD) => {}
                 other => {
@@ -114,24 +114,21 @@ pub fn registration_fields() -> Element {
         .with_child(Element::new("username", NS_REGISTER))
         .with_child(Element::new("password", NS_REGISTER))
         .with_child(
-            FormBuilder::new("form", NS_REGISTER)
-                .title("Account registration")
-                .instructions(instructions)
-                .field(
-                    "username",
-                    FieldType::TextSingle,
-                    Some("Username"),
-                    &[],
-                    true,
+            Form::new(FormType::Form)
+                .with_title("Account registration")
+                .with_instructions(instructions)
+                .with_field(Field::form_type(NS_REGISTER))
+                .with_field(
+                    Field::new("username", FieldType::TextSingle)
+                        .with_label("Username")
+                        .required(),
                 )
-                .field(
-                    "password",
-                    FieldType::TextPrivate,
-                    Some("Password"),
-                    &[],
-                    true,
+                .with_field(
+                    Field::new("password", FieldType::TextPrivate)
+                        .with_label("Password")
+                        .required(),
                 )
-                .build(),
+                .to_element(),
         )
 }
 

@@ -111,6 +111,26 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
             im::account_removal::disconnect_all(server, &account, "this account was deleted");
             vec![format!("deleted {account}")]
         }
+        // With the server running, rooms are its business: occupied rooms
+        // live in its memory, and occupants must be told.
+        Command::RoomList => server
+            .muc
+            .summaries(server)?
+            .iter()
+            .map(|r| admin::room_line(r, Some(r.occupants)))
+            .collect(),
+        Command::RoomDestroy { jid, reason } => {
+            let room = admin::room_jid(jid)?;
+            if let Some(r) = reason {
+                admin::check_reason(r)?;
+            }
+            server
+                .muc
+                .destroy(server, room.as_str(), reason.as_deref())
+                .map_err(|e| AdminError::Remote(e.to_string()))?;
+            server.muc.flush().await;
+            vec![format!("destroyed {room}")]
+        }
         _ => admin::execute(&server.store, &hosts, cmd).await?,
     };
     if !matches!(cmd, Command::UserList { .. }) {

@@ -5,6 +5,7 @@ mod account_data;
 mod accounts;
 mod commit;
 mod last_logout;
+mod muc;
 mod private_xml;
 mod schema;
 mod tombstones;
@@ -13,6 +14,7 @@ mod vcards;
 pub use accounts::{Accounts, CredentialReader};
 pub use commit::WriteOp;
 pub use last_logout::{LastLogout, LastLogouts};
+pub use muc::{MucRooms, MucWrite, StoredRoom};
 pub use private_xml::PrivateXml;
 pub use schema::SCHEMA_VERSION;
 pub use tombstones::Tombstones;
@@ -210,6 +212,10 @@ impl Store {
 
     pub fn last_logouts(&self) -> LastLogouts<'_> {
         LastLogouts::new(self)
+    }
+
+    pub fn muc_rooms(&self) -> MucRooms<'_> {
+        MucRooms::new(self)
     }
 
     /// Waits until every write submitted so far is on disk.

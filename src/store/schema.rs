@@ -12,6 +12,15 @@ pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 /// Bare JID (normalized) -> encoded `sasl::Credentials`.
 pub(crate) const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
 
+/// Room bare JID -> encoded `muc::record::RoomRecord`.
+pub(crate) const MUC_ROOMS: TableDefinition<&str, &[u8]> = TableDefinition::new("muc_rooms");
+/// (room bare JID, user bare JID) -> encoded `muc::record::AffiliationRecord`.
+pub(crate) const MUC_AFFILIATIONS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("muc_affiliations");
+/// Room bare JID -> encoded discussion history, saved when the room leaves
+/// memory.
+pub(crate) const MUC_HISTORY: TableDefinition<&str, &[u8]> = TableDefinition::new("muc_history");
+
 /// Server-wide random secrets, created on first use and kept forever.
 pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
 
@@ -65,6 +74,9 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
             txn.open_table(AVATAR_HASHES)?;
             txn.open_table(PRIVATE_XML)?;
             txn.open_table(LAST_LOGOUT)?;
+            txn.open_table(MUC_ROOMS)?;
+            txn.open_table(MUC_AFFILIATIONS)?;
+            txn.open_table(MUC_HISTORY)?;
             txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION)?;
             txn.commit()?;
             log::debug!("database initialised at schema version {SCHEMA_VERSION}");

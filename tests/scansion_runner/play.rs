@@ -77,18 +77,37 @@ impl StepError {
 
 /// Parses and plays a script; `Ok` if every step passed.
 pub fn play_script(text: &str, opts: &PlayOptions) -> Result<(), Failure> {
-    let script =
-        script::parse_script(text).map_err(|e| Failure::plain(format!("script error: {e}")))?;
-    let accounts = accounts(&script).map_err(Failure::plain)?;
+    let accounts = script_accounts(text)?;
     let server = TestServer::start(TestOptions {
         accounts,
         extra_config: opts.extra_config.clone(),
     })
     .map_err(|e| Failure::plain(format!("the test server did not start: {e}")))?;
+    let result = play_script_at(text, opts, server.c2s_addr());
+    server.stop();
+    result
+}
+
+/// The accounts a script's clients need (bare JID, password).
+pub fn script_accounts(text: &str) -> Result<Vec<(String, String)>, Failure> {
+    let script =
+        script::parse_script(text).map_err(|e| Failure::plain(format!("script error: {e}")))?;
+    accounts(&script).map_err(Failure::plain)
+}
+
+/// Plays a script against a server that already runs (with the accounts
+/// of [`script_accounts`]), e.g. one part before and one after a restart.
+pub fn play_script_at(
+    text: &str,
+    opts: &PlayOptions,
+    addr: std::net::SocketAddr,
+) -> Result<(), Failure> {
+    let script =
+        script::parse_script(text).map_err(|e| Failure::plain(format!("script error: {e}")))?;
     let mut player = Player {
         script: &script,
         opts,
-        addr: server.c2s_addr(),
+        addr,
         clients: HashMap::new(),
         full_jids: HashMap::new(),
         captures: Captures::new(),
@@ -104,7 +123,6 @@ pub fn play_script(text: &str, opts: &PlayOptions) -> Result<(), Failure> {
     for (_, client) in player.clients.drain() {
         client.disconnect();
     }
-    server.stop();
     result
 }
 
