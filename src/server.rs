@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::durable::OutputHold;
 use crate::jid::{self, Jid};
 use crate::session::{Outbox, Session};
 use crate::stanza::{Condition, StanzaError};
@@ -22,6 +23,8 @@ pub struct Server {
     pub config: Config,
     pub store: Store,
     pub started: Instant,
+    /// Stanzas held until the writes they report are durable.
+    pub hold: Rc<OutputHold>,
     sessions: RefCell<HashMap<Jid, Vec<Rc<Session>>>>,
     next_session_id: Cell<u64>,
     connections: RefCell<HashMap<IpAddr, u32>>,
@@ -41,6 +44,7 @@ impl Server {
             config,
             store,
             started: Instant::now(),
+            hold: OutputHold::new(),
             sessions: RefCell::new(HashMap::new()),
             next_session_id: Cell::new(1),
             connections: RefCell::new(HashMap::new()),
@@ -141,7 +145,7 @@ impl Server {
         }
         let id = self.next_session_id.get();
         self.next_session_id.set(id + 1);
-        let session = Rc::new(Session::new(id, full, outbox));
+        let session = Rc::new(Session::new(id, full, outbox, self.hold.clone()));
         list.push(session.clone());
         Ok(session)
     }

@@ -13,8 +13,8 @@ use async_net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWriteExt, future};
 use smol::Timer;
 
+use crate::durable;
 use crate::im;
-use crate::router;
 use crate::sasl::{ChannelBinding, Mechanism};
 use crate::server::{ConnectionGuard, Server};
 use crate::session::{Outbox, Session};
@@ -326,8 +326,8 @@ impl Connection {
                             .with_buf(|out| stream.bind_result(result, &iq_id, out));
                     }
                     Action::Route { stanza, to } => {
-                        if let Some(session) = &self.session {
-                            router::from_client(&self.server, session, stanza, to);
+                        if let Some(session) = self.session.clone() {
+                            durable::route_from_client(&self.server, &session, stanza, to).await;
                         }
                     }
                     Action::Close => self.closing = true,

@@ -6,9 +6,10 @@ mod commit;
 mod schema;
 
 pub use accounts::{Accounts, CredentialReader};
-pub use commit::WriteOp;
+pub use commit::{WriteOp, WriteTicket};
 pub use schema::SCHEMA_VERSION;
 
+use std::cell::Cell;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -73,6 +74,8 @@ impl<E: Into<redb::Error>> From<E> for StoreError {
 pub struct Store {
     db: Arc<redb::Database>,
     committer: Option<Rc<commit::Committer>>,
+    /// Sequence numbers of writes made without a committer (CLI, start-up).
+    direct_seq: Rc<Cell<u64>>,
     path: PathBuf,
 }
 
@@ -94,6 +97,7 @@ impl Store {
         Ok(Store {
             db: Arc::new(db),
             committer: None,
+            direct_seq: Rc::new(Cell::new(0)),
             path: path.to_path_buf(),
         })
     }
@@ -117,9 +121,29 @@ impl Store {
     /// Applies `op` durably. With a committer, the op joins the next batch and
     /// the future resolves once that batch's transaction is on disk.
     pub async fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.submit(op).wait().await
+    }
+
+    /// Queues `op` without waiting: writes submitted one after the other
+    /// reach the disk in that order. Without a committer the write happens
+    /// here and the ticket is already resolved.
+    pub fn submit(&self, op: WriteOp) -> WriteTicket {
         match &self.committer {
-            Some(c) => c.submit(op).await,
-            None => self.write_now(op),
+            Some(c) => c.submit(op),
+            None => {
+                let seq = self.direct_seq.get() + 1;
+                self.direct_seq.set(seq);
+                WriteTicket::ready(seq, self.write_now(op))
+            }
+        }
+    }
+
+    /// The sequence number of the last write known to be processed: every
+    /// write whose ticket has a number up to this one is on disk (or failed).
+    pub fn committed_seq(&self) -> u64 {
+        match &self.committer {
+            Some(c) => c.committed(),
+            None => self.direct_seq.get(),
         }
     }
 
