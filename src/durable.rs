@@ -116,6 +116,7 @@ impl Held {
         }
         if let Some(e) = failed {
             log::error!("a write failed, its answers are withdrawn: {e}");
+            server.im.forget_all();
             if let Some((outbox, reply)) = failure_reply {
                 outbox.send(&reply);
             }

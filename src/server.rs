@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::durable::OutputHold;
+use crate::im::ImCache;
 use crate::jid::{self, Jid};
 use crate::session::{Outbox, Session};
 use crate::stanza::{Condition, StanzaError};
@@ -25,6 +26,8 @@ pub struct Server {
     pub started: Instant,
     /// Stanzas held until the writes they report are durable.
     pub hold: Rc<OutputHold>,
+    /// Rosters, blocklists and offline counters of active accounts.
+    pub im: ImCache,
     sessions: RefCell<HashMap<Jid, Vec<Rc<Session>>>>,
     next_session_id: Cell<u64>,
     connections: RefCell<HashMap<IpAddr, u32>>,
@@ -45,6 +48,7 @@ impl Server {
             store,
             started: Instant::now(),
             hold: OutputHold::new(),
+            im: ImCache::default(),
             sessions: RefCell::new(HashMap::new()),
             next_session_id: Cell::new(1),
             connections: RefCell::new(HashMap::new()),

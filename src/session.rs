@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::durable::OutputHold;
+use crate::im::SessionIm;
 use crate::jid::Jid;
 use crate::stream::{StreamCondition, StreamError};
 use crate::xml::{Element, NS_CLIENT};
@@ -145,6 +146,8 @@ pub struct Session {
     /// Entities that received directed available presence from this
     /// session (RFC 6121 §4.6): they are told when it goes unavailable.
     pub directed: RefCell<Vec<Jid>>,
+    /// What the IM handlers remember per session (roster interest, carbons…).
+    pub im: SessionIm,
     /// The server's output hold: see [`crate::durable`].
     hold: Rc<OutputHold>,
 }
@@ -158,6 +161,7 @@ impl Session {
             presence: RefCell::new(None),
             priority: Cell::new(0),
             directed: RefCell::new(Vec::new()),
+            im: SessionIm::default(),
             hold,
         }
     }

@@ -7,9 +7,17 @@ use crate::xml::Element;
 use super::{NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_TIME, NS_VERSION};
 
 /// Features the server host answers itself.
-const SERVER_FEATURES: &[&str] = &[NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_TIME, NS_VERSION];
+const SERVER_FEATURES: &[&str] = &[
+    NS_DISCO_INFO,
+    NS_DISCO_ITEMS,
+    NS_PING,
+    NS_TIME,
+    NS_VERSION,
+    super::blocking::NS_BLOCKING,
+    super::carbons::NS_CARBONS,
+];
 
-pub fn server_info(_server: &Server, node: Option<&str>) -> Result<Element, StanzaError> {
+pub fn server_info(server: &Server, node: Option<&str>) -> Result<Element, StanzaError> {
     if node.is_some() {
         return Err(StanzaError::new(Condition::ItemNotFound));
     }
@@ -21,6 +29,9 @@ pub fn server_info(_server: &Server, node: Option<&str>) -> Result<Element, Stan
     );
     for f in SERVER_FEATURES {
         query.push_child(feature(f));
+    }
+    if server.config.im.offline_max_messages > 0 {
+        query.push_child(feature(super::offline::FEATURE));
     }
     Ok(query)
 }

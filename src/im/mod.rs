@@ -1,12 +1,28 @@
 //! Everything the server host does for its users: server-level iq
-//! handlers, iqs addressed to accounts, presence and offline handling.
+//! handlers, iqs addressed to accounts, rosters, presence, subscriptions,
+//! offline messages, carbons and blocking.
 
 pub mod account;
+pub mod blocking;
+pub mod broadcast;
+pub mod cache;
+pub mod carbons;
+pub mod delay;
 pub mod disco;
 pub mod host;
 pub mod offline;
+pub mod own_iq;
 pub mod presence;
+pub mod probe;
+pub mod roster;
+pub mod roster_iq;
+pub mod session;
+pub mod subscription;
+pub mod subscription_flow;
 pub mod version;
+
+pub use cache::ImCache;
+pub use session::SessionIm;
 
 pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";

@@ -106,6 +106,7 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
     if let Command::UserDel { jid } = cmd {
         // A deleted account must not stay logged in.
         if let Ok(bare) = Jid::parse(jid) {
+            server.im.forget(&bare.to_bare());
             for session in server.sessions_of(&bare.to_bare()) {
                 session.outbox.close_with(StreamError::with_text(
                     StreamCondition::NotAuthorized,

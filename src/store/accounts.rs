@@ -167,7 +167,7 @@ impl<'a> Accounts<'a> {
                 if table.remove(key.as_str())?.is_none() {
                     return Err(StoreError::NotFound(format!("account {key}")));
                 }
-                Ok(())
+                super::purge_user_data(txn, &key)
             }))
             .await
     }

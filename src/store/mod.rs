@@ -2,7 +2,10 @@
 //! commit so that message-rate writes cost one fsync per batch, not per write.
 
 mod accounts;
+pub mod blocking;
 mod commit;
+pub mod offline;
+pub mod roster;
 mod schema;
 
 pub use accounts::{Accounts, CredentialReader};
@@ -207,4 +210,30 @@ impl Store {
             c.flush().await;
         }
     }
+}
+
+/// Deletes what an account owns besides its credentials (roster, pending
+/// requests, offline messages, blocklist), inside the deleting transaction.
+pub(crate) fn purge_user_data(txn: &redb::WriteTransaction, owner: &str) -> Result<(), StoreError> {
+    roster::purge(txn, owner)?;
+    offline::purge(txn, owner)?;
+    blocking::purge(txn, owner)
+}
+
+/// The second key parts of `owner`'s rows in a table keyed by
+/// (owner, something), e.g. the contacts of a roster.
+pub(crate) fn owned_keys<V: redb::Value + 'static>(
+    table: &impl ReadableTable<(&'static str, &'static str), V>,
+    owner: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut keys = Vec::new();
+    for entry in table.range((owner, "")..)? {
+        let (key, _) = entry?;
+        let (o, second) = key.value();
+        if o != owner {
+            break;
+        }
+        keys.push(second.to_string());
+    }
+    Ok(keys)
 }
