@@ -93,7 +93,7 @@ fn to_local_user(server: &Server, stanza: Element, to: &Jid) {
     if !server.account_exists(&bare) {
         // RFC 6121 §8.5.1: no such user.
         match kind {
-            Some(Kind::Presence) => {}
+            Some(Kind::Presence) => im::presence::to_missing_account(server, &stanza, &bare),
             _ => bounce(
                 server,
                 &stanza,

@@ -9,7 +9,7 @@ use crate::jid::Jid;
 use crate::router;
 use crate::server::Server;
 use crate::session::Session;
-use crate::xml::Element;
+use crate::xml::{Element, NS_CLIENT};
 
 use super::subscription::Request;
 use super::{broadcast, probe, subscription_flow};
@@ -78,6 +78,24 @@ pub fn to_bare(server: &Server, stanza: Element, bare: &Jid) {
             }
         }
     }
+}
+
+/// RFC 6121 §8.5.1: presence for a local account that does not exist. A
+/// subscription request is answered "unsubscribed" on its behalf (so the
+/// requester's roster does not wait forever); everything else is ignored.
+pub fn to_missing_account(server: &Server, stanza: &Element, missing: &Jid) {
+    if stanza.attr("type") != Some("subscribe") {
+        return;
+    }
+    let Some(requester) = stanza.attr("from").and_then(|f| Jid::parse(f).ok()) else {
+        return;
+    };
+    let requester = requester.to_bare();
+    let unsubscribed = Element::new("presence", NS_CLIENT)
+        .with_attr("from", missing.as_str())
+        .with_attr("to", requester.as_str())
+        .with_attr("type", "unsubscribed");
+    router::deliver(server, unsubscribed, &requester);
 }
 
 /// RFC 6121 §8.5.3.2.2: presence to a full JID that is not connected.

@@ -21,6 +21,11 @@
 //! - `X receives: nothing` passes if no stanza is queued for X and none
 //!   arrives within 1 s (stanzas left over from earlier steps count);
 //! - a send waits 100 ms when the previous action was another client's.
+//!
+//! Server configuration per script (a Perch extension, invisible to other
+//! runners because the lines are comments): every line
+//! `# perch-config: <TOML>` is appended, in order, to the suite's config,
+//! e.g. `# perch-config: [im]` and `# perch-config: offline_max_messages = 2`.
 
 pub mod client;
 pub mod matcher;
