@@ -164,6 +164,81 @@ fn iq_failure_reply(stanza: &Element) -> Option<Element> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::store::{Store, StoreError};
+    use crate::testing::TempDir;
+
+    fn server_with_session(
+        dir: &TempDir,
+        ex: &smol::LocalExecutor<'static>,
+    ) -> (Rc<Server>, Rc<Session>) {
+        let mut store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        store.start_committer(ex);
+        let server = Server::new(Config::default(), store);
+        let account = Jid::parse("romeo@localhost").expect("jid");
+        let session = server
+            .bind(&account, Some("garden"), Outbox::new())
+            .expect("bind");
+        (server, session)
+    }
+
+    #[test]
+    fn held_stanzas_wait_for_their_writes() {
+        let dir = TempDir::new("durable");
+        let ex: &'static smol::LocalExecutor<'static> =
+            Box::leak(Box::new(smol::LocalExecutor::new()));
+        let (server, session) = server_with_session(&dir, ex);
+        smol::block_on(ex.run(async {
+            assert!(server.hold.begin());
+            session.send(&Element::new("message", NS_CLIENT).with_attr("id", "1"));
+            persist(
+                &server,
+                crate::store::offline::append_op("romeo@localhost", 1, b"<m/>".to_vec()),
+            );
+            let ran = Rc::new(Cell::new(false));
+            let flag = ran.clone();
+            after_durable(&server, Box::new(move |_| flag.set(true)));
+            let held = server.hold.end();
+            assert_eq!(
+                session.outbox.queued(),
+                0,
+                "nothing leaves before the write"
+            );
+            assert!(!ran.get());
+            held.release(&server, None).await;
+            assert!(session.outbox.queued() > 0);
+            assert!(ran.get());
+            let stored = crate::store::offline::read_after(&server.store, "romeo@localhost", 0);
+            assert_eq!(stored.expect("read").len(), 1);
+        }));
+    }
+
+    #[test]
+    fn a_failed_write_withdraws_the_answers() {
+        let dir = TempDir::new("durable-fail");
+        let ex: &'static smol::LocalExecutor<'static> =
+            Box::leak(Box::new(smol::LocalExecutor::new()));
+        let (server, session) = server_with_session(&dir, ex);
+        smol::block_on(ex.run(async {
+            assert!(server.hold.begin());
+            session.send(&Element::new("iq", NS_CLIENT).with_attr("id", "ok"));
+            persist(
+                &server,
+                Box::new(|_| Err(StoreError::Corrupt("test".into()))),
+            );
+            let held = server.hold.end();
+            let failure = Element::new("iq", NS_CLIENT).with_attr("id", "failed");
+            held.release(&server, Some((session.outbox.clone(), failure)))
+                .await;
+            let mut bytes = Vec::new();
+            session.outbox.take_into(&mut bytes);
+            let text = String::from_utf8(bytes).expect("utf8");
+            assert!(
+                text.contains("id='failed'") && !text.contains("id='ok'"),
+                "{text}"
+            );
+        }));
+    }
 
     #[test]
     fn capture_only_while_active() {
