@@ -113,6 +113,17 @@ pub fn unavailable(server: &Server, origin: &Rc<Session>, mut stanza: Element) {
 /// The session ended without unavailable presence (stream closed or
 /// connection lost): everyone who could see it learns it is gone.
 pub fn session_gone(server: &Server, session: &Session) {
+    // A newer session that took over this full JID (RFC 6120 §7.7.2.2)
+    // and is available speaks for the resource now: an unavailable
+    // presence from the old one would contradict it.
+    let replaced_by_available = server
+        .session(&session.jid)
+        .is_some_and(|s| s.id != session.id && s.is_available());
+    if replaced_by_available {
+        session.presence.borrow_mut().take();
+        session.directed.borrow_mut().clear();
+        return;
+    }
     let unavailable = Element::new("presence", NS_CLIENT)
         .with_attr("from", session.jid.as_str())
         .with_attr("type", "unavailable");
