@@ -17,6 +17,21 @@ use super::broadcast;
 use super::roster_iq::{self, push, save};
 use super::subscription::{self, InboundAction, Request};
 
+/// A kept request beyond this size loses its payload (status, nickname…):
+/// requests from many strangers must not fill the memory and the disk.
+pub const MAX_KEPT_REQUEST_BYTES: usize = 16 * 1024;
+
+/// The request as it will be stored and re-delivered (RFC 6121 §3.1.3
+/// asks for the whole stanza; an oversized one keeps its envelope only).
+pub fn kept_request(stanza: &Element) -> Element {
+    if stanza.to_bytes("").len() <= MAX_KEPT_REQUEST_BYTES {
+        return stanza.clone();
+    }
+    let mut envelope = stanza.clone();
+    envelope.children.clear();
+    envelope
+}
+
 /// A subscription stanza from a local user's client to `to`.
 pub fn outbound(
     server: &Server,
@@ -120,7 +135,7 @@ pub fn inbound(server: &Server, stanza: Element, user: &Jid, request: Request) {
             );
             return;
         }
-        let request_copy = new_request.then(|| stanza.clone());
+        let request_copy = new_request.then(|| kept_request(&stanza));
         let changes = roster.apply_state(&contact, result.next, request_copy);
         save(server, &state, user, &roster, &changes);
         (before, result, changes)
@@ -160,5 +175,26 @@ pub fn inbound(server: &Server, stanza: Element, user: &Jid, request: Request) {
             }
         }
         InboundAction::Ignore => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_requests_keep_their_envelope() {
+        let small = Element::parse(
+            "<presence xmlns='jabber:client' type='subscribe' from='a@b' id='x'><status>hi</status></presence>",
+        )
+        .expect("parse");
+        assert_eq!(kept_request(&small), small);
+        let big = small
+            .clone()
+            .with_child(Element::new("x", "urn:x").with_text("y".repeat(MAX_KEPT_REQUEST_BYTES)));
+        let kept = kept_request(&big);
+        assert_eq!(kept.attr("id"), Some("x"));
+        assert_eq!(kept.attr("from"), Some("a@b"));
+        assert!(kept.children.is_empty());
     }
 }
