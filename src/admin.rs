@@ -5,7 +5,8 @@ use std::fmt;
 
 use crate::jid::Jid;
 use crate::sasl::{Credentials, DEFAULT_ITERATIONS};
-use crate::store::{Store, StoreError};
+use crate::server::Server;
+use crate::store::StoreError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -111,21 +112,25 @@ pub fn validate(cmd: &Command, hosts: &[String]) -> Result<(), AdminError> {
     }
 }
 
-/// Runs `cmd` against `store`; returns the lines to show the user.
-pub async fn execute(
-    store: &Store,
-    hosts: &[String],
-    cmd: &Command,
-) -> Result<Vec<String>, AdminError> {
+/// Runs `cmd` on `server`'s database (a running server, or one made just
+/// for this command when none runs); returns the lines to show the user.
+pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> {
+    let hosts: Vec<String> = server
+        .config
+        .hosts
+        .iter()
+        .map(|h| h.domain.clone())
+        .collect();
+    let store = &server.store;
     match cmd {
         Command::UserAdd { jid, password } => {
-            let jid = account_jid(jid, hosts)?;
+            let jid = account_jid(jid, &hosts)?;
             let creds = derive(password).await?;
             store.accounts().create(jid.as_str(), &creds).await?;
             Ok(vec![format!("created {jid}")])
         }
         Command::UserPasswd { jid, password } => {
-            let jid = account_jid(jid, hosts)?;
+            let jid = account_jid(jid, &hosts)?;
             let creds = derive(password).await?;
             store
                 .accounts()
@@ -134,8 +139,9 @@ pub async fn execute(
             Ok(vec![format!("changed the password of {jid}")])
         }
         Command::UserDel { jid } => {
-            let jid = account_jid(jid, hosts)?;
-            store.accounts().delete(jid.as_str()).await?;
+            let jid = account_jid(jid, &hosts)?;
+            // Contacts, sessions and the tombstone: not just the records.
+            crate::im::account_removal::remove_now(server, &jid).await?;
             Ok(vec![format!("deleted {jid}")])
         }
         Command::UserList { domain } => {
@@ -269,34 +275,36 @@ mod tests {
     #[test]
     fn execute_against_store() {
         let dir = crate::testing::TempDir::new("admin");
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
-        let hosts = vec!["example.com".to_string()];
+        let store = crate::store::Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        let config =
+            crate::config::Config::from_toml_str("[[host]]\ndomain = \"example.com\"\n", "test")
+                .expect("config");
+        let server = Server::new(config, store);
         smol::block_on(async {
             let add = Command::UserAdd {
                 jid: "Romeo@example.com".into(),
                 password: "secret".into(),
             };
-            execute(&store, &hosts, &add).await.expect("add");
+            execute(&server, &add).await.expect("add");
             assert!(matches!(
-                execute(&store, &hosts, &add).await,
+                execute(&server, &add).await,
                 Err(AdminError::Store(StoreError::AlreadyExists(_)))
             ));
-            let list = execute(&store, &hosts, &Command::UserList { domain: None })
+            let list = execute(&server, &Command::UserList { domain: None })
                 .await
                 .expect("list");
             assert_eq!(list, vec!["romeo@example.com".to_string()]);
-            execute(
-                &store,
-                &hosts,
-                &Command::UserDel {
-                    jid: "romeo@example.com".into(),
-                },
-            )
-            .await
-            .expect("del");
-            assert!(store.accounts().list(None).expect("list").is_empty());
+            let del = Command::UserDel {
+                jid: "romeo@example.com".into(),
+            };
+            execute(&server, &del).await.expect("del");
+            assert!(server.store.accounts().list(None).expect("list").is_empty());
+            assert!(matches!(
+                execute(&server, &del).await,
+                Err(AdminError::Store(StoreError::NotFound(_)))
+            ));
             // A deleted account's address is never handed out again.
-            let again = execute(&store, &hosts, &add).await.expect_err("tombstoned");
+            let again = execute(&server, &add).await.expect_err("tombstoned");
             assert!(matches!(
                 again,
                 AdminError::Store(StoreError::Tombstoned(_))

@@ -107,18 +107,12 @@ impl TestServer {
                         }
                     };
                     let server = prepared.server().clone();
-                    let hosts: Vec<String> = server
-                        .config
-                        .hosts
-                        .iter()
-                        .map(|h| h.domain.clone())
-                        .collect();
                     for (jid, password) in &accounts {
                         let cmd = crate::admin::Command::UserAdd {
                             jid: jid.clone(),
                             password: password.clone(),
                         };
-                        if let Err(e) = crate::admin::execute(&server.store, &hosts, &cmd).await {
+                        if let Err(e) = crate::admin::execute(&server, &cmd).await {
                             let _ = ready_tx.send(Err(format!("creating {jid}: {e}")));
                             return;
                         }

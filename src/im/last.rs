@@ -11,11 +11,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::durable;
 use crate::jid::Jid;
 use crate::server::Server;
 use crate::session::Session;
 use crate::stanza::{Condition, StanzaError};
-use crate::store::LastLogout;
+use crate::store::{LastLogout, last_logout};
 use crate::xml::{Element, NS_CLIENT};
 
 use super::presence_access::may_see_presence;
@@ -83,17 +84,10 @@ pub fn went_offline(server: &Server, session: &Session, presence: &Element) {
             .map(Element::text)
             .unwrap_or_default(),
     };
-    let account = session.jid.to_bare();
-    server.defer(move |server| async move {
-        if let Err(e) = server
-            .store
-            .last_logouts()
-            .record(account.as_str(), &logout)
-            .await
-        {
-            log::warn!("recording the logout of {account}: {e}");
-        }
-    });
+    durable::persist(
+        server,
+        last_logout::record_op(session.jid.bare_str(), &logout),
+    );
 }
 
 fn unix_now() -> u64 {

@@ -3,21 +3,25 @@
 
 mod account_data;
 mod accounts;
+pub mod blocking;
 mod commit;
-mod last_logout;
-mod private_xml;
+pub mod last_logout;
+pub mod offline;
+pub mod private_xml;
+pub mod roster;
 mod schema;
 mod tombstones;
-mod vcards;
+pub mod vcards;
 
-pub use accounts::{Accounts, CredentialReader};
-pub use commit::WriteOp;
+pub use accounts::{Accounts, CredentialReader, delete_account_op, set_credentials_op};
+pub use commit::{WriteOp, WriteTicket};
 pub use last_logout::{LastLogout, LastLogouts};
 pub use private_xml::PrivateXml;
 pub use schema::SCHEMA_VERSION;
 pub use tombstones::Tombstones;
 pub use vcards::VCards;
 
+use std::cell::Cell;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -92,6 +96,8 @@ impl<E: Into<redb::Error>> From<E> for StoreError {
 pub struct Store {
     db: Arc<redb::Database>,
     committer: Option<Rc<commit::Committer>>,
+    /// Sequence numbers of writes made without a committer (CLI, start-up).
+    direct_seq: Rc<Cell<u64>>,
     path: PathBuf,
 }
 
@@ -113,6 +119,7 @@ impl Store {
         Ok(Store {
             db: Arc::new(db),
             committer: None,
+            direct_seq: Rc::new(Cell::new(0)),
             path: path.to_path_buf(),
         })
     }
@@ -136,9 +143,29 @@ impl Store {
     /// Applies `op` durably. With a committer, the op joins the next batch and
     /// the future resolves once that batch's transaction is on disk.
     pub async fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.submit(op).wait().await
+    }
+
+    /// Queues `op` without waiting: writes submitted one after the other
+    /// reach the disk in that order. Without a committer the write happens
+    /// here and the ticket is already resolved.
+    pub fn submit(&self, op: WriteOp) -> WriteTicket {
         match &self.committer {
-            Some(c) => c.submit(op).await,
-            None => self.write_now(op),
+            Some(c) => c.submit(op),
+            None => {
+                let seq = self.direct_seq.get() + 1;
+                self.direct_seq.set(seq);
+                WriteTicket::ready(seq, self.write_now(op))
+            }
+        }
+    }
+
+    /// The sequence number of the last write known to be processed: every
+    /// write whose ticket has a number up to this one is on disk (or failed).
+    pub fn committed_seq(&self) -> u64 {
+        match &self.committer {
+            Some(c) => c.committed(),
+            None => self.direct_seq.get(),
         }
     }
 
@@ -218,4 +245,22 @@ impl Store {
             c.flush().await;
         }
     }
+}
+
+/// The second key parts of `owner`'s rows in a table keyed by
+/// (owner, something), e.g. the contacts of a roster.
+pub(crate) fn owned_keys<V: redb::Value + 'static>(
+    table: &impl ReadableTable<(&'static str, &'static str), V>,
+    owner: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut keys = Vec::new();
+    for entry in table.range((owner, "")..)? {
+        let (key, _) = entry?;
+        let (o, second) = key.value();
+        if o != owner {
+            break;
+        }
+        keys.push(second.to_string());
+    }
+    Ok(keys)
 }

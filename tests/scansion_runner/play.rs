@@ -80,9 +80,14 @@ pub fn play_script(text: &str, opts: &PlayOptions) -> Result<(), Failure> {
     let script =
         script::parse_script(text).map_err(|e| Failure::plain(format!("script error: {e}")))?;
     let accounts = accounts(&script).map_err(Failure::plain)?;
+    let mut extra_config = opts.extra_config.clone();
+    for line in &script.server_config {
+        extra_config.push('\n');
+        extra_config.push_str(line);
+    }
     let server = TestServer::start(TestOptions {
         accounts,
-        extra_config: opts.extra_config.clone(),
+        extra_config,
     })
     .map_err(|e| Failure::plain(format!("the test server did not start: {e}")))?;
     let mut player = Player {
