@@ -233,7 +233,11 @@ pub async fn run(
         };
         let held = section(server, work, owed.clone());
         if let Err(e) = wait_for(held.writes).await {
-            log::error!("a write failed, its answers are withdrawn: {e}");
+            if e.is_refusal() {
+                log::debug!("a write was refused, its answers are withdrawn: {e}");
+            } else {
+                log::error!("a write failed, its answers are withdrawn: {e}");
+            }
             server.im.forget_all();
             if let Some(request) = owed {
                 request.fail(&e);

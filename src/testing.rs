@@ -172,6 +172,23 @@ impl TestServer {
         Self::start_in(dir, opts)
     }
 
+    /// Stops the server, runs `offline` on its data directory (what the
+    /// command line does when no server runs), then starts a new server
+    /// there (new ports).
+    pub fn restart_after(
+        mut self,
+        opts: TestOptions,
+        offline: impl FnOnce(&Path),
+    ) -> std::io::Result<TestServer> {
+        self.shutdown();
+        let dir = self
+            .dir
+            .take()
+            .ok_or_else(|| std::io::Error::other("no data directory"))?;
+        offline(dir.path());
+        Self::start_in(dir, opts)
+    }
+
     pub fn stop(mut self) {
         self.shutdown();
     }

@@ -267,3 +267,93 @@ fn roster_subscriptions_requests_offline_messages_and_blocklist_survive_a_restar
     romeo.disconnect();
     server.stop();
 }
+
+/// Deleting an account with no server running goes the same way as on a
+/// running one: its contacts' subscriptions end in their rosters too.
+#[test]
+fn offline_deletion_ends_the_contacts_subscriptions() {
+    let accounts = ["romeo", "juliet", "nurse"]
+        .iter()
+        .map(|u| (format!("{u}@localhost"), "password".to_string()))
+        .collect();
+    let server = match TestServer::start(TestOptions {
+        accounts,
+        extra_config: String::new(),
+    }) {
+        Ok(server) => server,
+        Err(e) => panic!("test server: {e}"),
+    };
+    let mut romeo = connect(&server, "romeo", "garden");
+    let mut juliet = connect(&server, "juliet", "balcony");
+    let mut nurse = connect(&server, "nurse", "chamber");
+    presence(&mut romeo);
+    presence(&mut juliet);
+    // Romeo subscribed to Juliet; the nurse asked and got no answer.
+    send(
+        &mut romeo,
+        "<presence to='juliet@localhost' type='subscribe'/>",
+    );
+    expect(&mut juliet, "Romeo's request", |s| {
+        s.name == "presence" && s.attr("from") == Some("romeo@localhost")
+    });
+    send(
+        &mut juliet,
+        "<presence to='romeo@localhost' type='subscribed'/>",
+    );
+    expect(&mut romeo, "the approval", |s| {
+        s.name == "presence" && s.attr("type") == Some("subscribed")
+    });
+    send(
+        &mut nurse,
+        "<presence to='juliet@localhost' type='subscribe'/>",
+    );
+    expect(&mut juliet, "the nurse's request", |s| {
+        s.name == "presence" && s.attr("from") == Some("nurse@localhost")
+    });
+    assert_eq!(
+        item(&roster(&mut romeo, "r1"), "juliet@localhost").attr("subscription"),
+        Some("to")
+    );
+    romeo.disconnect();
+    juliet.disconnect();
+    nurse.disconnect();
+
+    let delete_juliet = |data_dir: &std::path::Path| {
+        let store = perch::store::Store::open(&data_dir.join(perch::run::DB_FILE), 1 << 20)
+            .unwrap_or_else(|e| panic!("opening the database: {e}"));
+        let config = perch::config::Config::from_toml_str("", "defaults")
+            .unwrap_or_else(|e| panic!("configuration: {e}"));
+        let offline = perch::server::Server::new(config, store);
+        let deleted = smol::block_on(perch::admin::execute(
+            &offline,
+            &perch::admin::Command::UserDel {
+                jid: "juliet@localhost".into(),
+            },
+        ));
+        match deleted {
+            Ok(lines) => assert_eq!(lines, vec!["deleted juliet@localhost".to_string()]),
+            Err(e) => panic!("deleting juliet: {e}"),
+        }
+        let juliet = perch::jid::Jid::parse("juliet@localhost").expect("jid");
+        let left = perch::store::roster::load(&offline.store, &juliet)
+            .unwrap_or_else(|e| panic!("reading her roster: {e}"));
+        assert!(left.is_empty() && left.pending_in_count() == 0);
+    };
+    let server = match server.restart_after(TestOptions::default(), delete_juliet) {
+        Ok(server) => server,
+        Err(e) => panic!("restart: {e}"),
+    };
+
+    let mut romeo = connect(&server, "romeo", "garden");
+    let juliet_item = roster(&mut romeo, "r2");
+    let juliet_item = item(&juliet_item, "juliet@localhost");
+    assert_eq!(juliet_item.attr("subscription"), Some("none"));
+    let mut nurse = connect(&server, "nurse", "chamber");
+    let nurse_roster = roster(&mut nurse, "n1");
+    let request = item(&nurse_roster, "juliet@localhost");
+    assert_eq!(request.attr("subscription"), Some("none"));
+    assert_eq!(request.attr("ask"), None, "the request was refused");
+    romeo.disconnect();
+    nurse.disconnect();
+    server.stop();
+}

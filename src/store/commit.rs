@@ -164,12 +164,10 @@ fn commit_batch(db: &redb::Database, batch: Vec<Submitted>) -> Vec<(Done, Result
 
 /// Refusals such as "exists already" are answers, not storage trouble.
 fn log_failure(e: &StoreError) {
-    match e {
-        StoreError::AlreadyExists(_)
-        | StoreError::NotFound(_)
-        | StoreError::Tombstoned(_)
-        | StoreError::LimitExceeded(_) => log::debug!("write refused: {e}"),
-        _ => log::warn!("database write failed: {e}"),
+    if e.is_refusal() {
+        log::debug!("write refused: {e}");
+    } else {
+        log::warn!("database write failed: {e}");
     }
 }
 

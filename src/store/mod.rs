@@ -55,6 +55,21 @@ pub enum StoreError {
     LimitExceeded(String),
 }
 
+impl StoreError {
+    /// A write the store declined by its rules (a record exists already or
+    /// is gone, a limit) rather than one it failed to make: an answer for
+    /// the client, not storage trouble for the operator.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::AlreadyExists(_)
+                | StoreError::NotFound(_)
+                | StoreError::Tombstoned(_)
+                | StoreError::LimitExceeded(_)
+        )
+    }
+}
+
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
