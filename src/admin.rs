@@ -6,7 +6,8 @@ use std::fmt;
 
 use crate::jid::Jid;
 use crate::sasl::{Credentials, DEFAULT_ITERATIONS};
-use crate::store::{Store, StoreError};
+use crate::server::Server;
+use crate::store::StoreError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -166,21 +167,25 @@ pub fn room_line(room: &crate::muc::RoomSummary, occupants: Option<usize>) -> St
     line
 }
 
-/// Runs `cmd` against `store`; returns the lines to show the user.
-pub async fn execute(
-    store: &Store,
-    hosts: &[String],
-    cmd: &Command,
-) -> Result<Vec<String>, AdminError> {
+/// Runs `cmd` on `server`'s database (a running server, or one made just
+/// for this command when none runs); returns the lines to show the user.
+pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> {
+    let hosts: Vec<String> = server
+        .config
+        .hosts
+        .iter()
+        .map(|h| h.domain.clone())
+        .collect();
+    let store = &server.store;
     match cmd {
         Command::UserAdd { jid, password } => {
-            let jid = account_jid(jid, hosts)?;
+            let jid = account_jid(jid, &hosts)?;
             let creds = derive(password).await?;
             store.accounts().create(jid.as_str(), &creds).await?;
             Ok(vec![format!("created {jid}")])
         }
         Command::UserPasswd { jid, password } => {
-            let jid = account_jid(jid, hosts)?;
+            let jid = account_jid(jid, &hosts)?;
             let creds = derive(password).await?;
             store
                 .accounts()
@@ -189,8 +194,9 @@ pub async fn execute(
             Ok(vec![format!("changed the password of {jid}")])
         }
         Command::UserDel { jid } => {
-            let jid = account_jid(jid, hosts)?;
-            store.accounts().delete(jid.as_str()).await?;
+            let jid = account_jid(jid, &hosts)?;
+            // Contacts, sessions and the tombstone: not just the records.
+            crate::im::account_removal::remove_now(server, &jid).await?;
             Ok(vec![format!("deleted {jid}")])
         }
         Command::UserList { domain } => {
@@ -370,34 +376,36 @@ mod tests {
     #[test]
     fn execute_against_store() {
         let dir = crate::testing::TempDir::new("admin");
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
-        let hosts = vec!["example.com".to_string()];
+        let store = crate::store::Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        let config =
+            crate::config::Config::from_toml_str("[[host]]\ndomain = \"example.com\"\n", "test")
+                .expect("config");
+        let server = Server::new(config, store);
         smol::block_on(async {
             let add = Command::UserAdd {
                 jid: "Romeo@example.com".into(),
                 password: "secret".into(),
             };
-            execute(&store, &hosts, &add).await.expect("add");
+            execute(&server, &add).await.expect("add");
             assert!(matches!(
-                execute(&store, &hosts, &add).await,
+                execute(&server, &add).await,
                 Err(AdminError::Store(StoreError::AlreadyExists(_)))
             ));
-            let list = execute(&store, &hosts, &Command::UserList { domain: None })
+            let list = execute(&server, &Command::UserList { domain: None })
                 .await
                 .expect("list");
             assert_eq!(list, vec!["romeo@example.com".to_string()]);
-            execute(
-                &store,
-                &hosts,
-                &Command::UserDel {
-                    jid: "romeo@example.com".into(),
-                },
-            )
-            .await
-            .expect("del");
-            assert!(store.accounts().list(None).expect("list").is_empty());
+            let del = Command::UserDel {
+                jid: "romeo@example.com".into(),
+            };
+            execute(&server, &del).await.expect("del");
+            assert!(server.store.accounts().list(None).expect("list").is_empty());
+            assert!(matches!(
+                execute(&server, &del).await,
+                Err(AdminError::Store(StoreError::NotFound(_)))
+            ));
             // A deleted account's address is never handed out again.
-            let again = execute(&store, &hosts, &add).await.expect_err("tombstoned");
+            let again = execute(&server, &add).await.expect_err("tombstoned");
             assert!(matches!(
                 again,
                 AdminError::Store(StoreError::Tombstoned(_))
@@ -412,8 +420,11 @@ mod tests {
     #[test]
     fn rooms_offline() {
         let dir = crate::testing::TempDir::new("admin-rooms");
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
-        let hosts = vec!["example.com".to_string()];
+        let store = crate::store::Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        let config =
+            crate::config::Config::from_toml_str("[[host]]\ndomain = \"example.com\"\n", "test")
+                .expect("config");
+        let server = Server::new(config, store.clone());
         let bounds = crate::muc::config::ConfigBounds {
             default_history: 20,
             max_history: 100,
@@ -436,9 +447,7 @@ mod tests {
                 }])
                 .await
                 .expect("write");
-            let list = execute(&store, &hosts, &Command::RoomList)
-                .await
-                .expect("list");
+            let list = execute(&server, &Command::RoomList).await.expect("list");
             assert_eq!(
                 list,
                 vec!["garden@rooms.example.com (persistent, public) \"Garden\"".to_string()]
@@ -448,36 +457,22 @@ mod tests {
                 reason: reason.map(str::to_string),
             };
             assert!(matches!(
-                execute(
-                    &store,
-                    &hosts,
-                    &destroy("garden@rooms.example.com/nick", None)
-                )
-                .await,
+                execute(&server, &destroy("garden@rooms.example.com/nick", None)).await,
                 Err(AdminError::BadRoom(..))
             ));
             assert!(matches!(
-                execute(
-                    &store,
-                    &hosts,
-                    &destroy("garden@rooms.example.com", Some("a\nb"))
-                )
-                .await,
+                execute(&server, &destroy("garden@rooms.example.com", Some("a\nb"))).await,
                 Err(AdminError::Protocol(_))
             ));
-            execute(
-                &store,
-                &hosts,
-                &destroy("Garden@rooms.example.com", Some("bye")),
-            )
-            .await
-            .expect("destroy");
+            execute(&server, &destroy("Garden@rooms.example.com", Some("bye")))
+                .await
+                .expect("destroy");
             assert!(matches!(
-                execute(&store, &hosts, &destroy("garden@rooms.example.com", None)).await,
+                execute(&server, &destroy("garden@rooms.example.com", None)).await,
                 Err(AdminError::Store(StoreError::NotFound(_)))
             ));
             assert!(
-                execute(&store, &hosts, &Command::RoomList)
+                execute(&server, &Command::RoomList)
                     .await
                     .expect("list")
                     .is_empty()

@@ -55,6 +55,7 @@ pub struct Config {
     pub c2s: C2sConfig,
     pub limits: Limits,
     pub storage: StorageConfig,
+    pub im: ImConfig,
     pub registration: RegistrationConfig,
     /// XEP-0157 addresses published in every host's disco#info.
     pub contact: ContactAddresses,
@@ -232,6 +233,50 @@ impl Default for MucConfig {
     }
 }
 
+/// Instant messaging: what each account may keep and how blocks behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImConfig {
+    /// Roster items per account (1..=100000); also bounds the pending
+    /// subscription requests an account keeps.
+    pub roster_max_items: usize,
+    /// JIDs on one blocklist (1..=100000).
+    pub blocklist_max_items: usize,
+    /// Offline messages kept per account (0..=100000; 0 turns offline
+    /// storage off).
+    pub offline_max_messages: usize,
+    /// Bytes of offline messages kept per account (0..=1 GiB).
+    pub offline_max_bytes: usize,
+    /// What a blocked contact's message or iq gets.
+    pub blocked_stanzas: BlockedStanzas,
+}
+
+/// XEP-0191 §3.4: a stanza from a blocked JID is never delivered; messages
+/// and iq requests are answered with `service-unavailable` or dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockedStanzas {
+    Bounce,
+    Drop,
+}
+
+impl BlockedStanzas {
+    const ALL: [(&'static str, BlockedStanzas); 2] = [
+        ("bounce", BlockedStanzas::Bounce),
+        ("drop", BlockedStanzas::Drop),
+    ];
+}
+
+impl Default for ImConfig {
+    fn default() -> Self {
+        ImConfig {
+            roster_max_items: 1_000,
+            blocklist_max_items: 1_000,
+            offline_max_messages: 500,
+            offline_max_bytes: 4 << 20,
+            blocked_stanzas: BlockedStanzas::Bounce,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StorageConfig {
     /// Database page cache in MiB (1..=1024, so bytes fit a 32-bit usize).
@@ -302,6 +347,7 @@ impl Config {
             c2s: C2sConfig::default(),
             limits: Limits::default(),
             storage: StorageConfig::default(),
+            im: ImConfig::default(),
             registration: RegistrationConfig::default(),
             contact: ContactAddresses::default(),
             external_services: Vec::new(),
@@ -430,6 +476,7 @@ struct RawConfig {
     c2s: Option<RawC2s>,
     limits: Option<RawLimits>,
     storage: Option<RawStorage>,
+    im: Option<RawIm>,
     registration: Option<registration::RawRegistration>,
     contact: Option<contact::RawContact>,
     external_service: Option<Spanned<Vec<Spanned<external_services::RawExternalService>>>>,
@@ -494,6 +541,16 @@ struct RawMuc {
     unaffiliated_registration: Option<bool>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIm {
+    roster_max_items: Option<Spanned<i64>>,
+    blocklist_max_items: Option<Spanned<i64>>,
+    offline_max_messages: Option<Spanned<i64>>,
+    offline_max_bytes: Option<Spanned<i64>>,
+    blocked_stanzas: Option<Spanned<String>>,
+}
+
 /// Arrays of tables, which error messages show as `[[name]]`.
 const TABLE_ARRAYS: [&str; 3] = ["host", "listener", "external_service"];
 
@@ -554,6 +611,10 @@ impl Checker<'_> {
             Some(storage) => self.storage(storage, defaults.storage),
             None => defaults.storage,
         };
+        let im = match raw.im {
+            Some(im) => self.im(im, defaults.im),
+            None => defaults.im,
+        };
         let registration = match raw.registration {
             Some(registration) => self.registration(registration, defaults.registration),
             None => defaults.registration,
@@ -579,6 +640,7 @@ impl Checker<'_> {
             c2s,
             limits,
             storage,
+            im,
             registration,
             contact,
             external_services,
@@ -1025,6 +1087,55 @@ impl Checker<'_> {
         }
     }
 
+    fn im(&mut self, raw: RawIm, defaults: ImConfig) -> ImConfig {
+        let blocked_stanzas = match raw.blocked_stanzas {
+            None => defaults.blocked_stanzas,
+            Some(value) => match BlockedStanzas::ALL
+                .iter()
+                .find(|(name, _)| *name == value.get_ref().as_str())
+            {
+                Some(&(_, choice)) => choice,
+                None => {
+                    self.problem(
+                        value.span(),
+                        format_args!(
+                            "im.blocked_stanzas: expected \"bounce\" or \"drop\"; found {:?}",
+                            value.get_ref()
+                        ),
+                    );
+                    defaults.blocked_stanzas
+                }
+            },
+        };
+        ImConfig {
+            roster_max_items: self.optional_integer(
+                "im.roster_max_items",
+                raw.roster_max_items,
+                1..=100_000,
+                defaults.roster_max_items,
+            ),
+            blocklist_max_items: self.optional_integer(
+                "im.blocklist_max_items",
+                raw.blocklist_max_items,
+                1..=100_000,
+                defaults.blocklist_max_items,
+            ),
+            offline_max_messages: self.optional_integer(
+                "im.offline_max_messages",
+                raw.offline_max_messages,
+                0..=100_000,
+                defaults.offline_max_messages,
+            ),
+            offline_max_bytes: self.optional_integer(
+                "im.offline_max_bytes",
+                raw.offline_max_bytes,
+                0..=1 << 30,
+                defaults.offline_max_bytes,
+            ),
+            blocked_stanzas,
+        }
+    }
+
     fn optional_integer<T: TryFrom<i64>>(
         &mut self,
         key: &str,
@@ -1329,6 +1440,29 @@ pub(crate) mod tests {
         assert_eq!(config.c2s.auth_timeout_secs, 30);
         assert_eq!(config.c2s.keepalive_secs, 240);
         assert_eq!(config.storage.cache_mib, 4);
+        assert_eq!(config.im, ImConfig::default());
+        assert_eq!(config.im.roster_max_items, 1_000);
+        assert_eq!(config.im.offline_max_messages, 500);
+        assert_eq!(config.im.blocked_stanzas, BlockedStanzas::Bounce);
+    }
+
+    #[test]
+    fn im_settings() {
+        let config = parse(
+            "[im]\nroster_max_items = 5\noffline_max_messages = 0\nblocked_stanzas = \"drop\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.im.roster_max_items, 5);
+        assert_eq!(config.im.offline_max_messages, 0);
+        assert_eq!(config.im.blocked_stanzas, BlockedStanzas::Drop);
+        assert_eq!(
+            config.im.blocklist_max_items,
+            ImConfig::default().blocklist_max_items
+        );
+        let p = problems("[im]\nroster_max_items = 0\nblocked_stanzas = \"reject\"\n");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("im.roster_max_items"), "{p:?}");
+        assert!(p[1].contains("im.blocked_stanzas"), "{p:?}");
     }
 
     #[test]
@@ -1386,6 +1520,7 @@ pub(crate) mod tests {
             ("[c2s]\n", "[c2s]"),
             ("[limits]\n", "[limits]"),
             ("[storage]\n", "[storage]"),
+            ("[im]\n", "[im]"),
             ("[registration]\n", "[registration]"),
             ("[contact]\n", "[contact]"),
             (
@@ -1581,7 +1716,7 @@ cache_mib = 16
         );
         assert_eq!(
             error("log_level = \"info\"\nloglevel = \"debug\"\n"),
-            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, registration, contact, external_service, muc)"
+            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc)"
         );
         assert_eq!(
             error("\n[storage]\ncache = 3\n"),

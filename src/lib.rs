@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod config;
 pub mod datetime;
+pub mod durable;
 pub mod forms;
 pub mod im;
 pub mod jid;

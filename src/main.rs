@@ -464,7 +464,10 @@ fn run_admin(config: &Config, cmd: &Command) -> Result<Vec<String>, AdminError> 
     }
     let cache = config.storage.cache_mib.saturating_mul(1 << 20);
     let store = Store::open(&path, cache)?;
-    smol::block_on(admin::execute(&store, &hosts, cmd))
+    // The same code as on a running server, without listeners: deleting an
+    // account ends its contacts' subscriptions here too.
+    let server = perch::server::Server::new(config.clone(), store);
+    smol::block_on(admin::execute(&server, cmd))
 }
 
 fn read_password(from_stdin: bool, confirm: bool) -> Result<String, ExitCode> {

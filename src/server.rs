@@ -4,13 +4,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::durable::OutputHold;
+use crate::im::ImCache;
 use crate::jid::{self, Jid};
 use crate::session::{Outbox, Session};
 use crate::stanza::{Condition, StanzaError};
@@ -20,23 +20,22 @@ use crate::stream::{StreamCondition, StreamError};
 /// More resources than this on one account is a misbehaving client.
 pub const MAX_RESOURCES_PER_ACCOUNT: usize = 32;
 
-/// Work a handler could not finish synchronously (a database write whose
-/// answer must wait until it is on disk). It gets the server when it runs.
-pub type Deferred = Box<dyn FnOnce(Rc<Server>) -> Pin<Box<dyn Future<Output = ()>>>>;
-
 pub struct Server {
     pub config: Config,
     pub store: Store,
     /// The chat rooms of every MUC domain.
     pub muc: crate::muc::Service,
     pub started: Instant,
+    /// Stanzas held until the writes they report are durable.
+    pub hold: Rc<OutputHold>,
+    /// Rosters, blocklists and offline counters of active accounts.
+    pub im: ImCache,
     sessions: RefCell<HashMap<Jid, Vec<Rc<Session>>>>,
     next_session_id: Cell<u64>,
     connections: RefCell<HashMap<IpAddr, u32>>,
     connection_count: Cell<usize>,
     auth_failures: RefCell<HashMap<IpAddr, AuthFailures>>,
     rng: ring::rand::SystemRandom,
-    deferred: RefCell<Vec<Deferred>>,
     /// In-band registrations per client address (XEP-0077).
     pub registrations: crate::im::register::Throttle,
 }
@@ -62,13 +61,14 @@ impl Server {
             store,
             muc,
             started: Instant::now(),
+            hold: OutputHold::new(),
+            im: ImCache::default(),
             sessions: RefCell::new(HashMap::new()),
             next_session_id: Cell::new(1),
             connections: RefCell::new(HashMap::new()),
             connection_count: Cell::new(0),
             auth_failures: RefCell::new(HashMap::new()),
             rng: ring::rand::SystemRandom::new(),
-            deferred: RefCell::new(Vec::new()),
             registrations: Default::default(),
         })
     }
@@ -128,43 +128,6 @@ impl Server {
         hex(&self.random_bytes::<9>())
     }
 
-    // ---- deferred work ----
-
-    /// Queues asynchronous work for the stanza being handled. Whoever fed
-    /// the stanza in (the client's connection task) runs it, in order,
-    /// before it reads that client's next stanza: RFC 6120 §10.1 wants a
-    /// client's stanzas processed in order, so a `get` right after a `set`
-    /// must see what the `set` stored. Code that routes stanzas outside a
-    /// connection's handling must call [`Server::run_deferred`] itself.
-    pub fn defer<F, Fut>(&self, work: F)
-    where
-        F: FnOnce(Rc<Server>) -> Fut + 'static,
-        Fut: Future<Output = ()> + 'static,
-    {
-        self.deferred
-            .borrow_mut()
-            .push(Box::new(move |server| Box::pin(work(server))));
-    }
-
-    /// Takes the work queued since the last call (see [`Server::defer`]).
-    pub fn take_deferred(&self) -> Vec<Deferred> {
-        std::mem::take(&mut *self.deferred.borrow_mut())
-    }
-
-    /// Runs every queued piece of work to completion, in queue order,
-    /// including work that the queued work itself defers.
-    pub async fn run_deferred(self: &Rc<Self>) {
-        loop {
-            let batch = self.take_deferred();
-            if batch.is_empty() {
-                return;
-            }
-            for work in batch {
-                work(self.clone()).await;
-            }
-        }
-    }
-
     // ---- sessions ----
 
     /// Binds a resource for `account` (RFC 6120 §7). A session that already
@@ -201,7 +164,7 @@ impl Server {
         }
         let id = self.next_session_id.get();
         self.next_session_id.set(id + 1);
-        let session = Rc::new(Session::new(id, full, outbox));
+        let session = Rc::new(Session::new(id, full, outbox, self.hold.clone()));
         list.push(session.clone());
         Ok(session)
     }
@@ -328,30 +291,4 @@ pub fn hex(bytes: &[u8]) -> String {
         s.push(DIGITS[usize::from(b & 15)] as char);
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deferred_work_runs_in_order_including_nested() {
-        let dir = crate::testing::TempDir::new("defer");
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
-        let server = Server::new(Config::defaults_with_state_dir(None), store);
-        let log = Rc::new(RefCell::new(Vec::new()));
-        for i in 0..3 {
-            let log = log.clone();
-            server.defer(move |server| async move {
-                log.borrow_mut().push(i);
-                if i == 0 {
-                    let log = log.clone();
-                    server.defer(move |_| async move { log.borrow_mut().push(10) });
-                }
-            });
-        }
-        smol::block_on(server.run_deferred());
-        assert_eq!(*log.borrow(), vec![0, 1, 2, 10]);
-        assert!(server.take_deferred().is_empty());
-    }
 }

@@ -11,7 +11,7 @@ mod scansion_runner;
 
 use perch::admin::Command;
 use perch::testing::{TestOptions, TestServer};
-use scansion_runner::play::{PlayOptions, play_script_at, script_accounts};
+use scansion_runner::play::{PlayOptions, play_script_at, script_setup};
 
 const CLIENTS: &str = "# clients
 [Client] Romeo
@@ -262,7 +262,7 @@ fn admin(server: &TestServer, cmd: &Command) -> Vec<String> {
 
 #[test]
 fn persistent_rooms_survive_restarts() {
-    let accounts = match script_accounts(&part(BEFORE)) {
+    let accounts = match script_setup(&part(BEFORE)).map(|s| s.accounts) {
         Ok(a) => a,
         Err(f) => panic!("{}", f.details),
     };

@@ -18,6 +18,9 @@ pub fn handle(server: &Server, iq: Element, account: &Jid) {
     if ty != "get" && ty != "set" {
         return;
     }
+    if super::own_iq::dispatch(server, &iq, account) {
+        return;
+    }
     let owner_asking = iq
         .attr("from")
         .and_then(|f| Jid::parse(f).ok())

@@ -5,7 +5,7 @@ use crate::stanza::{Condition, StanzaError};
 use crate::xml::Element;
 
 use super::{NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_TIME, NS_VERSION};
-use super::{contact_info, extdisco, last, private, register, vcard};
+use super::{blocking, carbons, contact_info, extdisco, last, offline, private, register, vcard};
 
 /// Features the server host answers itself.
 const SERVER_FEATURES: &[&str] = &[
@@ -17,6 +17,8 @@ const SERVER_FEATURES: &[&str] = &[
     last::NS_LAST,
     vcard::NS_VCARD,
     register::NS_REGISTER,
+    blocking::NS_BLOCKING,
+    carbons::NS_CARBONS,
 ];
 
 /// Features an account's owner finds on their bare JID: what the server
@@ -42,6 +44,9 @@ pub fn server_info(server: &Server, node: Option<&str>) -> Result<Element, Stanz
     );
     for f in SERVER_FEATURES {
         query.push_child(feature(f));
+    }
+    if server.config.im.offline_max_messages > 0 {
+        query.push_child(feature(offline::FEATURE));
     }
     if !server.config.external_services.is_empty() {
         query.push_child(feature(extdisco::NS_EXTDISCO));

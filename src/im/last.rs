@@ -11,11 +11,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::durable;
 use crate::jid::Jid;
 use crate::server::Server;
 use crate::session::Session;
 use crate::stanza::{Condition, StanzaError};
-use crate::store::LastLogout;
+use crate::store::{LastLogout, last_logout};
 use crate::xml::{Element, NS_CLIENT};
 
 use super::presence_access::may_see_presence;
@@ -30,24 +31,34 @@ pub fn uptime(up: Duration) -> Element {
 
 /// A last-activity query to an account's bare JID.
 pub fn account_query(server: &Server, iq: &Element, account: &Jid) {
-    let outcome = match (iq.attr("type"), reply::requester(iq)) {
-        (Some("get"), Some(requester)) => {
-            if !may_see_presence(server, &requester, account) {
-                Err(StanzaError::new(Condition::Forbidden))
-            } else {
-                let online = server.sessions_of(account).iter().any(|s| s.is_available());
-                match server.store.last_logouts().get(account.as_str()) {
-                    Ok(last) => answer(online, last.as_ref(), unix_now()).map(Some),
-                    Err(e) => {
-                        log::error!("reading the last logout of {account}: {e}");
-                        Err(StanzaError::new(Condition::InternalServerError))
-                    }
-                }
-            }
-        }
-        _ => Err(StanzaError::new(Condition::BadRequest)),
+    let allowed = match (iq.attr("type"), reply::requester(iq)) {
+        (Some("get"), Some(requester)) => may_see_presence(server, &requester, account),
+        _ => return reply::answer(server, iq, Err(StanzaError::new(Condition::BadRequest))),
     };
-    reply::answer(server, iq, outcome);
+    if !allowed {
+        return reply::answer(server, iq, Err(StanzaError::new(Condition::Forbidden)));
+    }
+    // A logout is recorded when a session ends, with nobody waiting for
+    // the write: read once everything submitted so far is on disk.
+    let iq = iq.clone();
+    let account = account.clone();
+    durable::after_durable(
+        server,
+        Box::new(move |server| {
+            let online = server
+                .sessions_of(&account)
+                .iter()
+                .any(|s| s.is_available());
+            let outcome = match server.store.last_logouts().get(account.as_str()) {
+                Ok(last) => answer(online, last.as_ref(), unix_now()).map(Some),
+                Err(e) => {
+                    log::error!("reading the last logout of {account}: {e}");
+                    Err(StanzaError::new(Condition::InternalServerError))
+                }
+            };
+            reply::answer(server, &iq, outcome);
+        }),
+    );
 }
 
 /// The answer for an account: 0 seconds while a resource is available
@@ -83,17 +94,10 @@ pub fn went_offline(server: &Server, session: &Session, presence: &Element) {
             .map(Element::text)
             .unwrap_or_default(),
     };
-    let account = session.jid.to_bare();
-    server.defer(move |server| async move {
-        if let Err(e) = server
-            .store
-            .last_logouts()
-            .record(account.as_str(), &logout)
-            .await
-        {
-            log::warn!("recording the logout of {account}: {e}");
-        }
-    });
+    durable::persist(
+        server,
+        last_logout::record_op(session.jid.bare_str(), &logout),
+    );
 }
 
 fn unix_now() -> u64 {

@@ -1,10 +1,11 @@
 //! Private XML storage (XEP-0049): an account keeps arbitrary XML on the
 //! server, one record per namespace, readable and writable only by itself.
 
+use crate::durable;
 use crate::jid::Jid;
 use crate::server::Server;
 use crate::stanza::{Condition, StanzaError};
-use crate::store::StoreError;
+use crate::store::private_xml;
 use crate::xml::Element;
 
 use super::reply;
@@ -39,26 +40,17 @@ pub fn account_query(server: &Server, iq: Element, account: &Jid) {
                 Ok(entries) => entries,
                 Err(e) => return reply::answer(server, &iq, Err(e)),
             };
-            let account = account.clone();
-            let limit = server.config.limits.max_private_xml_bytes;
-            server.defer(move |server| async move {
-                let result = server
-                    .store
-                    .private_xml()
-                    .set(account.as_str(), entries, limit)
-                    .await;
-                let outcome = match result {
-                    Ok(()) => Ok(None),
-                    Err(StoreError::LimitExceeded(why)) => {
-                        Err(StanzaError::new(Condition::NotAcceptable).with_text(why))
-                    }
-                    Err(e) => {
-                        log::error!("storing private XML of {account}: {e}");
-                        Err(StanzaError::new(Condition::InternalServerError))
-                    }
-                };
-                reply::answer(&server, &iq, outcome);
-            });
+            // The account's total is checked where it is written, in the
+            // same transaction; a refusal comes back as not-acceptable.
+            durable::persist(
+                server,
+                private_xml::set_op(
+                    account.as_str(),
+                    entries,
+                    server.config.limits.max_private_xml_bytes,
+                ),
+            );
+            reply::answer(server, &iq, Ok(None));
         }
         _ => {}
     }

@@ -11,12 +11,13 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::durable;
 use crate::forms::{Field, FieldType, Form, FormType, NS_DATA};
 use crate::jid::{self, Jid};
 use crate::sasl::{Credentials, DEFAULT_ITERATIONS};
 use crate::server::Server;
 use crate::stanza::{Condition, StanzaError};
-use crate::store::StoreError;
+use crate::store::{self, StoreError};
 use crate::xml::Element;
 
 use super::reply;
@@ -353,68 +354,71 @@ fn change_password(
     password: String,
     old_password: Option<String>,
 ) {
-    let account = account.clone();
-    server.defer(move |server| async move {
-        let outcome = async {
-            if let Some(old) = old_password {
-                let current = server.store.accounts().credentials(account.as_str());
-                let ok = match current {
-                    Ok(Some(c)) => smol::unblock(move || c.verify_password(&old)).await,
-                    _ => false,
-                };
-                if !ok {
-                    return Err(StanzaError::new(Condition::NotAuthorized)
-                        .with_text("the old password is wrong"));
-                }
-            }
-            let credentials = derive(password).await?;
-            server
-                .store
-                .accounts()
-                .set_credentials(account.as_str(), &credentials)
-                .await
-                .map_err(|e| {
-                    log::error!("changing the password of {account}: {e}");
-                    StanzaError::new(Condition::InternalServerError)
-                })?;
-            log::info!("{account} changed its password in-band");
-            Ok(None)
-        }
-        .await;
-        reply::answer(&server, &iq, outcome);
-    });
-}
-
-fn remove_account(server: &Server, iq: Element, account: &Jid) {
-    let account = account.clone();
-    server.defer(move |server| async move {
-        match super::account_removal::remove(&server, &account).await {
-            Ok(()) => {
-                log::info!("{account} deleted itself in-band");
-                // Straight to the session: routing would now treat the
-                // address as the deleted account it is.
-                let requester = reply::requester(&iq);
-                if let (Some(result), Some(to)) = (reply::reply_for(&iq, Ok(None)), requester) {
-                    crate::router::send_to_session(&server, &to, &result);
-                }
-                // §3.2: the result, then a not-authorized stream error on
-                // every session of the account.
-                super::account_removal::disconnect_all(
-                    &server,
-                    &account,
-                    "this account was deleted",
-                );
-            }
+    let current = match old_password {
+        Some(_) => match server.store.accounts().credentials(account.as_str()) {
+            Ok(current) => current,
             Err(e) => {
-                log::error!("deleting {account}: {e}");
-                reply::answer(
-                    &server,
+                log::error!("reading the credentials of {account}: {e}");
+                return reply::answer(
+                    server,
                     &iq,
                     Err(StanzaError::new(Condition::InternalServerError)),
                 );
             }
+        },
+        None => None,
+    };
+    // Checking the old password and hashing the new one cost PBKDF2 runs:
+    // off the event loop, and the client's next stanza waits for them.
+    let hashing = async move {
+        if let Some(old) = old_password {
+            let ok = match current {
+                Some(c) => smol::unblock(move || c.verify_password(&old)).await,
+                None => false,
+            };
+            if !ok {
+                return Err(StanzaError::new(Condition::NotAuthorized)
+                    .with_text("the old password is wrong"));
+            }
         }
+        derive(password).await
+    };
+    let account = account.clone();
+    durable::after_async(server, hashing, move |server, credentials| {
+        let outcome = credentials.map(|credentials| {
+            durable::persist(
+                server,
+                store::set_credentials_op(account.as_str(), &credentials),
+            );
+            log::info!("{account} changed its password in-band");
+            None
+        });
+        reply::answer(server, &iq, outcome);
     });
+}
+
+fn remove_account(server: &Server, iq: Element, account: &Jid) {
+    match super::account_removal::remove(server, account, "this account was deleted") {
+        Ok(()) => {
+            log::info!("{account} deleted itself in-band");
+            // Straight to the session: routing must not depend on whether
+            // the deletion has reached the disk yet. §3.2: the result
+            // first, then a not-authorized stream error on every session
+            // of the account (`remove` does that once this is out).
+            let requester = reply::requester(&iq);
+            if let (Some(result), Some(to)) = (reply::reply_for(&iq, Ok(None)), requester) {
+                crate::router::send_to_session(server, &to, &result);
+            }
+        }
+        Err(e) => {
+            log::error!("deleting {account}: {e}");
+            reply::answer(
+                server,
+                &iq,
+                Err(StanzaError::new(Condition::InternalServerError)),
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use crate::server::Server;
 use crate::stanza::{Condition, Kind, StanzaError};
 use crate::xml::{Element, NS_CLIENT};
 
+use super::subscription::{self, InboundAction, Request};
+
 /// Answers a stanza addressed to `bare` (which has no account) if the
 /// address belonged to a deleted one; returns false when it never did,
 /// so the usual no-such-user rules apply.
@@ -23,11 +25,32 @@ pub fn to_deleted_account(server: &Server, stanza: &Element, bare: &Jid) -> bool
     }
     for reply in replies(stanza, bare) {
         match reply.attr("to").and_then(|t| Jid::parse(t).ok()) {
+            Some(to) if reply.attr("type") == Some("unsubscribed") => {
+                send_unsubscribed(server, reply, &to, bare)
+            }
             Some(to) => router::deliver(server, reply, &to),
             None => log::debug!("no valid sender to tell that {bare} is gone"),
         }
     }
     true
+}
+
+/// Delivers the `unsubscribed` that tells `asker` the account `gone` is
+/// gone. If the asker's roster has a subscription or request to cancel,
+/// routing applies it (RFC 6121 §3.2.3: roster push and delivery);
+/// otherwise the asker's server would drop it as meaningless, so a local
+/// asker's session gets it directly: its client should still learn.
+fn send_unsubscribed(server: &Server, reply: Element, asker: &Jid, gone: &Jid) {
+    let owner = asker.to_bare();
+    let cancels_something = server.is_local_host(asker.domain())
+        && server.account_exists(&owner)
+        && server.im.account(server, &owner).is_ok_and(|state| {
+            let before = state.roster.borrow().state(gone);
+            subscription::inbound(before, Request::Unsubscribed).action != InboundAction::Ignore
+        });
+    if cancels_something || !router::send_to_session(server, asker, &reply) {
+        router::deliver(server, reply, asker);
+    }
 }
 
 /// What to send back for `stanza` to the deleted account `bare`.

@@ -10,11 +10,12 @@
 
 use std::fmt;
 
+use crate::durable;
 use crate::jid::Jid;
 use crate::server::Server;
 use crate::session::Session;
 use crate::stanza::{Condition, StanzaError};
-use crate::store::StoreError;
+use crate::store::vcards;
 use crate::xml::Element;
 
 use super::reply;
@@ -65,39 +66,31 @@ fn set(server: &Server, iq: Element, account: &Jid, owner: bool) {
         Ok(u) => u,
         Err(e) => return reply::answer(server, &iq, Err(e)),
     };
-    let account = account.clone();
-    server.defer(move |server| async move {
-        let old_hash = server
-            .store
-            .vcards()
-            .photo_hash(account.as_str())
-            .ok()
-            .flatten();
-        let result = server
-            .store
-            .vcards()
-            .set(
-                account.as_str(),
-                update.vcard.as_ref(),
-                update.photo_hash.clone(),
-            )
-            .await;
-        let outcome = match result {
-            Ok(()) => Ok(None),
-            Err(e) => {
-                log::error!("storing the vCard of {account}: {e}");
-                Err(match e {
-                    StoreError::NotFound(_) => StanzaError::new(Condition::ItemNotFound),
-                    _ => StanzaError::new(Condition::InternalServerError),
-                })
-            }
-        };
-        let stored = outcome.is_ok();
-        reply::answer(&server, &iq, outcome);
-        if stored && old_hash != update.photo_hash {
-            rebroadcast_presence(&server, &account);
+    let old_hash = match server.store.vcards().photo_hash(account.as_str()) {
+        Ok(hash) => hash,
+        Err(e) => {
+            log::error!("reading the avatar hash of {account}: {e}");
+            return reply::answer(
+                server,
+                &iq,
+                Err(StanzaError::new(Condition::InternalServerError)),
+            );
         }
-    });
+    };
+    let changed = old_hash != update.photo_hash;
+    durable::persist(
+        server,
+        vcards::set_op(account.as_str(), update.vcard.as_ref(), update.photo_hash),
+    );
+    reply::answer(server, &iq, Ok(None));
+    if changed {
+        // The hash is stamped from what is stored: re-send once it is.
+        let account = account.clone();
+        durable::after_durable(
+            server,
+            Box::new(move |server| rebroadcast_presence(server, &account)),
+        );
+    }
 }
 
 /// Contacts learn of a new avatar from the next presence; send it now

@@ -147,14 +147,18 @@ impl Sink for Dispatch<'_> {
 }
 
 /// Writes a stanza straight into a local client's outbox; `false` if the
-/// recipient is not a bound session here.
+/// recipient is not a bound session here. Straight, not through
+/// `Session::send`: a room already waits for its own writes before it
+/// emits, and its stanzas must keep the order it emitted them in, which the
+/// output hold of `durable` (for what one client stanza causes) would not
+/// keep next to the broadcasts written below.
 fn deliver_local(server: &Server, stanza: &Element) -> bool {
     let Some(to) = stanza.attr("to").and_then(|t| Jid::parse(t).ok()) else {
         return false;
     };
     match server.session(&to) {
         Some(session) => {
-            session.send(stanza);
+            session.outbox.send(stanza);
             true
         }
         None => false,

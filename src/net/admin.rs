@@ -10,7 +10,6 @@ use async_net::unix::{UnixListener, UnixStream};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use crate::admin::{self, AdminError, Command};
-use crate::im;
 use crate::server::Server;
 
 pub const SOCKET_NAME: &str = "admin.sock";
@@ -96,21 +95,7 @@ async fn handle(mut stream: UnixStream, server: &Server) -> std::io::Result<()> 
 }
 
 async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> {
-    let hosts: Vec<String> = server
-        .config
-        .hosts
-        .iter()
-        .map(|h| h.domain.clone())
-        .collect();
     let lines = match cmd {
-        // On a running server a deletion does more than the database part.
-        Command::UserDel { jid } => {
-            let account = admin::account_jid(jid, &hosts)?;
-            im::account_removal::remove(server, &account).await?;
-            // A deleted account must not stay logged in.
-            im::account_removal::disconnect_all(server, &account, "this account was deleted");
-            vec![format!("deleted {account}")]
-        }
         // With the server running, rooms are its business: occupied rooms
         // live in its memory, and occupants must be told.
         Command::RoomList => server
@@ -131,7 +116,7 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
             server.muc.flush().await;
             vec![format!("destroyed {room}")]
         }
-        _ => admin::execute(&server.store, &hosts, cmd).await?,
+        _ => admin::execute(server, cmd).await?,
     };
     if !matches!(cmd, Command::UserList { .. }) {
         log::info!("admin: {}", lines.join("; "));

@@ -13,8 +13,8 @@ use async_net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWriteExt, future};
 use smol::Timer;
 
+use crate::durable;
 use crate::im;
-use crate::router;
 use crate::sasl::{ChannelBinding, Mechanism};
 use crate::server::{ConnectionGuard, Server};
 use crate::session::{Outbox, Session};
@@ -342,9 +342,8 @@ impl Connection {
                             .with_buf(|out| stream.bind_result(result, &iq_id, out));
                     }
                     Action::Route { stanza, to } => {
-                        if let Some(session) = &self.session {
-                            router::from_client(&self.server, session, stanza, to);
-                            self.server.run_deferred().await;
+                        if let Some(session) = self.session.clone() {
+                            durable::route_from_client(&self.server, &session, stanza, to).await;
                         }
                     }
                     Action::Close => self.closing = true,
@@ -439,10 +438,14 @@ impl Connection {
 
     async fn finish(&mut self) {
         if let Some(session) = self.session.take() {
-            im::presence::session_ended(&self.server, &session);
-            self.server.unbind(&session);
             log::info!("{}: {} disconnected", self.peer, session.jid);
-            self.server.run_deferred().await;
+            let end = move |server: &Server| {
+                im::presence::session_ended(server, &session);
+                server.unbind(&session);
+            };
+            // Nobody waits for an answer, but what the end of the session
+            // stores (the last logout) follows the same rules as the rest.
+            let _ = durable::run(&self.server, Box::new(end), None).await;
         }
     }
 }

@@ -16,7 +16,9 @@ pub(super) fn remove_all(txn: &WriteTransaction, bare: &str) -> Result<(), Store
     txn.open_table(AVATAR_HASHES)?.remove(bare)?;
     txn.open_table(LAST_LOGOUT)?.remove(bare)?;
     super::private_xml::remove_account(txn, bare)?;
-    Ok(())
+    super::roster::purge(txn, bare)?;
+    super::offline::purge(txn, bare)?;
+    super::blocking::purge(txn, bare)
 }
 
 /// Fails with `NotFound` unless `bare` has an account: per-account records
@@ -29,9 +31,32 @@ pub(super) fn require_account(txn: &WriteTransaction, bare: &str) -> Result<(), 
     Ok(())
 }
 
+/// Whether `bare` has an account, inside a write. Writes that follow
+/// traffic (rosters, offline messages, blocklists, logouts) are dropped for
+/// an account that is gone: a stanza can race the deletion of the account
+/// it concerns, and nobody waits for what it would have stored.
+pub(super) fn has_account(txn: &WriteTransaction, bare: &str) -> Result<bool, StoreError> {
+    Ok(txn.open_table(ACCOUNTS)?.get(bare)?.is_some())
+}
+
 pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Test set-up: accounts without credentials worth the name, for tests of
+/// the per-account records (which are only written for accounts).
+#[cfg(test)]
+pub(crate) fn create_accounts_for_test(store: &super::Store, bare_jids: &[&str]) {
+    for bare in bare_jids {
+        let key = bare.to_string();
+        store
+            .write_now(Box::new(move |txn| {
+                txn.open_table(ACCOUNTS)?.insert(key.as_str(), &[][..])?;
+                Ok(())
+            }))
+            .expect("create a test account");
+    }
 }

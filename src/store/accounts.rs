@@ -4,7 +4,7 @@
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::schema::{ACCOUNTS, TOMBSTONES};
-use super::{Store, StoreError, account_data};
+use super::{Store, StoreError, WriteOp, account_data};
 use crate::sasl::Credentials;
 
 pub struct CredentialReader {
@@ -149,38 +149,50 @@ impl<'a> Accounts<'a> {
         bare_jid: &str,
         credentials: &Credentials,
     ) -> Result<(), StoreError> {
-        let key = bare_jid.to_string();
-        let value = credentials.to_bytes();
         self.store
-            .write(Box::new(move |txn| {
-                let mut table = txn.open_table(ACCOUNTS)?;
-                if table.get(key.as_str())?.is_none() {
-                    return Err(StoreError::NotFound(format!("account {key}")));
-                }
-                table.insert(key.as_str(), value.as_slice())?;
-                Ok(())
-            }))
+            .write(set_credentials_op(bare_jid, credentials))
             .await
     }
 
     /// Deletes an account with everything stored for it, in one
     /// transaction, and leaves a tombstone so the address is never handed
-    /// to someone else.
+    /// to someone else. On a running server use `im::account_removal`,
+    /// which also ends the account's subscriptions and sessions.
     pub async fn delete(&self, bare_jid: &str) -> Result<(), StoreError> {
-        let key = bare_jid.to_string();
-        let now = account_data::unix_now();
-        self.store
-            .write(Box::new(move |txn| {
-                let mut table = txn.open_table(ACCOUNTS)?;
-                if table.remove(key.as_str())?.is_none() {
-                    return Err(StoreError::NotFound(format!("account {key}")));
-                }
-                account_data::remove_all(txn, &key)?;
-                txn.open_table(TOMBSTONES)?.insert(key.as_str(), now)?;
-                Ok(())
-            }))
-            .await
+        self.store.write(delete_account_op(bare_jid)).await
     }
+}
+
+/// The write that replaces the credentials of the account `bare_jid`
+/// (`NotFound` if there is none).
+pub fn set_credentials_op(bare_jid: &str, credentials: &Credentials) -> WriteOp {
+    let key = bare_jid.to_string();
+    let value = credentials.to_bytes();
+    Box::new(move |txn| {
+        let mut table = txn.open_table(ACCOUNTS)?;
+        if table.get(key.as_str())?.is_none() {
+            return Err(StoreError::NotFound(format!("account {key}")));
+        }
+        table.insert(key.as_str(), value.as_slice())?;
+        Ok(())
+    })
+}
+
+/// The write that deletes the account `bare_jid` (`NotFound` if there is
+/// none) with all its data (see `account_data::remove_all`) and leaves its
+/// tombstone.
+pub fn delete_account_op(bare_jid: &str) -> WriteOp {
+    let key = bare_jid.to_string();
+    let now = account_data::unix_now();
+    Box::new(move |txn| {
+        let mut table = txn.open_table(ACCOUNTS)?;
+        if table.remove(key.as_str())?.is_none() {
+            return Err(StoreError::NotFound(format!("account {key}")));
+        }
+        account_data::remove_all(txn, &key)?;
+        txn.open_table(TOMBSTONES)?.insert(key.as_str(), now)?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

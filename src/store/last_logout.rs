@@ -2,10 +2,9 @@
 //! (XEP-0012 last activity). Layout: 8 bytes of Unix seconds, big endian,
 //! then the status text as UTF-8.
 
-use redb::ReadableTable;
-
-use super::schema::{ACCOUNTS, LAST_LOGOUT};
-use super::{Store, StoreError};
+use super::account_data::has_account;
+use super::schema::LAST_LOGOUT;
+use super::{Store, StoreError, WriteOp};
 
 /// Longest status text kept: a presence may carry a lot more, and nobody
 /// reads an essay as "last seen" text.
@@ -71,22 +70,25 @@ impl<'a> LastLogouts<'a> {
             .transpose()
     }
 
-    /// Records a logout. Nothing is written for an account that no longer
-    /// exists: its sessions end *after* it was deleted.
+    /// Records a logout (see [`record_op`]).
     pub async fn record(&self, bare_jid: &str, logout: &LastLogout) -> Result<(), StoreError> {
-        let key = bare_jid.to_string();
-        let value = logout.encode();
-        self.store
-            .write(Box::new(move |txn| {
-                if txn.open_table(ACCOUNTS)?.get(key.as_str())?.is_none() {
-                    return Ok(());
-                }
-                txn.open_table(LAST_LOGOUT)?
-                    .insert(key.as_str(), value.as_slice())?;
-                Ok(())
-            }))
-            .await
+        self.store.write(record_op(bare_jid, logout)).await
     }
+}
+
+/// The write that records a logout. Nothing is written for an account
+/// that no longer exists: its sessions end *after* it was deleted.
+pub fn record_op(bare_jid: &str, logout: &LastLogout) -> WriteOp {
+    let key = bare_jid.to_string();
+    let value = logout.encode();
+    Box::new(move |txn| {
+        if !has_account(txn, &key)? {
+            return Ok(());
+        }
+        txn.open_table(LAST_LOGOUT)?
+            .insert(key.as_str(), value.as_slice())?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]

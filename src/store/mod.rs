@@ -3,16 +3,19 @@
 
 mod account_data;
 mod accounts;
+pub mod blocking;
 mod commit;
-mod last_logout;
+pub mod last_logout;
 mod muc;
-mod private_xml;
+pub mod offline;
+pub mod private_xml;
+pub mod roster;
 mod schema;
 mod tombstones;
-mod vcards;
+pub mod vcards;
 
-pub use accounts::{Accounts, CredentialReader};
-pub use commit::WriteOp;
+pub use accounts::{Accounts, CredentialReader, delete_account_op, set_credentials_op};
+pub use commit::{WriteOp, WriteTicket};
 pub use last_logout::{LastLogout, LastLogouts};
 pub use muc::{MucRooms, MucWrite, StoredRoom};
 pub use private_xml::PrivateXml;
@@ -20,6 +23,7 @@ pub use schema::SCHEMA_VERSION;
 pub use tombstones::Tombstones;
 pub use vcards::VCards;
 
+use std::cell::Cell;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -51,6 +55,21 @@ pub enum StoreError {
     Tombstoned(String),
     /// Storing this would exceed a configured limit.
     LimitExceeded(String),
+}
+
+impl StoreError {
+    /// A write the store declined by its rules (a record exists already or
+    /// is gone, a limit) rather than one it failed to make: an answer for
+    /// the client, not storage trouble for the operator.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::AlreadyExists(_)
+                | StoreError::NotFound(_)
+                | StoreError::Tombstoned(_)
+                | StoreError::LimitExceeded(_)
+        )
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -94,6 +113,8 @@ impl<E: Into<redb::Error>> From<E> for StoreError {
 pub struct Store {
     db: Arc<redb::Database>,
     committer: Option<Rc<commit::Committer>>,
+    /// Sequence numbers of writes made without a committer (CLI, start-up).
+    direct_seq: Rc<Cell<u64>>,
     path: PathBuf,
 }
 
@@ -115,6 +136,7 @@ impl Store {
         Ok(Store {
             db: Arc::new(db),
             committer: None,
+            direct_seq: Rc::new(Cell::new(0)),
             path: path.to_path_buf(),
         })
     }
@@ -138,9 +160,29 @@ impl Store {
     /// Applies `op` durably. With a committer, the op joins the next batch and
     /// the future resolves once that batch's transaction is on disk.
     pub async fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.submit(op).wait().await
+    }
+
+    /// Queues `op` without waiting: writes submitted one after the other
+    /// reach the disk in that order. Without a committer the write happens
+    /// here and the ticket is already resolved.
+    pub fn submit(&self, op: WriteOp) -> WriteTicket {
         match &self.committer {
-            Some(c) => c.submit(op).await,
-            None => self.write_now(op),
+            Some(c) => c.submit(op),
+            None => {
+                let seq = self.direct_seq.get() + 1;
+                self.direct_seq.set(seq);
+                WriteTicket::ready(seq, self.write_now(op))
+            }
+        }
+    }
+
+    /// The sequence number of the last write known to be processed: every
+    /// write whose ticket has a number up to this one is on disk (or failed).
+    pub fn committed_seq(&self) -> u64 {
+        match &self.committer {
+            Some(c) => c.committed(),
+            None => self.direct_seq.get(),
         }
     }
 
@@ -224,4 +266,22 @@ impl Store {
             c.flush().await;
         }
     }
+}
+
+/// The second key parts of `owner`'s rows in a table keyed by
+/// (owner, something), e.g. the contacts of a roster.
+pub(crate) fn owned_keys<V: redb::Value + 'static>(
+    table: &impl ReadableTable<(&'static str, &'static str), V>,
+    owner: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut keys = Vec::new();
+    for entry in table.range((owner, "")..)? {
+        let (key, _) = entry?;
+        let (o, second) = key.value();
+        if o != owner {
+            break;
+        }
+        keys.push(second.to_string());
+    }
+    Ok(keys)
 }

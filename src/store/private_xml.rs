@@ -7,7 +7,7 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::account_data::require_account;
 use super::schema::PRIVATE_XML;
-use super::{Store, StoreError};
+use super::{Store, StoreError, WriteOp};
 use crate::xml::Element;
 
 pub const NS_PRIVATE: &str = "jabber:iq:private";
@@ -44,49 +44,59 @@ impl<'a> PrivateXml<'a> {
             .read(|txn| account_usage(&txn.open_table(PRIVATE_XML)?, bare_jid, &[]))
     }
 
-    /// Replaces, per namespace, what the account stored under it; all or
-    /// nothing. Fails with `LimitExceeded` if the account's private XML
-    /// would then take more than `max_total_bytes`, and with `NotFound` if
-    /// the account does not exist.
+    /// Replaces, per namespace, what the account stored under it (see
+    /// [`set_op`]).
     pub async fn set(
         &self,
         bare_jid: &str,
         entries: Vec<(String, Vec<Element>)>,
         max_total_bytes: usize,
     ) -> Result<(), StoreError> {
-        let key = bare_jid.to_string();
-        let records: Vec<(String, String)> = entries
-            .into_iter()
-            .map(|(ns, elements)| {
-                let mut wrapper = Element::new("query", NS_PRIVATE);
-                for el in elements {
-                    wrapper.push_child(el);
-                }
-                (
-                    ns,
-                    String::from_utf8_lossy(&wrapper.to_bytes("")).into_owned(),
-                )
-            })
-            .collect();
         self.store
-            .write(Box::new(move |txn| {
-                require_account(txn, &key)?;
-                let mut table = txn.open_table(PRIVATE_XML)?;
-                let replaced: Vec<&str> = records.iter().map(|(ns, _)| ns.as_str()).collect();
-                let kept = account_usage(&table, &key, &replaced)?;
-                let added: usize = records.iter().map(|(ns, xml)| ns.len() + xml.len()).sum();
-                if kept + added > max_total_bytes {
-                    return Err(StoreError::LimitExceeded(format!(
-                        "private XML storage is limited to {max_total_bytes} bytes per account"
-                    )));
-                }
-                for (ns, xml) in &records {
-                    table.insert((key.as_str(), ns.as_str()), xml.as_str())?;
-                }
-                Ok(())
-            }))
+            .write(set_op(bare_jid, entries, max_total_bytes))
             .await
     }
+}
+
+/// The write that replaces, per namespace, what the account stored under
+/// it; all or nothing. It fails with `LimitExceeded` if the account's
+/// private XML would then take more than `max_total_bytes`, and with
+/// `NotFound` if the account does not exist.
+pub fn set_op(
+    bare_jid: &str,
+    entries: Vec<(String, Vec<Element>)>,
+    max_total_bytes: usize,
+) -> WriteOp {
+    let key = bare_jid.to_string();
+    let records: Vec<(String, String)> = entries
+        .into_iter()
+        .map(|(ns, elements)| {
+            let mut wrapper = Element::new("query", NS_PRIVATE);
+            for el in elements {
+                wrapper.push_child(el);
+            }
+            (
+                ns,
+                String::from_utf8_lossy(&wrapper.to_bytes("")).into_owned(),
+            )
+        })
+        .collect();
+    Box::new(move |txn| {
+        require_account(txn, &key)?;
+        let mut table = txn.open_table(PRIVATE_XML)?;
+        let replaced: Vec<&str> = records.iter().map(|(ns, _)| ns.as_str()).collect();
+        let kept = account_usage(&table, &key, &replaced)?;
+        let added: usize = records.iter().map(|(ns, xml)| ns.len() + xml.len()).sum();
+        if kept + added > max_total_bytes {
+            return Err(StoreError::LimitExceeded(format!(
+                "private XML storage is limited to {max_total_bytes} bytes per account"
+            )));
+        }
+        for (ns, xml) in &records {
+            table.insert((key.as_str(), ns.as_str()), xml.as_str())?;
+        }
+        Ok(())
+    })
 }
 
 /// Removes every record of the account (account deletion).

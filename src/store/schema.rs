@@ -46,6 +46,26 @@ pub(crate) const PRIVATE_XML: TableDefinition<(&str, &str), &str> =
 /// endian), then the status text of the last unavailable presence (UTF-8).
 pub(crate) const LAST_LOGOUT: TableDefinition<&str, &[u8]> = TableDefinition::new("last_logout");
 
+/// (owner, contact), both bare JIDs -> encoded roster item (`store::roster`).
+pub(crate) const ROSTER_ITEMS: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("roster_items");
+/// owner -> (roster version, versioning floor): see `im::roster`.
+pub(crate) const ROSTER_VERSIONS: TableDefinition<&str, (u64, u64)> =
+    TableDefinition::new("roster_versions");
+/// (owner, contact) -> roster version at which the item was removed.
+pub(crate) const ROSTER_TOMBSTONES: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("roster_tombstones");
+/// (owner, contact) -> the contact's unanswered subscription request, as
+/// serialized XML (RFC 6121 §3.1.3: kept whole, status and extensions).
+pub(crate) const ROSTER_PENDING_IN: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("roster_pending_in");
+/// (owner, sequence number) -> an offline message (XEP-0160) as serialized
+/// XML with its XEP-0203 delay; numbers grow, so key order is arrival order.
+pub(crate) const OFFLINE_MESSAGES: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("offline_messages");
+/// (owner, blocked JID) -> nothing (XEP-0191 blocklist).
+pub(crate) const BLOCKLIST: TableDefinition<(&str, &str), ()> = TableDefinition::new("blocklist");
+
 const VERSION_KEY: &str = "schema_version";
 
 pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
@@ -77,6 +97,12 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
             txn.open_table(MUC_ROOMS)?;
             txn.open_table(MUC_AFFILIATIONS)?;
             txn.open_table(MUC_HISTORY)?;
+            txn.open_table(ROSTER_ITEMS)?;
+            txn.open_table(ROSTER_VERSIONS)?;
+            txn.open_table(ROSTER_TOMBSTONES)?;
+            txn.open_table(ROSTER_PENDING_IN)?;
+            txn.open_table(OFFLINE_MESSAGES)?;
+            txn.open_table(BLOCKLIST)?;
             txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION)?;
             txn.commit()?;
             log::debug!("database initialised at schema version {SCHEMA_VERSION}");

@@ -4,7 +4,7 @@
 
 use super::account_data::require_account;
 use super::schema::{AVATAR_HASHES, VCARDS};
-use super::{Store, StoreError};
+use super::{Store, StoreError, WriteOp};
 use crate::xml::Element;
 
 pub struct VCards<'a> {
@@ -49,25 +49,28 @@ impl<'a> VCards<'a> {
         vcard: Option<&Element>,
         photo_hash: Option<String>,
     ) -> Result<(), StoreError> {
-        let key = bare_jid.to_string();
-        let xml = vcard.map(|v| String::from_utf8_lossy(&v.to_bytes("")).into_owned());
-        self.store
-            .write(Box::new(move |txn| {
-                require_account(txn, &key)?;
-                let mut vcards = txn.open_table(VCARDS)?;
-                match &xml {
-                    Some(xml) => vcards.insert(key.as_str(), xml.as_str())?,
-                    None => vcards.remove(key.as_str())?,
-                };
-                let mut hashes = txn.open_table(AVATAR_HASHES)?;
-                match &photo_hash {
-                    Some(hash) => hashes.insert(key.as_str(), hash.as_str())?,
-                    None => hashes.remove(key.as_str())?,
-                };
-                Ok(())
-            }))
-            .await
+        self.store.write(set_op(bare_jid, vcard, photo_hash)).await
     }
+}
+
+/// The write behind [`VCards::set`].
+pub fn set_op(bare_jid: &str, vcard: Option<&Element>, photo_hash: Option<String>) -> WriteOp {
+    let key = bare_jid.to_string();
+    let xml = vcard.map(|v| String::from_utf8_lossy(&v.to_bytes("")).into_owned());
+    Box::new(move |txn| {
+        require_account(txn, &key)?;
+        let mut vcards = txn.open_table(VCARDS)?;
+        match &xml {
+            Some(xml) => vcards.insert(key.as_str(), xml.as_str())?,
+            None => vcards.remove(key.as_str())?,
+        };
+        let mut hashes = txn.open_table(AVATAR_HASHES)?;
+        match &photo_hash {
+            Some(hash) => hashes.insert(key.as_str(), hash.as_str())?,
+            None => hashes.remove(key.as_str())?,
+        };
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::stanza::{self, Condition, Invalid, Kind, StanzaError};
 use crate::xml::{Element, NS_CLIENT, StreamHeader};
 
 use super::error::{StreamCondition, StreamError};
-use super::{NS_BIND, NS_SASL, NS_SASL_CB, NS_SESSION, NS_TLS};
+use super::{NS_BIND, NS_PRE_APPROVAL, NS_ROSTERVER, NS_SASL, NS_SASL_CB, NS_SESSION, NS_TLS};
 
 /// What the listener and configuration allow on this stream.
 #[derive(Clone, Debug)]
@@ -667,6 +667,8 @@ impl C2sStream {
                 Element::new("session", NS_SESSION)
                     .with_child(Element::new("optional", NS_SESSION)),
             );
+            features.push_child(Element::new("ver", NS_ROSTERVER));
+            features.push_child(Element::new("sub", NS_PRE_APPROVAL));
         } else {
             if !self.secure && self.policy.starttls_available {
                 let mut starttls = Element::new("starttls", NS_TLS);

@@ -22,10 +22,11 @@
 //!   arrives within 1 s (stanzas left over from earlier steps count);
 //! - a send waits 100 ms when the previous action was another client's.
 //!
-//! Per-script server settings: a line `# perch-config: <TOML line>` in a
-//! script adds that line to the server configuration of that script only
-//! (after the suite's), e.g. `# perch-config: [registration]` then
-//! `# perch-config: allow = true`. Scansion reads it as a comment.
+//! Server configuration per script (a Perch extension, invisible to other
+//! runners because the lines are comments): every line
+//! `# perch-config: <TOML line>` is appended, in order, to the suite's
+//! config for that script only, e.g. `# perch-config: [registration]` then
+//! `# perch-config: allow = true`. `script::parse_script` collects them.
 
 pub mod client;
 pub mod matcher;
@@ -119,18 +120,6 @@ transport = "tcp"
 username = "john"
 password = "password"
 "#;
-
-/// The `# perch-config:` lines of a script, as TOML (see the module docs).
-pub fn script_config(text: &str) -> String {
-    let mut out = String::new();
-    for line in text.lines() {
-        if let Some(toml) = line.strip_prefix("# perch-config:") {
-            out.push_str(toml.trim());
-            out.push('\n');
-        }
-    }
-    out
-}
 
 /// The folder of the project's own scripts and of `shared-must-pass.txt`.
 pub fn project_dir() -> PathBuf {
@@ -404,16 +393,16 @@ fn run_jobs(jobs: Vec<Job>, workers: usize) -> Vec<Outcome> {
 
 fn run_job(job: Job) -> Outcome {
     let start = Instant::now();
+    let opts = PlayOptions {
+        extra_config: job.suite.extra_config(),
+        ..PlayOptions::default()
+    };
     let result = match std::fs::read_to_string(&job.path) {
         Err(e) => Err(Failure {
             summary: format!("cannot read {}: {e}", job.path.display()),
             details: format!("cannot read {}: {e}", job.path.display()),
         }),
         Ok(text) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let opts = PlayOptions {
-                extra_config: format!("{}\n{}", job.suite.extra_config(), script_config(&text)),
-                ..PlayOptions::default()
-            };
             play::play_script(&text, &opts)
         }))
         .unwrap_or_else(|panic| {
@@ -449,15 +438,7 @@ fn run_job(job: Job) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_must_pass, script_config};
-
-    #[test]
-    fn per_script_config_lines() {
-        let script =
-            "# Title\n# perch-config: [registration]\n# perch-config:   allow = true\n# other\n";
-        assert_eq!(script_config(script), "[registration]\nallow = true\n");
-        assert_eq!(script_config("# Title\n"), "");
-    }
+    use super::parse_must_pass;
 
     #[test]
     fn must_pass_list_format() {

@@ -107,6 +107,15 @@ impl Harness {
             text.contains("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"),
             "{text}"
         );
+        // RFC 6121 §2.6.1 and §3.4.1: roster versioning and pre-approval.
+        assert!(
+            text.contains("<ver xmlns='urn:xmpp:features:rosterver'/>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<sub xmlns='urn:xmpp:features:pre-approval'/>"),
+            "{text}"
+        );
         let (_, actions) = self.feed("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>balcony</resource></bind></iq>");
         let (account, resource) = match actions.into_iter().next() {
             Some(Action::Bind {
