@@ -43,11 +43,7 @@ impl crate::sasl::CredentialLookup for CredentialReader {
         username: &str,
         hash: crate::sasl::ScramHash,
     ) -> Option<crate::sasl::ScramKeys> {
-        let c = self.credentials(username)?;
-        Some(match hash {
-            crate::sasl::ScramHash::Sha1 => c.sha1,
-            crate::sasl::ScramHash::Sha256 => c.sha256,
-        })
+        self.credentials(username)?.keys(hash).cloned()
     }
 
     fn check_plain(&self, username: &str, password: &str) -> bool {
