@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::jid::{self, Jid};
 use crate::session::{Outbox, Session};
 use crate::stanza::{Condition, StanzaError};
@@ -19,8 +19,13 @@ use crate::stream::{StreamCondition, StreamError};
 pub const MAX_RESOURCES_PER_ACCOUNT: usize = 32;
 
 pub struct Server {
+    /// The configuration the server started with. The parts that a reload
+    /// (SIGHUP) may change live are copied out below; read those through
+    /// their accessors, not from here.
     pub config: Config,
     pub store: Store,
+    /// Live copy of `config.limits`, replaced by a reload.
+    limits: Cell<Limits>,
     pub started: Instant,
     sessions: RefCell<HashMap<Jid, Vec<Rc<Session>>>>,
     next_session_id: Cell<u64>,
@@ -38,6 +43,7 @@ struct AuthFailures {
 impl Server {
     pub fn new(config: Config, store: Store) -> Rc<Server> {
         Rc::new(Server {
+            limits: Cell::new(config.limits),
             config,
             store,
             started: Instant::now(),
@@ -48,6 +54,17 @@ impl Server {
             auth_failures: RefCell::new(HashMap::new()),
             rng: ring::rand::SystemRandom::new(),
         })
+    }
+
+    /// The resource limits in force (changed by a reload).
+    pub fn limits(&self) -> Limits {
+        self.limits.get()
+    }
+
+    /// Applies new limits to connections and logins from now on; existing
+    /// connections keep the stanza size limit they started with.
+    pub fn set_limits(&self, limits: Limits) {
+        self.limits.set(limits);
     }
 
     /// Is `domain` one of the user hosts (not a MUC host)?
@@ -188,12 +205,12 @@ impl Server {
     /// Admits a new connection from `ip` unless a limit is reached. The
     /// returned guard gives the slot back when dropped.
     pub fn admit(self: &Rc<Self>, ip: IpAddr) -> Result<ConnectionGuard, &'static str> {
-        if self.connection_count.get() >= self.config.limits.max_connections {
+        if self.connection_count.get() >= self.limits().max_connections {
             return Err("server connection limit reached");
         }
         let mut per_ip = self.connections.borrow_mut();
         let n = per_ip.entry(ip).or_insert(0);
-        if *n >= self.config.limits.max_connections_per_ip {
+        if *n >= self.limits().max_connections_per_ip {
             return Err("too many connections from this address");
         }
         *n += 1;
@@ -226,7 +243,7 @@ impl Server {
         }
         f.count += 1;
         f.last = now;
-        let free = self.config.limits.login_attempts_per_minute.max(1);
+        let free = self.limits().login_attempts_per_minute.max(1);
         if f.count <= free {
             Duration::from_millis(200)
         } else {
