@@ -9,10 +9,24 @@ use crate::store::{Store, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    UserAdd { jid: String, password: String },
-    UserDel { jid: String },
-    UserPasswd { jid: String, password: String },
-    UserList { domain: Option<String> },
+    UserAdd {
+        jid: String,
+        password: String,
+    },
+    UserDel {
+        jid: String,
+    },
+    UserPasswd {
+        jid: String,
+        password: String,
+    },
+    UserList {
+        domain: Option<String>,
+    },
+    /// A consistent copy of the database into the file that travels with
+    /// the request over the admin socket (SCM_RIGHTS), so the server writes
+    /// where the caller may write, not where the server may.
+    Backup,
 }
 
 #[derive(Debug)]
@@ -119,6 +133,9 @@ pub async fn execute(
             };
             Ok(store.accounts().list(domain.as_deref())?)
         }
+        Command::Backup => Err(AdminError::Protocol(
+            "a backup needs its target file passed along".to_string(),
+        )),
     }
 }
 
@@ -135,7 +152,7 @@ async fn derive(password: &str) -> Result<Credentials, AdminError> {
 //
 // A request is one field per line, ended by an empty line:
 //   user-add / jid / password | user-del / jid | user-passwd / jid / password
-//   | user-list [/ domain]
+//   | user-list [/ domain] | backup (with the target file's descriptor)
 // The answer is `ok` or `error: …` on the first line, then result lines,
 // then the server closes the connection.
 
@@ -148,6 +165,7 @@ pub fn encode_request(cmd: &Command) -> String {
             Some(d) => vec!["user-list", d],
             None => vec!["user-list"],
         },
+        Command::Backup => vec!["backup"],
     };
     let mut out = fields.join("\n");
     out.push_str("\n\n");
@@ -175,6 +193,7 @@ pub fn decode_request(text: &str) -> Result<Command, AdminError> {
         Some("user-list") => Ok(Command::UserList {
             domain: fields.get(1).map(|s| s.to_string()),
         }),
+        Some("backup") => Ok(Command::Backup),
         Some(other) => Err(AdminError::Protocol(format!("unknown command '{other}'"))),
         None => Err(AdminError::Protocol("empty request".to_string())),
     }
@@ -200,6 +219,7 @@ mod tests {
             Command::UserList {
                 domain: Some("b".into()),
             },
+            Command::Backup,
         ];
         for cmd in cmds {
             assert_eq!(decode_request(&encode_request(&cmd)).expect("decode"), cmd);

@@ -179,10 +179,16 @@ fn run(config_file: Option<&Path>) -> ExitCode {
         Some(p) => log::info!("configuration: {}", p.display()),
         None => log::info!("no configuration file: using built-in defaults"),
     }
+    let config_file = config_path(config_file);
     let ex = Rc::new(smol::LocalExecutor::new());
     let result = smol::block_on(ex.run(async {
-        let prepared = perch::run::prepare(config, &ex).await?;
-        perch::run::serve(prepared, ex.clone(), shutdown_signal()).await;
+        let mut prepared = perch::run::prepare(config, &ex).await?;
+        if let Some(notifier) = perch::sd_notify::Notifier::from_env() {
+            prepared = prepared.with_notifier(notifier);
+        }
+        let reloader = prepared.reloader();
+        let control = until_stopped(reloader, config_file);
+        perch::run::serve(prepared, ex.clone(), control).await;
         Ok::<(), perch::run::RunError>(())
     }));
     match result {
@@ -200,14 +206,23 @@ fn run(config_file: Option<&Path>) -> ExitCode {
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let signals = perch::signals::Signals::new();
-    match signals {
-        Ok(s) => s.wait_terminate().await,
+/// Serves signals until SIGTERM or SIGINT: SIGHUP re-reads the
+/// configuration file and the certificates.
+async fn until_stopped(reloader: perch::reload::Reloader, config_file: Option<PathBuf>) {
+    use perch::signals::{Request, Signals};
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
         Err(e) => {
             log::warn!("cannot watch for signals ({e}); stop with SIGKILL");
-            futures_lite::future::pending::<()>().await
+            return futures_lite::future::pending::<()>().await;
+        }
+    };
+    loop {
+        match signals.next().await {
+            Request::Stop => return,
+            Request::Reload => {
+                reloader.reload_from(config_file.as_deref());
+            }
         }
     }
 }

@@ -2,10 +2,12 @@
 //! commit so that message-rate writes cost one fsync per batch, not per write.
 
 mod accounts;
+mod backup;
 mod commit;
 mod schema;
 
 pub use accounts::{Accounts, CredentialReader};
+pub use backup::{BackupSummary, snapshot_into};
 pub use commit::WriteOp;
 pub use schema::SCHEMA_VERSION;
 
@@ -35,6 +37,11 @@ pub enum StoreError {
     AlreadyExists(String),
     /// The record to change or delete does not exist.
     NotFound(String),
+    /// A backup was asked to write into a file that has data.
+    BackupTargetNotEmpty,
+    /// Tables in the file that the backup does not know how to copy (a
+    /// table missing from `schema::TABLES`): no backup is written.
+    UnregisteredTables(Vec<String>),
 }
 
 impl fmt::Display for StoreError {
@@ -55,6 +62,17 @@ impl fmt::Display for StoreError {
             StoreError::Corrupt(what) => write!(f, "corrupt database record: {what}"),
             StoreError::AlreadyExists(what) => write!(f, "{what} exists already"),
             StoreError::NotFound(what) => write!(f, "{what} does not exist"),
+            StoreError::BackupTargetNotEmpty => {
+                write!(
+                    f,
+                    "the backup file is not empty; a backup writes a new file"
+                )
+            }
+            StoreError::UnregisteredTables(names) => write!(
+                f,
+                "the database has table(s) {} that this Perch cannot back up; no backup was written",
+                names.join(", ")
+            ),
         }
     }
 }
@@ -171,6 +189,14 @@ impl Store {
                 .map(|v| v.value().to_vec())
                 .ok_or_else(|| StoreError::Corrupt(format!("secret {name} vanished")))
         })
+    }
+
+    /// Writes a consistent copy of the whole database into `file` (new and
+    /// empty) on the blocking pool, while the server keeps serving. The copy
+    /// is a complete database: stop Perch and put it in place to restore.
+    pub async fn backup_into(&self, file: std::fs::File) -> Result<BackupSummary, StoreError> {
+        let db = self.db.clone();
+        smol::unblock(move || backup::snapshot_into(&db, file)).await
     }
 
     pub fn accounts(&self) -> Accounts<'_> {

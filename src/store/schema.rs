@@ -17,6 +17,11 @@ pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("s
 
 const VERSION_KEY: &str = "schema_version";
 
+/// Every table of the schema, for `perch backup`: a table created in
+/// `migrate` must be listed here too (a test checks), or backups refuse to
+/// run rather than leave it out.
+pub(crate) const TABLES: &[&dyn super::backup::CopyTable] = &[&META, &ACCOUNTS, &SECRETS];
+
 pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
     let found = {
         let txn = db.begin_read()?;
