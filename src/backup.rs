@@ -123,9 +123,7 @@ mod tests {
             Err(BackupError::Store(StoreError::NotFound(_)))
         ));
         assert!(!target.exists());
-        drop(
-            Store::open(&config.data_dir.join(crate::run::DB_FILE), 1 << 20).expect("create"),
-        );
+        drop(Store::open(&config.data_dir.join(crate::run::DB_FILE), 1 << 20).expect("create"));
         let summary = write(&config, &target).expect("backup");
         assert!(summary.starts_with("backed up "), "{summary}");
         // Again over the old one: replaced, and no temporary file left.

@@ -11,6 +11,7 @@ pub mod jid;
 pub mod logger;
 pub mod muc;
 pub mod net;
+pub mod portable;
 pub mod reload;
 pub mod router;
 pub mod run;

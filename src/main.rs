@@ -41,6 +41,9 @@ enum Sub {
     Run(RunCmd),
     Check(CheckCmd),
     User(UserCmd),
+    Backup(BackupCmd),
+    Export(ExportCmd),
+    Import(ImportCmd),
 }
 
 #[derive(FromArgs)]
@@ -57,6 +60,59 @@ struct RunCmd {
 /// Validate the configuration and certificates and print what would run.
 #[argh(subcommand, name = "check")]
 struct CheckCmd {
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Write a consistent copy of the database to FILE (works while the server
+/// runs). To restore, stop Perch and put the copy in place of perch.redb.
+#[argh(
+    subcommand,
+    name = "backup",
+    example = "perch backup /var/backups/perch-$(date +%F).redb"
+)]
+struct BackupCmd {
+    /// the file to write (replaced if it exists)
+    #[argh(positional)]
+    file: PathBuf,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Export all accounts in the XEP-0227 portable format (Prosody and
+/// ejabberd import it) into a new or empty directory. Works while the server
+/// runs. The files hold password hashes: keep them private.
+#[argh(
+    subcommand,
+    name = "export",
+    example = "perch export /root/perch-export"
+)]
+struct ExportCmd {
+    /// the directory to write
+    #[argh(positional)]
+    dir: PathBuf,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Import accounts from XEP-0227 files (a directory or one file), e.g. from
+/// Prosody or ejabberd. Stop the server first. Existing accounts are left
+/// unchanged.
+#[argh(
+    subcommand,
+    name = "import",
+    example = "perch import /root/prosody-export"
+)]
+struct ImportCmd {
+    /// a directory of XEP-0227 files, or one <server-data/> file
+    #[argh(positional)]
+    path: PathBuf,
     /// configuration file (TOML)
     #[argh(option, short = 'c')]
     config: Option<PathBuf>,
@@ -144,6 +200,121 @@ fn main() -> ExitCode {
         Sub::Run(cmd) => run(cmd.config.as_deref()),
         Sub::Check(cmd) => check(cmd.config.as_deref()),
         Sub::User(cmd) => user(cmd.action),
+        Sub::Backup(cmd) => backup(cmd),
+        Sub::Export(cmd) => export(cmd),
+        Sub::Import(cmd) => import(cmd),
+    }
+}
+
+fn store_exit_code(e: &StoreError) -> ExitCode {
+    match e {
+        StoreError::Locked(_) => ExitCode::from(EXIT_IN_USE),
+        _ => ExitCode::from(EXIT_FAILURE),
+    }
+}
+
+fn backup(cmd: BackupCmd) -> ExitCode {
+    let config = match load_config(cmd.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match perch::backup::write(&config, &cmd.file) {
+        Ok(summary) => {
+            println!("{}: {summary}", cmd.file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("perch: backup to {}: {e}", cmd.file.display());
+            match &e {
+                perch::backup::BackupError::Store(s) => store_exit_code(s),
+                _ => ExitCode::from(EXIT_FAILURE),
+            }
+        }
+    }
+}
+
+fn export(cmd: ExportCmd) -> ExitCode {
+    let config = match load_config(cmd.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("perch: export to {}: {e}", cmd.dir.display());
+        ExitCode::from(EXIT_FAILURE)
+    };
+    // A running server holds the database: export from a snapshot of it,
+    // taken next to the target directory and removed afterwards.
+    let snapshot = snapshot_path(&cmd.dir);
+    let running = perch::net::admin::socket_path(&config.data_dir).exists();
+    let store = if running {
+        if let Err(e) = perch::backup::write(&config, &snapshot) {
+            return fail(&e);
+        }
+        Store::open(&snapshot, 1 << 20)
+    } else {
+        perch::backup::open_existing(&config)
+    };
+    let result = match store {
+        Ok(store) => perch::portable::export(&store, &cmd.dir).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if running {
+        let _ = std::fs::remove_file(&snapshot);
+    }
+    match result {
+        Ok(summary) => {
+            println!(
+                "exported {} users of {} hosts to {}",
+                summary.users,
+                summary.hosts,
+                cmd.dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `parent/.NAME.snapshot-PID.redb` for the export directory `dir/NAME`.
+fn snapshot_path(dir: &Path) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".to_string());
+    dir.with_file_name(format!(".{name}.snapshot-{}.redb", std::process::id()))
+}
+
+fn import(cmd: ImportCmd) -> ExitCode {
+    let config = match load_config(cmd.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let path = config.data_dir.join(perch::run::DB_FILE);
+    let store = match Store::open(&path, config.storage.cache_mib.saturating_mul(1 << 20)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("perch: {e}");
+            if matches!(e, StoreError::Locked(_)) {
+                eprintln!("perch: stop the server before importing (systemctl stop perch)");
+            }
+            return store_exit_code(&e);
+        }
+    };
+    let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.clone()).collect();
+    match perch::portable::import(&store, &cmd.path, &hosts) {
+        Ok(report) => {
+            for line in report.lines() {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "perch: import from {}: {e} (nothing was imported)",
+                cmd.path.display()
+            );
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }
 

@@ -56,6 +56,47 @@ impl crate::sasl::CredentialLookup for CredentialReader {
     }
 }
 
+/// The credentials of `bare_jid` as `txn` sees them; for bulk work
+/// (export) that must read one snapshot.
+pub fn credentials_in(
+    txn: &redb::ReadTransaction,
+    bare_jid: &str,
+) -> Result<Option<Credentials>, StoreError> {
+    let table = txn.open_table(ACCOUNTS)?;
+    match table.get(bare_jid)? {
+        None => Ok(None),
+        Some(v) => Credentials::from_bytes(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("credentials of {bare_jid}: {e}"))),
+    }
+}
+
+/// Every account's bare JID as `txn` sees them, sorted.
+pub fn list_in(txn: &redb::ReadTransaction) -> Result<Vec<String>, StoreError> {
+    let table = txn.open_table(ACCOUNTS)?;
+    let mut out = Vec::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
+    for entry in table.iter()? {
+        let (key, _) = entry?;
+        out.push(key.value().to_string());
+    }
+    Ok(out)
+}
+
+/// Creates an account inside `txn`; `AlreadyExists` if the name is taken.
+/// For bulk work (import) that writes many records in one transaction.
+pub fn create_in(
+    txn: &redb::WriteTransaction,
+    bare_jid: &str,
+    credentials: &Credentials,
+) -> Result<(), StoreError> {
+    let mut table = txn.open_table(ACCOUNTS)?;
+    if table.get(bare_jid)?.is_some() {
+        return Err(StoreError::AlreadyExists(format!("account {bare_jid}")));
+    }
+    table.insert(bare_jid, credentials.to_bytes().as_slice())?;
+    Ok(())
+}
+
 pub struct Accounts<'a> {
     store: &'a Store,
 }
@@ -66,15 +107,7 @@ impl<'a> Accounts<'a> {
     }
 
     pub fn credentials(&self, bare_jid: &str) -> Result<Option<Credentials>, StoreError> {
-        self.store.read(|txn| {
-            let table = txn.open_table(ACCOUNTS)?;
-            match table.get(bare_jid)? {
-                None => Ok(None),
-                Some(v) => Credentials::from_bytes(v.value())
-                    .map(Some)
-                    .map_err(|e| StoreError::Corrupt(format!("credentials of {bare_jid}: {e}"))),
-            }
-        })
+        self.store.read(|txn| credentials_in(txn, bare_jid))
     }
 
     pub fn exists(&self, bare_jid: &str) -> Result<bool, StoreError> {
@@ -122,16 +155,9 @@ impl<'a> Accounts<'a> {
         credentials: &Credentials,
     ) -> Result<(), StoreError> {
         let key = bare_jid.to_string();
-        let value = credentials.to_bytes();
+        let credentials = credentials.clone();
         self.store
-            .write(Box::new(move |txn| {
-                let mut table = txn.open_table(ACCOUNTS)?;
-                if table.get(key.as_str())?.is_some() {
-                    return Err(StoreError::AlreadyExists(format!("account {key}")));
-                }
-                table.insert(key.as_str(), value.as_slice())?;
-                Ok(())
-            }))
+            .write(Box::new(move |txn| create_in(txn, &key, &credentials)))
             .await
     }
 

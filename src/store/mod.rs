@@ -1,7 +1,7 @@
 //! Persistence: one redb file with typed tables, a schema version, and group
 //! commit so that message-rate writes cost one fsync per batch, not per write.
 
-mod accounts;
+pub mod accounts;
 mod backup;
 mod commit;
 mod schema;
