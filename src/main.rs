@@ -16,6 +16,9 @@ const EXIT_FAILURE: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 const EXIT_IN_USE: u8 = 3;
 
+/// The configuration file of an installed Perch (the .deb puts it there).
+const SYSTEM_CONFIG: &str = "/etc/perch/perch.toml";
+
 #[derive(FromArgs)]
 /// Perch, a small XMPP server with group chats.
 ///
@@ -25,7 +28,7 @@ const EXIT_IN_USE: u8 = 3;
 /// certificate created on first start.
 #[argh(
     example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch check --config /etc/perch/perch.toml",
-    note = "The configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd); otherwise built-in defaults apply.\nSee perch.example.toml for every key.",
+    note = "The configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd), /etc/perch/perch.toml; otherwise\nbuilt-in defaults apply. See perch.example.toml for every key.",
     error_code(1, "an error while running (a port in use, an unreadable file, ...)"),
     error_code(2, "the configuration or an argument is invalid"),
     error_code(3, "the database is in use by another process")
@@ -325,9 +328,15 @@ fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("PERCH_CONFIG").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    std::env::var_os("CONFIGURATION_DIRECTORY")
+    if let Some(p) = std::env::var_os("CONFIGURATION_DIRECTORY")
         .map(|d| PathBuf::from(d).join("perch.toml"))
         .filter(|p| p.exists())
+    {
+        return Some(p);
+    }
+    // Where the package installs it, so that `perch user …` in a shell
+    // finds the same configuration (and database) as the service.
+    Some(PathBuf::from(SYSTEM_CONFIG)).filter(|p| p.exists())
 }
 
 fn load_config(explicit: Option<&Path>) -> Result<Config, ExitCode> {
