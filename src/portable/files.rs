@@ -1,7 +1,7 @@
 //! The files of an export: reading them (with XInclude, as XEP-0227 §6
 //! requires of an importer) into `<user/>` elements with their host, and
-//! the layout Perch writes (§6.1: a main file, one file per host, one file
-//! per user).
+//! writing them (one document
+//! per account, as Prosody writes them).
 //!
 //! Reading accepts:
 //! - a single file whose root is `<server-data/>` (ejabberd's one-file
@@ -32,8 +32,6 @@ pub const MAX_FILE_BYTES: u64 = 512 << 20;
 const MAX_INCLUDE_DEPTH: usize = 6;
 /// Deeper elements are refused (conversion recurses).
 const MAX_ELEMENT_DEPTH: usize = 256;
-/// The main file of a Perch export.
-pub const MAIN_FILE: &str = "server-data.xml";
 
 /// One `<user/>` with the host it was found under.
 pub struct UserEntry {
@@ -460,19 +458,6 @@ pub fn file_stem(name: &str) -> String {
     }
 }
 
-/// Escapes a file path for an `href` (a URI reference).
-pub fn href(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b'@') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Creates `dir` (owner-only, as the XEP's security section asks) or
 /// accepts it when it exists and is empty.
 pub fn prepare_directory(dir: &Path) -> Result<(), PortableError> {
@@ -490,13 +475,6 @@ pub fn prepare_directory(dir: &Path) -> Result<(), PortableError> {
             .map_err(|e| PortableError::Io(dir.to_owned(), e)),
         Err(e) => Err(PortableError::Io(dir.to_owned(), e)),
     }
-}
-
-pub fn create_subdirectory(dir: &Path) -> Result<(), PortableError> {
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| PortableError::Io(dir.to_owned(), e))
 }
 
 /// Writes `element` as a document, owner-readable only.
@@ -535,11 +513,9 @@ mod tests {
     }
 
     #[test]
-    fn hrefs_round_trip() {
-        for p in ["capulet.lit/juliet.xml", "h/é ü.xml", "x/a&b'c.xml"] {
-            assert_eq!(percent_decode(&href(p)).as_deref(), Some(p));
-        }
-        assert_eq!(href("h/a b.xml"), "h/a%20b.xml");
+    fn hrefs_are_percent_decoded() {
+        assert_eq!(percent_decode("h/a%20b.xml").as_deref(), Some("h/a b.xml"));
+        assert_eq!(percent_decode("h/%C3%A9.xml").as_deref(), Some("h/é.xml"));
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%4"), None);
     }

@@ -182,11 +182,21 @@ mod tests {
             summary,
             crate::portable::ExportSummary { hosts: 2, users: 3 }
         );
-        assert!(out.join("server-data.xml").is_file());
-        assert!(out.join("capulet.lit.xml").is_file());
-        assert!(out.join("capulet.lit/juliet.xml").is_file());
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .expect("list")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "juliet@capulet.lit.xml",
+                "nurse@capulet.lit.xml",
+                "romeo@montague.lit.xml"
+            ]
+        );
         let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(out.join("capulet.lit/juliet.xml"))
+            &std::fs::metadata(out.join("juliet@capulet.lit.xml"))
                 .expect("meta")
                 .permissions(),
         );
@@ -219,11 +229,7 @@ mod tests {
         // And the copy exports to the same files.
         let out2 = dir.path().join("export2");
         export(&target, &out2).expect("export again");
-        for f in [
-            "server-data.xml",
-            "capulet.lit.xml",
-            "montague.lit/romeo.xml",
-        ] {
+        for f in &names {
             assert_eq!(
                 std::fs::read(out.join(f)).expect("a"),
                 std::fs::read(out2.join(f)).expect("b"),
