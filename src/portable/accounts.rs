@@ -23,6 +23,8 @@
 //! reported. An account that arrives with SCRAM-SHA-1 keys only (Prosody
 //! keeps only those) can log in with SCRAM-SHA-1 and PLAIN, not with
 //! SCRAM-SHA-256, until its password is set again (`perch user passwd`).
+//! Fields that ejabberd 23.01's export encodes in base64 twice are read
+//! correctly.
 
 use crate::jid::Jid;
 use crate::sasl::base64;
@@ -87,12 +89,28 @@ pub fn parse_scram(element: &Element) -> Result<Option<ScramKeys>, String> {
         .ok()
         .filter(|n| *n > 0 && !count.starts_with('0') && !count.starts_with('+'))
         .ok_or_else(|| format!("{name}: iter-count {count:?} is not a positive integer"))?;
+    let mut salt = decode("salt")?;
+    let mut stored_key = decode("stored-key")?;
+    let mut server_key = decode("server-key")?;
+    if let (Some(stored), Some(server), Some(inner_salt)) = (
+        decode_again(&stored_key, hash),
+        decode_again(&server_key, hash),
+        base64::decode(&salt).ok(),
+    ) {
+        // ejabberd's export_piefxis (seen in 23.01) base64-encodes these
+        // fields twice for accounts it created itself. A key of the right
+        // length is never valid base64 of a key of the right length (the
+        // lengths differ), so this cannot misread a correct file.
+        stored_key = stored;
+        server_key = server;
+        salt = inner_salt;
+    }
     let keys = ScramKeys {
         hash,
-        salt: decode("salt")?,
+        salt,
         iterations,
-        stored_key: decode("stored-key")?,
-        server_key: decode("server-key")?,
+        stored_key,
+        server_key,
     };
     if !keys.is_well_formed() {
         return Err(format!(
@@ -102,6 +120,17 @@ pub fn parse_scram(element: &Element) -> Result<Option<ScramKeys>, String> {
         ));
     }
     Ok(Some(keys))
+}
+
+/// `field` decoded once more, when it is base64 text of a key of `hash`'s
+/// size rather than the key itself.
+fn decode_again(field: &[u8], hash: ScramHash) -> Option<Vec<u8>> {
+    if field.len() == hash.output_len() {
+        return None;
+    }
+    base64::decode(field)
+        .ok()
+        .filter(|inner| inner.len() == hash.output_len())
 }
 
 impl Family for AccountsFamily {
@@ -204,6 +233,26 @@ mod tests {
         assert_eq!(keys.hash, ScramHash::Sha1);
         assert_eq!(keys.iterations, 100_000);
         assert_eq!(keys.stored_key.len(), 20);
+    }
+
+    #[test]
+    fn ejabberd_double_base64_is_read() {
+        // What ejabberd 23.01's export_piefxis wrote for an account it
+        // created with the password "tybalt-pw": every field is base64 of
+        // the base64 text of the value.
+        let el = Element::parse(
+            "<scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'>\
+             <iter-count>4096</iter-count>\
+             <salt>eTUvcGwydXBtUlFaRlZxT0R6TTdxdz09</salt>\
+             <server-key>VkF3Z0ZDZDV6cURZV1JyODRNc3BsV0pYM0tVPQ==</server-key>\
+             <stored-key>QVBPQTluR08zbTRzNEF5TU1Va1ZWT2dsQkF3PQ==</stored-key>\
+             </scram-credentials>",
+        )
+        .expect("xml");
+        let keys = parse_scram(&el).expect("valid").expect("supported");
+        assert_eq!(keys.salt.len(), 16);
+        assert!(keys.verify_password("tybalt-pw"));
+        assert!(!keys.verify_password("tybalt"));
     }
 
     #[test]
