@@ -277,6 +277,7 @@ enum Control {
 
 struct Running {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     control: smol::channel::Sender<Control>,
     reloaded: std::sync::mpsc::Receiver<perch::reload::Outcome>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -305,13 +306,12 @@ fn start_in_process(config: Config, notify: &Path, accounts: &[(&str, &str)]) ->
             let prepared = prepared.with_notifier(notifier);
             let reloader = prepared.reloader();
             let server = prepared.server().clone();
-            let addr = prepared
-                .local_addrs()
-                .into_iter()
-                .find(|(k, _)| *k == ListenerKind::C2s)
-                .map(|(_, a)| a)
-                .expect("c2s");
-            ready_tx.send(addr).expect("ready");
+            let addrs = prepared.local_addrs();
+            let find = |kind| addrs.iter().find(|(k, _)| *k == kind).map(|(_, a)| *a);
+            let c2s = find(ListenerKind::C2s).expect("c2s");
+            ready_tx
+                .send((c2s, find(ListenerKind::C2sTls)))
+                .expect("ready");
             let control = async move {
                 while let Ok(message) = control_rx.recv().await {
                     match message {
@@ -336,11 +336,12 @@ fn start_in_process(config: Config, notify: &Path, accounts: &[(&str, &str)]) ->
             perch::run::serve(prepared, ex.clone(), control).await;
         }));
     });
-    let addr = ready_rx
+    let (addr, tls_addr) = ready_rx
         .recv_timeout(IO_TIMEOUT)
         .expect("server did not start");
     Running {
         addr,
+        tls_addr,
         control: control_tx,
         reloaded: reloaded_rx,
         thread: Some(thread),
@@ -448,6 +449,116 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
         store.accounts().exists("late@localhost").expect("read"),
         "a write pending at shutdown was lost"
     );
+}
+
+/// A certificate for localhost from rcgen, written as PEM files.
+fn write_certificate(dir: &Path, stem: &str) -> (PathBuf, PathBuf, Vec<u8>) {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("rcgen");
+    let cert = dir.join(format!("{stem}.crt"));
+    let key = dir.join(format!("{stem}.key"));
+    std::fs::write(&cert, generated.cert.pem()).expect("write");
+    std::fs::write(&key, generated.signing_key.serialize_pem()).expect("write");
+    (cert, key, generated.cert.der().to_vec())
+}
+
+/// A direct-TLS connection that trusts `trusted`; returns the stream and
+/// the leaf certificate the server presented.
+fn tls_connect(
+    addr: SocketAddr,
+    trusted: &[&[u8]],
+) -> (
+    rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    Vec<u8>,
+) {
+    use std::sync::Arc;
+    let mut roots = rustls::RootCertStore::empty();
+    for der in trusted {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.to_vec()))
+            .expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let mut tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).expect("handshake");
+    }
+    let leaf = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .expect("a certificate");
+    (rustls::StreamOwned::new(conn, tcp), leaf)
+}
+
+fn stream_features(stream: &mut impl ReadWrite) -> String {
+    stream
+        .write_all(
+            b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+              xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>",
+        )
+        .expect("send");
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    while !got.contains("</stream:features>") {
+        let n = stream.read(&mut buf).expect("read");
+        assert!(n > 0, "closed; got {got:?}");
+        got.push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or_default()));
+    }
+    got
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+#[test]
+fn reload_picks_up_a_renewed_certificate_without_dropping_connections() {
+    let dir = TempDir::new("service-renewal");
+    let data = dir.path().join("data");
+    let (cert, key, old_der) = write_certificate(dir.path(), "live");
+    let text = config_text(&data, "")
+        .replace(
+            "domain = \"localhost\"\n",
+            &format!("domain = \"localhost\"\ncertificate = {cert:?}\nkey = {key:?}\n"),
+        )
+        .replace(
+            "[c2s]",
+            "[[listener]]\nkind = \"c2s-tls\"\naddress = \"127.0.0.1\"\nport = 0\n[c2s]",
+        );
+    let config = Config::from_toml_str(&text, "test").expect("config");
+    let notify = NotifySocket::bind(dir.path());
+    let server = start_in_process(config.clone(), &notify.path, &[]);
+    let tls_addr = server.tls_addr.expect("c2s-tls listener");
+
+    let (mut before, served) = tls_connect(tls_addr, &[&old_der]);
+    assert_eq!(served, old_der);
+
+    // The renewal: new files at the same paths (what certbot's deploy hook
+    // leaves behind), then a reload.
+    let (renewed_cert, renewed_key, new_der) = write_certificate(dir.path(), "renewed");
+    std::fs::rename(&renewed_cert, &cert).expect("rename");
+    std::fs::rename(&renewed_key, &key).expect("rename");
+    let outcome = server.reload(config);
+    assert!(outcome.applied.contains(&"certificates"), "{outcome:?}");
+    assert_eq!(outcome.certificate_error, None);
+
+    let (mut after, served) = tls_connect(tls_addr, &[&old_der, &new_der]);
+    assert_eq!(
+        served, new_der,
+        "new connections get the renewed certificate"
+    );
+    assert!(stream_features(&mut after).contains("<mechanisms"));
+    // The connection made before the reload still works.
+    assert!(stream_features(&mut before).contains("<mechanisms"));
 }
 
 // ---------------------------------------------------------------------------
