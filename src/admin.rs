@@ -11,12 +11,29 @@ use crate::store::StoreError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    UserAdd { jid: String, password: String },
-    UserDel { jid: String },
-    UserPasswd { jid: String, password: String },
-    UserList { domain: Option<String> },
+    UserAdd {
+        jid: String,
+        password: String,
+    },
+    UserDel {
+        jid: String,
+    },
+    UserPasswd {
+        jid: String,
+        password: String,
+    },
+    UserList {
+        domain: Option<String>,
+    },
     RoomList,
-    RoomDestroy { jid: String, reason: Option<String> },
+    RoomDestroy {
+        jid: String,
+        reason: Option<String>,
+    },
+    /// A consistent copy of the database into the file that travels with
+    /// the request over the admin socket (SCM_RIGHTS), so the server writes
+    /// where the caller may write, not where the server may.
+    Backup,
 }
 
 #[derive(Debug)]
@@ -114,7 +131,7 @@ pub fn validate(cmd: &Command, hosts: &[String]) -> Result<(), AdminError> {
         Command::UserList { domain: Some(d) } => Jid::parse(d)
             .map(|_| ())
             .map_err(|e| AdminError::BadJid(d.clone(), e.to_string())),
-        Command::UserList { domain: None } | Command::RoomList => Ok(()),
+        Command::UserList { domain: None } | Command::RoomList | Command::Backup => Ok(()),
         Command::RoomDestroy { jid, reason } => {
             room_jid(jid)?;
             reason.as_deref().map_or(Ok(()), check_reason)
@@ -238,6 +255,9 @@ pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, Admi
             store.muc_rooms().delete(jid.as_str()).await?;
             Ok(vec![format!("destroyed {jid}")])
         }
+        Command::Backup => Err(AdminError::Protocol(
+            "a backup needs its target file passed along".to_string(),
+        )),
     }
 }
 
@@ -255,6 +275,7 @@ async fn derive(password: &str) -> Result<Credentials, AdminError> {
 // A request is one field per line, ended by an empty line:
 //   user-add / jid / password | user-del / jid | user-passwd / jid / password
 //   | user-list [/ domain] | room-list | room-destroy / jid [/ reason]
+//   | backup (with the target file's descriptor)
 // The answer is `ok`, `invalid: …` (the request was at fault) or
 // `error: …` on the first line, then result lines,
 // then the server closes the connection.
@@ -273,6 +294,7 @@ pub fn encode_request(cmd: &Command) -> String {
             Some(r) => vec!["room-destroy", jid, r],
             None => vec!["room-destroy", jid],
         },
+        Command::Backup => vec!["backup"],
     };
     let mut out = fields.join("\n");
     out.push_str("\n\n");
@@ -305,6 +327,7 @@ pub fn decode_request(text: &str) -> Result<Command, AdminError> {
             jid: field(1)?,
             reason: fields.get(2).map(|s| s.to_string()),
         }),
+        Some("backup") => Ok(Command::Backup),
         Some(other) => Err(AdminError::Protocol(format!("unknown command '{other}'"))),
         None => Err(AdminError::Protocol("empty request".to_string())),
     }
@@ -339,6 +362,7 @@ mod tests {
                 jid: "r@muc".into(),
                 reason: Some("Moving out".into()),
             },
+            Command::Backup,
         ];
         for cmd in cmds {
             assert_eq!(decode_request(&encode_request(&cmd)).expect("decode"), cmd);

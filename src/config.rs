@@ -378,6 +378,7 @@ impl Config {
             text,
             origin,
             problems: Vec::new(),
+            credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         };
         let config = checker.config(raw, Config::defaults_with_state_dir(state_dir));
         if checker.problems.is_empty() {
@@ -413,6 +414,21 @@ pub fn default_muc(domain: &str) -> String {
 fn state_dir_from_env() -> Option<PathBuf> {
     let value = std::env::var_os("STATE_DIRECTORY")?;
     std::env::split_paths(&value).find(|dir| !dir.as_os_str().is_empty())
+}
+
+/// The prefix that names systemd's credentials directory in a certificate
+/// or key path (`LoadCredential=` in the unit copies root-only files there,
+/// readable by the service).
+pub const CREDENTIALS_PREFIX: &str = "$CREDENTIALS_DIRECTORY/";
+
+/// Replaces a leading [`CREDENTIALS_PREFIX`] with `credentials_dir`. Without
+/// that directory (outside the service) the path stays as written, so that
+/// reading it fails with the path shown.
+pub fn expand_credentials_path(path: &str, credentials_dir: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix(CREDENTIALS_PREFIX), credentials_dir) {
+        (Some(name), Some(dir)) => dir.join(name),
+        _ => PathBuf::from(path),
+    }
 }
 
 /// Why a configuration could not be loaded.
@@ -562,6 +578,8 @@ struct Checker<'a> {
     origin: &'a str,
     /// Byte offset and message, so problems can be listed in file order.
     problems: Vec<(usize, String)>,
+    /// systemd's `$CREDENTIALS_DIRECTORY`, for certificate and key paths.
+    credentials_dir: Option<PathBuf>,
 }
 
 /// A validated host plus the spans needed for cross-host checks.
@@ -843,7 +861,10 @@ impl Checker<'_> {
             );
             None
         } else {
-            Some(PathBuf::from(raw.into_inner()))
+            Some(expand_credentials_path(
+                raw.get_ref(),
+                self.credentials_dir.as_deref(),
+            ))
         }
     }
 
@@ -1384,6 +1405,23 @@ pub(crate) mod tests {
 
     fn defaults() -> Config {
         Config::defaults_with_state_dir(None)
+    }
+
+    #[test]
+    fn credentials_directory_prefix() {
+        let dir = Path::new("/run/credentials/perch.service");
+        assert_eq!(
+            expand_credentials_path("$CREDENTIALS_DIRECTORY/example.org.key", Some(dir)),
+            dir.join("example.org.key")
+        );
+        assert_eq!(
+            expand_credentials_path("$CREDENTIALS_DIRECTORY/example.org.key", None),
+            PathBuf::from("$CREDENTIALS_DIRECTORY/example.org.key")
+        );
+        assert_eq!(
+            expand_credentials_path("/etc/perch/key.pem", Some(dir)),
+            PathBuf::from("/etc/perch/key.pem")
+        );
     }
 
     /// The single error line for text expected to be rejected.

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::durable::OutputHold;
 use crate::im::ImCache;
 use crate::jid::{self, Jid};
@@ -21,10 +21,15 @@ use crate::stream::{StreamCondition, StreamError};
 pub const MAX_RESOURCES_PER_ACCOUNT: usize = 32;
 
 pub struct Server {
+    /// The configuration the server started with. The parts that a reload
+    /// (SIGHUP) may change live are copied out below; read those through
+    /// their accessors, not from here.
     pub config: Config,
     pub store: Store,
     /// The chat rooms of every MUC domain.
     pub muc: crate::muc::Service,
+    /// Live copy of `config.limits`, replaced by a reload.
+    limits: Cell<Limits>,
     pub started: Instant,
     /// Stanzas held until the writes they report are durable.
     pub hold: Rc<OutputHold>,
@@ -57,6 +62,7 @@ impl Server {
         });
         let muc = crate::muc::Service::new(&secret, &config.admins);
         Rc::new(Server {
+            limits: Cell::new(config.limits),
             config,
             store,
             muc,
@@ -71,6 +77,17 @@ impl Server {
             rng: ring::rand::SystemRandom::new(),
             registrations: Default::default(),
         })
+    }
+
+    /// The resource limits in force (changed by a reload).
+    pub fn limits(&self) -> Limits {
+        self.limits.get()
+    }
+
+    /// Applies new limits to connections and logins from now on; existing
+    /// connections keep the stanza size limit they started with.
+    pub fn set_limits(&self, limits: Limits) {
+        self.limits.set(limits);
     }
 
     /// Is `domain` one of the user hosts (not a MUC host)?
@@ -211,12 +228,12 @@ impl Server {
     /// Admits a new connection from `ip` unless a limit is reached. The
     /// returned guard gives the slot back when dropped.
     pub fn admit(self: &Rc<Self>, ip: IpAddr) -> Result<ConnectionGuard, &'static str> {
-        if self.connection_count.get() >= self.config.limits.max_connections {
+        if self.connection_count.get() >= self.limits().max_connections {
             return Err("server connection limit reached");
         }
         let mut per_ip = self.connections.borrow_mut();
         let n = per_ip.entry(ip).or_insert(0);
-        if *n >= self.config.limits.max_connections_per_ip {
+        if *n >= self.limits().max_connections_per_ip {
             return Err("too many connections from this address");
         }
         *n += 1;
@@ -249,7 +266,7 @@ impl Server {
         }
         f.count += 1;
         f.last = now;
-        let free = self.config.limits.login_attempts_per_minute.max(1);
+        let free = self.limits().login_attempts_per_minute.max(1);
         if f.count <= free {
             Duration::from_millis(200)
         } else {

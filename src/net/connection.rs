@@ -117,7 +117,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         }
     }
     let limits = Limits {
-        max_stanza_bytes: server.config.limits.max_stanza_bytes,
+        max_stanza_bytes: server.limits().max_stanza_bytes,
         ..Limits::default()
     };
     let auth_timeout = Duration::from_secs(u64::from(c2s.auth_timeout_secs));

@@ -43,11 +43,7 @@ impl crate::sasl::CredentialLookup for CredentialReader {
         username: &str,
         hash: crate::sasl::ScramHash,
     ) -> Option<crate::sasl::ScramKeys> {
-        let c = self.credentials(username)?;
-        Some(match hash {
-            crate::sasl::ScramHash::Sha1 => c.sha1,
-            crate::sasl::ScramHash::Sha256 => c.sha256,
-        })
+        self.credentials(username)?.keys(hash).cloned()
     }
 
     fn check_plain(&self, username: &str, password: &str) -> bool {
@@ -60,6 +56,51 @@ impl crate::sasl::CredentialLookup for CredentialReader {
     }
 }
 
+/// The credentials of `bare_jid` as `txn` sees them; for bulk work
+/// (export) that must read one snapshot.
+pub fn credentials_in(
+    txn: &redb::ReadTransaction,
+    bare_jid: &str,
+) -> Result<Option<Credentials>, StoreError> {
+    let table = txn.open_table(ACCOUNTS)?;
+    match table.get(bare_jid)? {
+        None => Ok(None),
+        Some(v) => Credentials::from_bytes(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("credentials of {bare_jid}: {e}"))),
+    }
+}
+
+/// Every account's bare JID as `txn` sees them, sorted.
+pub fn list_in(txn: &redb::ReadTransaction) -> Result<Vec<String>, StoreError> {
+    let table = txn.open_table(ACCOUNTS)?;
+    let mut out = Vec::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
+    for entry in table.iter()? {
+        let (key, _) = entry?;
+        out.push(key.value().to_string());
+    }
+    Ok(out)
+}
+
+/// Creates an account inside `txn`; `AlreadyExists` if the name is taken.
+/// For bulk work (import) that writes many records in one transaction.
+pub fn create_in(
+    txn: &redb::WriteTransaction,
+    bare_jid: &str,
+    credentials: &Credentials,
+) -> Result<(), StoreError> {
+    let mut table = txn.open_table(ACCOUNTS)?;
+    if table.get(bare_jid)?.is_some() {
+        return Err(StoreError::AlreadyExists(format!("account {bare_jid}")));
+    }
+    // A deleted account's address is never handed out again (imports too).
+    if txn.open_table(TOMBSTONES)?.get(bare_jid)?.is_some() {
+        return Err(StoreError::Tombstoned(bare_jid.to_string()));
+    }
+    table.insert(bare_jid, credentials.to_bytes().as_slice())?;
+    Ok(())
+}
+
 pub struct Accounts<'a> {
     store: &'a Store,
 }
@@ -70,15 +111,7 @@ impl<'a> Accounts<'a> {
     }
 
     pub fn credentials(&self, bare_jid: &str) -> Result<Option<Credentials>, StoreError> {
-        self.store.read(|txn| {
-            let table = txn.open_table(ACCOUNTS)?;
-            match table.get(bare_jid)? {
-                None => Ok(None),
-                Some(v) => Credentials::from_bytes(v.value())
-                    .map(Some)
-                    .map_err(|e| StoreError::Corrupt(format!("credentials of {bare_jid}: {e}"))),
-            }
-        })
+        self.store.read(|txn| credentials_in(txn, bare_jid))
     }
 
     pub fn exists(&self, bare_jid: &str) -> Result<bool, StoreError> {
@@ -127,19 +160,9 @@ impl<'a> Accounts<'a> {
         credentials: &Credentials,
     ) -> Result<(), StoreError> {
         let key = bare_jid.to_string();
-        let value = credentials.to_bytes();
+        let credentials = credentials.clone();
         self.store
-            .write(Box::new(move |txn| {
-                let mut table = txn.open_table(ACCOUNTS)?;
-                if table.get(key.as_str())?.is_some() {
-                    return Err(StoreError::AlreadyExists(format!("account {key}")));
-                }
-                if txn.open_table(TOMBSTONES)?.get(key.as_str())?.is_some() {
-                    return Err(StoreError::Tombstoned(key.clone()));
-                }
-                table.insert(key.as_str(), value.as_slice())?;
-                Ok(())
-            }))
+            .write(Box::new(move |txn| create_in(txn, &key, &credentials)))
             .await
     }
 

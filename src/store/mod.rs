@@ -2,7 +2,8 @@
 //! commit so that message-rate writes cost one fsync per batch, not per write.
 
 mod account_data;
-mod accounts;
+pub mod accounts;
+mod backup;
 pub mod blocking;
 mod commit;
 pub mod last_logout;
@@ -15,6 +16,7 @@ mod tombstones;
 pub mod vcards;
 
 pub use accounts::{Accounts, CredentialReader, delete_account_op, set_credentials_op};
+pub use backup::{BackupSummary, snapshot_into};
 pub use commit::{WriteOp, WriteTicket};
 pub use last_logout::{LastLogout, LastLogouts};
 pub use muc::{MucRooms, MucWrite, StoredRoom};
@@ -55,6 +57,11 @@ pub enum StoreError {
     Tombstoned(String),
     /// Storing this would exceed a configured limit.
     LimitExceeded(String),
+    /// A backup was asked to write into a file that has data.
+    BackupTargetNotEmpty,
+    /// Tables in the file that the backup does not know how to copy (a
+    /// table missing from `schema::TABLES`): no backup is written.
+    UnregisteredTables(Vec<String>),
 }
 
 impl StoreError {
@@ -95,6 +102,17 @@ impl fmt::Display for StoreError {
                 "{jid} belonged to a deleted account and cannot be registered again"
             ),
             StoreError::LimitExceeded(what) => f.write_str(what),
+            StoreError::BackupTargetNotEmpty => {
+                write!(
+                    f,
+                    "the backup file is not empty; a backup writes a new file"
+                )
+            }
+            StoreError::UnregisteredTables(names) => write!(
+                f,
+                "the database has table(s) {} that this Perch cannot back up; no backup was written",
+                names.join(", ")
+            ),
         }
     }
 }
@@ -234,6 +252,14 @@ impl Store {
                 .map(|v| v.value().to_vec())
                 .ok_or_else(|| StoreError::Corrupt(format!("secret {name} vanished")))
         })
+    }
+
+    /// Writes a consistent copy of the whole database into `file` (new and
+    /// empty) on the blocking pool, while the server keeps serving. The copy
+    /// is a complete database: stop Perch and put it in place to restore.
+    pub async fn backup_into(&self, file: std::fs::File) -> Result<BackupSummary, StoreError> {
+        let db = self.db.clone();
+        smol::unblock(move || backup::snapshot_into(&db, file)).await
     }
 
     pub fn accounts(&self) -> Accounts<'_> {

@@ -68,6 +68,29 @@ pub(crate) const BLOCKLIST: TableDefinition<(&str, &str), ()> = TableDefinition:
 
 const VERSION_KEY: &str = "schema_version";
 
+/// Every table of the schema, for `perch backup`: a table created in
+/// `migrate` must be listed here too (a test checks), or backups refuse to
+/// run rather than leave it out.
+pub(crate) const TABLES: &[&dyn super::backup::CopyTable] = &[
+    &META,
+    &ACCOUNTS,
+    &SECRETS,
+    &TOMBSTONES,
+    &VCARDS,
+    &AVATAR_HASHES,
+    &PRIVATE_XML,
+    &LAST_LOGOUT,
+    &ROSTER_ITEMS,
+    &ROSTER_VERSIONS,
+    &ROSTER_TOMBSTONES,
+    &ROSTER_PENDING_IN,
+    &OFFLINE_MESSAGES,
+    &BLOCKLIST,
+    &MUC_ROOMS,
+    &MUC_AFFILIATIONS,
+    &MUC_HISTORY,
+];
+
 pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
     let found = {
         let txn = db.begin_read()?;
