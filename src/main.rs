@@ -87,9 +87,10 @@ struct BackupCmd {
 }
 
 #[derive(FromArgs)]
-/// Export all accounts in the XEP-0227 portable format (Prosody and
-/// ejabberd import it) into a new or empty directory. Works while the server
-/// runs. The files hold password hashes: keep them private.
+/// Export all accounts in the XEP-0227 portable format (the one Prosody and
+/// ejabberd use), one file per account, into a new or empty directory.
+/// Works while the server runs. The files hold password hashes: keep them
+/// private.
 #[argh(
     subcommand,
     name = "export",
