@@ -91,11 +91,7 @@ struct BackupCmd {
 /// ejabberd use), one file per account, into a new or empty directory.
 /// Works while the server runs. The files hold password hashes: keep them
 /// private.
-#[argh(
-    subcommand,
-    name = "export",
-    example = "perch export /root/perch-export"
-)]
+#[argh(subcommand, name = "export", example = "perch export ./perch-export")]
 struct ExportCmd {
     /// the directory to write
     #[argh(positional)]
