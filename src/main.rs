@@ -105,11 +105,7 @@ struct ExportCmd {
 /// Import accounts from XEP-0227 files (a directory or one file), e.g. from
 /// Prosody or ejabberd. Stop the server first. Existing accounts are left
 /// unchanged.
-#[argh(
-    subcommand,
-    name = "import",
-    example = "perch import /root/prosody-export"
-)]
+#[argh(subcommand, name = "import", example = "perch import ./prosody-export")]
 struct ImportCmd {
     /// a directory of XEP-0227 files, or one <server-data/> file
     #[argh(positional)]
