@@ -93,7 +93,7 @@ struct BackupCmd {
 #[argh(
     subcommand,
     name = "export",
-    example = "perch export /root/perch-export"
+    example = "perch export /var/backups/perch-export"
 )]
 struct ExportCmd {
     /// the directory to write
@@ -111,7 +111,7 @@ struct ExportCmd {
 #[argh(
     subcommand,
     name = "import",
-    example = "perch import /root/prosody-export"
+    example = "perch import ./prosody-export"
 )]
 struct ImportCmd {
     /// a directory of XEP-0227 files, or one <server-data/> file
