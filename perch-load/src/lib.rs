@@ -23,6 +23,9 @@ pub mod xml;
 
 use std::sync::Arc;
 
+/// Records are `serde_json` values; re-exported so users need not depend on it.
+pub use serde_json;
+
 use serde_json::Value;
 
 use crate::ctx::Ctx;

@@ -36,7 +36,8 @@ pub async fn run(ctx: &Ctx) {
         .copied()
         .unwrap_or(crate::sasl::Mechanism::Plain);
     ctx.log(&format!("churn: {n} clients log in, then leave"));
-    let batch = ctx.login_many(0..n, mech, "churn").await;
+    // A resource of their own: the chat clients (same accounts) must not be replaced.
+    let batch = ctx.login_many(0..n, mech, "wave").await;
     let ok = batch.conns.len();
     let rss_full = ctx.probe.snapshot().map(|s| s.rss_kib);
     let m = batch.meter;
