@@ -57,10 +57,12 @@ fi
 OUT="${OUT:-$ROOT/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT" "$BASE"
 
-# Ports: each server its own, all on 127.0.0.1.
-port_of() { case $1 in perch) echo 45222 ;; prosody) echo 46222 ;; ejabberd) echo 47222 ;; sink) echo 48222 ;; esac; }
-tls_port_of() { case $1 in perch) echo 45223 ;; prosody) echo 46223 ;; ejabberd) echo 47223 ;; *) echo "" ;; esac; }
-EJABBERD_DIST_PORT=47299
+# Ports: each server its own, all on 127.0.0.1, and all below Linux's
+# ephemeral range (32768 and up), where a client connection of the previous
+# part could still hold the port and make the next server's bind fail.
+port_of() { case $1 in perch) echo 25222 ;; prosody) echo 26222 ;; ejabberd) echo 27222 ;; sink) echo 28222 ;; esac; }
+tls_port_of() { case $1 in perch) echo 25223 ;; prosody) echo 26223 ;; ejabberd) echo 27223 ;; *) echo "" ;; esac; }
+EJABBERD_DIST_PORT=27299
 
 needs_debian_servers() { case " $SERVERS " in *" prosody "*|*" ejabberd "*) return 0 ;; *) return 1 ;; esac; }
 

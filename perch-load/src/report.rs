@@ -402,6 +402,8 @@ pub fn comparison(records: &[Value], order: &[String]) -> String {
                 .iter()
                 .filter(|r| s(r, "label") == *label && r["scenario"] == row.scenario)
                 .filter(|r| row.filter.iter().all(|(k, v)| r.get(*k) == Some(v)))
+                // A pass where nothing logged in (mechanism not offered) has no figures.
+                .filter(|r| r.get("ok").and_then(Value::as_u64) != Some(0))
                 .collect();
             // One value per run: the last record of each run tag.
             let mut by_run: BTreeMap<String, &Value> = BTreeMap::new();

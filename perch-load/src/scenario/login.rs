@@ -30,7 +30,7 @@ pub async fn run(ctx: &Ctx) {
             } else {
                 0.0
             };
-            let per_login = |cpu: f64| round(1000.0 * cpu / ok.max(1) as f64, 3);
+            let per_login = |cpu: f64| (ok > 0).then(|| round(1000.0 * cpu / ok as f64, 3));
             ctx.emit(
                 name,
                 merge(&[
