@@ -52,7 +52,7 @@ done
 BASE="${PERCH_BENCH_DIR:-}"
 if [ -z "$BASE" ]; then
   # tmpfs keeps every server's storage off the disk: fsync costs the same (nothing) for all.
-  if [ -d /dev/shm ] && [ -w /dev/shm ]; then BASE=/dev/shm/perch-bench; else BASE="${TMPDIR:-/tmp}/perch-bench"; fi
+  if [ -d /dev/shm ] && [ -w /dev/shm ]; then BASE=/dev/shm/perch-bench; else BASE="$(dirname "$(mktemp -u)")/perch-bench"; fi
 fi
 OUT="${OUT:-$ROOT/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT" "$BASE"

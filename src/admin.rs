@@ -1,18 +1,39 @@
-//! Account administration shared by the CLI and the admin socket, so that
-//! `perch user …` behaves the same whether or not the server is running.
+//! Account and room administration shared by the CLI and the admin socket,
+//! so that `perch user …` and `perch room …` behave the same whether or not
+//! the server is running.
 
 use std::fmt;
 
 use crate::jid::Jid;
 use crate::sasl::{Credentials, DEFAULT_ITERATIONS};
-use crate::store::{Store, StoreError};
+use crate::server::Server;
+use crate::store::StoreError;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    UserAdd { jid: String, password: String },
-    UserDel { jid: String },
-    UserPasswd { jid: String, password: String },
-    UserList { domain: Option<String> },
+    UserAdd {
+        jid: String,
+        password: String,
+    },
+    UserDel {
+        jid: String,
+    },
+    UserPasswd {
+        jid: String,
+        password: String,
+    },
+    UserList {
+        domain: Option<String>,
+    },
+    RoomList,
+    RoomDestroy {
+        jid: String,
+        reason: Option<String>,
+    },
+    /// A consistent copy of the database into the file that travels with
+    /// the request over the admin socket (SCM_RIGHTS), so the server writes
+    /// where the caller may write, not where the server may.
+    Backup,
 }
 
 #[derive(Debug)]
@@ -20,6 +41,7 @@ pub enum AdminError {
     BadJid(String, String),
     UnknownHost(String),
     BadPassword(&'static str),
+    BadRoom(String, String),
     Store(StoreError),
     Protocol(String),
     /// The running server failed the request; its message as it gave it.
@@ -35,6 +57,7 @@ impl AdminError {
         matches!(
             self,
             AdminError::BadJid(..)
+                | AdminError::BadRoom(..)
                 | AdminError::UnknownHost(_)
                 | AdminError::BadPassword(_)
                 | AdminError::RemoteInvalid(_)
@@ -53,6 +76,7 @@ impl fmt::Display for AdminError {
                 "'{host}' is not a host of this server; add it as a [[host]] in the config"
             ),
             AdminError::BadPassword(why) => write!(f, "unusable password: {why}"),
+            AdminError::BadRoom(jid, why) => write!(f, "'{jid}' is not a room address: {why}"),
             AdminError::Store(e) => write!(f, "{e}"),
             AdminError::Protocol(why) => write!(f, "admin socket: {why}"),
             AdminError::Remote(msg) | AdminError::RemoteInvalid(msg) => f.write_str(msg),
@@ -107,25 +131,78 @@ pub fn validate(cmd: &Command, hosts: &[String]) -> Result<(), AdminError> {
         Command::UserList { domain: Some(d) } => Jid::parse(d)
             .map(|_| ())
             .map_err(|e| AdminError::BadJid(d.clone(), e.to_string())),
-        Command::UserList { domain: None } => Ok(()),
+        Command::UserList { domain: None } | Command::RoomList | Command::Backup => Ok(()),
+        Command::RoomDestroy { jid, reason } => {
+            room_jid(jid)?;
+            reason.as_deref().map_or(Ok(()), check_reason)
+        }
     }
 }
 
-/// Runs `cmd` against `store`; returns the lines to show the user.
-pub async fn execute(
-    store: &Store,
-    hosts: &[String],
-    cmd: &Command,
-) -> Result<Vec<String>, AdminError> {
+/// Parses `room@muc.domain` into a normalized bare JID.
+pub fn room_jid(raw: &str) -> Result<Jid, AdminError> {
+    let jid = Jid::parse(raw).map_err(|e| AdminError::BadRoom(raw.to_string(), e.to_string()))?;
+    if jid.local().is_none() || jid.resource().is_some() {
+        return Err(AdminError::BadRoom(
+            raw.to_string(),
+            "expected room@muc.domain, without a /nick".to_string(),
+        ));
+    }
+    Ok(jid)
+}
+
+/// A destroy reason travels as one line of the admin protocol.
+pub fn check_reason(reason: &str) -> Result<(), AdminError> {
+    if reason.contains(['\n', '\r', '\0']) || reason.chars().count() > 1024 {
+        return Err(AdminError::Protocol(
+            "the reason must be one line of at most 1024 characters".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// One line of `perch room list`; `occupants` is known only while the
+/// server runs.
+pub fn room_line(room: &crate::muc::RoomSummary, occupants: Option<usize>) -> String {
+    let mut line = format!(
+        "{} ({}, {}",
+        room.jid,
+        if room.persistent {
+            "persistent"
+        } else {
+            "temporary"
+        },
+        if room.public { "public" } else { "hidden" }
+    );
+    if let Some(n) = occupants {
+        line.push_str(&format!(", {n} occupant{}", if n == 1 { "" } else { "s" }));
+    }
+    line.push(')');
+    if !room.name.is_empty() {
+        line.push_str(&format!(" {:?}", room.name));
+    }
+    line
+}
+
+/// Runs `cmd` on `server`'s database (a running server, or one made just
+/// for this command when none runs); returns the lines to show the user.
+pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> {
+    let hosts: Vec<String> = server
+        .config
+        .hosts
+        .iter()
+        .map(|h| h.domain.clone())
+        .collect();
+    let store = &server.store;
     match cmd {
         Command::UserAdd { jid, password } => {
-            let jid = account_jid(jid, hosts)?;
+            let jid = account_jid(jid, &hosts)?;
             let creds = derive(password).await?;
             store.accounts().create(jid.as_str(), &creds).await?;
             Ok(vec![format!("created {jid}")])
         }
         Command::UserPasswd { jid, password } => {
-            let jid = account_jid(jid, hosts)?;
+            let jid = account_jid(jid, &hosts)?;
             let creds = derive(password).await?;
             store
                 .accounts()
@@ -134,8 +211,9 @@ pub async fn execute(
             Ok(vec![format!("changed the password of {jid}")])
         }
         Command::UserDel { jid } => {
-            let jid = account_jid(jid, hosts)?;
-            store.accounts().delete(jid.as_str()).await?;
+            let jid = account_jid(jid, &hosts)?;
+            // Contacts, sessions and the tombstone: not just the records.
+            crate::im::account_removal::remove_now(server, &jid).await?;
             Ok(vec![format!("deleted {jid}")])
         }
         Command::UserList { domain } => {
@@ -150,6 +228,36 @@ pub async fn execute(
             };
             Ok(store.accounts().list(domain.as_deref())?)
         }
+        Command::RoomList => {
+            let mut lines = Vec::new();
+            for (jid, bytes) in store.muc_rooms().list()? {
+                match crate::muc::record::RoomRecord::decode(&bytes) {
+                    Ok(r) => lines.push(room_line(
+                        &crate::muc::RoomSummary {
+                            jid: jid.clone(),
+                            name: r.config.name,
+                            persistent: r.config.persistent,
+                            public: r.config.public,
+                            occupants: 0,
+                        },
+                        None,
+                    )),
+                    Err(e) => lines.push(format!("{jid} (unreadable: {e})")),
+                }
+            }
+            Ok(lines)
+        }
+        Command::RoomDestroy { jid, reason } => {
+            let jid = room_jid(jid)?;
+            if let Some(r) = reason {
+                check_reason(r)?;
+            }
+            store.muc_rooms().delete(jid.as_str()).await?;
+            Ok(vec![format!("destroyed {jid}")])
+        }
+        Command::Backup => Err(AdminError::Protocol(
+            "a backup needs its target file passed along".to_string(),
+        )),
     }
 }
 
@@ -166,7 +274,8 @@ async fn derive(password: &str) -> Result<Credentials, AdminError> {
 //
 // A request is one field per line, ended by an empty line:
 //   user-add / jid / password | user-del / jid | user-passwd / jid / password
-//   | user-list [/ domain]
+//   | user-list [/ domain] | room-list | room-destroy / jid [/ reason]
+//   | backup (with the target file's descriptor)
 // The answer is `ok`, `invalid: …` (the request was at fault) or
 // `error: …` on the first line, then result lines,
 // then the server closes the connection.
@@ -180,6 +289,12 @@ pub fn encode_request(cmd: &Command) -> String {
             Some(d) => vec!["user-list", d],
             None => vec!["user-list"],
         },
+        Command::RoomList => vec!["room-list"],
+        Command::RoomDestroy { jid, reason } => match reason {
+            Some(r) => vec!["room-destroy", jid, r],
+            None => vec!["room-destroy", jid],
+        },
+        Command::Backup => vec!["backup"],
     };
     let mut out = fields.join("\n");
     out.push_str("\n\n");
@@ -207,6 +322,12 @@ pub fn decode_request(text: &str) -> Result<Command, AdminError> {
         Some("user-list") => Ok(Command::UserList {
             domain: fields.get(1).map(|s| s.to_string()),
         }),
+        Some("room-list") => Ok(Command::RoomList),
+        Some("room-destroy") => Ok(Command::RoomDestroy {
+            jid: field(1)?,
+            reason: fields.get(2).map(|s| s.to_string()),
+        }),
+        Some("backup") => Ok(Command::Backup),
         Some(other) => Err(AdminError::Protocol(format!("unknown command '{other}'"))),
         None => Err(AdminError::Protocol("empty request".to_string())),
     }
@@ -232,6 +353,16 @@ mod tests {
             Command::UserList {
                 domain: Some("b".into()),
             },
+            Command::RoomList,
+            Command::RoomDestroy {
+                jid: "r@muc".into(),
+                reason: None,
+            },
+            Command::RoomDestroy {
+                jid: "r@muc".into(),
+                reason: Some("Moving out".into()),
+            },
+            Command::Backup,
         ];
         for cmd in cmds {
             assert_eq!(decode_request(&encode_request(&cmd)).expect("decode"), cmd);
@@ -269,32 +400,107 @@ mod tests {
     #[test]
     fn execute_against_store() {
         let dir = crate::testing::TempDir::new("admin");
-        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
-        let hosts = vec!["example.com".to_string()];
+        let store = crate::store::Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        let config =
+            crate::config::Config::from_toml_str("[[host]]\ndomain = \"example.com\"\n", "test")
+                .expect("config");
+        let server = Server::new(config, store);
         smol::block_on(async {
             let add = Command::UserAdd {
                 jid: "Romeo@example.com".into(),
                 password: "secret".into(),
             };
-            execute(&store, &hosts, &add).await.expect("add");
+            execute(&server, &add).await.expect("add");
             assert!(matches!(
-                execute(&store, &hosts, &add).await,
+                execute(&server, &add).await,
                 Err(AdminError::Store(StoreError::AlreadyExists(_)))
             ));
-            let list = execute(&store, &hosts, &Command::UserList { domain: None })
+            let list = execute(&server, &Command::UserList { domain: None })
                 .await
                 .expect("list");
             assert_eq!(list, vec!["romeo@example.com".to_string()]);
-            execute(
-                &store,
-                &hosts,
-                &Command::UserDel {
-                    jid: "romeo@example.com".into(),
-                },
-            )
-            .await
-            .expect("del");
-            assert!(store.accounts().list(None).expect("list").is_empty());
+            let del = Command::UserDel {
+                jid: "romeo@example.com".into(),
+            };
+            execute(&server, &del).await.expect("del");
+            assert!(server.store.accounts().list(None).expect("list").is_empty());
+            assert!(matches!(
+                execute(&server, &del).await,
+                Err(AdminError::Store(StoreError::NotFound(_)))
+            ));
+            // A deleted account's address is never handed out again.
+            let again = execute(&server, &add).await.expect_err("tombstoned");
+            assert!(matches!(
+                again,
+                AdminError::Store(StoreError::Tombstoned(_))
+            ));
+            assert_eq!(
+                again.to_string(),
+                "romeo@example.com belonged to a deleted account and cannot be registered again"
+            );
+        });
+    }
+
+    #[test]
+    fn rooms_offline() {
+        let dir = crate::testing::TempDir::new("admin-rooms");
+        let store = crate::store::Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        let config =
+            crate::config::Config::from_toml_str("[[host]]\ndomain = \"example.com\"\n", "test")
+                .expect("config");
+        let server = Server::new(config, store.clone());
+        let bounds = crate::muc::config::ConfigBounds {
+            default_history: 20,
+            max_history: 100,
+            max_occupants: 100,
+        };
+        let mut config = crate::muc::config::RoomConfig::new(&bounds);
+        config.persistent = true;
+        config.name = "Garden".into();
+        let record = crate::muc::record::RoomRecord {
+            config,
+            subject: None,
+            created: std::time::SystemTime::UNIX_EPOCH,
+        };
+        smol::block_on(async {
+            store
+                .muc_rooms()
+                .write(vec![crate::store::MucWrite::PutRoom {
+                    room: "garden@rooms.example.com".into(),
+                    value: record.encode(),
+                }])
+                .await
+                .expect("write");
+            let list = execute(&server, &Command::RoomList).await.expect("list");
+            assert_eq!(
+                list,
+                vec!["garden@rooms.example.com (persistent, public) \"Garden\"".to_string()]
+            );
+            let destroy = |jid: &str, reason: Option<&str>| Command::RoomDestroy {
+                jid: jid.into(),
+                reason: reason.map(str::to_string),
+            };
+            assert!(matches!(
+                execute(&server, &destroy("garden@rooms.example.com/nick", None)).await,
+                Err(AdminError::BadRoom(..))
+            ));
+            assert!(matches!(
+                execute(&server, &destroy("garden@rooms.example.com", Some("a\nb"))).await,
+                Err(AdminError::Protocol(_))
+            ));
+            execute(&server, &destroy("Garden@rooms.example.com", Some("bye")))
+                .await
+                .expect("destroy");
+            assert!(matches!(
+                execute(&server, &destroy("garden@rooms.example.com", None)).await,
+                Err(AdminError::Store(StoreError::NotFound(_)))
+            ));
+            assert!(
+                execute(&server, &Command::RoomList)
+                    .await
+                    .expect("list")
+                    .is_empty()
+            );
         });
     }
 }

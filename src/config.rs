@@ -16,6 +16,16 @@ use log::LevelFilter;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod contact;
+mod external_services;
+mod registration;
+
+pub use contact::ContactAddresses;
+pub use external_services::{
+    DEFAULT_TURN_TTL_SECS, ExternalService, ServiceCredentials, Transport,
+};
+pub use registration::RegistrationConfig;
+
 /// Where Perch keeps its data when neither the config nor systemd say otherwise.
 pub const DEFAULT_DATA_DIR: &str = "./perch-data";
 /// The virtual host served when the config names none.
@@ -45,6 +55,13 @@ pub struct Config {
     pub c2s: C2sConfig,
     pub limits: Limits,
     pub storage: StorageConfig,
+    pub im: ImConfig,
+    pub registration: RegistrationConfig,
+    /// XEP-0157 addresses published in every host's disco#info.
+    pub contact: ContactAddresses,
+    /// XEP-0215 services offered to the users of every host.
+    pub external_services: Vec<ExternalService>,
+    pub muc: MucConfig,
 }
 
 /// One virtual host.
@@ -148,6 +165,116 @@ pub struct Limits {
     pub max_connections: usize,
     /// Failed SASL attempts per IP and minute before delays grow; at least 1.
     pub login_attempts_per_minute: u32,
+    /// Largest vCard (XEP-0054) an account may store, serialized.
+    pub max_vcard_bytes: usize,
+    /// Private XML (XEP-0049) one account may store, all namespaces together.
+    pub max_private_xml_bytes: usize,
+}
+
+/// Who may create chat rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomCreation {
+    /// Any user who can reach the service.
+    Anyone,
+    /// Users with an account on one of this server's hosts.
+    Local,
+    /// Server administrators (`admins`) only.
+    Admins,
+}
+
+impl RoomCreation {
+    const ALL: [(&'static str, RoomCreation); 3] = [
+        ("anyone", RoomCreation::Anyone),
+        ("local", RoomCreation::Local),
+        ("admins", RoomCreation::Admins),
+    ];
+}
+
+/// The multi-user chat service, the same for every host's MUC domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MucConfig {
+    pub room_creation: RoomCreation,
+    /// Rooms that may exist at once (stored and temporary together).
+    pub max_rooms: usize,
+    /// Temporary rooms one user may own at once, so one account cannot
+    /// use up the service by creating rooms.
+    pub max_rooms_per_user: usize,
+    /// Occupants per room; room owners may set a lower limit.
+    pub max_occupants: u32,
+    /// History messages a new room keeps and sends to joining occupants.
+    pub default_history: u32,
+    /// The most history messages an owner may configure.
+    pub max_history: u32,
+    /// Affiliations (owners, admins, members, bans) per room.
+    pub max_affiliations: usize,
+    /// Messages an occupant may send in a burst...
+    pub message_burst: u32,
+    /// ...and per minute after the burst.
+    pub messages_per_minute: u32,
+    /// Whether users without an affiliation may register with a room
+    /// (and so become members with a reserved nickname).
+    pub unaffiliated_registration: bool,
+}
+
+impl Default for MucConfig {
+    fn default() -> Self {
+        MucConfig {
+            room_creation: RoomCreation::Anyone,
+            max_rooms: 10_000,
+            max_rooms_per_user: 100,
+            max_occupants: 1_000,
+            default_history: 20,
+            max_history: 100,
+            max_affiliations: 10_000,
+            message_burst: 20,
+            messages_per_minute: 120,
+            unaffiliated_registration: false,
+        }
+    }
+}
+
+/// Instant messaging: what each account may keep and how blocks behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImConfig {
+    /// Roster items per account (1..=100000); also bounds the pending
+    /// subscription requests an account keeps.
+    pub roster_max_items: usize,
+    /// JIDs on one blocklist (1..=100000).
+    pub blocklist_max_items: usize,
+    /// Offline messages kept per account (0..=100000; 0 turns offline
+    /// storage off).
+    pub offline_max_messages: usize,
+    /// Bytes of offline messages kept per account (0..=1 GiB).
+    pub offline_max_bytes: usize,
+    /// What a blocked contact's message or iq gets.
+    pub blocked_stanzas: BlockedStanzas,
+}
+
+/// XEP-0191 §3.4: a stanza from a blocked JID is never delivered; messages
+/// and iq requests are answered with `service-unavailable` or dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockedStanzas {
+    Bounce,
+    Drop,
+}
+
+impl BlockedStanzas {
+    const ALL: [(&'static str, BlockedStanzas); 2] = [
+        ("bounce", BlockedStanzas::Bounce),
+        ("drop", BlockedStanzas::Drop),
+    ];
+}
+
+impl Default for ImConfig {
+    fn default() -> Self {
+        ImConfig {
+            roster_max_items: 1_000,
+            blocklist_max_items: 1_000,
+            offline_max_messages: 500,
+            offline_max_bytes: 4 << 20,
+            blocked_stanzas: BlockedStanzas::Bounce,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +301,8 @@ impl Default for Limits {
             max_connections_per_ip: 32,
             max_connections: 10_000,
             login_attempts_per_minute: 10,
+            max_vcard_bytes: 131_072,
+            max_private_xml_bytes: 262_144,
         }
     }
 }
@@ -218,6 +347,11 @@ impl Config {
             c2s: C2sConfig::default(),
             limits: Limits::default(),
             storage: StorageConfig::default(),
+            im: ImConfig::default(),
+            registration: RegistrationConfig::default(),
+            contact: ContactAddresses::default(),
+            external_services: Vec::new(),
+            muc: MucConfig::default(),
         }
     }
 
@@ -244,6 +378,7 @@ impl Config {
             text,
             origin,
             problems: Vec::new(),
+            credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         };
         let config = checker.config(raw, Config::defaults_with_state_dir(state_dir));
         if checker.problems.is_empty() {
@@ -279,6 +414,21 @@ pub fn default_muc(domain: &str) -> String {
 fn state_dir_from_env() -> Option<PathBuf> {
     let value = std::env::var_os("STATE_DIRECTORY")?;
     std::env::split_paths(&value).find(|dir| !dir.as_os_str().is_empty())
+}
+
+/// The prefix that names systemd's credentials directory in a certificate
+/// or key path (`LoadCredential=` in the unit copies root-only files there,
+/// readable by the service).
+pub const CREDENTIALS_PREFIX: &str = "$CREDENTIALS_DIRECTORY/";
+
+/// Replaces a leading [`CREDENTIALS_PREFIX`] with `credentials_dir`. Without
+/// that directory (outside the service) the path stays as written, so that
+/// reading it fails with the path shown.
+pub fn expand_credentials_path(path: &str, credentials_dir: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix(CREDENTIALS_PREFIX), credentials_dir) {
+        (Some(name), Some(dir)) => dir.join(name),
+        _ => PathBuf::from(path),
+    }
 }
 
 /// Why a configuration could not be loaded.
@@ -342,6 +492,11 @@ struct RawConfig {
     c2s: Option<RawC2s>,
     limits: Option<RawLimits>,
     storage: Option<RawStorage>,
+    im: Option<RawIm>,
+    registration: Option<registration::RawRegistration>,
+    contact: Option<contact::RawContact>,
+    external_service: Option<Spanned<Vec<Spanned<external_services::RawExternalService>>>>,
+    muc: Option<RawMuc>,
 }
 
 #[derive(Deserialize)]
@@ -377,6 +532,8 @@ struct RawLimits {
     max_connections_per_ip: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
     login_attempts_per_minute: Option<Spanned<i64>>,
+    max_vcard_bytes: Option<Spanned<i64>>,
+    max_private_xml_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -385,8 +542,33 @@ struct RawStorage {
     cache_mib: Option<Spanned<i64>>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMuc {
+    room_creation: Option<Spanned<String>>,
+    max_rooms: Option<Spanned<i64>>,
+    max_rooms_per_user: Option<Spanned<i64>>,
+    max_occupants: Option<Spanned<i64>>,
+    default_history: Option<Spanned<i64>>,
+    max_history: Option<Spanned<i64>>,
+    max_affiliations: Option<Spanned<i64>>,
+    message_burst: Option<Spanned<i64>>,
+    messages_per_minute: Option<Spanned<i64>>,
+    unaffiliated_registration: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIm {
+    roster_max_items: Option<Spanned<i64>>,
+    blocklist_max_items: Option<Spanned<i64>>,
+    offline_max_messages: Option<Spanned<i64>>,
+    offline_max_bytes: Option<Spanned<i64>>,
+    blocked_stanzas: Option<Spanned<String>>,
+}
+
 /// Arrays of tables, which error messages show as `[[name]]`.
-const TABLE_ARRAYS: [&str; 2] = ["host", "listener"];
+const TABLE_ARRAYS: [&str; 3] = ["host", "listener", "external_service"];
 
 // ---------------------------------------------------------------------------
 // Validation.
@@ -396,6 +578,8 @@ struct Checker<'a> {
     origin: &'a str,
     /// Byte offset and message, so problems can be listed in file order.
     problems: Vec<(usize, String)>,
+    /// systemd's `$CREDENTIALS_DIRECTORY`, for certificate and key paths.
+    credentials_dir: Option<PathBuf>,
 }
 
 /// A validated host plus the spans needed for cross-host checks.
@@ -445,6 +629,26 @@ impl Checker<'_> {
             Some(storage) => self.storage(storage, defaults.storage),
             None => defaults.storage,
         };
+        let im = match raw.im {
+            Some(im) => self.im(im, defaults.im),
+            None => defaults.im,
+        };
+        let registration = match raw.registration {
+            Some(registration) => self.registration(registration, defaults.registration),
+            None => defaults.registration,
+        };
+        let contact = match raw.contact {
+            Some(contact) => self.contact(contact),
+            None => defaults.contact,
+        };
+        let external_services = match raw.external_service {
+            Some(services) => self.external_services(services),
+            None => defaults.external_services,
+        };
+        let muc = match raw.muc {
+            Some(muc) => self.muc(muc, defaults.muc),
+            None => defaults.muc,
+        };
         Config {
             log_level,
             data_dir,
@@ -454,6 +658,11 @@ impl Checker<'_> {
             c2s,
             limits,
             storage,
+            im,
+            registration,
+            contact,
+            external_services,
+            muc,
         }
     }
 
@@ -652,7 +861,10 @@ impl Checker<'_> {
             );
             None
         } else {
-            Some(PathBuf::from(raw.into_inner()))
+            Some(expand_credentials_path(
+                raw.get_ref(),
+                self.credentials_dir.as_deref(),
+            ))
         }
     }
 
@@ -788,6 +1000,18 @@ impl Checker<'_> {
                 1..=10_000,
                 defaults.login_attempts_per_minute,
             ),
+            max_vcard_bytes: self.optional_integer(
+                "limits.max_vcard_bytes",
+                raw.max_vcard_bytes,
+                1_024..=16 * 1024 * 1024,
+                defaults.max_vcard_bytes,
+            ),
+            max_private_xml_bytes: self.optional_integer(
+                "limits.max_private_xml_bytes",
+                raw.max_private_xml_bytes,
+                1_024..=64 * 1024 * 1024,
+                defaults.max_private_xml_bytes,
+            ),
         }
     }
 
@@ -799,6 +1023,137 @@ impl Checker<'_> {
                 1..=1_024,
                 defaults.cache_mib,
             ),
+        }
+    }
+
+    fn muc(&mut self, raw: RawMuc, defaults: MucConfig) -> MucConfig {
+        let room_creation = match raw.room_creation {
+            None => defaults.room_creation,
+            Some(value) => {
+                let found = RoomCreation::ALL
+                    .iter()
+                    .find(|(name, _)| *name == value.get_ref().as_str());
+                match found {
+                    Some(&(_, rc)) => rc,
+                    None => {
+                        let names: Vec<&str> = RoomCreation::ALL.iter().map(|&(n, _)| n).collect();
+                        self.problem(
+                            value.span(),
+                            format_args!(
+                                "muc.room_creation: expected one of {}; found {:?}",
+                                names.join(", "),
+                                value.get_ref()
+                            ),
+                        );
+                        defaults.room_creation
+                    }
+                }
+            }
+        };
+        let max_history: u32 = self.optional_integer(
+            "muc.max_history",
+            raw.max_history,
+            0..=1_000,
+            defaults.max_history,
+        );
+        let default_history = match raw.default_history {
+            Some(value) => self
+                .integer("muc.default_history", value, 0..=i64::from(max_history))
+                .unwrap_or(defaults.default_history.min(max_history)),
+            None => defaults.default_history.min(max_history),
+        };
+        MucConfig {
+            room_creation,
+            max_rooms: self.optional_integer(
+                "muc.max_rooms",
+                raw.max_rooms,
+                1..=1_000_000,
+                defaults.max_rooms,
+            ),
+            max_rooms_per_user: self.optional_integer(
+                "muc.max_rooms_per_user",
+                raw.max_rooms_per_user,
+                1..=1_000_000,
+                defaults.max_rooms_per_user,
+            ),
+            max_occupants: self.optional_integer(
+                "muc.max_occupants",
+                raw.max_occupants,
+                1..=100_000,
+                defaults.max_occupants,
+            ),
+            default_history,
+            max_history,
+            max_affiliations: self.optional_integer(
+                "muc.max_affiliations",
+                raw.max_affiliations,
+                1..=1_000_000,
+                defaults.max_affiliations,
+            ),
+            message_burst: self.optional_integer(
+                "muc.message_burst",
+                raw.message_burst,
+                1..=10_000,
+                defaults.message_burst,
+            ),
+            messages_per_minute: self.optional_integer(
+                "muc.messages_per_minute",
+                raw.messages_per_minute,
+                1..=600_000,
+                defaults.messages_per_minute,
+            ),
+            unaffiliated_registration: raw
+                .unaffiliated_registration
+                .unwrap_or(defaults.unaffiliated_registration),
+        }
+    }
+
+    fn im(&mut self, raw: RawIm, defaults: ImConfig) -> ImConfig {
+        let blocked_stanzas = match raw.blocked_stanzas {
+            None => defaults.blocked_stanzas,
+            Some(value) => match BlockedStanzas::ALL
+                .iter()
+                .find(|(name, _)| *name == value.get_ref().as_str())
+            {
+                Some(&(_, choice)) => choice,
+                None => {
+                    self.problem(
+                        value.span(),
+                        format_args!(
+                            "im.blocked_stanzas: expected \"bounce\" or \"drop\"; found {:?}",
+                            value.get_ref()
+                        ),
+                    );
+                    defaults.blocked_stanzas
+                }
+            },
+        };
+        ImConfig {
+            roster_max_items: self.optional_integer(
+                "im.roster_max_items",
+                raw.roster_max_items,
+                1..=100_000,
+                defaults.roster_max_items,
+            ),
+            blocklist_max_items: self.optional_integer(
+                "im.blocklist_max_items",
+                raw.blocklist_max_items,
+                1..=100_000,
+                defaults.blocklist_max_items,
+            ),
+            offline_max_messages: self.optional_integer(
+                "im.offline_max_messages",
+                raw.offline_max_messages,
+                0..=100_000,
+                defaults.offline_max_messages,
+            ),
+            offline_max_bytes: self.optional_integer(
+                "im.offline_max_bytes",
+                raw.offline_max_bytes,
+                0..=1 << 30,
+                defaults.offline_max_bytes,
+            ),
+            blocked_stanzas,
         }
     }
 
@@ -1038,18 +1393,35 @@ fn humanize_type_error(message: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::net::Ipv6Addr;
 
     const EXAMPLE: &str = include_str!("../perch.example.toml");
 
-    fn parse(text: &str) -> Result<Config, ConfigError> {
+    pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, "perch.toml", None)
     }
 
     fn defaults() -> Config {
         Config::defaults_with_state_dir(None)
+    }
+
+    #[test]
+    fn credentials_directory_prefix() {
+        let dir = Path::new("/run/credentials/perch.service");
+        assert_eq!(
+            expand_credentials_path("$CREDENTIALS_DIRECTORY/example.org.key", Some(dir)),
+            dir.join("example.org.key")
+        );
+        assert_eq!(
+            expand_credentials_path("$CREDENTIALS_DIRECTORY/example.org.key", None),
+            PathBuf::from("$CREDENTIALS_DIRECTORY/example.org.key")
+        );
+        assert_eq!(
+            expand_credentials_path("/etc/perch/key.pem", Some(dir)),
+            PathBuf::from("/etc/perch/key.pem")
+        );
     }
 
     /// The single error line for text expected to be rejected.
@@ -1060,7 +1432,7 @@ mod tests {
         }
     }
 
-    fn problems(text: &str) -> Vec<String> {
+    pub(super) fn problems(text: &str) -> Vec<String> {
         match parse(text) {
             Err(ConfigError::Invalid(problems)) => problems,
             other => panic!("expected semantic problems for {text:?}, got {other:?}"),
@@ -1106,6 +1478,29 @@ mod tests {
         assert_eq!(config.c2s.auth_timeout_secs, 30);
         assert_eq!(config.c2s.keepalive_secs, 240);
         assert_eq!(config.storage.cache_mib, 4);
+        assert_eq!(config.im, ImConfig::default());
+        assert_eq!(config.im.roster_max_items, 1_000);
+        assert_eq!(config.im.offline_max_messages, 500);
+        assert_eq!(config.im.blocked_stanzas, BlockedStanzas::Bounce);
+    }
+
+    #[test]
+    fn im_settings() {
+        let config = parse(
+            "[im]\nroster_max_items = 5\noffline_max_messages = 0\nblocked_stanzas = \"drop\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.im.roster_max_items, 5);
+        assert_eq!(config.im.offline_max_messages, 0);
+        assert_eq!(config.im.blocked_stanzas, BlockedStanzas::Drop);
+        assert_eq!(
+            config.im.blocklist_max_items,
+            ImConfig::default().blocklist_max_items
+        );
+        let p = problems("[im]\nroster_max_items = 0\nblocked_stanzas = \"reject\"\n");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("im.roster_max_items"), "{p:?}");
+        assert!(p[1].contains("im.blocked_stanzas"), "{p:?}");
     }
 
     #[test]
@@ -1131,20 +1526,24 @@ mod tests {
         assert_eq!(parse(EXAMPLE).unwrap(), defaults());
     }
 
-    /// Uncommenting every `# key = value` line of the example must still parse:
-    /// the commented-out alternatives are meant to be usable as written.
+    /// Uncommenting every `# key = value` line (and every `# [[table]]`
+    /// header of an example table) of the example must still parse: the
+    /// commented-out alternatives are meant to be usable as written.
     #[test]
     fn example_file_commented_values_are_valid() {
         let uncommented: String = EXAMPLE
             .lines()
             .map(|line| match line.strip_prefix("# ") {
                 Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+                Some(rest) if rest.starts_with("[[") && rest.ends_with("]]") => rest,
                 _ => line,
             })
             .map(|line| format!("{line}\n"))
             .collect();
         let config = parse(&uncommented).unwrap();
         assert_eq!(config.admins, vec!["admin@localhost".to_owned()]);
+        assert_eq!(config.external_services.len(), 2);
+        assert!(!config.contact.is_empty());
     }
 
     /// Every key each table accepts appears in the example, so the example
@@ -1159,6 +1558,14 @@ mod tests {
             ("[c2s]\n", "[c2s]"),
             ("[limits]\n", "[limits]"),
             ("[storage]\n", "[storage]"),
+            ("[im]\n", "[im]"),
+            ("[registration]\n", "[registration]"),
+            ("[contact]\n", "[contact]"),
+            (
+                "[[external_service]]\ntype = \"stun\"\nhost = \"a\"\n",
+                "# [[external_service]]",
+            ),
+            ("[muc]\n", "[muc]"),
         ];
         for (header, shown) in tables {
             let message = error(&format!("{header}no_such_key = 1\n"));
@@ -1347,7 +1754,7 @@ cache_mib = 16
         );
         assert_eq!(
             error("log_level = \"info\"\nloglevel = \"debug\"\n"),
-            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage)"
+            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc)"
         );
         assert_eq!(
             error("\n[storage]\ncache = 3\n"),

@@ -3,16 +3,22 @@
 //! else so that tests can run the server in-process.
 
 pub mod admin;
+pub mod backup;
 pub mod config;
 pub mod datetime;
+pub mod durable;
+pub mod forms;
 pub mod im;
 pub mod jid;
 pub mod logger;
 pub mod muc;
 pub mod net;
+pub mod portable;
+pub mod reload;
 pub mod router;
 pub mod run;
 pub mod sasl;
+pub mod sd_notify;
 pub mod server;
 pub mod session;
 pub mod signals;

@@ -1,5 +1,5 @@
 //! The `perch` command: run the server, check a configuration, manage
-//! accounts.
+//! accounts and chat rooms.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +16,9 @@ const EXIT_FAILURE: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 const EXIT_IN_USE: u8 = 3;
 
+/// The configuration file of an installed Perch (the .deb puts it there).
+const SYSTEM_CONFIG: &str = "/etc/perch/perch.toml";
+
 #[derive(FromArgs)]
 /// Perch, a small XMPP server with group chats.
 ///
@@ -24,8 +27,8 @@ const EXIT_IN_USE: u8 = 3;
 /// 127.0.0.1:5222 (STARTTLS) and 5223 (direct TLS), with a self-signed
 /// certificate created on first start.
 #[argh(
-    example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch check --config /etc/perch/perch.toml",
-    note = "perch --version prints the version.\nThe configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd); otherwise built-in defaults apply.\nSee perch.example.toml for every key.",
+    example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch room list\nperch backup /var/backups/perch.redb\nperch check --config /etc/perch/perch.toml",
+    note = "perch --version prints the version.\nThe configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd), /etc/perch/perch.toml; otherwise\nbuilt-in defaults apply. See perch.example.toml for every key.",
     error_code(1, "an error while running (a port in use, an unreadable file, ...)"),
     error_code(2, "the configuration or an argument is invalid"),
     error_code(3, "the database is in use by another process")
@@ -41,6 +44,10 @@ enum Sub {
     Run(RunCmd),
     Check(CheckCmd),
     User(UserCmd),
+    Room(RoomCmd),
+    Backup(BackupCmd),
+    Export(ExportCmd),
+    Import(ImportCmd),
 }
 
 #[derive(FromArgs)]
@@ -57,6 +64,59 @@ struct RunCmd {
 /// Validate the configuration and certificates and print what would run.
 #[argh(subcommand, name = "check")]
 struct CheckCmd {
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Write a consistent copy of the database to FILE (works while the server
+/// runs). To restore, stop Perch and put the copy in place of perch.redb.
+#[argh(
+    subcommand,
+    name = "backup",
+    example = "perch backup /var/backups/perch-$(date +%F).redb"
+)]
+struct BackupCmd {
+    /// the file to write (replaced if it exists)
+    #[argh(positional)]
+    file: PathBuf,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Export all accounts in the XEP-0227 portable format (Prosody and
+/// ejabberd import it) into a new or empty directory. Works while the server
+/// runs. The files hold password hashes: keep them private.
+#[argh(
+    subcommand,
+    name = "export",
+    example = "perch export /root/perch-export"
+)]
+struct ExportCmd {
+    /// the directory to write
+    #[argh(positional)]
+    dir: PathBuf,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Import accounts from XEP-0227 files (a directory or one file), e.g. from
+/// Prosody or ejabberd. Stop the server first. Existing accounts are left
+/// unchanged.
+#[argh(
+    subcommand,
+    name = "import",
+    example = "perch import /root/prosody-export"
+)]
+struct ImportCmd {
+    /// a directory of XEP-0227 files, or one <server-data/> file
+    #[argh(positional)]
+    path: PathBuf,
     /// configuration file (TOML)
     #[argh(option, short = 'c')]
     config: Option<PathBuf>,
@@ -133,6 +193,50 @@ struct UserList {
     config: Option<PathBuf>,
 }
 
+#[derive(FromArgs)]
+/// Manage chat rooms (works while the server runs).
+#[argh(subcommand, name = "room")]
+struct RoomCmd {
+    #[argh(subcommand)]
+    action: RoomAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum RoomAction {
+    List(RoomList),
+    Destroy(RoomDestroy),
+}
+
+#[derive(FromArgs)]
+/// List chat rooms: the stored ones, and while the server runs also the
+/// temporary ones with their occupant counts.
+#[argh(subcommand, name = "list")]
+struct RoomList {
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Destroy a chat room; its occupants are told, with the reason if given.
+#[argh(
+    subcommand,
+    name = "destroy",
+    example = "perch room destroy garden@conference.example.org --reason \"Moved to orchard\""
+)]
+struct RoomDestroy {
+    /// the room address, room@conference.domain
+    #[argh(positional)]
+    jid: String,
+    /// why the room is destroyed, shown to its occupants
+    #[argh(option)]
+    reason: Option<String>,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if matches!(args.as_slice(), [a] if a == "--version" || a == "-V" || a == "version") {
@@ -147,6 +251,122 @@ fn main() -> ExitCode {
         Sub::Run(cmd) => run(cmd.config.as_deref()),
         Sub::Check(cmd) => check(cmd.config.as_deref()),
         Sub::User(cmd) => user(cmd.action),
+        Sub::Room(cmd) => room(cmd.action),
+        Sub::Backup(cmd) => backup(cmd),
+        Sub::Export(cmd) => export(cmd),
+        Sub::Import(cmd) => import(cmd),
+    }
+}
+
+fn store_exit_code(e: &StoreError) -> ExitCode {
+    match e {
+        StoreError::Locked(_) => ExitCode::from(EXIT_IN_USE),
+        _ => ExitCode::from(EXIT_FAILURE),
+    }
+}
+
+fn backup(cmd: BackupCmd) -> ExitCode {
+    let config = match load_config(cmd.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match perch::backup::write(&config, &cmd.file) {
+        Ok(summary) => {
+            println!("{}: {summary}", cmd.file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("perch: backup to {}: {e}", cmd.file.display());
+            match &e {
+                perch::backup::BackupError::Store(s) => store_exit_code(s),
+                _ => ExitCode::from(EXIT_FAILURE),
+            }
+        }
+    }
+}
+
+fn export(cmd: ExportCmd) -> ExitCode {
+    let config = match load_config(cmd.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("perch: export to {}: {e}", cmd.dir.display());
+        ExitCode::from(EXIT_FAILURE)
+    };
+    // A running server holds the database: export from a snapshot of it,
+    // taken next to the target directory and removed afterwards.
+    let snapshot = snapshot_path(&cmd.dir);
+    let running = perch::net::admin::socket_path(&config.data_dir).exists();
+    let store = if running {
+        if let Err(e) = perch::backup::write(&config, &snapshot) {
+            return fail(&e);
+        }
+        Store::open(&snapshot, 1 << 20)
+    } else {
+        perch::backup::open_existing(&config)
+    };
+    let result = match store {
+        Ok(store) => perch::portable::export(&store, &cmd.dir).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if running {
+        let _ = std::fs::remove_file(&snapshot);
+    }
+    match result {
+        Ok(summary) => {
+            println!(
+                "exported {} users of {} hosts to {}",
+                summary.users,
+                summary.hosts,
+                cmd.dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `parent/.NAME.snapshot-PID.redb` for the export directory `dir/NAME`.
+fn snapshot_path(dir: &Path) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".to_string());
+    dir.with_file_name(format!(".{name}.snapshot-{}.redb", std::process::id()))
+}
+
+fn import(cmd: ImportCmd) -> ExitCode {
+    let config = match load_config(cmd.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let path = config.data_dir.join(perch::run::DB_FILE);
+    let store = match Store::open(&path, config.storage.cache_mib.saturating_mul(1 << 20)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("perch: {e}");
+            if matches!(e, StoreError::Locked(_)) {
+                eprintln!("perch: stop the server before importing (systemctl stop perch)");
+            }
+            return store_exit_code(&e);
+        }
+    };
+    let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.clone()).collect();
+    match perch::portable::import(&store, &cmd.path, &hosts) {
+        Ok(report) => {
+            for line in report.lines() {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "perch: import from {}: {e} (nothing was imported)",
+                cmd.path.display()
+            );
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }
 
@@ -180,9 +400,15 @@ fn config_path(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("PERCH_CONFIG").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    std::env::var_os("CONFIGURATION_DIRECTORY")
+    if let Some(p) = std::env::var_os("CONFIGURATION_DIRECTORY")
         .map(|d| PathBuf::from(d).join("perch.toml"))
         .filter(|p| p.exists())
+    {
+        return Some(p);
+    }
+    // Where the package installs it, so that `perch user …` in a shell
+    // finds the same configuration (and database) as the service.
+    Some(PathBuf::from(SYSTEM_CONFIG)).filter(|p| p.exists())
 }
 
 fn load_config(explicit: Option<&Path>) -> Result<Config, ExitCode> {
@@ -211,13 +437,19 @@ fn run(config_file: Option<&Path>) -> ExitCode {
         Some(p) => log::info!("configuration: {}", p.display()),
         None => log::info!("no configuration file: using built-in defaults"),
     }
+    let config_file = config_path(config_file);
     // Handlers go in before anything is bound, so a SIGTERM during start-up
     // is a clean shutdown, not the default action.
     let signals = perch::signals::Signals::new();
     let ex = Rc::new(smol::LocalExecutor::new());
     let result = smol::block_on(ex.run(async {
-        let prepared = perch::run::prepare(config, &ex).await?;
-        perch::run::serve(prepared, ex.clone(), shutdown_signal(signals)).await;
+        let mut prepared = perch::run::prepare(config, &ex).await?;
+        if let Some(notifier) = perch::sd_notify::Notifier::from_env() {
+            prepared = prepared.with_notifier(notifier);
+        }
+        let reloader = prepared.reloader();
+        let control = until_stopped(signals, reloader, config_file);
+        perch::run::serve(prepared, ex.clone(), control).await;
         Ok::<(), perch::run::RunError>(())
     }));
     match result {
@@ -235,13 +467,27 @@ fn run(config_file: Option<&Path>) -> ExitCode {
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal(signals: std::io::Result<perch::signals::Signals>) {
-    match signals {
-        Ok(s) => s.wait_terminate().await,
+/// Serves signals until SIGTERM or SIGINT: SIGHUP re-reads the
+/// configuration file and the certificates.
+async fn until_stopped(
+    signals: std::io::Result<perch::signals::Signals>,
+    reloader: perch::reload::Reloader,
+    config_file: Option<PathBuf>,
+) {
+    use perch::signals::Request;
+    let mut signals = match signals {
+        Ok(s) => s,
         Err(e) => {
             log::warn!("cannot watch for signals ({e}); stop with SIGKILL");
-            futures_lite::future::pending::<()>().await
+            return futures_lite::future::pending::<()>().await;
+        }
+    };
+    loop {
+        match signals.next().await {
+            Request::Stop => return,
+            Request::Reload => {
+                reloader.reload_from(config_file.as_deref());
+            }
         }
     }
 }
@@ -288,6 +534,18 @@ fn check(config_file: Option<&Path>) -> ExitCode {
     if !config.admins.is_empty() {
         println!("admins: {}", config.admins.join(", "));
     }
+    println!(
+        "in-band registration: {}",
+        if config.registration.allow {
+            "open"
+        } else {
+            "off"
+        }
+    );
+    for service in &config.external_services {
+        let port = service.port.map(|p| format!(":{p}")).unwrap_or_default();
+        println!("external service {} {}{port}", service.kind, service.host);
+    }
     if problems.is_empty() {
         if let Some(p) = &path {
             println!("configuration {}: valid", p.display());
@@ -299,6 +557,24 @@ fn check(config_file: Option<&Path>) -> ExitCode {
         }
         ExitCode::from(EXIT_CONFIG)
     }
+}
+
+fn room(action: RoomAction) -> ExitCode {
+    let (config_file, cmd) = match action {
+        RoomAction::List(a) => (a.config, Command::RoomList),
+        RoomAction::Destroy(a) => (
+            a.config,
+            Command::RoomDestroy {
+                jid: a.jid,
+                reason: a.reason,
+            },
+        ),
+    };
+    let config = match load_config(config_file.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    report(run_admin(&config, &cmd))
 }
 
 fn user(action: UserAction) -> ExitCode {
@@ -336,7 +612,12 @@ fn user(action: UserAction) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    match run_admin(&config, &cmd) {
+    report(run_admin(&config, &cmd))
+}
+
+/// Prints the result of an admin command and picks the exit code.
+fn report(result: Result<Vec<String>, AdminError>) -> ExitCode {
+    match result {
         Ok(lines) => {
             for l in lines {
                 println!("{l}");
@@ -347,6 +628,7 @@ fn user(action: UserAction) -> ExitCode {
             eprintln!("perch: {e}");
             match e {
                 AdminError::BadJid(..)
+                | AdminError::BadRoom(..)
                 | AdminError::UnknownHost(_)
                 | AdminError::BadPassword(_) => ExitCode::from(EXIT_CONFIG),
                 AdminError::Store(StoreError::Locked(_)) => ExitCode::from(EXIT_IN_USE),
@@ -382,7 +664,10 @@ fn run_admin(config: &Config, cmd: &Command) -> Result<Vec<String>, AdminError> 
     }
     let cache = config.storage.cache_mib.saturating_mul(1 << 20);
     let store = Store::open(&path, cache)?;
-    smol::block_on(admin::execute(&store, &hosts, cmd))
+    // The same code as on a running server, without listeners: deleting an
+    // account ends its contacts' subscriptions here too.
+    let server = perch::server::Server::new(config.clone(), store);
+    smol::block_on(admin::execute(&server, cmd))
 }
 
 fn read_password(from_stdin: bool, confirm: bool) -> Result<String, ExitCode> {

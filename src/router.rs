@@ -15,16 +15,23 @@ pub fn from_client(server: &Server, origin: &Rc<Session>, stanza: Element, to: O
     let Some(kind) = Kind::of(&stanza) else {
         return;
     };
+    if let Some(to) = &to
+        && im::blocking::stop_outbound(server, origin, &stanza, to)
+    {
+        return;
+    }
     let to = match (kind, to) {
         (Kind::Presence, Some(to)) => {
-            im::presence::track_directed(origin, &stanza, &to);
-            to
+            return im::presence::directed_from_client(server, origin, stanza, to);
         }
         (_, Some(to)) => to,
         (Kind::Presence, None) => return im::presence::broadcast_own(server, origin, stanza),
         // RFC 6120 §10.3: no `to` means the sender's own account.
         (_, None) => origin.jid.to_bare(),
     };
+    if kind == Kind::Message {
+        im::carbons::copy_sent(server, origin, &stanza, &to);
+    }
     deliver(server, stanza, &to);
 }
 
@@ -38,13 +45,10 @@ pub fn deliver(server: &Server, stanza: Element, to: &Jid) {
             to_local_user(server, stanza, to);
         }
     } else if server.is_muc_host(to.domain()) {
-        // The chat-room service is reserved on this host and arrives with
-        // the MUC host; until then rooms are unavailable.
-        bounce(
-            server,
-            &stanza,
-            StanzaError::new(Condition::ServiceUnavailable),
-        );
+        crate::muc::handle(server, stanza, to);
+    } else if is_probe(&stanza) {
+        // A probe is the server's own question; an error about it would
+        // reach the user's clients as noise (RFC 6121 §4.3).
     } else {
         // No federation yet: every other domain is out of reach.
         bounce(
@@ -54,6 +58,10 @@ pub fn deliver(server: &Server, stanza: Element, to: &Jid) {
                 .with_text(format!("{} is not reachable from this server", to.domain())),
         );
     }
+}
+
+fn is_probe(stanza: &Element) -> bool {
+    Kind::of(stanza) == Some(Kind::Presence) && stanza.attr("type") == Some("probe")
 }
 
 /// Sends the error reply for `stanza` back to its sender.
@@ -77,9 +85,12 @@ fn to_local_user(server: &Server, stanza: Element, to: &Jid) {
     let kind = Kind::of(&stanza);
     let bare = to.to_bare();
     if !server.account_exists(&bare) {
+        if im::tombstones::to_deleted_account(server, &stanza, &bare) {
+            return;
+        }
         // RFC 6121 §8.5.1: no such user.
         match kind {
-            Some(Kind::Presence) => {}
+            Some(Kind::Presence) => im::presence::to_missing_account(server, &stanza, &bare),
             _ => bounce(
                 server,
                 &stanza,
@@ -88,9 +99,21 @@ fn to_local_user(server: &Server, stanza: Element, to: &Jid) {
         }
         return;
     }
+    if im::blocking::stop_inbound(server, &stanza, &bare) {
+        return;
+    }
+    if kind == Some(Kind::Presence) && im::presence::is_for_account(&stanza) {
+        // Subscription stanzas and probes concern the account, whatever
+        // resource they name (RFC 6121 §3, §4.3).
+        return im::presence::to_bare(server, stanza, &bare);
+    }
     if to.resource().is_some() {
         if let Some(session) = server.session(to) {
-            return session.send(&stanza);
+            session.send(&stanza);
+            if kind == Some(Kind::Message) {
+                im::carbons::copy_received(server, &stanza, &bare, &[session.id]);
+            }
+            return;
         }
         // RFC 6121 §8.5.3.2: no such resource.
         match kind {
@@ -101,6 +124,9 @@ fn to_local_user(server: &Server, stanza: Element, to: &Jid) {
                     &stanza,
                     StanzaError::new(Condition::ServiceUnavailable),
                 ),
+                // RFC 6121 §8.5.3.2.1: a headline for a gone resource is
+                // silently dropped.
+                Some("headline") => {}
                 _ => to_bare_account(server, stanza, &bare),
             },
             Some(Kind::Presence) => im::presence::to_unavailable_resource(server, stanza, to),
@@ -148,23 +174,28 @@ fn message_to_bare(server: &Server, stanza: Element, bare: &Jid) {
         .filter(|s| s.is_available() && s.priority.get() >= 0)
         .collect();
     if available.is_empty() {
+        im::carbons::copy_received(server, &stanza, bare, &[]);
         return im::offline::no_resource_available(server, stanza, bare);
     }
+    let mut delivered = Vec::with_capacity(available.len());
     if ty == "headline" {
         for s in &available {
             s.send(&stanza);
+            delivered.push(s.id);
         }
-        return;
+    } else {
+        // chat and normal go to the highest-priority resources only.
+        let top = available
+            .iter()
+            .map(|s| s.priority.get())
+            .max()
+            .unwrap_or(0);
+        for s in available.iter().filter(|s| s.priority.get() == top) {
+            s.send(&stanza);
+            delivered.push(s.id);
+        }
     }
-    // chat and normal go to the highest-priority resources only.
-    let top = available
-        .iter()
-        .map(|s| s.priority.get())
-        .max()
-        .unwrap_or(0);
-    for s in available.iter().filter(|s| s.priority.get() == top) {
-        s.send(&stanza);
-    }
+    im::carbons::copy_received(server, &stanza, bare, &delivered);
 }
 
 /// A stanza from the server itself to a local full JID, e.g. an iq result.

@@ -11,6 +11,8 @@ use smol::LocalExecutor;
 
 use crate::config::{Config, ListenerKind};
 use crate::net::{admin, listener, tls};
+use crate::reload::Reloader;
+use crate::sd_notify::{self, Notifier};
 use crate::server::Server;
 use crate::store::{Store, StoreError};
 use crate::stream::{StreamCondition, StreamError};
@@ -57,11 +59,28 @@ pub struct Prepared {
     tls: Option<Rc<tls::TlsSetup>>,
     listeners: Vec<(ListenerKind, async_net::TcpListener)>,
     admin: Option<async_net::unix::UnixListener>,
+    notifier: Option<Rc<Notifier>>,
 }
 
 impl Prepared {
     pub fn server(&self) -> &Rc<Server> {
         &self.server
+    }
+
+    /// Tells systemd (or a test) about readiness, reloads and shutdown,
+    /// and pings its watchdog.
+    pub fn with_notifier(mut self, notifier: Notifier) -> Prepared {
+        self.notifier = Some(Rc::new(notifier));
+        self
+    }
+
+    /// Applies a re-read configuration to the server once it runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            server: self.server.clone(),
+            tls: self.tls.clone(),
+            notifier: self.notifier.clone(),
+        }
     }
 
     /// Where each listener ended up (port 0 becomes a real port).
@@ -113,6 +132,7 @@ pub async fn prepare(config: Config, ex: &LocalExecutor<'static>) -> Result<Prep
         tls: Some(Rc::new(tls)),
         listeners,
         admin,
+        notifier: None,
     })
 }
 
@@ -140,6 +160,7 @@ pub async fn serve(
         tls,
         listeners,
         admin,
+        notifier,
     } = prepared;
     let mut tasks = Vec::new();
     for (kind, listener) in listeners {
@@ -157,6 +178,9 @@ pub async fn serve(
     if let Some(admin) = admin {
         tasks.push(ex.spawn(admin::serve(admin, server.clone())));
     }
+    // Kept past the listeners: rooms emptied by the closing connections
+    // save their history through it.
+    let muc_writer = ex.spawn(crate::muc::run_writer(server.clone()));
     let hosts: Vec<&str> = server
         .config
         .hosts
@@ -168,8 +192,15 @@ pub async fn serve(
         env!("CARGO_PKG_VERSION"),
         hosts.join(", ")
     );
+    if let Some(n) = &notifier {
+        n.ready(&sd_notify::status_line(&server));
+        tasks.push(ex.spawn(sd_notify::watchdog_loop(n.clone(), server.clone())));
+    }
     shutdown.await;
     log::info!("shutting down");
+    if let Some(n) = &notifier {
+        n.stopping();
+    }
     drop(tasks);
     for session in server.all_sessions() {
         session
@@ -185,6 +216,11 @@ pub async fn serve(
         smol::Timer::after(Duration::from_secs(2)).await;
     })
     .await;
+    futures_lite::future::or(server.muc.flush(), async {
+        smol::Timer::after(Duration::from_secs(2)).await;
+    })
+    .await;
+    drop(muc_writer);
     server.store.flush().await;
     let _ = std::fs::remove_file(admin::socket_path(&server.config.data_dir));
     log::info!("stopped");

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{Config, Limits};
+use crate::durable::OutputHold;
+use crate::im::ImCache;
 use crate::jid::{self, Jid};
 use crate::session::{Outbox, Session};
 use crate::stanza::{Condition, StanzaError};
@@ -19,15 +21,28 @@ use crate::stream::{StreamCondition, StreamError};
 pub const MAX_RESOURCES_PER_ACCOUNT: usize = 32;
 
 pub struct Server {
+    /// The configuration the server started with. The parts that a reload
+    /// (SIGHUP) may change live are copied out below; read those through
+    /// their accessors, not from here.
     pub config: Config,
     pub store: Store,
+    /// The chat rooms of every MUC domain.
+    pub muc: crate::muc::Service,
+    /// Live copy of `config.limits`, replaced by a reload.
+    limits: Cell<Limits>,
     pub started: Instant,
+    /// Stanzas held until the writes they report are durable.
+    pub hold: Rc<OutputHold>,
+    /// Rosters, blocklists and offline counters of active accounts.
+    pub im: ImCache,
     sessions: RefCell<HashMap<Jid, Vec<Rc<Session>>>>,
     next_session_id: Cell<u64>,
     connections: RefCell<HashMap<IpAddr, u32>>,
     connection_count: Cell<usize>,
     auth_failures: RefCell<HashMap<IpAddr, AuthFailures>>,
     rng: ring::rand::SystemRandom,
+    /// In-band registrations per client address (XEP-0077).
+    pub registrations: crate::im::register::Throttle,
 }
 
 struct AuthFailures {
@@ -37,17 +52,42 @@ struct AuthFailures {
 
 impl Server {
     pub fn new(config: Config, store: Store) -> Rc<Server> {
+        let secret = store.secret("muc-occupant-id").unwrap_or_else(|e| {
+            // Occupant ids then change at the next start, which XEP-0421
+            // clients tolerate; the server still runs.
+            log::error!("cannot keep the occupant-id secret: {e}");
+            let mut fresh = [0u8; 32];
+            let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh);
+            fresh.to_vec()
+        });
+        let muc = crate::muc::Service::new(&secret, &config.admins);
         Rc::new(Server {
+            limits: Cell::new(config.limits),
             config,
             store,
+            muc,
             started: Instant::now(),
+            hold: OutputHold::new(),
+            im: ImCache::default(),
             sessions: RefCell::new(HashMap::new()),
             next_session_id: Cell::new(1),
             connections: RefCell::new(HashMap::new()),
             connection_count: Cell::new(0),
             auth_failures: RefCell::new(HashMap::new()),
             rng: ring::rand::SystemRandom::new(),
+            registrations: Default::default(),
         })
+    }
+
+    /// The resource limits in force (changed by a reload).
+    pub fn limits(&self) -> Limits {
+        self.limits.get()
+    }
+
+    /// Applies new limits to connections and logins from now on; existing
+    /// connections keep the stanza size limit they started with.
+    pub fn set_limits(&self, limits: Limits) {
+        self.limits.set(limits);
     }
 
     /// Is `domain` one of the user hosts (not a MUC host)?
@@ -141,7 +181,7 @@ impl Server {
         }
         let id = self.next_session_id.get();
         self.next_session_id.set(id + 1);
-        let session = Rc::new(Session::new(id, full, outbox));
+        let session = Rc::new(Session::new(id, full, outbox, self.hold.clone()));
         list.push(session.clone());
         Ok(session)
     }
@@ -188,12 +228,12 @@ impl Server {
     /// Admits a new connection from `ip` unless a limit is reached. The
     /// returned guard gives the slot back when dropped.
     pub fn admit(self: &Rc<Self>, ip: IpAddr) -> Result<ConnectionGuard, &'static str> {
-        if self.connection_count.get() >= self.config.limits.max_connections {
+        if self.connection_count.get() >= self.limits().max_connections {
             return Err("server connection limit reached");
         }
         let mut per_ip = self.connections.borrow_mut();
         let n = per_ip.entry(ip).or_insert(0);
-        if *n >= self.config.limits.max_connections_per_ip {
+        if *n >= self.limits().max_connections_per_ip {
             return Err("too many connections from this address");
         }
         *n += 1;
@@ -226,7 +266,7 @@ impl Server {
         }
         f.count += 1;
         f.last = now;
-        let free = self.config.limits.login_attempts_per_minute.max(1);
+        let free = self.limits().login_attempts_per_minute.max(1);
         if f.count <= free {
             Duration::from_millis(200)
         } else {

@@ -5,6 +5,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use crate::durable::OutputHold;
+use crate::im::SessionIm;
 use crate::jid::Jid;
 use crate::stream::{StreamCondition, StreamError};
 use crate::xml::{Element, NS_CLIENT};
@@ -144,10 +146,14 @@ pub struct Session {
     /// Entities that received directed available presence from this
     /// session (RFC 6121 §4.6): they are told when it goes unavailable.
     pub directed: RefCell<Vec<Jid>>,
+    /// What the IM handlers remember per session (roster interest, carbons…).
+    pub im: SessionIm,
+    /// The server's output hold: see [`crate::durable`].
+    hold: Rc<OutputHold>,
 }
 
 impl Session {
-    pub fn new(id: u64, jid: Jid, outbox: Rc<Outbox>) -> Session {
+    pub fn new(id: u64, jid: Jid, outbox: Rc<Outbox>, hold: Rc<OutputHold>) -> Session {
         Session {
             id,
             jid,
@@ -155,6 +161,8 @@ impl Session {
             presence: RefCell::new(None),
             priority: Cell::new(0),
             directed: RefCell::new(Vec::new()),
+            im: SessionIm::default(),
+            hold,
         }
     }
 
@@ -162,8 +170,12 @@ impl Session {
         self.presence.borrow().is_some()
     }
 
+    /// Queues a stanza for the client, or holds it while the writes it may
+    /// report are not yet durable (see [`crate::durable`]).
     pub fn send(&self, el: &Element) {
-        self.outbox.send(el);
+        if !self.hold.capture(&self.outbox, el) {
+            self.outbox.send(el);
+        }
     }
 }
 

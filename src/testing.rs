@@ -107,18 +107,12 @@ impl TestServer {
                         }
                     };
                     let server = prepared.server().clone();
-                    let hosts: Vec<String> = server
-                        .config
-                        .hosts
-                        .iter()
-                        .map(|h| h.domain.clone())
-                        .collect();
                     for (jid, password) in &accounts {
                         let cmd = crate::admin::Command::UserAdd {
                             jid: jid.clone(),
                             password: password.clone(),
                         };
-                        if let Err(e) = crate::admin::execute(&server.store, &hosts, &cmd).await {
+                        if let Err(e) = crate::admin::execute(&server, &cmd).await {
                             let _ = ready_tx.send(Err(format!("creating {jid}: {e}")));
                             return;
                         }
@@ -175,6 +169,23 @@ impl TestServer {
             .dir
             .take()
             .ok_or_else(|| std::io::Error::other("no data directory"))?;
+        Self::start_in(dir, opts)
+    }
+
+    /// Stops the server, runs `offline` on its data directory (what the
+    /// command line does when no server runs), then starts a new server
+    /// there (new ports).
+    pub fn restart_after(
+        mut self,
+        opts: TestOptions,
+        offline: impl FnOnce(&Path),
+    ) -> std::io::Result<TestServer> {
+        self.shutdown();
+        let dir = self
+            .dir
+            .take()
+            .ok_or_else(|| std::io::Error::other("no data directory"))?;
+        offline(dir.path());
         Self::start_in(dir, opts)
     }
 

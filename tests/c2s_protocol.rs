@@ -1364,6 +1364,8 @@ fn message_to_bare_jid_reaches_the_highest_priority_resource() {
     available(&mut low, 1);
     let mut high = login(&server, BOB, Some("high"));
     available(&mut high, 5);
+    // RFC 6121 §4.2.2: the new resource also learns of its sibling.
+    expect_presence_from(&mut high, "bob@localhost/low");
     expect_presence_from(&mut low, "bob@localhost/high");
 
     alice.send(

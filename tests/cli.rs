@@ -392,44 +392,6 @@ fn parse_listening(line: &str) -> Option<SocketAddr> {
 // ---------------------------------------------------------------------------
 // A minimal XMPP client over std sockets (plaintext, SASL PLAIN).
 
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let index = ((n >> (18 - 6 * i)) & 63) as usize;
-                out.push(char::from(ALPHABET[index]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[test]
-fn base64_matches_rfc4648_vectors() {
-    for (plain, encoded) in [
-        ("", ""),
-        ("f", "Zg=="),
-        ("fo", "Zm8="),
-        ("foo", "Zm9v"),
-        ("foob", "Zm9vYg=="),
-        ("fooba", "Zm9vYmE="),
-        ("foobar", "Zm9vYmFy"),
-    ] {
-        assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
-    }
-    assert_eq!(base64(b"\0alice\0pw"), "AGFsaWNlAHB3");
-}
-
 struct Xmpp {
     sock: TcpStream,
     /// Received and not yet consumed.
@@ -519,7 +481,7 @@ impl Xmpp {
         );
         client.send(&format!(
             "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{}</auth>",
-            base64(format!("\0{user}\0{password}").as_bytes())
+            perch::sasl::base64::encode(format!("\0{user}\0{password}").as_bytes())
         ));
         let answer = client.read_until(&["<success", "<failure"]);
         if answer.ends_with("<failure") {
@@ -1074,17 +1036,25 @@ fn user_commands_without_server() {
     out.expect_code(0);
     assert_eq!(out.stdout, "bob@localhost\n", "{}", out.describe());
 
-    // The accounts really are there for a server started afterwards: the
-    // changed password logs in.
+    // A deleted account's address is never handed out again (tombstone).
     user(
         &config,
         &["add", "alice@localhost", "--password-stdin"],
         Some("again\n"),
     )
+    .expect_code(1)
+    .expect_stderr("alice@localhost belonged to a deleted account and cannot be registered again");
+
+    // The accounts really are there for a server started afterwards.
+    user(
+        &config,
+        &["add", "carol@localhost", "--password-stdin"],
+        Some("again\n"),
+    )
     .expect_code(0);
     let server = Server::start(&config);
     Xmpp::login(server.c2s(), "bob", "pw-bob").expect("bob logs in");
-    Xmpp::login(server.c2s(), "alice", "again").expect("alice logs in");
+    Xmpp::login(server.c2s(), "carol", "again").expect("carol logs in");
 }
 
 #[test]
@@ -1333,6 +1303,14 @@ fn user_commands_through_admin_socket() {
     )
     .expect_code(1)
     .expect_stderr("account alice@localhost does not exist");
+    // Same tombstone rule as offline.
+    user(
+        &config,
+        &["add", "alice@localhost", "--password-stdin"],
+        Some("x\n"),
+    )
+    .expect_code(1)
+    .expect_stderr("alice@localhost belonged to a deleted account and cannot be registered again");
 
     // bob stayed online; SIGTERM closes his stream with system-shutdown and
     // the server exits 0 promptly, removing the admin socket.

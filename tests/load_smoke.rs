@@ -132,7 +132,10 @@ fn every_scenario_against_perch() {
         .collect();
     let server = TestServer::start(TestOptions {
         accounts,
-        extra_config: "[limits]\nmax_connections_per_ip = 1000\n".into(),
+        // Rooms without rate limits: the scenario sends as fast as it can.
+        extra_config: "[limits]\nmax_connections_per_ip = 1000\n\
+                       [muc]\nmessage_burst = 10000\nmessages_per_minute = 600000\n"
+            .into(),
     })
     .expect("server starts");
     let addr = server.c2s_addr();
@@ -167,19 +170,8 @@ fn every_scenario_against_perch() {
     assert_chat(find(&churn, "chat_after_churn")[0]);
 
     let muc = run(tiny(Scenario::Muc, addr));
-    match find(&muc, "muc_error").first() {
-        // Until multi-user chat lands, Perch refuses rooms with exactly
-        // this error; once it does, the full scenario must pass.
-        Some(e) => {
-            let why = e["join_error_samples"].to_string();
-            assert!(why.contains("service-unavailable"), "{e}");
-            eprintln!(
-                "note: Perch has no multi-user chat yet; muc scenario checked against the sink only"
-            );
-        }
-        None => {
-            find(&muc, "muc_latency").iter().for_each(|r| assert_muc(r));
-            find(&muc, "muc").iter().for_each(|r| assert_muc(r));
-        }
-    }
+    assert!(find(&muc, "muc_error").is_empty(), "{muc:#?}");
+    assert_eq!(find(&muc, "muc").len(), 1, "{muc:#?}");
+    find(&muc, "muc_latency").iter().for_each(|r| assert_muc(r));
+    find(&muc, "muc").iter().for_each(|r| assert_muc(r));
 }

@@ -37,7 +37,7 @@ impl std::error::Error for DecodeError {}
 
 pub fn decode(input: &str) -> Result<Vec<u8>, DecodeError> {
     let digits: Vec<u8> = input.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 4 != 0 {
+    if !digits.len().is_multiple_of(4) {
         return Err(DecodeError);
     }
     let mut out = Vec::with_capacity(digits.len() / 4 * 3);

@@ -188,7 +188,7 @@ fn list(name: &str, v: &str) -> Result<Vec<usize>, UsageError> {
 }
 
 fn positive(name: &str, v: f64) -> Result<f64, UsageError> {
-    if v.is_finite() && v >= 0.0 && v <= 86_400.0 {
+    if v.is_finite() && (0.0..=86_400.0).contains(&v) {
         Ok(v)
     } else {
         Err(bad(format!(

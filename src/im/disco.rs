@@ -5,11 +5,34 @@ use crate::stanza::{Condition, StanzaError};
 use crate::xml::Element;
 
 use super::{NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_TIME, NS_VERSION};
+use super::{blocking, carbons, contact_info, extdisco, last, offline, private, register, vcard};
 
 /// Features the server host answers itself.
-const SERVER_FEATURES: &[&str] = &[NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_TIME, NS_VERSION];
+const SERVER_FEATURES: &[&str] = &[
+    NS_DISCO_INFO,
+    NS_DISCO_ITEMS,
+    NS_PING,
+    NS_TIME,
+    NS_VERSION,
+    last::NS_LAST,
+    vcard::NS_VCARD,
+    register::NS_REGISTER,
+    blocking::NS_BLOCKING,
+    carbons::NS_CARBONS,
+];
 
-pub fn server_info(_server: &Server, node: Option<&str>) -> Result<Element, StanzaError> {
+/// Features an account's owner finds on their bare JID: what the server
+/// does on the account's behalf.
+const ACCOUNT_FEATURES: &[&str] = &[
+    NS_DISCO_INFO,
+    NS_DISCO_ITEMS,
+    vcard::NS_VCARD,
+    private::NS_PRIVATE,
+    last::NS_LAST,
+    register::NS_REGISTER,
+];
+
+pub fn server_info(server: &Server, node: Option<&str>) -> Result<Element, StanzaError> {
     if node.is_some() {
         return Err(StanzaError::new(Condition::ItemNotFound));
     }
@@ -21,6 +44,15 @@ pub fn server_info(_server: &Server, node: Option<&str>) -> Result<Element, Stan
     );
     for f in SERVER_FEATURES {
         query.push_child(feature(f));
+    }
+    if server.config.im.offline_max_messages > 0 {
+        query.push_child(feature(offline::FEATURE));
+    }
+    if !server.config.external_services.is_empty() {
+        query.push_child(feature(extdisco::NS_EXTDISCO));
+    }
+    if let Some(form) = contact_info::form(&server.config.contact) {
+        query.push_child(form);
     }
     Ok(query)
 }
@@ -56,9 +88,19 @@ pub fn account_info(owner_asking: bool, node: Option<&str>) -> Result<Element, S
             .with_attr("type", "registered"),
     );
     if owner_asking {
-        query.push_child(feature(NS_DISCO_INFO));
+        for f in ACCOUNT_FEATURES {
+            query.push_child(feature(f));
+        }
     }
     Ok(query)
+}
+
+/// disco#items of an account's bare JID: nothing is published there yet.
+pub fn account_items(node: Option<&str>) -> Result<Element, StanzaError> {
+    if node.is_some() {
+        return Err(StanzaError::new(Condition::ItemNotFound));
+    }
+    Ok(Element::new("query", NS_DISCO_ITEMS))
 }
 
 pub fn feature(var: &str) -> Element {

@@ -9,7 +9,10 @@ use crate::server::Server;
 use crate::stanza::{self, Condition, Kind, StanzaError};
 use crate::xml::Element;
 
-use super::{NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_TIME, NS_VERSION, disco, version};
+use super::extdisco::{self, NS_EXTDISCO};
+use super::last::{self, NS_LAST};
+use super::register::{self, NS_REGISTER};
+use super::{NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_TIME, NS_VERSION, disco, reply, version};
 
 pub fn handle(server: &Server, stanza: Element, to: &Jid) {
     match Kind::of(&stanza) {
@@ -25,6 +28,13 @@ fn iq(server: &Server, iq: Element, to: &Jid) {
     if ty != "get" && ty != "set" {
         // Results and errors for the server: it sends no requests yet.
         return;
+    }
+    if to.resource().is_none()
+        && let Some(user) = local_user(server, &iq, to)
+        && iq.first_child().is_some_and(|p| p.is("query", NS_REGISTER))
+    {
+        // Password change and account removal, addressed to the server.
+        return register::from_user(server, iq, &user);
     }
     let answer = if to.resource().is_some() {
         Err(StanzaError::new(Condition::ServiceUnavailable))
@@ -62,11 +72,39 @@ fn answer(server: &Server, iq: &Element, get: bool) -> Result<Option<Element>, S
         }
         (NS_VERSION, "query", true) => Ok(Some(version::answer())),
         (NS_TIME, "time", true) => Ok(Some(time_answer(SystemTime::now()))),
-        (NS_PING | NS_DISCO_INFO | NS_DISCO_ITEMS | NS_VERSION | NS_TIME, _, _) => {
-            Err(StanzaError::new(Condition::BadRequest))
+        (NS_LAST, "query", true) => Ok(Some(last::uptime(server.started.elapsed()))),
+        (NS_EXTDISCO, "services" | "credentials", true) => {
+            let host = iq.attr("to").and_then(|t| Jid::parse(t).ok());
+            let user = host
+                .and_then(|h| local_user(server, iq, &h))
+                .ok_or_else(|| {
+                    StanzaError::new(Condition::Forbidden)
+                        .with_text("external services are for this server's users")
+                })?;
+            let services = &server.config.external_services;
+            let now = SystemTime::now();
+            if payload.name == "services" {
+                Ok(Some(extdisco::services(services, &user, payload, now)))
+            } else {
+                extdisco::credentials(services, &user, payload, now).map(Some)
+            }
         }
+        (NS_REGISTER, "query", _) => Err(StanzaError::new(Condition::Forbidden)
+            .with_text("only users of this server may manage their account here")),
+        (
+            NS_PING | NS_DISCO_INFO | NS_DISCO_ITEMS | NS_VERSION | NS_TIME | NS_LAST | NS_EXTDISCO,
+            _,
+            _,
+        ) => Err(StanzaError::new(Condition::BadRequest)),
         _ => Err(StanzaError::new(Condition::ServiceUnavailable)),
     }
+}
+
+/// The sender of `iq` as an account of the host `to`, if it is one.
+fn local_user(server: &Server, iq: &Element, to: &Jid) -> Option<Jid> {
+    let from = reply::requester(iq)?;
+    (from.local().is_some() && from.domain() == to.domain() && server.is_local_host(to.domain()))
+        .then(|| from.to_bare())
 }
 
 /// XEP-0202. The offset is reported as UTC: a server on a Pi often has no

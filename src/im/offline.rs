@@ -1,22 +1,197 @@
-//! What happens to a message for an account with no available resource.
-//! RFC 6121 §8.5.2.2.1 allows storing it or refusing it; until offline
-//! storage exists, chat and normal messages are refused so the sender knows.
+//! Offline messages (XEP-0160, RFC 6121 §8.5.2.2.1): a chat or normal
+//! message for an account with no available resource is stored with an
+//! XEP-0203 delay stamp, within a per-account quota, and delivered in order
+//! to the next resource that becomes available with a non-negative priority.
+
+use std::rc::Rc;
+use std::time::SystemTime;
 
 use crate::jid::Jid;
 use crate::router;
 use crate::server::Server;
+use crate::session::Session;
 use crate::stanza::{Condition, StanzaError};
+use crate::store;
 use crate::xml::Element;
 
-pub fn no_resource_available(server: &Server, stanza: Element, _account: &Jid) {
+use super::delay;
+
+pub const FEATURE: &str = "msgoffline";
+const NS_HINTS: &str = "urn:xmpp:hints";
+const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+
+/// Whether a message deserves a place in offline storage. XEP-0160 stores
+/// normal and chat messages except those with nothing but chat states;
+/// XEP-0334 hints override: `<no-store/>`/`<no-permanent-store/>` keep a
+/// message out, `<store/>` keeps it in.
+pub fn worth_storing(message: &Element) -> bool {
+    let hinted = |name| message.get_child(name, NS_HINTS).is_some();
+    if hinted("no-store") || hinted("no-permanent-store") {
+        return false;
+    }
+    if hinted("store") {
+        return true;
+    }
+    message.children().any(|c| {
+        c.ns != NS_CHATSTATES && c.ns != NS_HINTS && !c.is("thread", crate::xml::NS_CLIENT)
+    })
+}
+
+/// A message for `account`, none of whose resources is available with a
+/// non-negative priority.
+pub fn no_resource_available(server: &Server, stanza: Element, account: &Jid) {
     match stanza.attr("type").unwrap_or("normal") {
-        "normal" | "chat" => router::bounce(
-            server,
-            &stanza,
-            StanzaError::new(Condition::ServiceUnavailable),
-        ),
-        // headline: dropped (RFC 6121 §8.5.2.2.1); error/groupchat are
-        // filtered before this point.
-        _ => {}
+        "normal" | "chat" => {}
+        // headline: dropped (§8.5.2.2.1); error and groupchat are handled
+        // before this point.
+        _ => return,
+    }
+    if !worth_storing(&stanza) {
+        return;
+    }
+    if let Err(error) = store_message(server, &stanza, account) {
+        router::bounce(server, &stanza, error);
+    }
+}
+
+fn store_message(server: &Server, stanza: &Element, account: &Jid) -> Result<(), StanzaError> {
+    let limits = &server.config.im;
+    if limits.offline_max_messages == 0 {
+        return Err(StanzaError::new(Condition::ServiceUnavailable));
+    }
+    let state = server.im.account(server, account).map_err(|e| {
+        log::error!("offline messages of {account}: {e}");
+        StanzaError::new(Condition::InternalServerError)
+    })?;
+    let mut stored = stanza.clone();
+    stored.push_child(delay::element(
+        account.domain(),
+        SystemTime::now(),
+        Some("Offline Storage"),
+    ));
+    let xml = stored.to_bytes("");
+    let seq = {
+        let mut queue = state.offline.borrow_mut();
+        if queue.count >= limits.offline_max_messages
+            || queue.bytes.saturating_add(xml.len()) > limits.offline_max_bytes
+        {
+            // RFC 6121 §8.5.2.2.1: not stored, so the sender must know.
+            return Err(StanzaError::new(Condition::ServiceUnavailable)
+                .with_text("the recipient's offline storage is full"));
+        }
+        let seq = queue.next_seq;
+        queue.next_seq += 1;
+        queue.count += 1;
+        queue.bytes += xml.len();
+        seq
+    };
+    state.persist(
+        server,
+        store::offline::append_op(account.as_str(), seq, xml),
+    );
+    Ok(())
+}
+
+/// `session` became available with a non-negative priority: it gets the
+/// stored messages, once every message stored so far is on disk.
+pub fn deliver_stored(server: &Server, session: &Rc<Session>) {
+    let account = session.jid.to_bare();
+    let has_messages = server
+        .im
+        .account(server, &account)
+        .is_ok_and(|state| state.offline.borrow().count > 0);
+    if !has_messages {
+        return;
+    }
+    let session = session.clone();
+    crate::durable::after_durable(
+        server,
+        Box::new(move |server| deliver_now(server, &session, &account)),
+    );
+}
+
+fn deliver_now(server: &Server, session: &Session, account: &Jid) {
+    let still_here = server
+        .session(&session.jid)
+        .is_some_and(|s| s.id == session.id);
+    if !still_here || !session.is_available() || session.priority.get() < 0 {
+        return;
+    }
+    let state = match server.im.account(server, account) {
+        Ok(state) => state,
+        Err(e) => return log::error!("offline messages of {account}: {e}"),
+    };
+    let after = state.offline.borrow().delivered_through;
+    let messages = match store::offline::read_after(&server.store, account.as_str(), after) {
+        Ok(m) => m,
+        Err(e) => return log::error!("offline messages of {account}: {e}"),
+    };
+    let mut last = None;
+    let mut bytes = 0;
+    for (seq, xml) in &messages {
+        match std::str::from_utf8(xml)
+            .ok()
+            .and_then(|x| Element::parse(x).ok())
+        {
+            Some(message) => session.send(&message),
+            None => log::error!("offline message {seq} of {account} is unreadable; dropped"),
+        }
+        last = Some(*seq);
+        bytes += xml.len();
+    }
+    let mut queue = state.offline.borrow_mut();
+    match last {
+        Some(last) => {
+            queue.delivered_through = last;
+            queue.count = queue.count.saturating_sub(messages.len());
+            queue.bytes = queue.bytes.saturating_sub(bytes);
+            drop(queue);
+            state.persist(
+                server,
+                store::offline::delete_through_op(account.as_str(), last),
+            );
+        }
+        // Everything stored is on disk by now: nothing there means the
+        // counters were off (e.g. after a failed write).
+        None => {
+            queue.count = 0;
+            queue.bytes = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(inner: &str) -> Element {
+        Element::parse(&format!(
+            "<message xmlns='jabber:client' type='chat'>{inner}</message>"
+        ))
+        .expect("parse")
+    }
+
+    #[test]
+    fn what_is_stored() {
+        assert!(worth_storing(&message("<body>hi</body>")));
+        assert!(worth_storing(&message(
+            "<received xmlns='urn:xmpp:receipts' id='1'/>"
+        )));
+        assert!(!worth_storing(&message("")));
+        assert!(!worth_storing(&message(
+            "<composing xmlns='http://jabber.org/protocol/chatstates'/>"
+        )));
+        assert!(!worth_storing(&message(
+            "<active xmlns='http://jabber.org/protocol/chatstates'/><thread>t</thread>"
+        )));
+        assert!(!worth_storing(&message(
+            "<body>x</body><no-store xmlns='urn:xmpp:hints'/>"
+        )));
+        assert!(!worth_storing(&message(
+            "<body>x</body><no-permanent-store xmlns='urn:xmpp:hints'/>"
+        )));
+        assert!(worth_storing(&message(
+            "<gone xmlns='http://jabber.org/protocol/chatstates'/><store xmlns='urn:xmpp:hints'/>"
+        )));
     }
 }

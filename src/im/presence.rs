@@ -1,39 +1,47 @@
-//! Presence the server distributes (RFC 6121 §4). Without rosters yet, a
-//! user's presence reaches the user's own resources and directed targets.
+//! Presence stanzas at the router's edges (RFC 6121 §3, §4): what a client
+//! sends, what arrives for a local user, and the end of a session. The
+//! work is done in `broadcast` (distribution), `subscription_flow`
+//! (subscription stanzas) and `probe`. Here the server also stamps the
+//! avatar hash on every available presence a user sends (XEP-0153, see
+//! `vcard`) and records when the user goes offline (XEP-0012, see `last`).
 
 use std::rc::Rc;
 
 use crate::jid::Jid;
+use crate::router;
 use crate::server::Server;
 use crate::session::Session;
 use crate::xml::{Element, NS_CLIENT};
+
+use super::subscription::Request;
+use super::{broadcast, last, probe, subscription_flow, vcard};
 
 /// A presence without `to`: the client announces its own availability.
 pub fn broadcast_own(server: &Server, origin: &Rc<Session>, mut stanza: Element) {
     match stanza.attr("type") {
         None => {
-            let priority = stanza
-                .get_child("priority", NS_CLIENT)
-                .and_then(|p| p.text().trim().parse::<i8>().ok())
-                .unwrap_or(0);
-            origin.priority.set(priority);
-            *origin.presence.borrow_mut() = Some(stanza.clone());
+            vcard::stamp_avatar(server, origin, &mut stanza);
+            broadcast::available(server, origin, stanza)
         }
         Some("unavailable") => {
-            *origin.presence.borrow_mut() = None;
-            send_unavailable_to_directed(server, origin, &stanza);
+            last::went_offline(server, origin, &stanza);
+            broadcast::unavailable(server, origin, stanza)
         }
-        // Subscription management needs rosters; probes are the server's.
-        Some(_) => return,
+        // A subscription stanza or probe needs an addressee; errors from a
+        // client without one mean nothing.
+        Some(_) => {}
     }
-    // RFC 6121 §4.2.2 / §4.5.2: every available resource of the account,
-    // the sender included, learns the new state.
-    for session in server.sessions_of(&origin.jid.to_bare()) {
-        if session.id == origin.id || session.is_available() {
-            stanza.set_attr("to", session.jid.as_str());
-            session.send(&stanza);
-        }
+}
+
+/// A presence with `to` from a client: subscription management (§3) or
+/// directed presence (§4.6).
+pub fn directed_from_client(server: &Server, origin: &Rc<Session>, mut stanza: Element, to: Jid) {
+    if let Some(request) = Request::from_type(stanza.attr("type")) {
+        return subscription_flow::outbound(server, origin, stanza, &to, request);
     }
+    track_directed(origin, &stanza, &to);
+    vcard::stamp_avatar(server, origin, &mut stanza);
+    router::deliver(server, stanza, &to);
 }
 
 /// Records (or forgets) a directed presence so that going offline later
@@ -47,66 +55,65 @@ pub fn track_directed(origin: &Session, stanza: &Element, to: &Jid) {
     }
 }
 
-/// Every entity that got directed presence learns that the session is now
-/// unavailable; the list is cleared.
-fn send_unavailable_to_directed(server: &Server, session: &Session, template: &Element) {
-    let targets = std::mem::take(&mut *session.directed.borrow_mut());
-    for target in targets {
-        let mut unavailable = Element::new("presence", NS_CLIENT)
-            .with_attr("from", session.jid.as_str())
-            .with_attr("to", target.as_str())
-            .with_attr("type", "unavailable");
-        if let Some(status) = template.get_child("status", NS_CLIENT) {
-            unavailable.push_child(status.clone());
-        }
-        crate::router::deliver(server, unavailable, &target);
-    }
-}
-
-/// The session went away without saying goodbye: tell the account's other
-/// resources, and everyone it sent directed presence to, that it is
-/// unavailable.
+/// The session went away without saying goodbye: tell the contacts, the
+/// account's other resources and everyone it sent directed presence to that
+/// it is unavailable.
 pub fn session_ended(server: &Server, session: &Session) {
     let unavailable = Element::new("presence", NS_CLIENT)
         .with_attr("from", session.jid.as_str())
         .with_attr("type", "unavailable");
-    send_unavailable_to_directed(server, session, &unavailable);
-    if session.presence.borrow_mut().take().is_none() {
-        return;
-    }
-    let mut unavailable = unavailable;
-    for other in server.sessions_of(&session.jid.to_bare()) {
-        if other.id != session.id && other.is_available() {
-            unavailable.set_attr("to", other.jid.as_str());
-            other.send(&unavailable);
-        }
-    }
+    last::went_offline(server, session, &unavailable);
+    broadcast::session_gone(server, session);
 }
 
-/// RFC 6121 §8.5.2.1.2: presence to a bare JID reaches every available
-/// resource.
+/// Whether a presence for a local user is the server's to handle whatever
+/// resource it names: subscription stanzas and probes (RFC 6121 §8.5.3.1).
+pub fn is_for_account(stanza: &Element) -> bool {
+    matches!(
+        stanza.attr("type"),
+        Some("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "probe")
+    )
+}
+
+/// RFC 6121 §8.5.2.1.2: presence to a local account's bare JID.
 pub fn to_bare(server: &Server, stanza: Element, bare: &Jid) {
+    if let Some(request) = Request::from_type(stanza.attr("type")) {
+        return subscription_flow::inbound(server, stanza, bare, request);
+    }
     match stanza.attr("type") {
-        None | Some("unavailable") => {
+        Some("probe") => probe::answer(server, &stanza, bare),
+        // Availability and errors go to every available resource.
+        _ => {
             for s in server.sessions_of(bare) {
                 if s.is_available() {
                     s.send(&stanza);
                 }
             }
         }
-        // subscribe/subscribed/unsubscribe/unsubscribed/probe need rosters;
-        // they are dropped until subscriptions exist, as RFC 6121 §3 allows
-        // for a user without a roster entry.
-        _ => {}
     }
+}
+
+/// RFC 6121 §8.5.1: presence for a local account that does not exist. A
+/// subscription request is answered "unsubscribed" on its behalf (so the
+/// requester's roster does not wait forever); everything else is ignored.
+pub fn to_missing_account(server: &Server, stanza: &Element, missing: &Jid) {
+    if stanza.attr("type") != Some("subscribe") {
+        return;
+    }
+    let Some(requester) = stanza.attr("from").and_then(|f| Jid::parse(f).ok()) else {
+        return;
+    };
+    let requester = requester.to_bare();
+    let unsubscribed = Element::new("presence", NS_CLIENT)
+        .with_attr("from", missing.as_str())
+        .with_attr("to", requester.as_str())
+        .with_attr("type", "unsubscribed");
+    router::deliver(server, unsubscribed, &requester);
 }
 
 /// RFC 6121 §8.5.3.2.2: presence to a full JID that is not connected.
 pub fn to_unavailable_resource(server: &Server, stanza: Element, to: &Jid) {
-    match stanza.attr("type") {
-        Some("subscribe") | Some("subscribed") | Some("unsubscribe") | Some("unsubscribed") => {
-            to_bare(server, stanza, &to.to_bare())
-        }
-        _ => {}
+    if is_for_account(&stanza) {
+        to_bare(server, stanza, &to.to_bare());
     }
 }

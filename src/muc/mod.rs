@@ -1,19 +1,473 @@
 //! The multi-user chat service (XEP-0045), one per host that has a MUC
-//! domain (`conference.<domain>` by default).
+//! domain (`conference.<domain>` by default), all served by one
+//! [`Service`] on the [`Server`].
 //!
-//! Not implemented yet: every stanza to a MUC domain is refused with
-//! `service-unavailable`, which tells clients the rooms are not there.
+//! A stanza to a MUC domain arrives in [`handle`]: stanzas to the domain
+//! itself are the service's (discovery, ad-hoc commands, `host.rs`);
+//! stanzas to a room or an occupant go to that room's state machine
+//! (`room.rs` and the files beside it), which is created on a first join or
+//! loaded from the database on first use. What a room emits is delivered by
+//! `dispatch.rs`, which holds back a room's output until its store
+//! operations are on disk. A room with nobody in it leaves memory
+//! (persistent rooms are saved first).
 
+pub mod admin;
+pub mod config;
+pub mod disco;
+mod dispatch;
+pub mod history;
+mod host;
+pub mod message;
+pub mod occupant;
+pub mod owner;
+pub mod presence;
+pub mod rate;
+pub mod record;
+pub mod register;
+pub mod roles;
+pub mod room;
+
+#[cfg(test)]
+mod service_tests;
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::time::{Instant, SystemTime};
+
+use crate::config::RoomCreation;
 use crate::jid::Jid;
-use crate::router;
 use crate::server::Server;
-use crate::stanza::{Condition, StanzaError};
+use crate::stanza::{Condition, ErrorType, Kind, StanzaError};
+use crate::store::StoreError;
 use crate::xml::Element;
 
-pub fn handle(server: &Server, stanza: Element, _to: &Jid) {
-    router::bounce(
-        server,
-        &stanza,
-        StanzaError::new(Condition::ServiceUnavailable),
-    );
+pub use dispatch::run_writer;
+use dispatch::{Dispatch, Pending};
+use record::{AffiliationRecord, RoomRecord};
+use room::{Env, Room};
+
+pub const NS_MUC: &str = "http://jabber.org/protocol/muc";
+pub const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+pub const NS_MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+pub const NS_MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+pub const NS_MUC_REGISTER: &str = "http://jabber.org/protocol/muc#register";
+pub const NS_MUC_REQUEST: &str = "http://jabber.org/protocol/muc#request";
+pub const NS_MUC_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
+pub const NS_STABLE_ID: &str = "http://jabber.org/protocol/muc#stable_id";
+pub const NS_SELF_PING: &str = "http://jabber.org/protocol/muc#self-ping-optimization";
+pub const NS_OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
+pub const NS_CONFERENCE: &str = "jabber:x:conference";
+pub const NS_REGISTER: &str = "jabber:iq:register";
+pub const NS_VCARD: &str = "vcard-temp";
+pub const NS_DISCO_INFO: &str = crate::im::NS_DISCO_INFO;
+pub const NS_DISCO_ITEMS: &str = crate::im::NS_DISCO_ITEMS;
+pub const NS_PING: &str = crate::im::NS_PING;
+
+/// The chat rooms of every MUC domain, in memory while occupied.
+pub struct Service {
+    rooms: RefCell<HashMap<Jid, Room>>,
+    pending: RefCell<Pending>,
+    occupant_key: ring::hmac::Key,
+    /// Server admins, parsed once: they act as owners of every room.
+    admins: Vec<Jid>,
+    wake: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
+}
+
+/// A room as listed by `perch room list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomSummary {
+    pub jid: String,
+    pub name: String,
+    pub persistent: bool,
+    pub public: bool,
+    pub occupants: usize,
+}
+
+#[derive(Debug)]
+pub enum DestroyError {
+    BadJid(String),
+    NotFound(String),
+    Store(StoreError),
+}
+
+impl fmt::Display for DestroyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DestroyError::BadJid(j) => write!(f, "'{j}' is not a room address (room@muc.domain)"),
+            DestroyError::NotFound(j) => write!(f, "room {j} does not exist"),
+            DestroyError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DestroyError {}
+
+enum Loaded {
+    InMemory,
+    Missing,
+    /// Stored but unreadable, or its last change is still being written.
+    Unavailable,
+}
+
+impl Service {
+    /// `secret` keys the XEP-0421 occupant ids (stable across restarts).
+    pub fn new(secret: &[u8], admins: &[String]) -> Service {
+        Service {
+            rooms: RefCell::new(HashMap::new()),
+            pending: RefCell::new(Pending::default()),
+            occupant_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
+            admins: admins
+                .iter()
+                .filter_map(|a| Jid::parse(a).ok())
+                .map(|j| j.to_bare())
+                .collect(),
+            wake: smol::channel::unbounded(),
+        }
+    }
+
+    pub fn is_server_admin(&self, jid: &Jid) -> bool {
+        self.admins.iter().any(|a| a.as_str() == jid.bare_str())
+    }
+
+    pub fn loaded_rooms(&self) -> usize {
+        self.rooms.borrow().len()
+    }
+
+    /// Every room: stored ones and those only in memory.
+    pub fn summaries(&self, server: &Server) -> Result<Vec<RoomSummary>, StoreError> {
+        let mut all: BTreeMap<String, RoomSummary> = BTreeMap::new();
+        for (jid, bytes) in server.store.muc_rooms().list()? {
+            match RoomRecord::decode(&bytes) {
+                Ok(r) => {
+                    all.insert(jid.clone(), summary(&jid, &r.config, 0));
+                }
+                Err(e) => log::error!("room {jid}: {e}"),
+            }
+        }
+        for (jid, room) in self.rooms.borrow().iter() {
+            if room.locked || room.destroyed {
+                continue;
+            }
+            all.insert(
+                jid.to_string(),
+                summary(jid.as_str(), &room.config, room.occupant_count()),
+            );
+        }
+        Ok(all.into_values().collect())
+    }
+
+    /// Destroys a room on an administrator's request (`perch room
+    /// destroy`, the ad-hoc command): its occupants are told, it is
+    /// removed from memory and disk.
+    pub fn destroy(
+        &self,
+        server: &Server,
+        room: &str,
+        reason: Option<&str>,
+    ) -> Result<(), DestroyError> {
+        let jid = Jid::parse(room)
+            .ok()
+            .filter(|j| {
+                j.local().is_some() && j.resource().is_none() && server.is_muc_host(j.domain())
+            })
+            .ok_or_else(|| DestroyError::BadJid(room.to_string()))?;
+        match self.ensure_loaded(server, &jid) {
+            Loaded::InMemory => {}
+            Loaded::Missing | Loaded::Unavailable => {
+                return Err(DestroyError::NotFound(jid.to_string()));
+            }
+        }
+        let now = SystemTime::now();
+        let clock = Instant::now();
+        let mut dispatch = Dispatch::new(server, self.has_pending(&jid));
+        {
+            let mut rooms = self.rooms.borrow_mut();
+            let Some(room) = rooms.get_mut(&jid) else {
+                return Err(DestroyError::NotFound(jid.to_string()));
+            };
+            let new_id = || server.new_id();
+            let is_admin = |j: &Jid| self.is_server_admin(j);
+            let env = self.env(server, now, clock, &is_admin, &new_id);
+            room.destroy(&env, reason, None, None, &mut dispatch);
+        }
+        self.finish(&jid, dispatch);
+        Ok(())
+    }
+
+    fn env<'a>(
+        &'a self,
+        server: &'a Server,
+        now: SystemTime,
+        clock: Instant,
+        is_admin: &'a dyn Fn(&Jid) -> bool,
+        new_id: &'a dyn Fn() -> String,
+    ) -> Env<'a> {
+        Env {
+            now,
+            clock,
+            settings: &server.config.muc,
+            is_server_admin: is_admin,
+            occupant_key: &self.occupant_key,
+            new_id,
+        }
+    }
+
+    fn has_pending(&self, room: &Jid) -> bool {
+        self.pending.borrow().has(room)
+    }
+
+    /// Makes sure a stored room is in memory. A room whose last change is
+    /// still on its way to disk is not reloaded (it was destroyed or is
+    /// being unloaded): the disk does not know its latest state yet.
+    fn ensure_loaded(&self, server: &Server, jid: &Jid) -> Loaded {
+        if self.rooms.borrow().contains_key(jid) {
+            return Loaded::InMemory;
+        }
+        if self.has_pending(jid) {
+            return Loaded::Unavailable;
+        }
+        let stored = match server.store.muc_rooms().load(jid.as_str()) {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return Loaded::Missing,
+            Err(e) => {
+                log::error!("loading room {jid}: {e}");
+                return Loaded::Unavailable;
+            }
+        };
+        let record = match RoomRecord::decode(&stored.record) {
+            Ok(r) => r,
+            Err(e) => {
+                log::error!("room {jid} is unreadable: {e}");
+                return Loaded::Unavailable;
+            }
+        };
+        let mut affiliations = Vec::with_capacity(stored.affiliations.len());
+        for (user, bytes) in stored.affiliations {
+            match (Jid::parse(&user), AffiliationRecord::decode(&bytes)) {
+                (Ok(u), Ok(a)) => affiliations.push((u, a)),
+                _ => log::error!("room {jid}: skipping an unreadable affiliation of {user}"),
+            }
+        }
+        let settings = &server.config.muc;
+        let max_len = record.config.history_length.min(settings.max_history) as usize;
+        let history = match stored.history.map(|h| record::decode_history(&h)) {
+            Some(Ok(messages)) => {
+                history::History::from_stored(messages, max_len, room::MAX_HISTORY_BYTES)
+            }
+            Some(Err(e)) => {
+                log::warn!("room {jid}: history unreadable, starting empty: {e}");
+                history::History::default()
+            }
+            None => history::History::default(),
+        };
+        let room = Room::restore(jid.clone(), record, affiliations, history);
+        log::debug!("loaded room {jid}");
+        self.rooms.borrow_mut().insert(jid.clone(), room);
+        Loaded::InMemory
+    }
+
+    /// Creates a room for a first join, if the user may create one.
+    fn create(
+        &self,
+        server: &Server,
+        jid: &Jid,
+        creator: &Jid,
+        now: SystemTime,
+    ) -> Result<(), StanzaError> {
+        let settings = &server.config.muc;
+        let allowed = match settings.room_creation {
+            RoomCreation::Anyone => true,
+            RoomCreation::Local => server.is_local_host(creator.domain()),
+            RoomCreation::Admins => self.is_server_admin(creator),
+        };
+        if !allowed {
+            return Err(StanzaError::new(Condition::NotAllowed)
+                .with_text("creating rooms is restricted on this service"));
+        }
+        let stored = server.store.muc_rooms().count().unwrap_or(0) as usize;
+        let temporary = self
+            .rooms
+            .borrow()
+            .values()
+            .filter(|r| !r.config.persistent)
+            .count();
+        if stored + temporary >= settings.max_rooms {
+            return Err(StanzaError::new(Condition::ResourceConstraint)
+                .with_type(ErrorType::Wait)
+                .with_text("this service has too many rooms"));
+        }
+        if !self.is_server_admin(creator) {
+            let bare = creator.to_bare();
+            let owned = self
+                .rooms
+                .borrow()
+                .values()
+                .filter(|r| {
+                    !r.config.persistent && r.stored_affiliation(&bare) == roles::Affiliation::Owner
+                })
+                .count();
+            if owned >= settings.max_rooms_per_user {
+                return Err(StanzaError::new(Condition::ResourceConstraint)
+                    .with_type(ErrorType::Wait)
+                    .with_text("you own too many temporary rooms"));
+            }
+        }
+        let bounds = config::ConfigBounds {
+            default_history: settings.default_history,
+            max_history: settings.max_history,
+            max_occupants: settings.max_occupants,
+        };
+        let room = Room::create(jid.clone(), creator, config::RoomConfig::new(&bounds), now);
+        log::info!("{creator} created room {jid}");
+        self.rooms.borrow_mut().insert(jid.clone(), room);
+        Ok(())
+    }
+
+    /// Delivers (or queues behind pending writes) what a room emitted, and
+    /// lets an empty room go.
+    fn finish(&self, jid: &Jid, mut dispatch: Dispatch<'_>) {
+        {
+            let mut rooms = self.rooms.borrow_mut();
+            if let Some(room) = rooms.get_mut(jid)
+                && room.is_empty()
+                && !room.destroyed
+                && let Some(write) = room.take_history_write()
+            {
+                dispatch.store_history(write);
+            }
+        }
+        if let Some(batch) = dispatch.into_batch(jid) {
+            self.pending.borrow_mut().push(batch);
+            let _ = self.wake.0.try_send(());
+        }
+        self.maybe_unload(jid);
+    }
+
+    /// Drops an empty (or destroyed) room from memory once nothing about
+    /// it is waiting to be written.
+    fn maybe_unload(&self, jid: &Jid) {
+        if self.has_pending(jid) {
+            // A destroyed room must not be found again while its removal
+            // is being written; it is simply gone from memory.
+            let mut rooms = self.rooms.borrow_mut();
+            if rooms.get(jid).is_some_and(|r| r.destroyed) {
+                rooms.remove(jid);
+            }
+            return;
+        }
+        let mut rooms = self.rooms.borrow_mut();
+        if rooms.get(jid).is_some_and(|r| r.destroyed || r.is_empty()) {
+            rooms.remove(jid);
+            log::debug!("room {jid} left memory");
+        }
+    }
+
+    /// Delivers `stanza` after every room write queued so far (or at once
+    /// if none is). `key` names the queue entry (a room or the service).
+    fn deliver_after_writes(&self, server: &Server, key: &Jid, stanza: Element) {
+        let mut dispatch = Dispatch::new(server, !self.pending.borrow().is_idle());
+        room::Sink::send(&mut dispatch, stanza);
+        if let Some(batch) = dispatch.into_batch(key) {
+            self.pending.borrow_mut().push(batch);
+            let _ = self.wake.0.try_send(());
+        }
+    }
+
+    /// Waits until every queued room write is on disk and its stanzas are
+    /// delivered (shutdown, admin commands).
+    pub async fn flush(&self) {
+        loop {
+            if self.pending.borrow().is_idle() {
+                return;
+            }
+            smol::Timer::after(std::time::Duration::from_millis(5)).await;
+        }
+    }
+}
+
+fn summary(jid: &str, config: &config::RoomConfig, occupants: usize) -> RoomSummary {
+    RoomSummary {
+        jid: jid.to_string(),
+        name: config.name.clone(),
+        persistent: config.persistent,
+        public: config.public,
+        occupants,
+    }
+}
+
+/// Entry point from the router: a stanza to a MUC domain.
+pub fn handle(server: &Server, stanza: Element, to: &Jid) {
+    let Some(from) = stanza.attr("from").and_then(|f| Jid::parse(f).ok()) else {
+        return;
+    };
+    if to.local().is_none() {
+        return host::handle(server, stanza, &from, to);
+    }
+    let service = &server.muc;
+    let jid = to.to_bare();
+    let now = SystemTime::now();
+    match service.ensure_loaded(server, &jid) {
+        Loaded::InMemory => {}
+        Loaded::Unavailable => {
+            return bounce(
+                server,
+                &stanza,
+                StanzaError::new(Condition::ServiceUnavailable).with_type(ErrorType::Wait),
+            );
+        }
+        Loaded::Missing => {
+            let kind = Kind::of(&stanza);
+            let ty = stanza.attr("type");
+            let join = kind == Some(Kind::Presence) && ty.is_none() && to.resource().is_some();
+            if !join {
+                return missing_room(server, &stanza, kind, ty);
+            }
+            if let Err(e) = service.create(server, &jid, &from, now) {
+                return bounce(server, &stanza, e.with_by(jid.as_str()));
+            }
+        }
+    }
+    let mut dispatch = Dispatch::new(server, service.has_pending(&jid));
+    {
+        let mut rooms = service.rooms.borrow_mut();
+        let Some(room) = rooms.get_mut(&jid) else {
+            return;
+        };
+        let new_id = || server.new_id();
+        let is_admin = |j: &Jid| service.is_server_admin(j);
+        let env = service.env(server, now, Instant::now(), &is_admin, &new_id);
+        room.handle(&env, stanza, &from, to, &mut dispatch);
+    }
+    service.finish(&jid, dispatch);
+}
+
+/// A stanza for a room that does not exist (XEP-0045 §17.1.3, §7.2.11,
+/// §7.10, §18.2): errors name it as not found; presence that is not a
+/// join is dropped, probes refused as for any non-occupant.
+fn missing_room(server: &Server, stanza: &Element, kind: Option<Kind>, ty: Option<&str>) {
+    let condition = match (kind, ty) {
+        (_, Some("error")) => return,
+        (Some(Kind::Presence), Some("probe")) => Condition::NotAcceptable,
+        (Some(Kind::Presence), None) => Condition::JidMalformed,
+        (Some(Kind::Presence), _) => return,
+        (Some(Kind::Iq), Some("result")) => return,
+        _ => Condition::ItemNotFound,
+    };
+    let by = stanza
+        .attr("to")
+        .and_then(|t| Jid::parse(t).ok())
+        .map(|j| j.to_bare().to_string())
+        .unwrap_or_default();
+    bounce(server, stanza, room::muc_error(condition).with_by(by));
+}
+
+/// The error reply for `stanza`, written straight into a local client's
+/// outbox like every other stanza from the service.
+fn bounce(server: &Server, stanza: &Element, error: StanzaError) {
+    if let Some(reply) = crate::stanza::error_reply(stanza, &error) {
+        dispatch::deliver(server, reply);
+    }
 }

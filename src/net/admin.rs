@@ -2,17 +2,20 @@
 //! `perch user …` reaches a running server (redb allows one writer, and the
 //! server is it). Access is by file permission: owner only.
 
+use std::fs::File;
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use async_net::unix::{UnixListener, UnixStream};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 
 use crate::admin::{self, AdminError, Command};
-use crate::jid::Jid;
 use crate::server::Server;
-use crate::stream::{StreamCondition, StreamError};
 
 pub const SOCKET_NAME: &str = "admin.sock";
 const MAX_REQUEST: usize = 4096;
@@ -53,19 +56,8 @@ pub async fn serve(listener: UnixListener, server: Rc<Server>) {
 }
 
 async fn handle(mut stream: UnixStream, server: &Server) -> std::io::Result<()> {
-    let mut request = Vec::new();
-    let mut chunk = [0u8; 512];
-    let read = async {
-        while !request.ends_with(b"\n\n") && request.len() < MAX_REQUEST {
-            let n = stream.read(&mut chunk).await?;
-            if n == 0 {
-                break;
-            }
-            request.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        }
-        Ok::<(), std::io::Error>(())
-    };
-    futures_lite::future::or(read, async {
+    let receive = receive_request(&stream);
+    let (request, file) = futures_lite::future::or(receive, async {
         smol::Timer::after(std::time::Duration::from_secs(10)).await;
         Err(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
@@ -77,6 +69,12 @@ async fn handle(mut stream: UnixStream, server: &Server) -> std::io::Result<()> 
         .map_err(|_| AdminError::Protocol("request is not UTF-8".to_string()))
         .and_then(|text| admin::decode_request(&text))
     {
+        Ok(Command::Backup) => match file {
+            Some(file) => backup(server, file).await,
+            None => Err(AdminError::Protocol(
+                "a backup request must carry the target file".to_string(),
+            )),
+        },
         Ok(cmd) => run(server, &cmd).await,
         Err(e) => Err(e),
     };
@@ -96,25 +94,87 @@ async fn handle(mut stream: UnixStream, server: &Server) -> std::io::Result<()> 
     stream.flush().await
 }
 
-async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> {
-    let hosts: Vec<String> = server
-        .config
-        .hosts
-        .iter()
-        .map(|h| h.domain.clone())
-        .collect();
-    let lines = admin::execute(&server.store, &hosts, cmd).await?;
-    if let Command::UserDel { jid } = cmd {
-        // A deleted account must not stay logged in.
-        if let Ok(bare) = Jid::parse(jid) {
-            for session in server.sessions_of(&bare.to_bare()) {
-                session.outbox.close_with(StreamError::with_text(
-                    StreamCondition::NotAuthorized,
-                    "this account was deleted",
-                ));
+/// Reads one request (up to the empty line) and the file descriptor sent
+/// along with it, if any.
+async fn receive_request(stream: &UnixStream) -> std::io::Result<(Vec<u8>, Option<File>)> {
+    let socket: Arc<smol::Async<std::os::unix::net::UnixStream>> = stream.clone().into();
+    let mut request = Vec::new();
+    let mut file = None;
+    while !request.ends_with(b"\n\n") && request.len() < MAX_REQUEST {
+        let (n, fd) = socket.read_with(receive_with_fd).await?;
+        if file.is_none() {
+            file = fd.map(File::from);
+        }
+        if n.is_empty() {
+            break;
+        }
+        request.extend_from_slice(&n);
+    }
+    Ok((request, file))
+}
+
+/// One `recvmsg`: the bytes and at most one passed descriptor (extra ones
+/// are closed on drop).
+fn receive_with_fd(
+    socket: &std::os::unix::net::UnixStream,
+) -> std::io::Result<(Vec<u8>, Option<OwnedFd>)> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut ancillary = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 512];
+    let received = recvmsg(
+        socket,
+        &mut [IoSliceMut::new(&mut buf)],
+        &mut ancillary,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    let mut fd = None;
+    for message in ancillary.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = message {
+            for passed in fds {
+                fd.get_or_insert(passed);
             }
         }
     }
+    let bytes = buf.get(..received.bytes).unwrap_or_default().to_vec();
+    Ok((bytes, fd))
+}
+
+async fn backup(server: &Server, file: File) -> Result<Vec<String>, AdminError> {
+    log::info!("admin: backup started");
+    let summary = server.store.backup_into(file).await?;
+    let line = format!(
+        "backed up {} records in {} tables",
+        summary.records, summary.tables
+    );
+    log::info!("admin: {line}");
+    Ok(vec![line])
+}
+
+async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> {
+    let lines = match cmd {
+        // With the server running, rooms are its business: occupied rooms
+        // live in its memory, and occupants must be told.
+        Command::RoomList => server
+            .muc
+            .summaries(server)?
+            .iter()
+            .map(|r| admin::room_line(r, Some(r.occupants)))
+            .collect(),
+        Command::RoomDestroy { jid, reason } => {
+            let room = admin::room_jid(jid)?;
+            if let Some(r) = reason {
+                admin::check_reason(r)?;
+            }
+            server
+                .muc
+                .destroy(server, room.as_str(), reason.as_deref())
+                .map_err(|e| AdminError::Remote(e.to_string()))?;
+            server.muc.flush().await;
+            vec![format!("destroyed {room}")]
+        }
+        _ => admin::execute(server, cmd).await?,
+    };
     if !matches!(cmd, Command::UserList { .. }) {
         log::info!("admin: {}", lines.join("; "));
     }
@@ -123,6 +183,16 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
 
 /// Client side, used by the CLI. `Ok(None)` means no server is listening.
 pub fn request(data_dir: &Path, cmd: &Command) -> Result<Option<Vec<String>>, AdminError> {
+    request_with_file(data_dir, cmd, None)
+}
+
+/// Like [`request`], passing `file` to the server along with the request
+/// (for [`Command::Backup`]).
+pub fn request_with_file(
+    data_dir: &Path,
+    cmd: &Command,
+    file: Option<&File>,
+) -> Result<Option<Vec<String>>, AdminError> {
     use std::io::{Read, Write};
     let path = socket_path(data_dir);
     let mut stream = match std::os::unix::net::UnixStream::connect(&path) {
@@ -143,11 +213,16 @@ pub fn request(data_dir: &Path, cmd: &Command) -> Result<Option<Vec<String>>, Ad
         }
     };
     let io_err = |e: std::io::Error| AdminError::Protocol(e.to_string());
+    // A backup of a large database on an SD card takes a while.
+    let timeout = match cmd {
+        Command::Backup => std::time::Duration::from_secs(3600),
+        _ => std::time::Duration::from_secs(30),
+    };
+    stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
+    let request = admin::encode_request(cmd);
+    let sent = send_with_fd(&stream, request.as_bytes(), file).map_err(io_err)?;
     stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .map_err(io_err)?;
-    stream
-        .write_all(admin::encode_request(cmd).as_bytes())
+        .write_all(request.as_bytes().get(sent..).unwrap_or_default())
         .map_err(io_err)?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).map_err(io_err)?;
@@ -164,4 +239,27 @@ pub fn request(data_dir: &Path, cmd: &Command) -> Result<Option<Vec<String>>, Ad
             "the server closed the connection".to_string(),
         )),
     }
+}
+
+/// One `sendmsg` carrying `bytes` and, if given, `file`'s descriptor;
+/// returns how many bytes went out.
+fn send_with_fd(
+    socket: &std::os::unix::net::UnixStream,
+    bytes: &[u8],
+    file: Option<&File>,
+) -> std::io::Result<usize> {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut ancillary = SendAncillaryBuffer::new(&mut space);
+    let fds;
+    if let Some(file) = file {
+        fds = [file.as_fd()];
+        ancillary.push(SendAncillaryMessage::ScmRights(&fds));
+    }
+    Ok(sendmsg(
+        socket,
+        &[IoSlice::new(bytes)],
+        &mut ancillary,
+        SendFlags::empty(),
+    )?)
 }

@@ -13,8 +13,8 @@ use async_net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWriteExt, future};
 use smol::Timer;
 
+use crate::durable;
 use crate::im;
-use crate::router;
 use crate::sasl::{ChannelBinding, Mechanism};
 use crate::server::{ConnectionGuard, Server};
 use crate::session::{Outbox, Session};
@@ -97,6 +97,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         require_encryption: c2s.require_encryption,
         allow_plaintext_auth: c2s.allow_plaintext_auth,
         max_auth_failures: 5,
+        registration: server.config.registration.allow,
     };
     let mut transport = Transport::Plain(tcp);
     let mut channel_binding = None;
@@ -116,7 +117,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         }
     }
     let limits = Limits {
-        max_stanza_bytes: server.config.limits.max_stanza_bytes,
+        max_stanza_bytes: server.limits().max_stanza_bytes,
         ..Limits::default()
     };
     let auth_timeout = Duration::from_secs(u64::from(c2s.auth_timeout_secs));
@@ -137,7 +138,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         if direct_tls { " (TLS)" } else { "" }
     );
     conn.run(&mut transport).await;
-    conn.finish();
+    conn.finish().await;
     drop(guard);
 }
 
@@ -313,6 +314,14 @@ impl Connection {
                         self.outbox
                             .with_buf(|out| stream.sasl_result(session, step, &env, out, actions));
                     }
+                    Action::Register { iq, domain } => {
+                        let (reply, created) =
+                            im::register::before_login(&self.server, &iq, &domain, self.peer.ip())
+                                .await;
+                        let stream = &mut self.stream;
+                        self.outbox
+                            .with_buf(|out| stream.register_result(reply.as_ref(), created, out));
+                    }
                     Action::Bind {
                         account,
                         resource,
@@ -333,8 +342,8 @@ impl Connection {
                             .with_buf(|out| stream.bind_result(result, &iq_id, out));
                     }
                     Action::Route { stanza, to } => {
-                        if let Some(session) = &self.session {
-                            router::from_client(&self.server, session, stanza, to);
+                        if let Some(session) = self.session.clone() {
+                            durable::route_from_client(&self.server, &session, stanza, to).await;
                         }
                     }
                     Action::Close => self.closing = true,
@@ -427,11 +436,16 @@ impl Connection {
         .await
     }
 
-    fn finish(&mut self) {
+    async fn finish(&mut self) {
         if let Some(session) = self.session.take() {
-            im::presence::session_ended(&self.server, &session);
-            self.server.unbind(&session);
             log::info!("{}: {} disconnected", self.peer, session.jid);
+            let end = move |server: &Server| {
+                im::presence::session_ended(server, &session);
+                server.unbind(&session);
+            };
+            // Nobody waits for an answer, but what the end of the session
+            // stores (the last logout) follows the same rules as the rest.
+            let _ = durable::run(&self.server, Box::new(end), None).await;
         }
     }
 }

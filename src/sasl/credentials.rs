@@ -17,7 +17,10 @@ pub const MAX_ITERATIONS: u32 = 10_000_000;
 /// Length of the random salts created by [`Credentials::derive`].
 pub const SALT_LEN: usize = 16;
 
-const FORMAT_VERSION: u8 = 1;
+/// Version 2 counts its key records; version 1 (written before imports
+/// could bring a single hash) always had SHA-1 and SHA-256.
+const FORMAT_VERSION: u8 = 2;
+const FORMAT_VERSION_BOTH_HASHES: u8 = 1;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScramHash {
@@ -267,12 +270,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Everything stored per account: keys for both SCRAM hashes, each with its
-/// own salt so that the two records cannot be correlated.
+/// Everything stored per account: SCRAM keys per hash, each with its own
+/// salt so that the records cannot be correlated. Accounts made by Perch
+/// have both; an account imported from a server that kept only one hash
+/// (e.g. SCRAM-SHA-1) has that one, and logs in with that mechanism only.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
-    pub sha1: ScramKeys,
-    pub sha256: ScramKeys,
+    sha1: Option<ScramKeys>,
+    sha256: Option<ScramKeys>,
 }
 
 impl Credentials {
@@ -284,47 +289,109 @@ impl Credentials {
         let sha1_salt = random_bytes(SALT_LEN)?;
         let sha256_salt = random_bytes(SALT_LEN)?;
         Ok(Credentials {
-            sha1: ScramKeys::derive(ScramHash::Sha1, password, &sha1_salt, iterations)?,
-            sha256: ScramKeys::derive(ScramHash::Sha256, password, &sha256_salt, iterations)?,
+            sha1: Some(ScramKeys::derive(
+                ScramHash::Sha1,
+                password,
+                &sha1_salt,
+                iterations,
+            )?),
+            sha256: Some(ScramKeys::derive(
+                ScramHash::Sha256,
+                password,
+                &sha256_salt,
+                iterations,
+            )?),
         })
     }
 
-    pub fn keys(&self, hash: ScramHash) -> &ScramKeys {
+    /// Credentials from keys made elsewhere (an import): at least one set,
+    /// at most one per hash, each well-formed.
+    pub fn from_keys(keys: Vec<ScramKeys>) -> Result<Credentials, SaslError> {
+        let mut credentials = Credentials {
+            sha1: None,
+            sha256: None,
+        };
+        for k in keys {
+            if !k.is_well_formed() {
+                return Err(SaslError::CorruptCredentials("malformed SCRAM keys"));
+            }
+            let slot = match k.hash {
+                ScramHash::Sha1 => &mut credentials.sha1,
+                ScramHash::Sha256 => &mut credentials.sha256,
+            };
+            if slot.replace(k).is_some() {
+                return Err(SaslError::CorruptCredentials("two key sets for one hash"));
+            }
+        }
+        if credentials.sha1.is_none() && credentials.sha256.is_none() {
+            return Err(SaslError::CorruptCredentials("no keys"));
+        }
+        Ok(credentials)
+    }
+
+    /// The keys for `hash`, if this account has them.
+    pub fn keys(&self, hash: ScramHash) -> Option<&ScramKeys> {
         match hash {
-            ScramHash::Sha1 => &self.sha1,
-            ScramHash::Sha256 => &self.sha256,
+            ScramHash::Sha1 => self.sha1.as_ref(),
+            ScramHash::Sha256 => self.sha256.as_ref(),
         }
     }
 
-    /// For PLAIN: one PBKDF2 run against the SHA-256 record.
-    pub fn verify_password(&self, password: &str) -> bool {
-        self.sha256.verify_password(password)
+    /// Every key set, SHA-1 first.
+    pub fn all_keys(&self) -> impl Iterator<Item = &ScramKeys> {
+        self.sha1.iter().chain(self.sha256.iter())
     }
 
-    /// Version 1 layout: `[1]`, then for SHA-1 and SHA-256 in that order:
-    /// hash id (u8), iterations (u32 BE), salt length (u8), salt, StoredKey,
-    /// ServerKey (both hash-sized). Salts longer than 255 bytes cannot be
-    /// produced by [`ScramKeys::derive`] or `from_bytes` and are cut short.
+    /// For PLAIN: one PBKDF2 run against the strongest record.
+    pub fn verify_password(&self, password: &str) -> bool {
+        self.sha256
+            .as_ref()
+            .or(self.sha1.as_ref())
+            .is_some_and(|k| k.verify_password(password))
+    }
+
+    /// Layout: `[2]`, the number of records (u8, 1 or 2), then one record
+    /// per hash the account has, SHA-1 before SHA-256: hash id (u8),
+    /// iterations (u32 BE), salt length (u8), salt, StoredKey, ServerKey
+    /// (both hash-sized). Salts longer than 255 bytes cannot be produced by
+    /// [`ScramKeys::derive`], `from_keys` or `from_bytes` and are cut short.
+    /// Version 1 was `[1]` and always both records.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + 2 * (6 + SALT_LEN) + 2 * (20 + 32));
+        let mut out = Vec::with_capacity(2 + 2 * (6 + SALT_LEN) + 2 * (20 + 32));
         out.push(FORMAT_VERSION);
-        self.sha1.write(&mut out);
-        self.sha256.write(&mut out);
+        out.push(u8::from(self.sha1.is_some()) + u8::from(self.sha256.is_some()));
+        for keys in self.all_keys() {
+            keys.write(&mut out);
+        }
         out
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Credentials, SaslError> {
         let mut r = Reader(bytes);
-        let version = r.byte()?;
-        if version != FORMAT_VERSION {
-            return Err(SaslError::UnsupportedCredentialsVersion(version));
+        let records = match r.byte()? {
+            FORMAT_VERSION => r.byte()?,
+            FORMAT_VERSION_BOTH_HASHES => 2,
+            other => return Err(SaslError::UnsupportedCredentialsVersion(other)),
+        };
+        let mut credentials = Credentials {
+            sha1: None,
+            sha256: None,
+        };
+        match records {
+            1 if r.0.first() == Some(&ScramHash::Sha1.id()) => {
+                credentials.sha1 = Some(ScramKeys::read(&mut r, ScramHash::Sha1)?);
+            }
+            1 => credentials.sha256 = Some(ScramKeys::read(&mut r, ScramHash::Sha256)?),
+            2 => {
+                credentials.sha1 = Some(ScramKeys::read(&mut r, ScramHash::Sha1)?);
+                credentials.sha256 = Some(ScramKeys::read(&mut r, ScramHash::Sha256)?);
+            }
+            _ => return Err(SaslError::CorruptCredentials("bad record count")),
         }
-        let sha1 = ScramKeys::read(&mut r, ScramHash::Sha1)?;
-        let sha256 = ScramKeys::read(&mut r, ScramHash::Sha256)?;
         if !r.0.is_empty() {
             return Err(SaslError::CorruptCredentials("trailing bytes"));
         }
-        Ok(Credentials { sha1, sha256 })
+        Ok(credentials)
     }
 }
 
@@ -338,12 +405,14 @@ mod tests {
         assert!(c.verify_password("pencil"));
         assert!(!c.verify_password("Pencil"));
         assert!(!c.verify_password(""));
-        assert!(c.sha1.verify_password("pencil"));
-        assert_eq!(c.sha1.salt.len(), SALT_LEN);
-        assert_ne!(c.sha1.salt, c.sha256.salt);
-        assert_eq!(c.sha1.stored_key.len(), 20);
-        assert_eq!(c.sha256.server_key.len(), 32);
-        assert!(c.sha1.is_well_formed() && c.sha256.is_well_formed());
+        let sha1 = c.keys(ScramHash::Sha1).unwrap();
+        let sha256 = c.keys(ScramHash::Sha256).unwrap();
+        assert!(sha1.verify_password("pencil"));
+        assert_eq!(sha1.salt.len(), SALT_LEN);
+        assert_ne!(sha1.salt, sha256.salt);
+        assert_eq!(sha1.stored_key.len(), 20);
+        assert_eq!(sha256.server_key.len(), 32);
+        assert!(sha1.is_well_formed() && sha256.is_well_formed());
         let again = Credentials::derive("pencil", DEFAULT_ITERATIONS).unwrap();
         assert_ne!(c, again, "salts must be random");
     }
@@ -399,9 +468,13 @@ mod tests {
     fn bytes_round_trip() {
         let c = Credentials::derive("correct horse", DEFAULT_ITERATIONS).unwrap();
         let bytes = c.to_bytes();
-        assert_eq!(bytes[0], 1);
-        assert_eq!(bytes.len(), 1 + 2 * (6 + SALT_LEN) + 2 * (20 + 32));
+        assert_eq!(bytes[..2], [2, 2]);
+        assert_eq!(bytes.len(), 2 + 2 * (6 + SALT_LEN) + 2 * (20 + 32));
         assert_eq!(Credentials::from_bytes(&bytes).unwrap(), c);
+        // Version 1: no count, both records.
+        let mut v1 = vec![1];
+        v1.extend_from_slice(&bytes[2..]);
+        assert_eq!(Credentials::from_bytes(&v1).unwrap(), c);
     }
 
     #[test]
@@ -412,11 +485,11 @@ mod tests {
             Credentials::from_bytes(&[]),
             Err(SaslError::CorruptCredentials(_))
         ));
-        let mut v2 = bytes.clone();
-        v2[0] = 2;
+        let mut v3 = bytes.clone();
+        v3[0] = 3;
         assert_eq!(
-            Credentials::from_bytes(&v2),
-            Err(SaslError::UnsupportedCredentialsVersion(2))
+            Credentials::from_bytes(&v3),
+            Err(SaslError::UnsupportedCredentialsVersion(3))
         );
         for len in 0..bytes.len() {
             assert!(
@@ -427,17 +500,22 @@ mod tests {
         let mut long = bytes.clone();
         long.push(0);
         assert!(Credentials::from_bytes(&long).is_err());
+        for count in [0, 1, 3] {
+            let mut wrong_count = bytes.clone();
+            wrong_count[1] = count;
+            assert!(Credentials::from_bytes(&wrong_count).is_err(), "{count}");
+        }
         let mut swapped = bytes.clone();
-        swapped[1] = 2;
+        swapped[2] = 2;
         assert!(Credentials::from_bytes(&swapped).is_err());
         let mut zero_iter = bytes.clone();
-        zero_iter[2..6].copy_from_slice(&[0; 4]);
+        zero_iter[3..7].copy_from_slice(&[0; 4]);
         assert!(Credentials::from_bytes(&zero_iter).is_err());
         let mut huge_iter = bytes.clone();
-        huge_iter[2..6].copy_from_slice(&[0xff; 4]);
+        huge_iter[3..7].copy_from_slice(&[0xff; 4]);
         assert!(Credentials::from_bytes(&huge_iter).is_err());
         let mut no_salt = bytes.clone();
-        no_salt[6] = 0;
+        no_salt[7] = 0;
         assert!(Credentials::from_bytes(&no_salt).is_err());
         // Every single-byte corruption either fails or yields a well-formed record.
         for i in 0..bytes.len() {
@@ -445,10 +523,38 @@ mod tests {
                 let mut b = bytes.clone();
                 b[i] ^= x;
                 if let Ok(c) = Credentials::from_bytes(&b) {
-                    assert!(c.sha1.is_well_formed() && c.sha256.is_well_formed());
+                    assert!(c.all_keys().all(ScramKeys::is_well_formed));
                 }
             }
         }
+    }
+
+    #[test]
+    fn one_hash_only() {
+        let full = Credentials::derive("pencil", DEFAULT_ITERATIONS).unwrap();
+        let sha1 = full.keys(ScramHash::Sha1).unwrap().clone();
+        let sha256 = full.keys(ScramHash::Sha256).unwrap().clone();
+        let only1 = Credentials::from_keys(vec![sha1.clone()]).unwrap();
+        assert!(only1.keys(ScramHash::Sha256).is_none());
+        assert!(only1.verify_password("pencil") && !only1.verify_password("x"));
+        let only256 = Credentials::from_keys(vec![sha256.clone()]).unwrap();
+        assert!(only256.keys(ScramHash::Sha1).is_none());
+        for c in [&only1, &only256, &full] {
+            let bytes = c.to_bytes();
+            assert_eq!(&Credentials::from_bytes(&bytes).unwrap(), c);
+            for len in 0..bytes.len() {
+                assert!(Credentials::from_bytes(&bytes[..len]).is_err());
+            }
+        }
+        assert_eq!(
+            Credentials::from_keys(vec![sha1, sha256.clone()]).unwrap(),
+            full
+        );
+        assert!(Credentials::from_keys(vec![]).is_err());
+        assert!(Credentials::from_keys(vec![sha256.clone(), sha256.clone()]).is_err());
+        let mut short = sha256;
+        short.stored_key.pop();
+        assert!(Credentials::from_keys(vec![short]).is_err());
     }
 
     #[test]

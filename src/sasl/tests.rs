@@ -15,10 +15,14 @@ struct Db {
 impl Db {
     fn with_account(mut self, user: &str, password: &str) -> Db {
         let c = Credentials::derive(password, DEFAULT_ITERATIONS).unwrap();
-        self.keys
-            .insert((user.to_owned(), ScramHash::Sha1), c.sha1.clone());
-        self.keys
-            .insert((user.to_owned(), ScramHash::Sha256), c.sha256.clone());
+        self.keys.insert(
+            (user.to_owned(), ScramHash::Sha1),
+            c.keys(ScramHash::Sha1).unwrap().clone(),
+        );
+        self.keys.insert(
+            (user.to_owned(), ScramHash::Sha256),
+            c.keys(ScramHash::Sha256).unwrap().clone(),
+        );
         self.accounts.insert(user.to_owned(), c);
         self
     }
@@ -357,7 +361,7 @@ fn scram_channel_binding_rules() {
     );
 
     // "y" is fine when -PLUS was not offered, and then c= must be "y,,".
-    let creds = &db.accounts["juliet"].sha256;
+    let creds = db.accounts["juliet"].keys(ScramHash::Sha256).unwrap();
     let run_y = |c_attr: &str| {
         let mut s = start(Mechanism::ScramSha256);
         let first = challenge(s.step(b"y,,n=juliet,r=abc", &db));

@@ -3,8 +3,8 @@
 
 use redb::{ReadableTable, ReadableTableMetadata};
 
-use super::schema::ACCOUNTS;
-use super::{Store, StoreError};
+use super::schema::{ACCOUNTS, TOMBSTONES};
+use super::{Store, StoreError, WriteOp, account_data};
 use crate::sasl::Credentials;
 
 pub struct CredentialReader {
@@ -43,11 +43,7 @@ impl crate::sasl::CredentialLookup for CredentialReader {
         username: &str,
         hash: crate::sasl::ScramHash,
     ) -> Option<crate::sasl::ScramKeys> {
-        let c = self.credentials(username)?;
-        Some(match hash {
-            crate::sasl::ScramHash::Sha1 => c.sha1,
-            crate::sasl::ScramHash::Sha256 => c.sha256,
-        })
+        self.credentials(username)?.keys(hash).cloned()
     }
 
     fn check_plain(&self, username: &str, password: &str) -> bool {
@@ -60,6 +56,51 @@ impl crate::sasl::CredentialLookup for CredentialReader {
     }
 }
 
+/// The credentials of `bare_jid` as `txn` sees them; for bulk work
+/// (export) that must read one snapshot.
+pub fn credentials_in(
+    txn: &redb::ReadTransaction,
+    bare_jid: &str,
+) -> Result<Option<Credentials>, StoreError> {
+    let table = txn.open_table(ACCOUNTS)?;
+    match table.get(bare_jid)? {
+        None => Ok(None),
+        Some(v) => Credentials::from_bytes(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("credentials of {bare_jid}: {e}"))),
+    }
+}
+
+/// Every account's bare JID as `txn` sees them, sorted.
+pub fn list_in(txn: &redb::ReadTransaction) -> Result<Vec<String>, StoreError> {
+    let table = txn.open_table(ACCOUNTS)?;
+    let mut out = Vec::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
+    for entry in table.iter()? {
+        let (key, _) = entry?;
+        out.push(key.value().to_string());
+    }
+    Ok(out)
+}
+
+/// Creates an account inside `txn`; `AlreadyExists` if the name is taken.
+/// For bulk work (import) that writes many records in one transaction.
+pub fn create_in(
+    txn: &redb::WriteTransaction,
+    bare_jid: &str,
+    credentials: &Credentials,
+) -> Result<(), StoreError> {
+    let mut table = txn.open_table(ACCOUNTS)?;
+    if table.get(bare_jid)?.is_some() {
+        return Err(StoreError::AlreadyExists(format!("account {bare_jid}")));
+    }
+    // A deleted account's address is never handed out again (imports too).
+    if txn.open_table(TOMBSTONES)?.get(bare_jid)?.is_some() {
+        return Err(StoreError::Tombstoned(bare_jid.to_string()));
+    }
+    table.insert(bare_jid, credentials.to_bytes().as_slice())?;
+    Ok(())
+}
+
 pub struct Accounts<'a> {
     store: &'a Store,
 }
@@ -70,15 +111,7 @@ impl<'a> Accounts<'a> {
     }
 
     pub fn credentials(&self, bare_jid: &str) -> Result<Option<Credentials>, StoreError> {
-        self.store.read(|txn| {
-            let table = txn.open_table(ACCOUNTS)?;
-            match table.get(bare_jid)? {
-                None => Ok(None),
-                Some(v) => Credentials::from_bytes(v.value())
-                    .map(Some)
-                    .map_err(|e| StoreError::Corrupt(format!("credentials of {bare_jid}: {e}"))),
-            }
-        })
+        self.store.read(|txn| credentials_in(txn, bare_jid))
     }
 
     pub fn exists(&self, bare_jid: &str) -> Result<bool, StoreError> {
@@ -119,23 +152,17 @@ impl<'a> Accounts<'a> {
         self.store.read(|txn| Ok(txn.open_table(ACCOUNTS)?.len()?))
     }
 
-    /// Creates an account; fails with `AlreadyExists` if the name is taken.
+    /// Creates an account; fails with `AlreadyExists` if the name is taken
+    /// and with `Tombstoned` if it belonged to a deleted account.
     pub async fn create(
         &self,
         bare_jid: &str,
         credentials: &Credentials,
     ) -> Result<(), StoreError> {
         let key = bare_jid.to_string();
-        let value = credentials.to_bytes();
+        let credentials = credentials.clone();
         self.store
-            .write(Box::new(move |txn| {
-                let mut table = txn.open_table(ACCOUNTS)?;
-                if table.get(key.as_str())?.is_some() {
-                    return Err(StoreError::AlreadyExists(format!("account {key}")));
-                }
-                table.insert(key.as_str(), value.as_slice())?;
-                Ok(())
-            }))
+            .write(Box::new(move |txn| create_in(txn, &key, &credentials)))
             .await
     }
 
@@ -145,32 +172,50 @@ impl<'a> Accounts<'a> {
         bare_jid: &str,
         credentials: &Credentials,
     ) -> Result<(), StoreError> {
-        let key = bare_jid.to_string();
-        let value = credentials.to_bytes();
         self.store
-            .write(Box::new(move |txn| {
-                let mut table = txn.open_table(ACCOUNTS)?;
-                if table.get(key.as_str())?.is_none() {
-                    return Err(StoreError::NotFound(format!("account {key}")));
-                }
-                table.insert(key.as_str(), value.as_slice())?;
-                Ok(())
-            }))
+            .write(set_credentials_op(bare_jid, credentials))
             .await
     }
 
+    /// Deletes an account with everything stored for it, in one
+    /// transaction, and leaves a tombstone so the address is never handed
+    /// to someone else. On a running server use `im::account_removal`,
+    /// which also ends the account's subscriptions and sessions.
     pub async fn delete(&self, bare_jid: &str) -> Result<(), StoreError> {
-        let key = bare_jid.to_string();
-        self.store
-            .write(Box::new(move |txn| {
-                let mut table = txn.open_table(ACCOUNTS)?;
-                if table.remove(key.as_str())?.is_none() {
-                    return Err(StoreError::NotFound(format!("account {key}")));
-                }
-                Ok(())
-            }))
-            .await
+        self.store.write(delete_account_op(bare_jid)).await
     }
+}
+
+/// The write that replaces the credentials of the account `bare_jid`
+/// (`NotFound` if there is none).
+pub fn set_credentials_op(bare_jid: &str, credentials: &Credentials) -> WriteOp {
+    let key = bare_jid.to_string();
+    let value = credentials.to_bytes();
+    Box::new(move |txn| {
+        let mut table = txn.open_table(ACCOUNTS)?;
+        if table.get(key.as_str())?.is_none() {
+            return Err(StoreError::NotFound(format!("account {key}")));
+        }
+        table.insert(key.as_str(), value.as_slice())?;
+        Ok(())
+    })
+}
+
+/// The write that deletes the account `bare_jid` (`NotFound` if there is
+/// none) with all its data (see `account_data::remove_all`) and leaves its
+/// tombstone.
+pub fn delete_account_op(bare_jid: &str) -> WriteOp {
+    let key = bare_jid.to_string();
+    let now = account_data::unix_now();
+    Box::new(move |txn| {
+        let mut table = txn.open_table(ACCOUNTS)?;
+        if table.remove(key.as_str())?.is_none() {
+            return Err(StoreError::NotFound(format!("account {key}")));
+        }
+        account_data::remove_all(txn, &key)?;
+        txn.open_table(TOMBSTONES)?.insert(key.as_str(), now)?;
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -225,6 +270,16 @@ mod tests {
                 Err(StoreError::NotFound(_))
             ));
             assert!(!accounts.exists("romeo@example.com").expect("exists"));
+            assert!(matches!(
+                accounts.create("romeo@example.com", &creds("pw")).await,
+                Err(StoreError::Tombstoned(_))
+            ));
+            assert!(
+                store
+                    .tombstones()
+                    .contains("romeo@example.com")
+                    .expect("read")
+            );
         });
     }
 

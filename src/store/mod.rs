@@ -1,14 +1,31 @@
 //! Persistence: one redb file with typed tables, a schema version, and group
 //! commit so that message-rate writes cost one fsync per batch, not per write.
 
-mod accounts;
+mod account_data;
+pub mod accounts;
+mod backup;
+pub mod blocking;
 mod commit;
+pub mod last_logout;
+mod muc;
+pub mod offline;
+pub mod private_xml;
+pub mod roster;
 mod schema;
+mod tombstones;
+pub mod vcards;
 
-pub use accounts::{Accounts, CredentialReader};
-pub use commit::WriteOp;
+pub use accounts::{Accounts, CredentialReader, delete_account_op, set_credentials_op};
+pub use backup::{BackupSummary, snapshot_into};
+pub use commit::{WriteOp, WriteTicket};
+pub use last_logout::{LastLogout, LastLogouts};
+pub use muc::{MucRooms, MucWrite, StoredRoom};
+pub use private_xml::PrivateXml;
 pub use schema::SCHEMA_VERSION;
+pub use tombstones::Tombstones;
+pub use vcards::VCards;
 
+use std::cell::Cell;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -35,6 +52,31 @@ pub enum StoreError {
     AlreadyExists(String),
     /// The record to change or delete does not exist.
     NotFound(String),
+    /// The address belonged to an account that was deleted; it cannot be
+    /// registered again (so nobody can take over a deleted user's contacts).
+    Tombstoned(String),
+    /// Storing this would exceed a configured limit.
+    LimitExceeded(String),
+    /// A backup was asked to write into a file that has data.
+    BackupTargetNotEmpty,
+    /// Tables in the file that the backup does not know how to copy (a
+    /// table missing from `schema::TABLES`): no backup is written.
+    UnregisteredTables(Vec<String>),
+}
+
+impl StoreError {
+    /// A write the store declined by its rules (a record exists already or
+    /// is gone, a limit) rather than one it failed to make: an answer for
+    /// the client, not storage trouble for the operator.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StoreError::AlreadyExists(_)
+                | StoreError::NotFound(_)
+                | StoreError::Tombstoned(_)
+                | StoreError::LimitExceeded(_)
+        )
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -55,6 +97,22 @@ impl fmt::Display for StoreError {
             StoreError::Corrupt(what) => write!(f, "corrupt database record: {what}"),
             StoreError::AlreadyExists(what) => write!(f, "{what} exists already"),
             StoreError::NotFound(what) => write!(f, "{what} does not exist"),
+            StoreError::Tombstoned(jid) => write!(
+                f,
+                "{jid} belonged to a deleted account and cannot be registered again"
+            ),
+            StoreError::LimitExceeded(what) => f.write_str(what),
+            StoreError::BackupTargetNotEmpty => {
+                write!(
+                    f,
+                    "the backup file is not empty; a backup writes a new file"
+                )
+            }
+            StoreError::UnregisteredTables(names) => write!(
+                f,
+                "the database has table(s) {} that this Perch cannot back up; no backup was written",
+                names.join(", ")
+            ),
         }
     }
 }
@@ -73,6 +131,8 @@ impl<E: Into<redb::Error>> From<E> for StoreError {
 pub struct Store {
     db: Arc<redb::Database>,
     committer: Option<Rc<commit::Committer>>,
+    /// Sequence numbers of writes made without a committer (CLI, start-up).
+    direct_seq: Rc<Cell<u64>>,
     path: PathBuf,
 }
 
@@ -94,6 +154,7 @@ impl Store {
         Ok(Store {
             db: Arc::new(db),
             committer: None,
+            direct_seq: Rc::new(Cell::new(0)),
             path: path.to_path_buf(),
         })
     }
@@ -117,9 +178,29 @@ impl Store {
     /// Applies `op` durably. With a committer, the op joins the next batch and
     /// the future resolves once that batch's transaction is on disk.
     pub async fn write(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.submit(op).wait().await
+    }
+
+    /// Queues `op` without waiting: writes submitted one after the other
+    /// reach the disk in that order. Without a committer the write happens
+    /// here and the ticket is already resolved.
+    pub fn submit(&self, op: WriteOp) -> WriteTicket {
         match &self.committer {
-            Some(c) => c.submit(op).await,
-            None => self.write_now(op),
+            Some(c) => c.submit(op),
+            None => {
+                let seq = self.direct_seq.get() + 1;
+                self.direct_seq.set(seq);
+                WriteTicket::ready(seq, self.write_now(op))
+            }
+        }
+    }
+
+    /// The sequence number of the last write known to be processed: every
+    /// write whose ticket has a number up to this one is on disk (or failed).
+    pub fn committed_seq(&self) -> u64 {
+        match &self.committer {
+            Some(c) => c.committed(),
+            None => self.direct_seq.get(),
         }
     }
 
@@ -173,8 +254,36 @@ impl Store {
         })
     }
 
+    /// Writes a consistent copy of the whole database into `file` (new and
+    /// empty) on the blocking pool, while the server keeps serving. The copy
+    /// is a complete database: stop Perch and put it in place to restore.
+    pub async fn backup_into(&self, file: std::fs::File) -> Result<BackupSummary, StoreError> {
+        let db = self.db.clone();
+        smol::unblock(move || backup::snapshot_into(&db, file)).await
+    }
+
     pub fn accounts(&self) -> Accounts<'_> {
         Accounts::new(self)
+    }
+
+    pub fn tombstones(&self) -> Tombstones<'_> {
+        Tombstones::new(self)
+    }
+
+    pub fn vcards(&self) -> VCards<'_> {
+        VCards::new(self)
+    }
+
+    pub fn private_xml(&self) -> PrivateXml<'_> {
+        PrivateXml::new(self)
+    }
+
+    pub fn last_logouts(&self) -> LastLogouts<'_> {
+        LastLogouts::new(self)
+    }
+
+    pub fn muc_rooms(&self) -> MucRooms<'_> {
+        MucRooms::new(self)
     }
 
     /// Waits until every write submitted so far is on disk.
@@ -183,4 +292,22 @@ impl Store {
             c.flush().await;
         }
     }
+}
+
+/// The second key parts of `owner`'s rows in a table keyed by
+/// (owner, something), e.g. the contacts of a roster.
+pub(crate) fn owned_keys<V: redb::Value + 'static>(
+    table: &impl ReadableTable<(&'static str, &'static str), V>,
+    owner: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut keys = Vec::new();
+    for entry in table.range((owner, "")..)? {
+        let (key, _) = entry?;
+        let (o, second) = key.value();
+        if o != owner {
+            break;
+        }
+        keys.push(second.to_string());
+    }
+    Ok(keys)
 }

@@ -5,13 +5,14 @@
 //! carries out the returned actions (start TLS, run a SASL step, bind, route)
 //! and writes the bytes it appends to `out`.
 
+use crate::im::register::{NS_REGISTER, NS_REGISTER_FEATURE};
 use crate::jid::Jid;
 use crate::sasl::{self, ChannelBinding, Mechanism, SaslSession, Step};
 use crate::stanza::{self, Condition, Invalid, Kind, StanzaError};
 use crate::xml::{Element, NS_CLIENT, StreamHeader};
 
 use super::error::{StreamCondition, StreamError};
-use super::{NS_BIND, NS_SASL, NS_SASL_CB, NS_SESSION, NS_TLS};
+use super::{NS_BIND, NS_PRE_APPROVAL, NS_ROSTERVER, NS_SASL, NS_SASL_CB, NS_SESSION, NS_TLS};
 
 /// What the listener and configuration allow on this stream.
 #[derive(Clone, Debug)]
@@ -25,6 +26,9 @@ pub struct Policy {
     pub allow_plaintext_auth: bool,
     /// Failed SASL attempts tolerated on one stream before it is closed.
     pub max_auth_failures: u32,
+    /// In-band registration of new accounts (XEP-0077) is allowed; it is
+    /// offered where SASL PLAIN would be, since the password travels as is.
+    pub registration: bool,
 }
 
 /// Questions the state machine asks about the rest of the server.
@@ -51,6 +55,9 @@ pub enum Action {
     Restart,
     /// Run this SASL step and hand the result to `sasl_result`.
     Sasl(SaslJob),
+    /// An in-band registration iq (XEP-0077) from a client that has not
+    /// logged in; answer with `register_result`.
+    Register { iq: Element, domain: String },
     /// Bind a resource for the authenticated account; answer with
     /// `bind_result`.
     Bind {
@@ -92,6 +99,9 @@ pub struct C2sStream {
     account: Option<Jid>,
     auth_failures: u32,
     offered: Vec<Mechanism>,
+    /// An account was registered in-band on this stream: one is enough
+    /// (XEP-0077 §3.1.1 allows refusing a second).
+    registered: bool,
 }
 
 impl C2sStream {
@@ -109,6 +119,7 @@ impl C2sStream {
             account: None,
             auth_failures: 0,
             offered: Vec::new(),
+            registered: false,
         }
     }
 
@@ -420,6 +431,8 @@ impl C2sStream {
             self.start_job(session, input, actions);
         } else if el.is("abort", NS_SASL) {
             self.sasl_failure(sasl::SaslFailure::Aborted, env, out, actions);
+        } else if el.is("iq", NS_CLIENT) && el.get_child("query", NS_REGISTER).is_some() {
+            self.pre_auth_register(el, out, actions);
         } else {
             self.fail(
                 StreamError::with_text(
@@ -431,6 +444,60 @@ impl C2sStream {
                 actions,
             );
         }
+    }
+
+    /// XEP-0077 before authentication: malformed requests and requests
+    /// the stream does not allow are answered here, the rest goes to the
+    /// connection as `Action::Register`.
+    fn pre_auth_register(&mut self, el: Element, out: &mut Vec<u8>, actions: &mut Vec<Action>) {
+        let ty = el.attr("type");
+        let refusal =
+            if el.attr("id").is_none_or(str::is_empty) {
+                Some(StanzaError::new(Condition::BadRequest).with_text("iq without id"))
+            } else if !matches!(ty, Some("get") | Some("set")) || el.children().count() != 1 {
+                Some(StanzaError::new(Condition::BadRequest))
+            } else if !self.registration_offered() {
+                // §3.1: a host without in-band registration says so.
+                Some(
+                    StanzaError::new(Condition::ServiceUnavailable)
+                        .with_text("this server does not offer in-band registration here"),
+                )
+            } else if ty == Some("set") && self.registered {
+                Some(StanzaError::new(Condition::NotAcceptable).with_text(
+                    "an account was registered on this connection already; log in with it",
+                ))
+            } else {
+                None
+            };
+        match refusal {
+            Some(error) => {
+                if let Some(mut reply) = stanza::error_reply(&el, &error) {
+                    reply.remove_attr("to");
+                    reply.write_to(out, NS_CLIENT);
+                }
+            }
+            None => actions.push(Action::Register {
+                iq: el,
+                domain: self.domain.clone().unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// The answer to an `Action::Register`; `created` says an account was.
+    pub fn register_result(&mut self, reply: Option<&Element>, created: bool, out: &mut Vec<u8>) {
+        if !matches!(self.phase, Phase::PreAuth) {
+            return;
+        }
+        self.registered |= created;
+        if let Some(reply) = reply {
+            reply.write_to(out, NS_CLIENT);
+        }
+    }
+
+    fn registration_offered(&self) -> bool {
+        self.policy.registration
+            && self.account.is_none()
+            && (self.secure || self.policy.allow_plaintext_auth)
     }
 
     fn pre_bind(
@@ -600,6 +667,8 @@ impl C2sStream {
                 Element::new("session", NS_SESSION)
                     .with_child(Element::new("optional", NS_SESSION)),
             );
+            features.push_child(Element::new("ver", NS_ROSTERVER));
+            features.push_child(Element::new("sub", NS_PRE_APPROVAL));
         } else {
             if !self.secure && self.policy.starttls_available {
                 let mut starttls = Element::new("starttls", NS_TLS);
@@ -607,6 +676,9 @@ impl C2sStream {
                     starttls.push_child(Element::new("required", NS_TLS));
                 }
                 features.push_child(starttls);
+            }
+            if self.registration_offered() {
+                features.push_child(Element::new("register", NS_REGISTER_FEATURE));
             }
             self.offered.clear();
             if self.sasl_offered() {

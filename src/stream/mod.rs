@@ -13,3 +13,7 @@ pub const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 pub const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 pub const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
 pub const NS_SASL_CB: &str = "urn:xmpp:sasl-cb:0";
+/// Stream feature: roster versioning (RFC 6121 §2.6.1).
+pub const NS_ROSTERVER: &str = "urn:xmpp:features:rosterver";
+/// Stream feature: subscription pre-approval (RFC 6121 §3.4.1).
+pub const NS_PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";

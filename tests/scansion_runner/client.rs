@@ -87,7 +87,7 @@ impl Client {
         let creds = format!("\0{}\0{}", decl.localpart(), decl.password);
         conn.write(&format!(
             "<auth xmlns='{SASL_NS}' mechanism='PLAIN'>{}</auth>",
-            base64(creds.as_bytes())
+            perch::sasl::base64::encode(creds.as_bytes())
         ))?;
         let answer = conn.read_element("the SASL answer")?;
         if answer.name != "success" || answer.ns != SASL_NS {
@@ -350,49 +350,5 @@ fn to_xelem(e: &Element) -> XElem {
             })
             .collect(),
         strict: None,
-    }
-}
-
-/// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, encoded) in cases {
-            assert_eq!(base64(plain.as_bytes()), encoded);
-        }
-        assert_eq!(base64(b"\0user\0password"), "AHVzZXIAcGFzc3dvcmQ=");
     }
 }

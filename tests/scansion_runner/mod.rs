@@ -21,6 +21,12 @@
 //! - `X receives: nothing` passes if no stanza is queued for X and none
 //!   arrives within 1 s (stanzas left over from earlier steps count);
 //! - a send waits 100 ms when the previous action was another client's.
+//!
+//! Server configuration per script (a Perch extension, invisible to other
+//! runners because the lines are comments): every line
+//! `# perch-config: <TOML line>` is appended, in order, to the suite's
+//! config for that script only, e.g. `# perch-config: [registration]` then
+//! `# perch-config: allow = true`. `script::parse_script` collects them.
 
 pub mod client;
 pub mod matcher;
@@ -60,10 +66,60 @@ impl Suite {
     fn extra_config(self) -> String {
         match self {
             Suite::Project => String::new(),
-            Suite::Shared => String::new(),
+            Suite::Shared => SHARED_CONFIG.to_string(),
         }
     }
 }
+
+/// What the shared corpus expects of Prosody's test configuration
+/// (`shared/scansion/README.md`): contact addresses for
+/// `server_contact_info.scs`, external services for `extdisco.scs`.
+const SHARED_CONFIG: &str = r#"
+[contact]
+abuse = ["mailto:abuse@localhost", "xmpp:abuse@localhost"]
+admin = ["mailto:admin@localhost", "xmpp:admin@localhost"]
+feedback = ["http://localhost/feedback.html", "mailto:feedback@localhost", "xmpp:feedback@localhost"]
+sales = ["xmpp:sales@localhost"]
+security = ["xmpp:security@localhost"]
+status = ["gopher://status.localhost"]
+support = ["https://localhost/support.html", "xmpp:support@localhost"]
+
+[[external_service]]
+type = "stun"
+host = "default.example"
+port = 9876
+transport = "udp"
+
+[[external_service]]
+type = "turn"
+host = "default.example"
+port = 9876
+transport = "udp"
+secret = "<secret>"
+
+[[external_service]]
+type = "turn"
+host = "default.example"
+port = 9876
+transport = "udp"
+secret = "foo"
+
+[[external_service]]
+type = "ftp"
+host = "default.example"
+port = 2121
+transport = "tcp"
+username = "john"
+password = "password"
+
+[[external_service]]
+type = "ftp"
+host = "ftp.example.com"
+port = 21
+transport = "tcp"
+username = "john"
+password = "password"
+"#;
 
 /// The folder of the project's own scripts and of `shared-must-pass.txt`.
 pub fn project_dir() -> PathBuf {

@@ -77,18 +77,53 @@ impl StepError {
 
 /// Parses and plays a script; `Ok` if every step passed.
 pub fn play_script(text: &str, opts: &PlayOptions) -> Result<(), Failure> {
-    let script =
-        script::parse_script(text).map_err(|e| Failure::plain(format!("script error: {e}")))?;
-    let accounts = accounts(&script).map_err(Failure::plain)?;
+    let setup = script_setup(text)?;
+    let accounts = setup.accounts;
+    let mut extra_config = opts.extra_config.clone();
+    for line in &setup.server_config {
+        extra_config.push('\n');
+        extra_config.push_str(line);
+    }
     let server = TestServer::start(TestOptions {
         accounts,
-        extra_config: opts.extra_config.clone(),
+        extra_config,
     })
     .map_err(|e| Failure::plain(format!("the test server did not start: {e}")))?;
+    let result = play_script_at(text, opts, server.c2s_addr());
+    server.stop();
+    result
+}
+
+/// What a script needs of its server before it plays.
+pub struct ScriptSetup {
+    /// The accounts its clients log in to (bare JID, password).
+    pub accounts: Vec<(String, String)>,
+    /// Its `# perch-config:` lines, to append to the server's config.
+    pub server_config: Vec<String>,
+}
+
+pub fn script_setup(text: &str) -> Result<ScriptSetup, Failure> {
+    let script =
+        script::parse_script(text).map_err(|e| Failure::plain(format!("script error: {e}")))?;
+    Ok(ScriptSetup {
+        accounts: accounts(&script).map_err(Failure::plain)?,
+        server_config: script.server_config.clone(),
+    })
+}
+
+/// Plays a script against a server that already runs (with the accounts
+/// of [`script_setup`]), e.g. one part before and one after a restart.
+pub fn play_script_at(
+    text: &str,
+    opts: &PlayOptions,
+    addr: std::net::SocketAddr,
+) -> Result<(), Failure> {
+    let script =
+        script::parse_script(text).map_err(|e| Failure::plain(format!("script error: {e}")))?;
     let mut player = Player {
         script: &script,
         opts,
-        addr: server.c2s_addr(),
+        addr,
         clients: HashMap::new(),
         full_jids: HashMap::new(),
         captures: Captures::new(),
@@ -104,7 +139,6 @@ pub fn play_script(text: &str, opts: &PlayOptions) -> Result<(), Failure> {
     for (_, client) in player.clients.drain() {
         client.disconnect();
     }
-    server.stop();
     result
 }
 

@@ -12,6 +12,11 @@ use super::tree::{CLIENT_NS, SCANSION_NS, STREAM_NS, XElem, XNode};
 pub struct Script {
     /// The first `#` comment, if the file starts with one.
     pub title: Option<String>,
+    /// Perch's own extension: the text after `# perch-config:` on each such
+    /// comment line, in order, as TOML lines for the test server's config
+    /// (e.g. `# perch-config: [im]` then `# perch-config: roster_max_items = 3`).
+    /// Other runners see ordinary comments.
+    pub server_config: Vec<String>,
     pub clients: Vec<ClientDecl>,
     pub steps: Vec<Step>,
 }
@@ -107,6 +112,9 @@ fn err<T>(line: usize, message: impl Into<String>) -> Result<T, ScriptError> {
     })
 }
 
+/// Marks a comment line that carries a line of server configuration.
+pub const SERVER_CONFIG_PREFIX: &str = "perch-config:";
+
 /// What the last non-indented line opened, i.e. who owns indented lines.
 enum Owner {
     Nothing,
@@ -120,6 +128,7 @@ pub fn parse_script(text: &str) -> Result<Script, ScriptError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut script = Script {
         title: None,
+        server_config: Vec::new(),
         clients: Vec::new(),
         steps: Vec::new(),
     };
@@ -169,7 +178,9 @@ pub fn parse_script(text: &str) -> Result<Script, ScriptError> {
         let line = line.trim_end();
 
         if let Some(comment) = line.strip_prefix('#') {
-            if !seen_anything && script.title.is_none() {
+            if let Some(setting) = comment.trim_start().strip_prefix(SERVER_CONFIG_PREFIX) {
+                script.server_config.push(setting.trim().to_string());
+            } else if !seen_anything && script.title.is_none() {
                 script.title = Some(comment.trim().to_string());
             }
         } else if line.starts_with("//") {
@@ -515,6 +526,17 @@ mod tests {
 
     fn parsed() -> Script {
         parse_script(&(SAMPLE.join("\n") + "\n")).expect("sample script parses")
+    }
+
+    #[test]
+    fn perch_config_comments_are_collected() {
+        let s = parse_script(
+            "# Title\n# perch-config: [im]\n#perch-config:  roster_max_items = 3 \n# plain\n[Client] A\n\tjid: a@localhost\n\tpassword: p\n",
+        )
+        .expect("parses");
+        assert_eq!(s.title.as_deref(), Some("Title"));
+        assert_eq!(s.server_config, vec!["[im]", "roster_max_items = 3"]);
+        assert!(parsed().server_config.is_empty());
     }
 
     #[test]

@@ -19,6 +19,7 @@ fn policy(require_encryption: bool, allow_plaintext_auth: bool) -> Policy {
         require_encryption,
         allow_plaintext_auth,
         max_auth_failures: 3,
+        registration: false,
     }
 }
 
@@ -104,6 +105,15 @@ impl Harness {
         let (text, _) = self.open();
         assert!(
             text.contains("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"),
+            "{text}"
+        );
+        // RFC 6121 §2.6.1 and §3.4.1: roster versioning and pre-approval.
+        assert!(
+            text.contains("<ver xmlns='urn:xmpp:features:rosterver'/>"),
+            "{text}"
+        );
+        assert!(
+            text.contains("<sub xmlns='urn:xmpp:features:pre-approval'/>"),
             "{text}"
         );
         let (_, actions) = self.feed("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>balcony</resource></bind></iq>");
@@ -309,4 +319,61 @@ fn client_close_is_answered() {
     let (text, actions) = h.feed("</stream:stream>");
     assert_eq!(text, "</stream:stream>");
     assert!(matches!(actions.as_slice(), [Action::Close]));
+}
+
+#[test]
+fn registration_offered_only_when_allowed_and_safe() {
+    let registering = |require_encryption, plaintext, registration| Policy {
+        registration,
+        ..policy(require_encryption, plaintext)
+    };
+    let feature = "<register xmlns='http://jabber.org/features/iq-register'/>";
+    let (text, _) = Harness::new(registering(false, true, true)).open();
+    assert!(text.contains(feature), "{text}");
+    // Off by configuration, or the password would travel in the clear.
+    let (text, _) = Harness::new(registering(false, true, false)).open();
+    assert!(!text.contains(feature), "{text}");
+    let (text, _) = Harness::new(registering(true, false, true)).open();
+    assert!(!text.contains(feature), "{text}");
+
+    let mut h = Harness::new(registering(false, true, false));
+    h.open();
+    let (text, actions) = h.feed("<iq type='get' id='r1'><query xmlns='jabber:iq:register'/></iq>");
+    assert!(actions.is_empty());
+    assert!(text.contains("<service-unavailable "), "{text}");
+    assert!(text.contains("id='r1'"), "{text}");
+}
+
+#[test]
+fn registration_goes_to_the_connection_once() {
+    let mut h = Harness::new(Policy {
+        registration: true,
+        ..policy(false, true)
+    });
+    h.open();
+    let (text, _) = h.feed("<iq type='set'><query xmlns='jabber:iq:register'/></iq>");
+    assert!(text.contains("<bad-request "), "{text}");
+    let set = "<iq type='set' id='r2'><query xmlns='jabber:iq:register'><username>bill</username><password>pw</password></query></iq>";
+    let (_, actions) = h.feed(set);
+    match actions.as_slice() {
+        [Action::Register { iq, domain }] => {
+            assert_eq!(domain, "example.com");
+            assert_eq!(iq.attr("id"), Some("r2"));
+        }
+        _ => panic!("expected a registration action"),
+    }
+    let reply = Element::new("iq", NS_CLIENT)
+        .with_attr("type", "result")
+        .with_attr("id", "r2");
+    let mut out = Vec::new();
+    h.stream.register_result(Some(&reply), true, &mut out);
+    assert_eq!(
+        String::from_utf8(out).expect("utf8"),
+        "<iq type='result' id='r2'/>"
+    );
+    let (text, actions) = h.feed(set);
+    assert!(actions.is_empty());
+    assert!(text.contains("<not-acceptable "), "{text}");
+    // Logging in with the new account still works.
+    h.authenticate();
 }

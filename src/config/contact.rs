@@ -1,0 +1,142 @@
+//! `[contact]`: the addresses people can reach the server's operators at,
+//! published as XEP-0157 contact addresses in the server's disco#info.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::Checker;
+
+/// XEP-0157 contact addresses (URIs such as `mailto:…`, `xmpp:…`,
+/// `https://…`), one list per kind. Empty lists by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactAddresses {
+    pub abuse: Vec<String>,
+    pub admin: Vec<String>,
+    pub feedback: Vec<String>,
+    pub sales: Vec<String>,
+    pub security: Vec<String>,
+    pub status: Vec<String>,
+    pub support: Vec<String>,
+}
+
+impl ContactAddresses {
+    /// Each kind with its addresses, named as XEP-0157's form fields
+    /// (`abuse` is published as `abuse-addresses`).
+    pub fn by_kind(&self) -> [(&'static str, &[String]); 7] {
+        [
+            ("abuse", &self.abuse),
+            ("admin", &self.admin),
+            ("feedback", &self.feedback),
+            ("sales", &self.sales),
+            ("security", &self.security),
+            ("status", &self.status),
+            ("support", &self.support),
+        ]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_kind().iter().all(|(_, list)| list.is_empty())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawContact {
+    abuse: Option<Vec<Spanned<String>>>,
+    admin: Option<Vec<Spanned<String>>>,
+    feedback: Option<Vec<Spanned<String>>>,
+    sales: Option<Vec<Spanned<String>>>,
+    security: Option<Vec<Spanned<String>>>,
+    status: Option<Vec<Spanned<String>>>,
+    support: Option<Vec<Spanned<String>>>,
+}
+
+impl Checker<'_> {
+    pub(super) fn contact(&mut self, raw: RawContact) -> ContactAddresses {
+        ContactAddresses {
+            abuse: self.uris("contact.abuse", raw.abuse),
+            admin: self.uris("contact.admin", raw.admin),
+            feedback: self.uris("contact.feedback", raw.feedback),
+            sales: self.uris("contact.sales", raw.sales),
+            security: self.uris("contact.security", raw.security),
+            status: self.uris("contact.status", raw.status),
+            support: self.uris("contact.support", raw.support),
+        }
+    }
+
+    fn uris(&mut self, key: &str, raw: Option<Vec<Spanned<String>>>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for uri in raw.unwrap_or_default() {
+            let span = uri.span();
+            let uri = uri.into_inner();
+            if !is_uri(&uri) {
+                let hint = if uri.contains('@') && !uri.contains(':') {
+                    format!(" (write mailto:{uri} or xmpp:{uri})")
+                } else {
+                    String::new()
+                };
+                self.problem(span, format_args!("{key}: {uri:?} is not a URI{hint}"));
+            } else if !out.contains(&uri) {
+                out.push(uri);
+            }
+        }
+        out
+    }
+}
+
+/// An absolute URI as RFC 3986 §3.1 starts one (`scheme:` then something),
+/// with no whitespace or control characters.
+fn is_uri(text: &str) -> bool {
+    let Some((scheme, rest)) = text.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{parse, problems};
+    use super::*;
+
+    #[test]
+    fn uris_are_checked_and_deduplicated() {
+        let config = parse(
+            "[contact]\nabuse = [\"mailto:abuse@example.org\", \"xmpp:abuse@example.org\", \"mailto:abuse@example.org\"]\nstatus = [\"https://status.example.org/\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            config.contact.abuse,
+            vec!["mailto:abuse@example.org", "xmpp:abuse@example.org"]
+        );
+        assert_eq!(config.contact.status, vec!["https://status.example.org/"]);
+        assert!(config.contact.admin.is_empty());
+        assert!(!config.contact.is_empty());
+        assert!(parse("").expect("defaults").contact.is_empty());
+
+        let found = problems("[contact]\nadmin = [\"admin@example.org\", \"x y:z\", \"1a:b\"]\n");
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found[0].contains("write mailto:admin@example.org"),
+            "{found:?}"
+        );
+        assert!(
+            found[0].starts_with("perch.toml:2: contact.admin:"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn uri_shape() {
+        assert!(is_uri("mailto:a@b"));
+        assert!(is_uri("gopher://status.localhost"));
+        assert!(is_uri("xmpp:support@localhost"));
+        assert!(!is_uri("mailto:"));
+        assert!(!is_uri(":x"));
+        assert!(!is_uri("a@b"));
+        assert!(!is_uri("http://a b"));
+    }
+}

@@ -1,0 +1,97 @@
+//! Deleting an account, whoever asks: the user with XEP-0077 `<remove/>`,
+//! the operator with `perch user del` (through a running server's admin
+//! socket or, with none running, on the database directly). One place, so
+//! that everything that must happen when an account goes happens:
+//!
+//! - the account and everything stored for it go in one write transaction
+//!   that also leaves its tombstone (`store::delete_account_op`);
+//! - every contact learns that its subscriptions ended, exactly as if the
+//!   account had removed it from its roster (RFC 6121 §2.5.2, XEP-0077
+//!   §3.2): local contacts' rosters change and their clients get the
+//!   pushes, the `unsubscribe`/`unsubscribed` and the unavailable presence;
+//! - once the deletion is on disk, the account's in-memory IM state is
+//!   dropped and its sessions end with a `not-authorized` stream error,
+//!   after whatever was already queued for them (such as the result of
+//!   the `<remove/>`).
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use crate::durable;
+use crate::jid::Jid;
+use crate::server::Server;
+use crate::store::{self, StoreError};
+use crate::stream::{StreamCondition, StreamError};
+
+use super::roster_iq;
+use super::subscription::SubState;
+
+/// Deletes `account` as described above; `why` is the text of the stream
+/// error its sessions get. Call it inside a hold (the handling of a
+/// client's stanza, or [`remove_now`]): what it sends waits for the
+/// deletion to be on disk. `NotFound` if there is no such account.
+pub fn remove(server: &Server, account: &Jid, why: &'static str) -> Result<(), StoreError> {
+    if !server.account_exists(account) {
+        return Err(StoreError::NotFound(format!("account {account}")));
+    }
+    let contacts = contacts(server, account)?;
+    durable::persist(server, store::delete_account_op(account.as_str()));
+    for (contact, before) in &contacts {
+        roster_iq::end_subscriptions(server, account, contact, *before);
+    }
+    let account = account.clone();
+    durable::after_durable(
+        server,
+        Box::new(move |server| {
+            server.im.forget(&account);
+            disconnect_all(server, &account, why);
+        }),
+    );
+    Ok(())
+}
+
+/// Deletes `account` outside the handling of a client stanza (the admin
+/// socket, the command line) and waits until it is done.
+pub async fn remove_now(server: &Server, account: &Jid) -> Result<(), StoreError> {
+    let outcome = Rc::new(RefCell::new(Ok(())));
+    let slot = outcome.clone();
+    let target = account.clone();
+    let work = move |server: &Server| {
+        *slot.borrow_mut() = remove(server, &target, "this account was deleted");
+    };
+    durable::run(server, Box::new(work), None).await?;
+    outcome.replace(Ok(()))
+}
+
+/// Everyone the account has a relationship with, and what it is: its
+/// roster items and those whose subscription requests it has not answered.
+fn contacts(server: &Server, account: &Jid) -> Result<Vec<(Jid, SubState)>, StoreError> {
+    let state = server.im.account(server, account)?;
+    let roster = state.roster.borrow();
+    let mut seen = HashSet::new();
+    let jids = roster
+        .items()
+        .map(|item| &item.jid)
+        .chain(roster.pending_in().map(|(jid, _)| jid))
+        .filter(|jid| seen.insert(*jid))
+        .cloned()
+        .collect::<Vec<Jid>>();
+    Ok(jids
+        .into_iter()
+        .map(|jid| {
+            let before = roster.state(&jid);
+            (jid, before)
+        })
+        .collect())
+}
+
+/// Ends every session of `account` with a `not-authorized` stream error,
+/// after whatever is already queued for them (XEP-0077 §3.2).
+pub fn disconnect_all(server: &Server, account: &Jid, why: &str) {
+    for session in server.sessions_of(account) {
+        session
+            .outbox
+            .close_with(StreamError::with_text(StreamCondition::NotAuthorized, why));
+    }
+}

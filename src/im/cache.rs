@@ -1,0 +1,120 @@
+//! The in-memory copy of each active account's IM state: roster, blocklist
+//! and offline-message counters. On the event loop this copy is the truth;
+//! every change is applied here first and then written through to the
+//! store in the same order (see `durable::persist`), so a stanza handled
+//! while an earlier write is still being committed already sees its effect.
+//!
+//! An account's state is loaded on first use and kept while the account
+//! has sessions. Others are dropped in sweeps once their writes are on disk
+//! (dropping one earlier could reload a state that misses them).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::durable;
+use crate::jid::Jid;
+use crate::server::Server;
+use crate::store::{self, StoreError, WriteOp};
+
+use super::blocking::Blocklist;
+use super::roster::Roster;
+
+/// Idle account states kept beyond those of connected accounts before a
+/// sweep runs.
+const IDLE_STATES: usize = 256;
+
+/// Offline-message bookkeeping of one account (the messages stay on disk).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OfflineQueue {
+    pub count: usize,
+    pub bytes: usize,
+    /// The sequence number the next stored message gets.
+    pub next_seq: u64,
+    /// Messages numbered up to here were handed to a session already
+    /// (their deletion may still be in flight).
+    pub delivered_through: u64,
+}
+
+pub struct AccountState {
+    pub roster: RefCell<Roster>,
+    pub blocklist: RefCell<Blocklist>,
+    pub offline: RefCell<OfflineQueue>,
+    /// Commit sequence number of the last write made for this account.
+    last_write: Cell<u64>,
+}
+
+impl AccountState {
+    fn load(store: &store::Store, bare: &Jid) -> Result<AccountState, StoreError> {
+        let roster = store::roster::load(store, bare)?;
+        let blocklist = Blocklist::from_stored(store::blocking::load(store, bare.as_str())?);
+        let summary = store::offline::summary(store, bare.as_str())?;
+        Ok(AccountState {
+            roster: RefCell::new(roster),
+            blocklist: RefCell::new(blocklist),
+            offline: RefCell::new(OfflineQueue {
+                count: summary.count,
+                bytes: summary.bytes,
+                next_seq: summary.last_seq + 1,
+                delivered_through: 0,
+            }),
+            last_write: Cell::new(0),
+        })
+    }
+
+    /// Writes `op` for this account (see `durable::persist`).
+    pub fn persist(&self, server: &Server, op: WriteOp) {
+        let seq = durable::persist(server, op);
+        self.last_write.set(self.last_write.get().max(seq));
+    }
+}
+
+#[derive(Default)]
+pub struct ImCache {
+    accounts: RefCell<HashMap<Jid, Rc<AccountState>>>,
+}
+
+impl ImCache {
+    /// The state of the local account `bare` (which must exist), loaded
+    /// from the store on first use.
+    pub fn account(&self, server: &Server, bare: &Jid) -> Result<Rc<AccountState>, StoreError> {
+        if let Some(state) = self.accounts.borrow().get(bare) {
+            return Ok(state.clone());
+        }
+        let state = Rc::new(AccountState::load(&server.store, bare)?);
+        self.sweep(server);
+        self.accounts
+            .borrow_mut()
+            .insert(bare.clone(), state.clone());
+        Ok(state)
+    }
+
+    /// Drops one account's state, e.g. after the account was deleted.
+    pub fn forget(&self, bare: &Jid) {
+        self.accounts.borrow_mut().remove(bare);
+    }
+
+    /// Drops everything: after a failed write the disk is the truth again.
+    pub fn forget_all(&self) {
+        self.accounts.borrow_mut().clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.accounts.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.accounts.borrow().is_empty()
+    }
+
+    fn sweep(&self, server: &Server) {
+        let mut accounts = self.accounts.borrow_mut();
+        if accounts.len() < IDLE_STATES + server.session_count() {
+            return;
+        }
+        let committed = server.store.committed_seq();
+        accounts.retain(|bare, state| {
+            state.last_write.get() > committed || !server.sessions_of(bare).is_empty()
+        });
+    }
+}

@@ -1,0 +1,260 @@
+//! The service around the rooms, with a real server and store: rooms
+//! leaving memory, output held back until its writes are committed, rooms
+//! coming back from disk, and broadcasts written into local outboxes.
+
+use std::rc::Rc;
+
+use crate::config::Config;
+use crate::jid::Jid;
+use crate::server::Server;
+use crate::session::{Outbox, Session};
+use crate::store::Store;
+use crate::testing::TempDir;
+use crate::xml::Element;
+
+struct Harness {
+    server: Rc<Server>,
+    _dir: TempDir,
+}
+
+impl Harness {
+    fn new() -> Harness {
+        Harness::with_config("")
+    }
+
+    fn with_config(extra: &str) -> Harness {
+        let dir = TempDir::new("muc-service");
+        let config = Config::from_toml_str(
+            &format!(
+                "data_dir = \"{}\"\nadmins = [\"root@localhost\"]\n{extra}",
+                dir.path().display()
+            ),
+            "test",
+        )
+        .expect("config");
+        let store = Store::open(&dir.path().join("perch.redb"), 1 << 20).expect("store");
+        Harness {
+            server: Server::new(config, store),
+            _dir: dir,
+        }
+    }
+
+    fn client(&self, full: &str) -> Rc<Session> {
+        let jid = Jid::parse(full).expect("jid");
+        let resource = jid.resource().map(str::to_string);
+        self.server
+            .bind(&jid.to_bare(), resource.as_deref(), Outbox::new())
+            .expect("bind")
+    }
+
+    /// Sends a stanza as a client would, then lets queued room writes
+    /// complete.
+    fn send(&self, from: &Session, xml: &str) {
+        let mut stanza = Element::parse(xml).unwrap_or_else(|e| panic!("{xml}: {e}"));
+        stanza.set_attr("from", from.jid.as_str());
+        let to = Jid::parse(stanza.attr("to").unwrap_or_default()).expect("to");
+        super::handle(&self.server, stanza, &to);
+    }
+
+    fn settle(&self) {
+        let ex = smol::LocalExecutor::new();
+        let writer = ex.spawn(super::run_writer(self.server.clone()));
+        smol::block_on(ex.run(self.server.muc.flush()));
+        drop(writer);
+    }
+}
+
+fn drain(session: &Session) -> String {
+    let mut buf = Vec::new();
+    session.outbox.take_into(&mut buf);
+    String::from_utf8(buf).expect("utf-8")
+}
+
+const ROOM: &str = "room@conference.localhost";
+
+fn join(h: &Harness, who: &Session, nick: &str) {
+    h.send(
+        who,
+        &format!("<presence xmlns='jabber:client' to='{ROOM}/{nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"),
+    );
+}
+
+fn configure(h: &Harness, who: &Session, fields: &str) {
+    h.send(
+        who,
+        &format!(
+            "<iq xmlns='jabber:client' type='set' id='cfg' to='{ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'>\
+             <x xmlns='jabber:x:data' type='submit'>{fields}</x></query></iq>"
+        ),
+    );
+}
+
+#[test]
+fn temporary_rooms_leave_memory_with_their_last_occupant() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    assert_eq!(h.server.muc.loaded_rooms(), 1);
+    configure(&h, &romeo, "");
+    h.send(
+        &romeo,
+        &format!("<presence xmlns='jabber:client' type='unavailable' to='{ROOM}/Romeo'/>"),
+    );
+    h.settle();
+    assert_eq!(h.server.muc.loaded_rooms(), 0);
+    assert!(h.server.muc.summaries(&h.server).expect("list").is_empty());
+}
+
+#[test]
+fn answers_wait_for_the_commit_and_rooms_come_back_from_disk() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    drain(&romeo);
+    configure(
+        &h,
+        &romeo,
+        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>",
+    );
+    // Nothing yet: the result reports a change that is not on disk.
+    assert_eq!(drain(&romeo), "");
+    // Traffic of the same room queues behind it, in order.
+    h.send(
+        &romeo,
+        &format!("<message xmlns='jabber:client' type='groupchat' id='m1' to='{ROOM}'><body>kept</body></message>"),
+    );
+    assert_eq!(drain(&romeo), "");
+    h.settle();
+    let out = drain(&romeo);
+    let result = out.find("id='cfg'").expect("result delivered");
+    let message = out.find("id='m1'").expect("message delivered");
+    assert!(result < message, "{out}");
+    assert!(h.server.store.muc_rooms().exists(ROOM).expect("read"));
+
+    h.send(
+        &romeo,
+        &format!("<presence xmlns='jabber:client' type='unavailable' to='{ROOM}/Romeo'/>"),
+    );
+    h.settle();
+    assert_eq!(
+        h.server.muc.loaded_rooms(),
+        0,
+        "an empty persistent room leaves memory"
+    );
+
+    let juliet = h.client("juliet@localhost/b");
+    join(&h, &juliet, "Juliet");
+    assert_eq!(h.server.muc.loaded_rooms(), 1);
+    let out = drain(&juliet);
+    assert!(
+        out.contains("<body>kept</body>"),
+        "history came back: {out}"
+    );
+    assert!(!out.contains("code='201'"), "an existing room: {out}");
+}
+
+#[test]
+fn one_serialization_many_outboxes() {
+    let h = Harness::new();
+    let owner = h.client("owner@localhost/o");
+    join(&h, &owner, "owner");
+    configure(&h, &owner, "");
+    let guests: Vec<Rc<Session>> = (0..20)
+        .map(|i| {
+            let s = h.client(&format!("guest{i}@localhost/r"));
+            join(&h, &s, &format!("guest{i}"));
+            s
+        })
+        .collect();
+    h.settle();
+    for g in &guests {
+        drain(g);
+    }
+    drain(&owner);
+    h.send(
+        &owner,
+        &format!("<message xmlns='jabber:client' type='groupchat' id='b1' to='{ROOM}'><body>to all</body></message>"),
+    );
+    let expected_tail = drain(&owner)
+        .split_once("id='b1'")
+        .map(|(_, tail)| tail.to_string())
+        .expect("owner copy");
+    for g in &guests {
+        let copy = drain(g);
+        assert!(
+            copy.starts_with(&format!("<message to='{}'", g.jid)),
+            "{copy}"
+        );
+        assert!(copy.ends_with(&expected_tail), "{copy}");
+    }
+}
+
+#[test]
+fn several_muc_domains_and_room_creation_limits() {
+    let h = Harness::with_config(
+        "[[host]]\ndomain = \"localhost\"\n\n[[host]]\ndomain = \"example.net\"\nmuc = \"rooms.example.net\"\n\n[muc]\nmax_rooms_per_user = 2\n",
+    );
+    let romeo = h.client("romeo@localhost/a");
+    for room in ["one@conference.localhost", "two@rooms.example.net"] {
+        h.send(
+            &romeo,
+            &format!("<presence xmlns='jabber:client' to='{room}/Romeo'><x xmlns='http://jabber.org/protocol/muc'/></presence>"),
+        );
+        h.send(
+            &romeo,
+            &format!(
+                "<iq xmlns='jabber:client' type='set' id='c' to='{room}'><query xmlns='http://jabber.org/protocol/muc#owner'>\
+                 <x xmlns='jabber:x:data' type='submit'/></query></iq>"
+            ),
+        );
+    }
+    h.settle();
+    drain(&romeo);
+    // Each service lists its own rooms.
+    h.send(
+        &romeo,
+        "<iq xmlns='jabber:client' type='get' id='items' to='rooms.example.net'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>",
+    );
+    h.settle();
+    let out = drain(&romeo);
+    assert!(
+        out.contains("two@rooms.example.net") && !out.contains("one@conference"),
+        "{out}"
+    );
+    // A third temporary room is one too many for Romeo...
+    h.send(
+        &romeo,
+        "<presence xmlns='jabber:client' to='three@conference.localhost/Romeo'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+    );
+    let out = drain(&romeo);
+    assert!(out.contains("resource-constraint"), "{out}");
+    assert_eq!(h.server.muc.loaded_rooms(), 2);
+    // ... not for a server admin.
+    let root = h.client("root@localhost/console");
+    h.send(
+        &root,
+        "<presence xmlns='jabber:client' to='three@conference.localhost/root'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+    );
+    assert!(drain(&root).contains("code='201'"));
+}
+
+#[test]
+fn room_creation_can_be_restricted() {
+    let h = Harness::with_config("[muc]\nroom_creation = \"admins\"\n");
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    let out = drain(&romeo);
+    assert!(
+        out.contains("type='error'") && out.contains("<not-allowed"),
+        "{out}"
+    );
+    assert_eq!(h.server.muc.loaded_rooms(), 0);
+    let root = h.client("root@localhost/console");
+    join(&h, &root, "root");
+    assert!(drain(&root).contains("code='201'"));
+    // Once it exists, others may enter.
+    configure(&h, &root, "");
+    h.settle();
+    join(&h, &romeo, "Romeo");
+    assert!(drain(&romeo).contains("code='110'"));
+}

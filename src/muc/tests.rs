@@ -1,0 +1,1416 @@
+//! The room state machine driven directly: stanzas in, recorded stanzas
+//! and store writes out. Checks the use cases of XEP-0045 §7–§10 and the
+//! privilege tables of §5 as a room applies them.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::MucConfig;
+use crate::jid::Jid;
+use crate::stanza::NS_STANZAS;
+use crate::store::MucWrite;
+use crate::xml::{Element, NS_CLIENT};
+
+use super::config::{ConfigBounds, RoomConfig};
+use super::room::{Env, Room, Sink};
+use super::{NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_USER, NS_OCCUPANT_ID, NS_REGISTER};
+
+const ROOM: &str = "room@muc.example";
+
+#[derive(Default)]
+struct Recorder {
+    out: Vec<Element>,
+    writes: Vec<MucWrite>,
+    /// Position in `out` of the first stanza emitted after a write.
+    first_after_write: Option<usize>,
+}
+
+impl Sink for Recorder {
+    fn send(&mut self, stanza: Element) {
+        self.out.push(stanza);
+    }
+    fn broadcast(&mut self, stanza: &Element, to: &[&Jid]) {
+        for jid in to {
+            let mut copy = stanza.clone();
+            copy.set_attr("to", jid.as_str());
+            self.out.push(copy);
+        }
+    }
+    fn reply(&mut self, reply: Element) {
+        self.out.push(reply);
+    }
+    fn store(&mut self, op: MucWrite) {
+        if self.first_after_write.is_none() {
+            self.first_after_write = Some(self.out.len());
+        }
+        self.writes.push(op);
+    }
+}
+
+impl Recorder {
+    fn to(&self, jid: &str) -> Vec<&Element> {
+        self.out
+            .iter()
+            .filter(|e| e.attr("to") == Some(jid))
+            .collect()
+    }
+
+    fn only(&self, jid: &str) -> &Element {
+        let all = self.to(jid);
+        assert_eq!(
+            all.len(),
+            1,
+            "expected one stanza to {jid}, got {}",
+            dump(&all)
+        );
+        all[0]
+    }
+
+    fn error_to(&self, jid: &str) -> Option<String> {
+        self.to(jid).into_iter().find_map(error_condition)
+    }
+}
+
+fn dump(els: &[&Element]) -> String {
+    els.iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn error_condition(stanza: &Element) -> Option<String> {
+    if stanza.attr("type") != Some("error") {
+        return None;
+    }
+    stanza
+        .get_child("error", NS_CLIENT)
+        .and_then(|e| {
+            e.children()
+                .find(|c| c.ns == NS_STANZAS && c.name != "text")
+        })
+        .map(|c| c.name.clone())
+}
+
+fn codes(p: &Element) -> Vec<u16> {
+    p.get_child("x", NS_MUC_USER)
+        .map(|x| {
+            x.children()
+                .filter(|c| c.name == "status")
+                .filter_map(|c| c.attr("code").and_then(|c| c.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn item(p: &Element) -> &Element {
+    p.get_child("x", NS_MUC_USER)
+        .and_then(|x| x.get_child("item", NS_MUC_USER))
+        .unwrap_or_else(|| panic!("no item in {p}"))
+}
+
+fn jid(s: &str) -> Jid {
+    Jid::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+struct World {
+    room: Room,
+    settings: MucConfig,
+    admins: Vec<Jid>,
+    key: ring::hmac::Key,
+    now: SystemTime,
+    clock: Instant,
+}
+
+impl World {
+    /// A room created by `owner@example/desk` joining as "owner", then
+    /// configured as an instant room.
+    fn new() -> World {
+        let mut w = World::locked();
+        let r = w.iq("owner@example/desk", ROOM, "set", "<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>");
+        assert!(r.error_to("owner@example/desk").is_none());
+        w
+    }
+
+    /// A freshly created, still locked room with its owner inside.
+    fn locked() -> World {
+        let settings = MucConfig::default();
+        let bounds = ConfigBounds {
+            default_history: settings.default_history,
+            max_history: settings.max_history,
+            max_occupants: settings.max_occupants,
+        };
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let room = Room::create(
+            jid(ROOM),
+            &jid("owner@example/desk"),
+            RoomConfig::new(&bounds),
+            now,
+        );
+        let mut w = World {
+            room,
+            settings,
+            admins: vec![jid("root@example")],
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"test secret"),
+            now,
+            clock: Instant::now(),
+        };
+        let r = w.join("owner@example/desk", "owner");
+        let own = r.to("owner@example/desk");
+        let self_presence = own
+            .iter()
+            .find(|p| p.name == "presence")
+            .expect("self presence");
+        assert_eq!(codes(self_presence), vec![201, 110]);
+        w
+    }
+
+    fn handle(&mut self, stanza: Element) -> Recorder {
+        let from = jid(stanza.attr("from").unwrap_or_default());
+        let to = jid(stanza.attr("to").unwrap_or_default());
+        let mut rec = Recorder::default();
+        let admins = self.admins.clone();
+        let is_admin = move |j: &Jid| admins.iter().any(|a| a.as_str() == j.bare_str());
+        let counter = std::cell::Cell::new(0u32);
+        let new_id = || {
+            counter.set(counter.get() + 1);
+            format!("id{}", counter.get())
+        };
+        let env = Env {
+            now: self.now,
+            clock: self.clock,
+            settings: &self.settings,
+            is_server_admin: &is_admin,
+            occupant_key: &self.key,
+            new_id: &new_id,
+        };
+        self.room.handle(&env, stanza, &from, &to, &mut rec);
+        rec
+    }
+
+    fn stanza(&mut self, xml: &str) -> Recorder {
+        let el = Element::parse(xml).unwrap_or_else(|e| panic!("{xml}: {e}"));
+        self.handle(el)
+    }
+
+    fn join(&mut self, from: &str, nick: &str) -> Recorder {
+        self.stanza(&format!(
+            "<presence xmlns='jabber:client' from='{from}' to='{ROOM}/{nick}'><x xmlns='{NS_MUC}'/></presence>"
+        ))
+    }
+
+    fn join_with(&mut self, from: &str, nick: &str, x_children: &str) -> Recorder {
+        self.stanza(&format!(
+            "<presence xmlns='jabber:client' from='{from}' to='{ROOM}/{nick}'><x xmlns='{NS_MUC}'>{x_children}</x></presence>"
+        ))
+    }
+
+    fn leave(&mut self, from: &str, nick: &str) -> Recorder {
+        self.stanza(&format!(
+            "<presence xmlns='jabber:client' from='{from}' to='{ROOM}/{nick}' type='unavailable'/>"
+        ))
+    }
+
+    fn iq(&mut self, from: &str, to: &str, ty: &str, payload: &str) -> Recorder {
+        self.stanza(&format!(
+            "<iq xmlns='jabber:client' id='q1' type='{ty}' from='{from}' to='{to}'>{payload}</iq>"
+        ))
+    }
+
+    fn admin(&mut self, from: &str, items: &str) -> Recorder {
+        self.iq(
+            from,
+            ROOM,
+            "set",
+            &format!("<query xmlns='{NS_MUC_ADMIN}'>{items}</query>"),
+        )
+    }
+
+    fn configure(&mut self, from: &str, fields: &str) -> Recorder {
+        self.iq(
+            from,
+            ROOM,
+            "set",
+            &format!(
+                "<query xmlns='{NS_MUC_OWNER}'><x xmlns='jabber:x:data' type='submit'>{fields}</x></query>"
+            ),
+        )
+    }
+
+    fn groupchat(&mut self, from: &str, body: &str) -> Recorder {
+        self.stanza(&format!(
+            "<message xmlns='jabber:client' type='groupchat' from='{from}' to='{ROOM}'><body>{body}</body></message>"
+        ))
+    }
+}
+
+fn field(var: &str, value: &str) -> String {
+    format!("<field var='{var}'><value>{value}</value></field>")
+}
+
+fn result_of(r: &Recorder, to: &str) -> bool {
+    r.to(to)
+        .iter()
+        .any(|e| e.name == "iq" && e.attr("type") == Some("result"))
+}
+
+// ---- entering ----
+
+#[test]
+fn locked_room_is_not_found_until_configured() {
+    let mut w = World::locked();
+    let r = w.join("juliet@example/balcony", "juliet");
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("item-not-found")
+    );
+    // An owner's second client may come in.
+    let r = w.join("owner@example/phone", "owner");
+    assert!(r.error_to("owner@example/phone").is_none());
+    let r = w.iq("owner@example/desk", ROOM, "set", "<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>");
+    assert!(result_of(&r, "owner@example/desk"));
+    assert!(r.writes.is_empty(), "a temporary room stores nothing");
+    let r = w.join("juliet@example/balcony", "juliet");
+    assert!(r.error_to("juliet@example/balcony").is_none());
+}
+
+#[test]
+fn join_order_presences_then_self_then_history_then_subject() {
+    let mut w = World::new();
+    w.groupchat("owner@example/desk", "first");
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.join("romeo@example/garden", "romeo");
+    let mine = r.to("romeo@example/garden");
+    let kinds: Vec<String> = mine
+        .iter()
+        .map(|e| match (e.name.as_str(), e.attr("from")) {
+            ("presence", Some(f)) => format!("presence {}", f.rsplit('/').next().unwrap_or("")),
+            ("message", _) if e.get_child("subject", NS_CLIENT).is_some() => "subject".into(),
+            ("message", _) => "history".into(),
+            (n, _) => n.to_string(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "presence juliet",
+            "presence owner",
+            "presence romeo",
+            "history",
+            "subject"
+        ]
+    );
+    let history = mine[3];
+    let delay = history
+        .get_child("delay", super::history::NS_DELAY)
+        .expect("delay");
+    assert_eq!(delay.attr("from"), Some(ROOM));
+    assert_eq!(codes(mine[2]), vec![110]);
+    // The others learn of the newcomer.
+    assert_eq!(r.to("juliet@example/balcony").len(), 1);
+    assert_eq!(r.to("owner@example/desk").len(), 1);
+}
+
+#[test]
+fn real_jids_reach_moderators_only_in_semi_anonymous_rooms() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.join("romeo@example/garden", "romeo");
+    let to_owner = r.only("owner@example/desk");
+    assert_eq!(item(to_owner).attr("jid"), Some("romeo@example/garden"));
+    let to_juliet = r.only("juliet@example/balcony");
+    assert_eq!(item(to_juliet).attr("jid"), None);
+    // Romeo sees no JIDs either.
+    let roster = r.to("romeo@example/garden");
+    assert!(
+        roster
+            .iter()
+            .filter(|p| p.name == "presence")
+            .take(2)
+            .all(|p| item(p).attr("jid").is_none())
+    );
+    // Non-anonymous: everyone sees them, and learns so (172; 100 on join).
+    let r = w.configure(
+        "owner@example/desk",
+        &field("muc#roomconfig_whois", "anyone"),
+    );
+    let notice = r.only("juliet@example/balcony");
+    assert_eq!(codes(notice), vec![172]);
+    let r = w.join("nurse@example/kitchen", "nurse");
+    assert_eq!(
+        item(r.only("juliet@example/balcony")).attr("jid"),
+        Some("nurse@example/kitchen")
+    );
+    let own = r.to("nurse@example/kitchen");
+    let self_presence = own.iter().find(|p| codes(p).contains(&110)).expect("self");
+    assert!(codes(self_presence).contains(&100));
+}
+
+#[test]
+fn nicknames_conflict_reserved_and_strict() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.join("romeo@example/garden", "juliet");
+    assert_eq!(
+        r.error_to("romeo@example/garden").as_deref(),
+        Some("conflict")
+    );
+    // The same user's other client shares the nick (§7.2.9).
+    let r = w.join("juliet@example/phone", "juliet");
+    assert!(r.error_to("juliet@example/phone").is_none());
+    assert_eq!(w.room.occupant_count(), 2);
+    // Strict resourceprep: unassigned code points are refused.
+    let r = w.join("bot@example/x", "\u{1F916}");
+    assert_eq!(
+        r.error_to("bot@example/x").as_deref(),
+        Some("jid-malformed")
+    );
+    // A nick reserved by a member is someone else's.
+    w.admin(
+        "owner@example/desk",
+        "<item affiliation='member' jid='nurse@example' nick='nurse'/>",
+    );
+    let r = w.join("romeo@example/garden", "nurse");
+    assert_eq!(
+        r.error_to("romeo@example/garden").as_deref(),
+        Some("conflict")
+    );
+    let r = w.join("nurse@example/kitchen", "nurse");
+    assert!(r.error_to("nurse@example/kitchen").is_none());
+}
+
+#[test]
+fn nickname_change_is_unavailable_303_then_available() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.stanza(&format!(
+        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}/jules'/>"
+    ));
+    let to_owner = r.to("owner@example/desk");
+    assert_eq!(to_owner.len(), 2);
+    assert_eq!(to_owner[0].attr("type"), Some("unavailable"));
+    assert_eq!(to_owner[0].attr("from"), Some(&*format!("{ROOM}/juliet")));
+    assert_eq!(codes(to_owner[0]), vec![303]);
+    assert_eq!(item(to_owner[0]).attr("nick"), Some("jules"));
+    assert_eq!(to_owner[1].attr("from"), Some(&*format!("{ROOM}/jules")));
+    let own = r.to("juliet@example/balcony");
+    assert_eq!(codes(own[0]), vec![303, 110]);
+    assert_eq!(codes(own[1]), vec![110]);
+    // Taken nick: conflict, nothing changes.
+    let r = w.stanza(&format!(
+        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}/owner'/>"
+    ));
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("conflict")
+    );
+    assert!(w.room.occupants().any(|o| o.nick == "jules"));
+}
+
+#[test]
+fn leaving_carries_status_and_empties_the_room() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.stanza(&format!(
+        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}' type='unavailable'><status>bye</status></presence>"
+    ));
+    let to_owner = r.only("owner@example/desk");
+    assert_eq!(to_owner.attr("type"), Some("unavailable"));
+    assert_eq!(
+        to_owner
+            .get_child("status", NS_CLIENT)
+            .map(|s| s.text())
+            .as_deref(),
+        Some("bye")
+    );
+    assert_eq!(item(to_owner).attr("role"), Some("none"));
+    assert_eq!(codes(r.only("juliet@example/balcony")), vec![110]);
+    // Unavailable from a non-occupant is ignored (§17.2.5).
+    let r = w.leave("juliet@example/balcony", "juliet");
+    assert!(r.out.is_empty());
+    w.leave("owner@example/desk", "owner");
+    assert!(w.room.is_empty());
+}
+
+#[test]
+fn an_error_from_a_client_removes_it_with_333() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.stanza(&format!(
+        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}' type='error'>\
+         <error type='cancel'><service-unavailable xmlns='{NS_STANZAS}'/><text xmlns='{NS_STANZAS}'>gone</text></error></presence>"
+    ));
+    let p = r.only("owner@example/desk");
+    assert_eq!(codes(p), vec![333]);
+    assert_eq!(
+        p.get_child("status", NS_CLIENT)
+            .map(|s| s.text())
+            .as_deref(),
+        Some("Kicked: service unavailable: gone")
+    );
+    // A bounced groupchat message does the same (ghost users, §17).
+    w.join("romeo@example/garden", "romeo");
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' type='error' from='romeo@example/garden' to='{ROOM}/owner'>\
+         <error type='cancel'><service-unavailable xmlns='{NS_STANZAS}'/></error></message>"
+    ));
+    assert_eq!(codes(r.only("owner@example/desk")), vec![333]);
+    assert_eq!(w.room.occupant_count(), 1);
+}
+
+#[test]
+fn password_protected_rooms() {
+    let mut w = World::new();
+    w.configure(
+        "owner@example/desk",
+        &[
+            field("muc#roomconfig_passwordprotectedroom", "1"),
+            field("muc#roomconfig_roomsecret", "cauldron"),
+        ]
+        .concat(),
+    );
+    let r = w.join("juliet@example/balcony", "juliet");
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("not-authorized")
+    );
+    let r = w.join_with(
+        "juliet@example/balcony",
+        "juliet",
+        "<password>wrong</password>",
+    );
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("not-authorized")
+    );
+    let r = w.join_with(
+        "juliet@example/balcony",
+        "juliet",
+        "<password>cauldron</password>",
+    );
+    assert!(r.error_to("juliet@example/balcony").is_none());
+    // The password never reaches the others.
+    assert!(
+        !r.only("owner@example/desk")
+            .to_string()
+            .contains("cauldron")
+    );
+}
+
+#[test]
+fn members_only_outcasts_and_capacity() {
+    let mut w = World::new();
+    w.admin(
+        "owner@example/desk",
+        "<item affiliation='outcast' jid='tybalt@example'><reason>Duel</reason></item>",
+    );
+    let r = w.join("tybalt@example/street", "tybalt");
+    assert_eq!(
+        r.error_to("tybalt@example/street").as_deref(),
+        Some("forbidden")
+    );
+    w.configure(
+        "owner@example/desk",
+        &field("muc#roomconfig_membersonly", "1"),
+    );
+    let r = w.join("juliet@example/balcony", "juliet");
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("registration-required")
+    );
+    w.admin(
+        "owner@example/desk",
+        "<item affiliation='member' jid='juliet@example'/>",
+    );
+    let r = w.join("juliet@example/balcony", "juliet");
+    assert!(r.error_to("juliet@example/balcony").is_none());
+    // Max users: the room is full for members, not for admins.
+    w.configure(
+        "owner@example/desk",
+        &[
+            field("muc#roomconfig_membersonly", "0"),
+            field("muc#roomconfig_maxusers", "2"),
+        ]
+        .concat(),
+    );
+    let r = w.join("romeo@example/garden", "romeo");
+    assert_eq!(
+        r.error_to("romeo@example/garden").as_deref(),
+        Some("service-unavailable")
+    );
+    w.admin(
+        "owner@example/desk",
+        "<item affiliation='admin' jid='nurse@example'/>",
+    );
+    let r = w.join("nurse@example/kitchen", "nurse");
+    assert!(r.error_to("nurse@example/kitchen").is_none());
+}
+
+#[test]
+fn becoming_members_only_removes_non_members_with_322() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    w.join("romeo@example/garden", "romeo");
+    w.admin(
+        "owner@example/desk",
+        "<item affiliation='member' jid='romeo@example'/>",
+    );
+    let r = w.configure(
+        "owner@example/desk",
+        &field("muc#roomconfig_membersonly", "1"),
+    );
+    let gone = r.to("juliet@example/balcony");
+    assert_eq!(gone[0].attr("type"), Some("unavailable"));
+    assert_eq!(codes(gone[0]), vec![322, 110]);
+    assert!(w.room.occupants().all(|o| o.nick != "juliet"));
+    assert!(w.room.occupants().any(|o| o.nick == "romeo"));
+}
+
+// ---- moderation ----
+
+#[test]
+fn moderated_rooms_voice_and_voice_requests() {
+    let mut w = World::new();
+    w.configure(
+        "owner@example/desk",
+        &field("muc#roomconfig_moderatedroom", "1"),
+    );
+    let r = w.join("juliet@example/balcony", "juliet");
+    let own = r.to("juliet@example/balcony");
+    let self_presence = own.iter().find(|p| codes(p).contains(&110)).expect("self");
+    assert_eq!(item(self_presence).attr("role"), Some("visitor"));
+    let r = w.groupchat("juliet@example/balcony", "hello?");
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("forbidden")
+    );
+    // A voice request goes to the moderators as a form.
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}'>\
+         <x xmlns='jabber:x:data' type='submit'>{}{}</x></message>",
+        field("FORM_TYPE", super::NS_MUC_REQUEST),
+        field("muc#role", "participant")
+    ));
+    let form = r.only("owner@example/desk");
+    let form = crate::forms::Form::find_in(form)
+        .expect("form")
+        .expect("valid");
+    assert_eq!(form.value("muc#roomnick"), Some("juliet"));
+    assert_eq!(form.value("muc#jid"), Some("juliet@example/balcony"));
+    // The moderator approves.
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' from='owner@example/desk' to='{ROOM}'>\
+         <x xmlns='jabber:x:data' type='submit'>{}{}{}{}</x></message>",
+        field("FORM_TYPE", super::NS_MUC_REQUEST),
+        field("muc#role", "participant"),
+        field("muc#roomnick", "juliet"),
+        field("muc#request_allow", "true")
+    ));
+    assert_eq!(
+        item(r.to("juliet@example/balcony")[0]).attr("role"),
+        Some("participant")
+    );
+    let r = w.groupchat("juliet@example/balcony", "thanks");
+    assert!(r.error_to("juliet@example/balcony").is_none());
+    // Revoke voice through muc#admin.
+    let r = w.admin(
+        "owner@example/desk",
+        "<item nick='juliet' role='visitor'><reason>Quiet</reason></item>",
+    );
+    let p = r.to("juliet@example/balcony")[0];
+    assert_eq!(item(p).attr("role"), Some("visitor"));
+    assert_eq!(
+        item(p)
+            .get_child("reason", NS_MUC_USER)
+            .map(|r| r.text())
+            .as_deref(),
+        Some("Quiet")
+    );
+    assert!(result_of(&r, "owner@example/desk"));
+}
+
+#[test]
+fn kicking_follows_the_tables() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    w.join("romeo@example/garden", "romeo");
+    // A participant may not kick (§8.2: forbidden), and nothing changes.
+    let r = w.admin("juliet@example/balcony", "<item nick='romeo' role='none'/>");
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("forbidden")
+    );
+    assert_eq!(w.room.occupant_count(), 3);
+    // A moderator without affiliation may not kick the owner.
+    w.admin(
+        "owner@example/desk",
+        "<item nick='juliet' role='moderator'/>",
+    );
+    let r = w.admin("juliet@example/balcony", "<item nick='owner' role='none'/>");
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("not-allowed")
+    );
+    // ... but may kick a participant, with a reason.
+    let r = w.admin(
+        "juliet@example/balcony",
+        "<item nick='romeo' role='none'><reason>Go home</reason></item>",
+    );
+    let p = r.to("romeo@example/garden")[0];
+    assert_eq!(p.attr("type"), Some("unavailable"));
+    assert_eq!(codes(p), vec![307, 110]);
+    let actor = item(p).get_child("actor", NS_MUC_USER).expect("actor");
+    assert_eq!(actor.attr("nick"), Some("juliet"));
+    assert_eq!(actor.attr("jid"), None, "a participant sees no real JIDs");
+    assert!(result_of(&r, "juliet@example/balcony"));
+    // Unknown nick.
+    let r = w.admin("owner@example/desk", "<item nick='nobody' role='none'/>");
+    assert_eq!(
+        r.error_to("owner@example/desk").as_deref(),
+        Some("item-not-found")
+    );
+}
+
+#[test]
+fn bans_with_reasons_and_the_ban_list() {
+    let mut w = World::new();
+    w.join("tybalt@example/street", "tybalt");
+    let r = w.admin(
+        "owner@example/desk",
+        "<item affiliation='outcast' jid='tybalt@example'><reason>Brawling</reason></item>",
+    );
+    let p = r.to("tybalt@example/street")[0];
+    assert_eq!(codes(p), vec![301, 110]);
+    assert_eq!(item(p).attr("affiliation"), Some("outcast"));
+    assert_eq!(
+        item(p)
+            .get_child("reason", NS_MUC_USER)
+            .map(|r| r.text())
+            .as_deref(),
+        Some("Brawling")
+    );
+    let r = w.iq(
+        "owner@example/desk",
+        ROOM,
+        "get",
+        &format!("<query xmlns='{NS_MUC_ADMIN}'><item affiliation='outcast'/></query>"),
+    );
+    let list = r.only("owner@example/desk");
+    let query = list.get_child("query", NS_MUC_ADMIN).expect("query");
+    let entry = query.get_child("item", NS_MUC_ADMIN).expect("item");
+    assert_eq!(entry.attr("jid"), Some("tybalt@example"));
+    assert_eq!(
+        entry
+            .get_child("reason", NS_MUC_ADMIN)
+            .map(|r| r.text())
+            .as_deref(),
+        Some("Brawling")
+    );
+    // Banning oneself: conflict.
+    let r = w.admin(
+        "owner@example/desk",
+        "<item affiliation='outcast' jid='owner@example'/>",
+    );
+    assert_eq!(
+        r.error_to("owner@example/desk").as_deref(),
+        Some("conflict")
+    );
+}
+
+#[test]
+fn affiliation_rules_and_all_or_nothing() {
+    let mut w = World::new();
+    w.admin(
+        "owner@example/desk",
+        "<item affiliation='admin' jid='nurse@example'/>",
+    );
+    w.join("nurse@example/kitchen", "nurse");
+    // Admins edit the member list but not the admin list (§5.2.1).
+    let r = w.admin(
+        "nurse@example/kitchen",
+        "<item affiliation='member' jid='juliet@example'/>",
+    );
+    assert!(result_of(&r, "nurse@example/kitchen"));
+    let r = w.admin(
+        "nurse@example/kitchen",
+        "<item affiliation='admin' jid='juliet@example'/>",
+    );
+    assert_eq!(
+        r.error_to("nurse@example/kitchen").as_deref(),
+        Some("forbidden")
+    );
+    let r = w.admin(
+        "nurse@example/kitchen",
+        "<item affiliation='outcast' jid='owner@example'/>",
+    );
+    assert_eq!(
+        r.error_to("nurse@example/kitchen").as_deref(),
+        Some("not-allowed")
+    );
+    // The last owner cannot step down.
+    let r = w.admin(
+        "owner@example/desk",
+        "<item affiliation='admin' jid='owner@example'/>",
+    );
+    assert_eq!(
+        r.error_to("owner@example/desk").as_deref(),
+        Some("conflict")
+    );
+    // One bad item spoils the request: nothing is applied.
+    let r = w.admin(
+        "owner@example/desk",
+        "<item affiliation='member' jid='romeo@example'/><item affiliation='member' role='participant' nick='x'/>",
+    );
+    assert_eq!(
+        r.error_to("owner@example/desk").as_deref(),
+        Some("bad-request")
+    );
+    assert!(r.writes.is_empty());
+    assert_eq!(
+        w.room.affiliation(&test_env_stub(), &jid("romeo@example")),
+        super::roles::Affiliation::None
+    );
+    for (items, condition) in [
+        (
+            "<item affiliation='boss' jid='romeo@example'/>",
+            "bad-request",
+        ),
+        ("<item affiliation='member' jid='a@@b'/>", "jid-malformed"),
+        ("<item affiliation='member'/>", "bad-request"),
+        ("<item role='sovereign' nick='nurse'/>", "bad-request"),
+    ] {
+        let r = w.admin("owner@example/desk", items);
+        assert_eq!(
+            r.error_to("owner@example/desk").as_deref(),
+            Some(condition),
+            "{items}"
+        );
+    }
+    // A nick reserved by someone else cannot be given to another.
+    w.admin(
+        "owner@example/desk",
+        "<item affiliation='member' jid='juliet@example' nick='jules'/>",
+    );
+    let r = w.admin(
+        "owner@example/desk",
+        "<item affiliation='member' jid='romeo@example' nick='jules'/>",
+    );
+    assert_eq!(
+        r.error_to("owner@example/desk").as_deref(),
+        Some("conflict")
+    );
+    // Members may not read the member list of a semi-anonymous room.
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.iq(
+        "juliet@example/balcony",
+        ROOM,
+        "get",
+        &format!("<query xmlns='{NS_MUC_ADMIN}'><item affiliation='member'/></query>"),
+    );
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("forbidden")
+    );
+}
+
+/// `Room::affiliation` needs an Env only for the server-admin check.
+fn test_env_stub() -> Env<'static> {
+    static SETTINGS: std::sync::OnceLock<MucConfig> = std::sync::OnceLock::new();
+    static KEY: std::sync::OnceLock<ring::hmac::Key> = std::sync::OnceLock::new();
+    fn no_admin(_: &Jid) -> bool {
+        false
+    }
+    fn no_id() -> String {
+        String::new()
+    }
+    Env {
+        now: UNIX_EPOCH,
+        clock: Instant::now(),
+        settings: SETTINGS.get_or_init(MucConfig::default),
+        is_server_admin: &no_admin,
+        occupant_key: KEY.get_or_init(|| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"k")),
+        new_id: &no_id,
+    }
+}
+
+#[test]
+fn only_owners_configure_and_server_admins_are_owners() {
+    let mut w = World::new();
+    w.admin(
+        "owner@example/desk",
+        "<item affiliation='member' jid='juliet@example'/>",
+    );
+    let r = w.configure(
+        "juliet@example/balcony",
+        &field("muc#roomconfig_roomname", "Mine"),
+    );
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("forbidden")
+    );
+    let r = w.iq(
+        "juliet@example/balcony",
+        ROOM,
+        "get",
+        &format!("<query xmlns='{NS_MUC_OWNER}'/>"),
+    );
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("forbidden")
+    );
+    let r = w.configure(
+        "root@example/console",
+        &field("muc#roomconfig_roomname", "Admin's"),
+    );
+    assert!(result_of(&r, "root@example/console"));
+    assert_eq!(w.room.config.name, "Admin's");
+    // Bad values change nothing.
+    let r = w.configure(
+        "owner@example/desk",
+        &field("muc#roomconfig_maxusers", "many"),
+    );
+    assert_eq!(
+        r.error_to("owner@example/desk").as_deref(),
+        Some("bad-request")
+    );
+    assert_eq!(w.room.config.max_users, 0);
+}
+
+#[test]
+fn configuration_changes_are_announced_and_persisted() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.configure(
+        "owner@example/desk",
+        &[
+            field("muc#roomconfig_persistentroom", "1"),
+            field("muc#roomconfig_roomname", "Garden"),
+        ]
+        .concat(),
+    );
+    assert_eq!(codes(r.only("juliet@example/balcony")), vec![104]);
+    assert!(matches!(r.writes.first(), Some(MucWrite::PutRoom { .. })));
+    assert!(
+        r.writes.iter().any(
+            |op| matches!(op, MucWrite::PutAffiliation { user, .. } if user == "owner@example")
+        )
+    );
+    // Stanzas that depend on the writes come after them.
+    assert_eq!(r.first_after_write, Some(0));
+    // A subject change in a persistent room is stored too.
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' type='groupchat' from='owner@example/desk' to='{ROOM}'><subject>Plans</subject></message>"
+    ));
+    assert!(matches!(r.writes.as_slice(), [MucWrite::PutRoom { .. }]));
+    assert_eq!(
+        w.room.subject.as_ref().map(|s| s.text.as_str()),
+        Some("Plans")
+    );
+    // Becoming temporary deletes the stored room.
+    let r = w.configure(
+        "owner@example/desk",
+        &field("muc#roomconfig_persistentroom", "0"),
+    );
+    assert!(matches!(r.writes.as_slice(), [MucWrite::DeleteRoom { .. }]));
+}
+
+#[test]
+fn destroying_with_reason_and_alternate_venue() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.iq(
+        "juliet@example/balcony",
+        ROOM,
+        "set",
+        &format!("<query xmlns='{NS_MUC_OWNER}'><destroy/></query>"),
+    );
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("forbidden")
+    );
+    let r = w.iq(
+        "owner@example/desk",
+        ROOM,
+        "set",
+        &format!(
+            "<query xmlns='{NS_MUC_OWNER}'><destroy jid='garden@muc.example'><reason>Moving</reason><password>pw</password></destroy></query>"
+        ),
+    );
+    let p = r.only("juliet@example/balcony");
+    let destroy = p
+        .get_child("x", NS_MUC_USER)
+        .and_then(|x| x.get_child("destroy", NS_MUC_USER))
+        .expect("destroy");
+    assert_eq!(destroy.attr("jid"), Some("garden@muc.example"));
+    assert_eq!(
+        destroy
+            .get_child("reason", NS_MUC_USER)
+            .map(|r| r.text())
+            .as_deref(),
+        Some("Moving")
+    );
+    assert!(r.to("owner@example/desk").iter().any(|e| e.name == "iq"));
+    assert!(w.room.destroyed && w.room.is_empty());
+}
+
+// ---- messages ----
+
+#[test]
+fn subjects_and_groupchat_permissions() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let subject = |w: &mut World, from: &str| {
+        w.stanza(&format!(
+            "<message xmlns='jabber:client' type='groupchat' from='{from}' to='{ROOM}'><subject>New</subject></message>"
+        ))
+    };
+    let r = subject(&mut w, "juliet@example/balcony");
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("forbidden")
+    );
+    w.configure(
+        "owner@example/desk",
+        &field("muc#roomconfig_changesubject", "1"),
+    );
+    let r = subject(&mut w, "juliet@example/balcony");
+    assert!(r.error_to("juliet@example/balcony").is_none());
+    assert_eq!(r.to("owner@example/desk").len(), 1);
+    // Subject and body: a message, not a subject change (§8.1).
+    w.stanza(&format!(
+        "<message xmlns='jabber:client' type='groupchat' from='juliet@example/balcony' to='{ROOM}'><subject>Other</subject><body>hi</body></message>"
+    ));
+    assert_eq!(
+        w.room.subject.as_ref().map(|s| s.text.as_str()),
+        Some("New")
+    );
+    // Non-occupants cannot talk; groupchat to an occupant is refused.
+    let r = w.groupchat("romeo@example/garden", "let me in");
+    assert_eq!(
+        r.error_to("romeo@example/garden").as_deref(),
+        Some("not-acceptable")
+    );
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' type='groupchat' from='juliet@example/balcony' to='{ROOM}/owner'><body>x</body></message>"
+    ));
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("bad-request")
+    );
+}
+
+#[test]
+fn groupchat_is_reflected_with_id_and_occupant_id() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' type='groupchat' id='m1' from='juliet@example/balcony' to='{ROOM}'>\
+         <body>hi</body><occupant-id xmlns='{NS_OCCUPANT_ID}' id='forged'/></message>"
+    ));
+    let to_owner = r.only("owner@example/desk");
+    assert_eq!(to_owner.attr("from"), Some(&*format!("{ROOM}/juliet")));
+    assert_eq!(to_owner.attr("id"), Some("m1"));
+    let ids: Vec<&str> = to_owner
+        .children()
+        .filter(|c| c.ns == NS_OCCUPANT_ID)
+        .filter_map(|c| c.attr("id"))
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert_ne!(ids[0], "forged");
+    assert_eq!(
+        r.to("juliet@example/balcony").len(),
+        1,
+        "reflected to the sender too"
+    );
+    // Stable: the same user gets the same id in presence.
+    let juliet = w
+        .room
+        .occupants()
+        .find(|o| o.nick == "juliet")
+        .expect("juliet");
+    assert_eq!(juliet.occupant_id, ids[0]);
+}
+
+#[test]
+fn private_messages_follow_the_room_policy() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let pm = |w: &mut World| {
+        w.stanza(&format!(
+            "<message xmlns='jabber:client' type='chat' from='juliet@example/balcony' to='{ROOM}/owner'><body>psst</body></message>"
+        ))
+    };
+    let r = pm(&mut w);
+    let m = r.only("owner@example/desk");
+    assert_eq!(m.attr("from"), Some(&*format!("{ROOM}/juliet")));
+    assert!(m.get_child("x", NS_MUC_USER).is_some());
+    w.configure(
+        "owner@example/desk",
+        &field("muc#roomconfig_allowpm", "moderators"),
+    );
+    let r = pm(&mut w);
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("forbidden")
+    );
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' type='chat' from='owner@example/desk' to='{ROOM}/nobody'><body>?</body></message>"
+    ));
+    assert_eq!(
+        r.error_to("owner@example/desk").as_deref(),
+        Some("item-not-found")
+    );
+}
+
+#[test]
+fn history_requests() {
+    let mut w = World::new();
+    for i in 0..5 {
+        w.groupchat("owner@example/desk", &format!("m{i}"));
+    }
+    let bodies = |r: &Recorder, to: &str| -> Vec<String> {
+        r.to(to)
+            .iter()
+            .filter(|e| e.name == "message")
+            .filter_map(|e| e.get_child("body", NS_CLIENT).map(|b| b.text()))
+            .collect()
+    };
+    let r = w.join_with(
+        "juliet@example/balcony",
+        "juliet",
+        "<history maxstanzas='2'/>",
+    );
+    assert_eq!(bodies(&r, "juliet@example/balcony"), ["m3", "m4"]);
+    let r = w.join_with("romeo@example/garden", "romeo", "<history maxchars='0'/>");
+    assert!(bodies(&r, "romeo@example/garden").is_empty());
+    let r = w.join_with(
+        "nurse@example/kitchen",
+        "nurse",
+        "<history since='2100-01-01T00:00:00Z'/>",
+    );
+    assert!(bodies(&r, "nurse@example/kitchen").is_empty());
+    let r = w.join_with("friar@example/cell", "friar", "<history seconds='60'/>");
+    assert_eq!(bodies(&r, "friar@example/cell").len(), 5);
+}
+
+#[test]
+fn invitations_and_declines() {
+    let mut w = World::new();
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' id='i1' from='owner@example/desk' to='{ROOM}'>\
+         <x xmlns='{NS_MUC_USER}'><invite to='juliet@example'><reason>Come</reason></invite></x></message>"
+    ));
+    let m = r.only("juliet@example");
+    let invite = m
+        .get_child("x", NS_MUC_USER)
+        .and_then(|x| x.get_child("invite", NS_MUC_USER))
+        .expect("invite");
+    assert_eq!(invite.attr("from"), Some(&*format!("{ROOM}/owner")));
+    assert_eq!(
+        m.get_child("x", super::NS_CONFERENCE)
+            .and_then(|x| x.attr("jid")),
+        Some(ROOM)
+    );
+    assert_eq!(m.attr("id"), Some("i1"));
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}'>\
+         <x xmlns='{NS_MUC_USER}'><decline to='{ROOM}/owner'><reason>Busy</reason></decline></x></message>"
+    ));
+    let d = r.only("owner@example/desk");
+    let decline = d
+        .get_child("x", NS_MUC_USER)
+        .and_then(|x| x.get_child("decline", NS_MUC_USER))
+        .expect("decline");
+    assert_eq!(decline.attr("from"), Some("juliet@example"));
+    // Members-only: a participant without privileges may not invite.
+    w.configure(
+        "owner@example/desk",
+        &field("muc#roomconfig_membersonly", "1"),
+    );
+    w.admin(
+        "owner@example/desk",
+        "<item affiliation='member' jid='romeo@example'/>",
+    );
+    w.join("romeo@example/garden", "romeo");
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' from='romeo@example/garden' to='{ROOM}'>\
+         <x xmlns='{NS_MUC_USER}'><invite to='nurse@example'/></x></message>"
+    ));
+    assert_eq!(
+        r.error_to("romeo@example/garden").as_deref(),
+        Some("forbidden")
+    );
+}
+
+#[test]
+fn flooding_is_slowed() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let burst = w.settings.message_burst;
+    for i in 0..burst {
+        let r = w.groupchat("juliet@example/balcony", &format!("{i}"));
+        assert!(r.error_to("juliet@example/balcony").is_none());
+    }
+    let r = w.groupchat("juliet@example/balcony", "one too many");
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("policy-violation")
+    );
+    assert!(r.to("owner@example/desk").is_empty(), "not reflected");
+    // Others are not affected.
+    let r = w.groupchat("owner@example/desk", "still fine");
+    assert!(r.error_to("owner@example/desk").is_none());
+    // Time heals.
+    w.clock += Duration::from_secs(5);
+    let r = w.groupchat("juliet@example/balcony", "later");
+    assert!(r.error_to("juliet@example/balcony").is_none());
+}
+
+// ---- registration, disco, iqs ----
+
+#[test]
+fn registration_and_reserved_nick_discovery() {
+    let mut w = World::new();
+    let get = format!("<query xmlns='{NS_REGISTER}'/>");
+    let r = w.iq("juliet@example/balcony", ROOM, "get", &get);
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("registration-required")
+    );
+    w.admin(
+        "owner@example/desk",
+        "<item affiliation='member' jid='juliet@example'/>",
+    );
+    let r = w.iq("juliet@example/balcony", ROOM, "get", &get);
+    assert!(result_of(&r, "juliet@example/balcony"));
+    let submit = |nick: &str| {
+        format!(
+            "<query xmlns='{NS_REGISTER}'><x xmlns='jabber:x:data' type='submit'>{}{}</x></query>",
+            field("FORM_TYPE", super::NS_MUC_REGISTER),
+            field("muc#register_roomnick", nick)
+        )
+    };
+    let r = w.iq("juliet@example/balcony", ROOM, "set", &submit("owner"));
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("conflict")
+    );
+    let r = w.iq(
+        "juliet@example/balcony",
+        ROOM,
+        "set",
+        "<query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'/></query>",
+    );
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("bad-request")
+    );
+    let r = w.iq("juliet@example/balcony", ROOM, "set", &submit("jules"));
+    assert!(result_of(&r, "juliet@example/balcony"));
+    let r = w.iq(
+        "juliet@example/balcony",
+        ROOM,
+        "get",
+        "<query xmlns='http://jabber.org/protocol/disco#info' node='x-roomuser-item'/>",
+    );
+    let q = r
+        .only("juliet@example/balcony")
+        .first_child()
+        .expect("query");
+    assert_eq!(q.first_child().and_then(|i| i.attr("name")), Some("jules"));
+    let r = w.iq("juliet@example/balcony", ROOM, "get", &get);
+    let q = r
+        .only("juliet@example/balcony")
+        .first_child()
+        .expect("query");
+    assert!(q.get_child("registered", NS_REGISTER).is_some());
+    // Deregistering makes Juliet unaffiliated again.
+    let r = w.iq(
+        "juliet@example/balcony",
+        ROOM,
+        "set",
+        &format!("<query xmlns='{NS_REGISTER}'><remove/></query>"),
+    );
+    assert!(result_of(&r, "juliet@example/balcony"));
+    let notice = r.only("owner@example/desk");
+    assert_eq!(item(notice).attr("affiliation"), Some("none"));
+}
+
+#[test]
+fn disco_of_the_room() {
+    let mut w = World::new();
+    w.configure(
+        "owner@example/desk",
+        &[
+            field("muc#roomconfig_membersonly", "1"),
+            field("muc#roomconfig_roomdesc", "About"),
+        ]
+        .concat(),
+    );
+    let r = w.iq(
+        "romeo@example/garden",
+        ROOM,
+        "get",
+        "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+    );
+    let q = r.only("romeo@example/garden").first_child().expect("query");
+    let features: Vec<&str> = q
+        .children()
+        .filter(|c| c.name == "feature")
+        .filter_map(|c| c.attr("var"))
+        .collect();
+    for f in [
+        "http://jabber.org/protocol/muc",
+        "muc_membersonly",
+        "muc_semianonymous",
+        "muc_temporary",
+        "muc_unsecured",
+        "urn:xmpp:occupant-id:0",
+    ] {
+        assert!(features.contains(&f), "{f} in {features:?}");
+    }
+    let form = crate::forms::Form::find_in(q)
+        .expect("form")
+        .expect("valid");
+    assert_eq!(form.value("muc#roominfo_occupants"), Some("1"));
+    assert_eq!(form.value("muc#roominfo_description"), Some("About"));
+    // Occupants are private in a members-only room.
+    let r = w.iq(
+        "romeo@example/garden",
+        ROOM,
+        "get",
+        "<query xmlns='http://jabber.org/protocol/disco#items'/>",
+    );
+    let q = r.only("romeo@example/garden").first_child().expect("query");
+    assert_eq!(q.children().count(), 0);
+    let r = w.iq(
+        "owner@example/desk",
+        ROOM,
+        "get",
+        "<query xmlns='http://jabber.org/protocol/disco#items'/>",
+    );
+    let q = r.only("owner@example/desk").first_child().expect("query");
+    assert_eq!(q.children().count(), 1);
+}
+
+#[test]
+fn self_ping_and_private_iqs() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let ping = "<ping xmlns='urn:xmpp:ping'/>";
+    let r = w.iq(
+        "juliet@example/balcony",
+        &format!("{ROOM}/juliet"),
+        "get",
+        ping,
+    );
+    assert!(result_of(&r, "juliet@example/balcony"));
+    let r = w.iq(
+        "romeo@example/garden",
+        &format!("{ROOM}/juliet"),
+        "get",
+        ping,
+    );
+    assert_eq!(
+        r.error_to("romeo@example/garden").as_deref(),
+        Some("not-acceptable")
+    );
+    let r = w.iq(
+        "romeo@example/garden",
+        &format!("{ROOM}/juliet"),
+        "get",
+        "<query xmlns='http://jabber.org/protocol/disco#info'/>",
+    );
+    assert_eq!(
+        r.error_to("romeo@example/garden").as_deref(),
+        Some("bad-request")
+    );
+    // Juliet's version request to the owner is relayed without JIDs...
+    let r = w.iq(
+        "juliet@example/balcony",
+        &format!("{ROOM}/owner"),
+        "get",
+        "<query xmlns='jabber:iq:version'/>",
+    );
+    let relayed = r.only("owner@example/desk");
+    assert_eq!(relayed.attr("from"), Some(&*format!("{ROOM}/juliet")));
+    let id = relayed.attr("id").expect("id").to_string();
+    assert_ne!(id, "q1");
+    // ... and so is the answer.
+    let r = w.stanza(&format!(
+        "<iq xmlns='jabber:client' type='result' id='{id}' from='owner@example/desk' to='{ROOM}/juliet'/>"
+    ));
+    let answer = r.only("juliet@example/balcony");
+    assert_eq!(answer.attr("id"), Some("q1"));
+    assert_eq!(answer.attr("from"), Some(&*format!("{ROOM}/owner")));
+}
+
+#[test]
+fn probes_are_answered_for_occupants_only() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let probe = |w: &mut World, from: &str, nick: &str| {
+        w.stanza(&format!(
+            "<presence xmlns='jabber:client' type='probe' from='{from}' to='{ROOM}/{nick}'/>"
+        ))
+    };
+    let r = probe(&mut w, "romeo@example/garden", "juliet");
+    assert_eq!(
+        r.error_to("romeo@example/garden").as_deref(),
+        Some("not-acceptable")
+    );
+    let r = probe(&mut w, "owner@example/desk", "juliet");
+    let p = r.only("owner@example/desk");
+    assert_eq!(item(p).attr("jid"), Some("juliet@example/balcony"));
+    assert!(!codes(p).contains(&110));
+}
+
+#[test]
+fn oversized_presence_is_refused() {
+    let mut w = World::new();
+    let big = "x".repeat(super::presence::MAX_PRESENCE_BYTES + 1);
+    let r = w.stanza(&format!(
+        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}/juliet'><x xmlns='{NS_MUC}'/><status>{big}</status></presence>"
+    ));
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("policy-violation")
+    );
+    assert_eq!(w.room.occupant_count(), 1);
+}
+
+#[test]
+fn groupchat_1_0_joins_and_several_clients_in_one_nick() {
+    let mut w = World::new();
+    // No <x xmlns='…muc'/>: still a join.
+    let r = w.stanza(&format!(
+        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}/juliet'/>"
+    ));
+    assert!(
+        r.to("juliet@example/balcony")
+            .iter()
+            .any(|p| codes(p).contains(&110))
+    );
+    // Her phone joins under the same nick: one occupant, two clients.
+    w.join("juliet@example/phone", "juliet");
+    assert_eq!(w.room.occupant_count(), 2);
+    // Groupchat reaches both clients.
+    let r = w.groupchat("owner@example/desk", "to both");
+    assert_eq!(r.to("juliet@example/balcony").len(), 1);
+    assert_eq!(r.to("juliet@example/phone").len(), 1);
+    // One client leaves: the occupant stays; the others see no departure.
+    let r = w.leave("juliet@example/phone", "juliet");
+    assert_eq!(
+        r.only("juliet@example/phone").attr("type"),
+        Some("unavailable")
+    );
+    assert_ne!(
+        r.only("owner@example/desk").attr("type"),
+        Some("unavailable")
+    );
+    assert_eq!(w.room.occupant_count(), 2);
+    let r = w.leave("juliet@example/balcony", "juliet");
+    assert_eq!(
+        r.only("owner@example/desk").attr("type"),
+        Some("unavailable")
+    );
+    assert_eq!(w.room.occupant_count(), 1);
+}

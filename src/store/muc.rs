@@ -1,0 +1,257 @@
+//! Persistent chat rooms: configuration and subject, affiliations (with
+//! reserved nicknames and reasons), and the discussion history saved when a
+//! room leaves memory. Values are encoded by `muc::record`; this module
+//! only moves bytes in and out of the tables.
+
+use redb::{ReadableTable, ReadableTableMetadata};
+
+use super::schema::{MUC_AFFILIATIONS, MUC_HISTORY, MUC_ROOMS};
+use super::{Store, StoreError, WriteOp};
+
+/// One change to the MUC tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MucWrite {
+    PutRoom {
+        room: String,
+        value: Vec<u8>,
+    },
+    /// Removes the room with its affiliations and history.
+    DeleteRoom {
+        room: String,
+    },
+    PutAffiliation {
+        room: String,
+        user: String,
+        value: Vec<u8>,
+    },
+    DeleteAffiliation {
+        room: String,
+        user: String,
+    },
+    PutHistory {
+        room: String,
+        value: Vec<u8>,
+    },
+}
+
+/// Everything stored about one room.
+pub struct StoredRoom {
+    pub record: Vec<u8>,
+    /// (user bare JID, encoded affiliation record)
+    pub affiliations: Vec<(String, Vec<u8>)>,
+    pub history: Option<Vec<u8>>,
+}
+
+/// The writes as one store operation, applied in order in one transaction.
+pub fn write_op(writes: Vec<MucWrite>) -> WriteOp {
+    Box::new(move |txn| {
+        for w in &writes {
+            apply(txn, w)?;
+        }
+        Ok(())
+    })
+}
+
+fn apply(txn: &redb::WriteTransaction, write: &MucWrite) -> Result<(), StoreError> {
+    match write {
+        MucWrite::PutRoom { room, value } => {
+            txn.open_table(MUC_ROOMS)?
+                .insert(room.as_str(), value.as_slice())?;
+        }
+        MucWrite::DeleteRoom { room } => {
+            txn.open_table(MUC_ROOMS)?.remove(room.as_str())?;
+            txn.open_table(MUC_HISTORY)?.remove(room.as_str())?;
+            let mut table = txn.open_table(MUC_AFFILIATIONS)?;
+            let users = affiliation_keys(&table, room)?;
+            for user in users {
+                table.remove((room.as_str(), user.as_str()))?;
+            }
+        }
+        MucWrite::PutAffiliation { room, user, value } => {
+            txn.open_table(MUC_AFFILIATIONS)?
+                .insert((room.as_str(), user.as_str()), value.as_slice())?;
+        }
+        MucWrite::DeleteAffiliation { room, user } => {
+            txn.open_table(MUC_AFFILIATIONS)?
+                .remove((room.as_str(), user.as_str()))?;
+        }
+        MucWrite::PutHistory { room, value } => {
+            let mut table = txn.open_table(MUC_HISTORY)?;
+            if value.is_empty() {
+                table.remove(room.as_str())?;
+            } else {
+                table.insert(room.as_str(), value.as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn affiliation_keys(
+    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    room: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut users = Vec::new();
+    for entry in table.range((room, "")..)? {
+        let (key, _) = entry?;
+        let (r, user) = key.value();
+        if r != room {
+            break;
+        }
+        users.push(user.to_string());
+    }
+    Ok(users)
+}
+
+pub struct MucRooms<'a> {
+    store: &'a Store,
+}
+
+impl<'a> MucRooms<'a> {
+    pub(super) fn new(store: &'a Store) -> Self {
+        MucRooms { store }
+    }
+
+    pub fn load(&self, room: &str) -> Result<Option<StoredRoom>, StoreError> {
+        self.store.read(|txn| {
+            let rooms = txn.open_table(MUC_ROOMS)?;
+            let Some(record) = rooms.get(room)?.map(|v| v.value().to_vec()) else {
+                return Ok(None);
+            };
+            let table = txn.open_table(MUC_AFFILIATIONS)?;
+            let mut affiliations = Vec::new();
+            for entry in table.range((room, "")..)? {
+                let (key, value) = entry?;
+                let (r, user) = key.value();
+                if r != room {
+                    break;
+                }
+                affiliations.push((user.to_string(), value.value().to_vec()));
+            }
+            let history = txn
+                .open_table(MUC_HISTORY)?
+                .get(room)?
+                .map(|v| v.value().to_vec());
+            Ok(Some(StoredRoom {
+                record,
+                affiliations,
+                history,
+            }))
+        })
+    }
+
+    pub fn exists(&self, room: &str) -> Result<bool, StoreError> {
+        self.store
+            .read(|txn| Ok(txn.open_table(MUC_ROOMS)?.get(room)?.is_some()))
+    }
+
+    /// Every stored room with its encoded record, sorted by JID.
+    pub fn list(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.store.read(|txn| {
+            let table = txn.open_table(MUC_ROOMS)?;
+            let mut out = Vec::with_capacity(table.len()? as usize);
+            for entry in table.iter()? {
+                let (key, value) = entry?;
+                out.push((key.value().to_string(), value.value().to_vec()));
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn count(&self) -> Result<u64, StoreError> {
+        self.store.read(|txn| Ok(txn.open_table(MUC_ROOMS)?.len()?))
+    }
+
+    pub async fn write(&self, writes: Vec<MucWrite>) -> Result<(), StoreError> {
+        self.store.write(write_op(writes)).await
+    }
+
+    /// Deletes a room; `NotFound` if it is not stored.
+    pub async fn delete(&self, room: &str) -> Result<(), StoreError> {
+        if !self.exists(room)? {
+            return Err(StoreError::NotFound(format!("room {room}")));
+        }
+        self.write(vec![MucWrite::DeleteRoom {
+            room: room.to_string(),
+        }])
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    #[test]
+    fn rooms_affiliations_history() {
+        let dir = TempDir::new("muc-store");
+        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        let muc = store.muc_rooms();
+        smol::block_on(async {
+            muc.write(vec![
+                MucWrite::PutRoom {
+                    room: "a@muc".into(),
+                    value: vec![1, 2],
+                },
+                MucWrite::PutRoom {
+                    room: "b@muc".into(),
+                    value: vec![3],
+                },
+                MucWrite::PutAffiliation {
+                    room: "a@muc".into(),
+                    user: "x@h".into(),
+                    value: vec![7],
+                },
+                MucWrite::PutAffiliation {
+                    room: "a@muc".into(),
+                    user: "y@h".into(),
+                    value: vec![8],
+                },
+                MucWrite::PutAffiliation {
+                    room: "b@muc".into(),
+                    user: "x@h".into(),
+                    value: vec![9],
+                },
+                MucWrite::PutHistory {
+                    room: "a@muc".into(),
+                    value: vec![5],
+                },
+            ])
+            .await
+            .expect("write");
+            let a = muc.load("a@muc").expect("load").expect("stored");
+            assert_eq!(a.record, vec![1, 2]);
+            assert_eq!(
+                a.affiliations,
+                vec![("x@h".to_string(), vec![7]), ("y@h".to_string(), vec![8])]
+            );
+            assert_eq!(a.history, Some(vec![5]));
+            assert!(muc.load("c@muc").expect("load").is_none());
+            assert_eq!(muc.count().expect("count"), 2);
+            muc.write(vec![MucWrite::DeleteAffiliation {
+                room: "a@muc".into(),
+                user: "x@h".into(),
+            }])
+            .await
+            .expect("write");
+            let a = muc.load("a@muc").expect("load").expect("stored");
+            assert_eq!(a.affiliations.len(), 1);
+            muc.delete("a@muc").await.expect("delete");
+            assert!(muc.load("a@muc").expect("load").is_none());
+            assert!(matches!(
+                muc.delete("a@muc").await,
+                Err(StoreError::NotFound(_))
+            ));
+            let b = muc.load("b@muc").expect("load").expect("stored");
+            assert_eq!(b.affiliations, vec![("x@h".to_string(), vec![9])]);
+            let listed: Vec<String> = muc
+                .list()
+                .expect("list")
+                .into_iter()
+                .map(|(r, _)| r)
+                .collect();
+            assert_eq!(listed, vec!["b@muc".to_string()]);
+        });
+    }
+}

@@ -1,0 +1,141 @@
+//! Offline messages on disk (XEP-0160): per owner, serialized message
+//! stanzas under growing sequence numbers, so a range scan returns them in
+//! the order they arrived.
+
+use redb::ReadableTable;
+
+use super::schema::OFFLINE_MESSAGES;
+use super::{Store, StoreError, WriteOp};
+
+/// What is stored for one owner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OfflineSummary {
+    pub count: usize,
+    pub bytes: usize,
+    /// The highest sequence number in use (0 when none ever was).
+    pub last_seq: u64,
+}
+
+pub fn summary(store: &Store, owner: &str) -> Result<OfflineSummary, StoreError> {
+    store.read(|txn| {
+        let table = txn.open_table(OFFLINE_MESSAGES)?;
+        let mut s = OfflineSummary::default();
+        for entry in table.range((owner, 0u64)..=(owner, u64::MAX))? {
+            let (key, value) = entry?;
+            s.count += 1;
+            s.bytes += value.value().len();
+            s.last_seq = s.last_seq.max(key.value().1);
+        }
+        Ok(s)
+    })
+}
+
+/// The messages numbered above `after`, oldest first.
+pub fn read_after(
+    store: &Store,
+    owner: &str,
+    after: u64,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    let Some(start) = after.checked_add(1) else {
+        return Ok(Vec::new());
+    };
+    store.read(|txn| {
+        let table = txn.open_table(OFFLINE_MESSAGES)?;
+        let mut out = Vec::new();
+        for entry in table.range((owner, start)..=(owner, u64::MAX))? {
+            let (key, value) = entry?;
+            out.push((key.value().1, value.value().to_vec()));
+        }
+        Ok(out)
+    })
+}
+
+pub fn append_op(owner: &str, seq: u64, xml: Vec<u8>) -> WriteOp {
+    let owner = owner.to_string();
+    Box::new(move |txn| {
+        if !super::account_data::has_account(txn, &owner)? {
+            return Ok(());
+        }
+        txn.open_table(OFFLINE_MESSAGES)?
+            .insert((owner.as_str(), seq), xml.as_slice())?;
+        Ok(())
+    })
+}
+
+/// Deletes the messages numbered up to `through` (delivered ones).
+pub fn delete_through_op(owner: &str, through: u64) -> WriteOp {
+    let owner = owner.to_string();
+    Box::new(move |txn| delete_range(txn, &owner, through))
+}
+
+fn delete_range(txn: &redb::WriteTransaction, owner: &str, through: u64) -> Result<(), StoreError> {
+    let mut table = txn.open_table(OFFLINE_MESSAGES)?;
+    let keys: Vec<u64> = table
+        .range((owner, 0u64)..=(owner, through))?
+        .map(|e| e.map(|(k, _)| k.value().1))
+        .collect::<Result<_, _>>()?;
+    for seq in keys {
+        table.remove((owner, seq))?;
+    }
+    Ok(())
+}
+
+/// Deletes every offline message of `owner` (account deletion).
+pub(crate) fn purge(txn: &redb::WriteTransaction, owner: &str) -> Result<(), StoreError> {
+    delete_range(txn, owner, u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    #[test]
+    fn append_read_delete_in_order() {
+        let dir = TempDir::new("offline-store");
+        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        crate::store::account_data::create_accounts_for_test(&store, &["a@x", "a@xy"]);
+        store
+            .write_now(append_op("gone@x", 1, b"lost".to_vec()))
+            .expect("dropped");
+        assert_eq!(summary(&store, "gone@x").expect("summary").count, 0);
+        for (seq, text) in [(1u64, "one"), (2, "two"), (3, "three")] {
+            store
+                .write_now(append_op("a@x", seq, text.as_bytes().to_vec()))
+                .expect("append");
+        }
+        store
+            .write_now(append_op("a@xy", 1, b"other".to_vec()))
+            .expect("append");
+        assert_eq!(
+            summary(&store, "a@x").expect("summary"),
+            OfflineSummary {
+                count: 3,
+                bytes: 11,
+                last_seq: 3
+            }
+        );
+        let texts = |after| -> Vec<String> {
+            read_after(&store, "a@x", after)
+                .expect("read")
+                .into_iter()
+                .map(|(_, b)| String::from_utf8(b).expect("utf8"))
+                .collect()
+        };
+        assert_eq!(texts(0), vec!["one", "two", "three"]);
+        assert_eq!(texts(1), vec!["two", "three"]);
+        assert!(texts(u64::MAX).is_empty());
+        store
+            .write_now(delete_through_op("a@x", 2))
+            .expect("delete");
+        assert_eq!(texts(0), vec!["three"]);
+        store
+            .write_now(Box::new(|txn| purge(txn, "a@x")))
+            .expect("purge");
+        assert_eq!(
+            summary(&store, "a@x").expect("summary"),
+            OfflineSummary::default()
+        );
+        assert_eq!(summary(&store, "a@xy").expect("summary").count, 1);
+    }
+}
