@@ -87,14 +87,11 @@ struct BackupCmd {
 }
 
 #[derive(FromArgs)]
-/// Export all accounts in the XEP-0227 portable format (Prosody and
-/// ejabberd import it) into a new or empty directory. Works while the server
-/// runs. The files hold password hashes: keep them private.
-#[argh(
-    subcommand,
-    name = "export",
-    example = "perch export /root/perch-export"
-)]
+/// Export all accounts in the XEP-0227 portable format (the one Prosody and
+/// ejabberd use), one file per account, into a new or empty directory.
+/// Works while the server runs. The files hold password hashes: keep them
+/// private.
+#[argh(subcommand, name = "export", example = "perch export ./perch-export")]
 struct ExportCmd {
     /// the directory to write
     #[argh(positional)]
@@ -108,11 +105,7 @@ struct ExportCmd {
 /// Import accounts from XEP-0227 files (a directory or one file), e.g. from
 /// Prosody or ejabberd. Stop the server first. Existing accounts are left
 /// unchanged.
-#[argh(
-    subcommand,
-    name = "import",
-    example = "perch import /root/prosody-export"
-)]
+#[argh(subcommand, name = "import", example = "perch import ./prosody-export")]
 struct ImportCmd {
     /// a directory of XEP-0227 files, or one <server-data/> file
     #[argh(positional)]

@@ -270,6 +270,8 @@ fn config_text(data_dir: &Path, extra: &str) -> String {
 
 enum Control {
     Reload(Box<Config>),
+    /// Spawn a task that panics, as a bug hit by one connection would.
+    SpawnPanickingTask,
     /// Submit an account creation without waiting for it, then stop: the
     /// write is pending when shutdown begins.
     StopWithPendingWrite(String),
@@ -306,6 +308,7 @@ fn start_in_process(config: Config, notify: &Path, accounts: &[(&str, &str)]) ->
             let prepared = prepared.with_notifier(notifier);
             let reloader = prepared.reloader();
             let server = prepared.server().clone();
+            let executor = ex.clone();
             let addrs = prepared.local_addrs();
             let find = |kind| addrs.iter().find(|(k, _)| *k == kind).map(|(_, a)| *a);
             let c2s = find(ListenerKind::C2s).expect("c2s");
@@ -317,6 +320,13 @@ fn start_in_process(config: Config, notify: &Path, accounts: &[(&str, &str)]) ->
                     match message {
                         Control::Reload(config) => {
                             let _ = reloaded_tx.send(reloader.apply(&config));
+                        }
+                        Control::SpawnPanickingTask => {
+                            executor
+                                .spawn(async {
+                                    panic!("deliberate panic: it must end this task only");
+                                })
+                                .detach();
                         }
                         Control::StopWithPendingWrite(jid) => {
                             let c = perch::sasl::Credentials::derive(
@@ -431,6 +441,15 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
     let outcome = server.reload(moved);
     assert_eq!(outcome.need_restart, vec!["c2s"]);
     alice.ping("after-second-reload");
+
+    // A panicking task (a bug one client triggers) ends that task, not the
+    // server: release builds unwind for this reason.
+    server
+        .control
+        .try_send(Control::SpawnPanickingTask)
+        .expect("control");
+    std::thread::sleep(Duration::from_millis(100));
+    alice.ping("after-a-panic");
 
     // Shutdown: the client's stream ends with system-shutdown, the write
     // still pending when it began is on disk, and it takes well under the

@@ -238,6 +238,217 @@ mod tests {
         }
     }
 
+    #[test]
+    fn round_trip_keeps_every_family() {
+        use crate::im::roster::{Change, Roster, RosterItem, Subscription};
+        use crate::xml::NS_CLIENT;
+        let dir = TempDir::new("portable-rt-families");
+        let source = store(&dir, "a.redb");
+        let jid = |s: &str| Jid::parse(s).expect("jid");
+        let el = |s: &str| Element::parse(s).expect("xml");
+        let juliet = jid("juliet@capulet.lit");
+        for who in ["juliet@capulet.lit", "romeo@montague.lit"] {
+            let c = Credentials::derive("pw", DEFAULT_ITERATIONS).expect("derive");
+            smol::block_on(source.accounts().create(who, &c)).expect("create");
+        }
+
+        let mut nurse = RosterItem::new(jid("nurse@capulet.lit"));
+        nurse.name = Some("Nurse & co".into());
+        nurse.groups = vec!["Servants".into(), "Capulets".into()];
+        nurse.subscription = Subscription::Both;
+        nurse.version = 3;
+        let mut romeo = RosterItem::new(jid("romeo@montague.lit"));
+        romeo.subscription = Subscription::To;
+        romeo.ask = true;
+        romeo.approved = true;
+        romeo.version = 4;
+        let request = Element::new("presence", NS_CLIENT)
+            .with_attr("type", "subscribe")
+            .with_child(Element::new("status", NS_CLIENT).with_text("let me in"));
+        let tybalt = jid("tybalt@capulet.lit");
+        let roster = Roster::from_parts(
+            4,
+            0,
+            vec![nurse.clone(), romeo.clone()],
+            Vec::new(),
+            vec![(tybalt.clone(), request.clone())],
+        );
+        let changes = vec![
+            Change::Item(nurse.clone()),
+            Change::Item(romeo.clone()),
+            Change::PendingIn {
+                jid: tybalt.clone(),
+                request: Some(request),
+            },
+        ];
+        source
+            .write_now(crate::store::roster::write_op(&juliet, &roster, &changes))
+            .expect("roster");
+
+        let vcard = el("<vCard xmlns='vcard-temp'><FN>Juliet</FN>\
+             <PHOTO><TYPE>image/png</TYPE><BINVAL>aGVs\nbG8=</BINVAL></PHOTO></vCard>");
+        let hash = crate::im::vcard::photo_hash(&vcard).expect("photo");
+        assert!(hash.is_some());
+        smol::block_on(
+            source
+                .vcards()
+                .set(juliet.as_str(), Some(&vcard), hash.clone()),
+        )
+        .expect("vcard");
+
+        let prefs = el("<prefs xmlns='exodus:prefs'><nick>J</nick></prefs>");
+        let notes = el("<storage xmlns='storage:rosternotes'><note jid='a@b'>x</note></storage>");
+        smol::block_on(source.private_xml().set(
+            juliet.as_str(),
+            vec![
+                ("exodus:prefs".into(), vec![prefs.clone(), prefs.clone()]),
+                ("storage:rosternotes".into(), vec![notes.clone()]),
+            ],
+            10_000,
+        ))
+        .expect("private");
+
+        let messages: Vec<Element> = ["one", "two"]
+            .iter()
+            .map(|body| {
+                Element::new("message", NS_CLIENT)
+                    .with_attr("from", "romeo@montague.lit/orchard")
+                    .with_attr("to", "juliet@capulet.lit")
+                    .with_attr("type", "chat")
+                    .with_child(Element::new("body", NS_CLIENT).with_text(*body))
+                    .with_child(
+                        Element::new("delay", crate::im::delay::NS_DELAY)
+                            .with_attr("from", "capulet.lit")
+                            .with_attr("stamp", "2026-11-21T10:00:00Z")
+                            .with_text("Offline Storage"),
+                    )
+            })
+            .collect();
+        for (seq, m) in (1u64..).zip(&messages) {
+            source
+                .write_now(crate::store::offline::append_op(
+                    juliet.as_str(),
+                    seq,
+                    m.to_bytes(""),
+                ))
+                .expect("offline");
+        }
+
+        let out = dir.path().join("export");
+        export(&source, &out).expect("export");
+        let target = store(&dir, "b.redb");
+        let report = import(&target, &out, &hosts()).expect("import");
+        assert_eq!(report.imported.len(), 2, "{:?}", report.lines());
+        assert!(
+            report.not_imported.is_empty() && report.notices.is_empty(),
+            "{:?}",
+            report.lines()
+        );
+        let out2 = dir.path().join("export2");
+        export(&target, &out2).expect("export again");
+        for f in ["juliet@capulet.lit.xml", "romeo@montague.lit.xml"] {
+            let a = std::fs::read_to_string(out.join(f)).expect("a");
+            assert_eq!(a, std::fs::read_to_string(out2.join(f)).expect("b"), "{f}");
+        }
+        let juliet_file =
+            std::fs::read_to_string(out.join("juliet@capulet.lit.xml")).expect("read");
+        for part in [
+            "<query xmlns='jabber:iq:roster'>",
+            "<vCard xmlns='vcard-temp'>",
+            "<query xmlns='jabber:iq:private'>",
+            "<offline-messages>",
+            "type='subscribe'",
+        ] {
+            assert!(
+                juliet_file.contains(part) || juliet_file.contains(&part.replace('\'', "\"")),
+                "{part} in {juliet_file}"
+            );
+        }
+
+        // Spot checks through the store API.
+        let got = crate::store::roster::load(&target, &juliet).expect("roster");
+        let got_nurse = got.item(&nurse.jid).expect("nurse");
+        assert_eq!(got_nurse.name, nurse.name);
+        assert_eq!(got_nurse.groups, nurse.groups);
+        assert_eq!(got_nurse.subscription, Subscription::Both);
+        let got_romeo = got.item(&romeo.jid).expect("romeo");
+        assert!(got_romeo.ask && got_romeo.approved);
+        assert_eq!(got_romeo.subscription, Subscription::To);
+        let pending: Vec<_> = got.pending_in().collect();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].0, &tybalt);
+        assert_eq!(
+            pending[0]
+                .1
+                .get_child("status", NS_CLIENT)
+                .map(|s| s.text()),
+            Some("let me in".to_string())
+        );
+        assert_eq!(
+            target.vcards().get(juliet.as_str()).expect("vcard"),
+            Some(vcard)
+        );
+        assert_eq!(
+            target.vcards().photo_hash(juliet.as_str()).expect("hash"),
+            hash
+        );
+        let px = target.private_xml();
+        assert_eq!(
+            px.get(juliet.as_str(), "exodus:prefs").expect("get"),
+            vec![prefs.clone(), prefs]
+        );
+        assert_eq!(
+            px.get(juliet.as_str(), "storage:rosternotes").expect("get"),
+            vec![notes]
+        );
+        let stored: Vec<Element> = crate::store::offline::read_after(&target, juliet.as_str(), 0)
+            .expect("offline")
+            .into_iter()
+            .map(|(_, b)| Element::parse(std::str::from_utf8(&b).expect("utf8")).expect("xml"))
+            .collect();
+        assert_eq!(stored, messages);
+        // Romeo has none of it.
+        assert!(
+            crate::store::roster::load(&target, &jid("romeo@montague.lit"))
+                .expect("roster")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn foreign_offline_messages_get_a_stamp() {
+        let dir = TempDir::new("portable-offline-stamp");
+        let input = dir.path().join("in");
+        write(
+            &input,
+            "romeo@montague.lit.xml",
+            "<server-data xmlns='urn:xmpp:pie:0'><host jid='montague.lit'>\
+             <user name='romeo' password='rose'><offline-messages>\
+             <message xmlns='jabber:client' from='juliet@capulet.lit' to='romeo@montague.lit'>\
+             <body>hi</body></message></offline-messages>\
+             <query xmlns='jabber:iq:private'><x/></query></user></host></server-data>",
+        );
+        let target = store(&dir, "t.redb");
+        let report = import(&target, &input, &hosts()).expect("import");
+        assert_eq!(report.imported.len(), 1, "{:?}", report.lines());
+        // Private XML without a namespace of its own is refused, alone.
+        assert!(
+            report.notices.iter().any(|n| n.contains("private XML")),
+            "{:?}",
+            report.lines()
+        );
+        let stored =
+            crate::store::offline::read_after(&target, "romeo@montague.lit", 0).expect("offline");
+        assert_eq!(stored.len(), 1);
+        let message =
+            Element::parse(std::str::from_utf8(&stored[0].1).expect("utf8")).expect("xml");
+        assert!(
+            message
+                .get_child("delay", crate::im::delay::NS_DELAY)
+                .is_some()
+        );
+    }
+
     fn write(dir: &Path, name: &str, text: &str) {
         let path = dir.join(name);
         if let Some(parent) = path.parent() {
@@ -263,6 +474,8 @@ mod tests {
                  <user name='Juliet'>{sha1}\
                  <query xmlns='jabber:iq:roster'><item jid='romeo@montague.lit'/></query>\
                  <vCard xmlns='vcard-temp'><FN>Juliet</FN></vCard>\
+                 <query xmlns='jabber:iq:last' seconds='1'/>\
+                 <pubsub xmlns='http://jabber.org/protocol/pubsub'/>\
                  </user></host></server-data>"
             ),
         );
@@ -293,6 +506,16 @@ mod tests {
             .expect("imported");
         assert!(juliet.keys(ScramHash::Sha256).is_none());
         assert!(juliet.verify_password("balcony"));
+        let juliet_jid = Jid::parse("juliet@capulet.lit").expect("jid");
+        let roster = crate::store::roster::load(&target, &juliet_jid).expect("roster");
+        assert_eq!(roster.len(), 1);
+        assert!(
+            target
+                .vcards()
+                .get("juliet@capulet.lit")
+                .expect("vcard")
+                .is_some()
+        );
         let tybalt = target
             .accounts()
             .credentials("tybalt@capulet.lit")

@@ -12,13 +12,19 @@
 //! Children of `<user/>` that no family claims are reported as not
 //! imported, as the XEP asks ("SHOULD notify the operator").
 //!
-//! Today's families: accounts (SCRAM credentials; see `accounts.rs` for
-//! exactly what is written and read).
+//! Today's families, each in its own file: accounts (SCRAM credentials),
+//! roster (contacts and pending subscription requests), vCard, private XML
+//! and offline messages. Multi-user chat rooms are not carried: XEP-0227
+//! has no format for them.
 
 mod accounts;
 mod export;
 mod files;
 mod import;
+mod offline;
+mod private_xml;
+mod roster;
+mod vcards;
 
 pub use export::{ExportSummary, export};
 pub use import::{ImportReport, import};
@@ -76,7 +82,14 @@ pub trait Family {
 pub type ImportWrite = Box<dyn FnOnce(&redb::WriteTransaction) -> Result<(), StoreError>>;
 
 /// Every family, in the order their elements appear in a `<user/>`.
-pub const FAMILIES: &[&dyn Family] = &[&accounts::AccountsFamily];
+/// Accounts come first: the other families' writes need the account.
+pub const FAMILIES: &[&dyn Family] = &[
+    &accounts::AccountsFamily,
+    &roster::RosterFamily,
+    &vcards::VCardFamily,
+    &private_xml::PrivateXmlFamily,
+    &offline::OfflineFamily,
+];
 
 #[derive(Debug)]
 pub enum PortableError {

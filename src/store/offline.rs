@@ -50,6 +50,18 @@ pub fn read_after(
     })
 }
 
+/// Every stored message of `owner`, oldest first, read inside a read
+/// transaction (the portable export's snapshot).
+pub fn all_in(txn: &redb::ReadTransaction, owner: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+    let table = txn.open_table(OFFLINE_MESSAGES)?;
+    let mut out = Vec::new();
+    for entry in table.range((owner, 0u64)..=(owner, u64::MAX))? {
+        let (_, value) = entry?;
+        out.push(value.value().to_vec());
+    }
+    Ok(out)
+}
+
 pub fn append_op(owner: &str, seq: u64, xml: Vec<u8>) -> WriteOp {
     let owner = owner.to_string();
     Box::new(move |txn| {

@@ -99,6 +99,28 @@ pub fn set_op(
     })
 }
 
+/// Every namespace the account stored something under, with the elements
+/// stored there, in namespace order; read inside a read transaction (the
+/// portable export's snapshot).
+pub fn all_in(
+    txn: &redb::ReadTransaction,
+    bare_jid: &str,
+) -> Result<Vec<(String, Vec<Element>)>, StoreError> {
+    let table = txn.open_table(PRIVATE_XML)?;
+    let mut out = Vec::new();
+    for entry in table.range((bare_jid, "")..)? {
+        let (k, v) = entry?;
+        let (account, ns) = k.value();
+        if account != bare_jid {
+            break;
+        }
+        let wrapper = Element::parse(v.value())
+            .map_err(|e| StoreError::Corrupt(format!("private XML {ns} of {bare_jid}: {e}")))?;
+        out.push((ns.to_string(), wrapper.children().cloned().collect()));
+    }
+    Ok(out)
+}
+
 /// Removes every record of the account (account deletion).
 pub(super) fn remove_account(txn: &WriteTransaction, bare_jid: &str) -> Result<(), StoreError> {
     let mut table = txn.open_table(PRIVATE_XML)?;

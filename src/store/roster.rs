@@ -132,8 +132,13 @@ pub fn decode_item(contact: &str, bytes: &[u8]) -> Result<RosterItem, StoreError
 /// Reads `owner`'s roster. A record that cannot be read is logged and left
 /// out rather than hiding the whole roster from its user.
 pub fn load(store: &Store, owner: &Jid) -> Result<Roster, StoreError> {
+    store.read(|txn| load_in(txn, owner))
+}
+
+/// [`load`] inside a read transaction (the portable export's snapshot).
+pub fn load_in(txn: &redb::ReadTransaction, owner: &Jid) -> Result<Roster, StoreError> {
     let owner = owner.as_str();
-    store.read(|txn| {
+    {
         let (version, floor) = txn
             .open_table(ROSTER_VERSIONS)?
             .get(owner)?
@@ -183,7 +188,7 @@ pub fn load(store: &Store, owner: &Jid) -> Result<Roster, StoreError> {
             }
         }
         Ok(Roster::from_parts(version, floor, items, removed, pending))
-    })
+    }
 }
 
 /// The write that stores `changes` (made to `roster`, which now carries

@@ -18,17 +18,7 @@ impl<'a> VCards<'a> {
 
     /// The stored `<vCard xmlns='vcard-temp'>` of `bare_jid`, if any.
     pub fn get(&self, bare_jid: &str) -> Result<Option<Element>, StoreError> {
-        let xml = self.store.read(|txn| {
-            Ok(txn
-                .open_table(VCARDS)?
-                .get(bare_jid)?
-                .map(|v| v.value().to_string()))
-        })?;
-        xml.map(|xml| {
-            Element::parse(&xml)
-                .map_err(|e| StoreError::Corrupt(format!("vCard of {bare_jid}: {e}")))
-        })
-        .transpose()
+        self.store.read(|txn| get_in(txn, bare_jid))
     }
 
     /// The hex SHA-1 of the vCard's photo, if it has one.
@@ -51,6 +41,19 @@ impl<'a> VCards<'a> {
     ) -> Result<(), StoreError> {
         self.store.write(set_op(bare_jid, vcard, photo_hash)).await
     }
+}
+
+/// [`VCards::get`] inside a read transaction (the portable export's
+/// snapshot).
+pub fn get_in(txn: &redb::ReadTransaction, bare_jid: &str) -> Result<Option<Element>, StoreError> {
+    let xml = txn
+        .open_table(VCARDS)?
+        .get(bare_jid)?
+        .map(|v| v.value().to_string());
+    xml.map(|xml| {
+        Element::parse(&xml).map_err(|e| StoreError::Corrupt(format!("vCard of {bare_jid}: {e}")))
+    })
+    .transpose()
 }
 
 /// The write behind [`VCards::set`].
