@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Perch against Prosody and ejabberd (Debian's packages), in one sitting,
+# with perch-load. Also runs perch-load against its own sink, which shows
+# how fast the tool itself can go.
+#
+#   benches/compare.sh [--runs N] [--servers "perch prosody ejabberd sink"]
+#                      [--parts "chat login churn idle idle-tls muc"]
+#                      [--seconds S] [--accounts N] [--quick] [--out DIR]
+#
+# Every part runs on a freshly started server (accounts are created once per
+# server and kept), so no scenario runs after another one's churn. Runs are
+# interleaved (run 1 of every server, then run 2, …) so that a noisy minute
+# on the machine does not hit one server only. Results: DIR/*.jsonl (one
+# JSON record per phase), DIR/*.txt (per-part tables, server logs' last
+# lines), DIR/env.txt (machine, versions) and DIR/table.md (medians).
+#
+# Needs root (apt-get, and dropping to the prosody/ejabberd users), loopback
+# only, about 6 GB of RAM free for ejabberd's 10 000 idle clients, and
+# `ulimit -n` of at least 10 100 for the largest idle step.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+HERE="$ROOT/benches"
+RUNS=3
+SERVERS="perch prosody ejabberd sink"
+PARTS="chat login churn idle idle-tls muc"
+SECS=10
+ACCOUNTS=10000
+IDLE_STEPS="100,1000,10000"
+MUC_SIZES="10,100,500,1000"
+CHURN=5000
+LOGINS=500
+OUT=""
+
+die() { echo "compare.sh: $*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=$2; shift 2 ;;
+    --servers) SERVERS=$2; shift 2 ;;
+    --parts) PARTS=$2; shift 2 ;;
+    --seconds) SECS=$2; shift 2 ;;
+    --accounts) ACCOUNTS=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --quick) RUNS=1; SECS=2; ACCOUNTS=200; IDLE_STEPS="10,100"; MUC_SIZES="10,50"; CHURN=150; LOGINS=100; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+done
+
+[ "$(uname -s)" = Linux ] || die "needs Linux (/proc)"
+BASE="${PERCH_BENCH_DIR:-}"
+if [ -z "$BASE" ]; then
+  # tmpfs keeps every server's storage off the disk: fsync costs the same (nothing) for all.
+  if [ -d /dev/shm ] && [ -w /dev/shm ]; then BASE=/dev/shm/perch-bench; else BASE="$(dirname "$(mktemp -u)")/perch-bench"; fi
+fi
+OUT="${OUT:-$ROOT/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$OUT" "$BASE"
+
+# Ports: each server its own, all on 127.0.0.1, and all below Linux's
+# ephemeral range (32768 and up), where a client connection of the previous
+# part could still hold the port and make the next server's bind fail.
+port_of() { case $1 in perch) echo 25222 ;; prosody) echo 26222 ;; ejabberd) echo 27222 ;; sink) echo 28222 ;; esac; }
+tls_port_of() { case $1 in perch) echo 25223 ;; prosody) echo 26223 ;; ejabberd) echo 27223 ;; *) echo "" ;; esac; }
+EJABBERD_DIST_PORT=27299
+
+needs_debian_servers() { case " $SERVERS " in *" prosody "*|*" ejabberd "*) return 0 ;; *) return 1 ;; esac; }
+
+install_servers() {
+  needs_debian_servers || return 0
+  if command -v prosody >/dev/null && command -v ejabberdctl >/dev/null && dpkg -s lua-event >/dev/null 2>&1; then
+    return 0
+  fi
+  [ "$(id -u)" = 0 ] || die "prosody/ejabberd missing and not root: apt-get install prosody lua-event ejabberd"
+  echo "== installing prosody lua-event ejabberd"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody lua-event ejabberd >/dev/null
+  # The packages may start system-wide instances on 5222; they are not ours to measure.
+  for s in prosody ejabberd; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$s" 2>/dev/null; then systemctl stop "$s" || true; fi
+  done
+}
+
+build() {
+  echo "== cargo build --release --workspace"
+  (cd "$ROOT" && cargo build --release --workspace --quiet)
+  PERCH="$ROOT/target/release/perch"
+  LOAD="$ROOT/target/release/perch-load"
+}
+
+fill() { # template run_dir -> stdout
+  sed -e "s|@RUN@|$2|g" -e "s|@PORT@|$PORT|g" -e "s|@TLS_PORT@|$TLS_PORT|g" \
+      -e "s|@DIST_PORT@|$EJABBERD_DIST_PORT|g" "$1"
+}
+
+certificate() { # dir
+  [ -e "$1/cert.pem" ] && return 0
+  openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 30 \
+    -keyout "$1/key.pem" -out "$1/cert.pem" >/dev/null 2>&1 || die "openssl failed"
+  cat "$1/cert.pem" "$1/key.pem" > "$1/combined.pem"
+}
+
+descendant_named() { # root_pid name -> pid
+  local todo=("$1") p c
+  while [ ${#todo[@]} -gt 0 ]; do
+    p=${todo[0]}; todo=("${todo[@]:1}")
+    [ "$(cat /proc/"$p"/comm 2>/dev/null)" = "$2" ] && { echo "$p"; return 0; }
+    for c in $(pgrep -P "$p" || true); do todo+=("$c"); done
+  done
+  return 1
+}
+
+# start_server NAME -> sets SERVER_PID, STARTUP_S, PROBE_ARGS
+start_server() {
+  local name=$1 d="$BASE/$1" t0 launcher i
+  PORT=$(port_of "$name"); TLS_PORT=$(tls_port_of "$name"); PROBE_ARGS=()
+  mkdir -p "$d"
+  t0=$(date +%s.%N)
+  case $name in
+    perch)
+      fill "$HERE/servers/perch.toml.in" "$d" > "$d/perch.toml"
+      "$PERCH" run --config "$d/perch.toml" > "$d/server.log" 2>&1 &
+      SERVER_PID=$! ;;
+    prosody)
+      certificate "$d"; mkdir -p "$d/data"
+      fill "$HERE/servers/prosody.cfg.lua.in" "$d" > "$d/prosody.cfg.lua"
+      chown -R prosody:prosody "$d"
+      # Prosody refuses to run as root; setpriv and the lua shebang exec, so $! is Prosody.
+      setpriv --reuid=prosody --regid=prosody --init-groups \
+        prosody -F --config "$d/prosody.cfg.lua" > "$d/server.log" 2>&1 &
+      SERVER_PID=$! ;;
+    ejabberd)
+      certificate "$d"; mkdir -p "$d/etc" "$d/log" "$d/db"
+      fill "$HERE/servers/ejabberd.yml.in" "$d" > "$d/etc/ejabberd.yml"
+      fill "$HERE/servers/ejabberdctl.cfg.in" "$d" > "$d/etc/ejabberdctl.cfg"
+      cp "$HERE/servers/ejabberd.inetrc" "$d/etc/inetrc"
+      chown -R ejabberd:ejabberd "$d"
+      # setpriv rather than su: su's PAM limits would cut the descriptor limit to 1024.
+      env HOME=/var/lib/ejabberd setpriv --reuid=ejabberd --regid=ejabberd --init-groups \
+        ejabberdctl --config-dir "$d/etc" --logs "$d/log" --spool "$d/db" foreground \
+        > "$d/server.log" 2>&1 &
+      launcher=$!
+      SERVER_PID="" ;;
+    sink)
+      "$LOAD" sink --port "$PORT" --max-seconds 7200 > "$d/server.log" 2>&1 &
+      SERVER_PID=$! ;;
+  esac
+  "$LOAD" wait --port "$PORT" --timeout 120 >/dev/null || die "$name did not answer on $PORT"
+  STARTUP_S=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+  if [ "$name" = ejabberd ]; then
+    # ejabberdctl first runs a short-lived erl of its own; the server is the
+    # beam.smp still there once the port answers.
+    SERVER_PID=$(descendant_named "$launcher" beam.smp) || die "ejabberd: no beam.smp under $launcher"
+    PROBE_ARGS=(--include-children)
+  fi
+}
+
+stop_server() {
+  local pid=$SERVER_PID i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+
+provision() { # name: create the benchmark accounts once
+  local name=$1 d="$BASE/$1"
+  [ "$name" = sink ] && return 0
+  [ -e "$d/.accounts-$ACCOUNTS" ] && return 0
+  rm -rf "$d"; mkdir -p "$d"
+  echo "== $name: creating $ACCOUNTS accounts"
+  start_server "$name"
+  case $name in
+    perch)
+      # Through the running server's admin socket, four clients at a time.
+      seq 1 "$ACCOUNTS" | xargs -P 4 -I{} sh -c \
+        "echo load-password | '$PERCH' user add load{}@localhost --password-stdin --config '$d/perch.toml' >/dev/null" ;;
+    *)
+      "$LOAD" register --port "$PORT" --clients "$ACCOUNTS" --concurrency 8 --label "$name" \
+        > "$OUT/$name.register.jsonl" 2>/dev/null ;;
+  esac
+  stop_server
+  touch "$d/.accounts-$ACCOUNTS"
+}
+
+part_args() { # part -> perch-load arguments
+  case $1 in
+    chat) echo "chat --pairs 50 --window 10 --seconds $SECS" ;;
+    login) echo "login --clients $LOGINS --concurrency 50 --mech PLAIN,SCRAM-SHA-1,SCRAM-SHA-256" ;;
+    churn) echo "churn --clients $CHURN --pairs 50 --window 10 --seconds $SECS" ;;
+    idle) echo "idle --steps $IDLE_STEPS" ;;
+    idle-tls) echo "idle --tls direct --steps $IDLE_STEPS" ;;
+    muc) echo "muc --occupants $MUC_SIZES --senders 5 --muc-window 4 --seconds $SECS" ;;
+    *) die "unknown part $1" ;;
+  esac
+}
+
+run_part() { # server part run
+  local name=$1 part=$2 run=$3 port args
+  case "$name:$part" in sink:idle|sink:idle-tls) return 0 ;; esac
+  start_server "$name"
+  port=$PORT
+  [ "$part" = idle-tls ] && port=$TLS_PORT
+  sleep 2
+  "$LOAD" stats --server-pid "$SERVER_PID" "${PROBE_ARGS[@]}" --label "$name" --run "$run" \
+    --startup-s "$STARTUP_S" >> "$OUT/$name.jsonl"
+  args=$(part_args "$part")
+  echo "== run $run: $name $part (pid $SERVER_PID, up in ${STARTUP_S}s)"
+  # shellcheck disable=SC2086
+  "$LOAD" $args --port "$port" --server-pid "$SERVER_PID" "${PROBE_ARGS[@]}" \
+    --label "$name" --run "$run" --max-phase-seconds 400 \
+    >> "$OUT/$name.jsonl" 2> "$OUT/$name.$part.$run.txt" || echo "!! $name $part run $run failed"
+  grep -v '^\[perch-load\]' "$OUT/$name.$part.$run.txt" || true
+  stop_server
+  tail -n 20 "$BASE/$name/server.log" > "$OUT/$name.$part.$run.server-log.txt" 2>/dev/null || true
+}
+
+environment() {
+  {
+    echo "date: $(date -u +%FT%TZ)"
+    echo "kernel: $(uname -srm)"
+    echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') × $(nproc)"
+    echo "memory: $(free -m | awk '/^Mem:/ { print $2 " MiB" }')"
+    echo "ulimit -n: $(ulimit -n)"
+    echo "loadavg at start: $(cat /proc/loadavg)"
+    echo "perch: $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)"
+    dpkg-query -W -f='${Package} ${Version}\n' prosody ejabberd erlang-base lua5.4 lua-event 2>/dev/null || true
+    echo "runs: $RUNS, parts: $PARTS, servers: $SERVERS, seconds: $SECS"
+  } > "$OUT/env.txt"
+  cat "$OUT/env.txt"
+}
+
+for n in $LOGINS $CHURN ${IDLE_STEPS##*,} ${MUC_SIZES##*,}; do
+  [ "$n" -le "$ACCOUNTS" ] || die "a scenario needs $n accounts; --accounts is $ACCOUNTS"
+done
+[ "$(ulimit -n)" -ge 10100 ] || echo "warning: ulimit -n is $(ulimit -n); the 10 000-client idle step needs more" >&2
+# A server left running by an interrupted sitting would spoil the next one.
+trap 'if [ -n "${SERVER_PID:-}" ]; then stop_server; fi' EXIT
+trap 'exit 130' INT TERM
+install_servers
+build
+environment
+for s in $SERVERS; do provision "$s"; done
+for run in $(seq 1 "$RUNS"); do
+  for part in $PARTS; do
+    for s in $SERVERS; do run_part "$s" "$part" "$run"; done
+  done
+done
+order=$(echo "$SERVERS" | tr ' ' ',')
+"$LOAD" table --order "$order" "$OUT"/*.jsonl | tee "$OUT/table.md"
+echo "results in $OUT"

@@ -1,0 +1,68 @@
+//! perch-load: an XMPP load generator. It talks XMPP over loopback sockets
+//! to any server (Perch, Prosody, ejabberd, or its own sink) and knows
+//! nothing of their internals. Scenarios: `login`, `idle`, `chat`, `muc`,
+//! `churn` (and `register` to create accounts by XEP-0077). Each phase is
+//! bounded in count and time and emits one JSON record.
+//!
+//! Clients run as tasks on one `smol::Executor` driven by `--threads` OS
+//! threads (2 by default), many connections per thread, so 10 000 clients
+//! need 10 000 descriptors and no more threads.
+
+pub mod base64;
+pub mod conn;
+pub mod ctx;
+pub mod histogram;
+pub mod options;
+pub mod procfs;
+pub mod report;
+pub mod sasl;
+pub mod scenario;
+pub mod sink;
+pub mod tls;
+pub mod xml;
+
+use std::sync::Arc;
+
+/// Records are `serde_json` values; re-exported so users need not depend on it.
+pub use serde_json;
+
+use serde_json::Value;
+
+use crate::ctx::Ctx;
+use crate::options::{Options, Scenario};
+
+/// Runs one scenario to completion and returns its records.
+pub fn run(opts: Options) -> Result<Vec<Value>, String> {
+    let threads = opts.threads.max(1);
+    let ex = Arc::new(smol::Executor::new());
+    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    let mut helpers = Vec::new();
+    for i in 1..threads {
+        let (ex, stop) = (ex.clone(), stop_rx.clone());
+        let t = std::thread::Builder::new()
+            .name(format!("perch-load-{i}"))
+            .spawn(move || smol::block_on(ex.run(stop.recv())))
+            .map_err(|e| format!("starting a client thread: {e}"))?;
+        helpers.push(t);
+    }
+    let ctx = Ctx::new(opts, ex.clone())?;
+    let records = smol::block_on(ex.run(async {
+        match ctx.opts.scenario {
+            Scenario::Login => scenario::login::run(&ctx).await,
+            Scenario::Idle => scenario::idle::run(&ctx).await,
+            Scenario::Chat => scenario::chat::run(&ctx).await,
+            Scenario::Muc => scenario::muc::run(&ctx).await,
+            Scenario::Churn => scenario::churn::run(&ctx).await,
+            Scenario::Register => scenario::register::run(&ctx).await,
+        }
+        ctx.take_records()
+    }));
+    drop(stop_tx);
+    for t in helpers {
+        let _ = t.join();
+    }
+    if ctx.opts.print {
+        eprint!("{}", report::run_table(&records));
+    }
+    Ok(records)
+}

@@ -1,0 +1,213 @@
+//! `perch-load SCENARIO [options]` — see `perch-load help`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use perch_load::conn::{Conn, Target, TlsMode};
+use perch_load::options::{self, OPTIONS_HELP, Scenario};
+use perch_load::{procfs, report};
+
+const USAGE: &str = "\
+perch-load: XMPP load generator for servers on this machine
+
+Usage:
+  perch-load login|idle|chat|muc|churn|register [options]
+  perch-load sink [--host A] [--port N] [--domain D] [--password PW] [--max-seconds S]
+  perch-load wait [--host A] [--port N] [--domain D] [--timeout S]
+  perch-load stats --server-pid PID [--include-children] [--label L] [--run R] [--startup-s S]
+  perch-load table [--order a,b,c] FILE...
+
+Scenarios print one JSON line per phase on stdout and a table on stderr.
+`sink` is a trivial XMPP server to measure the tool itself against.
+`wait` prints the seconds until a server answers with stream features.
+`stats` prints the server's memory and CPU as a `startup` record.
+`table` turns JSON-lines files into a markdown comparison (medians over runs).
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    let result = match cmd.as_str() {
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}\n{OPTIONS_HELP}\n");
+            return ExitCode::SUCCESS;
+        }
+        "sink" => sink(rest),
+        "wait" => wait(rest),
+        "stats" => stats(rest),
+        "table" => table(rest),
+        name => match Scenario::ALL.iter().find(|s| s.name() == name) {
+            Some(&scenario) => match options::parse(scenario, rest) {
+                Ok(opts) => perch_load::run(opts).map(|_| ()),
+                Err(e) => return usage_error(&e.to_string()),
+            },
+            None => return usage_error(&format!("unknown command '{name}'")),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("perch-load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("perch-load: {msg}\n\n{USAGE}");
+    ExitCode::from(2)
+}
+
+/// `--name value` pairs and bare flags of the small subcommands.
+fn pairs(args: &[String], known: &[&str], flags: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(name) = a.strip_prefix("--") else {
+            return Err(format!("unexpected argument '{a}'"));
+        };
+        if flags.contains(&name) {
+            out.push((name.to_string(), String::new()));
+            continue;
+        }
+        if !known.contains(&name) {
+            return Err(format!("unknown option --{name}"));
+        }
+        let v = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
+        out.push((name.to_string(), v.clone()));
+    }
+    Ok(out)
+}
+
+fn value<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    p.iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn parse_num<T: std::str::FromStr>(
+    p: &[(String, String)],
+    name: &str,
+    default: T,
+) -> Result<T, String> {
+    match value(p, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("--{name}: '{v}' is not a number")),
+    }
+}
+
+fn loopback(p: &[(String, String)], default_port: u16) -> Result<SocketAddr, String> {
+    let ip: IpAddr = match value(p, "host") {
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some(h) => h
+            .parse()
+            .map_err(|_| format!("--host: '{h}' is not an IP address"))?,
+    };
+    if !ip.is_loopback() {
+        return Err(format!("--host: {ip} is not a loopback address"));
+    }
+    Ok(SocketAddr::new(ip, parse_num(p, "port", default_port)?))
+}
+
+fn sink(args: &[String]) -> Result<(), String> {
+    let p = pairs(
+        args,
+        &["host", "port", "domain", "password", "max-seconds"],
+        &[],
+    )?;
+    let addr = loopback(&p, 5222)?;
+    let limit: f64 = parse_num(&p, "max-seconds", 3600.0)?;
+    perch_load::sink::run_for(
+        addr,
+        value(&p, "domain").unwrap_or("localhost"),
+        value(&p, "password").unwrap_or("load-password"),
+        Duration::from_secs_f64(limit.clamp(0.0, 86_400.0)),
+    )
+    .map_err(|e| format!("sink on {addr}: {e}"))
+}
+
+fn wait(args: &[String]) -> Result<(), String> {
+    let p = pairs(args, &["host", "port", "domain", "timeout"], &[])?;
+    let target = Target {
+        addr: loopback(&p, 5222)?,
+        domain: value(&p, "domain").unwrap_or("localhost").to_string(),
+        tls: TlsMode::None,
+        tls_config: None,
+        step_timeout: Duration::from_secs(2),
+    };
+    let limit = Duration::from_secs_f64(parse_num::<f64>(&p, "timeout", 60.0)?.clamp(0.0, 3600.0));
+    let t0 = Instant::now();
+    smol::block_on(async {
+        while t0.elapsed() < limit {
+            if let Ok((c, _)) = Conn::open(&target).await {
+                println!("{:.3}", t0.elapsed().as_secs_f64());
+                c.close().await;
+                return Ok(());
+            }
+            smol::Timer::after(Duration::from_millis(20)).await;
+        }
+        Err(format!(
+            "no stream features from {} within {limit:?}",
+            target.addr
+        ))
+    })
+}
+
+fn stats(args: &[String]) -> Result<(), String> {
+    let p = pairs(
+        args,
+        &["server-pid", "label", "run", "startup-s"],
+        &["include-children"],
+    )?;
+    let pid: u32 = parse_num(&p, "server-pid", 0)?;
+    let probe = procfs::Probe::new(Some(pid), value(&p, "include-children").is_some());
+    let snap = probe
+        .snapshot()
+        .ok_or_else(|| format!("no process {pid}"))?;
+    let mut rec = serde_json::json!({
+        "scenario": "startup", "label": value(&p, "label").unwrap_or("server"),
+        "rss_kib": snap.rss_kib, "hwm_kib": snap.hwm_kib, "cpu_s": snap.cpu_s,
+        "threads": snap.threads, "fds": snap.fds, "processes": snap.processes,
+    });
+    if let Some(run) = value(&p, "run") {
+        rec["run"] = run.into();
+    }
+    if let Some(s) = value(&p, "startup-s").and_then(|v| v.parse::<f64>().ok()) {
+        rec["startup_s"] = s.into();
+    }
+    println!("{rec}");
+    Ok(())
+}
+
+fn table(args: &[String]) -> Result<(), String> {
+    let mut order = Vec::new();
+    let mut files = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--order" {
+            let v = it.next().ok_or("--order needs a value")?;
+            order = v.split(',').map(str::to_string).collect();
+        } else {
+            files.push(a.clone());
+        }
+    }
+    let mut records = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?;
+        for line in text.lines().filter(|l| l.starts_with('{')) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                records.push(v);
+            }
+        }
+    }
+    print!("{}", report::comparison(&records, &order));
+    Ok(())
+}

@@ -1,0 +1,377 @@
+//! Command-line options: `perch-load SCENARIO [--name value]...`, every
+//! option with a default, every loop bounded by them.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use crate::conn::TlsMode;
+use crate::sasl::Mechanism;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    Login,
+    Idle,
+    Chat,
+    Muc,
+    Churn,
+    Register,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 6] = [
+        Scenario::Login,
+        Scenario::Idle,
+        Scenario::Chat,
+        Scenario::Muc,
+        Scenario::Churn,
+        Scenario::Register,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Login => "login",
+            Scenario::Idle => "idle",
+            Scenario::Chat => "chat",
+            Scenario::Muc => "muc",
+            Scenario::Churn => "churn",
+            Scenario::Register => "register",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub scenario: Scenario,
+    pub host: IpAddr,
+    pub port: u16,
+    pub domain: String,
+    pub muc_domain: String,
+    pub user_prefix: String,
+    pub password: String,
+    /// Accounts are `<prefix><first_user>`, `<prefix><first_user + 1>`, …
+    pub first_user: usize,
+    pub server_pid: Option<u32>,
+    pub include_children: bool,
+    pub label: String,
+    /// Free-form tag copied into every record (e.g. the run number).
+    pub run: String,
+    pub threads: usize,
+    pub tls: TlsMode,
+    pub mechanisms: Vec<Mechanism>,
+    pub clients: usize,
+    pub concurrency: usize,
+    pub steps: Vec<usize>,
+    pub pairs: usize,
+    pub window: usize,
+    pub seconds: f64,
+    pub latency_msgs: u64,
+    pub max_msgs: u64,
+    pub occupants: Vec<usize>,
+    pub senders: usize,
+    pub muc_window: usize,
+    pub muc_latency_msgs: u64,
+    pub join_timeout: f64,
+    pub drain_seconds: f64,
+    pub step_timeout: f64,
+    /// Longest wait for the server's CPU to go quiet before a reading.
+    pub settle_seconds: f64,
+    /// Extra pause before reading idle memory.
+    pub idle_pause: f64,
+    /// Hard cap on any one phase.
+    pub max_phase_seconds: f64,
+    /// Print JSON lines on stdout and the table on stderr.
+    pub print: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            scenario: Scenario::Login,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 5222,
+            domain: "localhost".into(),
+            muc_domain: String::new(),
+            user_prefix: "load".into(),
+            password: "load-password".into(),
+            first_user: 1,
+            server_pid: None,
+            include_children: false,
+            label: "server".into(),
+            run: String::new(),
+            threads: 2,
+            tls: TlsMode::None,
+            mechanisms: vec![Mechanism::Plain],
+            clients: 0,
+            concurrency: 50,
+            steps: vec![100, 1000, 10_000],
+            pairs: 50,
+            window: 10,
+            seconds: 10.0,
+            latency_msgs: 500,
+            max_msgs: 10_000_000,
+            occupants: vec![10, 100, 500, 1000],
+            senders: 5,
+            muc_window: 4,
+            muc_latency_msgs: 100,
+            join_timeout: 180.0,
+            drain_seconds: 20.0,
+            step_timeout: 30.0,
+            settle_seconds: 15.0,
+            idle_pause: 2.0,
+            max_phase_seconds: 600.0,
+            print: true,
+        }
+    }
+}
+
+impl Options {
+    /// Default client count of a scenario when `--clients` is not given.
+    pub fn clients_or_default(&self) -> usize {
+        match (self.clients, self.scenario) {
+            (0, Scenario::Churn) => 5000,
+            (0, Scenario::Register) => 10_000,
+            (0, _) => 500,
+            (n, _) => n,
+        }
+    }
+
+    pub fn muc_domain(&self) -> String {
+        if self.muc_domain.is_empty() {
+            format!("conference.{}", self.domain)
+        } else {
+            self.muc_domain.clone()
+        }
+    }
+
+    pub fn step_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.step_timeout)
+    }
+
+    pub fn user(&self, i: usize) -> String {
+        format!("{}{}", self.user_prefix, self.first_user + i)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn bad(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+fn number<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, UsageError> {
+    v.parse()
+        .map_err(|_| bad(format!("--{name}: '{v}' is not a valid number")))
+}
+
+fn list(name: &str, v: &str) -> Result<Vec<usize>, UsageError> {
+    let out: Vec<usize> = v
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| number(name, s))
+        .collect::<Result<_, _>>()?;
+    if out.is_empty() || out.contains(&0) {
+        return Err(bad(format!(
+            "--{name}: expected positive numbers, e.g. 10,100"
+        )));
+    }
+    Ok(out)
+}
+
+fn positive(name: &str, v: f64) -> Result<f64, UsageError> {
+    if v.is_finite() && (0.0..=86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(bad(format!(
+            "--{name}: {v} is out of range (0 to 86400 seconds)"
+        )))
+    }
+}
+
+pub const OPTIONS_HELP: &str = "\
+Options (defaults in brackets):
+  --host ADDR            server address, loopback only [127.0.0.1]
+  --port N               c2s port; with --tls direct, the direct-TLS port [5222]
+  --domain D             XMPP domain [localhost]
+  --muc-domain D         MUC service [conference.<domain>]
+  --user-prefix P        accounts are P1, P2, … [load]
+  --password PW          password of every account [load-password]
+  --first-user N         number of the first account [1]
+  --server-pid PID       read the server's RSS and CPU from /proc/PID
+  --include-children     sum /proc figures over PID's descendants (ejabberd)
+  --label NAME           server name in the records [server]
+  --run TAG              tag copied into every record (run number) []
+  --threads N            OS threads driving the clients, 1 to 16 [2]
+  --tls none|starttls|direct                            [none]
+  --mech M[,M]           PLAIN, SCRAM-SHA-1, SCRAM-SHA-256 [PLAIN]
+  --clients N            login: logins per pass [500]; churn: clients [5000];
+                         register: accounts [10000]
+  --concurrency N        logins in flight [50]
+  --steps N,N            idle: connected clients per reading [100,1000,10000]
+  --pairs N              chat/churn: client pairs [50]
+  --window N             chat: messages in flight per client [10]
+  --seconds S            sending time of a throughput phase [10]
+  --latency-msgs N       messages in the unloaded latency phases [500]
+  --max-msgs N           cap on messages per sender per phase [10000000]
+  --occupants N,N        muc: room sizes [10,100,500,1000]
+  --senders N            muc: senders [5]
+  --muc-window N         muc: fan-outs in flight per sender [4]
+  --muc-latency-msgs N   muc: messages in the unloaded phase [100]
+  --join-timeout S       muc: time allowed for all occupants to join [180]
+  --drain-seconds S      wait for messages in flight after a phase [20]
+  --step-timeout S       bound on each protocol step [30]
+  --settle-seconds S     max wait for the server to go quiet [15]
+  --idle-pause S         idle: pause before each memory reading [2]
+  --max-phase-seconds S  hard cap on any one phase [600]
+  --quiet                no JSON on stdout, no table on stderr";
+
+/// Parses the options after the scenario name.
+pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError> {
+    let mut o = Options {
+        scenario,
+        ..Options::default()
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let name = arg
+            .strip_prefix("--")
+            .ok_or_else(|| bad(format!("unexpected argument '{arg}'")))?;
+        match name {
+            "include-children" => {
+                o.include_children = true;
+                continue;
+            }
+            "quiet" => {
+                o.print = false;
+                continue;
+            }
+            _ => {}
+        }
+        let v = it
+            .next()
+            .ok_or_else(|| bad(format!("--{name} needs a value")))?;
+        match name {
+            "host" => {
+                let ip: IpAddr = v
+                    .parse()
+                    .map_err(|_| bad(format!("--host: '{v}' is not an IP address")))?;
+                if !ip.is_loopback() {
+                    return Err(bad(format!(
+                        "--host: {ip} is not a loopback address; this tool only loads servers on this machine"
+                    )));
+                }
+                o.host = ip;
+            }
+            "port" => o.port = number(name, v)?,
+            "domain" => o.domain = v.clone(),
+            "muc-domain" => o.muc_domain = v.clone(),
+            "user-prefix" => o.user_prefix = v.clone(),
+            "password" => o.password = v.clone(),
+            "first-user" => o.first_user = number(name, v)?,
+            "server-pid" => o.server_pid = Some(number(name, v)?),
+            "label" => o.label = v.clone(),
+            "run" => o.run = v.clone(),
+            "threads" => {
+                o.threads = number(name, v)?;
+                if !(1..=16).contains(&o.threads) {
+                    return Err(bad("--threads: 1 to 16"));
+                }
+            }
+            "tls" => {
+                o.tls = TlsMode::parse(v).ok_or_else(|| {
+                    bad(format!("--tls: '{v}' (expected none, starttls or direct)"))
+                })?
+            }
+            "mech" => {
+                o.mechanisms = v
+                    .split(',')
+                    .map(|m| {
+                        Mechanism::parse(m)
+                            .ok_or_else(|| bad(format!("--mech: unknown mechanism '{m}'")))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "clients" => o.clients = number(name, v)?,
+            "concurrency" => o.concurrency = number::<usize>(name, v)?.max(1),
+            "steps" => o.steps = list(name, v)?,
+            "pairs" => o.pairs = number::<usize>(name, v)?.max(1),
+            "window" => o.window = number::<usize>(name, v)?.clamp(1, 10_000),
+            "seconds" => o.seconds = positive(name, number(name, v)?)?,
+            "latency-msgs" => o.latency_msgs = number(name, v)?,
+            "max-msgs" => o.max_msgs = number(name, v)?,
+            "occupants" => o.occupants = list(name, v)?,
+            "senders" => o.senders = number::<usize>(name, v)?.max(1),
+            "muc-window" => o.muc_window = number::<usize>(name, v)?.clamp(1, 10_000),
+            "muc-latency-msgs" => o.muc_latency_msgs = number(name, v)?,
+            "join-timeout" => o.join_timeout = positive(name, number(name, v)?)?,
+            "drain-seconds" => o.drain_seconds = positive(name, number(name, v)?)?,
+            "step-timeout" => o.step_timeout = positive(name, number(name, v)?)?.max(0.1),
+            "settle-seconds" => o.settle_seconds = positive(name, number(name, v)?)?,
+            "idle-pause" => o.idle_pause = positive(name, number(name, v)?)?,
+            "max-phase-seconds" => o.max_phase_seconds = positive(name, number(name, v)?)?,
+            _ => return Err(bad(format!("unknown option --{name}"))),
+        }
+    }
+    if o.user_prefix.is_empty() || o.user_prefix.contains(['@', '/', ' ']) {
+        return Err(bad(
+            "--user-prefix: a non-empty localpart without @, / or spaces",
+        ));
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn parses_and_defaults() {
+        let o = parse(
+            Scenario::Muc,
+            &args("--port 15222 --occupants 10,100 --mech PLAIN,scram-sha-256 --quiet"),
+        )
+        .expect("valid");
+        assert_eq!(o.port, 15222);
+        assert_eq!(o.occupants, vec![10, 100]);
+        assert_eq!(o.mechanisms, vec![Mechanism::Plain, Mechanism::ScramSha256]);
+        assert!(!o.print);
+        assert_eq!(o.muc_domain(), "conference.localhost");
+        assert_eq!(o.user(0), "load1");
+        assert_eq!(o.clients_or_default(), 500);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_do() {
+        for bad_args in [
+            "--host 10.0.0.1",
+            "--host example.org",
+            "--port",
+            "--steps 0",
+            "--threads 99",
+            "--tls ssl",
+            "--mech DIGEST-MD5",
+            "--seconds -1",
+            "--frobnicate 1",
+            "stray",
+        ] {
+            assert!(
+                parse(Scenario::Login, &args(bad_args)).is_err(),
+                "{bad_args}"
+            );
+        }
+        assert!(parse(Scenario::Login, &args("--host ::1")).is_ok());
+    }
+}

@@ -1,0 +1,461 @@
+//! Tables for people: a one-line-per-record table after a run, and the
+//! side-by-side comparison (`perch-load table FILES…`): metrics as rows,
+//! servers as columns, each cell the median over runs with its spread.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+fn get<'a>(rec: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(rec, |v, key| v.get(key))
+}
+
+fn num(rec: &Value, path: &str) -> Option<f64> {
+    get(rec, path).and_then(Value::as_f64)
+}
+
+fn fmt_num(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 0.1 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn s(rec: &Value, key: &str) -> String {
+    match rec.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// One line per record, for the end of a run.
+pub fn run_table(records: &[Value]) -> String {
+    let mut rows = vec![
+        [
+            "scenario",
+            "params",
+            "rate",
+            "p50 ms",
+            "p99 ms",
+            "server CPU",
+            "peak RSS KiB",
+            "tool CPU",
+        ]
+        .map(String::from),
+    ];
+    for r in records {
+        let scenario = s(r, "scenario");
+        let params = [
+            "mech",
+            "tls",
+            "clients",
+            "pairs",
+            "window",
+            "occupants",
+            "senders",
+        ]
+        .iter()
+        .filter_map(|k| {
+            r.get(*k)
+                .filter(|v| !v.is_null())
+                .map(|v| format!("{k}={}", v.to_string().trim_matches('"')))
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+        let rate = if let Some(v) = num(r, "logins_per_s").filter(|_| scenario.starts_with("login"))
+        {
+            format!("{} logins/s", fmt_num(v))
+        } else if let Some(v) = num(r, "msgs_per_s") {
+            format!("{} msg/s", fmt_num(v))
+        } else if let Some(v) = num(r, "deliveries_per_s") {
+            format!("{} deliveries/s", fmt_num(v))
+        } else if let Some(v) = num(r, "kib_per_conn") {
+            format!("{} KiB/conn", fmt_num(v))
+        } else if let Some(v) = num(r, "per_s") {
+            format!("{} /s", fmt_num(v))
+        } else if let Some(v) = num(r, "cpu_per_msg_after_over_before") {
+            format!("CPU/msg ×{}", fmt_num(v))
+        } else {
+            String::new()
+        };
+        let lat = ["fanout_latency", "latency", "setup_ms"]
+            .iter()
+            .find(|k| r.get(**k).is_some())
+            .copied()
+            .unwrap_or("latency");
+        let pct = |q: &str| {
+            num(r, &format!("{lat}.{q}"))
+                .map(fmt_num)
+                .unwrap_or_default()
+        };
+        let cpu = if let Some(v) = num(r, "server_cpu_ms_per_login") {
+            format!("{} ms/login", fmt_num(v))
+        } else if let Some(v) = num(r, "server_cpu_s_per_1000") {
+            format!("{} s/1000", fmt_num(v))
+        } else {
+            num(r, "server_cpu_s")
+                .map(|v| format!("{} s", fmt_num(v)))
+                .unwrap_or_default()
+        };
+        let rss = ["peak_rss_kib", "rss_kib"]
+            .iter()
+            .find_map(|k| num(r, k))
+            .map(fmt_num)
+            .unwrap_or_default();
+        let tool = num(r, "tool_cpu_util")
+            .map(|v| format!("{} cores", fmt_num(v)))
+            .unwrap_or_default();
+        rows.push([
+            scenario,
+            params,
+            rate,
+            pct("p50_ms"),
+            pct("p99_ms"),
+            cpu,
+            rss,
+            tool,
+        ]);
+    }
+    let widths: Vec<usize> = (0..8)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (n, row) in rows.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        if n == 0 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            let _ = writeln!(out, "{}", rule.join("  "));
+        }
+    }
+    out
+}
+
+/// A row of the comparison: which records, which number(s).
+struct Row {
+    title: String,
+    scenario: &'static str,
+    filter: Vec<(&'static str, Value)>,
+    /// One path, or two shown as "a / b" (p50 / p99).
+    paths: Vec<&'static str>,
+}
+
+fn row(
+    title: impl Into<String>,
+    scenario: &'static str,
+    filter: Vec<(&'static str, Value)>,
+    paths: &[&'static str],
+) -> Row {
+    Row {
+        title: title.into(),
+        scenario,
+        filter,
+        paths: paths.to_vec(),
+    }
+}
+
+fn rows(records: &[Value]) -> Vec<Row> {
+    use serde_json::json;
+    let mut v = vec![
+        row(
+            "start-up to first stream features (s)",
+            "startup",
+            vec![],
+            &["startup_s"],
+        ),
+        row("RSS after start (KiB)", "startup", vec![], &["rss_kib"]),
+    ];
+    for tls in ["none", "direct", "starttls"] {
+        let t = if tls == "none" { "plaintext" } else { tls };
+        v.push(row(
+            format!("idle {t}: RSS before clients (KiB)"),
+            "idle_baseline",
+            vec![("tls", json!(tls))],
+            &["rss_kib"],
+        ));
+        let mut steps: Vec<u64> = records
+            .iter()
+            .filter(|r| r["scenario"] == "idle" && r["tls"] == tls)
+            .filter_map(|r| r["clients"].as_u64())
+            .collect();
+        steps.sort_unstable();
+        steps.dedup();
+        for n in steps {
+            v.push(row(
+                format!("idle {t}: RSS with {n} clients (KiB)"),
+                "idle",
+                vec![("tls", json!(tls)), ("clients", json!(n))],
+                &["rss_kib"],
+            ));
+            v.push(row(
+                format!("  KiB per connection at {n}"),
+                "idle",
+                vec![("tls", json!(tls)), ("clients", json!(n))],
+                &["kib_per_conn"],
+            ));
+        }
+        v.push(row(
+            format!("idle {t}: RSS after all left (KiB)"),
+            "idle_after_disconnect",
+            vec![("tls", json!(tls))],
+            &["rss_kib"],
+        ));
+    }
+    for mech in ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"] {
+        let f = || vec![("mech", json!(mech)), ("tls", json!("none"))];
+        v.push(row(
+            format!("login {mech}: logins/s"),
+            "login",
+            f(),
+            &["logins_per_s"],
+        ));
+        v.push(row(
+            "  set-up latency p50 / p99 (ms)",
+            "login",
+            f(),
+            &["setup_ms.p50_ms", "setup_ms.p99_ms"],
+        ));
+        v.push(row(
+            "  server CPU per login (ms)",
+            "login",
+            f(),
+            &["server_cpu_ms_per_login"],
+        ));
+    }
+    v.push(row(
+        "chat unloaded latency p50 / p99 (ms), 1 pair",
+        "chat_latency",
+        vec![],
+        &["latency.p50_ms", "latency.p99_ms"],
+    ));
+    v.push(row(
+        "chat: delivered msg/s",
+        "chat",
+        vec![],
+        &["msgs_per_s"],
+    ));
+    v.push(row(
+        "  latency under load p50 / p99 (ms)",
+        "chat",
+        vec![],
+        &["latency.p50_ms", "latency.p99_ms"],
+    ));
+    v.push(row(
+        "  server CPU s per 1000 msgs",
+        "chat",
+        vec![],
+        &["server_cpu_s_per_1000"],
+    ));
+    v.push(row(
+        "  server peak RSS (KiB)",
+        "chat",
+        vec![],
+        &["peak_rss_kib"],
+    ));
+    v.push(row(
+        "  tool CPU (cores busy)",
+        "chat",
+        vec![],
+        &["tool_cpu_util"],
+    ));
+    let mut ks: Vec<u64> = records
+        .iter()
+        .filter(|r| r["scenario"] == "muc" || r["scenario"] == "muc_latency")
+        .filter_map(|r| r["occupants"].as_u64())
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    for k in ks {
+        let f = || vec![("occupants", json!(k))];
+        v.push(row(
+            format!("MUC K={k}: all joined (s)"),
+            "muc_latency",
+            f(),
+            &["join_s"],
+        ));
+        v.push(row(
+            "  unloaded fan-out latency p50 / p99 (ms)",
+            "muc_latency",
+            f(),
+            &["fanout_latency.p50_ms", "fanout_latency.p99_ms"],
+        ));
+        v.push(row("  deliveries/s", "muc", f(), &["deliveries_per_s"]));
+        v.push(row(
+            "  send-to-last-delivery p50 / p99 (ms)",
+            "muc",
+            f(),
+            &["fanout_latency.p50_ms", "fanout_latency.p99_ms"],
+        ));
+        v.push(row(
+            "  server CPU s per 1000 deliveries",
+            "muc",
+            f(),
+            &["server_cpu_s_per_1000"],
+        ));
+        v.push(row(
+            "  server peak RSS (KiB)",
+            "muc",
+            f(),
+            &["peak_rss_kib"],
+        ));
+    }
+    v.push(row(
+        "churn: chat msg/s before",
+        "chat_before_churn",
+        vec![],
+        &["msgs_per_s"],
+    ));
+    v.push(row(
+        "  server CPU s per 1000 msgs before",
+        "chat_before_churn",
+        vec![],
+        &["server_cpu_s_per_1000"],
+    ));
+    v.push(row(
+        "  logins/s of the churn wave",
+        "churn",
+        vec![],
+        &["logins_per_s"],
+    ));
+    v.push(row(
+        "  peak RSS during the wave (KiB)",
+        "churn",
+        vec![],
+        &["peak_rss_kib"],
+    ));
+    v.push(row(
+        "  RSS after the wave left (KiB)",
+        "churn",
+        vec![],
+        &["rss_kib_after_leaving"],
+    ));
+    v.push(row(
+        "  chat msg/s after",
+        "chat_after_churn",
+        vec![],
+        &["msgs_per_s"],
+    ));
+    v.push(row(
+        "  server CPU s per 1000 msgs after",
+        "chat_after_churn",
+        vec![],
+        &["server_cpu_s_per_1000"],
+    ));
+    v.push(row(
+        "  CPU per msg, after ÷ before",
+        "churn_summary",
+        vec![],
+        &["cpu_per_msg_after_over_before"],
+    ));
+    v
+}
+
+fn median(mut xs: Vec<f64>) -> Option<(f64, f64, usize)> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    let m = if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    };
+    let spread = if m != 0.0 {
+        (xs[n - 1] - xs[0]) / 2.0 / m.abs() * 100.0
+    } else {
+        0.0
+    };
+    Some((m, spread, n))
+}
+
+/// The markdown comparison: medians over runs, "±x %" = half the range
+/// over the median, when there was more than one run.
+pub fn comparison(records: &[Value], order: &[String]) -> String {
+    let mut labels: Vec<String> = order.to_vec();
+    for r in records {
+        let l = s(r, "label");
+        if !labels.contains(&l) {
+            labels.push(l);
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "| metric | {} |", labels.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(labels.len()));
+    for row in rows(records) {
+        let mut cells = Vec::new();
+        for label in &labels {
+            let matching: Vec<&Value> = records
+                .iter()
+                .filter(|r| s(r, "label") == *label && r["scenario"] == row.scenario)
+                .filter(|r| row.filter.iter().all(|(k, v)| r.get(*k) == Some(v)))
+                // A pass where nothing logged in (mechanism not offered) has no figures.
+                .filter(|r| r.get("ok").and_then(Value::as_u64) != Some(0))
+                .collect();
+            // One value per run: the last record of each run tag.
+            let mut by_run: BTreeMap<String, &Value> = BTreeMap::new();
+            for r in matching {
+                by_run.insert(s(r, "run"), r);
+            }
+            let parts: Vec<String> = row
+                .paths
+                .iter()
+                .filter_map(|p| {
+                    let xs: Vec<f64> = by_run.values().filter_map(|r| num(r, p)).collect();
+                    median(xs).map(|(m, spread, n)| {
+                        if n > 1 && spread >= 0.5 {
+                            format!("{} (±{:.0}%)", fmt_num(m), spread)
+                        } else {
+                            fmt_num(m)
+                        }
+                    })
+                })
+                .collect();
+            cells.push(parts.join(" / "));
+        }
+        if cells.iter().any(|c| !c.is_empty()) {
+            let _ = writeln!(out, "| {} | {} |", row.title, cells.join(" | "));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn comparison_takes_medians_per_server() {
+        let recs = vec![
+            json!({"scenario": "chat", "label": "a", "run": "1", "msgs_per_s": 100.0}),
+            json!({"scenario": "chat", "label": "a", "run": "2", "msgs_per_s": 300.0}),
+            json!({"scenario": "chat", "label": "a", "run": "3", "msgs_per_s": 200.0}),
+            json!({"scenario": "chat", "label": "b", "run": "1", "msgs_per_s": 50.0,
+                   "latency": {"p50_ms": 1.5, "p99_ms": 9.0}}),
+        ];
+        let t = comparison(&recs, &["b".to_string()]);
+        assert!(t.starts_with("| metric | b | a |"), "{t}");
+        assert!(
+            t.contains("| chat: delivered msg/s | 50.0 | 200 (±50%) |"),
+            "{t}"
+        );
+        assert!(t.contains("| 1.50 / 9.00 |  |"), "{t}");
+        assert!(!t.contains("MUC"), "{t}");
+        let one = run_table(&recs);
+        assert!(one.contains("200 msg/s"), "{one}");
+    }
+}

@@ -1,0 +1,260 @@
+//! `chat`: pairs of clients exchanging one-to-one messages. Each client
+//! starts with `window` messages to its partner and answers every message
+//! it receives with a new one, so each pair keeps about 2 × window messages
+//! in flight; delivered messages per second and send-to-receive latency.
+//! A first phase with one pair and one message in flight gives the
+//! unloaded latency.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_lite::future;
+use serde_json::{Value, json};
+
+use crate::conn::{ClientError, Conn};
+use crate::ctx::{Ctx, PeakSampler, latency_json, merge, meter_json, now_ns, round};
+use crate::histogram::Histogram;
+use crate::procfs::Meter;
+use crate::xml::{self, Frame};
+
+use super::{body, is_error_message, mark};
+
+pub async fn run(ctx: &Ctx) {
+    let Some(mut conns) = login_pairs(ctx, "chat").await else {
+        return;
+    };
+    ctx.settle().await;
+    phase(
+        ctx,
+        &mut conns,
+        1,
+        1,
+        ctx.opts.latency_msgs,
+        None,
+        "chat_latency",
+    )
+    .await;
+    ctx.settle().await;
+    let pairs = ctx.opts.pairs;
+    phase(
+        ctx,
+        &mut conns,
+        pairs,
+        ctx.opts.window,
+        ctx.opts.max_msgs,
+        Some(ctx.opts.seconds),
+        "chat",
+    )
+    .await;
+    ctx.close_all(conns).await;
+}
+
+/// Logs in 2 × pairs clients; `None` (with an error record) if any failed.
+pub async fn login_pairs(ctx: &Ctx, scenario: &str) -> Option<Vec<Conn>> {
+    let mech = ctx
+        .opts
+        .mechanisms
+        .first()
+        .copied()
+        .unwrap_or(crate::sasl::Mechanism::Plain);
+    let n = 2 * ctx.opts.pairs;
+    ctx.log(&format!("{scenario}: logging in {n} clients"));
+    let batch = ctx.login_many(0..n, mech, scenario).await;
+    if batch.error_count() > 0 || batch.conns.len() < n {
+        ctx.emit(
+            &format!("{scenario}_error"),
+            json!({"login_errors": batch.error_count(),
+                   "error_samples": batch.errors.iter().take(3).collect::<Vec<_>>()}),
+        );
+        ctx.close_all(batch.conns).await;
+        return None;
+    }
+    Some(batch.conns)
+}
+
+struct Shared {
+    stop: AtomicBool,
+    sent: AtomicU64,
+    received: AtomicU64,
+    bounced: AtomicU64,
+    last_ns: AtomicU64,
+    latency: Mutex<Histogram>,
+}
+
+/// One measured exchange over the first 2 × `pairs` of `conns` (which are
+/// given back afterwards). `seconds: None` runs until every client sent
+/// `max_msgs`. Returns the record it emitted.
+pub async fn phase(
+    ctx: &Ctx,
+    conns: &mut Vec<Conn>,
+    pairs: usize,
+    window: usize,
+    max_msgs: u64,
+    seconds: Option<f64>,
+    name: &str,
+) -> Value {
+    let pairs = pairs.min(conns.len() / 2);
+    let active: Vec<Conn> = conns.drain(..2 * pairs).collect();
+    let shared = Arc::new(Shared {
+        stop: AtomicBool::new(false),
+        sent: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        bounced: AtomicU64::new(0),
+        last_ns: AtomicU64::new(0),
+        latency: Mutex::new(Histogram::new()),
+    });
+    let jids: Vec<String> = active.iter().map(|c| c.jid.clone()).collect();
+    let (done_tx, done_rx) = smol::channel::bounded::<()>(1);
+    let sampler = PeakSampler::start(ctx);
+    let meter = Meter::start(&ctx.probe);
+    let t0 = now_ns();
+    let tasks: Vec<_> = active
+        .into_iter()
+        .enumerate()
+        .map(|(k, conn)| {
+            let partner = jids[k ^ 1].clone();
+            let (shared, done) = (shared.clone(), done_rx.clone());
+            ctx.ex
+                .spawn(client(conn, partner, window, max_msgs, shared, done))
+        })
+        .collect();
+    let limit = seconds
+        .unwrap_or(ctx.opts.max_phase_seconds)
+        .min(ctx.opts.max_phase_seconds);
+    let stop_at = Instant::now() + Duration::from_secs_f64(limit);
+    let all = 2 * pairs as u64 * max_msgs;
+    let finished = |s: &Shared| {
+        let sent = s.sent.load(Ordering::Relaxed);
+        sent >= all
+            && s.received.load(Ordering::Relaxed) + s.bounced.load(Ordering::Relaxed) >= sent
+    };
+    while Instant::now() < stop_at && !finished(&shared) {
+        smol::Timer::after(Duration::from_millis(10)).await;
+    }
+    shared.stop.store(true, Ordering::Relaxed);
+    let drain_until = Instant::now() + Duration::from_secs_f64(ctx.opts.drain_seconds);
+    while Instant::now() < drain_until
+        && shared.received.load(Ordering::Relaxed) + shared.bounced.load(Ordering::Relaxed)
+            < shared.sent.load(Ordering::Relaxed)
+    {
+        smol::Timer::after(Duration::from_millis(10)).await;
+    }
+    let m = meter.stop();
+    drop(done_tx);
+    let mut failures = Vec::new();
+    let mut back = Vec::new();
+    for t in tasks {
+        let (conn, result) = t.await;
+        if let Err(e) = result {
+            failures.push(e.to_string());
+        }
+        back.extend(conn);
+    }
+    let peak = sampler.stop().await;
+    // Give the clients back in their original order, ahead of the rest.
+    back.append(conns);
+    *conns = back;
+    let sent = shared.sent.load(Ordering::Relaxed);
+    let received = shared.received.load(Ordering::Relaxed);
+    let last = shared.last_ns.load(Ordering::Relaxed);
+    let duration = (last > t0).then(|| (last - t0) as f64 / 1e9);
+    let latency = shared.latency.lock().map(|h| h.clone()).unwrap_or_default();
+    let per_1000 = |cpu: f64| round(1000.0 * cpu / received.max(1) as f64, 4);
+    let fields = merge(&[
+        json!({
+            "pairs": pairs, "window": window, "sent": sent, "delivered": received,
+            "bounced": shared.bounced.load(Ordering::Relaxed),
+            "lost_or_pending": sent.saturating_sub(received),
+            "client_failures": failures.len(),
+            "failure_samples": failures.iter().take(3).collect::<Vec<_>>(),
+            "duration_s": duration.map(|d| round(d, 3)),
+            "msgs_per_s": duration.map(|d| round(received as f64 / d, 1)),
+            "latency": latency_json(&latency),
+            "server_cpu_s_per_1000": per_1000(m.server_cpu_s),
+            "tool_cpu_us_per_msg": round(1e6 * m.tool_cpu_s / received.max(1) as f64, 2),
+            "peak_rss_kib": peak,
+            "rss_kib_after": ctx.probe.snapshot().map(|s| s.rss_kib),
+        }),
+        meter_json(&m),
+    ]);
+    ctx.emit(name, fields.clone());
+    fields
+}
+
+async fn client(
+    mut conn: Conn,
+    partner: String,
+    window: usize,
+    max_msgs: u64,
+    shared: Arc<Shared>,
+    done: smol::channel::Receiver<()>,
+) -> (Option<Conn>, Result<(), ClientError>) {
+    let me = conn.index as u32;
+    let head = format!("<message to='{}' type='chat'>", xml::escape(&partner));
+    let mut seq = 0u64;
+    let mut out = Vec::with_capacity(4096);
+    let mut local = Histogram::new();
+    let push = |out: &mut Vec<u8>, seq: &mut u64| {
+        if *seq >= max_msgs || shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        *seq += 1;
+        shared.sent.fetch_add(1, Ordering::Relaxed);
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(body(me, *seq, now_ns()).as_bytes());
+        out.extend_from_slice(b"</message>");
+    };
+    for _ in 0..window {
+        push(&mut out, &mut seq);
+    }
+    let result: Result<(), ClientError> = async {
+        loop {
+            let now = now_ns();
+            let mut got = 0;
+            while let Some(frame) = conn.next_frame()? {
+                match frame {
+                    Frame::Element(a, b) => {
+                        let el = conn.bytes(a, b);
+                        if let Some(m) = mark(el) {
+                            local.record(now.saturating_sub(m.sent_ns));
+                            got += 1;
+                            push(&mut out, &mut seq);
+                        } else if is_error_message(el) {
+                            shared.bounced.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Frame::End => return Err(ClientError::Closed("chat")),
+                    Frame::Header(..) => {}
+                }
+            }
+            if got > 0 {
+                shared.received.fetch_add(got, Ordering::Relaxed);
+                shared.last_ns.fetch_max(now, Ordering::Relaxed);
+            }
+            if !out.is_empty() {
+                conn.send(&out).await?;
+                out.clear();
+            }
+            let filled = future::or(async { Some(conn.fill().await) }, async {
+                let _ = done.recv().await;
+                None
+            })
+            .await;
+            match filled {
+                Some(r) => {
+                    r?;
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+    .await;
+    if let Ok(mut h) = shared.latency.lock() {
+        h.merge(&local);
+    }
+    match result {
+        Ok(()) => (Some(conn), Ok(())),
+        Err(e) => (None, Err(e)),
+    }
+}

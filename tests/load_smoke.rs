@@ -1,0 +1,177 @@
+//! Keeps the load tool (perch-load) from rotting: every scenario at tiny
+//! sizes against its own sink and against an in-process Perch. This checks
+//! that the tool works, not how fast anything is — figures come from
+//! `benches/compare.sh`.
+
+use std::net::SocketAddr;
+
+use perch::testing::{TestOptions, TestServer};
+use perch_load::conn::TlsMode;
+use perch_load::options::{Options, Scenario};
+use perch_load::sasl::Mechanism;
+use perch_load::serde_json::Value;
+
+const ACCOUNTS: usize = 8;
+
+fn tiny(scenario: Scenario, addr: SocketAddr) -> Options {
+    Options {
+        scenario,
+        host: addr.ip(),
+        port: addr.port(),
+        print: false,
+        threads: 2,
+        clients: 4,
+        concurrency: 2,
+        steps: vec![2, 4],
+        pairs: 2,
+        window: 2,
+        seconds: 0.3,
+        latency_msgs: 5,
+        occupants: vec![3],
+        senders: 2,
+        muc_window: 2,
+        muc_latency_msgs: 3,
+        join_timeout: 5.0,
+        drain_seconds: 3.0,
+        step_timeout: 5.0,
+        settle_seconds: 0.0,
+        idle_pause: 0.0,
+        max_phase_seconds: 10.0,
+        ..Options::default()
+    }
+}
+
+fn run(opts: Options) -> Vec<Value> {
+    let scenario = opts.scenario.name();
+    let records = perch_load::run(opts).unwrap_or_else(|e| panic!("{scenario}: {e}"));
+    assert!(!records.is_empty(), "{scenario}: no records");
+    records
+}
+
+fn find<'a>(records: &'a [Value], scenario: &str) -> Vec<&'a Value> {
+    records
+        .iter()
+        .filter(|r| r["scenario"] == scenario)
+        .collect()
+}
+
+fn assert_logins(records: &[Value], expected_passes: usize) {
+    let logins = find(records, "login");
+    assert_eq!(logins.len(), expected_passes, "{records:#?}");
+    for r in logins {
+        assert_eq!(r["errors"], 0, "{r}");
+        assert_eq!(r["ok"], 4, "{r}");
+        assert!(r["setup_ms"]["p50_ms"].as_f64().is_some(), "{r}");
+    }
+}
+
+fn assert_chat(r: &Value) {
+    assert!(r["delivered"].as_u64().unwrap_or(0) > 0, "{r}");
+    assert_eq!(r["lost_or_pending"], 0, "{r}");
+    assert_eq!(r["bounced"], 0, "{r}");
+    assert!(r["latency"]["p99_ms"].as_f64().is_some(), "{r}");
+}
+
+fn assert_idle(records: &[Value]) {
+    let steps = find(records, "idle");
+    assert_eq!(steps.len(), 2, "{records:#?}");
+    for r in steps {
+        assert_eq!(r["login_errors"], 0, "{r}");
+        assert_eq!(r["connected"], r["clients"], "{r}");
+    }
+}
+
+fn assert_muc(r: &Value) {
+    assert_eq!(r["joined"], 3, "{r}");
+    assert_eq!(r["deliveries"], r["deliveries_expected"], "{r}");
+    assert!(r["fanout_latency"]["p50_ms"].as_f64().is_some(), "{r}");
+}
+
+#[test]
+fn every_scenario_against_the_sink() {
+    let sink =
+        perch_load::sink::spawn("127.0.0.1:0".parse().unwrap(), "localhost", "load-password")
+            .expect("sink starts");
+    let addr = sink.addr();
+
+    let mut login = tiny(Scenario::Login, addr);
+    login.mechanisms = vec![
+        Mechanism::Plain,
+        Mechanism::ScramSha1,
+        Mechanism::ScramSha256,
+    ];
+    assert_logins(&run(login), 3);
+
+    assert_idle(&run(tiny(Scenario::Idle, addr)));
+
+    let chat = run(tiny(Scenario::Chat, addr));
+    find(&chat, "chat_latency")
+        .iter()
+        .for_each(|r| assert_chat(r));
+    find(&chat, "chat").iter().for_each(|r| assert_chat(r));
+
+    let muc = run(tiny(Scenario::Muc, addr));
+    assert_eq!(find(&muc, "muc").len(), 1, "{muc:#?}");
+    find(&muc, "muc_latency").iter().for_each(|r| assert_muc(r));
+    find(&muc, "muc").iter().for_each(|r| assert_muc(r));
+
+    let mut churn = tiny(Scenario::Churn, addr);
+    churn.clients = 6;
+    let churn = run(churn);
+    assert_eq!(find(&churn, "churn")[0]["ok"], 6, "{churn:#?}");
+    assert_chat(find(&churn, "chat_after_churn")[0]);
+
+    let register = run(tiny(Scenario::Register, addr));
+    assert_eq!(register[0]["created"], 4, "{register:#?}");
+}
+
+#[test]
+fn every_scenario_against_perch() {
+    let accounts = (1..=ACCOUNTS)
+        .map(|i| (format!("load{i}@localhost"), "load-password".to_string()))
+        .collect();
+    let server = TestServer::start(TestOptions {
+        accounts,
+        // Rooms without rate limits: the scenario sends as fast as it can.
+        extra_config: "[limits]\nmax_connections_per_ip = 1000\n\
+                       [muc]\nmessage_burst = 10000\nmessages_per_minute = 600000\n"
+            .into(),
+    })
+    .expect("server starts");
+    let addr = server.c2s_addr();
+
+    let mut login = tiny(Scenario::Login, addr);
+    login.mechanisms = vec![
+        Mechanism::Plain,
+        Mechanism::ScramSha1,
+        Mechanism::ScramSha256,
+    ];
+    let records = run(login);
+    assert_logins(&records, 3);
+    assert_eq!(find(&records, "login_cold").len(), 2);
+
+    assert_idle(&run(tiny(Scenario::Idle, addr)));
+    let tls_addr = server.c2s_tls_addr().expect("direct TLS listener");
+    let mut direct = tiny(Scenario::Idle, tls_addr);
+    direct.tls = TlsMode::Direct;
+    assert_idle(&run(direct));
+    let mut starttls = tiny(Scenario::Idle, addr);
+    starttls.tls = TlsMode::StartTls;
+    assert_idle(&run(starttls));
+
+    let chat = run(tiny(Scenario::Chat, addr));
+    assert_chat(find(&chat, "chat")[0]);
+
+    let mut churn = tiny(Scenario::Churn, addr);
+    churn.clients = 6;
+    let churn = run(churn);
+    assert_eq!(find(&churn, "churn")[0]["ok"], 6, "{churn:#?}");
+    assert_chat(find(&churn, "chat_before_churn")[0]);
+    assert_chat(find(&churn, "chat_after_churn")[0]);
+
+    let muc = run(tiny(Scenario::Muc, addr));
+    assert!(find(&muc, "muc_error").is_empty(), "{muc:#?}");
+    assert_eq!(find(&muc, "muc").len(), 1, "{muc:#?}");
+    find(&muc, "muc_latency").iter().for_each(|r| assert_muc(r));
+    find(&muc, "muc").iter().for_each(|r| assert_muc(r));
+}
