@@ -181,6 +181,7 @@ pub async fn serve(
     // Kept past the listeners: rooms emptied by the closing connections
     // save their history through it.
     let muc_writer = ex.spawn(crate::muc::run_writer(server.clone()));
+    tasks.push(ex.spawn(crate::muc::run_history_saver(server.clone())));
     let hosts: Vec<&str> = server
         .config
         .hosts

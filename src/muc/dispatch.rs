@@ -39,6 +39,17 @@ pub(super) struct Batch {
     out: Vec<Out>,
 }
 
+impl Batch {
+    /// A write that announces nothing (a history checkpoint).
+    pub(super) fn silent(room: Jid, write: MucWrite) -> Batch {
+        Batch {
+            room,
+            writes: vec![write],
+            out: Vec::new(),
+        }
+    }
+}
+
 /// Batches waiting for their writes, oldest first.
 #[derive(Default)]
 pub(super) struct Pending {
@@ -244,6 +255,23 @@ fn route(server: &Server, stanza: Element) {
 /// Commits queued room writes and then delivers what waited for them.
 /// Runs for the server's lifetime; [`super::Service::flush`] waits for it
 /// to catch up.
+/// How often the changed history of occupied persistent rooms is saved: a
+/// crash or power cut loses at most this much discussion. Rooms also save
+/// it when they leave memory and at shutdown. One write per active room
+/// per interval keeps SD card wear low.
+pub const HISTORY_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Saves changed room history every [`HISTORY_SAVE_INTERVAL`].
+pub async fn run_history_saver(server: Rc<Server>) {
+    loop {
+        smol::Timer::after(HISTORY_SAVE_INTERVAL).await;
+        let queued = server.muc.save_changed_history();
+        if queued > 0 {
+            log::debug!("saving the history of {queued} chat rooms");
+        }
+    }
+}
+
 pub async fn run_writer(server: Rc<Server>) {
     let service = &server.muc;
     loop {

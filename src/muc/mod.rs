@@ -44,8 +44,8 @@ use crate::stanza::{Condition, ErrorType, Kind, StanzaError};
 use crate::store::StoreError;
 use crate::xml::Element;
 
-pub use dispatch::run_writer;
-use dispatch::{Dispatch, Pending};
+use dispatch::{Batch, Dispatch, Pending};
+pub use dispatch::{HISTORY_SAVE_INTERVAL, run_history_saver, run_writer};
 use record::{AffiliationRecord, RoomRecord};
 use room::{Env, Room};
 
@@ -374,6 +374,29 @@ impl Service {
             self.pending.borrow_mut().push(batch);
             let _ = self.wake.0.try_send(());
         }
+    }
+
+    /// Queues a write of the history of every room in memory whose history
+    /// changed since it was last saved (persistent rooms only), so a crash
+    /// loses little. The room's later output waits behind it like behind
+    /// any room write, which keeps events in order. Returns how many rooms
+    /// were queued.
+    pub fn save_changed_history(&self) -> usize {
+        let mut queued = 0;
+        {
+            let mut rooms = self.rooms.borrow_mut();
+            let mut pending = self.pending.borrow_mut();
+            for (jid, room) in rooms.iter_mut().filter(|(_, r)| !r.destroyed) {
+                if let Some(write) = room.take_history_write() {
+                    pending.push(Batch::silent(jid.clone(), write));
+                    queued += 1;
+                }
+            }
+        }
+        if queued > 0 {
+            let _ = self.wake.0.try_send(());
+        }
+        queued
     }
 
     /// Waits until every queued room write is on disk and its stanzas are

@@ -566,8 +566,9 @@ impl Room {
         }
     }
 
-    /// The history, stored when a persistent room leaves memory; `None`
-    /// when there is nothing new to store.
+    /// The history, stored when a persistent room leaves memory and every
+    /// [`super::HISTORY_SAVE_INTERVAL`] while occupied; `None` when there is
+    /// nothing new to store.
     pub fn take_history_write(&mut self) -> Option<MucWrite> {
         if !self.config.persistent || !self.history_dirty {
             return None;

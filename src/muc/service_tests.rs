@@ -258,3 +258,84 @@ fn room_creation_can_be_restricted() {
     join(&h, &romeo, "Romeo");
     assert!(drain(&romeo).contains("code='110'"));
 }
+
+fn stored_history(h: &Harness) -> Vec<String> {
+    let stored = h.server.store.muc_rooms().load(ROOM).expect("read");
+    let bytes = stored.and_then(|r| r.history).unwrap_or_default();
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    super::record::decode_history(&bytes)
+        .expect("decodes")
+        .iter()
+        .map(|m| m.xml.clone())
+        .collect()
+}
+
+#[test]
+fn changed_history_of_occupied_rooms_is_saved_periodically() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    configure(
+        &h,
+        &romeo,
+        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>",
+    );
+    h.settle();
+    h.send(
+        &romeo,
+        &format!("<message xmlns='jabber:client' type='groupchat' id='m1' to='{ROOM}'><body>first</body></message>"),
+    );
+    h.settle();
+    assert!(stored_history(&h).is_empty(), "not saved per message");
+
+    assert_eq!(h.server.muc.save_changed_history(), 1);
+    h.settle();
+    let saved = stored_history(&h);
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(saved[0].contains("first"), "{saved:?}");
+    assert_eq!(h.server.muc.loaded_rooms(), 1, "the room stays occupied");
+
+    assert_eq!(
+        h.server.muc.save_changed_history(),
+        0,
+        "nothing new, nothing written"
+    );
+    drain(&romeo);
+    h.send(
+        &romeo,
+        &format!("<message xmlns='jabber:client' type='groupchat' id='m2' to='{ROOM}'><body>second</body></message>"),
+    );
+    assert_eq!(h.server.muc.save_changed_history(), 1);
+    // A message sent while the checkpoint is queued waits behind it, and
+    // nothing is lost or reordered.
+    h.send(
+        &romeo,
+        &format!("<message xmlns='jabber:client' type='groupchat' id='m3' to='{ROOM}'><body>third</body></message>"),
+    );
+    h.settle();
+    let out = drain(&romeo);
+    let second = out.find("id='m2'").expect("m2 delivered");
+    let third = out.find("id='m3'").expect("m3 delivered");
+    assert!(second < third, "{out}");
+    let saved = stored_history(&h);
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    assert!(saved[1].contains("second"), "{saved:?}");
+}
+
+#[test]
+fn temporary_rooms_have_no_history_saved() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    configure(&h, &romeo, "");
+    h.settle();
+    h.send(
+        &romeo,
+        &format!("<message xmlns='jabber:client' type='groupchat' id='m1' to='{ROOM}'><body>gone</body></message>"),
+    );
+    assert_eq!(h.server.muc.save_changed_history(), 0);
+    h.settle();
+    assert!(!h.server.store.muc_rooms().exists(ROOM).expect("read"));
+}
