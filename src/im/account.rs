@@ -2,7 +2,6 @@
 //! account's behalf (RFC 6121 §8.5.2.1.3).
 
 use crate::jid::Jid;
-use crate::router;
 use crate::server::Server;
 use crate::stanza::{self, Condition, StanzaError};
 use crate::xml::Element;
@@ -43,19 +42,7 @@ pub fn handle(server: &Server, iq: Element, account: &Jid) {
         }
         _ => Err(StanzaError::new(Condition::ServiceUnavailable)),
     };
-    let reply = match answer {
-        Ok(payload) => {
-            let mut reply = stanza::iq_result(&iq);
-            if let Some(p) = payload {
-                reply.push_child(p);
-            }
-            Some(reply)
-        }
-        Err(e) => stanza::error_reply(&iq, &e),
-    };
-    if let Some(reply) = reply {
-        router::reply_to_sender(server, reply);
-    }
+    super::reply::answer(server, &iq, answer);
 }
 
 /// Used by handlers that answer with just a payload.

@@ -4,9 +4,8 @@
 use std::time::SystemTime;
 
 use crate::jid::Jid;
-use crate::router;
 use crate::server::Server;
-use crate::stanza::{self, Condition, Kind, StanzaError};
+use crate::stanza::{Condition, Kind, StanzaError};
 use crate::xml::Element;
 
 use super::extdisco::{self, NS_EXTDISCO};
@@ -41,19 +40,7 @@ fn iq(server: &Server, iq: Element, to: &Jid) {
     } else {
         answer(server, &iq, ty == "get")
     };
-    let reply = match answer {
-        Ok(payload) => {
-            let mut reply = stanza::iq_result(&iq);
-            if let Some(p) = payload {
-                reply.push_child(p);
-            }
-            Some(reply)
-        }
-        Err(error) => stanza::error_reply(&iq, &error),
-    };
-    if let Some(reply) = reply {
-        router::reply_to_sender(server, reply);
-    }
+    super::reply::answer(server, &iq, answer);
 }
 
 fn answer(server: &Server, iq: &Element, get: bool) -> Result<Option<Element>, StanzaError> {
