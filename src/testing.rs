@@ -199,3 +199,17 @@ impl Drop for TestServer {
         self.shutdown();
     }
 }
+
+/// Multiplies a test's timeout by `PERCH_TEST_TIME_SCALE` (a whole number,
+/// 1 when unset or unreadable). `cross/perch-cross test` sets it when the
+/// suite runs under qemu-user, where everything is 10–50 times slower: a
+/// timeout there bounds how long a test waits for an answer; it does not
+/// measure how fast the server is on real hardware.
+pub fn scaled(base: std::time::Duration) -> std::time::Duration {
+    let scale = std::env::var("PERCH_TEST_TIME_SCALE")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1);
+    base * scale
+}

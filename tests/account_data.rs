@@ -22,7 +22,7 @@ impl Raw {
     /// Connects and opens the stream; returns the client and the features.
     fn open(addr: SocketAddr) -> (Raw, Element) {
         let tcp = TcpStream::connect(addr).expect("connect");
-        tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        tcp.set_read_timeout(Some(perch::testing::scaled(Duration::from_secs(10))))
             .expect("timeout");
         let mut raw = Raw {
             tcp,

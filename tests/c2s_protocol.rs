@@ -41,7 +41,9 @@ const NS_VERSION: &str = "jabber:iq:version";
 const NS_TIME: &str = "urn:xmpp:time";
 
 /// The longest any single exchange may take before the test fails.
-const TIMEOUT: Duration = Duration::from_secs(5);
+fn timeout() -> Duration {
+    perch::testing::scaled(Duration::from_secs(5))
+}
 /// Failed logins are answered after a delay (200 ms for the first few per
 /// address, growing after `login_attempts_per_minute`); anything faster
 /// than this means there is none.
@@ -217,9 +219,10 @@ struct Client {
 }
 
 fn tcp_connect(addr: SocketAddr) -> TcpStream {
-    let tcp = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect to the test server");
-    tcp.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
-    tcp.set_write_timeout(Some(TIMEOUT)).expect("write timeout");
+    let tcp = TcpStream::connect_timeout(&addr, timeout()).expect("connect to the test server");
+    tcp.set_read_timeout(Some(timeout())).expect("read timeout");
+    tcp.set_write_timeout(Some(timeout()))
+        .expect("write timeout");
     tcp.set_nodelay(true).expect("nodelay");
     tcp
 }
@@ -285,7 +288,7 @@ impl Client {
     }
 
     fn next_event(&mut self) -> Event {
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + timeout();
         loop {
             match self.framer.next_event() {
                 Ok(Some(FrameEvent::StreamOpen(header))) => return Event::Open(header),
@@ -299,7 +302,8 @@ impl Client {
             }
             assert!(
                 Instant::now() < deadline,
-                "no complete answer within {TIMEOUT:?}; received: {}",
+                "no complete answer within {:?}; received: {}",
+                timeout(),
                 self.transcript()
             );
             let mut buf = [0u8; 8192];
@@ -312,7 +316,8 @@ impl Client {
                 }
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Event::Eof,
                 Err(e) if is_timeout(&e) => panic!(
-                    "no answer within {TIMEOUT:?}; received: {}",
+                    "no answer within {:?}; received: {}",
+                    timeout(),
                     self.transcript()
                 ),
                 Err(e) => panic!("read failed: {e}; received: {}", self.transcript()),
@@ -501,7 +506,7 @@ impl Client {
     /// already received `</stream:stream>` may come before.
     fn expect_eof(&mut self) {
         let before = self.received.len();
-        let deadline = Instant::now() + TIMEOUT;
+        let deadline = Instant::now() + timeout();
         let mut buf = [0u8; 4096];
         loop {
             match self.io.read(&mut buf) {
@@ -516,14 +521,16 @@ impl Client {
                     break;
                 }
                 Err(e) if is_timeout(&e) => panic!(
-                    "the server did not close the connection within {TIMEOUT:?}; received: {}",
+                    "the server did not close the connection within {:?}; received: {}",
+                    timeout(),
                     self.transcript()
                 ),
                 Err(e) => panic!("read failed: {e}"),
             }
             assert!(
                 Instant::now() < deadline,
-                "the server did not close the connection within {TIMEOUT:?}; received: {}",
+                "the server did not close the connection within {:?}; received: {}",
+                timeout(),
                 self.transcript()
             );
         }

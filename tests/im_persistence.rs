@@ -18,7 +18,9 @@ use scansion_runner::tree::XElem;
 const ROSTER: &str = "jabber:iq:roster";
 const BLOCKING: &str = "urn:xmpp:blocking";
 const DELAY: &str = "urn:xmpp:delay";
-const WAIT: Duration = Duration::from_secs(5);
+fn wait() -> Duration {
+    perch::testing::scaled(Duration::from_secs(5))
+}
 
 fn connect(server: &TestServer, user: &str, resource: &str) -> Client {
     let decl = ClientDecl {
@@ -42,7 +44,7 @@ fn send(client: &mut Client, xml: &str) {
 
 /// The first stanza satisfying `wanted`, skipping others (as scansion does).
 fn expect(client: &mut Client, what: &str, wanted: impl Fn(&XElem) -> bool) -> XElem {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + wait();
     loop {
         match client.next_stanza(deadline) {
             Ok(stanza) if wanted(&stanza) => return stanza,
@@ -50,8 +52,9 @@ fn expect(client: &mut Client, what: &str, wanted: impl Fn(&XElem) -> bool) -> X
             Err(RecvError::Timeout) => {
                 let seen: Vec<&str> = client.history().collect();
                 panic!(
-                    "{}: no {what} within {WAIT:?}; last received: {seen:#?}",
-                    client.full_jid
+                    "{}: no {what} within {:?}; last received: {seen:#?}",
+                    client.full_jid,
+                    wait()
                 )
             }
             Err(RecvError::Closed(why)) => panic!("{}: stream closed: {why}", client.full_jid),

@@ -277,7 +277,8 @@ fn persistent_rooms_survive_restarts() {
     let expected = vec![
         "keep@conference.localhost (persistent, public, 0 occupants) \"The Keep\"".to_string(),
     ];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let deadline =
+        std::time::Instant::now() + perch::testing::scaled(std::time::Duration::from_secs(5));
     let mut listed = admin(&server, &Command::RoomList);
     while listed != expected && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -23,7 +23,9 @@ use perch::sd_notify::Notifier;
 use perch::store::Store;
 use perch::testing::TempDir;
 
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+fn io_timeout() -> Duration {
+    perch::testing::scaled(Duration::from_secs(10))
+}
 /// The exposure `systemd-analyze security` may report at most ("OK").
 const MAX_EXPOSURE: f64 = 2.0;
 
@@ -123,7 +125,7 @@ fn b64(data: &[u8]) -> String {
 impl Client {
     fn connect(addr: SocketAddr) -> std::io::Result<Client> {
         let tcp = TcpStream::connect(addr)?;
-        tcp.set_read_timeout(Some(IO_TIMEOUT))?;
+        tcp.set_read_timeout(Some(io_timeout()))?;
         Ok(Client {
             tcp,
             received: String::new(),
@@ -137,12 +139,13 @@ impl Client {
     /// Reads until `needle` has arrived; returns everything read so far
     /// and forgets it.
     fn read_until(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + IO_TIMEOUT;
+        let deadline = Instant::now() + io_timeout();
         let mut buf = [0u8; 4096];
         while !self.received.contains(needle) {
             assert!(
                 Instant::now() < deadline,
-                "no {needle:?} within {IO_TIMEOUT:?}; got {:?}",
+                "no {needle:?} within {:?}; got {:?}",
+                io_timeout(),
                 self.received
             );
             match self.tcp.read(&mut buf) {
@@ -347,7 +350,7 @@ fn start_in_process(config: Config, notify: &Path, accounts: &[(&str, &str)]) ->
         }));
     });
     let (addr, tls_addr) = ready_rx
-        .recv_timeout(IO_TIMEOUT)
+        .recv_timeout(io_timeout())
         .expect("server did not start");
     Running {
         addr,
@@ -364,7 +367,7 @@ impl Running {
             .try_send(Control::Reload(Box::new(config)))
             .expect("control");
         self.reloaded
-            .recv_timeout(IO_TIMEOUT)
+            .recv_timeout(io_timeout())
             .expect("reload outcome")
     }
 
@@ -397,7 +400,7 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
     let notify = NotifySocket::bind(dir.path());
     let server = start_in_process(config, &notify.path, &[("alice@localhost", "pw")]);
 
-    let ready = notify.wait_for("READY=1", IO_TIMEOUT);
+    let ready = notify.wait_for("READY=1", io_timeout());
     assert!(
         ready
             .last()
@@ -405,11 +408,14 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
         "{ready:?}"
     );
     // The watchdog is pinged at half the interval (here 0.4 s).
-    notify.wait_for("WATCHDOG=1", Duration::from_secs(2));
-    notify.wait_for("WATCHDOG=1", Duration::from_secs(2));
+    notify.wait_for("WATCHDOG=1", perch::testing::scaled(Duration::from_secs(2)));
+    notify.wait_for("WATCHDOG=1", perch::testing::scaled(Duration::from_secs(2)));
 
     let mut alice = Client::online(server.addr, "alice", "pw");
-    notify.wait_for("1 client online", Duration::from_secs(3));
+    notify.wait_for(
+        "1 client online",
+        perch::testing::scaled(Duration::from_secs(3)),
+    );
 
     // Reload with one connection per address: the existing one stays, a
     // new one is refused.
@@ -425,7 +431,7 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
     alice.ping("after-reload");
     let mut second = Client::connect(server.addr).expect("tcp connect");
     assert!(
-        second.closed_within(Duration::from_secs(3)),
+        second.closed_within(perch::testing::scaled(Duration::from_secs(3))),
         "a second connection from the same address was admitted"
     );
 
@@ -455,14 +461,17 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
     // still pending when it began is on disk, and it takes well under the
     // 2 s drain limit when every client leaves at once.
     let took = server.stop_with_pending_write("late@localhost");
-    assert!(took < Duration::from_secs(3), "shutdown took {took:?}");
-    assert!(alice.closed_within(Duration::from_secs(3)));
+    assert!(
+        took < perch::testing::scaled(Duration::from_secs(3)),
+        "shutdown took {took:?}"
+    );
+    assert!(alice.closed_within(perch::testing::scaled(Duration::from_secs(3))));
     assert!(
         alice.received.contains("system-shutdown") && alice.received.contains("</stream:stream>"),
         "{:?}",
         alice.received
     );
-    notify.wait_for("STOPPING=1", Duration::from_secs(1));
+    notify.wait_for("STOPPING=1", perch::testing::scaled(Duration::from_secs(1)));
     let store = Store::open(&data.join(perch::run::DB_FILE), 1 << 20).expect("reopen");
     assert!(
         store.accounts().exists("late@localhost").expect("read"),
@@ -507,7 +516,7 @@ fn tls_connect(
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
     let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
     let mut tcp = TcpStream::connect(addr).expect("connect");
-    tcp.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    tcp.set_read_timeout(Some(io_timeout())).expect("timeout");
     while conn.is_handshaking() {
         conn.complete_io(&mut tcp).expect("handshake");
     }
@@ -645,8 +654,8 @@ fn binary_notifies_reloads_on_sighup_and_stops_on_sigterm() {
         .expect("perch run");
     let pid = Pid::from_child(&child);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        notify.wait_for("READY=1", IO_TIMEOUT);
-        notify.wait_for("WATCHDOG=1", Duration::from_secs(2));
+        notify.wait_for("READY=1", io_timeout());
+        notify.wait_for("WATCHDOG=1", perch::testing::scaled(Duration::from_secs(2)));
         let port = listening_port(&read_log(&log_path)).expect("port in the log");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut alice = Client::online(addr, "alice", "pw");
@@ -655,8 +664,8 @@ fn binary_notifies_reloads_on_sighup_and_stops_on_sigterm() {
         // and the connection lives on.
         std::fs::write(&config, text.replace("\"info\"", "\"debug\"")).expect("config");
         kill_process(pid, Signal::HUP).expect("SIGHUP");
-        notify.wait_for("RELOADING=1", IO_TIMEOUT);
-        notify.wait_for("READY=1", IO_TIMEOUT);
+        notify.wait_for("RELOADING=1", io_timeout());
+        notify.wait_for("READY=1", io_timeout());
         alice.ping("after-sighup");
         let log = read_log(&log_path);
         assert!(log.contains("reloaded: log_level"), "{log}");
@@ -664,15 +673,15 @@ fn binary_notifies_reloads_on_sighup_and_stops_on_sigterm() {
         // A broken file on SIGHUP changes nothing and is reported.
         std::fs::write(&config, "this is not toml").expect("config");
         kill_process(pid, Signal::HUP).expect("SIGHUP");
-        notify.wait_for("READY=1", IO_TIMEOUT);
+        notify.wait_for("READY=1", io_timeout());
         alice.ping("after-bad-sighup");
         assert!(read_log(&log_path).contains("configuration not reloaded"));
 
         // SIGTERM: STOPPING=1, system-shutdown to the client, exit 0 fast.
         let started = Instant::now();
         kill_process(pid, Signal::TERM).expect("SIGTERM");
-        notify.wait_for("STOPPING=1", IO_TIMEOUT);
-        assert!(alice.closed_within(Duration::from_secs(3)));
+        notify.wait_for("STOPPING=1", io_timeout());
+        assert!(alice.closed_within(perch::testing::scaled(Duration::from_secs(3))));
         assert!(
             alice.received.contains("system-shutdown"),
             "{:?}",
@@ -683,7 +692,7 @@ fn binary_notifies_reloads_on_sighup_and_stops_on_sigterm() {
                 break s;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(3),
+                started.elapsed() < perch::testing::scaled(Duration::from_secs(3)),
                 "perch still running 3 s after SIGTERM"
             );
             std::thread::sleep(Duration::from_millis(20));

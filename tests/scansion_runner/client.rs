@@ -18,7 +18,9 @@ const BIND_NS: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 const SESSION_NS: &str = "urn:ietf:params:xml:ns:xmpp-session";
 const STREAMS_NS: &str = "http://etherx.jabber.org/streams";
 /// Time allowed for each exchange while connecting.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+fn connect_timeout() -> Duration {
+    perch::testing::scaled(Duration::from_secs(5))
+}
 /// How long `disconnects` waits for the server to close its side.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// How many received stanzas are kept for failure reports.
@@ -55,15 +57,15 @@ impl Client {
     /// Opens a stream to the JID's domain, authenticates with SASL PLAIN
     /// and binds a resource. No presence, roster or other setup is sent.
     pub fn connect(addr: SocketAddr, decl: &ClientDecl) -> Result<Client, String> {
-        let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+        let stream = TcpStream::connect_timeout(&addr, connect_timeout())
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
         let setup = |e: std::io::Error| format!("cannot set up the socket: {e}");
         stream.set_nodelay(true).map_err(setup)?;
         stream
-            .set_read_timeout(Some(CONNECT_TIMEOUT))
+            .set_read_timeout(Some(connect_timeout()))
             .map_err(setup)?;
         stream
-            .set_write_timeout(Some(CONNECT_TIMEOUT))
+            .set_write_timeout(Some(connect_timeout()))
             .map_err(setup)?;
 
         let mut conn = Handshake {

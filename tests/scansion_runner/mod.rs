@@ -13,11 +13,14 @@
 //!   it, and print the full failure report of every failing one (not only of
 //!   the required ones);
 //! - `PERCH_SCANSION_JOBS=n`: scripts played at once (default 4);
-//! - `PERCH_SHARED_SCANSION=dir`: where the shared corpus is.
+//! - `PERCH_SHARED_SCANSION=dir`: where the shared corpus is;
+//! - `PERCH_TEST_TIME_SCALE=n`: multiplies the waits below (see
+//!   `perch::testing::scaled`; set under qemu by `cross/perch-cross`).
 //!
 //! Playing rules that FORMAT.md leaves open:
 //! - a `receives` step discards non-matching stanzas until one matches,
-//!   for at most 5 s;
+//!   for at most 5 s (and the client's connect and login exchanges wait 5 s
+//!   each);
 //! - `X receives: nothing` passes if no stanza is queued for X and none
 //!   arrives within 1 s (stanzas left over from earlier steps count);
 //! - a send waits 100 ms when the previous action was another client's.

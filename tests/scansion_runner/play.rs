@@ -30,7 +30,7 @@ impl Default for PlayOptions {
     fn default() -> Self {
         PlayOptions {
             extra_config: String::new(),
-            step_timeout: Duration::from_secs(5),
+            step_timeout: perch::testing::scaled(Duration::from_secs(5)),
             nothing_wait: Duration::from_secs(1),
             switch_pause: Duration::from_millis(100),
         }
