@@ -120,7 +120,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         let Some(setup) = tls.as_ref() else {
             return;
         };
-        match handshake(setup.direct_config(), transport).await {
+        match Box::pin(handshake(setup.direct_config(), transport)).await {
             Some((t, cb)) => {
                 transport = t;
                 channel_binding = cb;
@@ -299,7 +299,7 @@ impl Connection {
                             return false;
                         };
                         let plain = std::mem::replace(transport, Transport::Upgrading);
-                        match handshake(setup.starttls_config(), plain).await {
+                        match Box::pin(handshake(setup.starttls_config(), plain)).await {
                             Some((tls, cb)) => {
                                 *transport = tls;
                                 self.framer.reset();
@@ -313,35 +313,10 @@ impl Connection {
                     }
                     Action::Restart => self.framer.reset(),
                     Action::Sasl(job) => {
-                        let reader = self.server.store.accounts().reader(&job.domain);
-                        let mut session = job.session;
-                        let input = job.input;
-                        let (session, step) = if job.mechanism == Mechanism::Plain {
-                            // PLAIN costs a PBKDF2 run: keep it off the loop.
-                            smol::unblock(move || {
-                                let step = session.step(&input, &reader);
-                                (session, step)
-                            })
-                            .await
-                        } else {
-                            let step = session.step(&input, &reader);
-                            (session, step)
-                        };
-                        match &step {
-                            crate::sasl::Step::Failure(f) => {
-                                log::info!(
-                                    "{}: authentication failed ({})",
-                                    self.peer,
-                                    f.condition()
-                                );
-                                let delay = self.server.auth_failed(self.peer.ip());
-                                Timer::after(delay).await;
-                            }
-                            crate::sasl::Step::Success { .. } => {
-                                self.server.auth_succeeded(self.peer.ip())
-                            }
-                            crate::sasl::Step::Challenge(_) => {}
-                        }
+                        // Boxed, like the other rare steps below: their state
+                        // would otherwise be part of every connection's task
+                        // for its whole life, idle or not.
+                        let (session, step) = Box::pin(self.sasl_step(job)).await;
                         let server = self.server.clone();
                         let env = StreamEnv { server: &server };
                         let stream = &mut self.stream;
@@ -349,9 +324,13 @@ impl Connection {
                             .with_buf(|out| stream.sasl_result(session, step, &env, out, actions));
                     }
                     Action::Register { iq, domain } => {
-                        let (reply, created) =
-                            im::register::before_login(&self.server, &iq, &domain, self.peer.ip())
-                                .await;
+                        let (reply, created) = Box::pin(im::register::before_login(
+                            &self.server,
+                            &iq,
+                            &domain,
+                            self.peer.ip(),
+                        ))
+                        .await;
                         let stream = &mut self.stream;
                         self.outbox
                             .with_buf(|out| stream.register_result(reply.as_ref(), created, out));
@@ -389,6 +368,38 @@ impl Connection {
             pending = std::mem::take(actions);
         }
         true
+    }
+
+    /// One SASL step: PLAIN on the blocking pool (it runs PBKDF2), SCRAM
+    /// here (stored keys, no key derivation); a failure is answered late.
+    async fn sasl_step(
+        &self,
+        job: crate::stream::c2s::SaslJob,
+    ) -> (crate::sasl::SaslSession, crate::sasl::Step) {
+        let reader = self.server.store.accounts().reader(&job.domain);
+        let mut session = job.session;
+        let input = job.input;
+        let (session, step) = if job.mechanism == Mechanism::Plain {
+            // PLAIN costs a PBKDF2 run: keep it off the loop.
+            smol::unblock(move || {
+                let step = session.step(&input, &reader);
+                (session, step)
+            })
+            .await
+        } else {
+            let step = session.step(&input, &reader);
+            (session, step)
+        };
+        match &step {
+            crate::sasl::Step::Failure(f) => {
+                log::info!("{}: authentication failed ({})", self.peer, f.condition());
+                let delay = self.server.auth_failed(self.peer.ip());
+                Timer::after(delay).await;
+            }
+            crate::sasl::Step::Success { .. } => self.server.auth_succeeded(self.peer.ip()),
+            crate::sasl::Step::Challenge(_) => {}
+        }
+        (session, step)
     }
 
     /// Writes everything queued. Returns false if the peer is gone.
