@@ -11,6 +11,7 @@ pub mod forms;
 pub mod im;
 pub mod jid;
 pub mod logger;
+pub mod memory;
 pub mod muc;
 pub mod net;
 pub mod portable;

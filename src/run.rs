@@ -19,6 +19,12 @@ use crate::stream::{StreamCondition, StreamError};
 
 pub const DB_FILE: &str = "perch.redb";
 
+/// Pending connections the kernel queues per listener. The standard
+/// library listens with 128, which a burst of clients (a router rebooting,
+/// a load test) overflows: the kernel then drops SYNs and the clients wait
+/// a second or more for their retransmit. Linux caps this at somaxconn.
+pub const LISTEN_BACKLOG: i32 = 1024;
+
 #[derive(Debug)]
 pub enum RunError {
     Store(StoreError),
@@ -115,6 +121,9 @@ pub async fn prepare(config: Config, ex: &LocalExecutor<'static>) -> Result<Prep
         let listener = async_net::TcpListener::bind(l.address)
             .await
             .map_err(|e| RunError::Bind(l.address, e))?;
+        // Listening again on a listening socket only changes its backlog.
+        rustix::net::listen(&listener, LISTEN_BACKLOG)
+            .map_err(|e| RunError::Bind(l.address, e.into()))?;
         listeners.push((l.kind, listener));
     }
     let admin = match admin::bind(&config.data_dir) {

@@ -12,6 +12,7 @@ use crate::config::{Config, Limits};
 use crate::durable::OutputHold;
 use crate::im::ImCache;
 use crate::jid::{self, Jid};
+use crate::memory::{ReleasePolicy, ShrinkIdle};
 use crate::session::{Outbox, Session};
 use crate::stanza::{Condition, StanzaError};
 use crate::store::Store;
@@ -36,6 +37,8 @@ pub struct Server {
     /// Rosters, blocklists and offline counters of active accounts.
     pub im: ImCache,
     sessions: RefCell<HashMap<Jid, Vec<Rc<Session>>>>,
+    /// Sessions in `sessions`, kept so counting is not a walk of the table.
+    session_total: Cell<usize>,
     next_session_id: Cell<u64>,
     connections: RefCell<HashMap<IpAddr, u32>>,
     connection_count: Cell<usize>,
@@ -43,6 +46,8 @@ pub struct Server {
     rng: ring::rand::SystemRandom,
     /// In-band registrations per client address (XEP-0077).
     pub registrations: crate::im::register::Throttle,
+    /// When to give memory back after connections left.
+    release: RefCell<ReleasePolicy>,
 }
 
 struct AuthFailures {
@@ -70,12 +75,14 @@ impl Server {
             hold: OutputHold::new(),
             im: ImCache::default(),
             sessions: RefCell::new(HashMap::new()),
+            session_total: Cell::new(0),
             next_session_id: Cell::new(1),
             connections: RefCell::new(HashMap::new()),
             connection_count: Cell::new(0),
             auth_failures: RefCell::new(HashMap::new()),
             rng: ring::rand::SystemRandom::new(),
             registrations: Default::default(),
+            release: RefCell::new(ReleasePolicy::default()),
         })
     }
 
@@ -168,6 +175,8 @@ impl Server {
         let list = sessions.entry(account.to_bare()).or_default();
         if let Some(pos) = list.iter().position(|s| s.jid == full) {
             let old = list.remove(pos);
+            self.session_total
+                .set(self.session_total.get().saturating_sub(1));
             log::info!("{full} logged in again; closing the older session");
             old.outbox.close_with(StreamError::with_text(
                 StreamCondition::Conflict,
@@ -183,6 +192,7 @@ impl Server {
         self.next_session_id.set(id + 1);
         let session = Rc::new(Session::new(id, full, outbox, self.hold.clone()));
         list.push(session.clone());
+        self.session_total.set(self.session_total.get() + 1);
         Ok(session)
     }
 
@@ -191,7 +201,11 @@ impl Server {
         let mut sessions = self.sessions.borrow_mut();
         let bare = session.jid.to_bare();
         if let Some(list) = sessions.get_mut(&bare) {
+            let before = list.len();
             list.retain(|s| s.id != session.id);
+            let removed = before - list.len();
+            self.session_total
+                .set(self.session_total.get().saturating_sub(removed));
             if list.is_empty() {
                 sessions.remove(&bare);
             }
@@ -216,7 +230,7 @@ impl Server {
     }
 
     pub fn session_count(&self) -> usize {
-        self.sessions.borrow().values().map(Vec::len).sum()
+        self.session_total.get()
     }
 
     pub fn all_sessions(&self) -> Vec<Rc<Session>> {
@@ -237,7 +251,9 @@ impl Server {
             return Err("too many connections from this address");
         }
         *n += 1;
-        self.connection_count.set(self.connection_count.get() + 1);
+        let live = self.connection_count.get() + 1;
+        self.connection_count.set(live);
+        self.release.borrow_mut().admitted(live);
         Ok(ConnectionGuard {
             server: self.clone(),
             ip,
@@ -278,6 +294,34 @@ impl Server {
     pub fn auth_succeeded(&self, ip: IpAddr) {
         self.auth_failures.borrow_mut().remove(&ip);
     }
+
+    /// After a wave of connections left: shrinks the tables sized for the
+    /// wave and hands the freed heap back to the system.
+    pub fn release_memory(&self) {
+        self.im.sweep(self);
+        self.sessions.borrow_mut().shrink_idle();
+        self.connections.borrow_mut().shrink_idle();
+        self.auth_failures.borrow_mut().shrink_idle();
+        self.im.shrink_idle();
+        crate::memory::release_free_heap();
+    }
+
+    fn connection_ended(&self, ip: IpAddr) {
+        {
+            let mut per_ip = self.connections.borrow_mut();
+            if let Some(n) = per_ip.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    per_ip.remove(&ip);
+                }
+            }
+        }
+        let live = self.connection_count.get().saturating_sub(1);
+        self.connection_count.set(live);
+        if self.release.borrow_mut().released(live) {
+            self.release_memory();
+        }
+    }
 }
 
 pub struct ConnectionGuard {
@@ -287,16 +331,7 @@ pub struct ConnectionGuard {
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        let mut per_ip = self.server.connections.borrow_mut();
-        if let Some(n) = per_ip.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                per_ip.remove(&self.ip);
-            }
-        }
-        self.server
-            .connection_count
-            .set(self.server.connection_count.get().saturating_sub(1));
+        self.server.connection_ended(self.ip);
     }
 }
 

@@ -130,6 +130,15 @@ impl Outbox {
         }
     }
 
+    /// Frees the buffer kept for the next burst, when nothing is queued:
+    /// for a connection that has gone quiet.
+    pub fn release_spare(&self) {
+        let mut st = self.state.borrow_mut();
+        if st.buf.is_empty() {
+            st.buf = Vec::new();
+        }
+    }
+
     pub fn take_close(&self) -> Option<StreamError> {
         self.state.borrow_mut().close.take()
     }
@@ -202,5 +211,21 @@ mod tests {
         assert_eq!(outbox.queued(), 0);
         let err = outbox.take_close().expect("close reason");
         assert_eq!(err.condition, StreamCondition::PolicyViolation);
+    }
+
+    #[test]
+    fn spare_buffer_is_kept_for_bursts_and_freed_when_quiet() {
+        let outbox = Outbox::new();
+        outbox.send_raw(b"<presence/>");
+        let mut buf = Vec::new();
+        outbox.take_into(&mut buf);
+        outbox.recycle(buf);
+        assert!(outbox.state.borrow().buf.capacity() > 0);
+        outbox.release_spare();
+        assert_eq!(outbox.state.borrow().buf.capacity(), 0);
+        // Something queued is never dropped.
+        outbox.send_raw(b"<presence/>");
+        outbox.release_spare();
+        assert_eq!(outbox.queued(), 11);
     }
 }

@@ -99,6 +99,11 @@ impl ImCache {
         self.accounts.borrow_mut().clear();
     }
 
+    /// Shrinks the table after the accounts of a wave of logins left.
+    pub fn shrink_idle(&self) {
+        crate::memory::ShrinkIdle::shrink_idle(&mut *self.accounts.borrow_mut());
+    }
+
     pub fn len(&self) -> usize {
         self.accounts.borrow().len()
     }
@@ -107,7 +112,9 @@ impl ImCache {
         self.accounts.borrow().is_empty()
     }
 
-    fn sweep(&self, server: &Server) {
+    /// Drops the states of accounts without sessions whose writes are on
+    /// disk, once there are more than `IDLE_STATES` of them.
+    pub fn sweep(&self, server: &Server) {
         let mut accounts = self.accounts.borrow_mut();
         if accounts.len() < IDLE_STATES + server.session_count() {
             return;

@@ -34,6 +34,10 @@ const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Idle time after which a whitespace keepalive is sent, so NAT routers
 /// keep the mapping and dead peers are noticed on the next write.
 const KEEPALIVE: Duration = Duration::from_secs(240);
+/// Quiet time after which a connection frees its parse and write buffers;
+/// the next burst allocates them again, which costs far less than keeping
+/// them for every idle client.
+const IDLE_RELEASE: Duration = Duration::from_secs(1);
 /// Bytes read per poll; lives on the stack only for the read itself, so an
 /// idle connection holds no read buffer.
 const READ_CHUNK: usize = 4096;
@@ -79,6 +83,17 @@ struct Connection {
     /// When the stream must be authenticated and bound, or be closed.
     auth_deadline: Option<Instant>,
     last_write: Instant,
+    /// Last input or output; `None` once the buffers were freed for a quiet
+    /// spell (until the next activity).
+    last_activity: Option<Instant>,
+    /// One timer for the connection's whole life, armed for the earliest
+    /// deadline. Registering a timer with the reactor costs a wake-up of its
+    /// poller (a system call), so it is not re-created at every wait: it
+    /// stays armed while the deadline only moves later, fires early, and
+    /// the timer handler re-checks what is due.
+    timer: Timer,
+    /// When `timer` fires; `None` once it fired (or was never armed).
+    timer_armed: Option<Instant>,
     closing: bool,
 }
 
@@ -105,7 +120,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         let Some(setup) = tls.as_ref() else {
             return;
         };
-        match handshake(setup.direct_config(), transport).await {
+        match Box::pin(handshake(setup.direct_config(), transport)).await {
             Some((t, cb)) => {
                 transport = t;
                 channel_binding = cb;
@@ -131,6 +146,9 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         session: None,
         auth_deadline: Some(Instant::now() + auth_timeout),
         last_write: Instant::now(),
+        last_activity: Some(Instant::now()),
+        timer: Timer::never(),
+        timer_armed: None,
         closing: false,
     };
     log::debug!(
@@ -194,7 +212,7 @@ impl Connection {
                 return;
             }
             match self.wait(transport).await {
-                Wake::Input | Wake::Output => {}
+                Wake::Input | Wake::Output => self.last_activity = Some(Instant::now()),
                 Wake::Eof => {
                     log::debug!("{}: connection closed by peer", self.peer);
                     return;
@@ -204,6 +222,7 @@ impl Connection {
                     return;
                 }
                 Wake::Timer => {
+                    self.release_if_quiet();
                     self.on_timer(&mut actions);
                     if !self.perform(transport, &mut actions).await {
                         return;
@@ -232,6 +251,19 @@ impl Connection {
             .with_buf(|out| stream.fail(error, &env, out, actions));
     }
 
+    /// Frees the buffers of a connection that has been quiet for
+    /// `IDLE_RELEASE`.
+    fn release_if_quiet(&mut self) {
+        if self
+            .last_activity
+            .is_some_and(|t| t.elapsed() >= IDLE_RELEASE)
+        {
+            self.last_activity = None;
+            self.framer.release_idle();
+            self.outbox.release_spare();
+        }
+    }
+
     fn on_timer(&mut self, actions: &mut Vec<Action>) {
         let now = Instant::now();
         if self.auth_deadline.is_some_and(|d| now >= d) {
@@ -247,6 +279,8 @@ impl Connection {
             );
         } else if now.duration_since(self.last_write) >= KEEPALIVE {
             self.outbox.send_raw(b" ");
+            // The write buffer this allocates is freed again once quiet.
+            self.last_activity = Some(now);
         }
     }
 
@@ -265,7 +299,7 @@ impl Connection {
                             return false;
                         };
                         let plain = std::mem::replace(transport, Transport::Upgrading);
-                        match handshake(setup.starttls_config(), plain).await {
+                        match Box::pin(handshake(setup.starttls_config(), plain)).await {
                             Some((tls, cb)) => {
                                 *transport = tls;
                                 self.framer.reset();
@@ -279,35 +313,10 @@ impl Connection {
                     }
                     Action::Restart => self.framer.reset(),
                     Action::Sasl(job) => {
-                        let reader = self.server.store.accounts().reader(&job.domain);
-                        let mut session = job.session;
-                        let input = job.input;
-                        let (session, step) = if job.mechanism == Mechanism::Plain {
-                            // PLAIN costs a PBKDF2 run: keep it off the loop.
-                            smol::unblock(move || {
-                                let step = session.step(&input, &reader);
-                                (session, step)
-                            })
-                            .await
-                        } else {
-                            let step = session.step(&input, &reader);
-                            (session, step)
-                        };
-                        match &step {
-                            crate::sasl::Step::Failure(f) => {
-                                log::info!(
-                                    "{}: authentication failed ({})",
-                                    self.peer,
-                                    f.condition()
-                                );
-                                let delay = self.server.auth_failed(self.peer.ip());
-                                Timer::after(delay).await;
-                            }
-                            crate::sasl::Step::Success { .. } => {
-                                self.server.auth_succeeded(self.peer.ip())
-                            }
-                            crate::sasl::Step::Challenge(_) => {}
-                        }
+                        // Boxed, like the other rare steps below: their state
+                        // would otherwise be part of every connection's task
+                        // for its whole life, idle or not.
+                        let (session, step) = Box::pin(self.sasl_step(job)).await;
                         let server = self.server.clone();
                         let env = StreamEnv { server: &server };
                         let stream = &mut self.stream;
@@ -315,9 +324,13 @@ impl Connection {
                             .with_buf(|out| stream.sasl_result(session, step, &env, out, actions));
                     }
                     Action::Register { iq, domain } => {
-                        let (reply, created) =
-                            im::register::before_login(&self.server, &iq, &domain, self.peer.ip())
-                                .await;
+                        let (reply, created) = Box::pin(im::register::before_login(
+                            &self.server,
+                            &iq,
+                            &domain,
+                            self.peer.ip(),
+                        ))
+                        .await;
                         let stream = &mut self.stream;
                         self.outbox
                             .with_buf(|out| stream.register_result(reply.as_ref(), created, out));
@@ -332,7 +345,10 @@ impl Connection {
                                 .bind(&account, resource.as_deref(), self.outbox.clone());
                         let result = result.map(|session| {
                             let jid = session.jid.clone();
-                            log::info!("{}: bound {jid}", self.peer);
+                            // Per-login lines stay out of `info`: at thousands
+                            // of logins a second they would be most of the
+                            // server's work and of its log.
+                            log::debug!("{}: bound {jid}", self.peer);
                             self.session = Some(session);
                             self.auth_deadline = None;
                             jid
@@ -352,6 +368,38 @@ impl Connection {
             pending = std::mem::take(actions);
         }
         true
+    }
+
+    /// One SASL step: PLAIN on the blocking pool (it runs PBKDF2), SCRAM
+    /// here (stored keys, no key derivation); a failure is answered late.
+    async fn sasl_step(
+        &self,
+        job: crate::stream::c2s::SaslJob,
+    ) -> (crate::sasl::SaslSession, crate::sasl::Step) {
+        let reader = self.server.store.accounts().reader(&job.domain);
+        let mut session = job.session;
+        let input = job.input;
+        let (session, step) = if job.mechanism == Mechanism::Plain {
+            // PLAIN costs a PBKDF2 run: keep it off the loop.
+            smol::unblock(move || {
+                let step = session.step(&input, &reader);
+                (session, step)
+            })
+            .await
+        } else {
+            let step = session.step(&input, &reader);
+            (session, step)
+        };
+        match &step {
+            crate::sasl::Step::Failure(f) => {
+                log::info!("{}: authentication failed ({})", self.peer, f.condition());
+                let delay = self.server.auth_failed(self.peer.ip());
+                Timer::after(delay).await;
+            }
+            crate::sasl::Step::Success { .. } => self.server.auth_succeeded(self.peer.ip()),
+            crate::sasl::Step::Challenge(_) => {}
+        }
+        (session, step)
     }
 
     /// Writes everything queued. Returns false if the peer is gone.
@@ -407,11 +455,19 @@ impl Connection {
     }
 
     async fn wait(&mut self, transport: &mut Transport) -> Wake {
-        let deadline = match self.auth_deadline {
+        let mut deadline = match self.auth_deadline {
             Some(d) => d,
             None => self.last_write + KEEPALIVE,
         };
-        let mut timer = Timer::at(deadline);
+        if let Some(active) = self.last_activity {
+            deadline = deadline.min(active + IDLE_RELEASE);
+        }
+        if self.timer_armed.is_none_or(|armed| armed > deadline) {
+            self.timer.set_at(deadline);
+            self.timer_armed = Some(deadline);
+        }
+        let timer = &mut self.timer;
+        let timer_armed = &mut self.timer_armed;
         let outbox = self.outbox.clone();
         let framer = &mut self.framer;
         future::poll_fn(|cx| {
@@ -428,8 +484,11 @@ impl Connection {
                 Poll::Ready(Err(e)) => return Poll::Ready(Wake::Error(e)),
                 Poll::Pending => {}
             }
-            match Pin::new(&mut timer).poll(cx) {
-                Poll::Ready(_) => Poll::Ready(Wake::Timer),
+            match Pin::new(&mut *timer).poll(cx) {
+                Poll::Ready(_) => {
+                    *timer_armed = None;
+                    Poll::Ready(Wake::Timer)
+                }
                 Poll::Pending => Poll::Pending,
             }
         })
@@ -438,7 +497,7 @@ impl Connection {
 
     async fn finish(&mut self) {
         if let Some(session) = self.session.take() {
-            log::info!("{}: {} disconnected", self.peer, session.jid);
+            log::debug!("{}: {} disconnected", self.peer, session.jid);
             let end = move |server: &Server| {
                 im::presence::session_ended(server, &session);
                 server.unbind(&session);

@@ -593,6 +593,15 @@ impl Framer {
         self.utf8_ok = 0;
     }
 
+    /// Frees the buffers when nothing is buffered, for a connection that
+    /// has gone quiet: an idle client then holds no parse buffers at all.
+    pub fn release_idle(&mut self) {
+        if self.start >= self.buf.len() {
+            self.release();
+        }
+        self.scratch = Vec::new();
+    }
+
     fn shrink_scratch(&mut self) {
         if self.scratch.capacity() > IDLE_CAPACITY {
             self.scratch = Vec::new();
@@ -1268,6 +1277,30 @@ mod tests {
         assert_eq!(f.buffered(), 0);
         assert!(f.buf.capacity() <= IDLE_CAPACITY);
         assert!(f.scratch.capacity() <= IDLE_CAPACITY);
+    }
+
+    #[test]
+    fn release_idle_frees_buffers_and_keeps_parsing() {
+        let mut f = Framer::new(Limits::default());
+        f.push(HEADER.as_bytes());
+        f.push(b"<presence/><message><body>hi</body></mess");
+        assert!(matches!(
+            f.next_event(),
+            Ok(Some(FrameEvent::StreamOpen(_)))
+        ));
+        assert!(matches!(f.next_event(), Ok(Some(FrameEvent::Element(_)))));
+        assert_eq!(f.next_event(), Ok(None));
+        // Half an element is buffered: it must survive.
+        f.release_idle();
+        assert!(f.buffered() > 0);
+        f.push(b"age>");
+        assert!(matches!(f.next_event(), Ok(Some(FrameEvent::Element(_)))));
+        assert_eq!(f.next_event(), Ok(None));
+        f.release_idle();
+        assert_eq!(f.buf.capacity(), 0);
+        assert_eq!(f.scratch.capacity(), 0);
+        f.push(b"<iq type='get' id='1'/>");
+        assert!(matches!(f.next_event(), Ok(Some(FrameEvent::Element(_)))));
     }
 
     #[test]
