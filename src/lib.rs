@@ -14,6 +14,7 @@ pub mod logger;
 pub mod memory;
 pub mod muc;
 pub mod net;
+pub mod password_work;
 pub mod portable;
 pub mod reload;
 pub mod router;

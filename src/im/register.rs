@@ -285,7 +285,7 @@ fn tombstoned(account: &Jid) -> StanzaError {
 
 async fn derive(password: String) -> Result<Credentials, StanzaError> {
     // Two PBKDF2 runs: not on the event loop.
-    smol::unblock(move || Credentials::derive(&password, DEFAULT_ITERATIONS))
+    crate::password_work::run(move || Credentials::derive(&password, DEFAULT_ITERATIONS))
         .await
         .map_err(|_| {
             not_acceptable("the password contains characters that cannot be used (SASLprep)")
@@ -373,7 +373,7 @@ fn change_password(
     let hashing = async move {
         if let Some(old) = old_password {
             let ok = match current {
-                Some(c) => smol::unblock(move || c.verify_password(&old)).await,
+                Some(c) => crate::password_work::run(move || c.verify_password(&old)).await,
                 None => false,
             };
             if !ok {

@@ -370,7 +370,7 @@ impl Connection {
         true
     }
 
-    /// One SASL step: PLAIN on the blocking pool (it runs PBKDF2), SCRAM
+    /// One SASL step: PLAIN through `password_work` (it runs PBKDF2), SCRAM
     /// here (stored keys, no key derivation); a failure is answered late.
     async fn sasl_step(
         &self,
@@ -381,7 +381,7 @@ impl Connection {
         let input = job.input;
         let (session, step) = if job.mechanism == Mechanism::Plain {
             // PLAIN costs a PBKDF2 run: keep it off the loop.
-            smol::unblock(move || {
+            crate::password_work::run(move || {
                 let step = session.step(&input, &reader);
                 (session, step)
             })
