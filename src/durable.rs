@@ -28,6 +28,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 use std::rc::Rc;
 
@@ -54,7 +55,11 @@ enum Next {
 #[derive(Default)]
 pub struct OutputHold {
     active: Cell<bool>,
-    held: RefCell<Vec<(Rc<Outbox>, Vec<u8>)>>,
+    held: RefCell<Vec<(Rc<Outbox>, Range<usize>)>>,
+    /// The serialized held stanzas, back to back (`held` has the ranges):
+    /// one buffer, reused from section to section, instead of one
+    /// allocation per stanza.
+    held_bytes: RefCell<Vec<u8>>,
     writes: RefCell<Vec<WriteTicket>>,
     next: RefCell<Vec<Next>>,
     /// The client request still owed an answer, if any, and whether a
@@ -66,7 +71,8 @@ pub struct OutputHold {
 /// What one section produced.
 #[derive(Default)]
 struct Held {
-    outputs: Vec<(Rc<Outbox>, Vec<u8>)>,
+    outputs: Vec<(Rc<Outbox>, Range<usize>)>,
+    bytes: Vec<u8>,
     writes: Vec<WriteTicket>,
     next: Vec<Next>,
     answered: bool,
@@ -138,9 +144,11 @@ impl OutputHold {
         {
             self.answered.set(true);
         }
-        let mut bytes = Vec::with_capacity(256);
+        let mut bytes = self.held_bytes.borrow_mut();
+        let start = bytes.len();
         el.write_to(&mut bytes, NS_CLIENT);
-        self.held.borrow_mut().push((outbox.clone(), bytes));
+        let range = start..bytes.len();
+        self.held.borrow_mut().push((outbox.clone(), range));
         true
     }
 
@@ -155,11 +163,29 @@ impl OutputHold {
         true
     }
 
+    /// Takes back the emptied buffers of a released section for the next
+    /// one, unless a section already has new ones or they grew large (a
+    /// big burst should not pin its memory).
+    fn recycle(&self, mut outputs: Vec<(Rc<Outbox>, Range<usize>)>, mut bytes: Vec<u8>) {
+        const KEEP_BYTES: usize = 16 << 10;
+        outputs.clear();
+        bytes.clear();
+        let mut held = self.held.borrow_mut();
+        if held.capacity() == 0 && outputs.capacity() <= 64 {
+            *held = outputs;
+        }
+        let mut held_bytes = self.held_bytes.borrow_mut();
+        if held_bytes.capacity() == 0 && bytes.capacity() <= KEEP_BYTES {
+            *held_bytes = bytes;
+        }
+    }
+
     fn end(&self) -> Held {
         self.active.set(false);
         self.request.borrow_mut().take();
         Held {
             outputs: std::mem::take(&mut *self.held.borrow_mut()),
+            bytes: std::mem::take(&mut *self.held_bytes.borrow_mut()),
             writes: std::mem::take(&mut *self.writes.borrow_mut()),
             next: std::mem::take(&mut *self.next.borrow_mut()),
             answered: self.answered.replace(false),
@@ -231,7 +257,7 @@ pub async fn run(
             Next::Now(work) => work,
             Next::Later(pending) => pending.await,
         };
-        let held = section(server, work, owed.clone());
+        let mut held = section(server, work, owed.clone());
         if let Err(e) = wait_for(held.writes).await {
             if e.is_refusal() {
                 log::debug!("a write was refused, its answers are withdrawn: {e}");
@@ -247,9 +273,10 @@ pub async fn run(
         if held.answered {
             owed = None;
         }
-        for (outbox, bytes) in held.outputs {
-            outbox.send_raw(&bytes);
+        for (outbox, range) in held.outputs.drain(..) {
+            outbox.send_raw(held.bytes.get(range).unwrap_or_default());
         }
+        server.hold.recycle(held.outputs, held.bytes);
         for next in held.next.into_iter().rev() {
             queue.push_front(next);
         }

@@ -84,7 +84,8 @@ pub fn reply_to_sender(server: &Server, reply: Element) {
 fn to_local_user(server: &Server, stanza: Element, to: &Jid) {
     let kind = Kind::of(&stanza);
     let bare = to.to_bare();
-    if !server.account_exists(&bare) {
+    // Online accounts (the common case) are known without a store read.
+    if !server.has_open_session(&bare) && !server.account_exists(&bare) {
         if im::tombstones::to_deleted_account(server, &stanza, &bare) {
             return;
         }

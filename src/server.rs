@@ -36,7 +36,9 @@ pub struct Server {
     pub hold: Rc<OutputHold>,
     /// Rosters, blocklists and offline counters of active accounts.
     pub im: ImCache,
-    sessions: RefCell<HashMap<Jid, Vec<Rc<Session>>>>,
+    /// Bound sessions by bare JID (its normalized string, so a full JID
+    /// finds its account's list without building a bare `Jid`).
+    sessions: RefCell<HashMap<Box<str>, Vec<Rc<Session>>>>,
     /// Sessions in `sessions`, kept so counting is not a walk of the table.
     session_total: Cell<usize>,
     next_session_id: Cell<u64>,
@@ -172,7 +174,7 @@ impl Server {
             .with_resource(&resource)
             .map_err(|e| StanzaError::new(Condition::BadRequest).with_text(e.to_string()))?;
         let mut sessions = self.sessions.borrow_mut();
-        let list = sessions.entry(account.to_bare()).or_default();
+        let list = sessions.entry(account.bare_str().into()).or_default();
         if let Some(pos) = list.iter().position(|s| s.jid == full) {
             let old = list.remove(pos);
             self.session_total
@@ -199,15 +201,15 @@ impl Server {
     /// Removes a session if it is still the one bound to its JID.
     pub fn unbind(&self, session: &Session) {
         let mut sessions = self.sessions.borrow_mut();
-        let bare = session.jid.to_bare();
-        if let Some(list) = sessions.get_mut(&bare) {
+        let bare = session.jid.bare_str();
+        if let Some(list) = sessions.get_mut(bare) {
             let before = list.len();
             list.retain(|s| s.id != session.id);
             let removed = before - list.len();
             self.session_total
                 .set(self.session_total.get().saturating_sub(removed));
             if list.is_empty() {
-                sessions.remove(&bare);
+                sessions.remove(bare);
             }
         }
     }
@@ -215,18 +217,38 @@ impl Server {
     pub fn session(&self, full: &Jid) -> Option<Rc<Session>> {
         self.sessions
             .borrow()
-            .get(&full.to_bare())
+            .get(full.bare_str())
             .and_then(|list| list.iter().find(|s| s.jid == *full).cloned())
+    }
+
+    /// Whether `bare` has a bound session that is not being closed. Such a
+    /// session proves its account exists without a store read: removing an
+    /// account closes its sessions.
+    pub fn has_open_session(&self, bare: &Jid) -> bool {
+        self.any_session_of(bare, |s| !s.outbox.is_closing())
+    }
+
+    /// Whether any session of the account `bare` satisfies `pred`, without
+    /// copying the session list.
+    pub fn any_session_of(&self, bare: &Jid, pred: impl Fn(&Session) -> bool) -> bool {
+        self.sessions_list(bare, |list| list.iter().any(|s| pred(s)))
+    }
+
+    /// Runs `f` on the sessions of the account `bare` (none for a full JID,
+    /// which names no account).
+    fn sessions_list<T>(&self, bare: &Jid, f: impl FnOnce(&[Rc<Session>]) -> T) -> T {
+        let sessions = self.sessions.borrow();
+        let list = match bare.resource() {
+            Some(_) => None,
+            None => sessions.get(bare.bare_str()),
+        };
+        f(list.map_or(&[], Vec::as_slice))
     }
 
     /// All sessions of an account (cloned handles, so the caller may route
     /// while iterating).
     pub fn sessions_of(&self, bare: &Jid) -> Vec<Rc<Session>> {
-        self.sessions
-            .borrow()
-            .get(bare)
-            .map(|l| l.to_vec())
-            .unwrap_or_default()
+        self.sessions_list(bare, <[Rc<Session>]>::to_vec)
     }
 
     pub fn session_count(&self) -> usize {

@@ -111,6 +111,11 @@ fn wrap(message: &Element, account: &Jid, to: &Jid, direction: Direction) -> Ele
 /// Copies a message `origin` sent to its carbons-enabled siblings.
 pub fn copy_sent(server: &Server, origin: &Session, message: &Element, to: &Jid) {
     let account = origin.jid.to_bare();
+    // Most accounts have no other resource asking for copies: find that out
+    // before looking at the message.
+    if !server.any_session_of(&account, |s| s.id != origin.id && s.im.carbons.get()) {
+        return;
+    }
     // To the account itself: its resources receive the message as such.
     if to.to_bare() == account || !eligible(message, Direction::Sent) {
         return;
@@ -125,6 +130,11 @@ pub fn copy_sent(server: &Server, origin: &Session, message: &Element, to: &Jid)
 /// Copies a message delivered to `delivered` (session ids) of `account` to
 /// its other carbons-enabled resources.
 pub fn copy_received(server: &Server, message: &Element, account: &Jid, delivered: &[u64]) {
+    if !server.any_session_of(account, |s| {
+        !delivered.contains(&s.id) && s.im.carbons.get()
+    }) {
+        return;
+    }
     let from_own = message
         .attr("from")
         .and_then(|f| Jid::parse(f).ok())

@@ -16,6 +16,7 @@
 //! incomplete character at the end of the buffer.
 
 use super::element::{self, Element};
+use super::plain;
 use super::serialize::escape_attr_into;
 use super::{NS_STREAM, NS_XML, XmlError};
 
@@ -151,6 +152,9 @@ pub struct Framer {
     /// `<w xmlns='…' xmlns:p='…'>`: the synthetic root that re-declares the
     /// stream header's namespaces around each element.
     wrapper_open: Vec<u8>,
+    /// The default namespace the stream header declares (`""` if none),
+    /// for the fast path of [`plain::parse`].
+    default_ns: String,
     /// The header's qualified name, which the closing tag must repeat.
     stream_qname: Vec<u8>,
     /// Reused buffer for the document handed to roxmltree.
@@ -173,6 +177,7 @@ impl Framer {
             depth: 0,
             seen_decl: false,
             wrapper_open: Vec::new(),
+            default_ns: String::new(),
             stream_qname: Vec::new(),
             scratch: Vec::new(),
             close_pending: false,
@@ -473,13 +478,17 @@ impl Framer {
 
         self.wrapper_open.clear();
         self.wrapper_open.extend_from_slice(b"<w");
+        self.default_ns.clear();
         for ns in root.namespaces() {
             match ns.name() {
                 Some(prefix) => {
                     self.wrapper_open.extend_from_slice(b" xmlns:");
                     self.wrapper_open.extend_from_slice(prefix.as_bytes());
                 }
-                None => self.wrapper_open.extend_from_slice(b" xmlns"),
+                None => {
+                    self.wrapper_open.extend_from_slice(b" xmlns");
+                    self.default_ns.push_str(ns.uri());
+                }
             }
             self.wrapper_open.extend_from_slice(b"='");
             escape_attr_into(ns.uri(), &mut self.wrapper_open);
@@ -502,6 +511,12 @@ impl Framer {
     }
 
     fn element(&mut self, end: usize) -> Result<Element, XmlError> {
+        let bytes = self.buf.get(self.start..end).unwrap_or_default();
+        if let Ok(text) = std::str::from_utf8(bytes)
+            && let Some(el) = plain::parse(text, &self.default_ns, self.limits.max_depth)
+        {
+            return Ok(el);
+        }
         // roxmltree needs the wrapper and the element as one contiguous
         // string, hence one copy into a reused buffer; it is small next to
         // what parsing and building the owned tree cost anyway.

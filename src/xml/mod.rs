@@ -18,6 +18,7 @@
 
 mod element;
 mod framer;
+mod plain;
 mod serialize;
 
 pub use element::{Element, Node};
