@@ -449,7 +449,8 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
     alice.ping("after-second-reload");
 
     // A panicking task (a bug one client triggers) ends that task, not the
-    // server: release builds unwind for this reason.
+    // server when the build unwinds, as test builds do. (Release builds
+    // abort to stay small, and systemd restarts them: see Cargo.toml.)
     server
         .control
         .try_send(Control::SpawnPanickingTask)
