@@ -304,6 +304,22 @@ impl Conn {
         future::poll_fn(|cx| self.poll_fill(cx)).await
     }
 
+    /// Reads more input, unless `stop` fires first: `Ok(false)` then.
+    pub async fn fill_or_stop(
+        &mut self,
+        stop: &smol::channel::Receiver<()>,
+    ) -> Result<bool, ClientError> {
+        let filled = future::or(async { Some(self.fill().await) }, async {
+            let _ = stop.recv().await;
+            None
+        })
+        .await;
+        match filled {
+            Some(r) => r.map(|_| true),
+            None => Ok(false),
+        }
+    }
+
     /// Reads and drops input (an idle client): no buffer is kept.
     pub async fn discard(&mut self) -> Result<usize, ClientError> {
         future::poll_fn(|cx| {

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_lite::future;
 use serde_json::{Value, json};
 
 use crate::conn::{ClientError, Conn};
@@ -236,16 +235,8 @@ async fn client(
                 conn.send(&out).await?;
                 out.clear();
             }
-            let filled = future::or(async { Some(conn.fill().await) }, async {
-                let _ = done.recv().await;
-                None
-            })
-            .await;
-            match filled {
-                Some(r) => {
-                    r?;
-                }
-                None => return Ok(()),
+            if !conn.fill_or_stop(&done).await? {
+                return Ok(());
             }
         }
     }

@@ -290,16 +290,8 @@ async fn join_one(
                     return Err(ClientError::Closed("join"));
                 }
             }
-            let more = future::or(async { Some(conn.fill().await) }, async {
-                let _ = done.recv().await;
-                None
-            })
-            .await;
-            match more {
-                Some(r) => {
-                    r?;
-                }
-                None => return Ok(()),
+            if !conn.fill_or_stop(&done).await? {
+                return Ok(());
             }
         }
     }
