@@ -3,7 +3,7 @@
 # with perch-load. Also runs perch-load against its own sink, which shows
 # how fast the tool itself can go.
 #
-#   benches/compare.sh [--runs N] [--servers "perch prosody ejabberd sink"]
+#   benches/compare.sh [--runs N] [--servers "perch prosody ejabberd sink perch-gnu"]
 #                      [--parts "chat login churn idle idle-tls muc"]
 #                      [--seconds S] [--accounts N] [--quick] [--out DIR]
 #
@@ -13,6 +13,11 @@
 # on the machine does not hit one server only. Results: DIR/*.jsonl (one
 # JSON record per phase), DIR/*.txt (per-part tables, server logs' last
 # lines), DIR/env.txt (machine, versions) and DIR/table.md (medians).
+#
+# "perch" is the static musl build, the one that ships for the Raspberry Pi
+# (same C library and allocator), built for x86-64; "perch-gnu" (not run
+# unless named in --servers) is the glibc build, for comparison. Both use
+# the same data directory, so their accounts are created once.
 #
 # Needs root (apt-get, and dropping to the prosody/ejabberd users), loopback
 # only, about 6 GB of RAM free for ejabberd's 10 000 idle clients, and
@@ -33,6 +38,11 @@ LOGINS=500
 OUT=""
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
+
+case "$(uname -m)" in
+  x86_64|aarch64) MUSL_TARGET="$(uname -m)-unknown-linux-musl" ;;
+  *) die "builds Perch for x86_64 or aarch64 musl; this machine is $(uname -m)" ;;
+esac
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -60,8 +70,8 @@ mkdir -p "$OUT" "$BASE"
 # Ports: each server its own, all on 127.0.0.1, and all below Linux's
 # ephemeral range (32768 and up), where a client connection of the previous
 # part could still hold the port and make the next server's bind fail.
-port_of() { case $1 in perch) echo 25222 ;; prosody) echo 26222 ;; ejabberd) echo 27222 ;; sink) echo 28222 ;; esac; }
-tls_port_of() { case $1 in perch) echo 25223 ;; prosody) echo 26223 ;; ejabberd) echo 27223 ;; *) echo "" ;; esac; }
+port_of() { case $1 in perch|perch-gnu) echo 25222 ;; prosody) echo 26222 ;; ejabberd) echo 27222 ;; sink) echo 28222 ;; esac; }
+tls_port_of() { case $1 in perch|perch-gnu) echo 25223 ;; prosody) echo 26223 ;; ejabberd) echo 27223 ;; *) echo "" ;; esac; }
 EJABBERD_DIST_PORT=27299
 
 needs_debian_servers() { case " $SERVERS " in *" prosody "*|*" ejabberd "*) return 0 ;; *) return 1 ;; esac; }
@@ -82,10 +92,22 @@ install_servers() {
 }
 
 build() {
-  echo "== cargo build --release --workspace"
+  echo "== cargo build --release --workspace, and perch for $MUSL_TARGET"
   (cd "$ROOT" && cargo build --release --workspace --quiet)
-  PERCH="$ROOT/target/release/perch"
+  rustup target list --installed | grep -qx "$MUSL_TARGET" || rustup target add "$MUSL_TARGET"
+  # ring's C and assembly build with the host gcc (.cargo/config.toml sets CC for the target).
+  (cd "$ROOT" && cargo build --release -p perch --target "$MUSL_TARGET" --quiet)
+  PERCH="$ROOT/target/$MUSL_TARGET/release/perch"
+  PERCH_GNU="$ROOT/target/release/perch"
   LOAD="$ROOT/target/release/perch-load"
+}
+
+perch_binary() { # name -> the Perch build that server name runs
+  case $1 in perch-gnu) echo "$PERCH_GNU" ;; *) echo "$PERCH" ;; esac
+}
+
+data_dir_of() { # name -> its directory under $BASE (both Perch builds share one)
+  case $1 in perch-gnu) echo "$BASE/perch" ;; *) echo "$BASE/$1" ;; esac
 }
 
 fill() { # template run_dir -> stdout
@@ -112,14 +134,15 @@ descendant_named() { # root_pid name -> pid
 
 # start_server NAME -> sets SERVER_PID, STARTUP_S, PROBE_ARGS
 start_server() {
-  local name=$1 d="$BASE/$1" t0 launcher i
+  local name=$1 d t0 launcher i
+  d=$(data_dir_of "$name")
   PORT=$(port_of "$name"); TLS_PORT=$(tls_port_of "$name"); PROBE_ARGS=()
   mkdir -p "$d"
   t0=$(date +%s.%N)
   case $name in
-    perch)
+    perch|perch-gnu)
       fill "$HERE/servers/perch.toml.in" "$d" > "$d/perch.toml"
-      "$PERCH" run --config "$d/perch.toml" > "$d/server.log" 2>&1 &
+      "$(perch_binary "$name")" run --config "$d/perch.toml" > "$d/server.log" 2>&1 &
       SERVER_PID=$! ;;
     prosody)
       certificate "$d"; mkdir -p "$d/data"
@@ -164,14 +187,15 @@ stop_server() {
 }
 
 provision() { # name: create the benchmark accounts once
-  local name=$1 d="$BASE/$1"
+  local name=$1 d
+  d=$(data_dir_of "$name")
   [ "$name" = sink ] && return 0
   [ -e "$d/.accounts-$ACCOUNTS" ] && return 0
   rm -rf "$d"; mkdir -p "$d"
   echo "== $name: creating $ACCOUNTS accounts"
   start_server "$name"
   case $name in
-    perch)
+    perch|perch-gnu)
       # Through the running server's admin socket, four clients at a time.
       seq 1 "$ACCOUNTS" | xargs -P 4 -I{} sh -c \
         "echo load-password | '$PERCH' user add load{}@localhost --password-stdin --config '$d/perch.toml' >/dev/null" ;;
@@ -212,7 +236,7 @@ run_part() { # server part run
     >> "$OUT/$name.jsonl" 2> "$OUT/$name.$part.$run.txt" || echo "!! $name $part run $run failed"
   grep -v '^\[perch-load\]' "$OUT/$name.$part.$run.txt" || true
   stop_server
-  tail -n 20 "$BASE/$name/server.log" > "$OUT/$name.$part.$run.server-log.txt" 2>/dev/null || true
+  tail -n 20 "$(data_dir_of "$name")/server.log" > "$OUT/$name.$part.$run.server-log.txt" 2>/dev/null || true
 }
 
 environment() {
@@ -223,7 +247,7 @@ environment() {
     echo "memory: $(free -m | awk '/^Mem:/ { print $2 " MiB" }')"
     echo "ulimit -n: $(ulimit -n)"
     echo "loadavg at start: $(cat /proc/loadavg)"
-    echo "perch: $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)"
+    echo "perch: $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown) ($MUSL_TARGET static; perch-gnu: glibc)"
     dpkg-query -W -f='${Package} ${Version}\n' prosody ejabberd erlang-base lua5.4 lua-event 2>/dev/null || true
     echo "runs: $RUNS, parts: $PARTS, servers: $SERVERS, seconds: $SECS"
   } > "$OUT/env.txt"
