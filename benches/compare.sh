@@ -222,6 +222,12 @@ part_args() { # part -> perch-load arguments
 run_part() { # server part run
   local name=$1 part=$2 run=$3 port args
   case "$name:$part" in sink:idle|sink:idle-tls) return 0 ;; esac
+  if [ "$name:$part" = sink:muc ]; then
+    # No server at all: what K loopback writes and the tool's reading cost here.
+    "$LOAD" floor --occupants "$MUC_SIZES" --label sink --run "$run" \
+      >> "$OUT/sink.jsonl" 2> "$OUT/sink.floor.$run.txt" || echo "!! floor run $run failed"
+    cat "$OUT/sink.floor.$run.txt"
+  fi
   start_server "$name"
   port=$PORT
   [ "$part" = idle-tls ] && port=$TLS_PORT

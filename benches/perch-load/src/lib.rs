@@ -11,6 +11,7 @@
 pub mod base64;
 pub mod conn;
 pub mod ctx;
+pub mod floor;
 pub mod histogram;
 pub mod options;
 pub mod procfs;

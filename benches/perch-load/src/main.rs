@@ -15,11 +15,15 @@ Usage:
   perch-load login|idle|chat|muc|churn|register [options]
   perch-load sink [--host A] [--port N] [--domain D] [--password PW] [--max-seconds S]
   perch-load wait [--host A] [--port N] [--domain D] [--timeout S]
+  perch-load floor [--occupants N,N] [--rounds N] [--threads N] [--label L] [--run R]
   perch-load stats --server-pid PID [--include-children] [--label L] [--run R] [--startup-s S]
   perch-load table [--order a,b,c] FILE...
 
 Scenarios print one JSON line per phase on stdout and a table on stderr.
 `sink` is a trivial XMPP server to measure the tool itself against.
+`floor` fans a stanza out to N loopback connections with no server at all:
+the kernel's cost of the writes, and the lowest fan-out latency the `muc`
+scenario can show on this machine.
 `wait` prints the seconds until a server answers with stream features.
 `stats` prints the server's memory and CPU as a `startup` record.
 `table` turns JSON-lines files into a markdown comparison (medians over runs).
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         }
         "sink" => sink(rest),
         "wait" => wait(rest),
+        "floor" => floor(rest),
         "stats" => stats(rest),
         "table" => table(rest),
         name => match Scenario::ALL.iter().find(|s| s.name() == name) {
@@ -159,6 +164,53 @@ fn wait(args: &[String]) -> Result<(), String> {
             target.addr
         ))
     })
+}
+
+fn floor(args: &[String]) -> Result<(), String> {
+    let p = pairs(
+        args,
+        &["occupants", "rounds", "threads", "label", "run"],
+        &[],
+    )?;
+    let sizes = value(&p, "occupants")
+        .unwrap_or("10,100,500,1000")
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| (1..=10_000).contains(&n))
+                .ok_or_else(|| format!("--occupants: '{n}' is not a number from 1 to 10000"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let rounds: usize = parse_num(&p, "rounds", 200)?;
+    let threads: usize = parse_num(&p, "threads", 2)?;
+    if !(1..=100_000).contains(&rounds) || !(1..=64).contains(&threads) {
+        return Err("--rounds must be 1 to 100000 and --threads 1 to 64".into());
+    }
+    eprintln!(
+        "occupants  K writes p50 / p99 (ms)  per write (us)  write to last read p50 / p99 (ms)"
+    );
+    for occupants in sizes {
+        let rec = perch_load::floor::run(&perch_load::floor::FloorOptions {
+            occupants,
+            rounds,
+            threads,
+            label: value(&p, "label").unwrap_or("floor").to_string(),
+            run: value(&p, "run").map(str::to_string),
+        })?;
+        println!("{rec}");
+        let ms = |v: &serde_json::Value, q: &str| v[q].as_f64().unwrap_or(f64::NAN);
+        eprintln!(
+            "{occupants:>9}  {:>8.3} / {:<8.3}       {:>6.2}          {:>8.3} / {:.3}",
+            ms(&rec["writes"], "p50_ms"),
+            ms(&rec["writes"], "p99_ms"),
+            rec["write_us_p50"].as_f64().unwrap_or(f64::NAN),
+            ms(&rec["fanout_latency"], "p50_ms"),
+            ms(&rec["fanout_latency"], "p99_ms"),
+        );
+    }
+    Ok(())
 }
 
 fn stats(args: &[String]) -> Result<(), String> {

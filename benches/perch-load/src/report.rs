@@ -273,7 +273,11 @@ fn rows(records: &[Value]) -> Vec<Row> {
     ));
     let mut ks: Vec<u64> = records
         .iter()
-        .filter(|r| r["scenario"] == "muc" || r["scenario"] == "muc_latency")
+        .filter(|r| {
+            ["muc", "muc_latency", "floor"]
+                .iter()
+                .any(|s| r["scenario"] == *s)
+        })
         .filter_map(|r| r["occupants"].as_u64())
         .collect();
     ks.sort_unstable();
@@ -289,6 +293,18 @@ fn rows(records: &[Value]) -> Vec<Row> {
         v.push(row(
             "  unloaded fan-out latency p50 / p99 (ms)",
             "muc_latency",
+            f(),
+            &["fanout_latency.p50_ms", "fanout_latency.p99_ms"],
+        ));
+        v.push(row(
+            "  no server (`floor`): K loopback writes p50 / p99 (ms)",
+            "floor",
+            f(),
+            &["writes.p50_ms", "writes.p99_ms"],
+        ));
+        v.push(row(
+            "  no server (`floor`): write to last read p50 / p99 (ms)",
+            "floor",
             f(),
             &["fanout_latency.p50_ms", "fanout_latency.p99_ms"],
         ));
