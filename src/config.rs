@@ -1,10 +1,11 @@
 //! Perch's configuration: one optional TOML file on top of built-in defaults.
 //!
-//! Parsing happens in two steps. Serde turns the text into `Raw*` structs that
-//! keep source spans, which catches syntax errors, unknown keys and wrong types
-//! (serde stops at the first of those). Validation then turns the raw structs
-//! into the typed [`Config`] and collects *every* semantic problem, each
-//! prefixed with `file:line:`, so `perch check` can list them all at once.
+//! Parsing happens in two steps. `toml` parses the text (a syntax error stops
+//! there) and a small reader of our own ([`toml_reader`]) fills `Raw*` structs
+//! that keep source spans, noting unknown keys, missing required keys and
+//! wrong types. Validation then turns the raw structs into the typed
+//! [`Config`]. Problems of both steps are collected, each prefixed with
+//! `file:line:`, so `perch check` can list them all at once.
 
 use std::fmt;
 use std::io;
@@ -13,12 +14,15 @@ use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 
 use log::LevelFilter;
-use serde::Deserialize;
 use toml::Spanned;
+use toml::de::DeTable;
 
 mod contact;
 mod external_services;
 mod registration;
+mod toml_reader;
+
+use toml_reader::TableReader;
 
 pub use contact::ContactAddresses;
 pub use external_services::{
@@ -372,14 +376,18 @@ impl Config {
     /// Like [`Config::from_toml_str`], with the `$STATE_DIRECTORY` lookup
     /// injected so tests do not depend on the environment.
     fn parse(text: &str, origin: &str, state_dir: Option<PathBuf>) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text)
-            .map_err(|err| ConfigError::Syntax(describe_toml_error(&err, text, origin)))?;
+        let document = DeTable::parse(text)
+            .map_err(|err| ConfigError::Syntax(describe_syntax_error(&err, text, origin)))?;
+        let (raw, shape_problems) = toml_reader::read_document(document, RawConfig::read);
         let mut checker = Checker {
             text,
             origin,
             problems: Vec::new(),
             credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         };
+        for problem in shape_problems {
+            checker.problem(problem.span, problem.message);
+        }
         let config = checker.config(raw, Config::defaults_with_state_dir(state_dir));
         if checker.problems.is_empty() {
             Ok(config)
@@ -436,11 +444,11 @@ pub fn expand_credentials_path(path: &str, credentials_dir: Option<&Path>) -> Pa
 pub enum ConfigError {
     /// The file could not be read.
     Io { path: PathBuf, source: io::Error },
-    /// The text is not valid TOML, has an unknown key or a value of the wrong
-    /// type; only the first such error is known. Already formatted as
-    /// `origin:line: message`.
+    /// The text is not valid TOML; only the first such error is known.
+    /// Already formatted as `origin:line: message`.
     Syntax(String),
-    /// The TOML is well-formed but some values are unacceptable: one
+    /// The TOML is well-formed but some keys or values are unacceptable
+    /// (unknown or missing keys, wrong types, bad values): one
     /// `origin:line: message` entry per problem.
     Invalid(Vec<String>),
 }
@@ -479,10 +487,9 @@ impl std::error::Error for ConfigError {
 // ---------------------------------------------------------------------------
 // The file as written. Every key is optional here so that absence can fall
 // back to the default; integers are kept as i64 so range errors get our own
-// message instead of serde's "expected u16".
+// message. Each `read` asks for the keys in the order the file documents
+// them, which is the order an unknown key's message lists them in.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawConfig {
     log_level: Option<Spanned<String>>,
     data_dir: Option<Spanned<String>>,
@@ -499,8 +506,29 @@ struct RawConfig {
     muc: Option<RawMuc>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawConfig {
+    fn read(table: &mut TableReader<'_, '_>) -> RawConfig {
+        RawConfig {
+            log_level: table.string("log_level"),
+            data_dir: table.string("data_dir"),
+            admins: table.strings("admins"),
+            host: table.tables("host", RawHost::read),
+            listener: table.tables("listener", RawListener::read),
+            c2s: table.table("c2s", RawC2s::read),
+            limits: table.table("limits", RawLimits::read),
+            storage: table.table("storage", RawStorage::read),
+            im: table.table("im", RawIm::read),
+            registration: table.table("registration", registration::RawRegistration::read),
+            contact: table.table("contact", contact::RawContact::read),
+            external_service: table.tables(
+                "external_service",
+                external_services::RawExternalService::read,
+            ),
+            muc: table.table("muc", RawMuc::read),
+        }
+    }
+}
+
 struct RawHost {
     domain: Spanned<String>,
     certificate: Option<Spanned<String>>,
@@ -508,16 +536,40 @@ struct RawHost {
     muc: Option<Spanned<String>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawHost {
+    fn read(table: &mut TableReader<'_, '_>) -> Option<RawHost> {
+        let domain = table.required_string("domain");
+        let certificate = table.string("certificate");
+        let key = table.string("key");
+        let muc = table.string("muc");
+        Some(RawHost {
+            domain: domain?,
+            certificate,
+            key,
+            muc,
+        })
+    }
+}
+
 struct RawListener {
     kind: Spanned<String>,
     address: Option<Spanned<String>>,
     port: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawListener {
+    fn read(table: &mut TableReader<'_, '_>) -> Option<RawListener> {
+        let kind = table.required_string("kind");
+        let address = table.string("address");
+        let port = table.integer("port");
+        Some(RawListener {
+            kind: kind?,
+            address,
+            port,
+        })
+    }
+}
+
 struct RawC2s {
     require_encryption: Option<bool>,
     allow_plaintext_auth: Option<Spanned<bool>>,
@@ -525,8 +577,17 @@ struct RawC2s {
     keepalive_secs: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawC2s {
+    fn read(table: &mut TableReader<'_, '_>) -> RawC2s {
+        RawC2s {
+            require_encryption: table.boolean("require_encryption").map(Spanned::into_inner),
+            allow_plaintext_auth: table.boolean("allow_plaintext_auth"),
+            auth_timeout_secs: table.integer("auth_timeout_secs"),
+            keepalive_secs: table.integer("keepalive_secs"),
+        }
+    }
+}
+
 struct RawLimits {
     max_stanza_bytes: Option<Spanned<i64>>,
     max_connections_per_ip: Option<Spanned<i64>>,
@@ -536,14 +597,31 @@ struct RawLimits {
     max_private_xml_bytes: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawLimits {
+    fn read(table: &mut TableReader<'_, '_>) -> RawLimits {
+        RawLimits {
+            max_stanza_bytes: table.integer("max_stanza_bytes"),
+            max_connections_per_ip: table.integer("max_connections_per_ip"),
+            max_connections: table.integer("max_connections"),
+            login_attempts_per_minute: table.integer("login_attempts_per_minute"),
+            max_vcard_bytes: table.integer("max_vcard_bytes"),
+            max_private_xml_bytes: table.integer("max_private_xml_bytes"),
+        }
+    }
+}
+
 struct RawStorage {
     cache_mib: Option<Spanned<i64>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawStorage {
+    fn read(table: &mut TableReader<'_, '_>) -> RawStorage {
+        RawStorage {
+            cache_mib: table.integer("cache_mib"),
+        }
+    }
+}
+
 struct RawMuc {
     room_creation: Option<Spanned<String>>,
     max_rooms: Option<Spanned<i64>>,
@@ -557,8 +635,25 @@ struct RawMuc {
     unaffiliated_registration: Option<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl RawMuc {
+    fn read(table: &mut TableReader<'_, '_>) -> RawMuc {
+        RawMuc {
+            room_creation: table.string("room_creation"),
+            max_rooms: table.integer("max_rooms"),
+            max_rooms_per_user: table.integer("max_rooms_per_user"),
+            max_occupants: table.integer("max_occupants"),
+            default_history: table.integer("default_history"),
+            max_history: table.integer("max_history"),
+            max_affiliations: table.integer("max_affiliations"),
+            message_burst: table.integer("message_burst"),
+            messages_per_minute: table.integer("messages_per_minute"),
+            unaffiliated_registration: table
+                .boolean("unaffiliated_registration")
+                .map(Spanned::into_inner),
+        }
+    }
+}
+
 struct RawIm {
     roster_max_items: Option<Spanned<i64>>,
     blocklist_max_items: Option<Spanned<i64>>,
@@ -567,8 +662,17 @@ struct RawIm {
     blocked_stanzas: Option<Spanned<String>>,
 }
 
-/// Arrays of tables, which error messages show as `[[name]]`.
-const TABLE_ARRAYS: [&str; 3] = ["host", "listener", "external_service"];
+impl RawIm {
+    fn read(table: &mut TableReader<'_, '_>) -> RawIm {
+        RawIm {
+            roster_max_items: table.integer("roster_max_items"),
+            blocklist_max_items: table.integer("blocklist_max_items"),
+            offline_max_messages: table.integer("offline_max_messages"),
+            offline_max_bytes: table.integer("offline_max_bytes"),
+            blocked_stanzas: table.string("blocked_stanzas"),
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Validation.
@@ -1281,7 +1385,7 @@ fn check_bare_jid(jid: &str) -> Result<(), String> {
 }
 
 // ---------------------------------------------------------------------------
-// Turning toml/serde errors into one-line messages.
+// Locations and syntax errors as one-line messages.
 
 /// `origin:line: ` for a byte span, or `origin: ` when there is none.
 fn location(origin: &str, text: &str, span: Option<Range<usize>>) -> String {
@@ -1295,29 +1399,9 @@ fn location(origin: &str, text: &str, span: Option<Range<usize>>) -> String {
     }
 }
 
-fn describe_toml_error(err: &toml::de::Error, text: &str, origin: &str) -> String {
+fn describe_syntax_error(err: &toml::de::Error, text: &str, origin: &str) -> String {
     let location = location(origin, text, err.span());
-    let path = error_key_path(err);
     let message = err.message();
-
-    if let Some((key, expected)) = parse_unknown_field(message) {
-        let table = describe_table(path.as_deref());
-        return if expected.is_empty() {
-            format!("{location}unknown key '{key}' {table}")
-        } else {
-            format!(
-                "{location}unknown key '{key}' {table} (expected one of: {})",
-                expected.join(", ")
-            )
-        };
-    }
-    if let Some(key) = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.strip_suffix('`'))
-    {
-        let table = describe_table(path.as_deref());
-        return format!("{location}missing required key '{key}' {table}");
-    }
     if message == "duplicate key" {
         let key = err
             .span()
@@ -1325,71 +1409,7 @@ fn describe_toml_error(err: &toml::de::Error, text: &str, origin: &str) -> Strin
             .unwrap_or_default();
         return format!("{location}duplicate key '{key}'");
     }
-    match (path, humanize_type_error(message)) {
-        (Some(path), Some(human)) => format!("{location}{path}: {human}"),
-        (Some(path), None) => format!("{location}{path}: {message}"),
-        (None, Some(human)) => format!("{location}{human}"),
-        (None, None) => format!("{location}{message}"),
-    }
-}
-
-/// The dotted key path of a serde error, such as `listener.port`.
-///
-/// toml keeps it private and prints it as an `in `path`` line only when the
-/// error carries no source text, so a copy without the text is rendered and
-/// that line read back. A toml upgrade that changes this degrades messages
-/// (no path), never correctness; the tests notice.
-fn error_key_path(err: &toml::de::Error) -> Option<String> {
-    let mut bare = err.clone();
-    bare.set_input(None);
-    let rendered = bare.to_string();
-    let line = rendered.lines().last()?;
-    let path = line.strip_prefix("in `")?.strip_suffix('`')?;
-    Some(path.to_owned())
-}
-
-/// Splits serde's `unknown field `x`, expected one of `a`, `b`` into `x`
-/// and `[a, b]`.
-fn parse_unknown_field(message: &str) -> Option<(&str, Vec<&str>)> {
-    let rest = message.strip_prefix("unknown field `")?;
-    let (key, expected) = match rest.rfind("`, expected ") {
-        Some(end) => (rest.get(..end)?, rest.get(end + "`, expected ".len()..)?),
-        None => (rest.strip_suffix("`, there are no fields")?, ""),
-    };
-    let names = expected.split('`').skip(1).step_by(2).collect();
-    Some((key, names))
-}
-
-fn describe_table(path: Option<&str>) -> String {
-    match path {
-        None | Some("") => "at top level".to_owned(),
-        Some(name) if TABLE_ARRAYS.contains(&name) => format!("in [[{name}]]"),
-        Some(name) => format!("in [{name}]"),
-    }
-}
-
-/// Rewrites serde's `invalid type: string "x", expected i64` as
-/// `expected an integer, found string "x"`, in the config file's vocabulary.
-fn humanize_type_error(message: &str) -> Option<String> {
-    let rest = message
-        .strip_prefix("invalid type: ")
-        .or_else(|| message.strip_prefix("invalid value: "))?;
-    let split = rest.rfind(", expected ")?;
-    let found = rest.get(..split)?;
-    let expected = rest.get(split + ", expected ".len()..)?;
-    let expected = match expected {
-        "i64" | "u64" | "i32" | "u32" | "u16" | "u8" => "an integer",
-        "a sequence" => "an array",
-        "a boolean" => "true or false",
-        other if other.starts_with("struct ") || other == "a map" => "a table",
-        other => other,
-    };
-    let found = match found {
-        "map" => "a table",
-        "sequence" => "an array",
-        other => other,
-    };
-    Some(format!("expected {expected}, found {found}"))
+    format!("{location}{message}")
 }
 
 #[cfg(test)]
@@ -1548,7 +1568,7 @@ pub(crate) mod tests {
 
     /// Every key each table accepts appears in the example, so the example
     /// cannot silently fall behind the code. The accepted keys are read back
-    /// from serde's own unknown-key error.
+    /// from the reader's unknown-key message.
     #[test]
     fn example_file_documents_every_key() {
         let tables = [
@@ -1771,27 +1791,6 @@ cache_mib = 16
             error("limits.max_stanzas = 1\n")
                 .starts_with("perch.toml:1: unknown key 'max_stanzas' in [limits]")
         );
-    }
-
-    #[test]
-    fn parse_unknown_field_handles_every_serde_shape() {
-        assert_eq!(
-            parse_unknown_field("unknown field `x`, expected `a`"),
-            Some(("x", vec!["a"]))
-        );
-        assert_eq!(
-            parse_unknown_field("unknown field `x`, expected `a` or `b`"),
-            Some(("x", vec!["a", "b"]))
-        );
-        assert_eq!(
-            parse_unknown_field("unknown field `x`, expected one of `a`, `b`, `c`"),
-            Some(("x", vec!["a", "b", "c"]))
-        );
-        assert_eq!(
-            parse_unknown_field("unknown field `x`, there are no fields"),
-            Some(("x", vec![]))
-        );
-        assert_eq!(parse_unknown_field("something else"), None);
     }
 
     #[test]
@@ -2114,6 +2113,36 @@ cache_mib = 0
         let err = parse(text).unwrap_err();
         assert_eq!(err.problems().len(), 4);
         assert_eq!(err.to_string().lines().count(), 4);
+    }
+
+    #[test]
+    fn shape_and_value_problems_are_reported_together_in_file_order() {
+        let text = "log_level = \"loud\"\n[[listener]]\nkind = \"c2s\"\nport = \"x\"\n[limits]\nmax_connections = 0\nbogus = 1\n[[host]]\nmuc = \"\"\n";
+        assert_eq!(
+            problems(text),
+            vec![
+                "perch.toml:1: log_level: expected one of error, warn, info, debug, trace; found \"loud\"",
+                "perch.toml:4: listener.port: expected an integer, found string \"x\"",
+                "perch.toml:6: limits.max_connections: must be between 1 and 1000000; found 0",
+                "perch.toml:7: unknown key 'bogus' in [limits] (expected one of: max_stanza_bytes, max_connections_per_ip, max_connections, login_attempts_per_minute, max_vcard_bytes, max_private_xml_bytes)",
+                "perch.toml:8: missing required key 'domain' in [[host]]",
+            ]
+        );
+    }
+
+    /// A table left out for a missing key does not make its array look
+    /// empty or its neighbours look wrong.
+    #[test]
+    fn a_broken_table_does_not_cause_follow_up_problems() {
+        let text =
+            "[[host]]\ndomain = \"a.org\"\n[[host]]\ndomain = 5\n[[listener]]\nport = 5222\n";
+        assert_eq!(
+            problems(text),
+            vec![
+                "perch.toml:4: host.domain: expected a string, found integer `5`",
+                "perch.toml:5: missing required key 'kind' in [[listener]]",
+            ]
+        );
     }
 
     #[test]

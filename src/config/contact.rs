@@ -1,10 +1,10 @@
 //! `[contact]`: the addresses people can reach the server's operators at,
 //! published as XEP-0157 contact addresses in the server's disco#info.
 
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::Checker;
+use super::toml_reader::TableReader;
 
 /// XEP-0157 contact addresses (URIs such as `mailto:…`, `xmpp:…`,
 /// `https://…`), one list per kind. Empty lists by default.
@@ -39,8 +39,6 @@ impl ContactAddresses {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawContact {
     abuse: Option<Vec<Spanned<String>>>,
     admin: Option<Vec<Spanned<String>>>,
@@ -49,6 +47,20 @@ pub(super) struct RawContact {
     security: Option<Vec<Spanned<String>>>,
     status: Option<Vec<Spanned<String>>>,
     support: Option<Vec<Spanned<String>>>,
+}
+
+impl RawContact {
+    pub(super) fn read(table: &mut TableReader<'_, '_>) -> RawContact {
+        RawContact {
+            abuse: table.strings("abuse"),
+            admin: table.strings("admin"),
+            feedback: table.strings("feedback"),
+            sales: table.strings("sales"),
+            security: table.strings("security"),
+            status: table.strings("status"),
+            support: table.strings("support"),
+        }
+    }
 }
 
 impl Checker<'_> {

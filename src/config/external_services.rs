@@ -2,9 +2,9 @@
 //! through XEP-0215 external service discovery, typically STUN and TURN
 //! servers for calls, with credentials the server hands out.
 
-use serde::Deserialize;
 use toml::Spanned;
 
+use super::toml_reader::TableReader;
 use super::{Checker, check_domain, parse_ip};
 
 /// How long TURN credentials derived from a shared secret stay valid
@@ -50,10 +50,8 @@ pub enum ServiceCredentials {
     SharedSecret { secret: String, ttl_secs: u32 },
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawExternalService {
-    #[serde(rename = "type")]
+    /// The `type` key.
     kind: Spanned<String>,
     host: Spanned<String>,
     port: Option<Spanned<i64>>,
@@ -63,6 +61,31 @@ pub(super) struct RawExternalService {
     password: Option<Spanned<String>>,
     secret: Option<Spanned<String>>,
     ttl_secs: Option<Spanned<i64>>,
+}
+
+impl RawExternalService {
+    pub(super) fn read(table: &mut TableReader<'_, '_>) -> Option<RawExternalService> {
+        let kind = table.required_string("type");
+        let host = table.required_string("host");
+        let port = table.integer("port");
+        let transport = table.string("transport");
+        let name = table.string("name");
+        let username = table.string("username");
+        let password = table.string("password");
+        let secret = table.string("secret");
+        let ttl_secs = table.integer("ttl_secs");
+        Some(RawExternalService {
+            kind: kind?,
+            host: host?,
+            port,
+            transport,
+            name,
+            username,
+            password,
+            secret,
+            ttl_secs,
+        })
+    }
 }
 
 impl Checker<'_> {

@@ -1,10 +1,10 @@
 //! `[registration]`: whether anyone may create an account from their
 //! client (XEP-0077 in-band registration), and how often.
 
-use serde::Deserialize;
 use toml::Spanned;
 
 use super::Checker;
+use super::toml_reader::TableReader;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegistrationConfig {
@@ -26,11 +26,18 @@ impl Default for RegistrationConfig {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(super) struct RawRegistration {
     allow: Option<bool>,
     min_interval_secs: Option<Spanned<i64>>,
+}
+
+impl RawRegistration {
+    pub(super) fn read(table: &mut TableReader<'_, '_>) -> RawRegistration {
+        RawRegistration {
+            allow: table.boolean("allow").map(Spanned::into_inner),
+            min_interval_secs: table.integer("min_interval_secs"),
+        }
+    }
 }
 
 impl Checker<'_> {
