@@ -287,6 +287,8 @@ impl Connection {
     /// Carries out the state machine's actions. Returns false when the
     /// connection is finished.
     async fn perform(&mut self, transport: &mut Transport, actions: &mut Vec<Action>) -> bool {
+        // Two buffers passed back and forth, so a stanza's actions cost no
+        // allocation once they have grown.
         let mut pending: Vec<Action> = std::mem::take(actions);
         while !pending.is_empty() {
             for action in pending.drain(..) {
@@ -365,7 +367,10 @@ impl Connection {
                     Action::Close => self.closing = true,
                 }
             }
-            pending = std::mem::take(actions);
+            std::mem::swap(&mut pending, actions);
+        }
+        if pending.capacity() > actions.capacity() {
+            *actions = pending;
         }
         true
     }
