@@ -395,12 +395,49 @@ pub fn prep_domain(s: &str) -> Result<Cow<'_, str>, JidError> {
     if let Some(inner) = s.strip_prefix('[') {
         return prep_ipv6_literal(s, inner);
     }
+    if is_prepared_ascii_domain(s) {
+        return Ok(Cow::Borrowed(s));
+    }
     let out = if s.is_ascii() {
         prep_ascii(Part::Domain, s)?
     } else {
         prep_domain_unicode(s)?
     };
     check_domain_labels(out)
+}
+
+/// The common case in one pass over the bytes: a domain already in its
+/// prepared form (lowercase ASCII labels of letters, digits, '-' and '_',
+/// none empty, too long or with a hyphen at either end). Anything else
+/// takes the general path, which also finds the error to report.
+fn is_prepared_ascii_domain(s: &str) -> bool {
+    if s.len() > MAX_PART_LEN {
+        return false;
+    }
+    let mut label_len = 0;
+    let mut prev = b'.';
+    for &b in s.as_bytes() {
+        match b {
+            b'.' => {
+                if label_len == 0 || prev == b'-' {
+                    return false;
+                }
+                label_len = 0;
+            }
+            b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => {
+                if b == b'-' && label_len == 0 {
+                    return false;
+                }
+                label_len += 1;
+                if label_len > MAX_LABEL_LEN {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+        prev = b;
+    }
+    label_len > 0 && prev != b'-'
 }
 
 fn prep_domain_unicode(s: &str) -> Result<Cow<'_, str>, JidError> {
@@ -785,6 +822,39 @@ mod tests {
         assert_eq!(dr.domain(), "example.com");
         assert_eq!(dr.resource(), Some("a/b@c"));
         assert_eq!(dr.to_bare().as_str(), "example.com");
+    }
+
+    #[test]
+    fn the_prepared_domain_shortcut_agrees_with_the_general_path() {
+        let long_label = "a".repeat(64);
+        let long_domain = format!("{}.x", "a.".repeat(520));
+        for d in [
+            "example.com",
+            "a",
+            "a-b.c_d.e9",
+            "x.",
+            "Example.com",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            ".a",
+            "a.b-",
+            "a b",
+            "é.com",
+            "localhost",
+            long_label.as_str(),
+            long_domain.as_str(),
+        ] {
+            if is_prepared_ascii_domain(d) {
+                let general = prep_ascii(Part::Domain, d)
+                    .and_then(check_domain_labels)
+                    .map(|c| c.into_owned());
+                assert_eq!(general, Ok(d.to_owned()), "{d:?}");
+            }
+        }
+        assert!(is_prepared_ascii_domain("conference.example.org"));
+        assert!(!is_prepared_ascii_domain("Example.org"));
+        assert!(!is_prepared_ascii_domain(&long_label));
     }
 
     #[test]
