@@ -44,7 +44,6 @@ fn drain(sessions: &[Rc<Session>], scratch: &mut Vec<u8>) -> usize {
         s.outbox.take_into(scratch);
         bytes += scratch.len();
         scratch.clear();
-        s.outbox.recycle(std::mem::take(scratch));
     }
     bytes
 }

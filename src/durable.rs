@@ -250,14 +250,33 @@ pub async fn run(
     work: Continuation,
     request: Option<Request>,
 ) -> Result<(), StoreError> {
+    run_sections(server, work, request).await
+}
+
+/// [`run`] with the first section's work unboxed: a client's stanza is
+/// routed without an allocation for the closure or the queue.
+async fn run_sections(
+    server: &Server,
+    first: impl FnOnce(&Server),
+    request: Option<Request>,
+) -> Result<(), StoreError> {
     let mut owed = request.map(Rc::new);
-    let mut queue = VecDeque::from([Next::Now(work)]);
-    while let Some(next) = queue.pop_front() {
-        let work = match next {
-            Next::Now(work) => work,
-            Next::Later(pending) => pending.await,
+    let mut first = Some(first);
+    let mut queue: VecDeque<Next> = VecDeque::new();
+    loop {
+        let mut held = match first.take() {
+            Some(work) => section(server, work, owed.clone()),
+            None => {
+                let Some(next) = queue.pop_front() else {
+                    break;
+                };
+                let work = match next {
+                    Next::Now(work) => work,
+                    Next::Later(pending) => pending.await,
+                };
+                section(server, work, owed.clone())
+            }
         };
-        let mut held = section(server, work, owed.clone());
         if let Err(e) = wait_for(held.writes).await {
             if e.is_refusal() {
                 log::debug!("a write was refused, its answers are withdrawn: {e}");
@@ -284,7 +303,7 @@ pub async fn run(
     Ok(())
 }
 
-fn section(server: &Server, work: Continuation, request: Option<Rc<Request>>) -> Held {
+fn section(server: &Server, work: impl FnOnce(&Server), request: Option<Rc<Request>>) -> Held {
     if !server.hold.begin(request) {
         // Inside another section (not reachable from `run`, which only
         // starts sections between awaits): the outer hold takes it all.
@@ -319,8 +338,8 @@ pub async fn route_from_client(
     let request = Request::of(&stanza, &origin.outbox);
     let origin = origin.clone();
     let route = move |server: &Server| router::from_client(server, &origin, stanza, to);
-    // A failure is logged and answered inside `run`.
-    let _ = run(server, Box::new(route), request).await;
+    // A failure is logged and answered inside `run_sections`.
+    let _ = run_sections(server, route, request).await;
 }
 
 #[cfg(test)]

@@ -282,7 +282,7 @@ impl Form {
             if child.ns != NS_DATA {
                 continue;
             }
-            match child.name.as_str() {
+            match child.name.as_ref() {
                 "title" => form.title = Some(child.text()),
                 "instructions" => form.instructions.push(child.text()),
                 "field" => {
@@ -352,7 +352,7 @@ fn parse_field(el: &Element) -> Result<Field, FormError> {
         if child.ns != NS_DATA {
             continue;
         }
-        match child.name.as_str() {
+        match child.name.as_ref() {
             "value" => {
                 if field.values.len() >= MAX_VALUES_PER_FIELD {
                     return Err(FormError::TooManyValues(

@@ -12,9 +12,12 @@
 //! helpers reject unassigned code points.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::Ipv6Addr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use stringprep::tables;
 
@@ -392,12 +395,49 @@ pub fn prep_domain(s: &str) -> Result<Cow<'_, str>, JidError> {
     if let Some(inner) = s.strip_prefix('[') {
         return prep_ipv6_literal(s, inner);
     }
+    if is_prepared_ascii_domain(s) {
+        return Ok(Cow::Borrowed(s));
+    }
     let out = if s.is_ascii() {
         prep_ascii(Part::Domain, s)?
     } else {
         prep_domain_unicode(s)?
     };
     check_domain_labels(out)
+}
+
+/// The common case in one pass over the bytes: a domain already in its
+/// prepared form (lowercase ASCII labels of letters, digits, '-' and '_',
+/// none empty, too long or with a hyphen at either end). Anything else
+/// takes the general path, which also finds the error to report.
+fn is_prepared_ascii_domain(s: &str) -> bool {
+    if s.len() > MAX_PART_LEN {
+        return false;
+    }
+    let mut label_len = 0;
+    let mut prev = b'.';
+    for &b in s.as_bytes() {
+        match b {
+            b'.' => {
+                if label_len == 0 || prev == b'-' {
+                    return false;
+                }
+                label_len = 0;
+            }
+            b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => {
+                if b == b'-' && label_len == 0 {
+                    return false;
+                }
+                label_len += 1;
+                if label_len > MAX_LABEL_LEN {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+        prev = b;
+    }
+    label_len > 0 && prev != b'-'
 }
 
 fn prep_domain_unicode(s: &str) -> Result<Cow<'_, str>, JidError> {
@@ -451,17 +491,24 @@ fn check_domain_labels(out: Cow<'_, str>) -> Result<Cow<'_, str>, JidError> {
 
 /// A validated, normalized XMPP address.
 ///
-/// Stored as one string plus two offsets; the offsets are determined by the
-/// string (neither localpart nor domainpart may contain '@' or '/'), so the
-/// derived comparisons are plain string comparisons of the normalized form.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+/// Stored as one shared string plus offsets; the offsets are determined by
+/// the string (neither localpart nor domainpart may contain '@' or '/'), so
+/// comparisons are plain string comparisons of the normalized form. The
+/// string is reference-counted and a bare JID made from a full one
+/// ([`Jid::to_bare`]) shares it, ending earlier: routing clones and strips
+/// JIDs for every stanza, and neither allocates.
+#[derive(Clone)]
 pub struct Jid {
-    full: Box<str>,
+    /// The full JID this one was cut from; `as_str` is `shared[..end]`.
+    shared: Arc<str>,
     /// Byte offset of the '@'; 0 when there is no localpart (a localpart is
     /// never empty, so 0 is free to mean "none").
     local_end: u16,
     /// Byte offset where the domainpart ends ('/' or end of string).
     domain_end: u16,
+    /// Byte offset where this JID ends: `domain_end` for a bare JID cut
+    /// from a full one, else the length of `shared`.
+    end: u16,
 }
 
 impl Jid {
@@ -504,25 +551,45 @@ impl Jid {
     /// Joins already prepared parts. Lengths are bounded by MAX_PART_LEN,
     /// so the offsets fit in u16.
     fn assemble(local: Option<&str>, domain: &str, resource: Option<&str>) -> Jid {
+        // Short addresses (nearly all) are joined on the stack, so the
+        // shared string is the only allocation.
+        let mut stack = [0u8; 256];
+        let mut heap = Vec::new();
         let len =
             local.map_or(0, |l| l.len() + 1) + domain.len() + resource.map_or(0, |r| r.len() + 1);
-        let mut full = String::with_capacity(len);
+        let buf: &mut [u8] = match stack.get_mut(..len) {
+            Some(b) => b,
+            None => {
+                heap.resize(len, 0);
+                &mut heap
+            }
+        };
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            if let Some(dst) = buf.get_mut(at..at + bytes.len()) {
+                dst.copy_from_slice(bytes);
+            }
+            at += bytes.len();
+        };
         let mut local_end = 0;
         if let Some(l) = local {
-            full.push_str(l);
-            local_end = full.len();
-            full.push('@');
+            put(l.as_bytes());
+            local_end = l.len();
+            put(b"@");
         }
-        full.push_str(domain);
-        let domain_end = full.len();
+        put(domain.as_bytes());
+        let domain_end = local_end + usize::from(local.is_some()) + domain.len();
         if let Some(r) = resource {
-            full.push('/');
-            full.push_str(r);
+            put(b"/");
+            put(r.as_bytes());
         }
+        // Whole UTF-8 strings and ASCII separators were copied in.
+        let full = std::str::from_utf8(buf).unwrap_or_default();
         Jid {
-            full: full.into_boxed_str(),
+            shared: Arc::from(full),
             local_end: u16::try_from(local_end).unwrap_or(u16::MAX),
             domain_end: u16::try_from(domain_end).unwrap_or(u16::MAX),
+            end: u16::try_from(full.len()).unwrap_or(u16::MAX),
         }
     }
 
@@ -538,37 +605,43 @@ impl Jid {
         if self.local_end == 0 {
             None
         } else {
-            self.full.get(..usize::from(self.local_end))
+            self.shared.get(..usize::from(self.local_end))
         }
     }
 
     pub fn domain(&self) -> &str {
-        self.full
+        self.shared
             .get(self.domain_start()..usize::from(self.domain_end))
             .unwrap_or_default()
     }
 
     pub fn resource(&self) -> Option<&str> {
-        self.full.get(usize::from(self.domain_end) + 1..)
+        if self.is_bare() {
+            None
+        } else {
+            self.as_str().get(usize::from(self.domain_end) + 1..)
+        }
     }
 
     /// `local@domain` or `domain`, borrowed from the full form.
     pub fn bare_str(&self) -> &str {
-        self.full
+        self.shared
             .get(..usize::from(self.domain_end))
             .unwrap_or_default()
     }
 
     /// The full string form.
     pub fn as_str(&self) -> &str {
-        &self.full
+        self.shared.get(..usize::from(self.end)).unwrap_or_default()
     }
 
+    /// The bare JID, sharing this one's string.
     pub fn to_bare(&self) -> Jid {
         Jid {
-            full: Box::from(self.bare_str()),
+            shared: self.shared.clone(),
             local_end: self.local_end,
             domain_end: self.domain_end,
+            end: self.domain_end,
         }
     }
 
@@ -578,7 +651,7 @@ impl Jid {
     }
 
     pub fn is_bare(&self) -> bool {
-        usize::from(self.domain_end) == self.full.len()
+        self.domain_end == self.end
     }
 
     pub fn is_full(&self) -> bool {
@@ -592,9 +665,42 @@ impl Jid {
     }
 }
 
+// Comparisons are those of the normalized string form, whatever is shared.
+impl PartialEq for Jid {
+    fn eq(&self, other: &Jid) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Jid {}
+
+impl Hash for Jid {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for Jid {
+    fn partial_cmp(&self, other: &Jid) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Jid {
+    fn cmp(&self, other: &Jid) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl fmt::Debug for Jid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Jid").field(&self.as_str()).finish()
+    }
+}
+
 impl fmt::Display for Jid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.full)
+        f.write_str(self.as_str())
     }
 }
 
@@ -608,7 +714,7 @@ impl FromStr for Jid {
 
 impl AsRef<str> for Jid {
     fn as_ref(&self) -> &str {
-        &self.full
+        self.as_str()
     }
 }
 
@@ -716,6 +822,70 @@ mod tests {
         assert_eq!(dr.domain(), "example.com");
         assert_eq!(dr.resource(), Some("a/b@c"));
         assert_eq!(dr.to_bare().as_str(), "example.com");
+    }
+
+    #[test]
+    fn the_prepared_domain_shortcut_agrees_with_the_general_path() {
+        let long_label = "a".repeat(64);
+        let long_domain = format!("{}.x", "a.".repeat(520));
+        for d in [
+            "example.com",
+            "a",
+            "a-b.c_d.e9",
+            "x.",
+            "Example.com",
+            "-a.com",
+            "a-.com",
+            "a..com",
+            ".a",
+            "a.b-",
+            "a b",
+            "é.com",
+            "localhost",
+            long_label.as_str(),
+            long_domain.as_str(),
+        ] {
+            if is_prepared_ascii_domain(d) {
+                let general = prep_ascii(Part::Domain, d)
+                    .and_then(check_domain_labels)
+                    .map(|c| c.into_owned());
+                assert_eq!(general, Ok(d.to_owned()), "{d:?}");
+            }
+        }
+        assert!(is_prepared_ascii_domain("conference.example.org"));
+        assert!(!is_prepared_ascii_domain("Example.org"));
+        assert!(!is_prepared_ascii_domain(&long_label));
+    }
+
+    #[test]
+    fn a_bare_jid_cut_from_a_full_one_is_the_bare_jid() {
+        use std::collections::hash_map::DefaultHasher;
+        let hash = |j: &Jid| {
+            let mut h = DefaultHasher::new();
+            j.hash(&mut h);
+            h.finish()
+        };
+        let full = Jid::parse("romeo@example.com/orchard").unwrap();
+        let cut = full.to_bare();
+        let parsed = Jid::parse("romeo@example.com").unwrap();
+        assert!(Arc::ptr_eq(&cut.shared, &full.shared), "no copy");
+        assert_eq!(cut, parsed);
+        assert_eq!(hash(&cut), hash(&parsed));
+        assert_eq!(cut.cmp(&parsed), Ordering::Equal);
+        assert!(cut < full);
+        assert_eq!(format!("{cut}"), "romeo@example.com");
+        assert_eq!(format!("{cut:?}"), "Jid(\"romeo@example.com\")");
+        assert_eq!(cut.to_bare(), parsed);
+        assert_eq!(
+            cut.with_resource("hall").unwrap().as_str(),
+            "romeo@example.com/hall"
+        );
+        let domain = Jid::parse("example.com/res").unwrap().to_bare();
+        assert_eq!(domain, Jid::parse("example.com").unwrap());
+        assert_eq!(domain.resource(), None);
+        // Longer than the stack buffer used to join the parts.
+        let long = format!("{}@example.com/{}", "a".repeat(300), "r".repeat(300));
+        assert_eq!(Jid::parse(&long).unwrap().as_str(), long);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod backup;
 pub mod config;
 pub mod datetime;
 pub mod durable;
+pub mod fasthash;
 pub mod forms;
 pub mod im;
 pub mod jid;

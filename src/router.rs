@@ -211,6 +211,6 @@ pub fn send_to_session(server: &Server, to: &Jid, stanza: &Element) -> bool {
 }
 
 /// Shorthand used by handlers: a fresh stanza in the client namespace.
-pub fn new_stanza(name: &str) -> Element {
+pub fn new_stanza(name: &'static str) -> Element {
     Element::new(name, NS_CLIENT)
 }

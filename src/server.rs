@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, Limits};
 use crate::durable::OutputHold;
+use crate::fasthash::FastMap;
 use crate::im::ImCache;
 use crate::jid::{self, Jid};
 use crate::memory::{ReleasePolicy, ShrinkIdle};
@@ -38,7 +39,7 @@ pub struct Server {
     pub im: ImCache,
     /// Bound sessions by bare JID (its normalized string, so a full JID
     /// finds its account's list without building a bare `Jid`).
-    sessions: RefCell<HashMap<Box<str>, Vec<Rc<Session>>>>,
+    sessions: RefCell<FastMap<Box<str>, Vec<Rc<Session>>>>,
     /// Sessions in `sessions`, kept so counting is not a walk of the table.
     session_total: Cell<usize>,
     next_session_id: Cell<u64>,
@@ -76,7 +77,7 @@ impl Server {
             started: Instant::now(),
             hold: OutputHold::new(),
             im: ImCache::default(),
-            sessions: RefCell::new(HashMap::new()),
+            sessions: RefCell::new(FastMap::default()),
             session_total: Cell::new(0),
             next_session_id: Cell::new(1),
             connections: RefCell::new(HashMap::new()),

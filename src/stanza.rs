@@ -184,7 +184,7 @@ impl Kind {
         if el.ns != NS_CLIENT && el.ns != crate::xml::NS_SERVER {
             return None;
         }
-        match el.name.as_str() {
+        match el.name.as_ref() {
             "message" => Some(Kind::Message),
             "presence" => Some(Kind::Presence),
             "iq" => Some(Kind::Iq),
@@ -205,7 +205,7 @@ pub fn error_reply(stanza: &Element, error: &StanzaError) -> Option<Element> {
     if is_error(stanza) {
         return None;
     }
-    let mut reply = Element::new(stanza.name.as_str(), stanza.ns.as_str());
+    let mut reply = Element::new(stanza.name.clone(), stanza.ns.clone());
     if let Some(id) = stanza.attr("id") {
         reply.set_attr("id", id);
     }
@@ -227,7 +227,7 @@ pub fn error_reply(stanza: &Element, error: &StanzaError) -> Option<Element> {
 
 /// An empty `type='result'` answer to an iq.
 pub fn iq_result(iq: &Element) -> Element {
-    let mut reply = Element::new("iq", iq.ns.as_str()).with_attr("type", "result");
+    let mut reply = Element::new("iq", iq.ns.clone()).with_attr("type", "result");
     if let Some(id) = iq.attr("id") {
         reply.set_attr("id", id);
     }

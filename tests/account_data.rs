@@ -97,7 +97,7 @@ fn condition(reply: &Element) -> String {
             e.children()
                 .find(|c| c.ns == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name != "text")
         })
-        .map(|c| c.name.clone())
+        .map(|c| c.name.to_string())
         .unwrap_or_else(|| format!("no error in {reply}"))
 }
 

@@ -565,7 +565,7 @@ impl Client {
         let found: Vec<&str> = el
             .children()
             .filter(|c| c.ns == NS_STREAM_ERRORS && c.name != "text")
-            .map(|c| c.name.as_str())
+            .map(|c| c.name.as_ref())
             .collect();
         assert_eq!(
             found,
@@ -581,7 +581,7 @@ fn failure_condition(failure: &Element) -> String {
     failure
         .children()
         .find(|c| c.ns == NS_SASL && c.name != "text")
-        .map(|c| c.name.clone())
+        .map(|c| c.name.to_string())
         .unwrap_or_default()
 }
 
@@ -684,7 +684,7 @@ fn assert_stanza_error(
     let conditions: Vec<&str> = error
         .children()
         .filter(|c| c.ns == NS_STANZAS && c.name != "text")
-        .map(|c| c.name.as_str())
+        .map(|c| c.name.as_ref())
         .collect();
     assert_eq!(conditions, [condition], "{reply}");
 }

@@ -25,7 +25,7 @@ pub fn handle(server: &Server, iq: Element, account: &Jid) {
         .and_then(|f| Jid::parse(f).ok())
         .is_some_and(|f| f.to_bare() == *account);
     // Account data: these may answer only once a write is on disk.
-    match iq.first_child().map(|p| (p.name.as_str(), p.ns.as_str())) {
+    match iq.first_child().map(|p| (p.name.as_ref(), p.ns.as_ref())) {
         Some(("vCard", NS_VCARD)) => return vcard::account_query(server, iq, account),
         Some(("query", NS_PRIVATE)) => return private::account_query(server, iq, account),
         Some(("query", NS_LAST)) => return last::account_query(server, &iq, account),

@@ -102,7 +102,7 @@ pub fn parse(iq: &Element) -> Result<Command, StanzaError> {
         }
         Ok(jids)
     };
-    match (iq.attr("type"), payload.name.as_str()) {
+    match (iq.attr("type"), payload.name.as_ref()) {
         (Some("get"), "blocklist") => Ok(Command::Get),
         (Some("set"), "block") => {
             let jids = items()?;
@@ -208,7 +208,7 @@ pub fn handle_iq(server: &Server, iq: &Element, owner: &Jid) -> Result<(), Stanz
     Ok(())
 }
 
-fn items_element(name: &str, jids: &[Jid]) -> Element {
+fn items_element(name: &'static str, jids: &[Jid]) -> Element {
     let mut el = Element::new(name, NS_BLOCKING);
     for jid in jids {
         el.push_child(Element::new("item", NS_BLOCKING).with_attr("jid", jid.as_str()));

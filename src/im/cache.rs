@@ -9,10 +9,10 @@
 //! (dropping one earlier could reload a state that misses them).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::durable;
+use crate::fasthash::FastMap;
 use crate::jid::Jid;
 use crate::server::Server;
 use crate::store::{self, StoreError, WriteOp};
@@ -71,7 +71,7 @@ impl AccountState {
 
 #[derive(Default)]
 pub struct ImCache {
-    accounts: RefCell<HashMap<Jid, Rc<AccountState>>>,
+    accounts: RefCell<FastMap<Jid, Rc<AccountState>>>,
 }
 
 impl ImCache {

@@ -60,7 +60,7 @@ pub fn eligible(message: &Element, direction: Direction) -> bool {
     let has_body = message.get_child("body", NS_CLIENT).is_some();
     let im_payload = message
         .children()
-        .any(|c| IM_PAYLOADS.contains(&c.ns.as_str()));
+        .any(|c| IM_PAYLOADS.contains(&c.ns.as_ref()));
     match ty {
         "chat" => true,
         "normal" | "error" => has_body || im_payload,
@@ -73,7 +73,7 @@ pub fn handle_iq(server: &Server, iq: &Element, account: &Jid) -> Result<(), Sta
     let Some(payload) = iq.first_child() else {
         return Err(StanzaError::new(Condition::BadRequest));
     };
-    let enable = match (iq.attr("type"), payload.name.as_str()) {
+    let enable = match (iq.attr("type"), payload.name.as_ref()) {
         (Some("set"), "enable") => true,
         (Some("set"), "disable") => false,
         _ => return Err(StanzaError::new(Condition::BadRequest)),

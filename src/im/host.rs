@@ -47,8 +47,8 @@ fn answer(server: &Server, iq: &Element, get: bool) -> Result<Option<Element>, S
     let Some(payload) = iq.first_child() else {
         return Err(StanzaError::new(Condition::BadRequest));
     };
-    let ns = payload.ns.as_str();
-    match (ns, payload.name.as_str(), get) {
+    let ns = payload.ns.as_ref();
+    match (ns, payload.name.as_ref(), get) {
         (NS_PING, "ping", true) => Ok(None),
         (NS_DISCO_INFO, "query", true) => {
             disco::server_info(server, payload.attr("node")).map(Some)

@@ -17,7 +17,7 @@ pub fn dispatch(server: &Server, iq: &Element, account: &Jid) -> bool {
     let Some(payload) = iq.first_child() else {
         return false;
     };
-    match payload.ns.as_str() {
+    match payload.ns.as_ref() {
         NS_ROSTER if payload.name == "query" => roster_iq::handle(server, iq, account),
         NS_BLOCKING => answer(server, iq, blocking::handle_iq(server, iq, account), false),
         NS_CARBONS => answer(server, iq, carbons::handle_iq(server, iq, account), true),

@@ -89,7 +89,7 @@ pub fn check_get(query: &Element) -> Result<&Element, StanzaError> {
 pub fn get_result(wanted: &Element, stored: Vec<Element>) -> Element {
     let mut query = Element::new("query", NS_PRIVATE);
     if stored.is_empty() {
-        query.push_child(Element::new(wanted.name.as_str(), wanted.ns.as_str()));
+        query.push_child(Element::new(wanted.name.clone(), wanted.ns.clone()));
     }
     for el in stored {
         query.push_child(el);
@@ -112,7 +112,7 @@ pub fn check_set(
         size = size.saturating_add(el.to_bytes("").len());
         match entries.iter_mut().find(|(ns, _)| *ns == el.ns) {
             Some((_, list)) => list.push(el.clone()),
-            None => entries.push((el.ns.clone(), vec![el.clone()])),
+            None => entries.push((el.ns.to_string(), vec![el.clone()])),
         }
     }
     if entries.is_empty() {

@@ -13,9 +13,10 @@
 //! delivers its stanzas. Later output of a room with queued batches queues
 //! behind them, so occupants see events in the order they happened.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
+use crate::fasthash::FastMap;
 use crate::jid::Jid;
 use crate::router;
 use crate::server::Server;
@@ -55,7 +56,7 @@ impl Batch {
 pub(super) struct Pending {
     queue: VecDeque<Batch>,
     /// Batches per room, queued or being written.
-    per_room: HashMap<Jid, usize>,
+    per_room: FastMap<Jid, usize>,
     in_flight: bool,
 }
 
@@ -225,7 +226,7 @@ fn deliver_all(server: &Server, out: Vec<Out>, written: bool) {
 /// The error answer for a request whose result was `reply`.
 fn failure_for(reply: &Element, error: &StanzaError) -> Option<Element> {
     // `error_reply` answers a stanza: give it the request's addressing.
-    let mut request = Element::new(reply.name.as_str(), reply.ns.as_str()).with_attr("type", "set");
+    let mut request = Element::new(reply.name.clone(), reply.ns.clone()).with_attr("type", "set");
     if let Some(id) = reply.attr("id") {
         request.set_attr("id", id);
     }

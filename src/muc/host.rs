@@ -62,7 +62,7 @@ fn answer(
     };
     let admin = server.muc.is_server_admin(from);
     let node = payload.attr("node");
-    match (payload.ns.as_str(), payload.name.as_str(), get) {
+    match (payload.ns.as_ref(), payload.name.as_ref(), get) {
         (NS_DISCO_INFO, "query", true) => info(node, admin).map(Some),
         (NS_DISCO_ITEMS, "query", true) => items(server, to, node, admin).map(Some),
         (NS_PING, "ping", true) => Ok(None),

@@ -190,7 +190,7 @@ impl Room {
                     .find(|c| c.ns == NS_STANZAS && c.name != "text")
             })
             .map(|c| c.name.clone());
-        if condition.is_some_and(|c| DELIVERY_FAILURES.contains(&c.as_str())) {
+        if condition.is_some_and(|c| DELIVERY_FAILURES.contains(&c.as_ref())) {
             return self.remove_for_error(env, stanza, from, sink);
         }
         let (Some(sender), Some(target)) = (self.by_real.get(from), to.resource()) else {

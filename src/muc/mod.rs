@@ -33,11 +33,12 @@ mod service_tests;
 mod tests;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Instant, SystemTime};
 
 use crate::config::RoomCreation;
+use crate::fasthash::FastMap;
 use crate::jid::Jid;
 use crate::server::Server;
 use crate::stanza::{Condition, ErrorType, Kind, StanzaError};
@@ -68,7 +69,7 @@ pub const NS_PING: &str = crate::im::NS_PING;
 
 /// The chat rooms of every MUC domain, in memory while occupied.
 pub struct Service {
-    rooms: RefCell<HashMap<Jid, Room>>,
+    rooms: RefCell<FastMap<Jid, Room>>,
     pending: RefCell<Pending>,
     occupant_key: ring::hmac::Key,
     /// Server admins, parsed once: they act as owners of every room.
@@ -116,7 +117,7 @@ impl Service {
     /// `secret` keys the XEP-0421 occupant ids (stable across restarts).
     pub fn new(secret: &[u8], admins: &[String]) -> Service {
         Service {
-            rooms: RefCell::new(HashMap::new()),
+            rooms: RefCell::new(FastMap::default()),
             pending: RefCell::new(Pending::default()),
             occupant_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
             admins: admins

@@ -8,10 +8,11 @@
 //! `muc#owner` in `owner.rs`, registration in `register.rs`, discovery in
 //! `disco.rs`. This file holds the state and what they share.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Instant, SystemTime};
 
 use crate::config::MucConfig;
+use crate::fasthash::FastMap;
 use crate::jid::Jid;
 use crate::stanza::{self, Condition, Kind, StanzaError};
 use crate::store::MucWrite;
@@ -134,11 +135,11 @@ pub struct Room {
     pub subject: Option<Subject>,
     /// Bare JID -> affiliation, reserved nick and reason. Never holds
     /// `Affiliation::None`: having none is not being listed.
-    pub(super) affiliations: HashMap<Jid, AffiliationRecord>,
+    pub(super) affiliations: FastMap<Jid, AffiliationRecord>,
     /// By nickname, in a stable order.
     pub(super) occupants: BTreeMap<String, Occupant>,
     /// Real full JID -> nickname.
-    pub(super) by_real: HashMap<Jid, String>,
+    pub(super) by_real: FastMap<Jid, String>,
     pub(super) history: History,
     /// The history changed since it was loaded or last saved.
     pub(super) history_dirty: bool,
@@ -188,9 +189,9 @@ impl Room {
             just_created: false,
             created: now,
             subject: None,
-            affiliations: HashMap::new(),
+            affiliations: FastMap::default(),
             occupants: BTreeMap::new(),
-            by_real: HashMap::new(),
+            by_real: FastMap::default(),
             history: History::default(),
             history_dirty: false,
             iq_routes: VecDeque::new(),
@@ -245,7 +246,7 @@ impl Room {
             return self.error(&iq, Condition::BadRequest, sink);
         };
         let get = ty == "get";
-        match (payload.ns.as_str(), payload.name.as_str()) {
+        match (payload.ns.as_ref(), payload.name.as_ref()) {
             (super::NS_DISCO_INFO, "query") if get => self.disco_info(&iq, from, sink),
             (super::NS_DISCO_ITEMS, "query") if get => self.disco_items(&iq, from, sink),
             (super::NS_MUC_ADMIN, "query") => self.admin_iq(env, &iq, from, sink),

@@ -87,7 +87,7 @@ fn error_condition(stanza: &Element) -> Option<String> {
             e.children()
                 .find(|c| c.ns == NS_STANZAS && c.name != "text")
         })
-        .map(|c| c.name.clone())
+        .map(|c| c.name.to_string())
 }
 
 fn codes(p: &Element) -> Vec<u16> {
@@ -281,7 +281,7 @@ fn join_order_presences_then_self_then_history_then_subject() {
     let mine = r.to("romeo@example/garden");
     let kinds: Vec<String> = mine
         .iter()
-        .map(|e| match (e.name.as_str(), e.attr("from")) {
+        .map(|e| match (e.name.as_ref(), e.attr("from")) {
             ("presence", Some(f)) => format!("presence {}", f.rsplit('/').next().unwrap_or("")),
             ("message", _) if e.get_child("subject", NS_CLIENT).is_some() => "subject".into(),
             ("message", _) => "history".into(),

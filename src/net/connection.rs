@@ -41,6 +41,8 @@ const IDLE_RELEASE: Duration = Duration::from_secs(1);
 /// Bytes read per poll; lives on the stack only for the read itself, so an
 /// idle connection holds no read buffer.
 const READ_CHUNK: usize = 4096;
+/// A written buffer larger than this is freed rather than kept for reuse.
+const KEEP_WRITTEN: usize = 16 << 10;
 
 pub struct ConnectionParams {
     pub server: Rc<Server>,
@@ -79,6 +81,8 @@ struct Connection {
     framer: Framer,
     stream: C2sStream,
     outbox: Rc<Outbox>,
+    /// The buffer written last, emptied, for the outbox's next burst.
+    written: Vec<u8>,
     session: Option<Rc<Session>>,
     /// When the stream must be authenticated and bound, or be closed.
     auth_deadline: Option<Instant>,
@@ -143,6 +147,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         peer,
         framer: Framer::new(limits),
         outbox: Outbox::new(),
+        written: Vec::new(),
         session: None,
         auth_deadline: Some(Instant::now() + auth_timeout),
         last_write: Instant::now(),
@@ -261,6 +266,7 @@ impl Connection {
             self.last_activity = None;
             self.framer.release_idle();
             self.outbox.release_spare();
+            self.written = Vec::new();
         }
     }
 
@@ -287,6 +293,8 @@ impl Connection {
     /// Carries out the state machine's actions. Returns false when the
     /// connection is finished.
     async fn perform(&mut self, transport: &mut Transport, actions: &mut Vec<Action>) -> bool {
+        // Two buffers passed back and forth, so a stanza's actions cost no
+        // allocation once they have grown.
         let mut pending: Vec<Action> = std::mem::take(actions);
         while !pending.is_empty() {
             for action in pending.drain(..) {
@@ -365,7 +373,10 @@ impl Connection {
                     Action::Close => self.closing = true,
                 }
             }
-            pending = std::mem::take(actions);
+            std::mem::swap(&mut pending, actions);
+        }
+        if pending.capacity() > actions.capacity() {
+            *actions = pending;
         }
         true
     }
@@ -403,11 +414,16 @@ impl Connection {
     }
 
     /// Writes everything queued. Returns false if the peer is gone.
+    ///
+    /// The written buffer is kept and swapped with the outbox's next time,
+    /// so the outbox always has room: stanzas queued while a write is in
+    /// progress (every MUC delivery under load) do not allocate.
     async fn flush(&mut self, transport: &mut Transport) -> bool {
-        let mut buf = Vec::new();
+        let mut buf = std::mem::take(&mut self.written);
         loop {
             self.outbox.take_into(&mut buf);
             if buf.is_empty() {
+                self.written = buf;
                 return true;
             }
             let write = async {
@@ -427,7 +443,11 @@ impl Connection {
                 return false;
             }
             self.last_write = Instant::now();
-            self.outbox.recycle(std::mem::take(&mut buf));
+            buf.clear();
+            if buf.capacity() > KEEP_WRITTEN {
+                // A big burst should not pin its memory.
+                buf = Vec::new();
+            }
         }
     }
 

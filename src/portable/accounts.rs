@@ -55,7 +55,7 @@ fn hash_of(mechanism: &str) -> Option<ScramHash> {
 
 /// The `<scram-credentials/>` element for one set of keys.
 pub fn scram_element(keys: &ScramKeys) -> Element {
-    let child = |name: &str, text: String| Element::new(name, NS_SCRAM).with_text(text);
+    let child = |name: &'static str, text: String| Element::new(name, NS_SCRAM).with_text(text);
     Element::new("scram-credentials", NS_SCRAM)
         .with_attr("mechanism", mechanism(keys.hash))
         .with_child(child("iter-count", keys.iterations.to_string()))

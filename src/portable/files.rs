@@ -22,7 +22,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::xml::{Element, NS_XML};
+use crate::xml::{Element, NS_XML, intern};
 
 use super::{NS_PIE, NS_PIE_OLD, NS_XINCLUDE, PortableError};
 
@@ -359,7 +359,7 @@ impl Reader {
         file: &Path,
         depth: usize,
     ) -> Result<Element, PortableError> {
-        let mut element = Element::new(node.tag_name().name(), NS_PIE);
+        let mut element = Element::new(intern(node.tag_name().name()), NS_PIE);
         copy_attributes(node, &mut element);
         for child in node.children() {
             if is_include(child) {
@@ -382,7 +382,7 @@ fn copy_attributes(node: roxmltree::Node<'_, '_>, element: &mut Element) {
             Some(NS_XML) => format!("xml:{}", a.name()),
             Some(uri) => format!("{{{uri}}}{}", a.name()),
         };
-        element.attrs.push((key, a.value().to_owned()));
+        element.attrs.push((key.into(), a.value().to_owned()));
     }
 }
 
@@ -400,7 +400,7 @@ fn convert(
         ));
     }
     let tag = node.tag_name();
-    let mut element = Element::new(tag.name(), tag.namespace().unwrap_or(""));
+    let mut element = Element::new(intern(tag.name()), intern(tag.namespace().unwrap_or("")));
     copy_attributes(node, &mut element);
     for child in node.children() {
         if child.is_element() {

@@ -58,7 +58,7 @@ impl Family for PrivateXmlFamily {
                     )));
                 }
                 by_namespace
-                    .entry(child.ns.clone())
+                    .entry(child.ns.to_string())
                     .or_default()
                     .push(child.clone());
             }

@@ -82,7 +82,7 @@ impl Family for RosterFamily {
         }
         for (contact, request) in roster.pending_in() {
             let mut presence = request.clone();
-            presence.ns = NS_CLIENT.to_string();
+            presence.ns = NS_CLIENT.into();
             presence.set_attr("from", contact.as_str());
             presence.set_attr("to", user.as_str());
             presence.set_attr("type", "subscribe");

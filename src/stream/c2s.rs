@@ -259,7 +259,7 @@ impl C2sStream {
                 }
             }
             Phase::PreBind => self.pre_bind(el, env, out, actions),
-            Phase::Bound(jid) => self.bound(&jid, el, env, out, actions),
+            Phase::Bound(jid) => self.bound(jid, el, env, out, actions),
         }
     }
 
@@ -539,13 +539,13 @@ impl C2sStream {
 
     fn bound(
         &mut self,
-        jid: &Jid,
+        jid: Jid,
         mut el: Element,
         env: &dyn Env,
         out: &mut Vec<u8>,
         actions: &mut Vec<Action>,
     ) {
-        self.phase = Phase::Bound(jid.clone());
+        self.phase = Phase::Bound(jid);
         let Some(kind) = Kind::of(&el) else {
             let condition = if el.name == "message" || el.name == "presence" || el.name == "iq" {
                 StreamCondition::InvalidNamespace
@@ -588,6 +588,9 @@ impl C2sStream {
                 return;
             }
         }
+        let Phase::Bound(jid) = &self.phase else {
+            return;
+        };
         match stanza::check_client_stanza(&mut el, kind, jid) {
             Ok(to) => actions.push(Action::Route { stanza: el, to }),
             Err(Invalid::Drop) => {}

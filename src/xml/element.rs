@@ -1,5 +1,6 @@
 //! The owned element tree that the rest of the server works with.
 
+use super::name::{Name, intern};
 use super::{NS_XML, XmlError};
 
 /// Nesting limit for [`Element::parse`]. Conversion, serialization, `Clone`,
@@ -14,12 +15,13 @@ pub const PARSE_MAX_DEPTH: usize = 256;
 /// namespace by its local name, one in the `xml` namespace as `xml:local`
 /// (e.g. `"xml:lang"`), any other namespaced attribute as `{uri}local`.
 /// Namespace declarations are not attributes: they are implied by `ns` and
-/// regenerated when the element is serialized.
+/// regenerated when the element is serialized. Names and namespaces are
+/// [`Name`]s: well-known ones (and any string literal) cost no allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Element {
-    pub name: String,
-    pub ns: String,
-    pub attrs: Vec<(String, String)>,
+    pub name: Name,
+    pub ns: Name,
+    pub attrs: Vec<(Name, String)>,
     pub children: Vec<Node>,
 }
 
@@ -32,7 +34,7 @@ pub enum Node {
 
 impl Element {
     /// An element with no attributes and no children.
-    pub fn new(name: impl Into<String>, ns: impl Into<String>) -> Element {
+    pub fn new(name: impl Into<Name>, ns: impl Into<Name>) -> Element {
         Element {
             name: name.into(),
             ns: ns.into(),
@@ -42,7 +44,7 @@ impl Element {
     }
 
     /// Builder form of [`Element::set_attr`].
-    pub fn with_attr(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn with_attr(mut self, name: impl Into<Name>, value: impl Into<String>) -> Self {
         self.set_attr(name, value);
         self
     }
@@ -69,7 +71,7 @@ impl Element {
     }
 
     /// Replaces the value of `name`, or appends the attribute if absent.
-    pub fn set_attr(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    pub fn set_attr(&mut self, name: impl Into<Name>, value: impl Into<String>) {
         let name = name.into();
         let value = value.into();
         match self.attrs.iter_mut().find(|(k, _)| *k == name) {
@@ -211,16 +213,19 @@ fn convert(
     }
     let tag = node.tag_name();
     let mut el = Element {
-        name: tag.name().to_owned(),
-        ns: tag.namespace().unwrap_or("").to_owned(),
+        name: intern(tag.name()),
+        ns: intern(tag.namespace().unwrap_or("")),
         attrs: Vec::with_capacity(node.attributes().len()),
         children: Vec::new(),
     };
     for a in node.attributes() {
         let key = match a.namespace() {
-            None => a.name().to_owned(),
-            Some(NS_XML) => format!("xml:{}", a.name()),
-            Some(uri) => format!("{{{uri}}}{}", a.name()),
+            None => intern(a.name()),
+            Some(NS_XML) => match a.name() {
+                "lang" => Name::Borrowed("xml:lang"),
+                local => Name::Owned(format!("xml:{local}")),
+            },
+            Some(uri) => Name::Owned(format!("{{{uri}}}{}", a.name())),
         };
         el.attrs.push((key, a.value().to_owned()));
     }
@@ -265,7 +270,7 @@ mod tests {
             Some("hi".into())
         );
         assert!(m.get_child("body", "urn:x").is_none());
-        assert_eq!(m.first_child().map(|e| e.name.as_str()), Some("body"));
+        assert_eq!(m.first_child().map(|e| e.name.as_ref()), Some("body"));
         if let Some(b) = m.get_child_mut("body", NS_CLIENT) {
             b.push_text(" there");
         }

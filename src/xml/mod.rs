@@ -18,11 +18,13 @@
 
 mod element;
 mod framer;
+mod name;
 mod plain;
 mod serialize;
 
 pub use element::{Element, Node};
 pub use framer::{FrameEvent, Framer, Limits, StreamHeader};
+pub use name::{Name, intern};
 pub use serialize::{Prepared, escape_attr_into, escape_text_into};
 
 use std::fmt;

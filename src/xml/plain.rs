@@ -14,8 +14,11 @@
 //! The contract, checked by the tests against `roxmltree` on generated
 //! inputs: `Some(el)` only where `roxmltree` yields that same `el`.
 
+use std::borrow::Cow;
+
 use super::NS_XML;
 use super::element::{Element, Node};
+use super::name::{Name, intern};
 
 /// Namespace URI reserved for `xmlns` itself; declaring it is an error.
 const NS_XMLNS: &str = "http://www.w3.org/2000/xmlns/";
@@ -31,7 +34,7 @@ pub(super) fn parse(input: &str, default_ns: &str, max_depth: usize) -> Option<E
         pos: 0,
         max_depth,
     };
-    let el = p.element(default_ns, 1)?;
+    let el = p.element(&intern(default_ns), 1)?;
     (p.pos == p.s.len()).then_some(el)
 }
 
@@ -89,14 +92,14 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn element(&mut self, parent_ns: &str, depth: usize) -> Option<Element> {
+    fn element(&mut self, parent_ns: &Name, depth: usize) -> Option<Element> {
         if depth > self.max_depth {
             return None;
         }
         self.eat(b'<')?;
         let name = self.name()?;
-        let mut ns: Option<String> = None;
-        let mut attrs: Vec<(String, String)> = Vec::new();
+        let mut ns: Option<Name> = None;
+        let mut attrs: Vec<(Name, String)> = Vec::new();
         let mut seen_xmlns = false;
         let self_closing = loop {
             let had_space = self.peek().is_some_and(is_space);
@@ -126,17 +129,17 @@ impl<'a> Parser<'a> {
                     return None;
                 }
                 seen_xmlns = true;
-                ns = Some(value);
+                ns = Some(intern(&value));
             } else {
                 if attrs.iter().any(|(k, _)| *k == key) {
                     return None;
                 }
-                attrs.push((key, value));
+                attrs.push((key, value.into_owned()));
             }
         };
-        let ns = ns.unwrap_or_else(|| parent_ns.to_owned());
+        let ns = ns.unwrap_or_else(|| parent_ns.clone());
         let mut el = Element {
-            name: name.to_owned(),
+            name: intern(name),
             ns,
             attrs,
             children: Vec::new(),
@@ -174,17 +177,20 @@ impl<'a> Parser<'a> {
     /// An attribute name: a plain name, `xmlns`, or `xml:local` (stored
     /// as written, which is how [`Element`] names `xml`-namespace
     /// attributes). Any other prefix leaves the subset.
-    fn attr_name(&mut self) -> Option<String> {
+    fn attr_name(&mut self) -> Option<Name> {
         let first = self.name_or_prefix()?;
         if self.peek()? != b':' {
-            return Some(first.to_owned());
+            return Some(intern(first));
         }
         if first != "xml" {
             return None;
         }
         self.pos += 1;
         let local = self.name()?;
-        Some(format!("xml:{local}"))
+        Some(match local {
+            "lang" => Name::Borrowed("xml:lang"),
+            _ => Name::Owned(format!("xml:{local}")),
+        })
     }
 
     /// Like [`Parser::name`] but stops at a ':' instead of refusing it.
@@ -203,20 +209,27 @@ impl<'a> Parser<'a> {
         self.str_at(start, self.pos)
     }
 
-    fn attr_value(&mut self) -> Option<String> {
+    /// The value, borrowed from the input unless it has entities.
+    fn attr_value(&mut self) -> Option<Cow<'a, str>> {
         let quote = self.peek()?;
         if quote != b'\'' && quote != b'"' {
             return None;
         }
         self.pos += 1;
         let mut out = String::new();
+        let start = self.pos;
         let mut run = self.pos;
         loop {
             let b = self.peek()?;
             if b == quote {
-                out.push_str(self.str_at(run, self.pos)?);
+                let value = if run == start {
+                    Cow::Borrowed(self.str_at(start, self.pos)?)
+                } else {
+                    out.push_str(self.str_at(run, self.pos)?);
+                    Cow::Owned(out)
+                };
                 self.pos += 1;
-                return Some(out);
+                return Some(value);
             }
             match b {
                 // '<' is an error; tab, newline and carriage return are

@@ -276,16 +276,38 @@ pub fn escape_attr_into(s: &str, out: &mut Vec<u8>) {
     escape(s.as_bytes(), out, true);
 }
 
+/// Bytes that need escaping in character data.
+const IN_TEXT: u8 = 1;
+/// Bytes that need escaping in an attribute value.
+const IN_ATTR: u8 = 2;
+
+/// For each byte, which of [`IN_TEXT`] and [`IN_ATTR`] it needs escaping
+/// in: one load and test per byte when scanning for them.
+static SPECIAL: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = if b == b'\n' as usize || b == b'\t' as usize {
+            IN_ATTR
+        } else {
+            IN_TEXT | IN_ATTR
+        };
+        b += 1;
+    }
+    table[b'&' as usize] = IN_TEXT | IN_ATTR;
+    table[b'<' as usize] = IN_TEXT | IN_ATTR;
+    table[b'>' as usize] = IN_TEXT | IN_ATTR;
+    table[b'\'' as usize] = IN_ATTR;
+    table[b'"' as usize] = IN_ATTR;
+    table
+};
+
 fn escape(s: &[u8], out: &mut Vec<u8>, attr: bool) {
     // Most strings need no escaping at all; a branch-light scan for that
     // case is much faster than the general loop below.
-    let plain = if attr {
-        !s.iter()
-            .any(|&b| b < 0x20 || matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"'))
-    } else {
-        !s.iter()
-            .any(|&b| (b < 0x20 && b != b'\n' && b != b'\t') || matches!(b, b'&' | b'<' | b'>'))
-    };
+    let mask = if attr { IN_ATTR } else { IN_TEXT };
+    // A `u8` index is always within the 256 entries.
+    let plain = !s.iter().any(|&b| SPECIAL[usize::from(b)] & mask != 0);
     if plain {
         out.extend_from_slice(s);
         return;

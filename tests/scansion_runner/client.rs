@@ -340,9 +340,13 @@ fn read_loop(mut stream: TcpStream, mut framer: Framer, tx: Sender<Incoming>) {
 /// Converts perch's element into the runner's tree.
 fn to_xelem(e: &Element) -> XElem {
     XElem {
-        name: e.name.clone(),
-        ns: e.ns.clone(),
-        attrs: e.attrs.clone(),
+        name: e.name.to_string(),
+        ns: e.ns.to_string(),
+        attrs: e
+            .attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         nodes: e
             .children
             .iter()
