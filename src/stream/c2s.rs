@@ -336,7 +336,9 @@ impl C2sStream {
                             el.push_text(sasl::base64::encode(&additional_data));
                         }
                         el.write_to(out, NS_CLIENT);
-                        log::info!("{account} authenticated");
+                        // Per-login lines stay out of `info` (see the bind in
+                        // `net::connection`); failures are logged there.
+                        log::debug!("{account} authenticated");
                         self.account = Some(account);
                         self.header_sent = false;
                         self.phase = Phase::AwaitHeader;

@@ -20,6 +20,7 @@ mod element;
 mod framer;
 mod plain;
 mod serialize;
+mod stream_header;
 
 pub use element::{Element, Node};
 pub use framer::{FrameEvent, Framer, Limits, StreamHeader};
