@@ -66,7 +66,10 @@ pub fn parse(text: &str) -> Option<PlainHeader<'_>> {
         let after = after.get(1..)?;
         let end = after.find(quote)?;
         let value = after.get(..end)?;
-        if value.contains(['<', '&', '\t', '\n', '\r']) {
+        if value
+            .bytes()
+            .any(|b| matches!(b, b'<' | b'&' | b'\t' | b'\n' | b'\r'))
+        {
             return None;
         }
         rest = after.get(end + 1..)?;
