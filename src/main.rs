@@ -435,16 +435,23 @@ fn run(config_file: Option<&Path>) -> ExitCode {
     // is a clean shutdown, not the default action.
     let signals = perch::signals::Signals::new();
     let ex = Rc::new(smol::LocalExecutor::new());
-    let result = smol::block_on(ex.run(async {
-        let mut prepared = perch::run::prepare(config, &ex).await?;
-        if let Some(notifier) = perch::sd_notify::Notifier::from_env() {
-            prepared = prepared.with_notifier(notifier);
+    // The server runs as a task of its own: `run` polls the future it is
+    // given at every wake-up of the thread, and the server's (which waits
+    // for signals) would try a read of the signal socket each time.
+    let server = ex.spawn({
+        let ex = ex.clone();
+        async move {
+            let mut prepared = perch::run::prepare(config, &ex).await?;
+            if let Some(notifier) = perch::sd_notify::Notifier::from_env() {
+                prepared = prepared.with_notifier(notifier);
+            }
+            let reloader = prepared.reloader();
+            let control = until_stopped(signals, reloader, config_file);
+            perch::run::serve(prepared, ex.clone(), control).await;
+            Ok::<(), perch::run::RunError>(())
         }
-        let reloader = prepared.reloader();
-        let control = until_stopped(signals, reloader, config_file);
-        perch::run::serve(prepared, ex.clone(), control).await;
-        Ok::<(), perch::run::RunError>(())
-    }));
+    });
+    let result = smol::block_on(ex.run(server));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

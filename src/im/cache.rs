@@ -46,9 +46,15 @@ pub struct AccountState {
 
 impl AccountState {
     fn load(store: &store::Store, bare: &Jid) -> Result<AccountState, StoreError> {
-        let roster = store::roster::load(store, bare)?;
-        let blocklist = Blocklist::from_stored(store::blocking::load(store, bare.as_str())?);
-        let summary = store::offline::summary(store, bare.as_str())?;
+        // One read transaction for all of it: a login pays for this.
+        let (roster, blocked, summary) = store.read(|txn| {
+            Ok((
+                store::roster::load_in(txn, bare)?,
+                store::blocking::load_in(txn, bare.as_str())?,
+                store::offline::summary_in(txn, bare.as_str())?,
+            ))
+        })?;
+        let blocklist = Blocklist::from_stored(blocked);
         Ok(AccountState {
             roster: RefCell::new(roster),
             blocklist: RefCell::new(blocklist),

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use async_net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWriteExt, future};
 use smol::Timer;
 
@@ -23,7 +22,7 @@ use crate::stream::{Action, C2sStream, Env, Policy, StreamCondition, StreamError
 use crate::xml::{FrameEvent, Framer, Limits};
 
 use super::tls::TlsSetup;
-use super::transport::Transport;
+use super::transport::{TcpStream, Transport};
 
 /// How long a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -98,6 +97,9 @@ struct Connection {
     timer: Timer,
     /// When `timer` fires; `None` once it fired (or was never armed).
     timer_armed: Option<Instant>,
+    /// The last read filled the whole chunk, so more input may be waiting:
+    /// read again at once rather than wait for readability.
+    input_pending: bool,
     closing: bool,
 }
 
@@ -109,7 +111,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         direct_tls,
         guard,
     } = params;
-    let _ = tcp.set_nodelay(true);
+    let _ = tcp.get_ref().set_nodelay(true);
     let c2s = &server.config.c2s;
     let policy = Policy {
         starttls_available: tls.is_some() && !direct_tls,
@@ -154,6 +156,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         last_activity: Some(Instant::now()),
         timer: Timer::never(),
         timer_armed: None,
+        input_pending: false,
         closing: false,
     };
     log::debug!(
@@ -457,16 +460,23 @@ impl Connection {
         let wait_for_peer = async {
             let mut buf = [0u8; 256];
             loop {
-                match futures_lite::AsyncReadExt::read(transport, &mut buf).await {
-                    Ok(0) | Err(_) => break,
+                match future::poll_fn(|cx| transport.poll_read_when_ready(cx, &mut buf)).await {
+                    Ok(0) | Err(_) => return true,
                     Ok(_) => {}
                 }
             }
         };
-        future::or(wait_for_peer, async {
+        let peer_closed = future::or(wait_for_peer, async {
             Timer::after(CLOSE_GRACE).await;
+            false
         })
         .await;
+        if peer_closed && !transport.is_tls() {
+            // Nothing left to say: closing the socket (on drop) sends our
+            // FIN; a shutdown first would be one more system call, and
+            // fails anyway once the peer is fully gone.
+            return;
+        }
         let _ = future::or(transport.close(), async {
             Timer::after(CLOSE_GRACE).await;
             Ok(())
@@ -490,14 +500,21 @@ impl Connection {
         let timer_armed = &mut self.timer_armed;
         let outbox = self.outbox.clone();
         let framer = &mut self.framer;
+        let input_pending = &mut self.input_pending;
         future::poll_fn(|cx| {
             if outbox.poll_ready(cx).is_ready() {
                 return Poll::Ready(Wake::Output);
             }
             let mut chunk = [0u8; READ_CHUNK];
-            match Pin::new(&mut *transport).poll_read(cx, &mut chunk) {
+            let read = if *input_pending {
+                Pin::new(&mut *transport).poll_read(cx, &mut chunk)
+            } else {
+                transport.poll_read_when_ready(cx, &mut chunk)
+            };
+            match read {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Wake::Eof),
                 Poll::Ready(Ok(n)) => {
+                    *input_pending = n == READ_CHUNK;
                     framer.push(chunk.get(..n).unwrap_or_default());
                     return Poll::Ready(Wake::Input);
                 }

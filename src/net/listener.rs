@@ -1,16 +1,36 @@
 //! Accept loops: one task per listening socket, admitting connections
 //! within the configured limits and spawning a task for each.
 
+use std::io;
+use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 
 use async_net::TcpListener;
-use smol::LocalExecutor;
+use rustix::net::SocketFlags;
+use smol::{Async, LocalExecutor};
 
 use crate::config::ListenerKind;
 use crate::server::Server;
 
 use super::connection::{self, ConnectionParams};
 use super::tls::TlsSetup;
+use super::transport::TcpStream;
+
+/// Accepts a connection whose socket is non-blocking from the start, which
+/// saves the system call that would make it so afterwards.
+async fn accept(listener: &Async<std::net::TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
+    let (fd, peer) = listener
+        .read_with(|l| {
+            rustix::net::acceptfrom_with(l, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC)
+                .map_err(io::Error::from)
+        })
+        .await?;
+    let peer = peer
+        .and_then(|p| SocketAddr::try_from(p).ok())
+        .ok_or_else(|| io::Error::other("accepted a connection without an IP address"))?;
+    Ok((Async::new_nonblocking(std::net::TcpStream::from(fd))?, peer))
+}
 
 pub async fn accept_loop(
     listener: TcpListener,
@@ -19,8 +39,9 @@ pub async fn accept_loop(
     tls: Option<Rc<TlsSetup>>,
     executor: Weak<LocalExecutor<'static>>,
 ) {
+    let listener: Arc<Async<std::net::TcpListener>> = listener.into();
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let (tcp, peer) = match accept(&listener).await {
             Ok(x) => x,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.

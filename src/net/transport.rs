@@ -1,13 +1,16 @@
 //! A client connection's byte stream, plain TCP or TLS, behind one type so
 //! the connection loop is written once and STARTTLS can swap it in place.
 
-use std::io;
+use std::io::{self, Read};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
-use async_net::TcpStream;
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::server::TlsStream;
+use smol::Async;
+
+/// The accepted socket, registered with the reactor.
+pub type TcpStream = Async<std::net::TcpStream>;
 
 pub enum Transport {
     Plain(TcpStream),
@@ -26,6 +29,29 @@ impl Transport {
         match self {
             Transport::Tls(s) => Some(s.get_ref().1),
             _ => None,
+        }
+    }
+
+    /// Reads once the socket has reported readability, without the read
+    /// that `poll_read` tries first. After we answered, the peer's next
+    /// bytes are not there yet: that first read would only fail with
+    /// EAGAIN, a system call per round trip for nothing. TLS reads as
+    /// usual (rustls may hold decrypted data the socket no longer shows).
+    pub fn poll_read_when_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self {
+            Transport::Plain(s) => loop {
+                ready!(s.poll_readable(cx))?;
+                match s.get_ref().read(buf) {
+                    // A stale readiness event: wait for the next one.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    result => return Poll::Ready(result),
+                }
+            },
+            other => Pin::new(other).poll_read(cx, buf),
         }
     }
 }

@@ -52,35 +52,46 @@ pub fn encoded_len(input_len: usize) -> usize {
     input_len.div_ceil(3) * 4
 }
 
-fn sextet(n: u32, shift: u32) -> char {
-    char::from(ALPHABET[((n >> shift) & 63) as usize])
+fn sextet(n: u32, shift: u32) -> u8 {
+    ALPHABET[((n >> shift) & 63) as usize]
 }
 
-/// Appends the encoding of `input` to `out`.
-pub fn encode_to(input: &[u8], out: &mut String) {
+/// Appends the encoding of `input` to `out` (ASCII bytes). Bytes rather
+/// than chars: a login encodes a few of these, and pushing chars one by
+/// one into a `String` cost several hundred instructions per quantum.
+pub fn encode_into(input: &[u8], out: &mut Vec<u8>) {
     out.reserve(encoded_len(input.len()));
     let (triples, rest) = input.as_chunks::<3>();
     for &[a, b, c] in triples {
         let n = u32::from(a) << 16 | u32::from(b) << 8 | u32::from(c);
-        out.extend([sextet(n, 18), sextet(n, 12), sextet(n, 6), sextet(n, 0)]);
+        out.extend_from_slice(&[sextet(n, 18), sextet(n, 12), sextet(n, 6), sextet(n, 0)]);
     }
     match *rest {
         [a] => {
             let n = u32::from(a) << 16;
-            out.extend([sextet(n, 18), sextet(n, 12), '=', '=']);
+            out.extend_from_slice(&[sextet(n, 18), sextet(n, 12), b'=', b'=']);
         }
         [a, b] => {
             let n = u32::from(a) << 16 | u32::from(b) << 8;
-            out.extend([sextet(n, 18), sextet(n, 12), sextet(n, 6), '=']);
+            out.extend_from_slice(&[sextet(n, 18), sextet(n, 12), sextet(n, 6), b'=']);
         }
         _ => {}
     }
 }
 
+/// Appends the encoding of `input` to `out`.
+pub fn encode_to(input: &[u8], out: &mut String) {
+    let mut bytes = std::mem::take(out).into_bytes();
+    encode_into(input, &mut bytes);
+    // Only ASCII was appended to valid UTF-8: this cannot fail.
+    *out = String::from_utf8(bytes).unwrap_or_default();
+}
+
 pub fn encode(input: &[u8]) -> String {
-    let mut out = String::new();
-    encode_to(input, &mut out);
-    out
+    let mut out = Vec::new();
+    encode_into(input, &mut out);
+    // Base64 is ASCII: this cannot fail.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn invalid_byte_in(quantum: &[u8], start: usize) -> Base64Error {

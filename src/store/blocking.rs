@@ -5,7 +5,12 @@ use super::{Store, StoreError, WriteOp};
 
 /// The blocked JIDs of `owner`, as stored (normalized JID strings).
 pub fn load(store: &Store, owner: &str) -> Result<Vec<String>, StoreError> {
-    store.read(|txn| super::owned_keys(&txn.open_table(BLOCKLIST)?, owner))
+    store.read(|txn| load_in(txn, owner))
+}
+
+/// [`load`] inside a read transaction (an account's state is read in one).
+pub fn load_in(txn: &redb::ReadTransaction, owner: &str) -> Result<Vec<String>, StoreError> {
+    super::owned_keys(&txn.open_table(BLOCKLIST)?, owner)
 }
 
 /// Adds `block` and removes `unblock`; with `unblock_all` the whole list is

@@ -17,17 +17,20 @@ pub struct OfflineSummary {
 }
 
 pub fn summary(store: &Store, owner: &str) -> Result<OfflineSummary, StoreError> {
-    store.read(|txn| {
-        let table = txn.open_table(OFFLINE_MESSAGES)?;
-        let mut s = OfflineSummary::default();
-        for entry in table.range((owner, 0u64)..=(owner, u64::MAX))? {
-            let (key, value) = entry?;
-            s.count += 1;
-            s.bytes += value.value().len();
-            s.last_seq = s.last_seq.max(key.value().1);
-        }
-        Ok(s)
-    })
+    store.read(|txn| summary_in(txn, owner))
+}
+
+/// [`summary`] inside a read transaction (an account's state is read in one).
+pub fn summary_in(txn: &redb::ReadTransaction, owner: &str) -> Result<OfflineSummary, StoreError> {
+    let table = txn.open_table(OFFLINE_MESSAGES)?;
+    let mut s = OfflineSummary::default();
+    for entry in table.range((owner, 0u64)..=(owner, u64::MAX))? {
+        let (key, value) = entry?;
+        s.count += 1;
+        s.bytes += value.value().len();
+        s.last_seq = s.last_seq.max(key.value().1);
+    }
+    Ok(s)
 }
 
 /// The messages numbered above `after`, oldest first.

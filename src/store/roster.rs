@@ -139,11 +139,17 @@ pub fn load(store: &Store, owner: &Jid) -> Result<Roster, StoreError> {
 pub fn load_in(txn: &redb::ReadTransaction, owner: &Jid) -> Result<Roster, StoreError> {
     let owner = owner.as_str();
     {
-        let (version, floor) = txn
+        // Every write of a roster stores its version row (`write_op`) and
+        // only `purge` removes it, with the rest: an owner without one has
+        // no items, tombstones or requests, and most accounts that log in
+        // have never had a roster. Each table opened costs a lookup.
+        let stored = txn
             .open_table(ROSTER_VERSIONS)?
             .get(owner)?
-            .map(|v| v.value())
-            .unwrap_or((0, 0));
+            .map(|v| v.value());
+        let Some((version, floor)) = stored else {
+            return Ok(Roster::default());
+        };
         let mut items = Vec::new();
         let table = txn.open_table(ROSTER_ITEMS)?;
         for entry in table.range((owner, "")..)? {

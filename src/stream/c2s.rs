@@ -317,11 +317,7 @@ impl C2sStream {
         }
         match step {
             Step::Challenge(data) => {
-                let mut el = Element::new("challenge", NS_SASL);
-                if !data.is_empty() {
-                    el.push_text(sasl::base64::encode(&data));
-                }
-                el.write_to(out, NS_CLIENT);
+                write_sasl_element(out, "challenge", &data);
                 self.phase = Phase::SaslChallenge(session);
             }
             Step::Success {
@@ -331,12 +327,10 @@ impl C2sStream {
                 let domain = self.domain.clone().unwrap_or_default();
                 match Jid::new(Some(&username), &domain, None) {
                     Ok(account) => {
-                        let mut el = Element::new("success", NS_SASL);
-                        if !additional_data.is_empty() {
-                            el.push_text(sasl::base64::encode(&additional_data));
-                        }
-                        el.write_to(out, NS_CLIENT);
-                        log::info!("{account} authenticated");
+                        write_sasl_element(out, "success", &additional_data);
+                        // Per-login lines stay out of `info` (see the bind in
+                        // `net::connection`); failures are logged there.
+                        log::debug!("{account} authenticated");
                         self.account = Some(account);
                         self.header_sent = false;
                         self.phase = Phase::AwaitHeader;
@@ -366,14 +360,7 @@ impl C2sStream {
         }
         match result {
             Ok(full) => {
-                let reply = Element::new("iq", NS_CLIENT)
-                    .with_attr("type", "result")
-                    .with_attr("id", iq_id)
-                    .with_child(
-                        Element::new("bind", NS_BIND)
-                            .with_child(Element::new("jid", NS_BIND).with_text(full.as_str())),
-                    );
-                reply.write_to(out, NS_CLIENT);
+                write_bind_result(out, iq_id, &full);
                 self.phase = Phase::Bound(full);
             }
             Err(error) => {
@@ -662,26 +649,40 @@ impl C2sStream {
         self.header_sent = true;
     }
 
+    /// The feature list, written as bytes: every login sends two, and
+    /// building them as element trees cost more than sending them. The
+    /// test `features_are_the_serialized_elements` pins the bytes to what
+    /// the serializer makes of the same elements.
     fn write_features(&mut self, out: &mut Vec<u8>) {
-        let mut features = Element::new("features", crate::xml::NS_STREAM);
+        // Under the stream's own prefix: a client parses
+        // `<stream:features>` more reliably than a re-declared default ns.
+        out.extend_from_slice(b"<stream:features>");
         if self.account.is_some() {
-            features.push_child(Element::new("bind", NS_BIND));
-            features.push_child(
-                Element::new("session", NS_SESSION)
-                    .with_child(Element::new("optional", NS_SESSION)),
-            );
-            features.push_child(Element::new("ver", NS_ROSTERVER));
-            features.push_child(Element::new("sub", NS_PRE_APPROVAL));
+            for (name, ns) in [
+                ("bind", NS_BIND),
+                ("session", NS_SESSION),
+                ("ver", NS_ROSTERVER),
+                ("sub", NS_PRE_APPROVAL),
+            ] {
+                open_tag(out, name, ns);
+                if name == "session" {
+                    out.extend_from_slice(b"><optional/></session>");
+                } else {
+                    out.extend_from_slice(b"/>");
+                }
+            }
         } else {
             if !self.secure && self.policy.starttls_available {
-                let mut starttls = Element::new("starttls", NS_TLS);
+                open_tag(out, "starttls", NS_TLS);
                 if self.policy.require_encryption {
-                    starttls.push_child(Element::new("required", NS_TLS));
+                    out.extend_from_slice(b"><required/></starttls>");
+                } else {
+                    out.extend_from_slice(b"/>");
                 }
-                features.push_child(starttls);
             }
             if self.registration_offered() {
-                features.push_child(Element::new("register", NS_REGISTER_FEATURE));
+                open_tag(out, "register", NS_REGISTER_FEATURE);
+                out.extend_from_slice(b"/>");
             }
             self.offered.clear();
             if self.sasl_offered() {
@@ -694,29 +695,62 @@ impl C2sStream {
                 if self.secure || self.policy.allow_plaintext_auth {
                     self.offered.push(Mechanism::Plain);
                 }
-                let mut mechanisms = Element::new("mechanisms", NS_SASL);
+                open_tag(out, "mechanisms", NS_SASL);
+                out.push(b'>');
                 for m in &self.offered {
-                    mechanisms.push_child(Element::new("mechanism", NS_SASL).with_text(m.name()));
+                    // Mechanism names are fixed ASCII: nothing to escape.
+                    out.extend_from_slice(b"<mechanism>");
+                    out.extend_from_slice(m.name().as_bytes());
+                    out.extend_from_slice(b"</mechanism>");
                 }
-                features.push_child(mechanisms);
+                out.extend_from_slice(b"</mechanisms>");
                 if self.channel_binding.is_some() {
-                    features.push_child(
-                        Element::new("sasl-channel-binding", NS_SASL_CB).with_child(
-                            Element::new("channel-binding", NS_SASL_CB)
-                                .with_attr("type", "tls-exporter"),
-                        ),
+                    open_tag(out, "sasl-channel-binding", NS_SASL_CB);
+                    out.extend_from_slice(
+                        b"><channel-binding type='tls-exporter'/></sasl-channel-binding>",
                     );
                 }
             }
         }
-        // Written under the stream's own prefix: a client parses
-        // `<stream:features>` more reliably than a re-declared default ns.
-        out.extend_from_slice(b"<stream:features>");
-        for child in features.children() {
-            child.write_to(out, NS_CLIENT);
-        }
         out.extend_from_slice(b"</stream:features>");
     }
+}
+
+/// `<challenge/>` or `<success/>` with `data` in base64, written as bytes
+/// like the features (test: `login_replies_are_the_serialized_elements`).
+fn write_sasl_element(out: &mut Vec<u8>, name: &str, data: &[u8]) {
+    open_tag(out, name, NS_SASL);
+    if data.is_empty() {
+        out.extend_from_slice(b"/>");
+        return;
+    }
+    out.push(b'>');
+    // The base64 alphabet needs no escaping.
+    sasl::base64::encode_into(data, out);
+    out.extend_from_slice(b"</");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b'>');
+}
+
+/// The result of a successful bind, written as bytes like the features.
+fn write_bind_result(out: &mut Vec<u8>, iq_id: &str, full: &Jid) {
+    out.extend_from_slice(b"<iq type='result' id='");
+    crate::xml::escape_attr_into(iq_id, out);
+    out.extend_from_slice(b"'>");
+    open_tag(out, "bind", NS_BIND);
+    out.extend_from_slice(b"><jid>");
+    crate::xml::escape_text_into(full.as_str(), out);
+    out.extend_from_slice(b"</jid></bind></iq>");
+}
+
+/// `<name xmlns='ns'`, for a child of the features (names and namespaces
+/// are constants that need no escaping).
+fn open_tag(out: &mut Vec<u8>, name: &str, ns: &str) {
+    out.push(b'<');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b" xmlns='");
+    out.extend_from_slice(ns.as_bytes());
+    out.push(b'\'');
 }
 
 /// Decodes the base64 content of `<auth/>` or `<response/>`; `=` stands for

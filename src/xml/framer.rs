@@ -18,7 +18,8 @@
 use super::element::{self, Element};
 use super::plain;
 use super::serialize::escape_attr_into;
-use super::{NS_STREAM, NS_XML, XmlError};
+use super::stream_header;
+use super::{NS_STREAM, XmlError};
 
 /// Cap on the bytes of the XML declaration and of the stream header (each),
 /// independent of the stanza limit: real headers are a few hundred bytes.
@@ -452,14 +453,19 @@ impl Framer {
             self.scratch.extend_from_slice(b"/>");
         }
         let text = std::str::from_utf8(&self.scratch).map_err(|_| invalid_utf8())?;
-        let doc = roxmltree::Document::parse_with_options(text, parse_options())?;
-        let root = doc.root_element();
-        let tag = root.tag_name();
-        if tag.namespace() != Some(NS_STREAM) || tag.name() != "stream" {
+        let doc;
+        let root = match stream_header::parse(text) {
+            Some(plain) => plain,
+            None => {
+                doc = roxmltree::Document::parse_with_options(text, parse_options())?;
+                stream_header::from_node(doc.root_element())
+            }
+        };
+        if root.namespace != Some(NS_STREAM) || root.local != "stream" {
             return Err(XmlError::InvalidNamespace(format!(
                 "expected a stream header, got {{{}}}{}",
-                tag.namespace().unwrap_or(""),
-                tag.name()
+                root.namespace.unwrap_or(""),
+                root.local
             )));
         }
 
@@ -479,30 +485,30 @@ impl Framer {
         self.wrapper_open.clear();
         self.wrapper_open.extend_from_slice(b"<w");
         self.default_ns.clear();
-        for ns in root.namespaces() {
-            match ns.name() {
+        for &(prefix, uri) in &root.namespaces {
+            match prefix {
                 Some(prefix) => {
                     self.wrapper_open.extend_from_slice(b" xmlns:");
                     self.wrapper_open.extend_from_slice(prefix.as_bytes());
                 }
                 None => {
                     self.wrapper_open.extend_from_slice(b" xmlns");
-                    self.default_ns.push_str(ns.uri());
+                    self.default_ns.push_str(uri);
                 }
             }
             self.wrapper_open.extend_from_slice(b"='");
-            escape_attr_into(ns.uri(), &mut self.wrapper_open);
+            escape_attr_into(uri, &mut self.wrapper_open);
             self.wrapper_open.push(b'\'');
         }
         self.wrapper_open.push(b'>');
 
-        let attr = |name: &str| root.attribute(name).map(str::to_owned);
+        let owned = |value: Option<&str>| value.map(str::to_owned);
         let header = StreamHeader {
-            to: attr("to"),
-            from: attr("from"),
-            id: attr("id"),
-            version: attr("version"),
-            lang: root.attribute((NS_XML, "lang")).map(str::to_owned),
+            to: owned(root.to),
+            from: owned(root.from),
+            id: owned(root.id),
+            version: owned(root.version),
+            lang: owned(root.lang),
             default_ns: root.default_namespace().unwrap_or("").to_owned(),
             stream_prefix,
         };

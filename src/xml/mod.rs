@@ -21,6 +21,7 @@ mod framer;
 mod name;
 mod plain;
 mod serialize;
+mod stream_header;
 
 pub use element::{Element, Node};
 pub use framer::{FrameEvent, Framer, Limits, StreamHeader};

@@ -377,3 +377,125 @@ fn registration_goes_to_the_connection_once() {
     // Logging in with the new account still works.
     h.authenticate();
 }
+
+/// The feature lists as the element serializer writes them: what
+/// `write_features` writes directly must be exactly this.
+fn reference_features(stream: &mut C2sStream, out: &mut Vec<u8>) {
+    let mut features = Element::new("features", crate::xml::NS_STREAM);
+    if stream.account.is_some() {
+        features.push_child(Element::new("bind", NS_BIND));
+        features.push_child(
+            Element::new("session", NS_SESSION).with_child(Element::new("optional", NS_SESSION)),
+        );
+        features.push_child(Element::new("ver", NS_ROSTERVER));
+        features.push_child(Element::new("sub", NS_PRE_APPROVAL));
+    } else {
+        if !stream.secure && stream.policy.starttls_available {
+            let mut starttls = Element::new("starttls", NS_TLS);
+            if stream.policy.require_encryption {
+                starttls.push_child(Element::new("required", NS_TLS));
+            }
+            features.push_child(starttls);
+        }
+        if stream.registration_offered() {
+            features.push_child(Element::new("register", NS_REGISTER_FEATURE));
+        }
+        stream.offered.clear();
+        if stream.sasl_offered() {
+            if stream.channel_binding.is_some() {
+                stream.offered.push(Mechanism::ScramSha256Plus);
+                stream.offered.push(Mechanism::ScramSha1Plus);
+            }
+            stream.offered.push(Mechanism::ScramSha256);
+            stream.offered.push(Mechanism::ScramSha1);
+            if stream.secure || stream.policy.allow_plaintext_auth {
+                stream.offered.push(Mechanism::Plain);
+            }
+            let mut mechanisms = Element::new("mechanisms", NS_SASL);
+            for m in &stream.offered {
+                mechanisms.push_child(Element::new("mechanism", NS_SASL).with_text(m.name()));
+            }
+            features.push_child(mechanisms);
+            if stream.channel_binding.is_some() {
+                features.push_child(Element::new("sasl-channel-binding", NS_SASL_CB).with_child(
+                    Element::new("channel-binding", NS_SASL_CB).with_attr("type", "tls-exporter"),
+                ));
+            }
+        }
+    }
+    // Written under the stream's own prefix: a client parses
+    // `<stream:features>` more reliably than a re-declared default ns.
+    out.extend_from_slice(b"<stream:features>");
+    for child in features.children() {
+        child.write_to(out, NS_CLIENT);
+    }
+    out.extend_from_slice(b"</stream:features>");
+}
+
+#[test]
+fn features_are_the_serialized_elements() {
+    let cb = || ChannelBinding {
+        kind: "tls-exporter",
+        data: vec![1, 2, 3],
+    };
+    for bits in 0..64u32 {
+        let bit = |i: u32| bits & (1 << i) != 0;
+        let policy = Policy {
+            starttls_available: bit(0),
+            require_encryption: bit(1),
+            allow_plaintext_auth: bit(2),
+            max_auth_failures: 3,
+            registration: bit(3),
+        };
+        for bound in [false, true] {
+            let make = || {
+                let mut s = C2sStream::new(policy.clone(), bit(4), bit(5).then(cb));
+                if bound {
+                    s.account = Some(Jid::parse("a@example.com").expect("jid"));
+                }
+                s
+            };
+            let (mut direct, mut reference) = (make(), make());
+            let (mut got, mut want) = (Vec::new(), Vec::new());
+            direct.write_features(&mut got);
+            reference_features(&mut reference, &mut want);
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "bits {bits:06b}, bound {bound}"
+            );
+            assert_eq!(direct.offered, reference.offered);
+        }
+    }
+}
+
+#[test]
+fn login_replies_are_the_serialized_elements() {
+    for data in [&b""[..], b"v=abc", b"\x00\xff<&>"] {
+        for name in ["challenge", "success"] {
+            let mut el = Element::new(name, NS_SASL);
+            if !data.is_empty() {
+                el.push_text(sasl::base64::encode(data));
+            }
+            let mut got = Vec::new();
+            write_sasl_element(&mut got, name, data);
+            assert_eq!(got, el.to_bytes(NS_CLIENT), "{name}");
+        }
+    }
+    for id in ["b1", "a'b\"c<&>", ""] {
+        let full = Jid::parse("a@example.com/r&<>").expect("jid");
+        let reply = Element::new("iq", NS_CLIENT)
+            .with_attr("type", "result")
+            .with_attr("id", id)
+            .with_child(
+                Element::new("bind", NS_BIND)
+                    .with_child(Element::new("jid", NS_BIND).with_text(full.as_str())),
+            );
+        let mut got = Vec::new();
+        write_bind_result(&mut got, id, &full);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&reply.to_bytes(NS_CLIENT))
+        );
+    }
+}
