@@ -15,7 +15,7 @@
 use std::ops::Range;
 
 use toml::Spanned;
-use toml::de::{DeInteger, DeTable, DeValue};
+use toml::de::{DeArray, DeInteger, DeTable, DeValue};
 
 /// A problem with the shape of the file (not with a value's meaning), at a
 /// byte span of the text; the caller adds the `file:line:` prefix.
@@ -125,15 +125,7 @@ impl<'i> TableReader<'i, '_> {
     /// An optional array of strings. Elements of another type are reported
     /// and left out.
     pub fn strings(&mut self, key: &'static str) -> Option<Vec<Spanned<String>>> {
-        let value = self.take(key)?;
-        let span = value.span();
-        let array = match value.into_inner() {
-            DeValue::Array(array) => array,
-            other => {
-                self.wrong_type(key, "an array", Spanned::new(span, other));
-                return None;
-            }
-        };
+        let (array, _) = self.take_array(key)?;
         let strings = array
             .into_iter()
             .filter_map(|element| self.expect_string(key, element))
@@ -171,15 +163,7 @@ impl<'i> TableReader<'i, '_> {
         key: &'static str,
         mut read: impl FnMut(&mut TableReader<'i, '_>) -> Option<T>,
     ) -> Option<Spanned<Vec<Spanned<T>>>> {
-        let value = self.take(key)?;
-        let span = value.span();
-        let array = match value.into_inner() {
-            DeValue::Array(array) => array,
-            other => {
-                self.wrong_type(key, "an array", Spanned::new(span, other));
-                return None;
-            }
-        };
+        let (array, span) = self.take_array(key)?;
         let written = array.len();
         let mut tables = Vec::with_capacity(written);
         for element in array {
@@ -237,6 +221,20 @@ impl<'i> TableReader<'i, '_> {
                 span: key.span(),
                 message,
             });
+        }
+    }
+
+    /// Takes `key` if it is an array (with the array's span); any other
+    /// type is reported and reads as absent.
+    fn take_array(&mut self, key: &'static str) -> Option<(DeArray<'i>, Range<usize>)> {
+        let value = self.take(key)?;
+        let span = value.span();
+        match value.into_inner() {
+            DeValue::Array(array) => Some((array, span)),
+            other => {
+                self.wrong_type(key, "an array", Spanned::new(span, other));
+                None
+            }
         }
     }
 
