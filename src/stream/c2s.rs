@@ -629,6 +629,24 @@ impl C2sStream {
         }
     }
 
+    /// Sets `offered` to the SASL mechanisms this stream offers now, in
+    /// order of preference (none once SASL is no longer offered).
+    fn choose_mechanisms(&mut self) {
+        self.offered.clear();
+        if !self.sasl_offered() {
+            return;
+        }
+        if self.channel_binding.is_some() {
+            self.offered.push(Mechanism::ScramSha256Plus);
+            self.offered.push(Mechanism::ScramSha1Plus);
+        }
+        self.offered.push(Mechanism::ScramSha256);
+        self.offered.push(Mechanism::ScramSha1);
+        if self.secure || self.policy.allow_plaintext_auth {
+            self.offered.push(Mechanism::Plain);
+        }
+    }
+
     fn sasl_offered(&self) -> bool {
         self.secure || !self.policy.require_encryption
     }
@@ -684,17 +702,8 @@ impl C2sStream {
                 open_tag(out, "register", NS_REGISTER_FEATURE);
                 out.extend_from_slice(b"/>");
             }
-            self.offered.clear();
+            self.choose_mechanisms();
             if self.sasl_offered() {
-                if self.channel_binding.is_some() {
-                    self.offered.push(Mechanism::ScramSha256Plus);
-                    self.offered.push(Mechanism::ScramSha1Plus);
-                }
-                self.offered.push(Mechanism::ScramSha256);
-                self.offered.push(Mechanism::ScramSha1);
-                if self.secure || self.policy.allow_plaintext_auth {
-                    self.offered.push(Mechanism::Plain);
-                }
                 open_tag(out, "mechanisms", NS_SASL);
                 out.push(b'>');
                 for m in &self.offered {

@@ -400,17 +400,8 @@ fn reference_features(stream: &mut C2sStream, out: &mut Vec<u8>) {
         if stream.registration_offered() {
             features.push_child(Element::new("register", NS_REGISTER_FEATURE));
         }
-        stream.offered.clear();
+        stream.choose_mechanisms();
         if stream.sasl_offered() {
-            if stream.channel_binding.is_some() {
-                stream.offered.push(Mechanism::ScramSha256Plus);
-                stream.offered.push(Mechanism::ScramSha1Plus);
-            }
-            stream.offered.push(Mechanism::ScramSha256);
-            stream.offered.push(Mechanism::ScramSha1);
-            if stream.secure || stream.policy.allow_plaintext_auth {
-                stream.offered.push(Mechanism::Plain);
-            }
             let mut mechanisms = Element::new("mechanisms", NS_SASL);
             for m in &stream.offered {
                 mechanisms.push_child(Element::new("mechanism", NS_SASL).with_text(m.name()));
