@@ -79,7 +79,7 @@ pub fn open_existing(config: &Config) -> Result<Store, StoreError> {
     if !path.exists() {
         return Err(StoreError::NotFound(format!("database {}", path.display())));
     }
-    Store::open(&path, config.storage.cache_mib.saturating_mul(1 << 20))
+    Store::open(&path, config.storage.cache_bytes())
 }
 
 /// `dir/.name.tmp-PID` next to `target`, on the same file system so the

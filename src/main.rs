@@ -335,7 +335,7 @@ fn import(cmd: ImportCmd) -> ExitCode {
         Err(code) => return code,
     };
     let path = config.data_dir.join(perch::run::DB_FILE);
-    let store = match Store::open(&path, config.storage.cache_mib.saturating_mul(1 << 20)) {
+    let store = match Store::open(&path, config.storage.cache_bytes()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("perch: {e}");
@@ -662,7 +662,7 @@ fn run_admin(config: &Config, cmd: &Command) -> Result<Vec<String>, AdminError> 
             }
         }
     }
-    let cache = config.storage.cache_mib.saturating_mul(1 << 20);
+    let cache = config.storage.cache_bytes();
     let store = Store::open(&path, cache)?;
     // The same code as on a running server, without listeners: deleting an
     // account ends its contacts' subscriptions here too.

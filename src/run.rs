@@ -107,7 +107,7 @@ pub async fn prepare(config: Config, ex: &LocalExecutor<'static>) -> Result<Prep
                 .to_string(),
         ));
     }
-    let cache = config.storage.cache_mib.saturating_mul(1 << 20);
+    let cache = config.storage.cache_bytes();
     let mut store = Store::open(&config.data_dir.join(DB_FILE), cache).map_err(RunError::Store)?;
     // Unknown users get SCRAM salts derived from this secret; keeping it
     // stable across restarts keeps them indistinguishable from real ones.
