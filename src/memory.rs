@@ -87,6 +87,24 @@ pub fn release_free_heap() {
     }
 }
 
+/// Makes the async runtime forget the timers of connections that ended.
+///
+/// async-io applies a cancelled timer's removal only when its reactor next
+/// wakes up, and a removal (unlike an insertion) does not wake it. After a
+/// wave left, an idle server kept up to a thousand cancelled timers, the
+/// tree nodes holding them and the task allocations their wakers pin, until
+/// the oldest one's deadline (minutes): 0.9 MiB resident after 2 000 TLS
+/// clients left. Registering a timer wakes the reactor, which applies every
+/// queued removal; dropping it queues its own, applied when the reactor
+/// wakes for its deadline a millisecond later.
+pub fn apply_cancelled_timers() {
+    use std::future::Future;
+    let mut timer = smol::Timer::after(std::time::Duration::from_millis(1));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    // Polling registers it; it cannot be ready yet and nothing waits for it.
+    let _ = std::pin::Pin::new(&mut timer).poll(&mut cx);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

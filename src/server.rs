@@ -335,6 +335,7 @@ impl Server {
         self.connections.borrow_mut().shrink_idle();
         self.auth_failures.borrow_mut().shrink_idle();
         self.im.shrink_idle();
+        crate::memory::apply_cancelled_timers();
         crate::memory::release_free_heap();
     }
 
