@@ -1,11 +1,18 @@
 //! Schema version 1, kept to upgrade files written by Perch before
 //! version 2. Version 1 gave every table its own Rust key and value types;
 //! version 2 stores bytes everywhere (`schema.rs` says why, `keys.rs` how).
-//! Only the read side of these definitions is ever used: the upgrade reads
-//! each table with its old types and writes it anew in the new layout, so
-//! redb's write paths are not compiled for the old types.
+//!
+//! The upgrade only reads the old tables, and reads all of them through
+//! one pair of types, [`StoredKey`] and [`StoredValue`], which take the
+//! redb type name and width of the table being read (`READING`): redb
+//! checks them exactly as for the old types, but its B-tree reading code is
+//! compiled once instead of once per old type pair, which is the whole
+//! point of version 2. The old types' own decoders then turn the bytes into
+//! the new layout.
 
-use redb::{Key, ReadableTable, TableDefinition, Value, WriteTransaction};
+use std::cell::Cell;
+
+use redb::{Key, ReadableTable, TableDefinition, TableHandle, TypeName, Value, WriteTransaction};
 
 use super::StoreError;
 use super::keys::{self, Def};
@@ -95,14 +102,47 @@ fn convert<K: OldKey + 'static, V: OldValue + 'static>(
     rewrite(txn, new, records)
 }
 
-/// Every record of `old` in the layout of `new`; none if the table does
-/// not exist (it was added to version 1 after the file was made).
+/// Every record of `old` in the layout of `new`.
 fn read_all<K: OldKey + 'static, V: OldValue + 'static>(
     txn: &WriteTransaction,
     old: TableDefinition<'static, K, V>,
     new: Def,
 ) -> Result<Vec<Record>, StoreError> {
-    let table = match txn.open_table(old) {
+    read_stored(txn, old.name(), (K::LAYOUT, V::LAYOUT), new)
+}
+
+std::thread_local! {
+    /// The types of the version 1 table being read on this thread, for
+    /// [`StoredKey`] and [`StoredValue`]; `None` outside [`read_stored`].
+    static READING: Cell<Option<(KeyLayout, ValueLayout)>> = const { Cell::new(None) };
+}
+
+/// Every record of the table `name`, which has the version 1 types
+/// `layout`, in the layout of `new`; none if the table does not exist (it
+/// was added to version 1 after the file was made).
+fn read_stored(
+    txn: &WriteTransaction,
+    name: &str,
+    layout: (KeyLayout, ValueLayout),
+    new: Def,
+) -> Result<Vec<Record>, StoreError> {
+    READING.set(Some(layout));
+    let stored = stored_records(txn, name);
+    READING.set(None);
+    let (key_layout, value_layout) = layout;
+    let mut records = stored?;
+    for (key, value) in &mut records {
+        *key = key_layout.convert(new, key)?;
+        *value = value_layout.convert(new, value)?;
+    }
+    Ok(records)
+}
+
+/// The stored bytes of every record of `name`, read as the types in
+/// `READING`.
+fn stored_records(txn: &WriteTransaction, name: &str) -> Result<Vec<Record>, StoreError> {
+    let definition = TableDefinition::<StoredKey, StoredValue>::new(name);
+    let table = match txn.open_table(definition) {
         Ok(table) => table,
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
         Err(e) => return Err(e.into()),
@@ -110,7 +150,7 @@ fn read_all<K: OldKey + 'static, V: OldValue + 'static>(
     let mut records = Vec::new();
     for entry in table.iter()? {
         let (key, value) = entry?;
-        records.push((K::to_v2(new, key.value())?, V::to_v2(value.value())));
+        records.push((key.value().to_vec(), value.value().to_vec()));
     }
     Ok(records)
 }
@@ -126,61 +166,220 @@ fn rewrite(txn: &WriteTransaction, new: Def, records: Vec<Record>) -> Result<u64
     Ok(records.len() as u64)
 }
 
-/// A version 1 key type and its version 2 layout.
+/// The key types of version 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyLayout {
+    /// `&str`
+    Str,
+    /// `(&str, &str)`
+    StrPair,
+    /// `(&str, u64)`
+    StrNumber,
+}
+
+/// The value types of version 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ValueLayout {
+    /// `&[u8]`
+    Bytes,
+    /// `&str`
+    Str,
+    /// `u64`
+    Number,
+    /// `(u64, u64)`
+    NumberPair,
+    /// `()`
+    Nothing,
+}
+
+impl KeyLayout {
+    fn type_name(self) -> TypeName {
+        match self {
+            KeyLayout::Str => <&str>::type_name(),
+            KeyLayout::StrPair => <(&str, &str)>::type_name(),
+            KeyLayout::StrNumber => <(&str, u64)>::type_name(),
+        }
+    }
+
+    fn fixed_width(self) -> Option<usize> {
+        match self {
+            KeyLayout::Str => <&str>::fixed_width(),
+            KeyLayout::StrPair => <(&str, &str)>::fixed_width(),
+            KeyLayout::StrNumber => <(&str, u64)>::fixed_width(),
+        }
+    }
+
+    /// A stored key in the version 2 layout of table `new`.
+    fn convert(self, new: Def, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+        match self {
+            KeyLayout::Str => Ok(keys::single(<&str>::from_bytes(stored)).to_vec()),
+            KeyLayout::StrPair => {
+                let (first, second) = <(&str, &str)>::from_bytes(stored);
+                keys::pair(new, first, second)
+            }
+            KeyLayout::StrNumber => {
+                let (owner, seq) = <(&str, u64)>::from_bytes(stored);
+                keys::numbered(new, owner, seq)
+            }
+        }
+    }
+}
+
+impl ValueLayout {
+    fn type_name(self) -> TypeName {
+        match self {
+            ValueLayout::Bytes => <&[u8]>::type_name(),
+            ValueLayout::Str => <&str>::type_name(),
+            ValueLayout::Number => <u64>::type_name(),
+            ValueLayout::NumberPair => <(u64, u64)>::type_name(),
+            ValueLayout::Nothing => <()>::type_name(),
+        }
+    }
+
+    fn fixed_width(self) -> Option<usize> {
+        match self {
+            ValueLayout::Bytes => <&[u8]>::fixed_width(),
+            ValueLayout::Str => <&str>::fixed_width(),
+            ValueLayout::Number => <u64>::fixed_width(),
+            ValueLayout::NumberPair => <(u64, u64)>::fixed_width(),
+            ValueLayout::Nothing => <()>::fixed_width(),
+        }
+    }
+
+    /// A stored value in the version 2 layout (of table `new`, named in
+    /// errors).
+    fn convert(self, new: Def, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+        Ok(match self {
+            ValueLayout::Bytes => stored.to_vec(),
+            ValueLayout::Str => keys::read_str(new, stored)?.as_bytes().to_vec(),
+            ValueLayout::Number => keys::u64_value(<u64>::from_bytes(stored)).to_vec(),
+            ValueLayout::NumberPair => {
+                let (first, second) = <(u64, u64)>::from_bytes(stored);
+                keys::u64_pair_value(first, second).to_vec()
+            }
+            ValueLayout::Nothing => keys::EMPTY.to_vec(),
+        })
+    }
+}
+
+/// A version 1 key type, by its layout.
 trait OldKey: Key {
-    fn to_v2(table: Def, key: Self::SelfType<'_>) -> Result<Vec<u8>, StoreError>;
+    const LAYOUT: KeyLayout;
 }
 
-/// A version 1 value type and its version 2 layout.
+/// A version 1 value type, by its layout.
 trait OldValue: Value {
-    fn to_v2(value: Self::SelfType<'_>) -> Vec<u8>;
+    const LAYOUT: ValueLayout;
 }
 
-impl OldKey for &str {
-    fn to_v2(_: Def, key: &str) -> Result<Vec<u8>, StoreError> {
-        Ok(keys::single(key).to_vec())
-    }
+impl OldKey for &'static str {
+    const LAYOUT: KeyLayout = KeyLayout::Str;
 }
 
-impl OldKey for (&str, &str) {
-    fn to_v2(table: Def, (first, second): (&str, &str)) -> Result<Vec<u8>, StoreError> {
-        keys::pair(table, first, second)
-    }
+impl OldKey for (&'static str, &'static str) {
+    const LAYOUT: KeyLayout = KeyLayout::StrPair;
 }
 
-impl OldKey for (&str, u64) {
-    fn to_v2(table: Def, (owner, seq): (&str, u64)) -> Result<Vec<u8>, StoreError> {
-        keys::numbered(table, owner, seq)
-    }
+impl OldKey for (&'static str, u64) {
+    const LAYOUT: KeyLayout = KeyLayout::StrNumber;
 }
 
-impl OldValue for &[u8] {
-    fn to_v2(value: &[u8]) -> Vec<u8> {
-        value.to_vec()
-    }
+impl OldValue for &'static [u8] {
+    const LAYOUT: ValueLayout = ValueLayout::Bytes;
 }
 
-impl OldValue for &str {
-    fn to_v2(value: &str) -> Vec<u8> {
-        value.as_bytes().to_vec()
-    }
+impl OldValue for &'static str {
+    const LAYOUT: ValueLayout = ValueLayout::Str;
 }
 
 impl OldValue for u64 {
-    fn to_v2(value: u64) -> Vec<u8> {
-        keys::u64_value(value).to_vec()
-    }
+    const LAYOUT: ValueLayout = ValueLayout::Number;
 }
 
 impl OldValue for (u64, u64) {
-    fn to_v2((first, second): (u64, u64)) -> Vec<u8> {
-        keys::u64_pair_value(first, second).to_vec()
-    }
+    const LAYOUT: ValueLayout = ValueLayout::NumberPair;
 }
 
 impl OldValue for () {
-    fn to_v2((): ()) -> Vec<u8> {
-        keys::EMPTY.to_vec()
+    const LAYOUT: ValueLayout = ValueLayout::Nothing;
+}
+
+/// The key of the version 1 table being read, as its stored bytes, with
+/// the redb type name and width of its version 1 type (from `READING`).
+/// Compared bytewise: only ever used to walk a whole table, never to seek.
+#[derive(Debug)]
+struct StoredKey;
+
+/// The value of the version 1 table being read, as its stored bytes, with
+/// the redb type name and width of its version 1 type (from `READING`).
+#[derive(Debug)]
+struct StoredValue;
+
+/// Outside [`read_stored`] nothing matches: opening a table fails with a
+/// type mismatch rather than reading it wrongly.
+fn unset() -> TypeName {
+    TypeName::new("perch::schema_v1::unset")
+}
+
+impl Value for StoredKey {
+    type SelfType<'a> = &'a [u8];
+    type AsBytes<'a> = &'a [u8];
+
+    fn fixed_width() -> Option<usize> {
+        READING.get().and_then(|(key, _)| key.fixed_width())
+    }
+
+    fn from_bytes<'a>(data: &'a [u8]) -> &'a [u8]
+    where
+        Self: 'a,
+    {
+        data
+    }
+
+    fn as_bytes<'a, 'b: 'a>(value: &'a &'b [u8]) -> &'a [u8]
+    where
+        Self: 'b,
+    {
+        value
+    }
+
+    fn type_name() -> TypeName {
+        READING.get().map_or_else(unset, |(key, _)| key.type_name())
+    }
+}
+
+impl Key for StoredKey {
+    fn compare(data1: &[u8], data2: &[u8]) -> std::cmp::Ordering {
+        data1.cmp(data2)
+    }
+}
+
+impl Value for StoredValue {
+    type SelfType<'a> = &'a [u8];
+    type AsBytes<'a> = &'a [u8];
+
+    fn fixed_width() -> Option<usize> {
+        READING.get().and_then(|(_, value)| value.fixed_width())
+    }
+
+    fn from_bytes<'a>(data: &'a [u8]) -> &'a [u8]
+    where
+        Self: 'a,
+    {
+        data
+    }
+
+    fn as_bytes<'a, 'b: 'a>(value: &'a &'b [u8]) -> &'a [u8]
+    where
+        Self: 'b,
+    {
+        value
+    }
+
+    fn type_name() -> TypeName {
+        READING
+            .get()
+            .map_or_else(unset, |(_, value)| value.type_name())
     }
 }
 
