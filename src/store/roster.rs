@@ -166,17 +166,15 @@ pub fn load_in(txn: &redb::ReadTransaction, owner: &Jid) -> Result<Roster, Store
         let table = txn.open_table(ROSTER_TOMBSTONES)?;
         for entry in table.range(keys::owned_by(ROSTER_TOMBSTONES, owner)?.bounds())? {
             let (key, value) = entry?;
-            let tombstone =
-                keys::second_part(ROSTER_TOMBSTONES, owner, key.value()).and_then(|contact| {
-                    Ok((contact, keys::read_u64(ROSTER_TOMBSTONES, value.value())?))
-                });
-            match tombstone {
-                Ok((contact, at)) => {
+            let contact = keys::second_part(ROSTER_TOMBSTONES, owner, key.value());
+            let at = keys::read_u64(ROSTER_TOMBSTONES, value.value());
+            match (contact, at) {
+                (Ok(contact), Ok(at)) => {
                     if let Ok(jid) = Jid::parse(contact) {
                         removed.push((jid, at));
                     }
                 }
-                Err(e) => log::error!("roster of {owner}: {e}"),
+                (Err(e), _) | (_, Err(e)) => log::error!("roster of {owner}: {e}"),
             }
         }
         let mut pending = Vec::new();
