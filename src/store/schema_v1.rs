@@ -650,6 +650,38 @@ mod tests {
     }
 
     #[test]
+    fn the_reading_types_match_only_the_table_being_read() {
+        let dir = TempDir::new("schema-v1-types");
+        let path = dir.path().join("perch.redb");
+        write_version_1(&path);
+        let db = redb::Database::open(&path).expect("open");
+        let txn = db.begin_write().expect("txn");
+        let accounts = TableDefinition::<StoredKey, StoredValue>::new("accounts");
+        // Outside `read_stored`, and with another table's types, redb
+        // refuses the table instead of misreading it.
+        assert!(matches!(
+            txn.open_table(accounts),
+            Err(redb::TableError::TableTypeMismatch { .. })
+        ));
+        READING.set(Some((KeyLayout::StrPair, ValueLayout::Bytes)));
+        let wrong = txn.open_table(accounts).map(drop);
+        READING.set(None);
+        assert!(matches!(
+            wrong,
+            Err(redb::TableError::TableTypeMismatch { .. })
+        ));
+        let read = read_stored(
+            &txn,
+            "accounts",
+            (KeyLayout::Str, ValueLayout::Bytes),
+            schema::ACCOUNTS,
+        )
+        .expect("read");
+        assert_eq!(read.len(), 2);
+        assert_eq!(READING.get(), None);
+    }
+
+    #[test]
     fn tables_added_late_to_version_1_are_created() {
         let dir = TempDir::new("schema-v1-old");
         let path = dir.path().join("perch.redb");
