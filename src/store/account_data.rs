@@ -6,15 +6,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::StoreError;
 use super::schema::{ACCOUNTS, AVATAR_HASHES, LAST_LOGOUT, VCARDS};
+use super::{StoreError, keys};
 
 /// Removes every record of `bare` except the account itself and its
 /// tombstone (the caller handles those).
 pub(super) fn remove_all(txn: &WriteTransaction, bare: &str) -> Result<(), StoreError> {
-    txn.open_table(VCARDS)?.remove(bare)?;
-    txn.open_table(AVATAR_HASHES)?.remove(bare)?;
-    txn.open_table(LAST_LOGOUT)?.remove(bare)?;
+    txn.open_table(VCARDS)?.remove(keys::single(bare))?;
+    txn.open_table(AVATAR_HASHES)?.remove(keys::single(bare))?;
+    txn.open_table(LAST_LOGOUT)?.remove(keys::single(bare))?;
     super::private_xml::remove_account(txn, bare)?;
     super::roster::purge(txn, bare)?;
     super::offline::purge(txn, bare)?;
@@ -25,7 +25,7 @@ pub(super) fn remove_all(txn: &WriteTransaction, bare: &str) -> Result<(), Store
 /// are written inside the transaction that checks this, so data never
 /// outlives (or resurrects) a deleted account.
 pub(super) fn require_account(txn: &WriteTransaction, bare: &str) -> Result<(), StoreError> {
-    if txn.open_table(ACCOUNTS)?.get(bare)?.is_none() {
+    if txn.open_table(ACCOUNTS)?.get(keys::single(bare))?.is_none() {
         return Err(StoreError::NotFound(format!("account {bare}")));
     }
     Ok(())
@@ -36,7 +36,7 @@ pub(super) fn require_account(txn: &WriteTransaction, bare: &str) -> Result<(), 
 /// an account that is gone: a stanza can race the deletion of the account
 /// it concerns, and nobody waits for what it would have stored.
 pub(super) fn has_account(txn: &WriteTransaction, bare: &str) -> Result<bool, StoreError> {
-    Ok(txn.open_table(ACCOUNTS)?.get(bare)?.is_some())
+    Ok(txn.open_table(ACCOUNTS)?.get(keys::single(bare))?.is_some())
 }
 
 pub(super) fn unix_now() -> u64 {
@@ -54,7 +54,8 @@ pub(crate) fn create_accounts_for_test(store: &super::Store, bare_jids: &[&str])
         let key = bare.to_string();
         store
             .write_now(Box::new(move |txn| {
-                txn.open_table(ACCOUNTS)?.insert(key.as_str(), &[][..])?;
+                txn.open_table(ACCOUNTS)?
+                    .insert(keys::single(&key), keys::EMPTY)?;
                 Ok(())
             }))
             .expect("create a test account");

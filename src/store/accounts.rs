@@ -4,7 +4,7 @@
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::schema::{ACCOUNTS, TOMBSTONES};
-use super::{Store, StoreError, WriteOp, account_data};
+use super::{Store, StoreError, WriteOp, account_data, keys};
 use crate::sasl::Credentials;
 
 pub struct CredentialReader {
@@ -18,7 +18,9 @@ impl CredentialReader {
         let read = || -> Result<Option<Vec<u8>>, StoreError> {
             let txn = redb::ReadableDatabase::begin_read(self.db.as_ref())?;
             let table = txn.open_table(ACCOUNTS)?;
-            Ok(table.get(bare.as_str())?.map(|v| v.value().to_vec()))
+            Ok(table
+                .get(keys::single(bare.as_str()))?
+                .map(|v| v.value().to_vec()))
         };
         match read() {
             Ok(Some(bytes)) => match Credentials::from_bytes(&bytes) {
@@ -63,7 +65,7 @@ pub fn credentials_in(
     bare_jid: &str,
 ) -> Result<Option<Credentials>, StoreError> {
     let table = txn.open_table(ACCOUNTS)?;
-    match table.get(bare_jid)? {
+    match table.get(keys::single(bare_jid))? {
         None => Ok(None),
         Some(v) => Credentials::from_bytes(v.value())
             .map(Some)
@@ -77,7 +79,7 @@ pub fn list_in(txn: &redb::ReadTransaction) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
     for entry in table.iter()? {
         let (key, _) = entry?;
-        out.push(key.value().to_string());
+        out.push(keys::read_str(ACCOUNTS, key.value())?.to_string());
     }
     Ok(out)
 }
@@ -90,14 +92,18 @@ pub fn create_in(
     credentials: &Credentials,
 ) -> Result<(), StoreError> {
     let mut table = txn.open_table(ACCOUNTS)?;
-    if table.get(bare_jid)?.is_some() {
+    if table.get(keys::single(bare_jid))?.is_some() {
         return Err(StoreError::AlreadyExists(format!("account {bare_jid}")));
     }
     // A deleted account's address is never handed out again (imports too).
-    if txn.open_table(TOMBSTONES)?.get(bare_jid)?.is_some() {
+    if txn
+        .open_table(TOMBSTONES)?
+        .get(keys::single(bare_jid))?
+        .is_some()
+    {
         return Err(StoreError::Tombstoned(bare_jid.to_string()));
     }
-    table.insert(bare_jid, credentials.to_bytes().as_slice())?;
+    table.insert(keys::single(bare_jid), credentials.to_bytes().as_slice())?;
     Ok(())
 }
 
@@ -115,8 +121,12 @@ impl<'a> Accounts<'a> {
     }
 
     pub fn exists(&self, bare_jid: &str) -> Result<bool, StoreError> {
-        self.store
-            .read(|txn| Ok(txn.open_table(ACCOUNTS)?.get(bare_jid)?.is_some()))
+        self.store.read(|txn| {
+            Ok(txn
+                .open_table(ACCOUNTS)?
+                .get(keys::single(bare_jid))?
+                .is_some())
+        })
     }
 
     /// Bare JIDs of all accounts, optionally only those of one domain, sorted.
@@ -126,7 +136,7 @@ impl<'a> Accounts<'a> {
             let mut out = Vec::with_capacity(table.len()? as usize);
             for entry in table.iter()? {
                 let (key, _) = entry?;
-                let jid = key.value();
+                let jid = keys::read_str(ACCOUNTS, key.value())?;
                 let in_domain = match domain {
                     None => true,
                     Some(d) => jid.rsplit_once('@').is_some_and(|(_, host)| host == d),
@@ -193,10 +203,10 @@ pub fn set_credentials_op(bare_jid: &str, credentials: &Credentials) -> WriteOp 
     let value = credentials.to_bytes();
     Box::new(move |txn| {
         let mut table = txn.open_table(ACCOUNTS)?;
-        if table.get(key.as_str())?.is_none() {
+        if table.get(keys::single(&key))?.is_none() {
             return Err(StoreError::NotFound(format!("account {key}")));
         }
-        table.insert(key.as_str(), value.as_slice())?;
+        table.insert(keys::single(&key), value.as_slice())?;
         Ok(())
     })
 }
@@ -209,11 +219,12 @@ pub fn delete_account_op(bare_jid: &str) -> WriteOp {
     let now = account_data::unix_now();
     Box::new(move |txn| {
         let mut table = txn.open_table(ACCOUNTS)?;
-        if table.remove(key.as_str())?.is_none() {
+        if table.remove(keys::single(&key))?.is_none() {
             return Err(StoreError::NotFound(format!("account {key}")));
         }
         account_data::remove_all(txn, &key)?;
-        txn.open_table(TOMBSTONES)?.insert(key.as_str(), now)?;
+        txn.open_table(TOMBSTONES)?
+            .insert(keys::single(&key), keys::u64_value(now).as_slice())?;
         Ok(())
     })
 }

@@ -236,7 +236,7 @@ mod tests {
             .write_now(Box::new(move |txn| {
                 let mut t = txn.open_table(super::super::schema::ACCOUNTS)?;
                 for i in 0..count {
-                    t.insert(format!("user{i}@example.com").as_str(), b"x".as_slice())?;
+                    t.insert(format!("user{i}@example.com").as_bytes(), b"x".as_slice())?;
                 }
                 Ok(())
             }))

@@ -1,7 +1,7 @@
 //! Blocklists on disk (XEP-0191): one row per (owner, blocked JID).
 
 use super::schema::BLOCKLIST;
-use super::{Store, StoreError, WriteOp};
+use super::{Store, StoreError, WriteOp, keys};
 
 /// The blocked JIDs of `owner`, as stored (normalized JID strings).
 pub fn load(store: &Store, owner: &str) -> Result<Vec<String>, StoreError> {
@@ -10,7 +10,7 @@ pub fn load(store: &Store, owner: &str) -> Result<Vec<String>, StoreError> {
 
 /// [`load`] inside a read transaction (an account's state is read in one).
 pub fn load_in(txn: &redb::ReadTransaction, owner: &str) -> Result<Vec<String>, StoreError> {
-    super::owned_keys(&txn.open_table(BLOCKLIST)?, owner)
+    super::owned_keys(BLOCKLIST, &txn.open_table(BLOCKLIST)?, owner)
 }
 
 /// Adds `block` and removes `unblock`; with `unblock_all` the whole list is
@@ -31,10 +31,10 @@ pub fn update_op(
         }
         let mut table = txn.open_table(BLOCKLIST)?;
         for jid in &unblock {
-            table.remove((owner.as_str(), jid.as_str()))?;
+            table.remove(keys::pair(BLOCKLIST, &owner, jid)?.as_slice())?;
         }
         for jid in &block {
-            table.insert((owner.as_str(), jid.as_str()), ())?;
+            table.insert(keys::pair(BLOCKLIST, &owner, jid)?.as_slice(), keys::EMPTY)?;
         }
         Ok(())
     })
@@ -42,10 +42,8 @@ pub fn update_op(
 
 /// Deletes `owner`'s blocklist.
 pub(crate) fn purge(txn: &redb::WriteTransaction, owner: &str) -> Result<(), StoreError> {
-    let mut table = txn.open_table(BLOCKLIST)?;
-    for jid in super::owned_keys(&table, owner)? {
-        table.remove((owner, jid.as_str()))?;
-    }
+    let range = keys::owned_by(BLOCKLIST, owner)?;
+    super::remove_range(&mut txn.open_table(BLOCKLIST)?, &range)?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 
 use super::account_data::has_account;
 use super::schema::LAST_LOGOUT;
-use super::{Store, StoreError, WriteOp};
+use super::{Store, StoreError, WriteOp, keys};
 
 /// Longest status text kept: a presence may carry a lot more, and nobody
 /// reads an essay as "last seen" text.
@@ -59,7 +59,7 @@ impl<'a> LastLogouts<'a> {
         let bytes = self.store.read(|txn| {
             Ok(txn
                 .open_table(LAST_LOGOUT)?
-                .get(bare_jid)?
+                .get(keys::single(bare_jid))?
                 .map(|v| v.value().to_vec()))
         })?;
         bytes
@@ -86,7 +86,7 @@ pub fn record_op(bare_jid: &str, logout: &LastLogout) -> WriteOp {
             return Ok(());
         }
         txn.open_table(LAST_LOGOUT)?
-            .insert(key.as_str(), value.as_slice())?;
+            .insert(keys::single(&key), value.as_slice())?;
         Ok(())
     })
 }

@@ -1,17 +1,20 @@
-//! Persistence: one redb file with typed tables, a schema version, and group
-//! commit so that message-rate writes cost one fsync per batch, not per write.
+//! Persistence: one redb file of byte-keyed tables (layouts in `keys.rs`
+//! and `schema.rs`), a schema version, and group commit so that
+//! message-rate writes cost one fsync per batch, not per write.
 
 mod account_data;
 pub mod accounts;
 mod backup;
 pub mod blocking;
 mod commit;
+mod keys;
 pub mod last_logout;
 mod muc;
 pub mod offline;
 pub mod private_xml;
 pub mod roster;
 mod schema;
+mod schema_v1;
 mod tombstones;
 pub mod vcards;
 
@@ -48,6 +51,9 @@ pub enum StoreError {
     CommitAborted,
     /// A stored value could not be decoded.
     Corrupt(String),
+    /// A key part contained NUL, the separator of two-part keys (JIDs and
+    /// XML names never do); nothing was read or written under it.
+    InvalidKey { table: String, part: String },
     /// The record to create exists already (e.g. an account).
     AlreadyExists(String),
     /// The record to change or delete does not exist.
@@ -75,6 +81,7 @@ impl StoreError {
                 | StoreError::NotFound(_)
                 | StoreError::Tombstoned(_)
                 | StoreError::LimitExceeded(_)
+                | StoreError::InvalidKey { .. }
         )
     }
 }
@@ -95,6 +102,10 @@ impl fmt::Display for StoreError {
             StoreError::Db(e) => write!(f, "database error: {e}"),
             StoreError::CommitAborted => write!(f, "database write was aborted by shutdown"),
             StoreError::Corrupt(what) => write!(f, "corrupt database record: {what}"),
+            StoreError::InvalidKey { table, part } => write!(
+                f,
+                "{part:?} cannot be part of a key of table {table}: it contains NUL"
+            ),
             StoreError::AlreadyExists(what) => write!(f, "{what} exists already"),
             StoreError::NotFound(what) => write!(f, "{what} does not exist"),
             StoreError::Tombstoned(jid) => write!(
@@ -229,7 +240,7 @@ impl Store {
         let existing = self.read(|txn| {
             Ok(txn
                 .open_table(schema::SECRETS)?
-                .get(name)?
+                .get(keys::single(name))?
                 .map(|v| v.value().to_vec()))
         })?;
         if let Some(secret) = existing {
@@ -241,14 +252,14 @@ impl Store {
         let key = name.to_string();
         self.write_now(Box::new(move |txn| {
             let mut table = txn.open_table(schema::SECRETS)?;
-            if table.get(key.as_str())?.is_none() {
-                table.insert(key.as_str(), fresh.as_slice())?;
+            if table.get(keys::single(&key))?.is_none() {
+                table.insert(keys::single(&key), fresh.as_slice())?;
             }
             Ok(())
         }))?;
         self.read(|txn| {
             txn.open_table(schema::SECRETS)?
-                .get(name)?
+                .get(keys::single(name))?
                 .map(|v| v.value().to_vec())
                 .ok_or_else(|| StoreError::Corrupt(format!("secret {name} vanished")))
         })
@@ -294,20 +305,33 @@ impl Store {
     }
 }
 
-/// The second key parts of `owner`'s rows in a table keyed by
-/// (owner, something), e.g. the contacts of a roster.
-pub(crate) fn owned_keys<V: redb::Value + 'static>(
-    table: &impl ReadableTable<(&'static str, &'static str), V>,
+/// The second key parts of `owner`'s rows in the two-part-key table
+/// `def` (open as `table`), e.g. the contacts of a roster, in order.
+pub(crate) fn owned_keys(
+    def: keys::Def,
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     owner: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut keys = Vec::new();
-    for entry in table.range((owner, "")..)? {
+    let range = keys::owned_by(def, owner)?;
+    let mut out = Vec::new();
+    for entry in table.range(range.bounds())? {
         let (key, _) = entry?;
-        let (o, second) = key.value();
-        if o != owner {
-            break;
-        }
-        keys.push(second.to_string());
+        out.push(keys::second_part(def, owner, key.value())?.to_string());
     }
-    Ok(keys)
+    Ok(out)
+}
+
+/// Removes every row of `table` whose key is in `range`; returns how many.
+pub(crate) fn remove_range(
+    table: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    range: &keys::KeyRange,
+) -> Result<usize, StoreError> {
+    let doomed: Vec<Vec<u8>> = table
+        .range(range.bounds())?
+        .map(|entry| entry.map(|(key, _)| key.value().to_vec()))
+        .collect::<Result<_, _>>()?;
+    for key in &doomed {
+        table.remove(key.as_slice())?;
+    }
+    Ok(doomed.len())
 }

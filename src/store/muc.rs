@@ -6,7 +6,7 @@
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::schema::{MUC_AFFILIATIONS, MUC_HISTORY, MUC_ROOMS};
-use super::{Store, StoreError, WriteOp};
+use super::{Store, StoreError, WriteOp, keys};
 
 /// One change to the MUC tables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,51 +56,33 @@ fn apply(txn: &redb::WriteTransaction, write: &MucWrite) -> Result<(), StoreErro
     match write {
         MucWrite::PutRoom { room, value } => {
             txn.open_table(MUC_ROOMS)?
-                .insert(room.as_str(), value.as_slice())?;
+                .insert(keys::single(room), value.as_slice())?;
         }
         MucWrite::DeleteRoom { room } => {
-            txn.open_table(MUC_ROOMS)?.remove(room.as_str())?;
-            txn.open_table(MUC_HISTORY)?.remove(room.as_str())?;
-            let mut table = txn.open_table(MUC_AFFILIATIONS)?;
-            let users = affiliation_keys(&table, room)?;
-            for user in users {
-                table.remove((room.as_str(), user.as_str()))?;
-            }
+            txn.open_table(MUC_ROOMS)?.remove(keys::single(room))?;
+            txn.open_table(MUC_HISTORY)?.remove(keys::single(room))?;
+            let range = keys::owned_by(MUC_AFFILIATIONS, room)?;
+            super::remove_range(&mut txn.open_table(MUC_AFFILIATIONS)?, &range)?;
         }
         MucWrite::PutAffiliation { room, user, value } => {
+            let key = keys::pair(MUC_AFFILIATIONS, room, user)?;
             txn.open_table(MUC_AFFILIATIONS)?
-                .insert((room.as_str(), user.as_str()), value.as_slice())?;
+                .insert(key.as_slice(), value.as_slice())?;
         }
         MucWrite::DeleteAffiliation { room, user } => {
-            txn.open_table(MUC_AFFILIATIONS)?
-                .remove((room.as_str(), user.as_str()))?;
+            let key = keys::pair(MUC_AFFILIATIONS, room, user)?;
+            txn.open_table(MUC_AFFILIATIONS)?.remove(key.as_slice())?;
         }
         MucWrite::PutHistory { room, value } => {
             let mut table = txn.open_table(MUC_HISTORY)?;
             if value.is_empty() {
-                table.remove(room.as_str())?;
+                table.remove(keys::single(room))?;
             } else {
-                table.insert(room.as_str(), value.as_slice())?;
+                table.insert(keys::single(room), value.as_slice())?;
             }
         }
     }
     Ok(())
-}
-
-fn affiliation_keys(
-    table: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
-    room: &str,
-) -> Result<Vec<String>, StoreError> {
-    let mut users = Vec::new();
-    for entry in table.range((room, "")..)? {
-        let (key, _) = entry?;
-        let (r, user) = key.value();
-        if r != room {
-            break;
-        }
-        users.push(user.to_string());
-    }
-    Ok(users)
 }
 
 pub struct MucRooms<'a> {
@@ -115,22 +97,19 @@ impl<'a> MucRooms<'a> {
     pub fn load(&self, room: &str) -> Result<Option<StoredRoom>, StoreError> {
         self.store.read(|txn| {
             let rooms = txn.open_table(MUC_ROOMS)?;
-            let Some(record) = rooms.get(room)?.map(|v| v.value().to_vec()) else {
+            let Some(record) = rooms.get(keys::single(room))?.map(|v| v.value().to_vec()) else {
                 return Ok(None);
             };
             let table = txn.open_table(MUC_AFFILIATIONS)?;
             let mut affiliations = Vec::new();
-            for entry in table.range((room, "")..)? {
+            for entry in table.range(keys::owned_by(MUC_AFFILIATIONS, room)?.bounds())? {
                 let (key, value) = entry?;
-                let (r, user) = key.value();
-                if r != room {
-                    break;
-                }
+                let user = keys::second_part(MUC_AFFILIATIONS, room, key.value())?;
                 affiliations.push((user.to_string(), value.value().to_vec()));
             }
             let history = txn
                 .open_table(MUC_HISTORY)?
-                .get(room)?
+                .get(keys::single(room))?
                 .map(|v| v.value().to_vec());
             Ok(Some(StoredRoom {
                 record,
@@ -141,8 +120,12 @@ impl<'a> MucRooms<'a> {
     }
 
     pub fn exists(&self, room: &str) -> Result<bool, StoreError> {
-        self.store
-            .read(|txn| Ok(txn.open_table(MUC_ROOMS)?.get(room)?.is_some()))
+        self.store.read(|txn| {
+            Ok(txn
+                .open_table(MUC_ROOMS)?
+                .get(keys::single(room))?
+                .is_some())
+        })
     }
 
     /// Every stored room with its encoded record, sorted by JID.
@@ -152,7 +135,8 @@ impl<'a> MucRooms<'a> {
             let mut out = Vec::with_capacity(table.len()? as usize);
             for entry in table.iter()? {
                 let (key, value) = entry?;
-                out.push((key.value().to_string(), value.value().to_vec()));
+                let room = keys::read_str(MUC_ROOMS, key.value())?;
+                out.push((room.to_string(), value.value().to_vec()));
             }
             Ok(out)
         })

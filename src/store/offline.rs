@@ -2,10 +2,8 @@
 //! stanzas under growing sequence numbers, so a range scan returns them in
 //! the order they arrived.
 
-use redb::ReadableTable;
-
 use super::schema::OFFLINE_MESSAGES;
-use super::{Store, StoreError, WriteOp};
+use super::{Store, StoreError, WriteOp, keys};
 
 /// What is stored for one owner.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -24,11 +22,13 @@ pub fn summary(store: &Store, owner: &str) -> Result<OfflineSummary, StoreError>
 pub fn summary_in(txn: &redb::ReadTransaction, owner: &str) -> Result<OfflineSummary, StoreError> {
     let table = txn.open_table(OFFLINE_MESSAGES)?;
     let mut s = OfflineSummary::default();
-    for entry in table.range((owner, 0u64)..=(owner, u64::MAX))? {
+    let range = keys::owned_by(OFFLINE_MESSAGES, owner)?;
+    for entry in table.range(range.bounds())? {
         let (key, value) = entry?;
         s.count += 1;
         s.bytes += value.value().len();
-        s.last_seq = s.last_seq.max(key.value().1);
+        let seq = keys::number(OFFLINE_MESSAGES, owner, key.value())?;
+        s.last_seq = s.last_seq.max(seq);
     }
     Ok(s)
 }
@@ -45,9 +45,11 @@ pub fn read_after(
     store.read(|txn| {
         let table = txn.open_table(OFFLINE_MESSAGES)?;
         let mut out = Vec::new();
-        for entry in table.range((owner, start)..=(owner, u64::MAX))? {
+        let range = keys::numbered_between(OFFLINE_MESSAGES, owner, start, u64::MAX)?;
+        for entry in table.range(range.bounds())? {
             let (key, value) = entry?;
-            out.push((key.value().1, value.value().to_vec()));
+            let seq = keys::number(OFFLINE_MESSAGES, owner, key.value())?;
+            out.push((seq, value.value().to_vec()));
         }
         Ok(out)
     })
@@ -58,7 +60,8 @@ pub fn read_after(
 pub fn all_in(txn: &redb::ReadTransaction, owner: &str) -> Result<Vec<Vec<u8>>, StoreError> {
     let table = txn.open_table(OFFLINE_MESSAGES)?;
     let mut out = Vec::new();
-    for entry in table.range((owner, 0u64)..=(owner, u64::MAX))? {
+    let range = keys::owned_by(OFFLINE_MESSAGES, owner)?;
+    for entry in table.range(range.bounds())? {
         let (_, value) = entry?;
         out.push(value.value().to_vec());
     }
@@ -71,8 +74,9 @@ pub fn append_op(owner: &str, seq: u64, xml: Vec<u8>) -> WriteOp {
         if !super::account_data::has_account(txn, &owner)? {
             return Ok(());
         }
+        let key = keys::numbered(OFFLINE_MESSAGES, &owner, seq)?;
         txn.open_table(OFFLINE_MESSAGES)?
-            .insert((owner.as_str(), seq), xml.as_slice())?;
+            .insert(key.as_slice(), xml.as_slice())?;
         Ok(())
     })
 }
@@ -84,14 +88,8 @@ pub fn delete_through_op(owner: &str, through: u64) -> WriteOp {
 }
 
 fn delete_range(txn: &redb::WriteTransaction, owner: &str, through: u64) -> Result<(), StoreError> {
-    let mut table = txn.open_table(OFFLINE_MESSAGES)?;
-    let keys: Vec<u64> = table
-        .range((owner, 0u64)..=(owner, through))?
-        .map(|e| e.map(|(k, _)| k.value().1))
-        .collect::<Result<_, _>>()?;
-    for seq in keys {
-        table.remove((owner, seq))?;
-    }
+    let range = keys::numbered_between(OFFLINE_MESSAGES, owner, 0, through)?;
+    super::remove_range(&mut txn.open_table(OFFLINE_MESSAGES)?, &range)?;
     Ok(())
 }
 

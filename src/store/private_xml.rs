@@ -7,7 +7,7 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::account_data::require_account;
 use super::schema::PRIVATE_XML;
-use super::{Store, StoreError, WriteOp};
+use super::{Store, StoreError, WriteOp, keys};
 use crate::xml::Element;
 
 pub const NS_PRIVATE: &str = "jabber:iq:private";
@@ -24,10 +24,11 @@ impl<'a> PrivateXml<'a> {
     /// The elements stored under `namespace`; empty when there are none.
     pub fn get(&self, bare_jid: &str, namespace: &str) -> Result<Vec<Element>, StoreError> {
         let xml = self.store.read(|txn| {
-            Ok(txn
-                .open_table(PRIVATE_XML)?
-                .get((bare_jid, namespace))?
-                .map(|v| v.value().to_string()))
+            let key = keys::pair(PRIVATE_XML, bare_jid, namespace)?;
+            txn.open_table(PRIVATE_XML)?
+                .get(key.as_slice())?
+                .map(|v| keys::read_str(PRIVATE_XML, v.value()).map(str::to_string))
+                .transpose()
         })?;
         let Some(xml) = xml else {
             return Ok(Vec::new());
@@ -93,7 +94,8 @@ pub fn set_op(
             )));
         }
         for (ns, xml) in &records {
-            table.insert((key.as_str(), ns.as_str()), xml.as_str())?;
+            let record_key = keys::pair(PRIVATE_XML, &key, ns)?;
+            table.insert(record_key.as_slice(), xml.as_bytes())?;
         }
         Ok(())
     })
@@ -108,13 +110,11 @@ pub fn all_in(
 ) -> Result<Vec<(String, Vec<Element>)>, StoreError> {
     let table = txn.open_table(PRIVATE_XML)?;
     let mut out = Vec::new();
-    for entry in table.range((bare_jid, "")..)? {
+    let range = keys::owned_by(PRIVATE_XML, bare_jid)?;
+    for entry in table.range(range.bounds())? {
         let (k, v) = entry?;
-        let (account, ns) = k.value();
-        if account != bare_jid {
-            break;
-        }
-        let wrapper = Element::parse(v.value())
+        let ns = keys::second_part(PRIVATE_XML, bare_jid, k.value())?;
+        let wrapper = Element::parse(keys::read_str(PRIVATE_XML, v.value())?)
             .map_err(|e| StoreError::Corrupt(format!("private XML {ns} of {bare_jid}: {e}")))?;
         out.push((ns.to_string(), wrapper.children().cloned().collect()));
     }
@@ -123,37 +123,23 @@ pub fn all_in(
 
 /// Removes every record of the account (account deletion).
 pub(super) fn remove_account(txn: &WriteTransaction, bare_jid: &str) -> Result<(), StoreError> {
-    let mut table = txn.open_table(PRIVATE_XML)?;
-    let mut namespaces = Vec::new();
-    // Keys sort by account first, so the account's records are one run.
-    for entry in table.range((bare_jid, "")..)? {
-        let (k, _) = entry?;
-        let (account, ns) = k.value();
-        if account != bare_jid {
-            break;
-        }
-        namespaces.push(ns.to_string());
-    }
-    for ns in &namespaces {
-        table.remove((bare_jid, ns.as_str()))?;
-    }
+    let range = keys::owned_by(PRIVATE_XML, bare_jid)?;
+    super::remove_range(&mut txn.open_table(PRIVATE_XML)?, &range)?;
     Ok(())
 }
 
 /// Bytes the account's records take (namespace plus value), leaving out
 /// the namespaces in `except`.
 fn account_usage(
-    table: &impl ReadableTable<(&'static str, &'static str), &'static str>,
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     bare_jid: &str,
     except: &[&str],
 ) -> Result<usize, StoreError> {
     let mut total = 0usize;
-    for entry in table.range((bare_jid, "")..)? {
+    let range = keys::owned_by(PRIVATE_XML, bare_jid)?;
+    for entry in table.range(range.bounds())? {
         let (k, v) = entry?;
-        let (account, ns) = k.value();
-        if account != bare_jid {
-            break;
-        }
+        let ns = keys::second_part(PRIVATE_XML, bare_jid, k.value())?;
         if !except.contains(&ns) {
             total = total.saturating_add(ns.len() + v.value().len());
         }

@@ -15,7 +15,7 @@
 //! ```
 
 use super::schema::{ROSTER_ITEMS, ROSTER_PENDING_IN, ROSTER_TOMBSTONES, ROSTER_VERSIONS};
-use super::{Store, StoreError, WriteOp};
+use super::{Store, StoreError, WriteOp, keys};
 use crate::im::roster::{Change, Roster, RosterItem, Subscription};
 use crate::jid::Jid;
 use crate::xml::Element;
@@ -145,44 +145,49 @@ pub fn load_in(txn: &redb::ReadTransaction, owner: &Jid) -> Result<Roster, Store
         // have never had a roster. Each table opened costs a lookup.
         let stored = txn
             .open_table(ROSTER_VERSIONS)?
-            .get(owner)?
-            .map(|v| v.value());
+            .get(keys::single(owner))?
+            .map(|v| keys::read_u64_pair(ROSTER_VERSIONS, v.value()))
+            .transpose()?;
         let Some((version, floor)) = stored else {
             return Ok(Roster::default());
         };
         let mut items = Vec::new();
         let table = txn.open_table(ROSTER_ITEMS)?;
-        for entry in table.range((owner, "")..)? {
+        for entry in table.range(keys::owned_by(ROSTER_ITEMS, owner)?.bounds())? {
             let (key, value) = entry?;
-            let (o, contact) = key.value();
-            if o != owner {
-                break;
-            }
-            match decode_item(contact, value.value()) {
+            let decoded = keys::second_part(ROSTER_ITEMS, owner, key.value())
+                .and_then(|contact| decode_item(contact, value.value()));
+            match decoded {
                 Ok(item) => items.push(item),
                 Err(e) => log::error!("roster of {owner}: {e}"),
             }
         }
         let mut removed = Vec::new();
         let table = txn.open_table(ROSTER_TOMBSTONES)?;
-        for entry in table.range((owner, "")..)? {
+        for entry in table.range(keys::owned_by(ROSTER_TOMBSTONES, owner)?.bounds())? {
             let (key, value) = entry?;
-            let (o, contact) = key.value();
-            if o != owner {
-                break;
-            }
-            if let Ok(jid) = Jid::parse(contact) {
-                removed.push((jid, value.value()));
+            let contact = keys::second_part(ROSTER_TOMBSTONES, owner, key.value());
+            let at = keys::read_u64(ROSTER_TOMBSTONES, value.value());
+            match (contact, at) {
+                (Ok(contact), Ok(at)) => {
+                    if let Ok(jid) = Jid::parse(contact) {
+                        removed.push((jid, at));
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => log::error!("roster of {owner}: {e}"),
             }
         }
         let mut pending = Vec::new();
         let table = txn.open_table(ROSTER_PENDING_IN)?;
-        for entry in table.range((owner, "")..)? {
+        for entry in table.range(keys::owned_by(ROSTER_PENDING_IN, owner)?.bounds())? {
             let (key, value) = entry?;
-            let (o, contact) = key.value();
-            if o != owner {
-                break;
-            }
+            let contact = match keys::second_part(ROSTER_PENDING_IN, owner, key.value()) {
+                Ok(contact) => contact,
+                Err(e) => {
+                    log::error!("roster of {owner}: {e}");
+                    continue;
+                }
+            };
             let parsed = Jid::parse(contact).ok().zip(
                 std::str::from_utf8(value.value())
                     .ok()
@@ -220,29 +225,35 @@ pub fn write_op(owner: &Jid, roster: &Roster, changes: &[Change]) -> WriteOp {
         if !super::account_data::has_account(txn, &owner)? {
             return Ok(());
         }
-        txn.open_table(ROSTER_VERSIONS)?
-            .insert(owner.as_str(), version)?;
+        txn.open_table(ROSTER_VERSIONS)?.insert(
+            keys::single(&owner),
+            keys::u64_pair_value(version.0, version.1).as_slice(),
+        )?;
+        // Items, tombstones and requests share the two-part key layout.
+        let key = |contact: &str| keys::pair(ROSTER_ITEMS, &owner, contact);
         let mut items = txn.open_table(ROSTER_ITEMS)?;
         let mut tombstones = txn.open_table(ROSTER_TOMBSTONES)?;
         for (contact, value) in &puts {
-            items.insert((owner.as_str(), contact.as_str()), value.as_slice())?;
-            tombstones.remove((owner.as_str(), contact.as_str()))?;
+            let key = key(contact)?;
+            items.insert(key.as_slice(), value.as_slice())?;
+            tombstones.remove(key.as_slice())?;
         }
         for (contact, at) in &removes {
-            items.remove((owner.as_str(), contact.as_str()))?;
-            tombstones.insert((owner.as_str(), contact.as_str()), *at)?;
+            let key = key(contact)?;
+            items.remove(key.as_slice())?;
+            tombstones.insert(key.as_slice(), keys::u64_value(*at).as_slice())?;
         }
         for contact in &dropped {
-            tombstones.remove((owner.as_str(), contact.as_str()))?;
+            tombstones.remove(key(contact)?.as_slice())?;
         }
         let mut requests = txn.open_table(ROSTER_PENDING_IN)?;
         for (contact, request) in &pending {
             match request {
                 Some(xml) => {
-                    requests.insert((owner.as_str(), contact.as_str()), xml.as_slice())?;
+                    requests.insert(key(contact)?.as_slice(), xml.as_slice())?;
                 }
                 None => {
-                    requests.remove((owner.as_str(), contact.as_str()))?;
+                    requests.remove(key(contact)?.as_slice())?;
                 }
             }
         }
@@ -252,18 +263,10 @@ pub fn write_op(owner: &Jid, roster: &Roster, changes: &[Change]) -> WriteOp {
 
 /// Deletes everything stored about `owner`'s roster (account deletion).
 pub(crate) fn purge(txn: &redb::WriteTransaction, owner: &str) -> Result<(), StoreError> {
-    txn.open_table(ROSTER_VERSIONS)?.remove(owner)?;
-    let mut items = txn.open_table(ROSTER_ITEMS)?;
-    for contact in super::owned_keys(&items, owner)? {
-        items.remove((owner, contact.as_str()))?;
-    }
-    let mut requests = txn.open_table(ROSTER_PENDING_IN)?;
-    for contact in super::owned_keys(&requests, owner)? {
-        requests.remove((owner, contact.as_str()))?;
-    }
-    let mut tombstones = txn.open_table(ROSTER_TOMBSTONES)?;
-    for contact in super::owned_keys(&tombstones, owner)? {
-        tombstones.remove((owner, contact.as_str()))?;
+    txn.open_table(ROSTER_VERSIONS)?
+        .remove(keys::single(owner))?;
+    for table in [ROSTER_ITEMS, ROSTER_PENDING_IN, ROSTER_TOMBSTONES] {
+        super::remove_range(&mut txn.open_table(table)?, &keys::owned_by(table, owner)?)?;
     }
     Ok(())
 }

@@ -1,72 +1,92 @@
 //! Table definitions and the schema version with its migration path.
+//!
+//! Every table maps bytes to bytes (`&[u8]` to `&[u8]`), and `keys.rs`
+//! lays records out in them. The reason is the binary's size: redb's B-tree
+//! code is generic over a table's key and value types, so each distinct pair
+//! compiles it again (insert, delete, open, range, cursor, backup copy:
+//! about 25 KB a pair), and the kernel's fault-around makes nearly the
+//! whole text of the binary resident, so binary size is idle RSS on a
+//! Raspberry Pi. Version 1's nine typed pairs cost 216 KiB (x86-64 musl)
+//! and 128 KiB of idle RSS more than this one pair.
+//!
+//! Rules for a new table: key and value `&[u8]`, layout built and checked
+//! by functions in `keys.rs` (or the record's module), documented here;
+//! created in `migrate` for a fresh file, listed in [`TABLES`]. Pass keys
+//! and values as `&[u8]` and ranges as [`keys::KeyRange::bounds`]: redb's
+//! methods are generic over their argument types too. Changing a layout
+//! means a new [`SCHEMA_VERSION`] and a step in `migrate`.
 
-use redb::{ReadableDatabase, TableDefinition};
+use redb::{ReadableDatabase, TableDefinition, TableHandle};
 
 use super::StoreError;
+use super::keys::{self, Def};
 
 /// Bumped whenever a table's key or value layout changes; `migrate` holds
-/// the step from every older version to the next.
-pub const SCHEMA_VERSION: u64 = 1;
+/// the step from every older version to the next. Version 1 had a Rust type
+/// per key and value (`schema_v1.rs`); version 2 stores bytes everywhere.
+pub const SCHEMA_VERSION: u64 = 2;
 
-pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Name -> u64 (8 bytes big endian). Holds the schema version.
+pub(crate) const META: Def = TableDefinition::new("meta");
 /// Bare JID (normalized) -> encoded `sasl::Credentials`.
-pub(crate) const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+pub(crate) const ACCOUNTS: Def = TableDefinition::new("accounts");
 
 /// Room bare JID -> encoded `muc::record::RoomRecord`.
-pub(crate) const MUC_ROOMS: TableDefinition<&str, &[u8]> = TableDefinition::new("muc_rooms");
-/// (room bare JID, user bare JID) -> encoded `muc::record::AffiliationRecord`.
-pub(crate) const MUC_AFFILIATIONS: TableDefinition<(&str, &str), &[u8]> =
-    TableDefinition::new("muc_affiliations");
+pub(crate) const MUC_ROOMS: Def = TableDefinition::new("muc_rooms");
+/// Room bare JID 0x00 user bare JID -> encoded
+/// `muc::record::AffiliationRecord`.
+pub(crate) const MUC_AFFILIATIONS: Def = TableDefinition::new("muc_affiliations");
 /// Room bare JID -> encoded discussion history, saved when the room leaves
 /// memory.
-pub(crate) const MUC_HISTORY: TableDefinition<&str, &[u8]> = TableDefinition::new("muc_history");
+pub(crate) const MUC_HISTORY: Def = TableDefinition::new("muc_history");
 
-/// Server-wide random secrets, created on first use and kept forever.
-pub(crate) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
+/// Name -> a server-wide random secret (32 bytes), created on first use and
+/// kept forever.
+pub(crate) const SECRETS: Def = TableDefinition::new("secrets");
 
-/// Bare JID of a deleted account -> when it was deleted (Unix seconds).
-/// The address can never be registered again (see `tombstones.rs`).
-pub(crate) const TOMBSTONES: TableDefinition<&str, u64> = TableDefinition::new("tombstones");
+/// Bare JID of a deleted account -> when it was deleted (Unix seconds, 8
+/// bytes big endian). The address can never be registered again (see
+/// `tombstones.rs`).
+pub(crate) const TOMBSTONES: Def = TableDefinition::new("tombstones");
 
 /// Bare JID -> the account's vCard (XEP-0054): the `<vCard xmlns='vcard-temp'>`
 /// element serialized as UTF-8 XML, exactly as the user stored it.
-pub(crate) const VCARDS: TableDefinition<&str, &str> = TableDefinition::new("vcards");
+pub(crate) const VCARDS: Def = TableDefinition::new("vcards");
 
 /// Bare JID -> lower-case hex SHA-1 of the image in the vCard's PHOTO
-/// (XEP-0153), kept apart so that stamping it on every presence reads 40
-/// bytes, not the whole vCard. No entry: no photo.
-pub(crate) const AVATAR_HASHES: TableDefinition<&str, &str> = TableDefinition::new("avatar_hashes");
+/// (XEP-0153, UTF-8), kept apart so that stamping it on every presence
+/// reads 40 bytes, not the whole vCard. No entry: no photo.
+pub(crate) const AVATAR_HASHES: Def = TableDefinition::new("avatar_hashes");
 
-/// (bare JID, namespace) -> private XML (XEP-0049): a serialized
-/// `<query xmlns='jabber:iq:private'>` holding the elements of that namespace.
-pub(crate) const PRIVATE_XML: TableDefinition<(&str, &str), &str> =
-    TableDefinition::new("private_xml");
+/// Bare JID 0x00 namespace -> private XML (XEP-0049): a serialized
+/// `<query xmlns='jabber:iq:private'>` holding the elements of that
+/// namespace, UTF-8.
+pub(crate) const PRIVATE_XML: Def = TableDefinition::new("private_xml");
 
 /// Bare JID -> the last logout (XEP-0012): 8 bytes of Unix seconds (big
 /// endian), then the status text of the last unavailable presence (UTF-8).
-pub(crate) const LAST_LOGOUT: TableDefinition<&str, &[u8]> = TableDefinition::new("last_logout");
+pub(crate) const LAST_LOGOUT: Def = TableDefinition::new("last_logout");
 
-/// (owner, contact), both bare JIDs -> encoded roster item (`store::roster`).
-pub(crate) const ROSTER_ITEMS: TableDefinition<(&str, &str), &[u8]> =
-    TableDefinition::new("roster_items");
-/// owner -> (roster version, versioning floor): see `im::roster`.
-pub(crate) const ROSTER_VERSIONS: TableDefinition<&str, (u64, u64)> =
-    TableDefinition::new("roster_versions");
-/// (owner, contact) -> roster version at which the item was removed.
-pub(crate) const ROSTER_TOMBSTONES: TableDefinition<(&str, &str), u64> =
-    TableDefinition::new("roster_tombstones");
-/// (owner, contact) -> the contact's unanswered subscription request, as
+/// Owner 0x00 contact, both bare JIDs -> encoded roster item
+/// (`store::roster`).
+pub(crate) const ROSTER_ITEMS: Def = TableDefinition::new("roster_items");
+/// Owner -> roster version then versioning floor, 8 bytes big endian each:
+/// see `im::roster`.
+pub(crate) const ROSTER_VERSIONS: Def = TableDefinition::new("roster_versions");
+/// Owner 0x00 contact -> roster version at which the item was removed (8
+/// bytes big endian).
+pub(crate) const ROSTER_TOMBSTONES: Def = TableDefinition::new("roster_tombstones");
+/// Owner 0x00 contact -> the contact's unanswered subscription request, as
 /// serialized XML (RFC 6121 §3.1.3: kept whole, status and extensions).
-pub(crate) const ROSTER_PENDING_IN: TableDefinition<(&str, &str), &[u8]> =
-    TableDefinition::new("roster_pending_in");
-/// (owner, sequence number) -> an offline message (XEP-0160) as serialized
-/// XML with its XEP-0203 delay; numbers grow, so key order is arrival order.
-pub(crate) const OFFLINE_MESSAGES: TableDefinition<(&str, u64), &[u8]> =
-    TableDefinition::new("offline_messages");
-/// (owner, blocked JID) -> nothing (XEP-0191 blocklist).
-pub(crate) const BLOCKLIST: TableDefinition<(&str, &str), ()> = TableDefinition::new("blocklist");
+pub(crate) const ROSTER_PENDING_IN: Def = TableDefinition::new("roster_pending_in");
+/// Owner 0x00 sequence number (8 bytes big endian) -> an offline message
+/// (XEP-0160) as serialized XML with its XEP-0203 delay; numbers grow, so
+/// key order is arrival order.
+pub(crate) const OFFLINE_MESSAGES: Def = TableDefinition::new("offline_messages");
+/// Owner 0x00 blocked JID -> nothing (XEP-0191 blocklist).
+pub(crate) const BLOCKLIST: Def = TableDefinition::new("blocklist");
 
-const VERSION_KEY: &str = "schema_version";
+pub(crate) const VERSION_KEY: &str = "schema_version";
 
 /// Every table of the schema, for `perch backup`: a table created in
 /// `migrate` must be listed here too (a test checks), or backups refuse to
@@ -91,47 +111,99 @@ pub(crate) const TABLES: &[&dyn super::backup::CopyTable] = &[
     &MUC_HISTORY,
 ];
 
-pub(crate) fn migrate(db: &redb::Database) -> Result<(), StoreError> {
-    let found = {
-        let txn = db.begin_read()?;
-        match txn.open_table(META) {
-            Ok(t) => t.get(VERSION_KEY)?.map(|v| v.value()),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        }
+/// What `migrate` found and did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Migration {
+    /// The file was at [`SCHEMA_VERSION`] already.
+    Current,
+    /// A new file: its tables were created.
+    Created,
+    /// The file was upgraded from `from`, converting `records` records.
+    Upgraded { from: u64, records: u64 },
+}
+
+/// The version a file's `meta` table records, as far as it can be read.
+enum Found {
+    /// No `meta` table or no version in it: a new file.
+    Nothing,
+    /// A version stored in the current layout.
+    Version(u64),
+    /// `meta` has the version 1 types.
+    Version1Layout,
+}
+
+fn found_version(db: &redb::Database) -> Result<Found, StoreError> {
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Found::Nothing),
+        Err(redb::TableError::TableTypeMismatch { .. }) => return Ok(Found::Version1Layout),
+        Err(e) => return Err(e.into()),
     };
-    match found {
-        Some(v) if v == SCHEMA_VERSION => Ok(()),
-        Some(v) if v > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+    match redb::ReadableTable::get(&table, keys::single(VERSION_KEY))? {
+        Some(v) => Ok(Found::Version(keys::read_u64(META, v.value())?)),
+        None => Ok(Found::Nothing),
+    }
+}
+
+/// Brings the file to [`SCHEMA_VERSION`]: creates the tables of a new
+/// file, upgrades an older one in one transaction (all or nothing), and
+/// refuses one written by a newer Perch.
+pub(crate) fn migrate(db: &redb::Database) -> Result<Migration, StoreError> {
+    match found_version(db)? {
+        Found::Version(v) if v == SCHEMA_VERSION => Ok(Migration::Current),
+        Found::Version(v) if v > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
             found: v,
             supported: SCHEMA_VERSION,
         }),
-        // Older versions would be upgraded step by step here; version 1 is
-        // the first, so only a fresh file needs its tables created.
-        _ => {
+        Found::Version(v) => Err(StoreError::Corrupt(format!(
+            "table {}: schema version {v} in the layout of version {SCHEMA_VERSION}",
+            META.name()
+        ))),
+        Found::Version1Layout => {
             let txn = db.begin_write()?;
-            txn.open_table(ACCOUNTS)?;
-            txn.open_table(SECRETS)?;
-            txn.open_table(TOMBSTONES)?;
-            txn.open_table(VCARDS)?;
-            txn.open_table(AVATAR_HASHES)?;
-            txn.open_table(PRIVATE_XML)?;
-            txn.open_table(LAST_LOGOUT)?;
-            txn.open_table(MUC_ROOMS)?;
-            txn.open_table(MUC_AFFILIATIONS)?;
-            txn.open_table(MUC_HISTORY)?;
-            txn.open_table(ROSTER_ITEMS)?;
-            txn.open_table(ROSTER_VERSIONS)?;
-            txn.open_table(ROSTER_TOMBSTONES)?;
-            txn.open_table(ROSTER_PENDING_IN)?;
-            txn.open_table(OFFLINE_MESSAGES)?;
-            txn.open_table(BLOCKLIST)?;
-            txn.open_table(META)?.insert(VERSION_KEY, SCHEMA_VERSION)?;
+            let records = super::schema_v1::upgrade(&txn)?;
+            set_version(&txn)?;
+            txn.commit()?;
+            log::info!("database upgraded from schema 1 to {SCHEMA_VERSION} ({records} records)");
+            Ok(Migration::Upgraded { from: 1, records })
+        }
+        Found::Nothing => {
+            let txn = db.begin_write()?;
+            for table in [
+                ACCOUNTS,
+                SECRETS,
+                TOMBSTONES,
+                VCARDS,
+                AVATAR_HASHES,
+                PRIVATE_XML,
+                LAST_LOGOUT,
+                MUC_ROOMS,
+                MUC_AFFILIATIONS,
+                MUC_HISTORY,
+                ROSTER_ITEMS,
+                ROSTER_VERSIONS,
+                ROSTER_TOMBSTONES,
+                ROSTER_PENDING_IN,
+                OFFLINE_MESSAGES,
+                BLOCKLIST,
+            ] {
+                txn.open_table(table)?;
+            }
+            set_version(&txn)?;
             txn.commit()?;
             log::debug!("database initialised at schema version {SCHEMA_VERSION}");
-            Ok(())
+            Ok(Migration::Created)
         }
     }
+}
+
+fn set_version(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(META)?.insert(
+        keys::single(VERSION_KEY),
+        keys::u64_value(SCHEMA_VERSION).as_slice(),
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -147,7 +219,10 @@ mod tests {
             let txn = db.begin_write().expect("txn");
             txn.open_table(META)
                 .expect("meta")
-                .insert(VERSION_KEY, SCHEMA_VERSION + 1)
+                .insert(
+                    keys::single(VERSION_KEY),
+                    keys::u64_value(SCHEMA_VERSION + 1).as_slice(),
+                )
                 .expect("insert");
             txn.commit().expect("commit");
         }
@@ -180,7 +255,11 @@ mod tests {
         drop(crate::store::Store::open(&path, 1 << 20).expect("first open"));
         let store = crate::store::Store::open(&path, 1 << 20).expect("second open");
         let v = store
-            .read(|txn| Ok(txn.open_table(META)?.get(VERSION_KEY)?.map(|v| v.value())))
+            .read(|txn| {
+                let meta = txn.open_table(META)?;
+                let stored = meta.get(keys::single(VERSION_KEY))?;
+                stored.map(|v| keys::read_u64(META, v.value())).transpose()
+            })
             .expect("read");
         assert_eq!(v, Some(SCHEMA_VERSION));
     }

@@ -5,7 +5,7 @@
 //! `Accounts::create` inside the same transactions.
 
 use super::schema::TOMBSTONES;
-use super::{Store, StoreError};
+use super::{Store, StoreError, keys};
 
 pub struct Tombstones<'a> {
     store: &'a Store,
@@ -18,17 +18,21 @@ impl<'a> Tombstones<'a> {
 
     /// Whether `bare_jid` belonged to a deleted account.
     pub fn contains(&self, bare_jid: &str) -> Result<bool, StoreError> {
-        self.store
-            .read(|txn| Ok(txn.open_table(TOMBSTONES)?.get(bare_jid)?.is_some()))
+        self.store.read(|txn| {
+            Ok(txn
+                .open_table(TOMBSTONES)?
+                .get(keys::single(bare_jid))?
+                .is_some())
+        })
     }
 
     /// When the account was deleted (Unix seconds), if it was.
     pub fn deleted_at(&self, bare_jid: &str) -> Result<Option<u64>, StoreError> {
         self.store.read(|txn| {
-            Ok(txn
-                .open_table(TOMBSTONES)?
-                .get(bare_jid)?
-                .map(|v| v.value()))
+            txn.open_table(TOMBSTONES)?
+                .get(keys::single(bare_jid))?
+                .map(|v| keys::read_u64(TOMBSTONES, v.value()))
+                .transpose()
         })
     }
 }

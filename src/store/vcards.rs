@@ -4,7 +4,7 @@
 
 use super::account_data::require_account;
 use super::schema::{AVATAR_HASHES, VCARDS};
-use super::{Store, StoreError, WriteOp};
+use super::{Store, StoreError, WriteOp, keys};
 use crate::xml::Element;
 
 pub struct VCards<'a> {
@@ -24,10 +24,10 @@ impl<'a> VCards<'a> {
     /// The hex SHA-1 of the vCard's photo, if it has one.
     pub fn photo_hash(&self, bare_jid: &str) -> Result<Option<String>, StoreError> {
         self.store.read(|txn| {
-            Ok(txn
-                .open_table(AVATAR_HASHES)?
-                .get(bare_jid)?
-                .map(|v| v.value().to_string()))
+            txn.open_table(AVATAR_HASHES)?
+                .get(keys::single(bare_jid))?
+                .map(|v| keys::read_str(AVATAR_HASHES, v.value()).map(str::to_string))
+                .transpose()
         })
     }
 
@@ -48,8 +48,9 @@ impl<'a> VCards<'a> {
 pub fn get_in(txn: &redb::ReadTransaction, bare_jid: &str) -> Result<Option<Element>, StoreError> {
     let xml = txn
         .open_table(VCARDS)?
-        .get(bare_jid)?
-        .map(|v| v.value().to_string());
+        .get(keys::single(bare_jid))?
+        .map(|v| keys::read_str(VCARDS, v.value()).map(str::to_string))
+        .transpose()?;
     xml.map(|xml| {
         Element::parse(&xml).map_err(|e| StoreError::Corrupt(format!("vCard of {bare_jid}: {e}")))
     })
@@ -64,13 +65,13 @@ pub fn set_op(bare_jid: &str, vcard: Option<&Element>, photo_hash: Option<String
         require_account(txn, &key)?;
         let mut vcards = txn.open_table(VCARDS)?;
         match &xml {
-            Some(xml) => vcards.insert(key.as_str(), xml.as_str())?,
-            None => vcards.remove(key.as_str())?,
+            Some(xml) => vcards.insert(keys::single(&key), xml.as_bytes())?,
+            None => vcards.remove(keys::single(&key))?,
         };
         let mut hashes = txn.open_table(AVATAR_HASHES)?;
         match &photo_hash {
-            Some(hash) => hashes.insert(key.as_str(), hash.as_str())?,
-            None => hashes.remove(key.as_str())?,
+            Some(hash) => hashes.insert(keys::single(&key), hash.as_bytes())?,
+            None => hashes.remove(keys::single(&key))?,
         };
         Ok(())
     })
