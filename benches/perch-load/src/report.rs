@@ -474,4 +474,25 @@ mod tests {
         let one = run_table(&recs);
         assert!(one.contains("200 msg/s"), "{one}");
     }
+
+    #[test]
+    fn idle_rows_are_kept_apart_by_transport() {
+        let recs = vec![
+            json!({"scenario": "idle_baseline", "label": "a", "tls": "direct", "rss_kib": 3000}),
+            json!({"scenario": "idle", "label": "a", "tls": "direct", "clients": 10, "rss_kib": 3200,
+                   "kib_per_conn": 20.0}),
+            json!({"scenario": "idle_after_disconnect", "label": "a", "tls": "direct", "rss_kib": 5000}),
+            json!({"scenario": "idle_after_disconnect", "label": "a", "tls": "none", "rss_kib": 4000}),
+        ];
+        let t = comparison(&recs, &[]);
+        assert!(
+            t.contains("| idle direct: RSS after all left (KiB) | 5000 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| idle plaintext: RSS after all left (KiB) | 4000 |"),
+            "{t}"
+        );
+        assert!(t.contains("|   KiB per connection at 10 | 20.0 |"), "{t}");
+    }
 }

@@ -86,7 +86,10 @@ pub async fn run(ctx: &Ctx) {
     ctx.settle().await;
     ctx.emit(
         "idle_after_disconnect",
-        merge(&[json!({"clients": 0}), ctx.server_snapshot()]),
+        merge(&[
+            json!({"clients": 0, "tls": ctx.opts.tls.name()}),
+            ctx.server_snapshot(),
+        ]),
     );
 }
 
