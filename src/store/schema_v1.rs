@@ -304,16 +304,27 @@ impl OldValue for () {
     const LAYOUT: ValueLayout = ValueLayout::Nothing;
 }
 
-/// The key of the version 1 table being read, as its stored bytes, with
-/// the redb type name and width of its version 1 type (from `READING`).
-/// Compared bytewise: only ever used to walk a whole table, never to seek.
+/// A key (`IS_KEY`) or value of the version 1 table being read, as its
+/// stored bytes, with the redb type name and width of its version 1 type
+/// (from `READING`). Keys compare bytewise: they are only ever used to walk
+/// a whole table, never to seek.
 #[derive(Debug)]
-struct StoredKey;
+struct Stored<const IS_KEY: bool>;
+type StoredKey = Stored<true>;
+type StoredValue = Stored<false>;
 
-/// The value of the version 1 table being read, as its stored bytes, with
-/// the redb type name and width of its version 1 type (from `READING`).
-#[derive(Debug)]
-struct StoredValue;
+impl<const IS_KEY: bool> Stored<IS_KEY> {
+    /// The type name and width redb expects, or none outside [`read_stored`].
+    fn reading() -> Option<(TypeName, Option<usize>)> {
+        READING.get().map(|(key, value)| {
+            if IS_KEY {
+                (key.type_name(), key.fixed_width())
+            } else {
+                (value.type_name(), value.fixed_width())
+            }
+        })
+    }
+}
 
 /// Outside [`read_stored`] nothing matches: opening a table fails with a
 /// type mismatch rather than reading it wrongly.
@@ -321,12 +332,12 @@ fn unset() -> TypeName {
     TypeName::new("perch::schema_v1::unset")
 }
 
-impl Value for StoredKey {
+impl<const IS_KEY: bool> Value for Stored<IS_KEY> {
     type SelfType<'a> = &'a [u8];
     type AsBytes<'a> = &'a [u8];
 
     fn fixed_width() -> Option<usize> {
-        READING.get().and_then(|(key, _)| key.fixed_width())
+        Self::reading().and_then(|(_, width)| width)
     }
 
     fn from_bytes<'a>(data: &'a [u8]) -> &'a [u8]
@@ -344,42 +355,13 @@ impl Value for StoredKey {
     }
 
     fn type_name() -> TypeName {
-        READING.get().map_or_else(unset, |(key, _)| key.type_name())
+        Self::reading().map_or_else(unset, |(name, _)| name)
     }
 }
 
 impl Key for StoredKey {
     fn compare(data1: &[u8], data2: &[u8]) -> std::cmp::Ordering {
         data1.cmp(data2)
-    }
-}
-
-impl Value for StoredValue {
-    type SelfType<'a> = &'a [u8];
-    type AsBytes<'a> = &'a [u8];
-
-    fn fixed_width() -> Option<usize> {
-        READING.get().and_then(|(_, value)| value.fixed_width())
-    }
-
-    fn from_bytes<'a>(data: &'a [u8]) -> &'a [u8]
-    where
-        Self: 'a,
-    {
-        data
-    }
-
-    fn as_bytes<'a, 'b: 'a>(value: &'a &'b [u8]) -> &'a [u8]
-    where
-        Self: 'b,
-    {
-        value
-    }
-
-    fn type_name() -> TypeName {
-        READING
-            .get()
-            .map_or_else(unset, |(_, value)| value.type_name())
     }
 }
 
