@@ -171,7 +171,7 @@ pub(crate) fn read_str(table: Def, value: &[u8]) -> Result<&str, StoreError> {
     std::str::from_utf8(value).map_err(|_| corrupt(table, "text that is not UTF-8".to_string()))
 }
 
-fn corrupt(table: Def, detail: String) -> StoreError {
+pub(crate) fn corrupt(table: Def, detail: String) -> StoreError {
     StoreError::Corrupt(format!("table {}: {detail}", table.name()))
 }
 

@@ -212,14 +212,18 @@ impl KeyLayout {
     /// A stored key in the version 2 layout of table `new`.
     fn convert(self, new: Def, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
         match self {
-            KeyLayout::Str => Ok(keys::single(<&str>::from_bytes(stored)).to_vec()),
+            KeyLayout::Str => Ok(keys::single(keys::read_str(new, stored)?).to_vec()),
             KeyLayout::StrPair => {
-                let (first, second) = <(&str, &str)>::from_bytes(stored);
-                keys::pair(new, first, second)
+                let (first, second) = split_tuple(new, stored)?;
+                keys::pair(
+                    new,
+                    keys::read_str(new, first)?,
+                    keys::read_str(new, second)?,
+                )
             }
             KeyLayout::StrNumber => {
-                let (owner, seq) = <(&str, u64)>::from_bytes(stored);
-                keys::numbered(new, owner, seq)
+                let (owner, seq) = split_tuple(new, stored)?;
+                keys::numbered(new, keys::read_str(new, owner)?, le_u64(new, seq)?)
             }
         }
     }
@@ -252,14 +256,53 @@ impl ValueLayout {
         Ok(match self {
             ValueLayout::Bytes => stored.to_vec(),
             ValueLayout::Str => keys::read_str(new, stored)?.as_bytes().to_vec(),
-            ValueLayout::Number => keys::u64_value(<u64>::from_bytes(stored)).to_vec(),
+            ValueLayout::Number => keys::u64_value(le_u64(new, stored)?).to_vec(),
             ValueLayout::NumberPair => {
-                let (first, second) = <(u64, u64)>::from_bytes(stored);
-                keys::u64_pair_value(first, second).to_vec()
+                let pair = <[u8; 16]>::try_from(stored).map_err(|_| {
+                    keys::corrupt(new, format!("a {}-byte pair of numbers", stored.len()))
+                })?;
+                let (first, second) = pair.split_at(8);
+                keys::u64_pair_value(le_u64(new, first)?, le_u64(new, second)?).to_vec()
             }
             ValueLayout::Nothing => keys::EMPTY.to_vec(),
         })
     }
+}
+
+// redb's own decoders of these types trust the bytes and panic on a
+// damaged record; the upgrade reads every record once, so it decodes them
+// itself, checking every length.
+
+/// A version 1 number: 8 bytes, little endian (redb's layout of `u64`).
+fn le_u64(new: Def, stored: &[u8]) -> Result<u64, StoreError> {
+    <[u8; 8]>::try_from(stored)
+        .map(u64::from_le_bytes)
+        .map_err(|_| keys::corrupt(new, format!("a {}-byte number", stored.len())))
+}
+
+/// The two parts of a version 1 pair key (redb's layout of a tuple whose
+/// first part has no fixed width): the first part's length (one byte up to
+/// 253, or 254 and a little-endian u16, or 255 and a little-endian u32),
+/// the first part, then the second part.
+fn split_tuple(new: Def, stored: &[u8]) -> Result<(&[u8], &[u8]), StoreError> {
+    let damaged = || keys::corrupt(new, format!("a damaged {}-byte pair key", stored.len()));
+    let (&tag, rest) = stored.split_first().ok_or_else(damaged)?;
+    let (len, rest) = match tag {
+        0..=253 => (usize::from(tag), rest),
+        254 => {
+            let (len, rest) = rest.split_first_chunk::<2>().ok_or_else(damaged)?;
+            (usize::from(u16::from_le_bytes(*len)), rest)
+        }
+        255 => {
+            let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(damaged)?;
+            let len = usize::try_from(u32::from_le_bytes(*len)).map_err(|_| damaged())?;
+            (len, rest)
+        }
+    };
+    if rest.len() < len {
+        return Err(damaged());
+    }
+    Ok(rest.split_at(len))
 }
 
 /// A version 1 key type, by its layout.
@@ -629,6 +672,56 @@ mod tests {
         let file = std::fs::File::create_new(&backup).expect("create");
         let summary = smol::block_on(store.backup_into(file)).expect("backup");
         assert_eq!(summary.records, written);
+    }
+
+    #[test]
+    fn version_1_records_decode_as_redb_wrote_them_and_damage_is_an_error() {
+        let t = schema::OFFLINE_MESSAGES;
+        let long = "x".repeat(300);
+        let pair = <(&str, &str)>::as_bytes(&(long.as_str(), "b@c"));
+        assert_eq!(
+            KeyLayout::StrPair.convert(t, &pair).expect("pair"),
+            keys::pair(t, &long, "b@c").expect("key")
+        );
+        let numbered = <(&str, u64)>::as_bytes(&("a@b", 256));
+        assert_eq!(
+            KeyLayout::StrNumber
+                .convert(t, &numbered)
+                .expect("numbered"),
+            keys::numbered(t, "a@b", 256).expect("key")
+        );
+        let number = <u64>::as_bytes(&7);
+        assert_eq!(
+            ValueLayout::Number.convert(t, &number).expect("number"),
+            keys::u64_value(7)
+        );
+        let two = <(u64, u64)>::as_bytes(&(1, u64::MAX));
+        assert_eq!(
+            ValueLayout::NumberPair.convert(t, &two).expect("pair"),
+            keys::u64_pair_value(1, u64::MAX)
+        );
+        for damaged in [&[][..], &[5, b'a'], &[254, 1], &[255, 9, 0, 0, 0, b'a']] {
+            assert!(matches!(
+                KeyLayout::StrPair.convert(t, damaged),
+                Err(StoreError::Corrupt(_))
+            ));
+        }
+        assert!(matches!(
+            KeyLayout::StrNumber.convert(t, &numbered[..numbered.len() - 1]),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            KeyLayout::Str.convert(t, &[0xff]),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            ValueLayout::Number.convert(t, &[1, 2]),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            ValueLayout::NumberPair.convert(t, &two[..15]),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]
