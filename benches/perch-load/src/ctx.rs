@@ -281,6 +281,7 @@ pub fn meter_json(m: &MeterReading) -> Value {
     json!({
         "wall_s": round(m.wall_s, 3),
         "server_cpu_s": round(m.server_cpu_s, 3),
+        "server_kernel_cpu_s": round(m.server_kernel_cpu_s, 3),
         "tool_cpu_s": round(m.tool_cpu_s, 3),
         "server_cpu_util": if m.wall_s > 0.0 { round(m.server_cpu_s / m.wall_s, 3) } else { 0.0 },
         "tool_cpu_util": if m.wall_s > 0.0 { round(m.tool_cpu_s / m.wall_s, 3) } else { 0.0 },

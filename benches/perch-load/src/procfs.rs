@@ -71,7 +71,17 @@ impl Probe {
     }
 
     pub fn cpu_s(&self, pids: &[u32]) -> f64 {
-        pids.iter().filter_map(|&p| cpu_seconds(p)).sum()
+        self.cpu_split(pids).total()
+    }
+
+    /// CPU seconds over `pids`, split into user and kernel time.
+    pub fn cpu_split(&self, pids: &[u32]) -> CpuSplit {
+        pids.iter()
+            .filter_map(|&p| cpu_split(p))
+            .fold(CpuSplit::default(), |a, b| CpuSplit {
+                user_s: a.user_s + b.user_s,
+                kernel_s: a.kernel_s + b.kernel_s,
+            })
     }
 
     pub fn rss_kib(&self, pids: &[u32]) -> u64 {
@@ -105,13 +115,36 @@ fn stat_fields(pid: &str) -> Option<Vec<String>> {
     )
 }
 
-/// utime + stime of one process, in seconds.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
+/// CPU time spent in the process's own code and in the kernel on its
+/// behalf (system calls, and for loopback TCP the receiver's side of every
+/// segment it sends, which the kernel processes in the sender's context).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuSplit {
+    pub user_s: f64,
+    pub kernel_s: f64,
+}
+
+impl CpuSplit {
+    pub fn total(self) -> f64 {
+        self.user_s + self.kernel_s
+    }
+}
+
+/// utime and stime of one process, in seconds.
+pub fn cpu_split(pid: u32) -> Option<CpuSplit> {
     let f = stat_fields(&pid.to_string())?;
     // Field 14 (utime) and 15 (stime); the slice starts at field 3.
     let user: f64 = f.get(11)?.parse().ok()?;
     let system: f64 = f.get(12)?.parse().ok()?;
-    Some((user + system) / TICKS_PER_SECOND)
+    Some(CpuSplit {
+        user_s: user / TICKS_PER_SECOND,
+        kernel_s: system / TICKS_PER_SECOND,
+    })
+}
+
+/// utime + stime of one process, in seconds.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    cpu_split(pid).map(CpuSplit::total)
 }
 
 /// CPU seconds this process has used.
@@ -172,7 +205,7 @@ pub struct Meter {
     pids: Vec<u32>,
     probe: Probe,
     start: std::time::Instant,
-    server0: f64,
+    server0: CpuSplit,
     own0: f64,
     machine0: (f64, f64),
 }
@@ -181,6 +214,8 @@ pub struct Meter {
 pub struct MeterReading {
     pub wall_s: f64,
     pub server_cpu_s: f64,
+    /// The part of `server_cpu_s` spent in the kernel.
+    pub server_kernel_cpu_s: f64,
     pub tool_cpu_s: f64,
     /// Cores busy with anything but the server and this tool, on average.
     pub other_busy_cores: f64,
@@ -190,7 +225,7 @@ impl Meter {
     pub fn start(probe: &Probe) -> Meter {
         let pids = probe.pids();
         Meter {
-            server0: probe.cpu_s(&pids),
+            server0: probe.cpu_split(&pids),
             pids,
             probe: probe.clone(),
             start: std::time::Instant::now(),
@@ -201,7 +236,9 @@ impl Meter {
 
     pub fn stop(&self) -> MeterReading {
         let wall_s = self.start.elapsed().as_secs_f64();
-        let server_cpu_s = (self.probe.cpu_s(&self.pids) - self.server0).max(0.0);
+        let server = self.probe.cpu_split(&self.pids);
+        let server_cpu_s = (server.total() - self.server0.total()).max(0.0);
+        let server_kernel_cpu_s = (server.kernel_s - self.server0.kernel_s).max(0.0);
         let tool_cpu_s = (own_cpu_seconds() - self.own0).max(0.0);
         let machine = machine_cpu();
         let busy = machine.0 - self.machine0.0;
@@ -215,6 +252,7 @@ impl Meter {
         MeterReading {
             wall_s,
             server_cpu_s,
+            server_kernel_cpu_s,
             tool_cpu_s,
             other_busy_cores: if wall_s > 0.0 { other / wall_s } else { 0.0 },
         }
@@ -232,6 +270,12 @@ mod tests {
         assert!(s.rss_kib > 0 && s.hwm_kib >= s.rss_kib / 2);
         assert!(s.threads >= 1 && s.fds >= 1);
         assert!(own_cpu_seconds() >= 0.0);
+        let split = cpu_split(std::process::id()).expect("own stat");
+        assert!(split.user_s >= 0.0 && split.kernel_s >= 0.0);
+        assert_eq!(
+            cpu_seconds(std::process::id()).map(|t| t >= split.total()),
+            Some(true)
+        );
         let tree = Probe::new(Some(std::process::id()), true);
         assert!(tree.pids().contains(&std::process::id()));
         assert!(Probe::default().snapshot().is_none());

@@ -97,10 +97,15 @@ pub fn run_table(records: &[Value]) -> String {
                 .map(fmt_num)
                 .unwrap_or_default()
         };
+        let kernel = ["server_kernel_ms_per_login", "server_kernel_s_per_1000"]
+            .iter()
+            .find_map(|k| num(r, k))
+            .map(|v| format!(" ({} kernel)", fmt_num(v)))
+            .unwrap_or_default();
         let cpu = if let Some(v) = num(r, "server_cpu_ms_per_login") {
-            format!("{} ms/login", fmt_num(v))
+            format!("{} ms/login{kernel}", fmt_num(v))
         } else if let Some(v) = num(r, "server_cpu_s_per_1000") {
-            format!("{} s/1000", fmt_num(v))
+            format!("{} s/1000{kernel}", fmt_num(v))
         } else {
             num(r, "server_cpu_s")
                 .map(|v| format!("{} s", fmt_num(v)))
@@ -234,6 +239,12 @@ fn rows(records: &[Value]) -> Vec<Row> {
             f(),
             &["server_cpu_ms_per_login"],
         ));
+        v.push(row(
+            "    of it in the kernel (ms)",
+            "login",
+            f(),
+            &["server_kernel_ms_per_login"],
+        ));
     }
     v.push(row(
         "chat unloaded latency p50 / p99 (ms), 1 pair",
@@ -258,6 +269,12 @@ fn rows(records: &[Value]) -> Vec<Row> {
         "chat",
         vec![],
         &["server_cpu_s_per_1000"],
+    ));
+    v.push(row(
+        "    of it in the kernel (s)",
+        "chat",
+        vec![],
+        &["server_kernel_s_per_1000"],
     ));
     v.push(row(
         "  server peak RSS (KiB)",
@@ -297,6 +314,12 @@ fn rows(records: &[Value]) -> Vec<Row> {
             &["fanout_latency.p50_ms", "fanout_latency.p99_ms"],
         ));
         v.push(row(
+            "  unloaded: server CPU s per 1000 deliveries / in the kernel",
+            "muc_latency",
+            f(),
+            &["server_cpu_s_per_1000", "server_kernel_s_per_1000"],
+        ));
+        v.push(row(
             "  no server (`floor`): K loopback writes p50 / p99 (ms)",
             "floor",
             f(),
@@ -320,6 +343,12 @@ fn rows(records: &[Value]) -> Vec<Row> {
             "muc",
             f(),
             &["server_cpu_s_per_1000"],
+        ));
+        v.push(row(
+            "    of it in the kernel (s)",
+            "muc",
+            f(),
+            &["server_kernel_s_per_1000"],
         ));
         v.push(row(
             "  server peak RSS (KiB)",
@@ -494,5 +523,19 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("|   KiB per connection at 10 | 20.0 |"), "{t}");
+    }
+
+    #[test]
+    fn kernel_share_of_server_cpu_is_shown_beside_the_total() {
+        let recs = vec![
+            json!({"scenario": "login", "label": "a", "mech": "SCRAM-SHA-1",
+            "tls": "none", "logins_per_s": 3000.0, "server_cpu_ms_per_login": 0.3,
+            "server_kernel_ms_per_login": 0.16}),
+        ];
+        let t = comparison(&recs, &[]);
+        assert!(t.contains("|   server CPU per login (ms) | 0.30 |"), "{t}");
+        assert!(t.contains("|     of it in the kernel (ms) | 0.16 |"), "{t}");
+        let one = run_table(&recs);
+        assert!(one.contains("0.30 ms/login (0.16 kernel)"), "{one}");
     }
 }

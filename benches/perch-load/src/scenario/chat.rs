@@ -171,6 +171,7 @@ pub async fn phase(
             "msgs_per_s": duration.map(|d| round(received as f64 / d, 1)),
             "latency": latency_json(&latency),
             "server_cpu_s_per_1000": per_1000(m.server_cpu_s),
+            "server_kernel_s_per_1000": per_1000(m.server_kernel_cpu_s),
             "tool_cpu_us_per_msg": round(1e6 * m.tool_cpu_s / received.max(1) as f64, 2),
             "peak_rss_kib": peak,
             "rss_kib_after": ctx.probe.snapshot().map(|s| s.rss_kib),

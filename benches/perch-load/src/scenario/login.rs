@@ -42,6 +42,7 @@ pub async fn run(ctx: &Ctx) {
                         "logins_per_s": round(per_s, 1),
                         "setup_ms": latency_json(&batch.setup),
                         "server_cpu_ms_per_login": per_login(m.server_cpu_s),
+                        "server_kernel_ms_per_login": per_login(m.server_kernel_cpu_s),
                         "tool_cpu_ms_per_login": per_login(m.tool_cpu_s),
                         "peak_rss_kib": batch.peak_rss_kib,
                     }),

@@ -436,6 +436,7 @@ async fn phase(
                 "fanout_latency": latency_json(&fanout),
                 "delivery_latency": latency_json(&delivery),
                 "server_cpu_s_per_1000": round(1000.0 * m.server_cpu_s / delivered.max(1) as f64, 4),
+                "server_kernel_s_per_1000": round(1000.0 * m.server_kernel_cpu_s / delivered.max(1) as f64, 4),
                 "tool_cpu_us_per_delivery": round(1e6 * m.tool_cpu_s / delivered.max(1) as f64, 2),
                 "peak_rss_kib": peak,
             }),
