@@ -22,7 +22,7 @@ use crate::router;
 use crate::server::Server;
 use crate::stanza::{self, Condition, StanzaError};
 use crate::store::MucWrite;
-use crate::xml::{Element, NS_CLIENT};
+use crate::xml::{Element, NS_CLIENT, Prepared};
 
 use super::room::Sink;
 
@@ -103,6 +103,14 @@ impl<'a> Dispatch<'a> {
         }
     }
 
+    /// Queues a broadcast behind the writes it must wait for.
+    fn hold_broadcast(&mut self, stanza: &Element, to: &[&Jid]) {
+        self.out.push(Out::Many(
+            stanza.clone(),
+            to.iter().map(|j| (*j).clone()).collect(),
+        ));
+    }
+
     /// Saving the history of a room that is emptying: it must be written,
     /// but holds back nothing already sent.
     pub(super) fn store_history(&mut self, write: MucWrite) {
@@ -132,13 +140,17 @@ impl Sink for Dispatch<'_> {
 
     fn broadcast(&mut self, stanza: &Element, to: &[&Jid]) {
         if self.holding {
-            self.out.push(Out::Many(
-                stanza.clone(),
-                to.iter().map(|j| (*j).clone()).collect(),
-            ));
-            return;
+            self.hold_broadcast(stanza, to);
+        } else {
+            self.broadcast_prepared(stanza, &stanza.prepare_with_to(NS_CLIENT), to);
         }
-        let remote = broadcast_local(self.server, stanza, to.iter().copied());
+    }
+
+    fn broadcast_prepared(&mut self, stanza: &Element, prepared: &Prepared, to: &[&Jid]) {
+        if self.holding {
+            return self.hold_broadcast(stanza, to);
+        }
+        let remote = broadcast_local(self.server, prepared, to.iter().copied());
         if !remote.is_empty() {
             self.out.push(Out::Many(stanza.clone(), remote));
         }
@@ -177,14 +189,13 @@ fn deliver_local(server: &Server, stanza: &Element) -> bool {
     }
 }
 
-/// Serializes `stanza` once and writes a copy addressed to each local
+/// Writes a copy of the once-serialized stanza addressed to each local
 /// recipient; returns the recipients that need routing.
 fn broadcast_local<'j>(
     server: &Server,
-    stanza: &Element,
+    prepared: &Prepared,
     to: impl Iterator<Item = &'j Jid>,
 ) -> Vec<Jid> {
-    let prepared = stanza.prepare_with_to(NS_CLIENT);
     let mut remote = Vec::new();
     for jid in to {
         match server.session(jid) {
@@ -213,7 +224,8 @@ fn deliver_all(server: &Server, out: Vec<Out>, written: bool) {
                 }
             }
             Out::Many(stanza, to) => {
-                for jid in broadcast_local(server, &stanza, to.iter()) {
+                let prepared = stanza.prepare_with_to(NS_CLIENT);
+                for jid in broadcast_local(server, &prepared, to.iter()) {
                     let mut copy = stanza.clone();
                     copy.set_attr("to", jid.as_str());
                     route(server, copy);

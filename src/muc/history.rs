@@ -70,11 +70,24 @@ impl History {
     /// Records a message, dropping the oldest ones beyond `max_len`
     /// messages or `max_bytes` bytes.
     pub fn push(&mut self, stanza: Element, stamp: SystemTime, max_len: usize, max_bytes: usize) {
+        let chars = stanza.to_bytes(NS_CLIENT).len();
+        self.push_sized(stanza, chars, stamp, max_len, max_bytes);
+    }
+
+    /// [`History::push`] for a stanza whose serialized length (`chars`,
+    /// on a client stream) the caller already knows.
+    pub fn push_sized(
+        &mut self,
+        stanza: Element,
+        chars: usize,
+        stamp: SystemTime,
+        max_len: usize,
+        max_bytes: usize,
+    ) {
         if max_len == 0 {
             self.clear();
             return;
         }
-        let chars = stanza.to_bytes(NS_CLIENT).len();
         if chars > max_bytes {
             return;
         }

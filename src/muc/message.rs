@@ -109,16 +109,22 @@ impl Room {
             });
             self.save_room(sink);
         } else if worth_keeping(&stanza) {
-            self.history.push(
-                stanza.clone(),
+            // Serialized once: measured for the history's limits and
+            // written to every occupant; the history then takes the stanza
+            // itself rather than a copy.
+            let prepared = stanza.prepare_with_to(NS_CLIENT);
+            sink.broadcast_prepared(&stanza, &prepared, &self.all_sessions());
+            self.history.push_sized(
+                stanza,
+                prepared.len_without_to(),
                 env.now,
                 self.config.history_length as usize,
                 super::room::MAX_HISTORY_BYTES,
             );
             self.history_dirty = true;
+            return;
         }
-        let to = self.all_sessions();
-        sink.broadcast(&stanza, &to);
+        sink.broadcast(&stanza, &self.all_sessions());
     }
 
     /// XEP-0421: the sender's occupant id, replacing any the client put in.

@@ -16,7 +16,7 @@ use crate::fasthash::FastMap;
 use crate::jid::Jid;
 use crate::stanza::{self, Condition, Kind, StanzaError};
 use crate::store::MucWrite;
-use crate::xml::{Element, NS_CLIENT};
+use crate::xml::{Element, NS_CLIENT, Prepared};
 
 use super::config::{ConfigBounds, RoomConfig};
 use super::history::History;
@@ -70,6 +70,12 @@ pub trait Sink {
     /// One stanza for many recipients; only `to` differs, so it can be
     /// serialized once.
     fn broadcast(&mut self, stanza: &Element, to: &[&Jid]);
+    /// [`Sink::broadcast`] for a stanza the room already serialized (to
+    /// measure it for its history), so that it is not serialized twice.
+    fn broadcast_prepared(&mut self, stanza: &Element, prepared: &Prepared, to: &[&Jid]) {
+        let _ = prepared;
+        self.broadcast(stanza, to);
+    }
     /// The answer to the request being handled (an iq result): what the
     /// requester is told once the store operations before it are durable.
     fn reply(&mut self, reply: Element);

@@ -51,6 +51,12 @@ impl Prepared {
     }
 
     /// The element with this `to`, in a new buffer.
+    /// The serialized length without a `to` attribute: what
+    /// [`Element::to_bytes`] gives for an element that has none.
+    pub fn len_without_to(&self) -> usize {
+        self.bytes.len()
+    }
+
     pub fn to_bytes_with_to(&self, to: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes.len() + to.len() + 6);
         self.write_with_to(to, &mut out);
@@ -495,6 +501,14 @@ mod tests {
                 expected.attrs.sort();
                 assert_eq!(back, expected);
             }
+        }
+        // Without a `to`, the prepared form is the element itself, byte
+        // for byte (a room's history measures messages by it).
+        let mut no_to = middle.clone();
+        no_to.remove_attr("to");
+        for ns in [NS_CLIENT, ""] {
+            let p = no_to.prepare_with_to(ns);
+            assert_eq!(p.len_without_to(), no_to.to_bytes(ns).len());
         }
         let bare = Element::new("presence", NS_CLIENT);
         let mut out = Vec::new();
