@@ -149,6 +149,13 @@ fn every_scenario_against_perch() {
     let records = run(login);
     assert_logins(&records, 3);
     assert_eq!(find(&records, "login_cold").len(), 2);
+    // Every pass also reports what ending its sessions cost the server.
+    let logouts = find(&records, "login_logout");
+    assert_eq!(logouts.len(), 3, "{records:#?}");
+    for r in logouts {
+        assert_eq!(r["clients"], 4, "{r}");
+    }
+    assert_eq!(find(&records, "login_cold_logout").len(), 2);
 
     assert_idle(&run(tiny(Scenario::Idle, addr)));
     let tls_addr = server.c2s_tls_addr().expect("direct TLS listener");

@@ -97,13 +97,19 @@ pub fn run_table(records: &[Value]) -> String {
                 .map(fmt_num)
                 .unwrap_or_default()
         };
-        let kernel = ["server_kernel_ms_per_login", "server_kernel_s_per_1000"]
-            .iter()
-            .find_map(|k| num(r, k))
-            .map(|v| format!(" ({} kernel)", fmt_num(v)))
-            .unwrap_or_default();
+        let kernel = [
+            "server_kernel_ms_per_login",
+            "server_kernel_ms_per_logout",
+            "server_kernel_s_per_1000",
+        ]
+        .iter()
+        .find_map(|k| num(r, k))
+        .map(|v| format!(" ({} kernel)", fmt_num(v)))
+        .unwrap_or_default();
         let cpu = if let Some(v) = num(r, "server_cpu_ms_per_login") {
             format!("{} ms/login{kernel}", fmt_num(v))
+        } else if let Some(v) = num(r, "server_cpu_ms_per_logout") {
+            format!("{} ms/logout{kernel}", fmt_num(v))
         } else if let Some(v) = num(r, "server_cpu_s_per_1000") {
             format!("{} s/1000{kernel}", fmt_num(v))
         } else {
@@ -244,6 +250,12 @@ fn rows(records: &[Value]) -> Vec<Row> {
             "login",
             f(),
             &["server_kernel_ms_per_login"],
+        ));
+        v.push(row(
+            "  server CPU per logout (ms), of it in the kernel",
+            "login_logout",
+            f(),
+            &["server_cpu_ms_per_logout", "server_kernel_ms_per_logout"],
         ));
     }
     v.push(row(
@@ -531,11 +543,19 @@ mod tests {
             json!({"scenario": "login", "label": "a", "mech": "SCRAM-SHA-1",
             "tls": "none", "logins_per_s": 3000.0, "server_cpu_ms_per_login": 0.3,
             "server_kernel_ms_per_login": 0.16}),
+            json!({"scenario": "login_logout", "label": "a", "mech": "SCRAM-SHA-1",
+            "tls": "none", "server_cpu_ms_per_logout": 0.09,
+            "server_kernel_ms_per_logout": 0.05}),
         ];
         let t = comparison(&recs, &[]);
         assert!(t.contains("|   server CPU per login (ms) | 0.30 |"), "{t}");
         assert!(t.contains("|     of it in the kernel (ms) | 0.16 |"), "{t}");
         let one = run_table(&recs);
         assert!(one.contains("0.30 ms/login (0.16 kernel)"), "{one}");
+        assert!(
+            t.contains("|   server CPU per logout (ms), of it in the kernel | 0.0900 / 0.0500 |"),
+            "{t}"
+        );
+        assert!(one.contains("0.0900 ms/logout (0.0500 kernel)"), "{one}");
     }
 }

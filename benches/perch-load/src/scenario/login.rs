@@ -7,6 +7,7 @@
 use serde_json::json;
 
 use crate::ctx::{Ctx, latency_json, merge, meter_json, round};
+use crate::procfs::Meter;
 use crate::sasl::Mechanism;
 
 pub async fn run(ctx: &Ctx) {
@@ -49,7 +50,23 @@ pub async fn run(ctx: &Ctx) {
                     meter_json(&m),
                 ]),
             );
+            // What the server spends ending those sessions: until it goes
+            // quiet again (which adds up to half a second of idle CPU).
+            let logout = Meter::start(&ctx.probe);
             ctx.close_all(batch.conns).await;
+            ctx.settle().await;
+            let m = logout.stop();
+            ctx.emit(
+                &format!("{name}_logout"),
+                merge(&[
+                    json!({
+                        "mech": mech.name(), "tls": ctx.opts.tls.name(), "clients": ok,
+                        "server_cpu_ms_per_logout": per_login(m.server_cpu_s),
+                        "server_kernel_ms_per_logout": per_login(m.server_kernel_cpu_s),
+                    }),
+                    meter_json(&m),
+                ]),
+            );
         }
     }
 }
