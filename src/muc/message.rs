@@ -109,22 +109,25 @@ impl Room {
             });
             self.save_room(sink);
         } else if worth_keeping(&stanza) {
-            // Serialized once: measured for the history's limits and
-            // written to every occupant; the history then takes the stanza
-            // itself rather than a copy.
-            let prepared = stanza.prepare_with_to(NS_CLIENT);
-            sink.broadcast_prepared(&stanza, &prepared, &self.all_sessions());
-            self.history.push_sized(
-                stanza,
-                prepared.len_without_to(),
-                env.now,
-                self.config.history_length as usize,
-                super::room::MAX_HISTORY_BYTES,
-            );
-            self.history_dirty = true;
-            return;
+            return self.broadcast_and_keep(env, stanza, sink);
         }
         sink.broadcast(&stanza, &self.all_sessions());
+    }
+
+    /// Sends a message to every occupant and keeps it in the history. It
+    /// is serialized once, both to be written and to be measured for the
+    /// history's limits, and the history takes the stanza itself.
+    fn broadcast_and_keep(&mut self, env: &Env, stanza: Element, sink: &mut dyn Sink) {
+        let prepared = stanza.prepare_with_to(NS_CLIENT);
+        sink.broadcast_prepared(&stanza, &prepared, &self.all_sessions());
+        self.history.push_sized(
+            stanza,
+            prepared.len_without_to(),
+            env.now,
+            self.config.history_length as usize,
+            super::room::MAX_HISTORY_BYTES,
+        );
+        self.history_dirty = true;
     }
 
     /// XEP-0421: the sender's occupant id, replacing any the client put in.
