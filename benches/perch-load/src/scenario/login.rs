@@ -31,7 +31,8 @@ pub async fn run(ctx: &Ctx) {
             } else {
                 0.0
             };
-            let per_login = |cpu: f64| (ok > 0).then(|| round(1000.0 * cpu / ok as f64, 3));
+            // Milliseconds per client that logged in (and later left).
+            let per_client = |cpu: f64| (ok > 0).then(|| round(1000.0 * cpu / ok as f64, 3));
             ctx.emit(
                 name,
                 merge(&[
@@ -42,9 +43,9 @@ pub async fn run(ctx: &Ctx) {
                         "error_samples": batch.errors.iter().take(3).collect::<Vec<_>>(),
                         "logins_per_s": round(per_s, 1),
                         "setup_ms": latency_json(&batch.setup),
-                        "server_cpu_ms_per_login": per_login(m.server_cpu_s),
-                        "server_kernel_ms_per_login": per_login(m.server_kernel_cpu_s),
-                        "tool_cpu_ms_per_login": per_login(m.tool_cpu_s),
+                        "server_cpu_ms_per_login": per_client(m.server_cpu_s),
+                        "server_kernel_ms_per_login": per_client(m.server_kernel_cpu_s),
+                        "tool_cpu_ms_per_login": per_client(m.tool_cpu_s),
                         "peak_rss_kib": batch.peak_rss_kib,
                     }),
                     meter_json(&m),
@@ -61,8 +62,8 @@ pub async fn run(ctx: &Ctx) {
                 merge(&[
                     json!({
                         "mech": mech.name(), "tls": ctx.opts.tls.name(), "clients": ok,
-                        "server_cpu_ms_per_logout": per_login(m.server_cpu_s),
-                        "server_kernel_ms_per_logout": per_login(m.server_kernel_cpu_s),
+                        "server_cpu_ms_per_logout": per_client(m.server_cpu_s),
+                        "server_kernel_ms_per_logout": per_client(m.server_kernel_cpu_s),
                     }),
                     meter_json(&m),
                 ]),
