@@ -158,6 +158,14 @@ pub struct C2sConfig {
     /// routers keep the connection open and dead peers surface on the
     /// write (10..=3600).
     pub keepalive_secs: u32,
+    /// Once its first byte has arrived, a stanza must be complete within
+    /// this many seconds (1..=3600), so a client cannot hold a half stanza
+    /// (and its buffer) open forever.
+    pub stanza_timeout_secs: u32,
+    /// A stanza in progress must arrive at this many bytes per second on
+    /// average, counted from 10 s after its first byte (or a third of
+    /// `stanza_timeout_secs`, if shorter); 0 turns it off (..=1000000).
+    pub stanza_min_bytes_per_sec: u32,
 }
 
 /// Resource limits, chosen to keep a small machine responsive under abuse.
@@ -167,8 +175,16 @@ pub struct Limits {
     pub max_stanza_bytes: usize,
     pub max_connections_per_ip: u32,
     pub max_connections: usize,
-    /// Failed SASL attempts per IP and minute before delays grow; at least 1.
+    /// Failed logins from one address (or against one account) before
+    /// further attempts wait; the count fades with a half-life of 10
+    /// minutes. At least 1. (The name is historical.)
     pub login_attempts_per_minute: u32,
+    /// The longest wait between two login attempts from one address
+    /// (1..=3600 s).
+    pub login_delay_cap_secs: u32,
+    /// The longest wait between two login attempts on one account, and so
+    /// the longest its owner waits to log in while others guess (1..=300 s).
+    pub login_account_delay_cap_secs: u32,
     /// Largest vCard (XEP-0054) an account may store, serialized.
     pub max_vcard_bytes: usize,
     /// Private XML (XEP-0049) one account may store, all namespaces together.
@@ -308,6 +324,8 @@ impl Default for C2sConfig {
             allow_plaintext_auth: false,
             auth_timeout_secs: 30,
             keepalive_secs: 240,
+            stanza_timeout_secs: 30,
+            stanza_min_bytes_per_sec: 100,
         }
     }
 }
@@ -319,6 +337,8 @@ impl Default for Limits {
             max_connections_per_ip: 32,
             max_connections: 10_000,
             login_attempts_per_minute: 10,
+            login_delay_cap_secs: 60,
+            login_account_delay_cap_secs: 15,
             max_vcard_bytes: 131_072,
             max_private_xml_bytes: 262_144,
         }
@@ -589,6 +609,8 @@ struct RawC2s {
     allow_plaintext_auth: Option<Spanned<bool>>,
     auth_timeout_secs: Option<Spanned<i64>>,
     keepalive_secs: Option<Spanned<i64>>,
+    stanza_timeout_secs: Option<Spanned<i64>>,
+    stanza_min_bytes_per_sec: Option<Spanned<i64>>,
 }
 
 impl RawC2s {
@@ -598,6 +620,8 @@ impl RawC2s {
             allow_plaintext_auth: table.boolean("allow_plaintext_auth"),
             auth_timeout_secs: table.integer("auth_timeout_secs"),
             keepalive_secs: table.integer("keepalive_secs"),
+            stanza_timeout_secs: table.integer("stanza_timeout_secs"),
+            stanza_min_bytes_per_sec: table.integer("stanza_min_bytes_per_sec"),
         }
     }
 }
@@ -607,6 +631,8 @@ struct RawLimits {
     max_connections_per_ip: Option<Spanned<i64>>,
     max_connections: Option<Spanned<i64>>,
     login_attempts_per_minute: Option<Spanned<i64>>,
+    login_delay_cap_secs: Option<Spanned<i64>>,
+    login_account_delay_cap_secs: Option<Spanned<i64>>,
     max_vcard_bytes: Option<Spanned<i64>>,
     max_private_xml_bytes: Option<Spanned<i64>>,
 }
@@ -618,6 +644,8 @@ impl RawLimits {
             max_connections_per_ip: table.integer("max_connections_per_ip"),
             max_connections: table.integer("max_connections"),
             login_attempts_per_minute: table.integer("login_attempts_per_minute"),
+            login_delay_cap_secs: table.integer("login_delay_cap_secs"),
+            login_account_delay_cap_secs: table.integer("login_account_delay_cap_secs"),
             max_vcard_bytes: table.integer("max_vcard_bytes"),
             max_private_xml_bytes: table.integer("max_private_xml_bytes"),
         }
@@ -1089,6 +1117,18 @@ impl Checker<'_> {
                 10..=3_600,
                 defaults.keepalive_secs,
             ),
+            stanza_timeout_secs: self.optional_integer(
+                "c2s.stanza_timeout_secs",
+                raw.stanza_timeout_secs,
+                1..=3_600,
+                defaults.stanza_timeout_secs,
+            ),
+            stanza_min_bytes_per_sec: self.optional_integer(
+                "c2s.stanza_min_bytes_per_sec",
+                raw.stanza_min_bytes_per_sec,
+                0..=1_000_000,
+                defaults.stanza_min_bytes_per_sec,
+            ),
         }
     }
 
@@ -1117,6 +1157,18 @@ impl Checker<'_> {
                 raw.login_attempts_per_minute,
                 1..=10_000,
                 defaults.login_attempts_per_minute,
+            ),
+            login_delay_cap_secs: self.optional_integer(
+                "limits.login_delay_cap_secs",
+                raw.login_delay_cap_secs,
+                1..=3_600,
+                defaults.login_delay_cap_secs,
+            ),
+            login_account_delay_cap_secs: self.optional_integer(
+                "limits.login_account_delay_cap_secs",
+                raw.login_account_delay_cap_secs,
+                1..=300,
+                defaults.login_account_delay_cap_secs,
             ),
             max_vcard_bytes: self.optional_integer(
                 "limits.max_vcard_bytes",
@@ -1796,7 +1848,7 @@ cache_kib = 16384
         );
         assert_eq!(
             error("[c2s.tls]\nx = 1\n"),
-            "perch.toml:1: unknown key 'tls' in [c2s] (expected one of: require_encryption, allow_plaintext_auth, auth_timeout_secs, keepalive_secs)"
+            "perch.toml:1: unknown key 'tls' in [c2s] (expected one of: require_encryption, allow_plaintext_auth, auth_timeout_secs, keepalive_secs, stanza_timeout_secs, stanza_min_bytes_per_sec)"
         );
         // A misspelt table is an unknown key of the top level.
         assert!(error("[limit]\n").starts_with("perch.toml:1: unknown key 'limit' at top level"));
@@ -2138,7 +2190,7 @@ cache_kib = 8
                 "perch.toml:1: log_level: expected one of error, warn, info, debug, trace; found \"loud\"",
                 "perch.toml:4: listener.port: expected an integer, found string \"x\"",
                 "perch.toml:6: limits.max_connections: must be between 1 and 1000000; found 0",
-                "perch.toml:7: unknown key 'bogus' in [limits] (expected one of: max_stanza_bytes, max_connections_per_ip, max_connections, login_attempts_per_minute, max_vcard_bytes, max_private_xml_bytes)",
+                "perch.toml:7: unknown key 'bogus' in [limits] (expected one of: max_stanza_bytes, max_connections_per_ip, max_connections, login_attempts_per_minute, login_delay_cap_secs, login_account_delay_cap_secs, max_vcard_bytes, max_private_xml_bytes)",
                 "perch.toml:8: missing required key 'domain' in [[host]]",
             ]
         );

@@ -191,6 +191,7 @@ pub async fn serve(
     // save their history through it.
     let muc_writer = ex.spawn(crate::muc::run_writer(server.clone()));
     tasks.push(ex.spawn(crate::muc::run_history_saver(server.clone())));
+    tasks.push(ex.spawn(log_repeat_summaries(server.clone())));
     let hosts: Vec<&str> = server
         .config
         .hosts
@@ -232,6 +233,24 @@ pub async fn serve(
     .await;
     drop(muc_writer);
     server.store.flush().await;
+    for line in server.log_limit.borrow_mut().flush_all() {
+        log::info!("{line}");
+    }
     let _ = std::fs::remove_file(admin::socket_path(&server.config.data_dir));
     log::info!("stopped");
+}
+
+/// Logs, once per window, how often each limited log line repeated
+/// (`log_limit`).
+async fn log_repeat_summaries(server: Rc<Server>) {
+    loop {
+        smol::Timer::after(crate::log_limit::WINDOW).await;
+        let lines = server
+            .log_limit
+            .borrow_mut()
+            .flush(std::time::Instant::now());
+        for line in lines {
+            log::info!("{line}");
+        }
+    }
 }

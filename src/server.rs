@@ -3,7 +3,6 @@
 //! reached by every connection task; no locks because there is one thread.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -13,7 +12,10 @@ use crate::durable::OutputHold;
 use crate::fasthash::FastMap;
 use crate::im::ImCache;
 use crate::jid::{self, Jid};
+use crate::log_limit::LogLimiter;
+use crate::login_throttle::{LoginThrottle, ThrottlePolicy};
 use crate::memory::{ReleasePolicy, ShrinkIdle};
+use crate::net::admission::{Admission, Refusal, Ticket};
 use crate::session::{Outbox, Session};
 use crate::stanza::{Condition, StanzaError};
 use crate::store::Store;
@@ -43,9 +45,12 @@ pub struct Server {
     /// Sessions in `sessions`, kept so counting is not a walk of the table.
     session_total: Cell<usize>,
     next_session_id: Cell<u64>,
-    connections: RefCell<HashMap<IpAddr, u32>>,
-    connection_count: Cell<usize>,
-    auth_failures: RefCell<HashMap<IpAddr, AuthFailures>>,
+    /// Open connections per address, and who gives way at the limit.
+    admission: RefCell<Admission>,
+    /// How fast passwords may be guessed, per address and per account.
+    pub login_throttle: RefCell<LoginThrottle>,
+    /// Log lines a client can cause, limited per cause and address.
+    pub log_limit: RefCell<LogLimiter>,
     rng: ring::rand::SystemRandom,
     /// Random bytes drawn from the OS in blocks (see `random_bytes`).
     random_pool: RefCell<RandomPool>,
@@ -53,11 +58,6 @@ pub struct Server {
     pub registrations: crate::im::register::Throttle,
     /// When to give memory back after connections left.
     release: RefCell<ReleasePolicy>,
-}
-
-struct AuthFailures {
-    count: u32,
-    last: Instant,
 }
 
 impl Server {
@@ -71,6 +71,7 @@ impl Server {
             fresh.to_vec()
         });
         let muc = crate::muc::Service::new(&secret, &config.admins);
+        let throttle = LoginThrottle::new(throttle_policy(&config.limits));
         Rc::new(Server {
             limits: Cell::new(config.limits),
             config,
@@ -82,9 +83,9 @@ impl Server {
             sessions: RefCell::new(FastMap::default()),
             session_total: Cell::new(0),
             next_session_id: Cell::new(1),
-            connections: RefCell::new(HashMap::new()),
-            connection_count: Cell::new(0),
-            auth_failures: RefCell::new(HashMap::new()),
+            admission: RefCell::new(Admission::default()),
+            login_throttle: RefCell::new(throttle),
+            log_limit: RefCell::new(LogLimiter::default()),
             rng: ring::rand::SystemRandom::new(),
             random_pool: RefCell::new(RandomPool::default()),
             registrations: Default::default(),
@@ -101,6 +102,9 @@ impl Server {
     /// connections keep the stanza size limit they started with.
     pub fn set_limits(&self, limits: Limits) {
         self.limits.set(limits);
+        self.login_throttle
+            .borrow_mut()
+            .set_policy(throttle_policy(&limits));
     }
 
     /// Is `domain` one of the user hosts (not a MUC host)?
@@ -271,60 +275,32 @@ impl Server {
 
     // ---- connection guards ----
 
-    /// Admits a new connection from `ip` unless a limit is reached. The
-    /// returned guard gives the slot back when dropped.
-    pub fn admit(self: &Rc<Self>, ip: IpAddr) -> Result<ConnectionGuard, &'static str> {
-        if self.connection_count.get() >= self.limits().max_connections {
-            return Err("server connection limit reached");
-        }
-        let mut per_ip = self.connections.borrow_mut();
-        let n = per_ip.entry(ip).or_insert(0);
-        if *n >= self.limits().max_connections_per_ip {
-            return Err("too many connections from this address");
-        }
-        *n += 1;
-        let live = self.connection_count.get() + 1;
-        self.connection_count.set(live);
+    /// Admits a new connection from `ip` unless a limit is reached (see
+    /// `net::admission`). The returned guard gives the slot back when
+    /// dropped.
+    pub fn admit(self: &Rc<Self>, ip: IpAddr) -> Result<ConnectionGuard, Refusal> {
+        let limits = self.limits();
+        let ticket = self.admission.borrow_mut().admit(
+            Instant::now(),
+            ip,
+            limits.max_connections,
+            limits.max_connections_per_ip,
+        )?;
+        let live = self.admission.borrow().total();
         self.release.borrow_mut().admitted(live);
         Ok(ConnectionGuard {
             server: self.clone(),
-            ip,
+            ticket,
         })
     }
 
     pub fn connection_count(&self) -> usize {
-        self.connection_count.get()
+        self.admission.borrow().total()
     }
 
-    /// Records a failed login from `ip` and returns how long to wait before
-    /// answering, growing with repeated failures so that password guessing
-    /// gets slow while a user who mistyped once barely notices.
-    pub fn auth_failed(&self, ip: IpAddr) -> Duration {
-        let now = Instant::now();
-        let mut map = self.auth_failures.borrow_mut();
-        if map.len() > 10_000 {
-            map.retain(|_, f| now.duration_since(f.last) < Duration::from_secs(600));
-        }
-        let f = map.entry(ip).or_insert(AuthFailures {
-            count: 0,
-            last: now,
-        });
-        if now.duration_since(f.last) > Duration::from_secs(600) {
-            f.count = 0;
-        }
-        f.count += 1;
-        f.last = now;
-        let free = self.limits().login_attempts_per_minute.max(1);
-        if f.count <= free {
-            Duration::from_millis(200)
-        } else {
-            let extra = (f.count - free).min(8);
-            Duration::from_millis(500u64 << extra).min(Duration::from_secs(60))
-        }
-    }
-
-    pub fn auth_succeeded(&self, ip: IpAddr) {
-        self.auth_failures.borrow_mut().remove(&ip);
+    /// The connection of `ticket` authenticated: it keeps its slot.
+    pub fn connection_authenticated(&self, ticket: &Ticket) {
+        self.admission.borrow_mut().authenticated(ticket);
     }
 
     /// After a wave of connections left: shrinks the tables sized for the
@@ -332,25 +308,19 @@ impl Server {
     pub fn release_memory(&self) {
         self.im.sweep(self);
         self.sessions.borrow_mut().shrink_idle();
-        self.connections.borrow_mut().shrink_idle();
-        self.auth_failures.borrow_mut().shrink_idle();
+        self.admission.borrow_mut().shrink_idle();
+        self.login_throttle.borrow_mut().sweep(Instant::now());
         self.im.shrink_idle();
         crate::memory::apply_cancelled_timers();
         crate::memory::release_free_heap();
     }
 
-    fn connection_ended(&self, ip: IpAddr) {
-        {
-            let mut per_ip = self.connections.borrow_mut();
-            if let Some(n) = per_ip.get_mut(&ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    per_ip.remove(&ip);
-                }
-            }
-        }
-        let live = self.connection_count.get().saturating_sub(1);
-        self.connection_count.set(live);
+    fn connection_ended(&self, ticket: &Ticket) {
+        let live = {
+            let mut admission = self.admission.borrow_mut();
+            admission.ended(ticket);
+            admission.total()
+        };
         if self.release.borrow_mut().released(live) {
             self.release_memory();
         }
@@ -359,12 +329,30 @@ impl Server {
 
 pub struct ConnectionGuard {
     server: Rc<Server>,
-    ip: IpAddr,
+    ticket: Rc<Ticket>,
+}
+
+impl ConnectionGuard {
+    /// The connection's entry in the admission table (its outbox, its
+    /// last input, its deadline while its address is at its limit).
+    pub fn ticket(&self) -> &Rc<Ticket> {
+        &self.ticket
+    }
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.server.connection_ended(self.ip);
+        self.server.connection_ended(&self.ticket);
+    }
+}
+
+/// The login throttle's schedule from the configured limits.
+fn throttle_policy(limits: &Limits) -> ThrottlePolicy {
+    ThrottlePolicy {
+        free_failures: limits.login_attempts_per_minute.max(1),
+        address_cap: Duration::from_secs(u64::from(limits.login_delay_cap_secs)),
+        account_cap: Duration::from_secs(u64::from(limits.login_account_delay_cap_secs)),
+        ..ThrottlePolicy::default()
     }
 }
 

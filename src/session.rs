@@ -91,6 +91,14 @@ impl Outbox {
         }
     }
 
+    /// Wakes the connection task without queuing anything, so it looks at
+    /// its deadlines again (its address came under pressure).
+    pub fn wake(&self) {
+        if let Some(w) = self.state.borrow_mut().waker.take() {
+            w.wake();
+        }
+    }
+
     pub fn is_closing(&self) -> bool {
         self.state.borrow().close.is_some()
     }

@@ -4,50 +4,22 @@
 //! stream and stanza errors, routing, the server's own iqs, the close
 //! handshake, the authentication timeout and robustness against garbage.
 //!
-//! Every client is a blocking socket with read and write timeouts, so a
-//! broken server fails a test instead of hanging it. Failure messages quote
-//! the bytes the server sent.
+//! The client is the shared one in `tests/common`; how fast passwords may
+//! be guessed is tested in `tests/login_security.rs`.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::*;
 use perch::sasl::client::ScramClient;
-use perch::sasl::{ChannelBinding, ScramHash, base64};
+use perch::sasl::{ScramHash, base64};
 use perch::testing::{TEST_CONFIG, TestOptions, TestServer};
-use perch::xml::{Element, FrameEvent, Framer, Limits, StreamHeader};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, ProtocolVersion, SignatureScheme,
-    StreamOwned, SupportedProtocolVersion,
-};
+use perch::xml::Element;
+use rustls::ProtocolVersion;
 
-const NS_CLIENT: &str = "jabber:client";
-const NS_STREAM: &str = "http://etherx.jabber.org/streams";
-const NS_STREAM_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
-const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
-const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
-const NS_SASL_CB: &str = "urn:xmpp:sasl-cb:0";
-const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
-const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
-const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
-const NS_PING: &str = "urn:xmpp:ping";
-const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
-const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
-const NS_VERSION: &str = "jabber:iq:version";
-const NS_TIME: &str = "urn:xmpp:time";
-
-/// The longest any single exchange may take before the test fails.
-fn timeout() -> Duration {
-    perch::testing::scaled(Duration::from_secs(5))
-}
-/// Failed logins are answered after a delay (200 ms for the first few per
-/// address, growing after `login_attempts_per_minute`); anything faster
-/// than this means there is none.
-const MIN_FAILURE_DELAY: Duration = Duration::from_millis(100);
 /// `max_auth_failures` in `net::connection`.
 const MAX_AUTH_FAILURES: usize = 5;
 
@@ -73,572 +45,6 @@ fn server_with(extra_config: &str) -> TestServer {
     .expect("the test server starts")
 }
 
-// ---------------------------------------------------------------------------
-// TLS for tests: the server's certificate is self-signed, so any certificate
-// is accepted; handshake signatures are still checked.
-
-#[derive(Debug)]
-struct AcceptSelfSigned(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptSelfSigned {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-const TLS13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
-const TLS12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
-
-type TlsStream = StreamOwned<ClientConnection, TcpStream>;
-
-fn tls_handshake(
-    tcp: TcpStream,
-    versions: &[&'static SupportedProtocolVersion],
-    alpn: &[&[u8]],
-) -> TlsStream {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
-        .expect("the ring provider supports these TLS versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptSelfSigned(provider)))
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let name = ServerName::try_from("localhost").expect("a valid server name");
-    let conn = ClientConnection::new(Arc::new(config), name).expect("a TLS client connection");
-    let mut tls = StreamOwned::new(conn, tcp);
-    while tls.conn.is_handshaking() {
-        tls.conn
-            .complete_io(&mut tls.sock)
-            .expect("the TLS handshake completes");
-    }
-    tls
-}
-
-// ---------------------------------------------------------------------------
-// A scripted client.
-
-enum Transport {
-    Plain(TcpStream),
-    Tls(Box<TlsStream>),
-    /// Only while STARTTLS swaps the transport.
-    Upgrading,
-}
-
-impl Read for Transport {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.read(buf),
-            Transport::Tls(s) => s.read(buf),
-            Transport::Upgrading => Err(io::Error::other("no transport")),
-        }
-    }
-}
-
-impl Write for Transport {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.write(buf),
-            Transport::Tls(s) => s.write(buf),
-            Transport::Upgrading => Err(io::Error::other("no transport")),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Transport::Plain(s) => s.flush(),
-            Transport::Tls(s) => s.flush(),
-            Transport::Upgrading => Err(io::Error::other("no transport")),
-        }
-    }
-}
-
-#[derive(Debug)]
-enum Event {
-    Open(StreamHeader),
-    Element(Element),
-    Close,
-    Eof,
-}
-
-/// The outcome of a SASL exchange.
-#[derive(Debug, PartialEq, Eq)]
-enum Sasl {
-    /// `<success/>` with its decoded additional data.
-    Success(Vec<u8>),
-    /// `<failure/>`: the serialized element and its condition.
-    Failure { condition: String, xml: String },
-}
-
-struct Client {
-    io: Transport,
-    framer: Framer,
-    /// Everything the server sent, for failure messages.
-    received: Vec<u8>,
-    /// The full JID bound on this stream.
-    jid: String,
-}
-
-fn tcp_connect(addr: SocketAddr) -> TcpStream {
-    let tcp = TcpStream::connect_timeout(&addr, timeout()).expect("connect to the test server");
-    tcp.set_read_timeout(Some(timeout())).expect("read timeout");
-    tcp.set_write_timeout(Some(timeout()))
-        .expect("write timeout");
-    tcp.set_nodelay(true).expect("nodelay");
-    tcp
-}
-
-fn client_framer() -> Framer {
-    Framer::new(Limits {
-        max_stanza_bytes: 1 << 20,
-        max_depth: 64,
-    })
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        Client::over(Transport::Plain(tcp_connect(addr)))
-    }
-
-    /// XEP-0368 direct TLS, with the `xmpp-client` ALPN protocol.
-    fn connect_tls(addr: SocketAddr, versions: &[&'static SupportedProtocolVersion]) -> Client {
-        let tls = tls_handshake(tcp_connect(addr), versions, &[b"xmpp-client"]);
-        Client::over(Transport::Tls(Box::new(tls)))
-    }
-
-    fn over(io: Transport) -> Client {
-        Client {
-            io,
-            framer: client_framer(),
-            received: Vec::new(),
-            jid: String::new(),
-        }
-    }
-
-    /// What the server sent so far, for failure messages.
-    fn transcript(&self) -> String {
-        let text = String::from_utf8_lossy(&self.received);
-        let chars: Vec<char> = text.chars().collect();
-        let tail: String = chars[chars.len().saturating_sub(3000)..].iter().collect();
-        format!("{tail:?}")
-    }
-
-    fn send(&mut self, xml: &str) {
-        self.send_bytes(xml.as_bytes());
-    }
-
-    fn send_bytes(&mut self, bytes: &[u8]) {
-        self.io
-            .write_all(bytes)
-            .and_then(|()| self.io.flush())
-            .unwrap_or_else(|e| panic!("cannot write to the server: {e}"));
-    }
-
-    fn send_header_to(&mut self, to: &str) {
-        self.send(&format!(
-            "<?xml version='1.0'?><stream:stream xmlns='{NS_CLIENT}' xmlns:stream='{NS_STREAM}' \
-             to='{to}' version='1.0' xml:lang='en'>"
-        ));
-    }
-
-    fn next_event(&mut self) -> Event {
-        let deadline = Instant::now() + timeout();
-        loop {
-            match self.framer.next_event() {
-                Ok(Some(FrameEvent::StreamOpen(header))) => return Event::Open(header),
-                Ok(Some(FrameEvent::Element(el))) => return Event::Element(el),
-                Ok(Some(FrameEvent::StreamClose)) => return Event::Close,
-                Ok(None) => {}
-                Err(e) => panic!(
-                    "the server sent XML the client cannot parse ({e}); received: {}",
-                    self.transcript()
-                ),
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no complete answer within {:?}; received: {}",
-                timeout(),
-                self.transcript()
-            );
-            let mut buf = [0u8; 8192];
-            match self.io.read(&mut buf) {
-                Ok(0) => return Event::Eof,
-                Ok(n) => {
-                    let data = &buf[..n];
-                    self.received.extend_from_slice(data);
-                    self.framer.push(data);
-                }
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Event::Eof,
-                Err(e) if is_timeout(&e) => panic!(
-                    "no answer within {:?}; received: {}",
-                    timeout(),
-                    self.transcript()
-                ),
-                Err(e) => panic!("read failed: {e}; received: {}", self.transcript()),
-            }
-        }
-    }
-
-    fn header(&mut self) -> StreamHeader {
-        match self.next_event() {
-            Event::Open(header) => header,
-            other => panic!(
-                "expected a stream header, got {other:?}; received: {}",
-                self.transcript()
-            ),
-        }
-    }
-
-    fn element(&mut self) -> Element {
-        match self.next_event() {
-            Event::Element(el) => el,
-            other => panic!(
-                "expected an element, got {other:?}; received: {}",
-                self.transcript()
-            ),
-        }
-    }
-
-    /// The next element that is not a presence (presence broadcasts come
-    /// and go with other clients' sessions).
-    fn non_presence(&mut self) -> Element {
-        loop {
-            let el = self.element();
-            if el.name != "presence" {
-                return el;
-            }
-        }
-    }
-
-    fn iq(&mut self, xml: &str) -> Element {
-        self.send(xml);
-        self.element()
-    }
-
-    /// Opens a stream to `localhost` and returns the stream features.
-    fn open(&mut self) -> Element {
-        self.send_header_to("localhost");
-        let header = self.header();
-        assert_eq!(header.from.as_deref(), Some("localhost"), "{header:?}");
-        assert_eq!(header.version.as_deref(), Some("1.0"), "{header:?}");
-        assert!(
-            header.id.as_deref().is_some_and(|id| !id.is_empty()),
-            "the stream header needs an id: {header:?}"
-        );
-        let features = self.element();
-        assert!(
-            features.is("features", NS_STREAM),
-            "expected stream features, got {features}"
-        );
-        features
-    }
-
-    /// A new stream on the same connection, as after STARTTLS or SASL.
-    fn restart(&mut self) -> Element {
-        self.framer = client_framer();
-        self.open()
-    }
-
-    /// STARTTLS (RFC 6120 §5) and a new stream; returns its features.
-    fn starttls(&mut self, versions: &[&'static SupportedProtocolVersion]) -> Element {
-        self.send(&format!("<starttls xmlns='{NS_TLS}'/>"));
-        let proceed = self.element();
-        assert!(
-            proceed.is("proceed", NS_TLS),
-            "expected <proceed/>, got {proceed}"
-        );
-        let tcp = match std::mem::replace(&mut self.io, Transport::Upgrading) {
-            Transport::Plain(tcp) => tcp,
-            _ => panic!("STARTTLS on a stream that is not plaintext"),
-        };
-        self.io = Transport::Tls(Box::new(tls_handshake(tcp, versions, &[])));
-        self.restart()
-    }
-
-    fn tls(&self) -> &TlsStream {
-        match &self.io {
-            Transport::Tls(tls) => tls,
-            _ => panic!("the stream is not encrypted"),
-        }
-    }
-
-    fn tls_version(&self) -> Option<ProtocolVersion> {
-        self.tls().conn.protocol_version()
-    }
-
-    /// RFC 9266 `tls-exporter` channel binding of this connection.
-    fn channel_binding(&self) -> ChannelBinding {
-        let data = self
-            .tls()
-            .conn
-            .export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
-            .expect("keying material can be exported");
-        ChannelBinding::tls_exporter(data.to_vec())
-    }
-
-    fn sasl_outcome(&mut self) -> Sasl {
-        let el = self.element();
-        if el.is("success", NS_SASL) {
-            let text = el.text();
-            let text = text.trim();
-            let data = if text.is_empty() || text == "=" {
-                Vec::new()
-            } else {
-                base64::decode(text).expect("<success/> carries base64")
-            };
-            Sasl::Success(data)
-        } else if el.is("failure", NS_SASL) {
-            Sasl::Failure {
-                condition: failure_condition(&el),
-                xml: el.to_string(),
-            }
-        } else {
-            panic!("expected <success/> or <failure/>, got {el}")
-        }
-    }
-
-    fn auth_plain(&mut self, user: &str, password: &str) -> Sasl {
-        let payload = base64::encode(format!("\0{user}\0{password}").as_bytes());
-        self.send(&format!(
-            "<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{payload}</auth>"
-        ));
-        self.sasl_outcome()
-    }
-
-    /// Runs a SCRAM exchange; returns the server-first message (when the
-    /// server got that far) and the outcome.
-    fn auth_scram(&mut self, scram: &mut ScramClient) -> (Option<Vec<u8>>, Sasl) {
-        self.send(&format!(
-            "<auth xmlns='{NS_SASL}' mechanism='{}'>{}</auth>",
-            scram.mechanism().name(),
-            base64::encode(&scram.first())
-        ));
-        let challenge = self.element();
-        if challenge.is("failure", NS_SASL) {
-            let outcome = Sasl::Failure {
-                condition: failure_condition(&challenge),
-                xml: challenge.to_string(),
-            };
-            return (None, outcome);
-        }
-        assert!(
-            challenge.is("challenge", NS_SASL),
-            "expected <challenge/>, got {challenge}"
-        );
-        let server_first =
-            base64::decode(challenge.text().trim()).expect("the challenge is base64");
-        let client_final = scram
-            .final_(&server_first)
-            .expect("the server-first message is valid");
-        self.send(&format!(
-            "<response xmlns='{NS_SASL}'>{}</response>",
-            base64::encode(&client_final)
-        ));
-        (Some(server_first), self.sasl_outcome())
-    }
-
-    /// Binds a resource and returns the full JID the server assigned.
-    fn bind(&mut self, resource: Option<&str>) -> String {
-        let resource = resource
-            .map(|r| format!("<resource>{r}</resource>"))
-            .unwrap_or_default();
-        let iq = self.iq(&format!(
-            "<iq type='set' id='bind-1'><bind xmlns='{NS_BIND}'>{resource}</bind></iq>"
-        ));
-        assert_eq!(iq.attr("type"), Some("result"), "bind failed: {iq}");
-        assert_eq!(iq.attr("id"), Some("bind-1"), "{iq}");
-        let jid = iq
-            .get_child("bind", NS_BIND)
-            .and_then(|b| b.get_child("jid", NS_BIND))
-            .map(|j| j.text().trim().to_string())
-            .unwrap_or_else(|| panic!("bind result without <jid/>: {iq}"));
-        self.jid = jid.clone();
-        jid
-    }
-
-    /// Reads until the server closes the connection; nothing but the
-    /// already received `</stream:stream>` may come before.
-    fn expect_eof(&mut self) {
-        let before = self.received.len();
-        let deadline = Instant::now() + timeout();
-        let mut buf = [0u8; 4096];
-        loop {
-            match self.io.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => self.received.extend_from_slice(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-                    ) =>
-                {
-                    break;
-                }
-                Err(e) if is_timeout(&e) => panic!(
-                    "the server did not close the connection within {:?}; received: {}",
-                    timeout(),
-                    self.transcript()
-                ),
-                Err(e) => panic!("read failed: {e}"),
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not close the connection within {:?}; received: {}",
-                timeout(),
-                self.transcript()
-            );
-        }
-        let after = String::from_utf8_lossy(&self.received[before..]);
-        assert!(
-            after.trim().is_empty(),
-            "the server sent {after:?} after closing its stream"
-        );
-    }
-
-    /// Expects `</stream:stream>` and then the end of the connection.
-    fn expect_close(&mut self) {
-        match self.next_event() {
-            Event::Close => {}
-            other => panic!(
-                "expected </stream:stream>, got {other:?}; received: {}",
-                self.transcript()
-            ),
-        }
-        self.expect_eof();
-    }
-
-    /// Expects a stream error with `condition` (RFC 6120 §4.9.3), then
-    /// `</stream:stream>` and the end of the connection.
-    fn expect_stream_error(&mut self, condition: &str) {
-        let el = self.element();
-        assert!(
-            el.is("error", NS_STREAM),
-            "expected <stream:error><{condition}/>, got {el}; received: {}",
-            self.transcript()
-        );
-        let found: Vec<&str> = el
-            .children()
-            .filter(|c| c.ns == NS_STREAM_ERRORS && c.name != "text")
-            .map(|c| c.name.as_ref())
-            .collect();
-        assert_eq!(
-            found,
-            [condition],
-            "wrong stream error condition; received: {}",
-            self.transcript()
-        );
-        self.expect_close();
-    }
-}
-
-fn failure_condition(failure: &Element) -> String {
-    failure
-        .children()
-        .find(|c| c.ns == NS_SASL && c.name != "text")
-        .map(|c| c.name.to_string())
-        .unwrap_or_default()
-}
-
-fn mechanisms(features: &Element) -> Vec<String> {
-    features
-        .get_child("mechanisms", NS_SASL)
-        .map(|m| {
-            m.children()
-                .filter(|c| c.is("mechanism", NS_SASL))
-                .map(|c| c.text().trim().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn channel_binding_types(features: &Element) -> Vec<String> {
-    features
-        .get_child("sasl-channel-binding", NS_SASL_CB)
-        .map(|cb| {
-            cb.children()
-                .filter(|c| c.is("channel-binding", NS_SASL_CB))
-                .filter_map(|c| c.attr("type").map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A plaintext client with a PLAIN login and a bound resource.
-fn login(server: &TestServer, (user, password): (&str, &str), resource: Option<&str>) -> Client {
-    let mut client = Client::connect(server.c2s_addr());
-    client.open();
-    assert_eq!(
-        client.auth_plain(user, password),
-        Sasl::Success(Vec::new()),
-        "PLAIN login as {user}"
-    );
-    let features = client.restart();
-    assert!(features.get_child("bind", NS_BIND).is_some(), "{features}");
-    client.bind(resource);
-    client
-}
-
-/// A plaintext client whose stream is open but not authenticated.
-fn opened(server: &TestServer) -> Client {
-    let mut client = Client::connect(server.c2s_addr());
-    client.open();
-    client
-}
-
-fn scram(
-    hash: ScramHash,
-    (user, password): (&str, &str),
-    cb: Option<ChannelBinding>,
-) -> ScramClient {
-    ScramClient::new(hash, user, password, cb).expect("a SCRAM client")
-}
-
 /// Logs in with `scram` on an encrypted stream whose features are given,
 /// checks the server signature and binds.
 fn scram_login(client: &mut Client, features: &Element, mut scram: ScramClient) {
@@ -659,40 +65,6 @@ fn scram_login(client: &mut Client, features: &Element, mut scram: ScramClient) 
     assert!(features.get_child("bind", NS_BIND).is_some(), "{features}");
     let jid = client.bind(Some("scram"));
     assert_eq!(jid, "alice@localhost/scram");
-}
-
-/// Checks that `reply` is the error answer to a stanza (RFC 6120 §8.3):
-/// same kind, `type='error'`, same id, one defined condition of the given
-/// error type.
-fn assert_stanza_error(
-    reply: &Element,
-    name: &str,
-    id: Option<&str>,
-    condition: &str,
-    error_type: &str,
-) {
-    assert!(
-        reply.is(name, NS_CLIENT),
-        "expected an error <{name}/>, got {reply}"
-    );
-    assert_eq!(reply.attr("type"), Some("error"), "{reply}");
-    assert_eq!(reply.attr("id"), id, "{reply}");
-    let error = reply
-        .get_child("error", NS_CLIENT)
-        .unwrap_or_else(|| panic!("no <error/> child: {reply}"));
-    assert_eq!(error.attr("type"), Some(error_type), "{reply}");
-    let conditions: Vec<&str> = error
-        .children()
-        .filter(|c| c.ns == NS_STANZAS && c.name != "text")
-        .map(|c| c.name.as_ref())
-        .collect();
-    assert_eq!(conditions, [condition], "{reply}");
-}
-
-fn assert_result(reply: &Element, id: &str) {
-    assert!(reply.is("iq", NS_CLIENT), "expected an iq, got {reply}");
-    assert_eq!(reply.attr("type"), Some("result"), "{reply}");
-    assert_eq!(reply.attr("id"), Some(id), "{reply}");
 }
 
 // ---------------------------------------------------------------------------
@@ -956,29 +328,22 @@ fn plus_is_not_offered_over_tls_1_2_direct_tls() {
 // ---------------------------------------------------------------------------
 // 3. Failed logins.
 
-/// Sends a wrong PLAIN password and returns the failure and how long it took.
-fn failed_plain(client: &mut Client, user: &str) -> (Sasl, Duration) {
-    let started = Instant::now();
-    let outcome = client.auth_plain(user, "not-the-password");
-    (outcome, started.elapsed())
+/// Sends a wrong PLAIN password; returns the failure.
+fn failed_plain(client: &mut Client, user: &str) -> Sasl {
+    client.auth_plain(user, "not-the-password")
 }
 
 #[test]
-fn wrong_password_fails_after_a_delay_and_the_stream_stays_usable() {
+fn wrong_password_fails_and_the_stream_stays_usable() {
     let server = server();
     let mut client = opened(&server);
     for attempt in 1..=3 {
-        let (outcome, took) = failed_plain(&mut client, ALICE.0);
-        match outcome {
+        match failed_plain(&mut client, ALICE.0) {
             Sasl::Failure { condition, .. } => {
                 assert_eq!(condition, "not-authorized", "attempt {attempt}")
             }
             other => panic!("attempt {attempt}: a wrong password was accepted: {other:?}"),
         }
-        assert!(
-            took >= MIN_FAILURE_DELAY,
-            "attempt {attempt}: failure after {took:?}, expected a delay of at least {MIN_FAILURE_DELAY:?}"
-        );
     }
     assert_eq!(
         client.auth_plain(ALICE.0, ALICE.1),
@@ -992,8 +357,8 @@ fn wrong_password_fails_after_a_delay_and_the_stream_stays_usable() {
 fn unknown_user_gets_the_same_failure_as_a_wrong_password() {
     let server = server();
     let mut client = opened(&server);
-    let (wrong_password, _) = failed_plain(&mut client, ALICE.0);
-    let (unknown_user, took) = failed_plain(&mut client, "mallory");
+    let wrong_password = failed_plain(&mut client, ALICE.0);
+    let unknown_user = failed_plain(&mut client, "mallory");
     assert!(
         matches!(&wrong_password, Sasl::Failure { condition, .. } if condition == "not-authorized"),
         "{wrong_password:?}"
@@ -1001,10 +366,6 @@ fn unknown_user_gets_the_same_failure_as_a_wrong_password() {
     assert_eq!(
         unknown_user, wrong_password,
         "failures must not tell users apart"
-    );
-    assert!(
-        took >= MIN_FAILURE_DELAY,
-        "unknown user refused after {took:?}"
     );
 }
 
@@ -1051,7 +412,7 @@ fn too_many_failed_logins_close_the_stream_with_policy_violation() {
     let server = server();
     let mut client = opened(&server);
     for attempt in 1..=MAX_AUTH_FAILURES {
-        match failed_plain(&mut client, ALICE.0).0 {
+        match failed_plain(&mut client, ALICE.0) {
             Sasl::Failure { condition, .. } => {
                 assert_eq!(condition, "not-authorized", "attempt {attempt}")
             }

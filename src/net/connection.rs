@@ -14,6 +14,9 @@ use smol::Timer;
 
 use crate::durable;
 use crate::im;
+use crate::log_limit::Repeated;
+use crate::login_throttle::Gate;
+use crate::net::admission::Ticket;
 use crate::sasl::{ChannelBinding, Mechanism};
 use crate::server::{ConnectionGuard, Server};
 use crate::session::{Outbox, Session};
@@ -30,9 +33,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// After our `</stream:stream>`, how long to wait for the peer's.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// Idle time after which a whitespace keepalive is sent, so NAT routers
-/// keep the mapping and dead peers are noticed on the next write.
-const KEEPALIVE: Duration = Duration::from_secs(240);
 /// Quiet time after which a connection frees its parse and write buffers;
 /// the next burst allocates them again, which costs far less than keeping
 /// them for every idle client.
@@ -42,6 +42,10 @@ const IDLE_RELEASE: Duration = Duration::from_secs(1);
 const READ_CHUNK: usize = 4096;
 /// A written buffer larger than this is freed rather than kept for reuse.
 const KEEP_WRITTEN: usize = 16 << 10;
+/// The minimum rate of a stanza in progress is checked from this long
+/// after its first byte (or a third of the stanza timeout, if shorter), so
+/// a short pause of a slow link is not punished.
+const STANZA_RATE_GRACE: Duration = Duration::from_secs(10);
 
 pub struct ConnectionParams {
     pub server: Rc<Server>,
@@ -65,6 +69,14 @@ impl Env for StreamEnv<'_> {
     }
 }
 
+/// What became of a SASL step.
+enum SaslOutcome {
+    /// It ran; the session and its result go back to the stream.
+    Checked(crate::sasl::SaslSession, crate::sasl::Step),
+    /// The login throttle refused it before anything was checked.
+    Refused { retry_after: Duration },
+}
+
 enum Wake {
     Input,
     Eof,
@@ -83,8 +95,20 @@ struct Connection {
     /// The buffer written last, emptied, for the outbox's next burst.
     written: Vec<u8>,
     session: Option<Rc<Session>>,
+    /// The connection's entry in the admission table.
+    ticket: Rc<Ticket>,
     /// When the stream must be authenticated and bound, or be closed.
     auth_deadline: Option<Instant>,
+    /// When the first byte of the element being received arrived; `None`
+    /// between elements.
+    stanza_started: Option<Instant>,
+    /// `c2s.stanza_timeout_secs` and `c2s.stanza_min_bytes_per_sec`.
+    stanza_timeout: Duration,
+    /// `c2s.keepalive_secs`: idle time after which a whitespace keepalive
+    /// is sent, so NAT routers keep the mapping and dead peers are noticed
+    /// on the next write.
+    keepalive: Duration,
+    stanza_min_rate: u32,
     last_write: Instant,
     /// Last input or output; `None` once the buffers were freed for a quiet
     /// spell (until the next activity).
@@ -142,16 +166,25 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         ..Limits::default()
     };
     let auth_timeout = Duration::from_secs(u64::from(c2s.auth_timeout_secs));
+    let stanza_timeout = Duration::from_secs(u64::from(c2s.stanza_timeout_secs));
+    let stanza_min_rate = c2s.stanza_min_bytes_per_sec;
+    let keepalive = Duration::from_secs(u64::from(c2s.keepalive_secs));
+    let ticket = guard.ticket().clone();
     let mut conn = Connection {
         stream: C2sStream::new(policy, direct_tls, channel_binding),
         server,
         tls,
         peer,
         framer: Framer::new(limits),
-        outbox: Outbox::new(),
+        outbox: ticket.outbox.clone(),
         written: Vec::new(),
         session: None,
+        ticket,
         auth_deadline: Some(Instant::now() + auth_timeout),
+        stanza_started: None,
+        stanza_timeout,
+        keepalive,
+        stanza_min_rate,
         last_write: Instant::now(),
         last_activity: Some(Instant::now()),
         timer: Timer::never(),
@@ -195,8 +228,18 @@ impl Connection {
             // Work through every complete element already buffered.
             while !self.closing {
                 match self.framer.next_event() {
-                    Ok(Some(event)) => self.on_event(event, &mut actions),
-                    Ok(None) => break,
+                    Ok(Some(event)) => {
+                        // The next element's clock starts with its first
+                        // byte, which may already be buffered.
+                        self.stanza_started = (self.framer.buffered() > 0).then(Instant::now);
+                        self.on_event(event, &mut actions);
+                    }
+                    Ok(None) => {
+                        if self.framer.buffered() == 0 {
+                            self.stanza_started = None;
+                        }
+                        break;
+                    }
                     Err(e) => {
                         log::debug!("{}: {e}", self.peer);
                         self.fail(StreamError::from(&e), &mut actions);
@@ -220,7 +263,15 @@ impl Connection {
                 return;
             }
             match self.wait(transport).await {
-                Wake::Input | Wake::Output => self.last_activity = Some(Instant::now()),
+                Wake::Input => {
+                    let now = Instant::now();
+                    self.last_activity = Some(now);
+                    self.ticket.input_at(now);
+                    if self.stanza_started.is_none() {
+                        self.stanza_started = Some(now);
+                    }
+                }
+                Wake::Output => self.last_activity = Some(Instant::now()),
                 Wake::Eof => {
                     log::debug!("{}: connection closed by peer", self.peer);
                     return;
@@ -273,9 +324,44 @@ impl Connection {
         }
     }
 
+    /// When the element in progress breaks its time limit: the absolute
+    /// one, or the minimum rate (after a grace period; more bytes buy more
+    /// time).
+    fn stanza_deadline(&self) -> Option<Instant> {
+        let started = self.stanza_started?;
+        let mut deadline = started + self.stanza_timeout;
+        if self.stanza_min_rate > 0 {
+            let bytes = self.framer.buffered() as f64;
+            let earned = Duration::from_secs_f64(bytes / f64::from(self.stanza_min_rate));
+            let grace = (self.stanza_timeout / 3).min(STANZA_RATE_GRACE);
+            deadline = deadline.min(started + grace.max(earned));
+        }
+        Some(deadline)
+    }
+
+    /// When the stream must be authenticated: its own deadline, or sooner
+    /// while its address is at its connection limit.
+    fn effective_auth_deadline(&self) -> Option<Instant> {
+        let own = self.auth_deadline?;
+        Some(match self.ticket.pressure_deadline() {
+            Some(pressure) => own.min(pressure),
+            None => own,
+        })
+    }
+
     fn on_timer(&mut self, actions: &mut Vec<Action>) {
         let now = Instant::now();
-        if self.auth_deadline.is_some_and(|d| now >= d) {
+        if self.stanza_deadline().is_some_and(|d| now >= d) {
+            self.stanza_started = None;
+            log::debug!("{}: a stanza arrived too slowly", self.peer);
+            self.fail(
+                StreamError::with_text(
+                    StreamCondition::PolicyViolation,
+                    "a stanza must arrive within the time limit and at the minimum rate",
+                ),
+                actions,
+            );
+        } else if self.effective_auth_deadline().is_some_and(|d| now >= d) {
             // Fires once: the stream is closing from here on.
             self.auth_deadline = None;
             log::debug!("{}: not authenticated in time", self.peer);
@@ -286,7 +372,7 @@ impl Connection {
                 ),
                 actions,
             );
-        } else if now.duration_since(self.last_write) >= KEEPALIVE {
+        } else if now.duration_since(self.last_write) >= self.keepalive {
             self.outbox.send_raw(b" ");
             // The write buffer this allocates is freed again once quiet.
             self.last_activity = Some(now);
@@ -327,12 +413,21 @@ impl Connection {
                         // Boxed, like the other rare steps below: their state
                         // would otherwise be part of every connection's task
                         // for its whole life, idle or not.
-                        let (session, step) = Box::pin(self.sasl_step(job)).await;
+                        let outcome = Box::pin(self.sasl_step(job)).await;
                         let server = self.server.clone();
                         let env = StreamEnv { server: &server };
                         let stream = &mut self.stream;
-                        self.outbox
-                            .with_buf(|out| stream.sasl_result(session, step, &env, out, actions));
+                        self.outbox.with_buf(|out| match outcome {
+                            SaslOutcome::Checked(session, step) => {
+                                stream.sasl_result(session, step, &env, out, actions)
+                            }
+                            SaslOutcome::Refused { retry_after } => {
+                                // Rounded up: "try again in 0 s" would be
+                                // too early.
+                                let secs = retry_after.as_secs() + 1;
+                                stream.sasl_refused(secs, &env, out, actions)
+                            }
+                        });
                     }
                     Action::Register { iq, domain } => {
                         let (reply, created) = Box::pin(im::register::before_login(
@@ -362,6 +457,7 @@ impl Connection {
                             log::debug!("{}: bound {jid}", self.peer);
                             self.session = Some(session);
                             self.auth_deadline = None;
+                            self.server.connection_authenticated(&self.ticket);
                             jid
                         });
                         let stream = &mut self.stream;
@@ -385,14 +481,44 @@ impl Connection {
     }
 
     /// One SASL step: PLAIN through `password_work` (it runs PBKDF2), SCRAM
-    /// here (stored keys, no key derivation); a failure is answered late.
-    async fn sasl_step(
-        &self,
-        job: crate::stream::c2s::SaslJob,
-    ) -> (crate::sasl::SaslSession, crate::sasl::Step) {
+    /// here (stored keys, no key derivation). A step that checks a password
+    /// passes the login throttle first (`login_throttle`): it may wait, or
+    /// be refused without a check; its answer then goes out at once.
+    async fn sasl_step(&self, job: crate::stream::c2s::SaslJob) -> SaslOutcome {
         let reader = self.server.store.accounts().reader(&job.domain);
         let mut session = job.session;
         let input = job.input;
+        // The throttle decides before the password is looked at, so the
+        // time to the answer does not depend on whether it was right.
+        let at_stake = session
+            .account_at_stake(&input)
+            .map(|user| format!("{user}@{}", job.domain));
+        let mut ticket = None;
+        if let Some(account) = &at_stake {
+            let gate = self.server.login_throttle.borrow_mut().admit(
+                Instant::now(),
+                self.peer.ip(),
+                account,
+            );
+            match gate {
+                Gate::Refused { retry_after } => {
+                    if self.should_log(Repeated::ThrottledLogin) {
+                        log::info!(
+                            "{}: login refused for {} s (too many failed logins)",
+                            self.peer,
+                            retry_after.as_secs()
+                        );
+                    }
+                    return SaslOutcome::Refused { retry_after };
+                }
+                Gate::Proceed { wait, ticket: t } => {
+                    if !wait.is_zero() {
+                        Timer::after(wait).await;
+                    }
+                    ticket = Some(t);
+                }
+            }
+        }
         let (session, step) = if job.mechanism == Mechanism::Plain {
             // PLAIN costs a PBKDF2 run: keep it off the loop.
             crate::password_work::run(move || {
@@ -406,14 +532,31 @@ impl Connection {
         };
         match &step {
             crate::sasl::Step::Failure(f) => {
-                log::info!("{}: authentication failed ({})", self.peer, f.condition());
-                let delay = self.server.auth_failed(self.peer.ip());
-                Timer::after(delay).await;
+                // Already counted when admitted; only the log line is left.
+                if self.should_log(Repeated::FailedLogin) {
+                    log::info!("{}: authentication failed ({})", self.peer, f.condition());
+                }
             }
-            crate::sasl::Step::Success { .. } => self.server.auth_succeeded(self.peer.ip()),
+            crate::sasl::Step::Success { .. } => {
+                if let Some(ticket) = ticket {
+                    self.server
+                        .login_throttle
+                        .borrow_mut()
+                        .succeeded(Instant::now(), ticket);
+                }
+            }
             crate::sasl::Step::Challenge(_) => {}
         }
-        (session, step)
+        SaslOutcome::Checked(session, step)
+    }
+
+    /// Whether to log this occurrence of a line the client can repeat at
+    /// will (`log_limit`).
+    fn should_log(&self, event: Repeated) -> bool {
+        self.server
+            .log_limit
+            .borrow_mut()
+            .should_log(Instant::now(), event, self.peer.ip())
     }
 
     /// Writes everything queued. Returns false if the peer is gone.
@@ -485,10 +628,13 @@ impl Connection {
     }
 
     async fn wait(&mut self, transport: &mut Transport) -> Wake {
-        let mut deadline = match self.auth_deadline {
+        let mut deadline = match self.effective_auth_deadline() {
             Some(d) => d,
-            None => self.last_write + KEEPALIVE,
+            None => self.last_write + self.keepalive,
         };
+        if let Some(stanza) = self.stanza_deadline() {
+            deadline = deadline.min(stanza);
+        }
         if let Some(active) = self.last_activity {
             deadline = deadline.min(active + IDLE_RELEASE);
         }
@@ -501,9 +647,20 @@ impl Connection {
         let outbox = self.outbox.clone();
         let framer = &mut self.framer;
         let input_pending = &mut self.input_pending;
+        let ticket = &self.ticket;
+        let authenticating = self.auth_deadline.is_some();
         future::poll_fn(|cx| {
             if outbox.poll_ready(cx).is_ready() {
                 return Poll::Ready(Wake::Output);
+            }
+            // The address came under pressure since the timer was armed:
+            // go round again so it is armed for the earlier deadline.
+            if authenticating
+                && ticket
+                    .pressure_deadline()
+                    .is_some_and(|p| timer_armed.is_none_or(|armed| p < armed))
+            {
+                return Poll::Ready(Wake::Timer);
             }
             let mut chunk = [0u8; READ_CHUNK];
             let read = if *input_pending {

@@ -11,6 +11,7 @@ use rustix::net::SocketFlags;
 use smol::{Async, LocalExecutor};
 
 use crate::config::ListenerKind;
+use crate::log_limit::Repeated;
 use crate::server::Server;
 
 use super::connection::{self, ConnectionParams};
@@ -52,8 +53,18 @@ pub async fn accept_loop(
         };
         let guard = match server.admit(peer.ip()) {
             Ok(g) => g,
-            Err(reason) => {
-                log::info!("refusing connection from {peer}: {reason}");
+            Err(refusal) => {
+                // A flood of these must not become a flood of log lines.
+                let reason = refusal.reason();
+                let event = Repeated::Refused(reason);
+                let now = std::time::Instant::now();
+                if server
+                    .log_limit
+                    .borrow_mut()
+                    .should_log(now, event, peer.ip())
+                {
+                    log::info!("refusing connection from {peer}: {reason}");
+                }
                 continue;
             }
         };

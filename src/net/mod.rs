@@ -1,6 +1,7 @@
 //! The I/O edge: listeners, TLS, one task per connection, the admin socket.
 
 pub mod admin;
+pub mod admission;
 pub mod connection;
 pub mod listener;
 pub mod tls;

@@ -341,6 +341,22 @@ impl SaslSession {
         }
     }
 
+    /// The username whose password the step fed with `input` would check,
+    /// if it checks one: PLAIN's authcid, or SCRAM's username once the
+    /// client's proof is due. It is the prepared localpart when it is valid
+    /// (an unknown user's attempts count like a known one's), `None` for
+    /// steps that check nothing (a challenge, a malformed message).
+    pub fn account_at_stake(&self, input: &[u8]) -> Option<String> {
+        if input.len() > MAX_INPUT_LEN {
+            return None;
+        }
+        match &self.inner {
+            Inner::Plain(_) => plain::authcid(input),
+            Inner::Scram(s) => s.username_at_stake().map(str::to_owned),
+            Inner::Unavailable | Inner::Done => None,
+        }
+    }
+
     /// The client sent `<abort/>`.
     pub fn abort(&mut self) -> Step {
         self.inner = Inner::Done;

@@ -8,6 +8,18 @@ pub(super) struct Plain {
 
 const MALFORMED: Fail = (SaslFailure::MalformedRequest, "malformed PLAIN message");
 
+/// The prepared authcid of a PLAIN message, if it is well formed.
+pub(super) fn authcid(input: &[u8]) -> Option<String> {
+    let mut fields = input.split(|&b| b == 0);
+    let (Some(_authzid), Some(authcid), Some(_password), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return None;
+    };
+    let authcid = std::str::from_utf8(authcid).ok()?;
+    crate::jid::prep_local(authcid).ok().map(|u| u.into_owned())
+}
+
 impl Plain {
     pub(super) fn new() -> Plain {
         Plain { asked: false }

@@ -165,6 +165,14 @@ impl ScramServer {
         }
     }
 
+    /// The username whose proof the next step checks, once it is due.
+    pub(super) fn username_at_stake(&self) -> Option<&str> {
+        match &self.state {
+            State::AwaitFinal(pending) => Some(&pending.username),
+            _ => None,
+        }
+    }
+
     pub(super) fn set_nonce(&mut self, nonce: &str) {
         self.fixed_nonce = Some(nonce.to_owned());
     }

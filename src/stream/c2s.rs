@@ -349,6 +349,30 @@ impl C2sStream {
         }
     }
 
+    /// The login throttle refused the attempt before its password was
+    /// checked: `temporary-auth-failure` with when to try again (RFC 6120
+    /// §6.5.11: "the client can try again later").
+    pub fn sasl_refused(
+        &mut self,
+        retry_after_secs: u64,
+        env: &dyn Env,
+        out: &mut Vec<u8>,
+        actions: &mut Vec<Action>,
+    ) {
+        if !matches!(self.phase, Phase::SaslRunning) {
+            return;
+        }
+        self.phase = Phase::PreAuth;
+        let text = format!("Too many failed logins; try again in {retry_after_secs} s.");
+        self.sasl_failure_with_text(
+            sasl::SaslFailure::TemporaryAuthFailure,
+            Some(&text),
+            env,
+            out,
+            actions,
+        );
+    }
+
     pub fn bind_result(
         &mut self,
         result: Result<Jid, StanzaError>,
@@ -610,9 +634,23 @@ impl C2sStream {
         out: &mut Vec<u8>,
         actions: &mut Vec<Action>,
     ) {
-        Element::new("failure", NS_SASL)
-            .with_child(Element::new(failure.condition(), NS_SASL))
-            .write_to(out, NS_CLIENT);
+        self.sasl_failure_with_text(failure, None, env, out, actions);
+    }
+
+    fn sasl_failure_with_text(
+        &mut self,
+        failure: sasl::SaslFailure,
+        text: Option<&str>,
+        env: &dyn Env,
+        out: &mut Vec<u8>,
+        actions: &mut Vec<Action>,
+    ) {
+        let mut element =
+            Element::new("failure", NS_SASL).with_child(Element::new(failure.condition(), NS_SASL));
+        if let Some(text) = text {
+            element.push_child(Element::new("text", NS_SASL).with_text(text));
+        }
+        element.write_to(out, NS_CLIENT);
         if failure != sasl::SaslFailure::Aborted {
             self.auth_failures += 1;
         }
