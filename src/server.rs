@@ -16,6 +16,7 @@ use crate::log_limit::LogLimiter;
 use crate::login_throttle::{LoginThrottle, ThrottlePolicy};
 use crate::memory::{ReleasePolicy, ShrinkIdle};
 use crate::net::admission::{Admission, Refusal, Ticket};
+use crate::router::Routes;
 use crate::session::{Outbox, Session};
 use crate::stanza::{Condition, StanzaError};
 use crate::store::Store;
@@ -31,7 +32,9 @@ pub struct Server {
     pub config: Config,
     pub store: Store,
     /// The chat rooms of every MUC domain.
-    pub muc: crate::muc::Service,
+    pub muc: Rc<crate::muc::Service>,
+    /// Which part of the server answers for each domain.
+    pub routes: Routes,
     /// Live copy of `config.limits`, replaced by a reload.
     limits: Cell<Limits>,
     pub started: Instant,
@@ -70,13 +73,15 @@ impl Server {
             let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh);
             fresh.to_vec()
         });
-        let muc = crate::muc::Service::new(&secret, &config.admins);
+        let muc = Rc::new(crate::muc::Service::new(&secret, &config.admins));
+        let routes = routes(&config, &muc);
         let throttle = LoginThrottle::new(throttle_policy(&config.limits));
         Rc::new(Server {
             limits: Cell::new(config.limits),
             config,
             store,
             muc,
+            routes,
             started: Instant::now(),
             hold: OutputHold::new(),
             im: ImCache::default(),
@@ -107,9 +112,9 @@ impl Server {
             .set_policy(throttle_policy(&limits));
     }
 
-    /// Is `domain` one of the user hosts (not a MUC host)?
+    /// Is `domain` one of the user hosts (not a service)?
     pub fn is_local_host(&self, domain: &str) -> bool {
-        self.config.hosts.iter().any(|h| h.domain == domain)
+        self.routes.is_user_host(domain)
     }
 
     pub fn is_muc_host(&self, domain: &str) -> bool {
@@ -117,14 +122,6 @@ impl Server {
             .hosts
             .iter()
             .any(|h| h.muc.as_deref() == Some(domain))
-    }
-
-    pub fn muc_hosts_of<'a>(&'a self, domain: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.config
-            .hosts
-            .iter()
-            .filter(move |h| h.domain == domain)
-            .filter_map(|h| h.muc.as_deref())
     }
 
     pub fn is_admin(&self, jid: &Jid) -> bool {
@@ -344,6 +341,26 @@ impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.server.connection_ended(&self.ticket);
     }
+}
+
+/// The route table of the configured hosts: each user host, and its MUC
+/// domain served by the one MUC service. (The configuration refuses a
+/// domain used twice.)
+fn routes(config: &Config, muc: &Rc<crate::muc::Service>) -> Routes {
+    let mut routes = Routes::default();
+    for host in &config.hosts {
+        if let Err(e) = routes.add_user_host(&host.domain) {
+            log::error!("{e}");
+        }
+    }
+    for host in &config.hosts {
+        if let Some(domain) = &host.muc
+            && let Err(e) = routes.add_service(domain, &host.domain, muc.clone())
+        {
+            log::error!("{e}");
+        }
+    }
+    routes
 }
 
 /// The login throttle's schedule from the configured limits.

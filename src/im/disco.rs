@@ -66,11 +66,11 @@ pub fn server_items(
         return Err(StanzaError::new(Condition::ItemNotFound));
     }
     let mut query = Element::new("query", NS_DISCO_ITEMS);
-    for muc in server.muc_hosts_of(domain) {
+    for (jid, name) in server.routes.services_of(domain) {
         query.push_child(
             Element::new("item", NS_DISCO_ITEMS)
-                .with_attr("jid", muc)
-                .with_attr("name", "Chatrooms"),
+                .with_attr("jid", jid)
+                .with_attr("name", name),
         );
     }
     Ok(query)

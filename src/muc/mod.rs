@@ -422,6 +422,18 @@ fn summary(jid: &str, config: &config::RoomConfig, occupants: usize) -> RoomSumm
     }
 }
 
+/// The MUC service as the route table sees it: one entry per MUC domain,
+/// all served by the same rooms.
+impl crate::router::Service for Service {
+    fn name(&self) -> &str {
+        "Chatrooms"
+    }
+
+    fn handle(&self, server: &Server, stanza: Element, to: &Jid) {
+        handle(server, stanza, to);
+    }
+}
+
 /// Entry point from the router: a stanza to a MUC domain.
 pub fn handle(server: &Server, stanza: Element, to: &Jid) {
     let Some(from) = stanza.attr("from").and_then(|f| Jid::parse(f).ok()) else {
