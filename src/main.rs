@@ -679,12 +679,12 @@ fn user(action: UserAction) -> ExitCode {
 /// points: with the built-in defaults in the wrong directory, going on
 /// would make a new, empty database that the server never sees.
 fn require_data(config: &Config, explicit: Option<&Path>) -> Result<(), ExitCode> {
+    // The socket's file is enough here: a server that left it behind when
+    // it crashed also left its database, and a probe connection would cost
+    // the server a request that never comes.
     let socket = perch::net::admin::socket_path(&config.data_dir);
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-        return Ok(());
-    }
     let db = config.data_dir.join(perch::run::DB_FILE);
-    if db.exists() {
+    if socket.exists() || db.exists() {
         return Ok(());
     }
     let db = std::path::absolute(&db).unwrap_or(db);
