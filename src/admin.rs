@@ -14,6 +14,17 @@ pub enum Command {
     UserAdd {
         jid: String,
         password: String,
+        /// Give out the address of a deleted account again (lifting its
+        /// tombstone); see [`Command::UserCheck`].
+        reuse_deleted: bool,
+    },
+    /// Whether [`Command::UserAdd`] (`Intent::Add`) or
+    /// [`Command::UserPasswd`] (`Intent::Change`) would find the account
+    /// as it needs it, asked before the password prompt so that a typo in
+    /// the address is not found out after typing a password twice.
+    UserCheck {
+        jid: String,
+        intent: Intent,
     },
     UserDel {
         jid: String,
@@ -36,12 +47,29 @@ pub enum Command {
     Backup,
 }
 
+/// What a [`Command::UserCheck`] checks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intent {
+    /// A new account: the address is free (or, with `reuse_deleted`, only
+    /// a deleted account's).
+    Add { reuse_deleted: bool },
+    /// An existing account.
+    Change,
+}
+
+/// The shortest password `perch user add` and `perch user passwd` accept
+/// without `--weak`, in characters.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
 #[derive(Debug)]
 pub enum AdminError {
     BadJid(String, String),
     UnknownHost(String),
     BadPassword(&'static str),
     BadRoom(String, String),
+    /// The address belonged to a deleted account (the store's tombstone),
+    /// with the way to give it out anyway.
+    Tombstoned(String),
     Store(StoreError),
     Protocol(String),
     /// The running server failed the request; its message as it gave it.
@@ -77,6 +105,10 @@ impl fmt::Display for AdminError {
             ),
             AdminError::BadPassword(why) => write!(f, "unusable password: {why}"),
             AdminError::BadRoom(jid, why) => write!(f, "'{jid}' is not a room address: {why}"),
+            AdminError::Tombstoned(jid) => write!(
+                f,
+                "{jid} belonged to a deleted account and cannot be registered again (its contacts would take the newcomer for the old owner); to give it out anyway: perch user add --reuse-deleted {jid}"
+            ),
             AdminError::Store(e) => write!(f, "{e}"),
             AdminError::Protocol(why) => write!(f, "admin socket: {why}"),
             AdminError::Remote(msg) | AdminError::RemoteInvalid(msg) => f.write_str(msg),
@@ -88,7 +120,10 @@ impl std::error::Error for AdminError {}
 
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
-        AdminError::Store(e)
+        match e {
+            StoreError::Tombstoned(jid) => AdminError::Tombstoned(jid),
+            e => AdminError::Store(e),
+        }
     }
 }
 
@@ -120,14 +155,29 @@ pub fn check_password(password: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// The CLI's rule for a password an administrator sets: at least
+/// [`MIN_PASSWORD_CHARS`] characters unless `weak` (`--weak`) says a short
+/// one is meant. Not a rule of the server: clients that change their own
+/// password are not bound by it.
+pub fn check_password_length(password: &str, weak: bool) -> Result<(), AdminError> {
+    if !weak && password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AdminError::BadPassword(
+            "shorter than 8 characters (add --weak to set it anyway)",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a request without touching the database.
 pub fn validate(cmd: &Command, hosts: &[String]) -> Result<(), AdminError> {
     match cmd {
-        Command::UserAdd { jid, password } | Command::UserPasswd { jid, password } => {
+        Command::UserAdd { jid, password, .. } | Command::UserPasswd { jid, password } => {
             account_jid(jid, hosts)?;
             check_password(password)
         }
-        Command::UserDel { jid } => account_jid(jid, hosts).map(|_| ()),
+        Command::UserDel { jid } | Command::UserCheck { jid, .. } => {
+            account_jid(jid, hosts).map(|_| ())
+        }
         Command::UserList { domain: Some(d) } => Jid::parse(d)
             .map(|_| ())
             .map_err(|e| AdminError::BadJid(d.clone(), e.to_string())),
@@ -195,11 +245,54 @@ pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, Admi
         .collect();
     let store = &server.store;
     match cmd {
-        Command::UserAdd { jid, password } => {
+        Command::UserAdd {
+            jid,
+            password,
+            reuse_deleted,
+        } => {
             let jid = account_jid(jid, &hosts)?;
             let creds = derive(password).await?;
-            store.accounts().create(jid.as_str(), &creds).await?;
+            if *reuse_deleted {
+                if store
+                    .accounts()
+                    .create_over_tombstone(jid.as_str(), &creds)
+                    .await?
+                {
+                    log::warn!(
+                        "admin: {jid} belonged to a deleted account and was given out again (--reuse-deleted)"
+                    );
+                    return Ok(vec![format!("created {jid} (a deleted account's address)")]);
+                }
+            } else {
+                store.accounts().create(jid.as_str(), &creds).await?;
+            }
             Ok(vec![format!("created {jid}")])
+        }
+        Command::UserCheck { jid, intent } => {
+            let jid = account_jid(jid, &hosts)?;
+            let exists = store.accounts().exists(jid.as_str())?;
+            match intent {
+                Intent::Add { .. } if exists => Err(AdminError::Store(StoreError::AlreadyExists(
+                    format!("account {jid}"),
+                ))),
+                Intent::Add { reuse_deleted } => {
+                    match store.tombstones().deleted_at(jid.as_str())? {
+                        Some(_) if !reuse_deleted => Err(AdminError::Tombstoned(jid.to_string())),
+                        Some(at) => Ok(vec![format!(
+                            "{jid} belonged to an account deleted on {}",
+                            crate::datetime::format_utc(
+                                std::time::UNIX_EPOCH + std::time::Duration::from_secs(at),
+                                false
+                            )
+                        )]),
+                        None => Ok(Vec::new()),
+                    }
+                }
+                Intent::Change if !exists => Err(AdminError::Store(StoreError::NotFound(format!(
+                    "account {jid}"
+                )))),
+                Intent::Change => Ok(Vec::new()),
+            }
         }
         Command::UserPasswd { jid, password } => {
             let jid = account_jid(jid, &hosts)?;
@@ -245,6 +338,9 @@ pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, Admi
                     Err(e) => lines.push(format!("{jid} (unreadable: {e})")),
                 }
             }
+            if lines.is_empty() {
+                lines.push(NO_ROOMS.to_string());
+            }
             Ok(lines)
         }
         Command::RoomDestroy { jid, reason } => {
@@ -261,6 +357,27 @@ pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, Admi
     }
 }
 
+/// What `perch room list` shows when there is no room at all.
+pub const NO_ROOMS: &str = "no rooms";
+
+/// The server's log line for a command it ran through the admin socket,
+/// given the lines it answered; `None` for a check that changes nothing.
+/// Lists are logged by their size: the command is the news, not every
+/// account's address.
+pub fn log_line(cmd: &Command, lines: &[String]) -> Option<String> {
+    let count = |what: &str| {
+        let n = lines.iter().filter(|l| l.as_str() != NO_ROOMS).count();
+        format!("{what} ({n} listed)")
+    };
+    match cmd {
+        Command::UserCheck { .. } => None,
+        Command::UserList { domain: None } => Some(count("user list")),
+        Command::UserList { domain: Some(d) } => Some(count(&format!("user list {d}"))),
+        Command::RoomList => Some(count("room list")),
+        _ => Some(lines.join("; ")),
+    }
+}
+
 async fn derive(password: &str) -> Result<Credentials, AdminError> {
     check_password(password)?;
     let password = password.to_string();
@@ -273,16 +390,42 @@ async fn derive(password: &str) -> Result<Credentials, AdminError> {
 // ---- wire format of the admin socket ----
 //
 // A request is one field per line, ended by an empty line:
-//   user-add / jid / password | user-del / jid | user-passwd / jid / password
+//   user-add / jid / password [/ reuse-deleted] | user-del / jid
+//   | user-passwd / jid / password | user-check / jid / add|reuse-deleted|change
 //   | user-list [/ domain] | room-list | room-destroy / jid [/ reason]
 //   | backup (with the target file's descriptor)
 // The answer is `ok`, `invalid: …` (the request was at fault) or
 // `error: …` on the first line, then result lines,
 // then the server closes the connection.
 
+const REUSE_DELETED: &str = "reuse-deleted";
+
 pub fn encode_request(cmd: &Command) -> String {
     let fields: Vec<&str> = match cmd {
-        Command::UserAdd { jid, password } => vec!["user-add", jid, password],
+        Command::UserAdd {
+            jid,
+            password,
+            reuse_deleted,
+        } => {
+            let mut f = vec!["user-add", jid.as_str(), password.as_str()];
+            if *reuse_deleted {
+                f.push(REUSE_DELETED);
+            }
+            f
+        }
+        Command::UserCheck { jid, intent } => vec![
+            "user-check",
+            jid,
+            match intent {
+                Intent::Add {
+                    reuse_deleted: false,
+                } => "add",
+                Intent::Add {
+                    reuse_deleted: true,
+                } => REUSE_DELETED,
+                Intent::Change => "change",
+            },
+        ],
         Command::UserDel { jid } => vec!["user-del", jid],
         Command::UserPasswd { jid, password } => vec!["user-passwd", jid, password],
         Command::UserList { domain } => match domain {
@@ -313,6 +456,32 @@ pub fn decode_request(text: &str) -> Result<Command, AdminError> {
         Some("user-add") => Ok(Command::UserAdd {
             jid: field(1)?,
             password: field(2)?,
+            reuse_deleted: match fields.get(3).copied() {
+                None => false,
+                Some(REUSE_DELETED) => true,
+                Some(other) => {
+                    return Err(AdminError::Protocol(format!(
+                        "unknown user-add flag '{other}'"
+                    )));
+                }
+            },
+        }),
+        Some("user-check") => Ok(Command::UserCheck {
+            jid: field(1)?,
+            intent: match field(2)?.as_str() {
+                "add" => Intent::Add {
+                    reuse_deleted: false,
+                },
+                REUSE_DELETED => Intent::Add {
+                    reuse_deleted: true,
+                },
+                "change" => Intent::Change,
+                other => {
+                    return Err(AdminError::Protocol(format!(
+                        "unknown user-check '{other}'"
+                    )));
+                }
+            },
         }),
         Some("user-del") => Ok(Command::UserDel { jid: field(1)? }),
         Some("user-passwd") => Ok(Command::UserPasswd {
@@ -343,6 +512,28 @@ mod tests {
             Command::UserAdd {
                 jid: "a@b".into(),
                 password: "p w\tx".into(),
+                reuse_deleted: false,
+            },
+            Command::UserAdd {
+                jid: "a@b".into(),
+                password: "pw".into(),
+                reuse_deleted: true,
+            },
+            Command::UserCheck {
+                jid: "a@b".into(),
+                intent: Intent::Add {
+                    reuse_deleted: false,
+                },
+            },
+            Command::UserCheck {
+                jid: "a@b".into(),
+                intent: Intent::Add {
+                    reuse_deleted: true,
+                },
+            },
+            Command::UserCheck {
+                jid: "a@b".into(),
+                intent: Intent::Change,
             },
             Command::UserDel { jid: "a@b".into() },
             Command::UserPasswd {
@@ -369,6 +560,8 @@ mod tests {
         }
         assert!(decode_request("rm-rf\n\n").is_err());
         assert!(decode_request("user-add\na@b\n\n").is_err());
+        assert!(decode_request("user-add\na@b\npw\nsudo\n\n").is_err());
+        assert!(decode_request("user-check\na@b\nmaybe\n\n").is_err());
     }
 
     #[test]
@@ -395,6 +588,11 @@ mod tests {
         assert!(check_password("").is_err());
         assert!(check_password("two\nlines").is_err());
         assert!(check_password("fine").is_ok());
+        // The CLI's minimum counts characters, not bytes.
+        assert!(check_password_length("seven77", false).is_err());
+        assert!(check_password_length("seven77", true).is_ok());
+        assert!(check_password_length("éééééééé", false).is_ok());
+        assert!(check_password_length("", true).is_ok());
     }
 
     #[test]
@@ -409,7 +607,23 @@ mod tests {
             let add = Command::UserAdd {
                 jid: "Romeo@example.com".into(),
                 password: "secret".into(),
+                reuse_deleted: false,
             };
+            let check = |intent| Command::UserCheck {
+                jid: "romeo@example.com".into(),
+                intent,
+            };
+            let plain_add = Intent::Add {
+                reuse_deleted: false,
+            };
+            assert_eq!(
+                execute(&server, &check(plain_add)).await.expect("free"),
+                Vec::<String>::new()
+            );
+            assert!(matches!(
+                execute(&server, &check(Intent::Change)).await,
+                Err(AdminError::Store(StoreError::NotFound(_)))
+            ));
             execute(&server, &add).await.expect("add");
             assert!(matches!(
                 execute(&server, &add).await,
@@ -428,15 +642,49 @@ mod tests {
                 execute(&server, &del).await,
                 Err(AdminError::Store(StoreError::NotFound(_)))
             ));
-            // A deleted account's address is never handed out again.
+            // A deleted account's address is never handed out again...
             let again = execute(&server, &add).await.expect_err("tombstoned");
+            assert!(matches!(again, AdminError::Tombstoned(_)));
+            assert!(
+                again.to_string().starts_with(
+                    "romeo@example.com belonged to a deleted account and cannot be registered again"
+                ) && again
+                    .to_string()
+                    .ends_with("perch user add --reuse-deleted romeo@example.com"),
+                "{again}"
+            );
             assert!(matches!(
-                again,
-                AdminError::Store(StoreError::Tombstoned(_))
+                execute(&server, &check(plain_add)).await,
+                Err(AdminError::Tombstoned(_))
+            ));
+            // ...unless an administrator says so.
+            let reuse = Intent::Add {
+                reuse_deleted: true,
+            };
+            let said = execute(&server, &check(reuse)).await.expect("reusable");
+            assert!(
+                said.len() == 1
+                    && said[0].starts_with("romeo@example.com belonged to an account deleted on "),
+                "{said:?}"
+            );
+            let reused = Command::UserAdd {
+                jid: "Romeo@example.com".into(),
+                password: "secret".into(),
+                reuse_deleted: true,
+            };
+            assert_eq!(
+                execute(&server, &reused).await.expect("reused"),
+                vec!["created romeo@example.com (a deleted account's address)".to_string()]
+            );
+            assert!(matches!(
+                execute(&server, &check(plain_add)).await,
+                Err(AdminError::Store(StoreError::AlreadyExists(_)))
             ));
             assert_eq!(
-                again.to_string(),
-                "romeo@example.com belonged to a deleted account and cannot be registered again"
+                execute(&server, &check(Intent::Change))
+                    .await
+                    .expect("exists"),
+                Vec::<String>::new()
             );
         });
     }
@@ -495,11 +743,11 @@ mod tests {
                 execute(&server, &destroy("garden@rooms.example.com", None)).await,
                 Err(AdminError::Store(StoreError::NotFound(_)))
             ));
-            assert!(
-                execute(&server, &Command::RoomList)
-                    .await
-                    .expect("list")
-                    .is_empty()
+            let none = execute(&server, &Command::RoomList).await.expect("list");
+            assert_eq!(none, vec![NO_ROOMS.to_string()]);
+            assert_eq!(
+                log_line(&Command::RoomList, &none).as_deref(),
+                Some("room list (0 listed)")
             );
         });
     }

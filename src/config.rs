@@ -18,19 +18,23 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 mod contact;
+mod data_dir;
 mod external_services;
+mod host_tls;
 mod registration;
 mod toml_reader;
 
 use toml_reader::TableReader;
 
 pub use contact::ContactAddresses;
+pub use data_dir::Surroundings;
 pub use external_services::{
     DEFAULT_TURN_TTL_SECS, ExternalService, ServiceCredentials, Transport,
 };
 pub use registration::RegistrationConfig;
 
-/// Where Perch keeps its data when neither the config nor systemd say otherwise.
+/// The data directory of earlier versions, and the last resort when there
+/// is no home directory (see [`Surroundings`] for the whole order).
 pub const DEFAULT_DATA_DIR: &str = "./perch-data";
 /// The virtual host served when the config names none.
 pub const DEFAULT_DOMAIN: &str = "localhost";
@@ -81,6 +85,9 @@ pub struct HostConfig {
     pub key: Option<PathBuf>,
     /// Lower-cased MUC service domain; `None` when MUC is disabled for this host.
     pub muc: Option<String>,
+    /// `perch check` accepts a configured certificate that does not name
+    /// `domain` (otherwise an error for any domain but localhost).
+    pub allow_mismatched_certificate: bool,
 }
 
 impl HostConfig {
@@ -352,15 +359,16 @@ impl Default for StorageConfig {
 }
 
 impl Default for Config {
-    /// The built-in defaults, honouring systemd's `$STATE_DIRECTORY`.
+    /// The built-in defaults, with the data directory chosen from the
+    /// environment ([`Surroundings`]).
     fn default() -> Self {
-        Config::defaults_with_state_dir(state_dir_from_env())
+        Config::defaults_with_state_dir(Surroundings::from_env().data_dir())
     }
 }
 
 impl Config {
-    /// The built-in defaults, with `state_dir` (normally systemd's
-    /// `$STATE_DIRECTORY`) as data directory when given.
+    /// The built-in defaults, with `state_dir` (normally the choice of
+    /// [`Surroundings::data_dir`]) as data directory when given.
     pub fn defaults_with_state_dir(state_dir: Option<PathBuf>) -> Config {
         let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
         Config {
@@ -374,6 +382,7 @@ impl Config {
                 certificate: None,
                 key: None,
                 muc: Some(default_muc(DEFAULT_DOMAIN)),
+                allow_mismatched_certificate: false,
             }],
             listeners: [ListenerKind::C2s, ListenerKind::C2sTls]
                 .into_iter()
@@ -404,7 +413,7 @@ impl Config {
 
     /// Parses and validates config text; `origin` names it in error messages.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        Config::parse(text, origin, state_dir_from_env())
+        Config::parse(text, origin, Surroundings::from_env().data_dir())
     }
 
     /// Like [`Config::from_toml_str`], with the `$STATE_DIRECTORY` lookup
@@ -449,13 +458,6 @@ impl Config {
 /// The MUC domain a host gets when its `muc` key is absent.
 pub fn default_muc(domain: &str) -> String {
     format!("conference.{domain}")
-}
-
-/// systemd sets `$STATE_DIRECTORY` to a colon-separated list when a unit has
-/// several `StateDirectory=` entries; the first is ours.
-fn state_dir_from_env() -> Option<PathBuf> {
-    let value = std::env::var_os("STATE_DIRECTORY")?;
-    std::env::split_paths(&value).find(|dir| !dir.as_os_str().is_empty())
 }
 
 /// The prefix that names systemd's credentials directory in a certificate
@@ -567,6 +569,7 @@ struct RawHost {
     domain: Spanned<String>,
     certificate: Option<Spanned<String>>,
     key: Option<Spanned<String>>,
+    allow_mismatched_certificate: Option<Spanned<bool>>,
     muc: Option<Spanned<String>>,
 }
 
@@ -575,11 +578,13 @@ impl RawHost {
         let domain = table.required_string("domain");
         let certificate = table.string("certificate");
         let key = table.string("key");
+        let allow_mismatched_certificate = table.boolean("allow_mismatched_certificate");
         let muc = table.string("muc");
         Some(RawHost {
             domain: domain?,
             certificate,
             key,
+            allow_mismatched_certificate,
             muc,
         })
     }
@@ -959,6 +964,16 @@ impl Checker<'_> {
             }
         };
 
+        let allow_mismatched_certificate = host_tls::allow_mismatched_certificate(
+            &domain,
+            raw.allow_mismatched_certificate,
+            certificate.is_some(),
+        )
+        .unwrap_or_else(|(span, message)| {
+            self.problem(span, message);
+            false
+        });
+
         let (muc, muc_span) = match raw.muc {
             None => (Some(default_muc(&domain)), table_span),
             Some(muc) if muc.get_ref().is_empty() => (None, muc.span()),
@@ -993,6 +1008,7 @@ impl Checker<'_> {
                 certificate,
                 key,
                 muc,
+                allow_mismatched_certificate,
             },
             domain_span,
             muc_span,
@@ -1543,7 +1559,8 @@ pub(crate) mod tests {
                 domain: "localhost".into(),
                 certificate: None,
                 key: None,
-                muc: Some("conference.localhost".into())
+                muc: Some("conference.localhost".into()),
+                allow_mismatched_certificate: false,
             }]
         );
         assert_eq!(
@@ -1755,13 +1772,15 @@ cache_kib = 16384
                     domain: "example.org".into(),
                     certificate: Some("/etc/le/fullchain.pem".into()),
                     key: Some("/etc/le/privkey.pem".into()),
-                    muc: Some("rooms.example.org".into())
+                    muc: Some("rooms.example.org".into()),
+                    allow_mismatched_certificate: false,
                 },
                 HostConfig {
                     domain: "example.net".into(),
                     certificate: None,
                     key: None,
-                    muc: Some("conference.example.net".into())
+                    muc: Some("conference.example.net".into()),
+                    allow_mismatched_certificate: false,
                 },
             ]
         );

@@ -4,10 +4,12 @@
 
 pub mod admin;
 pub mod backup;
+pub mod check;
 pub mod config;
 pub mod datetime;
 pub mod durable;
 pub mod fasthash;
+pub mod file_modes;
 pub mod forms;
 pub mod im;
 pub mod jid;

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use argh::FromArgs;
 
-use perch::admin::{self, AdminError, Command};
+use perch::admin::{self, AdminError, Command, Intent};
 use perch::config::Config;
 use perch::store::{Store, StoreError};
 
@@ -23,9 +23,11 @@ const SYSTEM_CONFIG: &str = "/etc/perch/perch.toml";
 /// Perch, a small XMPP server with group chats.
 ///
 /// Runs with no configuration at all: domain "localhost", data in
-/// ./perch-data (or $STATE_DIRECTORY under systemd), clients on
+/// $XDG_DATA_HOME/perch or ~/.local/share/perch ($STATE_DIRECTORY under
+/// systemd; ./perch-data if it already holds a database), clients on
 /// 127.0.0.1:5222 (STARTTLS) and 5223 (direct TLS), with a self-signed
-/// certificate created on first start.
+/// certificate created on first start. Start the server before adding
+/// accounts: other commands never create a database.
 #[argh(
     example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch room list\nperch backup /var/backups/perch.redb\nperch check --config /etc/perch/perch.toml",
     note = "perch --version prints the version.\nThe configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd), /etc/perch/perch.toml; otherwise\nbuilt-in defaults apply. See perch.example.toml for every key.",
@@ -133,7 +135,8 @@ enum UserAction {
 }
 
 #[derive(FromArgs)]
-/// Create an account; asks for the password twice (no echo).
+/// Create an account; asks for the password twice (no echo), at least 8
+/// characters.
 #[argh(subcommand, name = "add", example = "perch user add alice@example.org")]
 struct UserAdd {
     /// the account address, user@domain
@@ -142,6 +145,13 @@ struct UserAdd {
     /// read the password from the first line of standard input instead
     #[argh(switch)]
     password_stdin: bool,
+    /// accept a password shorter than 8 characters
+    #[argh(switch)]
+    weak: bool,
+    /// give out the address of a deleted account again; its former
+    /// contacts may take the new owner for the old one
+    #[argh(switch)]
+    reuse_deleted: bool,
     /// configuration file (TOML)
     #[argh(option, short = 'c')]
     config: Option<PathBuf>,
@@ -160,7 +170,7 @@ struct UserDel {
 }
 
 #[derive(FromArgs)]
-/// Set a new password for an account.
+/// Set a new password for an account (at least 8 characters).
 #[argh(subcommand, name = "passwd")]
 struct UserPasswd {
     /// the account address, user@domain
@@ -169,6 +179,9 @@ struct UserPasswd {
     /// read the password from the first line of standard input instead
     #[argh(switch)]
     password_stdin: bool,
+    /// accept a password shorter than 8 characters
+    #[argh(switch)]
+    weak: bool,
     /// configuration file (TOML)
     #[argh(option, short = 'c')]
     config: Option<PathBuf>,
@@ -231,6 +244,9 @@ struct RoomDestroy {
 }
 
 fn main() -> ExitCode {
+    // The database, keys, backups and exports hold secrets: everything
+    // created from here on is owner-only.
+    perch::file_modes::restrict_umask();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if matches!(args.as_slice(), [a] if a == "--version" || a == "-V" || a == "version") {
         println!("perch {}", env!("CARGO_PKG_VERSION"));
@@ -263,6 +279,9 @@ fn backup(cmd: BackupCmd) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Err(code) = require_data(&config, cmd.config.as_deref()) {
+        return code;
+    }
     match perch::backup::write(&config, &cmd.file) {
         Ok(summary) => {
             println!("{}: {summary}", cmd.file.display());
@@ -283,6 +302,9 @@ fn export(cmd: ExportCmd) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Err(code) = require_data(&config, cmd.config.as_deref()) {
+        return code;
+    }
     let fail = |e: &dyn std::fmt::Display| {
         eprintln!("perch: export to {}: {e}", cmd.dir.display());
         ExitCode::from(EXIT_FAILURE)
@@ -334,6 +356,9 @@ fn import(cmd: ImportCmd) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Err(code) = require_data(&config, cmd.config.as_deref()) {
+        return code;
+    }
     let path = config.data_dir.join(perch::run::DB_FILE);
     let store = match Store::open(&path, config.storage.cache_bytes()) {
         Ok(s) => s,
@@ -507,53 +532,21 @@ fn check(config_file: Option<&Path>) -> ExitCode {
     if path.is_none() {
         println!("no configuration file: built-in defaults");
     }
-    let mut problems = Vec::new();
-    for host in &config.hosts {
-        let muc = host.muc.as_deref().unwrap_or("disabled");
-        println!("host {} (chat rooms: {muc})", host.domain);
-        match (&host.certificate, &host.key) {
-            (Some(cert), Some(key)) => {
-                match perch::net::tls::check_files(&host.domain, cert, key) {
-                    Ok(summary) => println!("  certificate {}: {summary}", cert.display()),
-                    Err(e) => problems.push(e.to_string()),
-                }
-            }
-            _ => println!(
-                "  certificate: self-signed, kept in {}",
-                config.data_dir.join("tls").display()
-            ),
-        }
+    let report = perch::check::check(&config);
+    for line in &report.lines {
+        println!("{line}");
     }
-    for l in &config.listeners {
-        println!("listen {} on {}", l.kind.describe(), l.address);
+    for warning in &report.warnings {
+        eprintln!("perch: warning: {warning}");
     }
-    println!(
-        "data: {}",
-        config.data_dir.join(perch::run::DB_FILE).display()
-    );
-    if !config.admins.is_empty() {
-        println!("admins: {}", config.admins.join(", "));
-    }
-    println!(
-        "in-band registration: {}",
-        if config.registration.allow {
-            "open"
-        } else {
-            "off"
-        }
-    );
-    for service in &config.external_services {
-        let port = service.port.map(|p| format!(":{p}")).unwrap_or_default();
-        println!("external service {} {}{port}", service.kind, service.host);
-    }
-    if problems.is_empty() {
+    if report.errors.is_empty() {
         if let Some(p) = &path {
             println!("configuration {}: valid", p.display());
         }
         ExitCode::SUCCESS
     } else {
-        for p in problems {
-            eprintln!("perch: {p}");
+        for e in &report.errors {
+            eprintln!("perch: {e}");
         }
         ExitCode::from(EXIT_CONFIG)
     }
@@ -574,45 +567,136 @@ fn room(action: RoomAction) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    if let Err(code) = require_data(&config, config_file.as_deref()) {
+        return code;
+    }
     report(run_admin(&config, &cmd))
 }
 
+/// How `perch user add` and `perch user passwd` get their password.
+struct PasswordPrompt {
+    /// The account `jid` must be in before the prompt.
+    intent: Intent,
+    jid: String,
+    from_stdin: bool,
+    weak: bool,
+}
+
 fn user(action: UserAction) -> ExitCode {
-    let (config_file, cmd) = match action {
+    let (config_file, cmd, prompt) = match action {
         UserAction::Add(a) => {
-            let password = match read_password(a.password_stdin, true) {
-                Ok(p) => p,
-                Err(code) => return code,
-            };
-            (
-                a.config,
-                Command::UserAdd {
-                    jid: a.jid,
-                    password,
+            let prompt = PasswordPrompt {
+                intent: Intent::Add {
+                    reuse_deleted: a.reuse_deleted,
                 },
-            )
+                jid: a.jid.clone(),
+                from_stdin: a.password_stdin,
+                weak: a.weak,
+            };
+            let cmd = Command::UserAdd {
+                jid: a.jid,
+                password: String::new(),
+                reuse_deleted: a.reuse_deleted,
+            };
+            (a.config, cmd, Some(prompt))
         }
         UserAction::Passwd(a) => {
-            let password = match read_password(a.password_stdin, true) {
-                Ok(p) => p,
-                Err(code) => return code,
+            let prompt = PasswordPrompt {
+                intent: Intent::Change,
+                jid: a.jid.clone(),
+                from_stdin: a.password_stdin,
+                weak: a.weak,
             };
-            (
-                a.config,
-                Command::UserPasswd {
-                    jid: a.jid,
-                    password,
-                },
-            )
+            let cmd = Command::UserPasswd {
+                jid: a.jid,
+                password: String::new(),
+            };
+            (a.config, cmd, Some(prompt))
         }
-        UserAction::Del(a) => (a.config, Command::UserDel { jid: a.jid }),
-        UserAction::List(a) => (a.config, Command::UserList { domain: a.domain }),
+        UserAction::Del(a) => (a.config, Command::UserDel { jid: a.jid }, None),
+        UserAction::List(a) => (a.config, Command::UserList { domain: a.domain }, None),
     };
     let config = match load_config(config_file.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.clone()).collect();
+    // Everything that can be checked is checked before the password is
+    // asked for: the address, where the data is, whether the account
+    // exists (or must not).
+    let first = match &prompt {
+        Some(p) => Command::UserCheck {
+            jid: p.jid.clone(),
+            intent: p.intent,
+        },
+        None => cmd.clone(),
+    };
+    if let Err(e) = admin::validate(&first, &hosts) {
+        return report(Err(e));
+    }
+    if let Err(code) = require_data(&config, config_file.as_deref()) {
+        return code;
+    }
+    let Some(prompt) = prompt else {
+        return report(run_admin(&config, &cmd));
+    };
+    match run_admin(&config, &first) {
+        // Only a deleted account's address has something to say here.
+        Ok(notes) => {
+            for note in notes {
+                eprintln!(
+                    "perch: warning: {note}; its former contacts may still trust this address and take the new owner for the old one"
+                );
+            }
+        }
+        Err(e) => return report(Err(e)),
+    }
+    let password = match read_password(prompt.from_stdin, true) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let usable = admin::check_password(&password)
+        .and_then(|()| admin::check_password_length(&password, prompt.weak));
+    if let Err(e) = usable {
+        return report(Err(e));
+    }
+    let cmd = match cmd {
+        Command::UserAdd {
+            jid, reuse_deleted, ..
+        } => Command::UserAdd {
+            jid,
+            password,
+            reuse_deleted,
+        },
+        Command::UserPasswd { jid, .. } => Command::UserPasswd { jid, password },
+        other => other,
+    };
     report(run_admin(&config, &cmd))
+}
+
+/// Stops a command other than `perch run` when there is neither a server
+/// answering on the admin socket nor a database where the configuration
+/// points: with the built-in defaults in the wrong directory, going on
+/// would make a new, empty database that the server never sees.
+fn require_data(config: &Config, explicit: Option<&Path>) -> Result<(), ExitCode> {
+    // The socket's file is enough here: a server that left it behind when
+    // it crashed also left its database, and a probe connection would cost
+    // the server a request that never comes.
+    let socket = perch::net::admin::socket_path(&config.data_dir);
+    let db = config.data_dir.join(perch::run::DB_FILE);
+    if socket.exists() || db.exists() {
+        return Ok(());
+    }
+    let db = std::path::absolute(&db).unwrap_or(db);
+    let configuration = match config_path(explicit) {
+        Some(p) => format!("configuration {}", p.display()),
+        None => "no configuration file".to_string(),
+    };
+    eprintln!(
+        "perch: no database at {} and no server running on it ({configuration}); start the server first (perch run), or name its configuration with --config FILE or $PERCH_CONFIG",
+        db.display()
+    );
+    Err(ExitCode::from(EXIT_FAILURE))
 }
 
 /// Prints the result of an admin command and picks the exit code.
@@ -631,6 +715,7 @@ fn report(result: Result<Vec<String>, AdminError>) -> ExitCode {
                 | AdminError::BadRoom(..)
                 | AdminError::UnknownHost(_)
                 | AdminError::BadPassword(_) => ExitCode::from(EXIT_CONFIG),
+                AdminError::RemoteInvalid(_) => ExitCode::from(EXIT_CONFIG),
                 AdminError::Store(StoreError::Locked(_)) => ExitCode::from(EXIT_IN_USE),
                 _ => ExitCode::from(EXIT_FAILURE),
             }
@@ -649,18 +734,13 @@ fn run_admin(config: &Config, cmd: &Command) -> Result<Vec<String>, AdminError> 
         return Ok(lines);
     }
     let path = config.data_dir.join(perch::run::DB_FILE);
+    // `require_data` has looked already; this closes the gap to a server
+    // that stopped (and took nothing with it) in between.
     if !path.exists() {
-        match cmd {
-            // Nothing stored yet: an empty list, not an error.
-            Command::UserList { .. } => return Ok(Vec::new()),
-            Command::UserAdd { .. } => {}
-            _ => {
-                return Err(AdminError::Store(StoreError::NotFound(format!(
-                    "database {}",
-                    path.display()
-                ))));
-            }
-        }
+        return Err(AdminError::Store(StoreError::NotFound(format!(
+            "database {}",
+            path.display()
+        ))));
     }
     let cache = config.storage.cache_bytes();
     let store = Store::open(&path, cache)?;

@@ -107,6 +107,10 @@ pub async fn prepare(config: Config, ex: &LocalExecutor<'static>) -> Result<Prep
                 .to_string(),
         ));
     }
+    log_data_dir(&config.data_dir);
+    // Before anything is opened: files an older version left readable
+    // become owner-only (new ones are, by the umask `main` sets).
+    crate::file_modes::fix(&config.data_dir);
     let cache = config.storage.cache_bytes();
     let mut store = Store::open(&config.data_dir.join(DB_FILE), cache).map_err(RunError::Store)?;
     // Unknown users get SCRAM salts derived from this secret; keeping it
@@ -143,6 +147,20 @@ pub async fn prepare(config: Config, ex: &LocalExecutor<'static>) -> Result<Prep
         admin,
         notifier: None,
     })
+}
+
+/// Says where the data is, as an absolute path: the first thing to look at
+/// when `perch user …` does not find the accounts a client sees.
+fn log_data_dir(data_dir: &std::path::Path) {
+    let absolute = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    log::info!("data: {}", absolute.join(DB_FILE).display());
+    if data_dir.is_relative() {
+        log::warn!(
+            "data_dir {} is relative to the directory Perch was started in; `perch user …` run elsewhere will not find it: set data_dir = {:?} in the configuration",
+            data_dir.display(),
+            absolute.display().to_string()
+        );
+    }
 }
 
 fn tls_hosts(config: &Config) -> Vec<tls::HostCert> {

@@ -111,6 +111,7 @@ impl TestServer {
                         let cmd = crate::admin::Command::UserAdd {
                             jid: jid.clone(),
                             password: password.clone(),
+                            reuse_deleted: false,
                         };
                         if let Err(e) = crate::admin::execute(&server, &cmd).await {
                             let _ = ready_tx.send(Err(format!("creating {jid}: {e}")));

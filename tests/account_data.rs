@@ -295,12 +295,15 @@ fn operator_deletion_disconnects_and_leaves_a_tombstone() {
         &Command::UserAdd {
             jid: "romeo@localhost".into(),
             password: "password".into(),
+            reuse_deleted: false,
         },
     )
     .expect_err("tombstoned");
-    assert_eq!(
-        again.to_string(),
-        "romeo@localhost belonged to a deleted account and cannot be registered again"
+    assert!(
+        again.to_string().starts_with(
+            "romeo@localhost belonged to a deleted account and cannot be registered again"
+        ),
+        "{again}"
     );
     server.stop();
 }

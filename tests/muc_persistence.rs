@@ -300,7 +300,10 @@ fn persistent_rooms_survive_restarts() {
         done,
         vec!["destroyed keep@conference.localhost".to_string()]
     );
-    assert!(admin(&server, &Command::RoomList).is_empty());
+    assert_eq!(
+        admin(&server, &Command::RoomList),
+        vec![perch::admin::NO_ROOMS.to_string()]
+    );
 
     let server = server.restart(TestOptions::default()).expect("restart");
     play(&server, GONE);

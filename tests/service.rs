@@ -619,12 +619,15 @@ fn binary_notifies_reloads_on_sighup_and_stops_on_sigterm() {
     let text = config_text(&data, "").replace("\"warn\"", "\"info\"");
     std::fs::write(&config, &text).expect("config");
     let notify = NotifySocket::bind(dir.path());
+    // `perch user` never creates a database: make the one `perch run` would.
+    drop(perch::store::Store::open(&data.join(perch::run::DB_FILE), 1 << 20).expect("database"));
     let add = Command::new(env!("CARGO_BIN_EXE_perch"))
         .args([
             "user",
             "add",
             "alice@localhost",
             "--password-stdin",
+            "--weak",
             "--config",
         ])
         .arg(&config)

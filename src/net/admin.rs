@@ -155,12 +155,19 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
     let lines = match cmd {
         // With the server running, rooms are its business: occupied rooms
         // live in its memory, and occupants must be told.
-        Command::RoomList => server
-            .muc
-            .summaries(server)?
-            .iter()
-            .map(|r| admin::room_line(r, Some(r.occupants)))
-            .collect(),
+        Command::RoomList => {
+            let lines: Vec<String> = server
+                .muc
+                .summaries(server)?
+                .iter()
+                .map(|r| admin::room_line(r, Some(r.occupants)))
+                .collect();
+            if lines.is_empty() {
+                vec![admin::NO_ROOMS.to_string()]
+            } else {
+                lines
+            }
+        }
         Command::RoomDestroy { jid, reason } => {
             let room = admin::room_jid(jid)?;
             if let Some(r) = reason {
@@ -175,8 +182,8 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
         }
         _ => admin::execute(server, cmd).await?,
     };
-    if !matches!(cmd, Command::UserList { .. }) {
-        log::info!("admin: {}", lines.join("; "));
+    if let Some(line) = admin::log_line(cmd, &lines) {
+        log::info!("admin: {line}");
     }
     Ok(lines)
 }

@@ -170,6 +170,9 @@ pub fn check_files(
     let leaf = certified.cert.first();
     Ok(CertificateCheck {
         chain_len: certified.cert.len(),
+        covers_domain: leaf
+            .and_then(|leaf| ParsedCertificate::try_from(leaf).ok())
+            .is_some_and(|parsed| covers(&parsed, domain)),
         expires: leaf
             .and_then(|leaf| validity(leaf))
             .map(|validity| format_date(validity.not_after)),
@@ -184,6 +187,9 @@ pub fn check_files(
 pub struct CertificateCheck {
     /// Certificates in the file, leaf first.
     pub chain_len: usize,
+    /// Whether the leaf names the host's domain (also among `warnings`
+    /// when not): `perch check` makes that an error for a real domain.
+    pub covers_domain: bool,
     /// The leaf's expiry date as `YYYY-MM-DD`, when readable.
     pub expires: Option<String>,
     pub warnings: Vec<String>,
@@ -1090,6 +1096,7 @@ mod tests {
             certificate: None,
             key: None,
             muc: Some("rooms.example.org".into()),
+            allow_mismatched_certificate: false,
         };
         assert_eq!(
             HostCert::from(&host),
@@ -1125,6 +1132,7 @@ mod tests {
             check,
             CertificateCheck {
                 chain_len: 1,
+                covers_domain: true,
                 expires: Some("4096-01-01".into()),
                 warnings: Vec::new()
             }
@@ -1134,6 +1142,7 @@ mod tests {
             "key matches, 1 certificate in chain, valid until 4096-01-01"
         );
         let check = check_files("example.com", &files.certificate, &files.key).unwrap();
+        assert!(!check.covers_domain);
         assert_eq!(
             check.to_string(),
             "key matches, 1 certificate in chain, valid until 4096-01-01; warning: the certificate does not cover example.com, so clients will reject it"

@@ -176,6 +176,31 @@ impl<'a> Accounts<'a> {
             .await
     }
 
+    /// Like [`Accounts::create`], but first lifts the tombstone a deleted
+    /// account left on `bare_jid` (in the same transaction), so that an
+    /// administrator can give the address out again on purpose. Returns
+    /// whether there was a tombstone.
+    pub async fn create_over_tombstone(
+        &self,
+        bare_jid: &str,
+        credentials: &Credentials,
+    ) -> Result<bool, StoreError> {
+        // Read first for the answer only; the write decides on its own.
+        let had_tombstone = self.store.tombstones().contains(bare_jid)?;
+        let key = bare_jid.to_string();
+        let credentials = credentials.clone();
+        self.store
+            .write(Box::new(move |txn| {
+                if txn.open_table(ACCOUNTS)?.get(keys::single(&key))?.is_some() {
+                    return Err(StoreError::AlreadyExists(format!("account {key}")));
+                }
+                txn.open_table(TOMBSTONES)?.remove(keys::single(&key))?;
+                create_in(txn, &key, &credentials)
+            }))
+            .await?;
+        Ok(had_tombstone)
+    }
+
     /// Replaces the credentials of an existing account.
     pub async fn set_credentials(
         &self,
@@ -290,6 +315,34 @@ mod tests {
                     .tombstones()
                     .contains("romeo@example.com")
                     .expect("read")
+            );
+            // Lifted on purpose: the account exists again, the tombstone
+            // is gone, and a second attempt finds the account.
+            assert!(
+                accounts
+                    .create_over_tombstone("romeo@example.com", &creds("again"))
+                    .await
+                    .expect("reuse")
+            );
+            assert!(accounts.exists("romeo@example.com").expect("exists"));
+            assert!(
+                !store
+                    .tombstones()
+                    .contains("romeo@example.com")
+                    .expect("read")
+            );
+            assert!(matches!(
+                accounts
+                    .create_over_tombstone("romeo@example.com", &creds("x"))
+                    .await,
+                Err(StoreError::AlreadyExists(_))
+            ));
+            // Without a tombstone it is a plain create.
+            assert!(
+                !accounts
+                    .create_over_tombstone("mercutio@example.com", &creds("pw"))
+                    .await
+                    .expect("plain")
             );
         });
     }

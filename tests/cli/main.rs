@@ -1,0 +1,21 @@
+//! Integration tests of the `perch` command-line binary: argument parsing,
+//! `perch check`, `perch user …` with and without a running server (the
+//! admin socket), `perch run` start-up failures, signals and shutdown.
+//!
+//! Every test runs the real binary (`CARGO_BIN_EXE_perch`) in its own
+//! temporary directory with an explicit `--config` whose `data_dir` lies
+//! inside it, with `PERCH_CONFIG`, `CONFIGURATION_DIRECTORY` and
+//! `STATE_DIRECTORY` cleared, and with listeners on port 0 unless a test
+//! needs a fixed port (the port-conflict test picks a free one; the
+//! no-configuration test uses the defaults 5222/5223 and accepts either
+//! outcome). Every wait is bounded; a child still running at the end of a
+//! test is killed.
+
+mod args_and_check;
+#[path = "../common/mod.rs"]
+mod common;
+mod first_run;
+mod harness;
+mod log_flood;
+mod run;
+mod users;
