@@ -4,6 +4,8 @@
 //! §8.5) are in `local`, remote domains in `remote`.
 
 mod local;
+#[cfg(test)]
+mod local_tests;
 mod remote;
 mod table;
 
