@@ -16,7 +16,7 @@ use std::time::Instant;
 use perch::config::Config;
 use perch::jid::Jid;
 use perch::server::Server;
-use perch::session::{Outbox, Session};
+use perch::session::{Batch, Outbox, Session};
 use perch::store::Store;
 use perch::testing::TempDir;
 use perch::xml::Element;
@@ -38,11 +38,11 @@ fn send(server: &Server, from: &Session, xml: &str) {
     }
 }
 
-fn drain(sessions: &[Rc<Session>], scratch: &mut Vec<u8>) -> usize {
+fn drain(sessions: &[Rc<Session>], scratch: &mut Batch) -> usize {
     let mut bytes = 0;
     for s in sessions {
-        s.outbox.take_into(scratch);
-        bytes += scratch.len();
+        s.outbox.drain(scratch);
+        bytes += scratch.bytes().len();
         scratch.clear();
     }
     bytes
@@ -93,7 +93,7 @@ fn main() {
     let before_sessions = rss_bytes();
     let sessions: Vec<Rc<Session>> = (0..occupants).map(|i| bind(&format!("user{i}"))).collect();
     let before_join = rss_bytes();
-    let mut scratch = Vec::new();
+    let mut scratch = Batch::default();
     let mut join_time = std::time::Duration::ZERO;
     for (i, s) in sessions.iter().enumerate() {
         let t = Instant::now();

@@ -293,7 +293,7 @@ async fn run_sections(
             owed = None;
         }
         for (outbox, range) in held.outputs.drain(..) {
-            outbox.send_raw(held.bytes.get(range).unwrap_or_default());
+            outbox.send_serialized(held.bytes.get(range).unwrap_or_default());
         }
         server.hold.recycle(held.outputs, held.bytes);
         for next in held.next.into_iter().rev() {
@@ -378,9 +378,9 @@ mod tests {
     }
 
     fn sent(session: &Session) -> String {
-        let mut bytes = Vec::new();
-        session.outbox.take_into(&mut bytes);
-        String::from_utf8(bytes).expect("utf8")
+        let mut batch = crate::outbox::Batch::default();
+        session.outbox.drain(&mut batch);
+        String::from_utf8(batch.bytes().to_vec()).expect("utf8")
     }
 
     fn iq(ty: &str, id: &str) -> Element {

@@ -19,6 +19,7 @@ pub mod login_throttle;
 pub mod memory;
 pub mod muc;
 pub mod net;
+pub mod outbox;
 pub mod password_work;
 pub mod portable;
 pub mod reload;

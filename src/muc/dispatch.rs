@@ -199,9 +199,7 @@ fn broadcast_local<'j>(
     let mut remote = Vec::new();
     for jid in to {
         match server.session(jid) {
-            Some(session) => session
-                .outbox
-                .with_buf(|buf| prepared.write_with_to(jid.as_str(), buf)),
+            Some(session) => session.outbox.send_prepared(prepared, jid.as_str()),
             None => remote.push(jid.clone()),
         }
     }

@@ -65,9 +65,9 @@ impl Harness {
 }
 
 fn drain(session: &Session) -> String {
-    let mut buf = Vec::new();
-    session.outbox.take_into(&mut buf);
-    String::from_utf8(buf).expect("utf-8")
+    let mut batch = crate::outbox::Batch::default();
+    session.outbox.drain(&mut batch);
+    String::from_utf8(batch.bytes().to_vec()).expect("utf-8")
 }
 
 const ROOM: &str = "room@conference.localhost";

@@ -19,9 +19,9 @@ use crate::login_throttle::Gate;
 use crate::net::admission::Ticket;
 use crate::sasl::{ChannelBinding, Mechanism};
 use crate::server::{ConnectionGuard, Server};
-use crate::session::{Outbox, Session};
+use crate::session::{Batch, Outbox, Session};
 use crate::store::CredentialReader;
-use crate::stream::{Action, C2sStream, Env, Policy, StreamCondition, StreamError};
+use crate::stream::{Action, C2sStream, Env, Policy, StreamCondition, StreamError, StreamOut};
 use crate::xml::{FrameEvent, Framer, Limits};
 
 use super::tls::TlsSetup;
@@ -40,7 +40,7 @@ const IDLE_RELEASE: Duration = Duration::from_secs(1);
 /// Bytes read per poll; lives on the stack only for the read itself, so an
 /// idle connection holds no read buffer.
 const READ_CHUNK: usize = 4096;
-/// A written buffer larger than this is freed rather than kept for reuse.
+/// Written buffers larger than this are freed rather than kept for reuse.
 const KEEP_WRITTEN: usize = 16 << 10;
 /// The minimum rate of a stanza in progress is checked from this long
 /// after its first byte (or a third of the stanza timeout, if shorter), so
@@ -69,6 +69,28 @@ impl Env for StreamEnv<'_> {
     }
 }
 
+/// Where the c2s state machine's output goes: stream-level bytes to the
+/// transport; stanzas to the session's outbound queue once the stream has
+/// a session (so they are counted and ordered with everything else the
+/// client is sent), to the transport before that.
+struct ConnectionOut<'a> {
+    transport: &'a mut Vec<u8>,
+    queue: Option<&'a Outbox>,
+}
+
+impl StreamOut for ConnectionOut<'_> {
+    fn transport(&mut self) -> &mut Vec<u8> {
+        self.transport
+    }
+
+    fn stanza_with(&mut self, write: &mut dyn FnMut(&mut Vec<u8>)) {
+        match self.queue {
+            Some(queue) => queue.push_with(write),
+            None => write(self.transport),
+        }
+    }
+}
+
 /// What became of a SASL step.
 enum SaslOutcome {
     /// It ran; the session and its result go back to the stream.
@@ -92,8 +114,11 @@ struct Connection {
     framer: Framer,
     stream: C2sStream,
     outbox: Rc<Outbox>,
-    /// The buffer written last, emptied, for the outbox's next burst.
-    written: Vec<u8>,
+    /// The batch written last, emptied, for the outbox's next burst.
+    written: Batch,
+    /// Stream-level bytes for the peer (negotiation, keepalives, stream
+    /// errors, the close): the transport's, not the outbox's.
+    stream_out: Vec<u8>,
     session: Option<Rc<Session>>,
     /// The connection's entry in the admission table.
     ticket: Rc<Ticket>,
@@ -177,7 +202,8 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         peer,
         framer: Framer::new(limits),
         outbox: ticket.outbox.clone(),
-        written: Vec::new(),
+        written: Batch::default(),
+        stream_out: Vec::new(),
         session: None,
         ticket,
         auth_deadline: Some(Instant::now() + auth_timeout),
@@ -291,23 +317,34 @@ impl Connection {
         }
     }
 
+    /// Where the stream state machine writes: see [`ConnectionOut`].
+    fn out(&mut self) -> (&mut C2sStream, ConnectionOut<'_>) {
+        let queue = self.session.is_some().then_some(&*self.outbox);
+        (
+            &mut self.stream,
+            ConnectionOut {
+                transport: &mut self.stream_out,
+                queue,
+            },
+        )
+    }
+
     fn on_event(&mut self, event: FrameEvent, actions: &mut Vec<Action>) {
         let server = self.server.clone();
         let env = StreamEnv { server: &server };
-        let stream = &mut self.stream;
-        self.outbox.with_buf(|out| match event {
-            FrameEvent::StreamOpen(header) => stream.on_header(&header, &env, out, actions),
-            FrameEvent::Element(el) => stream.on_element(el, &env, out, actions),
-            FrameEvent::StreamClose => stream.on_stream_close(out, actions),
-        });
+        let (stream, mut out) = self.out();
+        match event {
+            FrameEvent::StreamOpen(header) => stream.on_header(&header, &env, &mut out, actions),
+            FrameEvent::Element(el) => stream.on_element(el, &env, &mut out, actions),
+            FrameEvent::StreamClose => stream.on_stream_close(&mut out, actions),
+        }
     }
 
     fn fail(&mut self, error: StreamError, actions: &mut Vec<Action>) {
         let server = self.server.clone();
         let env = StreamEnv { server: &server };
-        let stream = &mut self.stream;
-        self.outbox
-            .with_buf(|out| stream.fail(error, &env, out, actions));
+        let (stream, mut out) = self.out();
+        stream.fail(error, &env, &mut out, actions);
     }
 
     /// Frees the buffers of a connection that has been quiet for
@@ -320,7 +357,8 @@ impl Connection {
             self.last_activity = None;
             self.framer.release_idle();
             self.outbox.release_spare();
-            self.written = Vec::new();
+            self.written = Batch::default();
+            self.stream_out = Vec::new();
         }
     }
 
@@ -373,7 +411,7 @@ impl Connection {
                 actions,
             );
         } else if now.duration_since(self.last_write) >= self.keepalive {
-            self.outbox.send_raw(b" ");
+            self.stream_out.push(b' ');
             // The write buffer this allocates is freed again once quiet.
             self.last_activity = Some(now);
         }
@@ -416,18 +454,18 @@ impl Connection {
                         let outcome = Box::pin(self.sasl_step(job)).await;
                         let server = self.server.clone();
                         let env = StreamEnv { server: &server };
-                        let stream = &mut self.stream;
-                        self.outbox.with_buf(|out| match outcome {
+                        let (stream, mut out) = self.out();
+                        match outcome {
                             SaslOutcome::Checked(session, step) => {
-                                stream.sasl_result(session, step, &env, out, actions)
+                                stream.sasl_result(session, step, &env, &mut out, actions)
                             }
                             SaslOutcome::Refused { retry_after } => {
                                 // Rounded up: "try again in 0 s" would be
                                 // too early.
                                 let secs = retry_after.as_secs() + 1;
-                                stream.sasl_refused(secs, &env, out, actions)
+                                stream.sasl_refused(secs, &env, &mut out, actions)
                             }
-                        });
+                        }
                     }
                     Action::Register { iq, domain } => {
                         let (reply, created) = Box::pin(im::register::before_login(
@@ -437,9 +475,8 @@ impl Connection {
                             self.peer.ip(),
                         ))
                         .await;
-                        let stream = &mut self.stream;
-                        self.outbox
-                            .with_buf(|out| stream.register_result(reply.as_ref(), created, out));
+                        let (stream, mut out) = self.out();
+                        stream.register_result(reply.as_ref(), created, &mut out);
                     }
                     Action::Bind {
                         account,
@@ -460,9 +497,11 @@ impl Connection {
                             self.server.connection_authenticated(&self.ticket);
                             jid
                         });
-                        let stream = &mut self.stream;
-                        self.outbox
-                            .with_buf(|out| stream.bind_result(result, &iq_id, out));
+                        // The bind result is the first stanza of the
+                        // session's queue: nothing sent to the new session
+                        // can overtake it.
+                        let (stream, mut out) = self.out();
+                        stream.bind_result(result, &iq_id, &mut out);
                     }
                     Action::Route { stanza, to } => {
                         if let Some(session) = self.session.clone() {
@@ -559,21 +598,29 @@ impl Connection {
             .should_log(Instant::now(), event, self.peer.ip())
     }
 
-    /// Writes everything queued. Returns false if the peer is gone.
+    /// Writes everything queued: the outbox's stanzas, then the stream's
+    /// own bytes. Returns false if the peer is gone.
     ///
-    /// The written buffer is kept and swapped with the outbox's next time,
-    /// so the outbox always has room: stanzas queued while a write is in
-    /// progress (every MUC delivery under load) do not allocate.
+    /// This is the TCP c2s framing: the stanzas are written as they are
+    /// queued, back to back, inside the `jabber:client` stream. The written
+    /// batch is kept and swapped with the outbox's next time, so the outbox
+    /// always has room: stanzas queued while a write is in progress (every
+    /// MUC delivery under load) do not allocate.
     async fn flush(&mut self, transport: &mut Transport) -> bool {
-        let mut buf = std::mem::take(&mut self.written);
-        loop {
-            self.outbox.take_into(&mut buf);
-            if buf.is_empty() {
-                self.written = buf;
-                return true;
+        let mut batch = std::mem::take(&mut self.written);
+        let mut stream_out = std::mem::take(&mut self.stream_out);
+        let ok = loop {
+            self.outbox.drain(&mut batch);
+            if batch.is_empty() && stream_out.is_empty() {
+                break true;
             }
             let write = async {
-                transport.write_all(&buf).await?;
+                if !batch.is_empty() {
+                    transport.write_all(batch.bytes()).await?;
+                }
+                if !stream_out.is_empty() {
+                    transport.write_all(&stream_out).await?;
+                }
                 transport.flush().await
             };
             let result = future::or(write, async {
@@ -586,15 +633,27 @@ impl Connection {
             .await;
             if let Err(e) = result {
                 log::debug!("{}: write failed: {e}", self.peer);
-                return false;
+                break false;
             }
             self.last_write = Instant::now();
-            buf.clear();
-            if buf.capacity() > KEEP_WRITTEN {
-                // A big burst should not pin its memory.
-                buf = Vec::new();
+            let closed = self.closing && !stream_out.is_empty();
+            batch.clear();
+            stream_out.clear();
+            if closed {
+                // `</stream:stream>` is out: nothing may follow it.
+                break true;
             }
-        }
+            if batch.capacity() > KEEP_WRITTEN {
+                // A big burst should not pin its memory.
+                batch = Batch::default();
+            }
+            if stream_out.capacity() > KEEP_WRITTEN {
+                stream_out = Vec::new();
+            }
+        };
+        self.written = batch;
+        self.stream_out = stream_out;
+        ok
     }
 
     /// After sending `</stream:stream>`: give the peer a moment to answer

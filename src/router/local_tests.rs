@@ -110,9 +110,9 @@ fn parse(xml: &str) -> Element {
 
 /// What `session` received since the last call.
 fn received(session: &Session) -> String {
-    let mut bytes = Vec::new();
-    session.outbox.take_into(&mut bytes);
-    String::from_utf8(bytes).expect("utf-8")
+    let mut batch = crate::outbox::Batch::default();
+    session.outbox.drain(&mut batch);
+    String::from_utf8(batch.bytes().to_vec()).expect("utf-8")
 }
 
 fn error_condition(text: &str) -> Option<&str> {

@@ -11,6 +11,7 @@ use crate::sasl::{self, ChannelBinding, Mechanism, SaslSession, Step};
 use crate::stanza::{self, Condition, Invalid, Kind, StanzaError};
 use crate::xml::{Element, NS_CLIENT, StreamHeader};
 
+use super::StreamOut;
 use super::error::{StreamCondition, StreamError};
 use super::{NS_BIND, NS_PRE_APPROVAL, NS_ROSTERVER, NS_SASL, NS_SASL_CB, NS_SESSION, NS_TLS};
 
@@ -146,7 +147,7 @@ impl C2sStream {
         &mut self,
         header: &StreamHeader,
         env: &dyn Env,
-        out: &mut Vec<u8>,
+        out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
         if !matches!(self.phase, Phase::AwaitHeader) {
@@ -204,8 +205,8 @@ impl C2sStream {
                 actions,
             );
         }
-        self.write_header(env, out);
-        self.write_features(out);
+        self.write_header(env, out.transport());
+        self.write_features(out.transport());
         self.phase = if self.account.is_some() {
             Phase::PreBind
         } else {
@@ -217,7 +218,7 @@ impl C2sStream {
         &mut self,
         el: Element,
         env: &dyn Env,
-        out: &mut Vec<u8>,
+        out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
         let phase = std::mem::replace(&mut self.phase, Phase::Closed);
@@ -264,12 +265,12 @@ impl C2sStream {
     }
 
     /// The peer sent `</stream:stream>`: answer in kind and close.
-    pub fn on_stream_close(&mut self, out: &mut Vec<u8>, actions: &mut Vec<Action>) {
+    pub fn on_stream_close(&mut self, out: &mut dyn StreamOut, actions: &mut Vec<Action>) {
         if matches!(self.phase, Phase::Closed) {
             return;
         }
         if self.header_sent {
-            out.extend_from_slice(b"</stream:stream>");
+            out.transport().extend_from_slice(b"</stream:stream>");
         }
         self.phase = Phase::Closed;
         actions.push(Action::Close);
@@ -280,18 +281,18 @@ impl C2sStream {
         &mut self,
         error: StreamError,
         env: &dyn Env,
-        out: &mut Vec<u8>,
+        out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
         if matches!(self.phase, Phase::Closed) {
             return;
         }
         if !self.header_sent {
-            self.write_header(env, out);
+            self.write_header(env, out.transport());
         }
         log::debug!("closing stream: {error}");
-        error.write_to(out);
-        out.extend_from_slice(b"</stream:stream>");
+        error.write_to(out.transport());
+        out.transport().extend_from_slice(b"</stream:stream>");
         self.phase = Phase::Closed;
         actions.push(Action::Close);
     }
@@ -309,7 +310,7 @@ impl C2sStream {
         session: SaslSession,
         step: Step,
         env: &dyn Env,
-        out: &mut Vec<u8>,
+        out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
         if !matches!(self.phase, Phase::SaslRunning) {
@@ -317,7 +318,7 @@ impl C2sStream {
         }
         match step {
             Step::Challenge(data) => {
-                write_sasl_element(out, "challenge", &data);
+                write_sasl_element(out.transport(), "challenge", &data);
                 self.phase = Phase::SaslChallenge(session);
             }
             Step::Success {
@@ -327,7 +328,7 @@ impl C2sStream {
                 let domain = self.domain.clone().unwrap_or_default();
                 match Jid::new(Some(&username), &domain, None) {
                     Ok(account) => {
-                        write_sasl_element(out, "success", &additional_data);
+                        write_sasl_element(out.transport(), "success", &additional_data);
                         // Per-login lines stay out of `info` (see the bind in
                         // `net::connection`); failures are logged there.
                         log::debug!("{account} authenticated");
@@ -356,7 +357,7 @@ impl C2sStream {
         &mut self,
         retry_after_secs: u64,
         env: &dyn Env,
-        out: &mut Vec<u8>,
+        out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
         if !matches!(self.phase, Phase::SaslRunning) {
@@ -377,14 +378,14 @@ impl C2sStream {
         &mut self,
         result: Result<Jid, StanzaError>,
         iq_id: &str,
-        out: &mut Vec<u8>,
+        out: &mut dyn StreamOut,
     ) {
         if !matches!(self.phase, Phase::BindRunning) {
             return;
         }
         match result {
             Ok(full) => {
-                write_bind_result(out, iq_id, &full);
+                out.stanza_with(&mut |buf| write_bind_result(buf, iq_id, &full));
                 self.phase = Phase::Bound(full);
             }
             Err(error) => {
@@ -392,7 +393,7 @@ impl C2sStream {
                     .with_attr("type", "error")
                     .with_attr("id", iq_id)
                     .with_child(error.to_element());
-                reply.write_to(out, NS_CLIENT);
+                out.stanza(&reply);
                 self.phase = Phase::PreBind;
             }
         }
@@ -402,19 +403,19 @@ impl C2sStream {
         &mut self,
         el: Element,
         env: &dyn Env,
-        out: &mut Vec<u8>,
+        out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
         self.phase = Phase::PreAuth;
         if el.is("starttls", NS_TLS) {
             if self.secure || !self.policy.starttls_available {
-                Element::new("failure", NS_TLS).write_to(out, NS_CLIENT);
-                out.extend_from_slice(b"</stream:stream>");
+                Element::new("failure", NS_TLS).write_to(out.transport(), NS_CLIENT);
+                out.transport().extend_from_slice(b"</stream:stream>");
                 self.phase = Phase::Closed;
                 actions.push(Action::Close);
                 return;
             }
-            Element::new("proceed", NS_TLS).write_to(out, NS_CLIENT);
+            Element::new("proceed", NS_TLS).write_to(out.transport(), NS_CLIENT);
             self.phase = Phase::AwaitTls;
             actions.push(Action::StartTls);
         } else if el.is("auth", NS_SASL) {
@@ -460,7 +461,12 @@ impl C2sStream {
     /// XEP-0077 before authentication: malformed requests and requests
     /// the stream does not allow are answered here, the rest goes to the
     /// connection as `Action::Register`.
-    fn pre_auth_register(&mut self, el: Element, out: &mut Vec<u8>, actions: &mut Vec<Action>) {
+    fn pre_auth_register(
+        &mut self,
+        el: Element,
+        out: &mut dyn StreamOut,
+        actions: &mut Vec<Action>,
+    ) {
         let ty = el.attr("type");
         let refusal =
             if el.attr("id").is_none_or(str::is_empty) {
@@ -484,7 +490,7 @@ impl C2sStream {
             Some(error) => {
                 if let Some(mut reply) = stanza::error_reply(&el, &error) {
                     reply.remove_attr("to");
-                    reply.write_to(out, NS_CLIENT);
+                    out.stanza(&reply);
                 }
             }
             None => actions.push(Action::Register {
@@ -495,13 +501,18 @@ impl C2sStream {
     }
 
     /// The answer to an `Action::Register`; `created` says an account was.
-    pub fn register_result(&mut self, reply: Option<&Element>, created: bool, out: &mut Vec<u8>) {
+    pub fn register_result(
+        &mut self,
+        reply: Option<&Element>,
+        created: bool,
+        out: &mut dyn StreamOut,
+    ) {
         if !matches!(self.phase, Phase::PreAuth) {
             return;
         }
         self.registered |= created;
         if let Some(reply) = reply {
-            reply.write_to(out, NS_CLIENT);
+            out.stanza(reply);
         }
     }
 
@@ -515,7 +526,7 @@ impl C2sStream {
         &mut self,
         el: Element,
         env: &dyn Env,
-        out: &mut Vec<u8>,
+        out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
         self.phase = Phase::PreBind;
@@ -553,7 +564,7 @@ impl C2sStream {
         jid: Jid,
         mut el: Element,
         env: &dyn Env,
-        out: &mut Vec<u8>,
+        out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
         self.phase = Phase::Bound(jid);
@@ -583,7 +594,7 @@ impl C2sStream {
                 // RFC 3921 session establishment: a no-op kept for old clients.
                 let mut reply = stanza::iq_result(&el);
                 reply.remove_attr("to");
-                reply.write_to(out, NS_CLIENT);
+                out.stanza(&reply);
                 return;
             }
             if el.get_child("bind", NS_BIND).is_some() {
@@ -595,7 +606,7 @@ impl C2sStream {
                             .with_text("a resource is bound already")
                             .to_element(),
                     );
-                reply.write_to(out, NS_CLIENT);
+                out.stanza(&reply);
                 return;
             }
         }
@@ -610,7 +621,7 @@ impl C2sStream {
                     // Bounce straight back: the client's own `to` may be
                     // unparseable, so the reply must not route through it.
                     reply.remove_attr("from");
-                    reply.write_to(out, NS_CLIENT);
+                    out.stanza(&reply);
                 }
             }
         }
@@ -631,7 +642,7 @@ impl C2sStream {
         &mut self,
         failure: sasl::SaslFailure,
         env: &dyn Env,
-        out: &mut Vec<u8>,
+        out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
         self.sasl_failure_with_text(failure, None, env, out, actions);
@@ -642,7 +653,7 @@ impl C2sStream {
         failure: sasl::SaslFailure,
         text: Option<&str>,
         env: &dyn Env,
-        out: &mut Vec<u8>,
+        out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
         let mut element =
@@ -650,7 +661,7 @@ impl C2sStream {
         if let Some(text) = text {
             element.push_child(Element::new("text", NS_SASL).with_text(text));
         }
-        element.write_to(out, NS_CLIENT);
+        element.write_to(out.transport(), NS_CLIENT);
         if failure != sasl::SaslFailure::Aborted {
             self.auth_failures += 1;
         }

@@ -8,6 +8,38 @@ pub mod error;
 pub use c2s::{Action, C2sStream, Env, Policy, SaslJob};
 pub use error::{StreamCondition, StreamError};
 
+use crate::xml::{Element, NS_CLIENT};
+
+/// Where a stream state machine writes. Stream-level bytes (the header,
+/// features, STARTTLS and SASL negotiation, stream errors, the close) are
+/// the transport's own; stanzas to the client are kept apart, because once
+/// the client has a session they go into its outbound queue, where they are
+/// counted (stream management) and framed like every other stanza.
+pub trait StreamOut {
+    /// The transport's buffer for stream-level bytes.
+    fn transport(&mut self) -> &mut Vec<u8>;
+
+    /// One stanza, written by `write` with `jabber:client` as the default
+    /// namespace.
+    fn stanza_with(&mut self, write: &mut dyn FnMut(&mut Vec<u8>));
+
+    fn stanza(&mut self, stanza: &Element) {
+        self.stanza_with(&mut |buf| stanza.write_to(buf, NS_CLIENT));
+    }
+}
+
+/// Everything in one buffer, in order: what a stream without a session
+/// (and a test) sees.
+impl StreamOut for Vec<u8> {
+    fn transport(&mut self) -> &mut Vec<u8> {
+        self
+    }
+
+    fn stanza_with(&mut self, write: &mut dyn FnMut(&mut Vec<u8>)) {
+        write(self);
+    }
+}
+
 pub const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 pub const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 pub const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
