@@ -2,103 +2,29 @@
 //! stores survives a restart, and in-band registration (XEP-0077) works
 //! before login, which the scansion scripts cannot play.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+mod common;
 
+use std::net::SocketAddr;
+
+use common::{Client, Sasl, error_condition as condition, login_at};
 use perch::testing::{TestOptions, TestServer};
-use perch::xml::{Element, FrameEvent, Framer, Limits};
+use perch::xml::Element;
 
-const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
-const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
-
-/// A bare-bones synchronous client over plaintext c2s.
-struct Raw {
-    tcp: TcpStream,
-    framer: Framer,
+/// A plaintext client whose stream is open; returns it with the features.
+fn open(addr: SocketAddr) -> (Client, Element) {
+    let mut client = Client::connect(addr);
+    let features = client.open();
+    (client, features)
 }
 
-impl Raw {
-    /// Connects and opens the stream; returns the client and the features.
-    fn open(addr: SocketAddr) -> (Raw, Element) {
-        let tcp = TcpStream::connect(addr).expect("connect");
-        tcp.set_read_timeout(Some(perch::testing::scaled(Duration::from_secs(10))))
-            .expect("timeout");
-        let mut raw = Raw {
-            tcp,
-            framer: Framer::new(Limits {
-                max_stanza_bytes: 1 << 20,
-                max_depth: 64,
-            }),
-        };
-        let features = raw.restart();
-        (raw, features)
-    }
-
-    fn restart(&mut self) -> Element {
-        self.framer.reset();
-        self.send("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>");
-        self.next()
-    }
-
-    fn send(&mut self, xml: &str) {
-        self.tcp.write_all(xml.as_bytes()).expect("write");
-    }
-
-    /// The next top-level element (the stream header is skipped).
-    fn next(&mut self) -> Element {
-        loop {
-            match self.framer.next_event().expect("well-formed") {
-                Some(FrameEvent::Element(el)) => return el,
-                Some(FrameEvent::StreamOpen(_)) => continue,
-                Some(FrameEvent::StreamClose) => panic!("the server closed the stream"),
-                None => {}
-            }
-            let mut buf = [0u8; 4096];
-            let n = self.tcp.read(&mut buf).expect("read");
-            assert!(n > 0, "connection closed");
-            self.framer.push(&buf[..n]);
-        }
-    }
-
-    fn iq(&mut self, xml: &str) -> Element {
-        self.send(xml);
-        self.next()
-    }
-
-    /// SASL PLAIN; true on success.
-    fn auth(&mut self, user: &str, password: &str) -> bool {
-        let creds = format!("\0{user}\0{password}");
-        self.send(&format!(
-            "<auth xmlns='{SASL}' mechanism='PLAIN'>{}</auth>",
-            perch::sasl::base64::encode(creds.as_bytes())
-        ));
-        self.next().name == "success"
-    }
-
-    /// Logs in and binds; panics if that fails.
-    fn login(addr: SocketAddr, user: &str, password: &str) -> Raw {
-        let (mut raw, _) = Raw::open(addr);
-        assert!(raw.auth(user, password), "login as {user} failed");
-        raw.restart();
-        let bound = raw.iq(&format!(
-            "<iq type='set' id='bind'><bind xmlns='{BIND}'/></iq>"
-        ));
-        assert_eq!(bound.attr("type"), Some("result"), "{bound}");
-        raw
-    }
+/// SASL PLAIN; true on success.
+fn auth(client: &mut Client, user: &str, password: &str) -> bool {
+    matches!(client.auth_plain(user, password), Sasl::Success(_))
 }
 
-fn condition(reply: &Element) -> String {
-    reply
-        .children()
-        .find(|c| c.name == "error")
-        .and_then(|e| {
-            e.children()
-                .find(|c| c.ns == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name != "text")
-        })
-        .map(|c| c.name.to_string())
-        .unwrap_or_else(|| format!("no error in {reply}"))
+/// Logs in and binds a resource the server picks; panics if that fails.
+fn login(addr: SocketAddr, user: &str, password: &str) -> Client {
+    login_at(addr, (user, password), None)
 }
 
 fn romeo() -> TestOptions {
@@ -111,7 +37,7 @@ fn romeo() -> TestOptions {
 #[test]
 fn vcard_and_private_xml_survive_a_restart() {
     let server = TestServer::start(romeo()).expect("server");
-    let mut c = Raw::login(server.c2s_addr(), "romeo", "password");
+    let mut c = login(server.c2s_addr(), "romeo", "password");
     let set = c.iq(
         "<iq type='set' id='v'><vCard xmlns='vcard-temp'><FN>Romeo</FN>\
                     <PHOTO><BINVAL>aGVsbG8gYXZhdGFy</BINVAL></PHOTO></vCard></iq>",
@@ -124,7 +50,7 @@ fn vcard_and_private_xml_survive_a_restart() {
     drop(c);
 
     let server = server.restart(TestOptions::default()).expect("restart");
-    let mut c = Raw::login(server.c2s_addr(), "romeo", "password");
+    let mut c = login(server.c2s_addr(), "romeo", "password");
     let vcard = c.iq("<iq type='get' id='v2'><vCard xmlns='vcard-temp'/></iq>");
     let fn_text = vcard
         .get_child("vCard", "vcard-temp")
@@ -144,7 +70,7 @@ fn vcard_and_private_xml_survive_a_restart() {
     );
     // The avatar hash came back too: it is on the presence echo.
     c.send("<presence/>");
-    let presence = c.next();
+    let presence = c.element();
     let photo = presence
         .get_child("x", "vcard-temp:x:update")
         .and_then(|x| x.get_child("photo", "vcard-temp:x:update"))
@@ -167,7 +93,7 @@ fn in_band_registration_before_login() {
     })
     .expect("server");
     let addr = server.c2s_addr();
-    let (mut c, features) = Raw::open(addr);
+    let (mut c, features) = open(addr);
     assert!(
         features
             .get_child("register", "http://jabber.org/features/iq-register")
@@ -203,27 +129,27 @@ fn in_band_registration_before_login() {
                       <username>bill2</username><password>x</password></query></iq>");
     assert_eq!(condition(&again), "not-acceptable");
     // The new account logs in on the same stream.
-    assert!(c.auth("bill", "Calliope"));
+    assert!(auth(&mut c, "bill", "Calliope"));
     drop(c);
 
     // Password change, then the old password no longer works.
-    let mut bill = Raw::login(addr, "bill", "Calliope");
+    let mut bill = login(addr, "bill", "Calliope");
     let changed = bill.iq("<iq type='set' id='c1'><query xmlns='jabber:iq:register'>\
                            <username>bill</username><password>Thalia</password></query></iq>");
     assert_eq!(changed.attr("type"), Some("result"), "{changed}");
-    let (mut old, _) = Raw::open(addr);
-    assert!(!old.auth("bill", "Calliope"));
+    let (mut old, _) = open(addr);
+    assert!(!auth(&mut old, "bill", "Calliope"));
     drop(old);
-    let _still = Raw::login(addr, "bill", "Thalia");
+    let _still = login(addr, "bill", "Thalia");
 
     // Removal: result, stream error; the name is then gone for good.
     bill.send("<iq type='set' id='bye'><query xmlns='jabber:iq:register'><remove/></query></iq>");
-    let result = bill.next();
+    let result = bill.element();
     assert_eq!(result.attr("type"), Some("result"), "{result}");
-    let stream_error = bill.next();
+    let stream_error = bill.element();
     assert_eq!(stream_error.name, "error", "{stream_error}");
     assert!(stream_error.children().any(|c| c.name == "not-authorized"));
-    let (mut c, _) = Raw::open(addr);
+    let (mut c, _) = open(addr);
     let reuse = c.iq("<iq type='set' id='r7'><query xmlns='jabber:iq:register'>\
                       <username>bill</username><password>x</password></query></iq>");
     assert_eq!(condition(&reuse), "conflict");
@@ -239,7 +165,7 @@ fn in_band_registration_before_login() {
 #[test]
 fn registration_is_off_by_default_and_throttled_when_on() {
     let server = TestServer::start(TestOptions::default()).expect("server");
-    let (mut c, features) = Raw::open(server.c2s_addr());
+    let (mut c, features) = open(server.c2s_addr());
     assert!(
         features
             .get_child("register", "http://jabber.org/features/iq-register")
@@ -255,11 +181,11 @@ fn registration_is_off_by_default_and_throttled_when_on() {
         ..TestOptions::default()
     })
     .expect("server");
-    let (mut c, _) = Raw::open(server.c2s_addr());
+    let (mut c, _) = open(server.c2s_addr());
     let first = c.iq("<iq type='set' id='r1'><query xmlns='jabber:iq:register'>\
                       <username>one</username><password>x</password></query></iq>");
     assert_eq!(first.attr("type"), Some("result"), "{first}");
-    let (mut c, _) = Raw::open(server.c2s_addr());
+    let (mut c, _) = open(server.c2s_addr());
     let second = c.iq("<iq type='set' id='r2'><query xmlns='jabber:iq:register'>\
                        <username>two</username><password>x</password></query></iq>");
     assert_eq!(condition(&second), "resource-constraint");
@@ -271,7 +197,7 @@ fn operator_deletion_disconnects_and_leaves_a_tombstone() {
     use perch::admin::Command;
     let server = TestServer::start(romeo()).expect("server");
     let data_dir = server.data_dir().expect("data dir").to_path_buf();
-    let mut c = Raw::login(server.c2s_addr(), "romeo", "password");
+    let mut c = login(server.c2s_addr(), "romeo", "password");
     let set = c.iq("<iq type='set' id='v'><vCard xmlns='vcard-temp'><FN>Romeo</FN></vCard></iq>");
     assert_eq!(set.attr("type"), Some("result"), "{set}");
 
@@ -284,7 +210,7 @@ fn operator_deletion_disconnects_and_leaves_a_tombstone() {
     .expect("delete")
     .expect("the server answered");
     assert_eq!(deleted, vec!["deleted romeo@localhost".to_string()]);
-    let stream_error = c.next();
+    let stream_error = c.element();
     assert!(
         stream_error.children().any(|e| e.name == "not-authorized"),
         "{stream_error}"

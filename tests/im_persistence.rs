@@ -4,96 +4,49 @@
 //! pending subscription requests with their content, offline messages in
 //! order and the blocklist must all be there afterwards.
 
-/// For its client (the runner's own unit tests come along and run here too).
-#[allow(dead_code)]
-mod scansion_runner;
+mod common;
 
-use std::time::{Duration, Instant};
-
+use common::{Client, NS_BLOCKING, NS_DELAY, NS_ROSTER, login};
 use perch::testing::{TestOptions, TestServer};
-use scansion_runner::client::{Client, RecvError};
-use scansion_runner::script::ClientDecl;
-use scansion_runner::tree::XElem;
-
-const ROSTER: &str = "jabber:iq:roster";
-const BLOCKING: &str = "urn:xmpp:blocking";
-const DELAY: &str = "urn:xmpp:delay";
-fn wait() -> Duration {
-    perch::testing::scaled(Duration::from_secs(5))
-}
+use perch::xml::Element;
 
 fn connect(server: &TestServer, user: &str, resource: &str) -> Client {
-    let decl = ClientDecl {
-        name: user.to_string(),
-        jid: format!("{user}@localhost"),
-        password: "password".to_string(),
-        resource: Some(resource.to_string()),
-        line: 0,
-    };
-    match Client::connect(server.c2s_addr(), &decl) {
-        Ok(client) => client,
-        Err(e) => panic!("{user} cannot connect: {e}"),
-    }
-}
-
-fn send(client: &mut Client, xml: &str) {
-    if let Err(e) = client.send_raw(xml) {
-        panic!("{}: {e}", client.full_jid);
-    }
+    login(server, (user, "password"), Some(resource))
 }
 
 /// The first stanza satisfying `wanted`, skipping others (as scansion does).
-fn expect(client: &mut Client, what: &str, wanted: impl Fn(&XElem) -> bool) -> XElem {
-    let deadline = Instant::now() + wait();
-    loop {
-        match client.next_stanza(deadline) {
-            Ok(stanza) if wanted(&stanza) => return stanza,
-            Ok(_) => {}
-            Err(RecvError::Timeout) => {
-                let seen: Vec<&str> = client.history().collect();
-                panic!(
-                    "{}: no {what} within {:?}; last received: {seen:#?}",
-                    client.full_jid,
-                    wait()
-                )
-            }
-            Err(RecvError::Closed(why)) => panic!("{}: stream closed: {why}", client.full_jid),
-        }
-    }
+fn expect(client: &mut Client, what: &str, wanted: impl Fn(&Element) -> bool) -> Element {
+    client.element_matching(what, wanted)
 }
 
-fn iq_result(client: &mut Client, id: &str) -> XElem {
+fn iq_result(client: &mut Client, id: &str) -> Element {
     let id = id.to_string();
     expect(client, &format!("result {id}"), move |s| {
         s.name == "iq" && s.attr("id") == Some(id.as_str()) && s.attr("type") == Some("result")
     })
 }
 
-fn roster(client: &mut Client, id: &str) -> XElem {
-    send(
-        client,
-        &format!("<iq type='get' id='{id}'><query xmlns='{ROSTER}'/></iq>"),
-    );
+fn roster(client: &mut Client, id: &str) -> Element {
+    client.send(&format!(
+        "<iq type='get' id='{id}'><query xmlns='{NS_ROSTER}'/></iq>"
+    ));
     let result = iq_result(client, id);
-    match result.child("query", ROSTER) {
+    match result.get_child("query", NS_ROSTER) {
         Some(query) => query.clone(),
-        None => panic!(
-            "roster result without a query: {}",
-            result.to_xml("jabber:client")
-        ),
+        None => panic!("roster result without a query: {result}"),
     }
 }
 
-fn item<'a>(query: &'a XElem, jid: &str) -> &'a XElem {
+fn item<'a>(query: &'a Element, jid: &str) -> &'a Element {
     match query.children().find(|i| i.attr("jid") == Some(jid)) {
         Some(item) => item,
-        None => panic!("no roster item {jid} in {}", query.to_xml(ROSTER)),
+        None => panic!("no roster item {jid} in {query}"),
     }
 }
 
 fn presence(client: &mut Client) {
-    send(client, "<presence/>");
-    let own = client.full_jid.clone();
+    client.send("<presence/>");
+    let own = client.jid.clone();
     expect(client, "own presence", move |s| {
         s.name == "presence" && s.attr("from") == Some(own.as_str())
     });
@@ -121,8 +74,7 @@ fn roster_subscriptions_requests_offline_messages_and_blocklist_survive_a_restar
     presence(&mut nurse);
 
     // A named item in a group.
-    send(
-        &mut romeo,
+    romeo.send(
         "<iq type='set' id='r1'><query xmlns='jabber:iq:roster'>\
          <item jid='benvolio@localhost' name='Cousin'><group>Montagues</group></item>\
          </query></iq>",
@@ -130,31 +82,24 @@ fn roster_subscriptions_requests_offline_messages_and_blocklist_survive_a_restar
     iq_result(&mut romeo, "r1");
 
     // A subscription the nurse approves: Romeo 'to', the nurse 'from'.
-    send(
-        &mut romeo,
-        "<presence to='nurse@localhost' type='subscribe'/>",
-    );
+    romeo.send("<presence to='nurse@localhost' type='subscribe'/>");
     expect(&mut nurse, "Romeo's request", |s| {
         s.name == "presence" && s.attr("type") == Some("subscribe")
     });
-    send(
-        &mut nurse,
-        "<presence to='romeo@localhost' type='subscribed'/>",
-    );
+    nurse.send("<presence to='romeo@localhost' type='subscribed'/>");
     expect(&mut romeo, "the approval", |s| {
         s.name == "presence" && s.attr("type") == Some("subscribed")
     });
 
     // A request Juliet, who is offline, has not answered.
-    send(
-        &mut romeo,
+    romeo.send(
         "<presence to='juliet@localhost' type='subscribe' id='ask'>\
          <status>Wilt thou be gone?</status></presence>",
     );
     expect(&mut romeo, "the pending roster item", |s| {
         s.name == "iq"
-            && s.child("query", ROSTER)
-                .and_then(|q| q.child("item", ROSTER))
+            && s.get_child("query", NS_ROSTER)
+                .and_then(|q| q.get_child("item", NS_ROSTER))
                 .is_some_and(|i| {
                     i.attr("jid") == Some("juliet@localhost") && i.attr("ask") == Some("subscribe")
                 })
@@ -162,18 +107,13 @@ fn roster_subscriptions_requests_offline_messages_and_blocklist_survive_a_restar
 
     // Two offline messages for Juliet.
     for (id, body) in [("m1", "It was the nightingale"), ("m2", "and not the lark")] {
-        send(
-            &mut romeo,
-            &format!(
-                "<message to='juliet@localhost' type='chat' id='{id}'><body>{body}</body></message>"
-            ),
-        );
+        romeo.send(&format!(
+            "<message to='juliet@localhost' type='chat' id='{id}'><body>{body}</body></message>"
+        ));
     }
 
     // A blocked JID.
-    send(
-        &mut romeo,
-        "<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='tybalt@localhost'/></block></iq>",
+    romeo.send("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='tybalt@localhost'/></block></iq>",
     );
     iq_result(&mut romeo, "b1");
 
@@ -200,7 +140,7 @@ fn roster_subscriptions_requests_offline_messages_and_blocklist_survive_a_restar
     assert_eq!(benvolio.attr("name"), Some("Cousin"));
     assert_eq!(benvolio.attr("subscription"), Some("none"));
     assert_eq!(
-        benvolio.child("group", ROSTER).map(|g| g.text()),
+        benvolio.get_child("group", NS_ROSTER).map(|g| g.text()),
         Some("Montagues".to_string())
     );
     assert_eq!(
@@ -213,24 +153,20 @@ fn roster_subscriptions_requests_offline_messages_and_blocklist_survive_a_restar
 
     // The cached version is still current: nothing to send.
     if let Some(ver) = &version_before {
-        send(
-            &mut romeo,
-            &format!("<iq type='get' id='r4'><query xmlns='{ROSTER}' ver='{ver}'/></iq>"),
-        );
+        romeo.send(&format!(
+            "<iq type='get' id='r4'><query xmlns='{NS_ROSTER}' ver='{ver}'/></iq>"
+        ));
         let result = iq_result(&mut romeo, "r4");
         assert!(
-            result.child("query", ROSTER).is_none(),
+            result.get_child("query", NS_ROSTER).is_none(),
             "expected an empty result"
         );
     }
 
-    send(
-        &mut romeo,
-        "<iq type='get' id='b2'><blocklist xmlns='urn:xmpp:blocking'/></iq>",
-    );
+    romeo.send("<iq type='get' id='b2'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
     let blocklist = iq_result(&mut romeo, "b2");
     let blocked: Vec<&str> = blocklist
-        .child("blocklist", BLOCKING)
+        .get_child("blocklist", NS_BLOCKING)
         .map(|l| l.children().filter_map(|i| i.attr("jid")).collect())
         .unwrap_or_default();
     assert_eq!(blocked, vec!["tybalt@localhost"]);
@@ -244,23 +180,25 @@ fn roster_subscriptions_requests_offline_messages_and_blocklist_survive_a_restar
 
     // Juliet comes online: the whole request, then the messages in order.
     let mut juliet = connect(&server, "juliet", "balcony");
-    send(&mut juliet, "<presence/>");
+    juliet.send("<presence/>");
     let request = expect(&mut juliet, "Romeo's request", |s| {
         s.name == "presence" && s.attr("type") == Some("subscribe")
     });
     assert_eq!(request.attr("from"), Some("romeo@localhost"));
     assert_eq!(request.attr("id"), Some("ask"));
     assert_eq!(
-        request.child("status", "jabber:client").map(|s| s.text()),
+        request
+            .get_child("status", "jabber:client")
+            .map(|s| s.text()),
         Some("Wilt thou be gone?".to_string())
     );
-    let is_message = |s: &XElem| s.name == "message";
+    let is_message = |s: &Element| s.name == "message";
     let first = expect(&mut juliet, "the first offline message", is_message);
     let second = expect(&mut juliet, "the second offline message", is_message);
     assert_eq!(first.attr("id"), Some("m1"));
     assert_eq!(second.attr("id"), Some("m2"));
     for message in [&first, &second] {
-        let delay = message.child("delay", DELAY);
+        let delay = message.get_child("delay", NS_DELAY);
         assert_eq!(delay.and_then(|d| d.attr("from")), Some("localhost"));
         assert!(delay.and_then(|d| d.attr("stamp")).is_some());
     }
@@ -292,24 +230,15 @@ fn offline_deletion_ends_the_contacts_subscriptions() {
     presence(&mut romeo);
     presence(&mut juliet);
     // Romeo subscribed to Juliet; the nurse asked and got no answer.
-    send(
-        &mut romeo,
-        "<presence to='juliet@localhost' type='subscribe'/>",
-    );
+    romeo.send("<presence to='juliet@localhost' type='subscribe'/>");
     expect(&mut juliet, "Romeo's request", |s| {
         s.name == "presence" && s.attr("from") == Some("romeo@localhost")
     });
-    send(
-        &mut juliet,
-        "<presence to='romeo@localhost' type='subscribed'/>",
-    );
+    juliet.send("<presence to='romeo@localhost' type='subscribed'/>");
     expect(&mut romeo, "the approval", |s| {
         s.name == "presence" && s.attr("type") == Some("subscribed")
     });
-    send(
-        &mut nurse,
-        "<presence to='juliet@localhost' type='subscribe'/>",
-    );
+    nurse.send("<presence to='juliet@localhost' type='subscribe'/>");
     expect(&mut juliet, "the nurse's request", |s| {
         s.name == "presence" && s.attr("from") == Some("nurse@localhost")
     });

@@ -9,12 +9,13 @@
 //! Needs `pip install slixmpp`. Without it the test says so and passes,
 //! except when `CI` is set (non-empty), where it fails.
 
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::process::{drain, wait_bounded};
 use perch::testing::{TestOptions, TestServer};
 
 /// The script bounds itself to about a minute; this is the backstop.
@@ -39,31 +40,6 @@ fn slixmpp_missing() -> Option<String> {
         Ok(_) => Some("python3 cannot import slixmpp".to_string()),
         Err(e) => Some(format!("python3 could not be run: {e}")),
     }
-}
-
-fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Waits for the child at most `limit`; kills it after that.
-/// Returns its exit status, or `None` when it had to be killed.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if start.elapsed() < limit => std::thread::sleep(Duration::from_millis(50)),
-            Ok(None) => break,
-            Err(e) => panic!("waiting for the slixmpp script failed: {e}"),
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
 }
 
 #[test]
@@ -109,6 +85,10 @@ fn interop_slixmpp() {
     let stderr = drain(child.stderr.take().expect("stderr is piped"));
 
     let status = wait_bounded(&mut child, CHILD_TIMEOUT);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     let out = stdout.join().unwrap_or_default();
     let err = stderr.join().unwrap_or_default();
     server.stop();

@@ -372,26 +372,6 @@ fn a_stanza_split_across_writes_is_fine() {
     assert_eq!(client.non_presence().attr("id"), Some("p2"));
 }
 
-/// True if the server closed `client`'s connection within `limit`.
-fn closed_within(client: &mut Client, limit: Duration) -> bool {
-    use std::io::Read;
-    let deadline = Instant::now() + limit;
-    let mut buf = [0u8; 1024];
-    while Instant::now() < deadline {
-        match client.io.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return true,
-        }
-    }
-    false
-}
-
 #[test]
 fn silent_connections_give_way_to_a_user_of_the_same_address() {
     let server = throttled_server("auth_timeout_secs = 30", "max_connections_per_ip = 4");
@@ -402,7 +382,7 @@ fn silent_connections_give_way_to_a_user_of_the_same_address() {
     // A fifth, right away, is refused: none of the four is silent long enough.
     let mut refused = Client::connect_from(addr, home);
     assert!(
-        closed_within(&mut refused, Duration::from_secs(2)),
+        refused.closed_within(Duration::from_secs(2)),
         "the fifth was admitted"
     );
     // Six seconds later the user's client takes the slot of a silent one
@@ -415,10 +395,7 @@ fn silent_connections_give_way_to_a_user_of_the_same_address() {
     let started = Instant::now();
     for client in &mut silent {
         assert!(
-            closed_within(
-                client,
-                Duration::from_secs(4) + scaled(Duration::from_secs(4))
-            ),
+            client.closed_within(Duration::from_secs(4) + scaled(Duration::from_secs(4))),
             "a silent connection was still open after {:?}",
             started.elapsed()
         );

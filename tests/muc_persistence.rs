@@ -6,6 +6,8 @@
 //! Each part is a scansion conversation played against the same data
 //! directory, with a server restart in between.
 
+/// The runner's clients log in with the shared test client.
+mod common;
 #[allow(dead_code)]
 mod scansion_runner;
 

@@ -5,6 +5,8 @@
 //! the shared corpus (those in `tests/scansion/shared-must-pass.txt` must
 //! pass). See `scansion_runner/mod.rs` for the environment variables.
 
+/// The runner's clients log in with the shared test client.
+mod common;
 mod scansion_runner;
 
 #[test]

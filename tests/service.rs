@@ -10,14 +10,19 @@
 //! only. `systemd-analyze` is needed for the unit checks: without it they
 //! say so and pass, except under CI (`CI=true`), where they fail.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
+use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use common::process::{self, Server, Started};
+use common::{
+    Client, NS_SASL, Transport, login_at, peer_leaf, tcp_connect, tls_handshake_trusting,
+};
 use perch::config::{Config, ListenerKind};
 use perch::sd_notify::Notifier;
 use perch::store::Store;
@@ -108,117 +113,6 @@ fn unit_has_no_unknown_settings() {
         out.status.success() && stderr.trim().is_empty(),
         "systemd-analyze verify complained:\n{stderr}"
     );
-}
-
-// ---------------------------------------------------------------------------
-// A tiny XMPP client (plaintext PLAIN, as the test servers allow).
-
-struct Client {
-    tcp: TcpStream,
-    received: String,
-}
-
-fn b64(data: &[u8]) -> String {
-    perch::sasl::base64::encode(data)
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> std::io::Result<Client> {
-        let tcp = TcpStream::connect(addr)?;
-        tcp.set_read_timeout(Some(io_timeout()))?;
-        Ok(Client {
-            tcp,
-            received: String::new(),
-        })
-    }
-
-    fn send(&mut self, text: &str) {
-        self.tcp.write_all(text.as_bytes()).expect("send");
-    }
-
-    /// Reads until `needle` has arrived; returns everything read so far
-    /// and forgets it.
-    fn read_until(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + io_timeout();
-        let mut buf = [0u8; 4096];
-        while !self.received.contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} within {:?}; got {:?}",
-                io_timeout(),
-                self.received
-            );
-            match self.tcp.read(&mut buf) {
-                Ok(0) => panic!(
-                    "connection closed before {needle:?}; got {:?}",
-                    self.received
-                ),
-                Ok(n) => self
-                    .received
-                    .push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or_default())),
-                Err(e) => panic!("reading for {needle:?}: {e}; got {:?}", self.received),
-            }
-        }
-        std::mem::take(&mut self.received)
-    }
-
-    fn open_stream(&mut self) {
-        self.send(
-            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
-             xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>",
-        );
-        self.read_until("</stream:features>");
-    }
-
-    /// Logs in (`user` is the localpart) and binds a resource.
-    fn online(addr: SocketAddr, user: &str, password: &str) -> Client {
-        let mut c = Client::connect(addr).expect("connect");
-        c.open_stream();
-        let auth = b64(format!("\0{user}\0{password}").as_bytes());
-        c.send(&format!(
-            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{auth}</auth>"
-        ));
-        c.read_until("<success");
-        c.open_stream();
-        c.send(
-            "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
-             <resource>test</resource></bind></iq>",
-        );
-        c.read_until("</iq>");
-        c
-    }
-
-    fn ping(&mut self, id: &str) {
-        self.send(&format!(
-            "<iq type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
-        ));
-        self.read_until(&format!("id='{id}'"));
-    }
-
-    /// Whether the server closes this connection within `limit` (any
-    /// data before the close is kept for inspection).
-    fn closed_within(&mut self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        let mut buf = [0u8; 4096];
-        self.tcp
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("timeout");
-        while Instant::now() < deadline {
-            match self.tcp.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(n) => self
-                    .received
-                    .push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or_default())),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => return true,
-            }
-        }
-        false
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -411,7 +305,7 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
     notify.wait_for("WATCHDOG=1", perch::testing::scaled(Duration::from_secs(2)));
     notify.wait_for("WATCHDOG=1", perch::testing::scaled(Duration::from_secs(2)));
 
-    let mut alice = Client::online(server.addr, "alice", "pw");
+    let mut alice = login_at(server.addr, ("alice", "pw"), Some("test"));
     notify.wait_for(
         "1 client online",
         perch::testing::scaled(Duration::from_secs(3)),
@@ -429,7 +323,7 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
     assert!(outcome.need_restart.is_empty(), "{outcome:?}");
     assert_eq!(outcome.certificate_error, None);
     alice.ping("after-reload");
-    let mut second = Client::connect(server.addr).expect("tcp connect");
+    let mut second = Client::connect(server.addr);
     assert!(
         second.closed_within(perch::testing::scaled(Duration::from_secs(3))),
         "a second connection from the same address was admitted"
@@ -467,10 +361,10 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
         "shutdown took {took:?}"
     );
     assert!(alice.closed_within(perch::testing::scaled(Duration::from_secs(3))));
+    let last_words = alice.unparsed();
     assert!(
-        alice.received.contains("system-shutdown") && alice.received.contains("</stream:stream>"),
-        "{:?}",
-        alice.received
+        last_words.contains("system-shutdown") && last_words.contains("</stream:stream>"),
+        "{last_words:?}"
     );
     notify.wait_for("STOPPING=1", perch::testing::scaled(Duration::from_secs(1)));
     let store = Store::open(&data.join(perch::run::DB_FILE), 1 << 20).expect("reopen");
@@ -491,63 +385,18 @@ fn write_certificate(dir: &Path, stem: &str) -> (PathBuf, PathBuf, Vec<u8>) {
     (cert, key, generated.cert.der().to_vec())
 }
 
-/// A direct-TLS connection that trusts `trusted`; returns the stream and
-/// the leaf certificate the server presented.
-fn tls_connect(
-    addr: SocketAddr,
-    trusted: &[&[u8]],
-) -> (
-    rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
-    Vec<u8>,
-) {
-    use std::sync::Arc;
-    let mut roots = rustls::RootCertStore::empty();
-    for der in trusted {
-        roots
-            .add(rustls::pki_types::CertificateDer::from(der.to_vec()))
-            .expect("root");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
-    let mut tcp = TcpStream::connect(addr).expect("connect");
-    tcp.set_read_timeout(Some(io_timeout())).expect("timeout");
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp).expect("handshake");
-    }
-    let leaf = conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .map(|c| c.to_vec())
-        .expect("a certificate");
-    (rustls::StreamOwned::new(conn, tcp), leaf)
+/// A direct-TLS connection that trusts `trusted` only; returns the
+/// client and the leaf certificate the server presented.
+fn tls_connect(addr: SocketAddr, trusted: &[&[u8]]) -> (Client, Vec<u8>) {
+    let tls = tls_handshake_trusting(tcp_connect(addr), trusted);
+    let leaf = peer_leaf(&tls);
+    (Client::over(Transport::Tls(Box::new(tls))), leaf)
 }
 
-fn stream_features(stream: &mut impl ReadWrite) -> String {
-    stream
-        .write_all(
-            b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
-              xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>",
-        )
-        .expect("send");
-    let mut got = String::new();
-    let mut buf = [0u8; 4096];
-    while !got.contains("</stream:features>") {
-        let n = stream.read(&mut buf).expect("read");
-        assert!(n > 0, "closed; got {got:?}");
-        got.push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or_default()));
-    }
-    got
+/// Whether a new stream on `client` offers SASL mechanisms.
+fn offers_mechanisms(client: &mut Client) -> bool {
+    client.open().get_child("mechanisms", NS_SASL).is_some()
 }
-
-trait ReadWrite: Read + Write {}
-impl<T: Read + Write> ReadWrite for T {}
 
 #[test]
 fn reload_picks_up_a_renewed_certificate_without_dropping_connections() {
@@ -585,24 +434,13 @@ fn reload_picks_up_a_renewed_certificate_without_dropping_connections() {
         served, new_der,
         "new connections get the renewed certificate"
     );
-    assert!(stream_features(&mut after).contains("<mechanisms"));
+    assert!(offers_mechanisms(&mut after));
     // The connection made before the reload still works.
-    assert!(stream_features(&mut before).contains("<mechanisms"));
+    assert!(offers_mechanisms(&mut before));
 }
 
 // ---------------------------------------------------------------------------
 // The binary, as systemd runs it.
-
-fn read_log(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
-
-fn listening_port(log: &str) -> Option<u16> {
-    log.lines()
-        .find_map(|l| l.split("listening for c2s (clients, STARTTLS) on ").nth(1))
-        .and_then(|addr| addr.trim().rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-}
 
 #[test]
 #[cfg_attr(
@@ -610,7 +448,7 @@ fn listening_port(log: &str) -> Option<u16> {
     ignore = "starts the perch binary, which an emulated test cannot execute"
 )]
 fn binary_notifies_reloads_on_sighup_and_stops_on_sigterm() {
-    use rustix::process::{Pid, Signal, kill_process};
+    use rustix::process::Signal;
 
     let dir = TempDir::new("service-binary");
     let data = dir.path().join("data");
@@ -620,94 +458,67 @@ fn binary_notifies_reloads_on_sighup_and_stops_on_sigterm() {
     std::fs::write(&config, &text).expect("config");
     let notify = NotifySocket::bind(dir.path());
     // `perch user` never creates a database: make the one `perch run` would.
-    drop(perch::store::Store::open(&data.join(perch::run::DB_FILE), 1 << 20).expect("database"));
-    let add = Command::new(env!("CARGO_BIN_EXE_perch"))
-        .args([
-            "user",
-            "add",
-            "alice@localhost",
-            "--password-stdin",
-            "--weak",
-            "--config",
-        ])
-        .arg(&config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().expect("stdin").write_all(b"pw\n")?;
-            c.wait()
-        })
-        .expect("perch user add");
-    assert!(add.success());
+    process::create_database(&data);
+    process::user(
+        &config,
+        &["add", "alice@localhost", "--password-stdin", "--weak"],
+        Some("pw\n"),
+    )
+    .expect_code(0);
 
-    let log_path = dir.path().join("perch.log");
-    let log = std::fs::File::create(&log_path).expect("log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_perch"))
-        .args(["run", "--config"])
+    let mut cmd = process::perch(dir.path());
+    cmd.args(["run", "--config"])
         .arg(&config)
         .env("NOTIFY_SOCKET", &notify.path)
         .env("WATCHDOG_USEC", "400000")
-        .env_remove("WATCHDOG_PID")
-        .env_remove("JOURNAL_STREAM")
-        .env_remove("STATE_DIRECTORY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("perch run");
-    let pid = Pid::from_child(&child);
+        .env_remove("WATCHDOG_PID");
+    let mut server = match Server::spawn(cmd) {
+        Started::Serving(server) => server,
+        Started::Exited(status, log) => panic!("perch run exited ({status}):\n{log}"),
+    };
+    // The log is read from a pipe on another thread: a line the server
+    // wrote before a notification may still be on its way.
+    let logged = |server: &Server, needle: &str| server.wait_for_log(needle, io_timeout());
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         notify.wait_for("READY=1", io_timeout());
         notify.wait_for("WATCHDOG=1", perch::testing::scaled(Duration::from_secs(2)));
-        let port = listening_port(&read_log(&log_path)).expect("port in the log");
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut alice = Client::online(addr, "alice", "pw");
+        let mut alice = login_at(server.c2s(), ("alice", "pw"), Some("test"));
 
         // SIGHUP with a new log level: RELOADING=1, then READY=1 again,
         // and the connection lives on.
         std::fs::write(&config, text.replace("\"info\"", "\"debug\"")).expect("config");
-        kill_process(pid, Signal::HUP).expect("SIGHUP");
+        server.signal(Signal::HUP);
         notify.wait_for("RELOADING=1", io_timeout());
         notify.wait_for("READY=1", io_timeout());
         alice.ping("after-sighup");
-        let log = read_log(&log_path);
-        assert!(log.contains("reloaded: log_level"), "{log}");
+        assert!(logged(&server, "reloaded: log_level"), "{}", server.log());
 
         // A broken file on SIGHUP changes nothing and is reported.
         std::fs::write(&config, "this is not toml").expect("config");
-        kill_process(pid, Signal::HUP).expect("SIGHUP");
+        server.signal(Signal::HUP);
         notify.wait_for("READY=1", io_timeout());
         alice.ping("after-bad-sighup");
-        assert!(read_log(&log_path).contains("configuration not reloaded"));
+        assert!(logged(&server, "configuration not reloaded"));
 
         // SIGTERM: STOPPING=1, system-shutdown to the client, exit 0 fast.
         let started = Instant::now();
-        kill_process(pid, Signal::TERM).expect("SIGTERM");
+        let limit = perch::testing::scaled(Duration::from_secs(3));
+        server.signal(Signal::TERM);
         notify.wait_for("STOPPING=1", io_timeout());
         assert!(alice.closed_within(perch::testing::scaled(Duration::from_secs(3))));
         assert!(
-            alice.received.contains("system-shutdown"),
+            alice.unparsed().contains("system-shutdown"),
             "{:?}",
-            alice.received
+            alice.unparsed()
         );
-        let status = loop {
-            if let Some(s) = child.try_wait().expect("wait") {
-                break s;
-            }
-            assert!(
-                started.elapsed() < perch::testing::scaled(Duration::from_secs(3)),
-                "perch still running 3 s after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = server
+            .wait_exit(limit.saturating_sub(started.elapsed()))
+            .expect("perch still running 3 s after SIGTERM");
         assert!(status.success(), "exit status {status:?}");
-        assert!(read_log(&log_path).contains("stopped"));
+        assert!(logged(&server, "stopped"));
     }));
-    let _ = child.kill();
-    let _ = child.wait();
     if let Err(panic) = result {
-        eprintln!("perch's log:\n{}", read_log(&log_path));
+        eprintln!("perch's log:\n{}", server.log());
         std::panic::resume_unwind(panic);
     }
 }

@@ -86,7 +86,7 @@ fn the_default_data_directory_does_not_depend_on_the_current_one() {
     run_within(cmd, Some("password\n"), CLI_TIMEOUT)
         .expect_code(0)
         .expect_stdout("created alice@localhost");
-    Xmpp::login(server.c2s(), "alice", "password").expect("alice logs in");
+    authenticate(server.c2s(), ("alice", "password")).expect("alice logs in");
     assert!(!elsewhere.join("perch-data").exists());
     server.signal(Signal::TERM);
     server.wait_exit(STOP_TIMEOUT).expect("stops");
@@ -250,7 +250,7 @@ fn passwords_are_asked_for_after_the_checks_and_must_be_long_enough() {
         .expect_code(1)
         .expect_stderr("account alice@localhost exists already");
     let server = Server::start(&config);
-    Xmpp::login(server.c2s(), "alice", "seven77").expect("the weak password was set");
+    authenticate(server.c2s(), ("alice", "seven77")).expect("the weak password was set");
     // The same through the admin socket.
     user(&config, &["add", "alice@localhost"], None)
         .expect_code(1)
@@ -295,7 +295,7 @@ fn a_deleted_address_can_be_given_out_again_on_purpose() {
         "{}",
         server.log()
     );
-    Xmpp::login(server.c2s(), "alice", "second-password").expect("alice logs in");
+    authenticate(server.c2s(), ("alice", "second-password")).expect("alice logs in");
     // Once reused, it is an account like any other.
     add(&["--reuse-deleted"], "third-password\n")
         .expect_code(1)

@@ -48,7 +48,7 @@ fn floods_of_refused_connections_and_failed_logins_are_logged_once_then_summed_u
     // Twenty wrong passwords from another address (after the free ones,
     // the throttle refuses them: a second kind of line).
     for _ in 0..20 {
-        assert!(Xmpp::login(server.c2s(), "alice", "guess").is_err());
+        assert!(authenticate(server.c2s(), ("alice", "guess")).is_err());
     }
     std::thread::sleep(Duration::from_millis(500));
     server.signal(Signal::TERM);

@@ -84,7 +84,7 @@ fn second_server_on_same_data_dir_exits_3() {
         Some("password\n"),
     )
     .expect_code(0);
-    Xmpp::login(first.c2s(), "alice", "password").expect("alice logs in on the first server");
+    authenticate(first.c2s(), ("alice", "password")).expect("alice logs in on the first server");
     first.signal(Signal::TERM);
     let status = first.wait_exit(STOP_TIMEOUT).expect("first server stops");
     assert!(status.success());

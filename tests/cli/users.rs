@@ -111,8 +111,8 @@ fn user_commands_without_server() {
     )
     .expect_code(0);
     let server = Server::start(&config);
-    Xmpp::login(server.c2s(), "bob", "pw-bob-42").expect("bob logs in");
-    Xmpp::login(server.c2s(), "carol", "again-pw").expect("carol logs in");
+    authenticate(server.c2s(), ("bob", "pw-bob-42")).expect("bob logs in");
+    authenticate(server.c2s(), ("carol", "again-pw")).expect("carol logs in");
 }
 
 #[test]
@@ -270,14 +270,14 @@ fn user_commands_through_admin_socket() {
     .expect_code(0);
 
     // The new account can log in at once, with that password only.
-    let failure = Xmpp::login(addr, "alice", "wrong").err();
+    let failure = authenticate(addr, ("alice", "wrong")).err();
     assert!(
         failure
             .as_deref()
             .is_some_and(|f| f.contains("not-authorized")),
         "a wrong password must fail with not-authorized: {failure:?}"
     );
-    Xmpp::login(addr, "alice", "wonderland").expect("alice logs in after user add");
+    authenticate(addr, ("alice", "wonderland")).expect("alice logs in after user add");
 
     // Duplicates are refused with the same message as offline.
     user(
@@ -313,14 +313,14 @@ fn user_commands_through_admin_socket() {
     .expect_code(0)
     .expect_stdout("changed the password of alice@localhost");
     assert!(
-        Xmpp::login(addr, "alice", "wonderland").is_err(),
+        authenticate(addr, ("alice", "wonderland")).is_err(),
         "old password"
     );
-    Xmpp::login(addr, "alice", "landmark").expect("alice logs in with the new password");
+    authenticate(addr, ("alice", "landmark")).expect("alice logs in with the new password");
 
     // del while alice is online: her session gets a stream error, then EOF.
-    let mut alice = online(addr, "alice", "landmark", "phone");
-    let mut bob = online(addr, "bob", "builder-42", "desk");
+    let mut alice = login_at(addr, ("alice", "landmark"), Some("phone"));
+    let mut bob = login_at(addr, ("bob", "builder-42"), Some("desk"));
     user(&config, &["del", "alice@localhost"], None)
         .expect_code(0)
         .expect_stdout("deleted alice@localhost");
@@ -332,7 +332,7 @@ fn user_commands_through_admin_socket() {
     assert!(text.contains("</stream:stream>"), "stream closed: {text:?}");
     assert!(eof, "the server should close alice's socket: {text:?}");
     assert!(
-        Xmpp::login(addr, "alice", "landmark").is_err(),
+        authenticate(addr, ("alice", "landmark")).is_err(),
         "deleted account"
     );
     user(&config, &["del", "alice@localhost"], None)
@@ -479,7 +479,7 @@ fn stale_admin_socket_after_a_crash() {
         "{}",
         server.log()
     );
-    Xmpp::login(server.c2s(), "alice", "password").expect("alice logs in");
+    authenticate(server.c2s(), ("alice", "password")).expect("alice logs in");
     server.signal(Signal::INT);
     let status = server
         .wait_exit(STOP_TIMEOUT)

@@ -6,12 +6,11 @@ use std::fmt::Write as _;
 
 /// The namespace `xml:` prefixed attributes live in.
 pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
-/// The default namespace of top-level stanzas.
-pub const CLIENT_NS: &str = "jabber:client";
+/// The default namespace of top-level stanzas, and the stream namespace
+/// (`stream:` prefix), as the shared test client spells them.
+pub use crate::common::ns::{NS_CLIENT as CLIENT_NS, NS_STREAM as STREAM_NS};
 /// The namespace the runner binds the `scansion:` prefix to.
 pub const SCANSION_NS: &str = "https://matthewwild.co.uk/projects/scansion";
-/// The stream namespace (`stream:` prefix).
-pub const STREAM_NS: &str = "http://etherx.jabber.org/streams";
 
 /// An element with its attributes and mixed content.
 ///
