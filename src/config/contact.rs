@@ -1,9 +1,6 @@
 //! `[contact]`: the addresses people can reach the server's operators at,
 //! published as XEP-0157 contact addresses in the server's disco#info.
 
-use toml::Spanned;
-
-use super::Checker;
 use super::toml_reader::TableReader;
 
 /// XEP-0157 contact addresses (URIs such as `mailto:…`, `xmpp:…`,
@@ -39,61 +36,42 @@ impl ContactAddresses {
     }
 }
 
-pub(super) struct RawContact {
-    abuse: Option<Vec<Spanned<String>>>,
-    admin: Option<Vec<Spanned<String>>>,
-    feedback: Option<Vec<Spanned<String>>>,
-    sales: Option<Vec<Spanned<String>>>,
-    security: Option<Vec<Spanned<String>>>,
-    status: Option<Vec<Spanned<String>>>,
-    support: Option<Vec<Spanned<String>>>,
-}
-
-impl RawContact {
-    pub(super) fn read(table: &mut TableReader<'_, '_>) -> RawContact {
-        RawContact {
-            abuse: table.strings("abuse"),
-            admin: table.strings("admin"),
-            feedback: table.strings("feedback"),
-            sales: table.strings("sales"),
-            security: table.strings("security"),
-            status: table.strings("status"),
-            support: table.strings("support"),
-        }
-    }
-}
-
-impl Checker<'_> {
-    pub(super) fn contact(&mut self, raw: RawContact) -> ContactAddresses {
+impl ContactAddresses {
+    /// Reads and checks the `[contact]` table: lists of URIs, duplicates
+    /// dropped.
+    pub(super) fn read(table: &mut TableReader<'_, '_>) -> ContactAddresses {
         ContactAddresses {
-            abuse: self.uris("contact.abuse", raw.abuse),
-            admin: self.uris("contact.admin", raw.admin),
-            feedback: self.uris("contact.feedback", raw.feedback),
-            sales: self.uris("contact.sales", raw.sales),
-            security: self.uris("contact.security", raw.security),
-            status: self.uris("contact.status", raw.status),
-            support: self.uris("contact.support", raw.support),
+            abuse: uris(table, "abuse"),
+            admin: uris(table, "admin"),
+            feedback: uris(table, "feedback"),
+            sales: uris(table, "sales"),
+            security: uris(table, "security"),
+            status: uris(table, "status"),
+            support: uris(table, "support"),
         }
     }
+}
 
-    fn uris(&mut self, key: &str, raw: Option<Vec<Spanned<String>>>) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for uri in raw.unwrap_or_default() {
-            let span = uri.span();
-            let uri = uri.into_inner();
-            if !is_uri(&uri) {
-                let hint = if uri.contains('@') && !uri.contains(':') {
-                    format!(" (write mailto:{uri} or xmpp:{uri})")
-                } else {
-                    String::new()
-                };
-                self.problem(span, format_args!("{key}: {uri:?} is not a URI{hint}"));
-            } else if !out.contains(&uri) {
-                out.push(uri);
-            }
+/// The list `key` with every element that is not a URI reported and left
+/// out, and repeats dropped.
+fn uris(table: &mut TableReader<'_, '_>, key: &'static str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for uri in table.strings(key).unwrap_or_default() {
+        let span = uri.span();
+        let uri = uri.into_inner();
+        if !is_uri(&uri) {
+            let hint = if uri.contains('@') && !uri.contains(':') {
+                format!(" (write mailto:{uri} or xmpp:{uri})")
+            } else {
+                String::new()
+            };
+            let key = table.key_path(key);
+            table.problem(span, format_args!("{key}: {uri:?} is not a URI{hint}"));
+        } else if !out.contains(&uri) {
+            out.push(uri);
         }
-        out
     }
+    out
 }
 
 /// An absolute URI as RFC 3986 §3.1 starts one (`scheme:` then something),

@@ -1,4 +1,5 @@
-//! The data directory when the configuration names none.
+//! `data_dir`: where the database and the generated certificates live, and
+//! the choice when the configuration names none.
 //!
 //! Every command finds the database through this choice, so it must not
 //! depend on where a command happens to be started: `perch user add` run
@@ -17,7 +18,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::DEFAULT_DATA_DIR;
+use super::toml_reader::TableReader;
+
+/// The data directory of earlier versions, and the last resort when there
+/// is no home directory (see [`Surroundings`] for the whole order).
+pub const DEFAULT_DATA_DIR: &str = "./perch-data";
 
 /// What the choice depends on, read from the environment once so that the
 /// rules are testable without changing the process's environment.
@@ -66,8 +71,32 @@ impl Surroundings {
     }
 }
 
+/// Reads and checks the top-level `data_dir` key; `None` when it is absent
+/// or has a problem (reported).
+pub(super) fn read(top: &mut TableReader<'_, '_>) -> Option<PathBuf> {
+    let raw = top.string("data_dir")?;
+    let span = raw.span();
+    let dir = raw.into_inner();
+    if dir.is_empty() {
+        top.problem(span, "data_dir: must not be empty");
+        None
+    } else if dir.starts_with('~') {
+        // Nothing between the file and us expands `~`: such a path would
+        // silently create a directory literally named "~".
+        top.problem(
+            span,
+            format_args!("data_dir: '~' is not expanded; use an absolute path instead of {dir:?}"),
+        );
+        None
+    } else {
+        Some(PathBuf::from(dir))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::Config;
+    use super::super::tests::problems;
     use super::*;
 
     #[test]
@@ -105,5 +134,37 @@ mod tests {
         };
         assert_eq!(homeless.data_dir(), None);
         assert_eq!(Surroundings::default().data_dir(), None);
+    }
+
+    #[test]
+    fn state_directory_becomes_the_data_dir() {
+        let config = Config::defaults_with_state_dir(Some(PathBuf::from("/var/lib/perch")));
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/perch"));
+        let empty = Config::defaults_with_state_dir(Some(PathBuf::new()));
+        assert_eq!(empty.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        // An explicit data_dir wins over systemd's.
+        let config = Config::parse(
+            "data_dir = \"/srv/perch\"",
+            "t",
+            Some("/var/lib/perch".into()),
+        )
+        .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/srv/perch"));
+        let config = Config::parse("", "t", Some("/var/lib/perch".into())).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/perch"));
+    }
+
+    #[test]
+    fn bad_data_dir() {
+        assert_eq!(
+            problems("data_dir = \"\"\n"),
+            vec!["perch.toml:1: data_dir: must not be empty"]
+        );
+        assert_eq!(
+            problems("data_dir = \"~/perch\"\n"),
+            vec![
+                "perch.toml:1: data_dir: '~' is not expanded; use an absolute path instead of \"~/perch\""
+            ]
+        );
     }
 }

@@ -4,8 +4,8 @@
 
 use toml::Spanned;
 
+use super::addresses::{check_domain, parse_ip};
 use super::toml_reader::TableReader;
-use super::{Checker, check_domain, parse_ip};
 
 /// How long TURN credentials derived from a shared secret stay valid
 /// when the service does not say.
@@ -50,21 +50,10 @@ pub enum ServiceCredentials {
     SharedSecret { secret: String, ttl_secs: u32 },
 }
 
-pub(super) struct RawExternalService {
-    /// The `type` key.
-    kind: Spanned<String>,
-    host: Spanned<String>,
-    port: Option<Spanned<i64>>,
-    transport: Option<Spanned<String>>,
-    name: Option<Spanned<String>>,
-    username: Option<Spanned<String>>,
-    password: Option<Spanned<String>>,
-    secret: Option<Spanned<String>>,
-    ttl_secs: Option<Spanned<i64>>,
-}
-
-impl RawExternalService {
-    pub(super) fn read(table: &mut TableReader<'_, '_>) -> Option<RawExternalService> {
+impl ExternalService {
+    /// Reads and checks one `[[external_service]]` table; `None` when it
+    /// has a problem (reported).
+    pub(super) fn read(table: &mut TableReader<'_, '_>) -> Option<ExternalService> {
         let kind = table.required_string("type");
         let host = table.required_string("host");
         let port = table.integer("port");
@@ -74,73 +63,48 @@ impl RawExternalService {
         let password = table.string("password");
         let secret = table.string("secret");
         let ttl_secs = table.integer("ttl_secs");
-        Some(RawExternalService {
-            kind: kind?,
-            host: host?,
-            port,
-            transport,
-            name,
-            username,
-            password,
-            secret,
-            ttl_secs,
-        })
-    }
-}
+        // Without its type or host the table is left out, and what it does
+        // have is not worth checking.
+        let (kind, host) = (kind?, host?);
 
-impl Checker<'_> {
-    pub(super) fn external_services(
-        &mut self,
-        raw: Spanned<Vec<Spanned<RawExternalService>>>,
-    ) -> Vec<ExternalService> {
-        raw.into_inner()
-            .into_iter()
-            .filter_map(|service| self.external_service(service))
-            .collect()
-    }
-
-    fn external_service(&mut self, raw: Spanned<RawExternalService>) -> Option<ExternalService> {
-        let table_span = raw.span();
-        let raw = raw.into_inner();
-        let kind = raw.kind.get_ref().clone();
+        let kind_span = kind.span();
+        let kind = kind.into_inner();
         let kind_ok = !kind.is_empty()
             && kind.chars().all(|c| {
                 c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '+')
             });
         if !kind_ok {
-            self.problem(
-                raw.kind.span(),
+            table.problem(
+                kind_span,
                 format_args!(
                     "external_service.type: expected a service type such as \"stun\" or \"turn\" (lower-case); found {kind:?}"
                 ),
             );
         }
-        let host = match parse_ip(raw.host.get_ref()) {
+        let host = match parse_ip(host.get_ref()) {
             Some(ip) => Some(ip.to_string()),
-            None => match check_domain(raw.host.get_ref()) {
+            None => match check_domain(host.get_ref()) {
                 Ok(domain) => Some(domain),
                 Err(why) => {
-                    self.problem(
-                        raw.host.span(),
-                        format_args!("external_service.host: {:?} {why}", raw.host.get_ref()),
+                    table.problem(
+                        host.span(),
+                        format_args!("external_service.host: {:?} {why}", host.get_ref()),
                     );
                     None
                 }
             },
         };
-        let port: Option<Option<u16>> = match raw.port {
-            Some(port) => self
-                .integer("external_service.port", port, 1..=65_535)
-                .map(Some),
+        let port: Option<Option<u16>> = match port {
+            Some(port) => table.in_range("port", port, 1..=65_535).map(Some),
             None => Some(None),
         };
-        let transport: Option<Option<Transport>> = match raw.transport {
+        let transport: Option<Option<Transport>> = match transport {
             None => Some(None),
             Some(t) => match t.get_ref().as_str() {
                 "udp" => Some(Some(Transport::Udp)),
                 "tcp" => Some(Some(Transport::Tcp)),
                 other => {
-                    self.problem(
+                    table.problem(
                         t.span(),
                         format_args!("external_service.transport: expected \"udp\" or \"tcp\"; found {other:?}"),
                     );
@@ -148,14 +112,8 @@ impl Checker<'_> {
                 }
             },
         };
-        let name = raw.name.map(Spanned::into_inner).filter(|n| !n.is_empty());
-        let credentials = self.service_credentials(
-            table_span,
-            raw.username,
-            raw.password,
-            raw.secret,
-            raw.ttl_secs,
-        );
+        let name = name.map(Spanned::into_inner).filter(|n| !n.is_empty());
+        let credentials = service_credentials(table, username, password, secret, ttl_secs);
         Some(ExternalService {
             kind: kind_ok.then_some(kind)?,
             host: host?,
@@ -165,69 +123,68 @@ impl Checker<'_> {
             credentials: credentials?,
         })
     }
+}
 
-    fn service_credentials(
-        &mut self,
-        table_span: std::ops::Range<usize>,
-        username: Option<Spanned<String>>,
-        password: Option<Spanned<String>>,
-        secret: Option<Spanned<String>>,
-        ttl_secs: Option<Spanned<i64>>,
-    ) -> Option<ServiceCredentials> {
-        match (username, password, secret) {
-            (None, None, None) => {
-                if let Some(ttl) = ttl_secs {
-                    self.problem(
-                        ttl.span(),
-                        "external_service.ttl_secs: only meaningful together with secret",
-                    );
-                    return None;
-                }
-                Some(ServiceCredentials::None)
-            }
-            (Some(username), Some(password), None) => {
-                if let Some(ttl) = ttl_secs {
-                    self.problem(
-                        ttl.span(),
-                        "external_service.ttl_secs: only meaningful together with secret (static username/password never expire)",
-                    );
-                    return None;
-                }
-                Some(ServiceCredentials::Static {
-                    username: username.into_inner(),
-                    password: password.into_inner(),
-                })
-            }
-            (None, None, Some(secret)) => {
-                if secret.get_ref().is_empty() {
-                    self.problem(secret.span(), "external_service.secret: must not be empty");
-                    return None;
-                }
-                let ttl_secs = self.optional_integer(
-                    "external_service.ttl_secs",
-                    ttl_secs,
-                    60..=30 * 86_400,
-                    DEFAULT_TURN_TTL_SECS,
+/// The credentials a service's keys describe: none, a fixed username and
+/// password, or a secret to compute them from.
+fn service_credentials(
+    table: &mut TableReader<'_, '_>,
+    username: Option<Spanned<String>>,
+    password: Option<Spanned<String>>,
+    secret: Option<Spanned<String>>,
+    ttl_secs: Option<Spanned<i64>>,
+) -> Option<ServiceCredentials> {
+    match (username, password, secret) {
+        (None, None, None) => {
+            if let Some(ttl) = ttl_secs {
+                table.problem(
+                    ttl.span(),
+                    "external_service.ttl_secs: only meaningful together with secret",
                 );
-                Some(ServiceCredentials::SharedSecret {
-                    secret: secret.into_inner(),
-                    ttl_secs,
-                })
+                return None;
             }
-            (_, _, Some(secret)) => {
-                self.problem(
-                    secret.span(),
-                    "external_service: give either secret (credentials computed per user) or username and password (the same for everyone), not both",
+            Some(ServiceCredentials::None)
+        }
+        (Some(username), Some(password), None) => {
+            if let Some(ttl) = ttl_secs {
+                table.problem(
+                    ttl.span(),
+                    "external_service.ttl_secs: only meaningful together with secret (static username/password never expire)",
                 );
-                None
+                return None;
             }
-            _ => {
-                self.problem(
-                    table_span,
-                    "external_service: username and password go together; set both or neither",
-                );
-                None
+            Some(ServiceCredentials::Static {
+                username: username.into_inner(),
+                password: password.into_inner(),
+            })
+        }
+        (None, None, Some(secret)) => {
+            if secret.get_ref().is_empty() {
+                table.problem(secret.span(), "external_service.secret: must not be empty");
+                return None;
             }
+            let ttl_secs = ttl_secs
+                .and_then(|ttl| table.in_range("ttl_secs", ttl, 60..=30 * 86_400))
+                .unwrap_or(DEFAULT_TURN_TTL_SECS);
+            Some(ServiceCredentials::SharedSecret {
+                secret: secret.into_inner(),
+                ttl_secs,
+            })
+        }
+        (_, _, Some(secret)) => {
+            table.problem(
+                secret.span(),
+                "external_service: give either secret (credentials computed per user) or username and password (the same for everyone), not both",
+            );
+            None
+        }
+        _ => {
+            let span = table.span();
+            table.problem(
+                span,
+                "external_service: username and password go together; set both or neither",
+            );
+            None
         }
     }
 }

@@ -3,7 +3,6 @@
 
 use toml::Spanned;
 
-use super::Checker;
 use super::toml_reader::TableReader;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,31 +25,17 @@ impl Default for RegistrationConfig {
     }
 }
 
-pub(super) struct RawRegistration {
-    allow: Option<bool>,
-    min_interval_secs: Option<Spanned<i64>>,
-}
-
-impl RawRegistration {
-    pub(super) fn read(table: &mut TableReader<'_, '_>) -> RawRegistration {
-        RawRegistration {
-            allow: table.boolean("allow").map(Spanned::into_inner),
-            min_interval_secs: table.integer("min_interval_secs"),
-        }
-    }
-}
-
-impl Checker<'_> {
-    pub(super) fn registration(
-        &mut self,
-        raw: RawRegistration,
-        defaults: RegistrationConfig,
-    ) -> RegistrationConfig {
+impl RegistrationConfig {
+    /// Reads and checks the `[registration]` table; absent keys keep their
+    /// defaults.
+    pub(super) fn read(table: &mut TableReader<'_, '_>) -> RegistrationConfig {
+        let defaults = RegistrationConfig::default();
         RegistrationConfig {
-            allow: raw.allow.unwrap_or(defaults.allow),
-            min_interval_secs: self.optional_integer(
-                "registration.min_interval_secs",
-                raw.min_interval_secs,
+            allow: table
+                .boolean("allow")
+                .map_or(defaults.allow, Spanned::into_inner),
+            min_interval_secs: table.optional_integer(
+                "min_interval_secs",
                 0..=86_400,
                 defaults.min_interval_secs,
             ),

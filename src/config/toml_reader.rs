@@ -1,5 +1,5 @@
-//! A typed reader over the document `toml` parses, which fills the config's
-//! `Raw*` structs by hand.
+//! A typed reader over the document `toml` parses, from which each config
+//! section reads its keys and checks their values in one pass.
 //!
 //! Serde's derived deserializers did this before: about 170 KiB of machine
 //! code (x86-64 musl) for a file read once at start, which on a small
@@ -8,7 +8,8 @@
 //! Every getter takes its key out of the table, so whatever is left when the
 //! table is finished is unknown; the keys asked for, in the order asked, are
 //! the alternatives an unknown key's message offers. Problems (a wrong type,
-//! a missing required key, an unknown key) are collected rather than
+//! a missing required key, an unknown key, and the value problems a section
+//! reports through [`TableReader::problem`]) are collected rather than
 //! returned at the first: a value with a problem reads as absent, so the
 //! rest of the file is still read and checked.
 
@@ -17,20 +18,20 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeArray, DeInteger, DeTable, DeValue};
 
-/// A problem with the shape of the file (not with a value's meaning), at a
-/// byte span of the text; the caller adds the `file:line:` prefix.
+/// A problem with the file at a byte span of the text; the caller adds the
+/// `file:line:` prefix.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) struct ShapeProblem {
+pub(super) struct Problem {
     pub span: Range<usize>,
     pub message: String,
 }
 
 /// Reads a parsed document with `read` and returns what it built together
-/// with every shape problem found.
+/// with every problem found, in the order found.
 pub(super) fn read_document<'i, T>(
     document: Spanned<DeTable<'i>>,
     read: impl FnOnce(&mut TableReader<'i, '_>) -> T,
-) -> (T, Vec<ShapeProblem>) {
+) -> (T, Vec<Problem>) {
     let mut problems = Vec::new();
     let span = document.span();
     let mut top = TableReader {
@@ -68,10 +69,21 @@ pub(super) struct TableReader<'i, 'p> {
     kind: TableKind,
     /// The keys asked for so far, in order: the known keys.
     asked: Vec<&'static str>,
-    problems: &'p mut Vec<ShapeProblem>,
+    problems: &'p mut Vec<Problem>,
 }
 
 impl<'i> TableReader<'i, '_> {
+    /// Where the table starts in the text (a `[[host]]`'s header, say), for
+    /// problems with the table as a whole.
+    pub fn span(&self) -> Range<usize> {
+        self.span.clone()
+    }
+
+    /// Reports a problem with a value this table's reader has checked.
+    pub fn problem(&mut self, span: Range<usize>, message: impl std::fmt::Display) {
+        self.report(span, message.to_string());
+    }
+
     /// An optional string.
     pub fn string(&mut self, key: &'static str) -> Option<Spanned<String>> {
         let value = self.take(key)?;
@@ -217,7 +229,7 @@ impl<'i> TableReader<'i, '_> {
                     self.asked.join(", ")
                 )
             };
-            self.problems.push(ShapeProblem {
+            self.problems.push(Problem {
                 span: key.span(),
                 message,
             });
@@ -269,10 +281,11 @@ impl<'i> TableReader<'i, '_> {
     }
 
     fn report(&mut self, span: Range<usize>, message: String) {
-        self.problems.push(ShapeProblem { span, message });
+        self.problems.push(Problem { span, message });
     }
 
-    fn key_path(&self, key: &str) -> String {
+    /// `key` as messages name it: `listener.port`, `log_level`.
+    pub fn key_path(&self, key: &str) -> String {
         if self.path.is_empty() {
             key.to_owned()
         } else {

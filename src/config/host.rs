@@ -1,0 +1,402 @@
+//! `[[host]]`: the domains the server serves, each with its certificate and
+//! its chat service's domain.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use super::addresses::check_domain;
+use super::host_tls;
+use super::toml_reader::TableReader;
+
+/// The virtual host served when the config names none.
+pub const DEFAULT_DOMAIN: &str = "localhost";
+
+/// The prefix that names systemd's credentials directory in a certificate
+/// or key path (`LoadCredential=` in the unit copies root-only files there,
+/// readable by the service).
+pub const CREDENTIALS_PREFIX: &str = "$CREDENTIALS_DIRECTORY/";
+
+/// One virtual host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostConfig {
+    /// Lower-cased domain name.
+    pub domain: String,
+    /// PEM certificate chain, e.g. Let's Encrypt's `fullchain.pem`. Set
+    /// together with `key` or not at all (validated); without both, a
+    /// self-signed certificate kept in the data directory is used.
+    pub certificate: Option<PathBuf>,
+    /// PEM private key for `certificate`, e.g. `privkey.pem`.
+    pub key: Option<PathBuf>,
+    /// Lower-cased MUC service domain; `None` when MUC is disabled for this host.
+    pub muc: Option<String>,
+    /// `perch check` accepts a configured certificate that does not name
+    /// `domain` (otherwise an error for any domain but localhost).
+    pub allow_mismatched_certificate: bool,
+}
+
+impl HostConfig {
+    /// The configured certificate and key, when both are set.
+    pub fn certificate_files(&self) -> Option<(&Path, &Path)> {
+        Some((self.certificate.as_deref()?, self.key.as_deref()?))
+    }
+}
+
+/// The MUC domain a host gets when its `muc` key is absent.
+pub fn default_muc(domain: &str) -> String {
+    format!("conference.{domain}")
+}
+
+/// Replaces a leading [`CREDENTIALS_PREFIX`] with `credentials_dir`. Without
+/// that directory (outside the service) the path stays as written, so that
+/// reading it fails with the path shown.
+pub fn expand_credentials_path(path: &str, credentials_dir: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix(CREDENTIALS_PREFIX), credentials_dir) {
+        (Some(name), Some(dir)) => dir.join(name),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// The hosts when the file has no `[[host]]`: localhost with its MUC.
+pub(super) fn defaults() -> Vec<HostConfig> {
+    vec![HostConfig {
+        domain: DEFAULT_DOMAIN.to_owned(),
+        certificate: None,
+        key: None,
+        muc: Some(default_muc(DEFAULT_DOMAIN)),
+        allow_mismatched_certificate: false,
+    }]
+}
+
+/// A checked host plus the spans needed for cross-host checks.
+struct CheckedHost {
+    host: HostConfig,
+    domain_span: Range<usize>,
+    muc_span: Range<usize>,
+}
+
+/// Reads and checks the `[[host]]` tables, each on its own and then
+/// against each other; `None` when the file has no `[[host]]`, or none that
+/// could be read (reported), so that the defaults stand. `credentials_dir`
+/// is systemd's `$CREDENTIALS_DIRECTORY`, for certificate and key paths.
+pub(super) fn read(
+    top: &mut TableReader<'_, '_>,
+    credentials_dir: Option<&Path>,
+) -> Option<Vec<HostConfig>> {
+    let list = top.tables("host", |table| read_host(table, credentials_dir))?;
+    let list_span = list.span();
+    let checked: Vec<CheckedHost> = list
+        .into_inner()
+        .into_iter()
+        .map(Spanned::into_inner)
+        .collect();
+    if checked.is_empty() {
+        top.problem(list_span, "host: at least one [[host]] is required");
+    }
+
+    for (i, host) in checked.iter().enumerate() {
+        let earlier = checked.get(..i).unwrap_or_default();
+        if earlier
+            .iter()
+            .any(|other| other.host.domain == host.host.domain)
+        {
+            top.problem(
+                host.domain_span.clone(),
+                format_args!("host: {:?} is configured more than once", host.host.domain),
+            );
+        }
+        let Some(muc) = &host.host.muc else { continue };
+        if let Some(owner) = checked.iter().find(|other| &other.host.domain == muc) {
+            top.problem(
+                host.muc_span.clone(),
+                format_args!(
+                    "host {:?}: muc domain {muc:?} is also a user host; use a separate name such as {:?}",
+                    host.host.domain,
+                    default_muc(&owner.host.domain)
+                ),
+            );
+        } else if let Some(other) = earlier
+            .iter()
+            .find(|other| other.host.muc.as_ref() == Some(muc))
+        {
+            top.problem(
+                host.muc_span.clone(),
+                format_args!(
+                    "host {:?}: muc domain {muc:?} is already used by host {:?}",
+                    host.host.domain, other.host.domain
+                ),
+            );
+        }
+    }
+    Some(checked.into_iter().map(|checked| checked.host).collect())
+}
+
+/// One `[[host]]` on its own; `None` when its domain is missing or unusable
+/// (reported).
+fn read_host(
+    table: &mut TableReader<'_, '_>,
+    credentials_dir: Option<&Path>,
+) -> Option<CheckedHost> {
+    let domain = table.required_string("domain");
+    let certificate = table.string("certificate");
+    let key = table.string("key");
+    let allow_mismatched_certificate = table.boolean("allow_mismatched_certificate");
+    let muc = table.string("muc");
+    let domain = domain?;
+
+    let domain_span = domain.span();
+    let domain = match check_domain(domain.get_ref()) {
+        Ok(checked) => checked,
+        Err(why) => {
+            table.problem(
+                domain_span,
+                format_args!("host.domain: {:?} {why}", domain.get_ref()),
+            );
+            return None;
+        }
+    };
+
+    let (certificate, key) = match (certificate, key) {
+        (None, None) => (None, None),
+        (Some(certificate), None) => {
+            table.problem(
+                certificate.span(),
+                format_args!(
+                    "host {domain:?}: certificate is set but key is not (set both or neither)"
+                ),
+            );
+            (None, None)
+        }
+        (None, Some(key)) => {
+            table.problem(
+                key.span(),
+                format_args!(
+                    "host {domain:?}: key is set but certificate is not (set both or neither)"
+                ),
+            );
+            (None, None)
+        }
+        (Some(certificate), Some(key)) => {
+            let certificate =
+                file_path(table, &domain, "certificate", certificate, credentials_dir);
+            let key = file_path(table, &domain, "key", key, credentials_dir);
+            // Keep the pair whole so consumers may rely on both-or-neither.
+            match (certificate, key) {
+                (Some(certificate), Some(key)) => (Some(certificate), Some(key)),
+                _ => (None, None),
+            }
+        }
+    };
+
+    let allow_mismatched_certificate = host_tls::allow_mismatched_certificate(
+        &domain,
+        allow_mismatched_certificate,
+        certificate.is_some(),
+    )
+    .unwrap_or_else(|(span, message)| {
+        table.problem(span, message);
+        false
+    });
+
+    let (muc, muc_span) = match muc {
+        None => (Some(default_muc(&domain)), table.span()),
+        Some(muc) if muc.get_ref().is_empty() => (None, muc.span()),
+        Some(muc) => match check_domain(muc.get_ref()) {
+            Ok(name) if name == domain => {
+                table.problem(
+                    muc.span(),
+                    format_args!(
+                        "host {domain:?}: muc domain must differ from the host's own domain; try {:?}",
+                        default_muc(&domain)
+                    ),
+                );
+                (None, muc.span())
+            }
+            Ok(name) => (Some(name), muc.span()),
+            Err(why) => {
+                table.problem(
+                    muc.span(),
+                    format_args!(
+                        "host {domain:?}: muc {:?} {why} (use \"\" to disable MUC)",
+                        muc.get_ref()
+                    ),
+                );
+                (None, muc.span())
+            }
+        },
+    };
+
+    Some(CheckedHost {
+        host: HostConfig {
+            domain,
+            certificate,
+            key,
+            muc,
+            allow_mismatched_certificate,
+        },
+        domain_span,
+        muc_span,
+    })
+}
+
+fn file_path(
+    table: &mut TableReader<'_, '_>,
+    domain: &str,
+    key: &str,
+    raw: Spanned<String>,
+    credentials_dir: Option<&Path>,
+) -> Option<PathBuf> {
+    if raw.get_ref().is_empty() {
+        table.problem(
+            raw.span(),
+            format_args!("host {domain:?}: {key} must not be empty"),
+        );
+        None
+    } else {
+        Some(expand_credentials_path(raw.get_ref(), credentials_dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{parse, problems};
+    use super::*;
+
+    #[test]
+    fn credentials_directory_prefix() {
+        let dir = Path::new("/run/credentials/perch.service");
+        assert_eq!(
+            expand_credentials_path("$CREDENTIALS_DIRECTORY/example.org.key", Some(dir)),
+            dir.join("example.org.key")
+        );
+        assert_eq!(
+            expand_credentials_path("$CREDENTIALS_DIRECTORY/example.org.key", None),
+            PathBuf::from("$CREDENTIALS_DIRECTORY/example.org.key")
+        );
+        assert_eq!(
+            expand_credentials_path("/etc/perch/key.pem", Some(dir)),
+            PathBuf::from("/etc/perch/key.pem")
+        );
+    }
+
+    #[test]
+    fn empty_muc_disables_muc() {
+        let config = parse("[[host]]\ndomain = \"example.org\"\nmuc = \"\"\n").unwrap();
+        assert_eq!(config.hosts[0].muc, None);
+    }
+
+    #[test]
+    fn bad_domains() {
+        let text = r#"
+[[host]]
+domain = ""
+[[host]]
+domain = "example.org:5222"
+[[host]]
+domain = "example..org"
+[[host]]
+domain = "exa mple.org"
+[[host]]
+domain = "user@example.org"
+[[host]]
+domain = ".example.org"
+"#;
+        assert_eq!(
+            problems(text),
+            vec![
+                "perch.toml:3: host.domain: \"\" must not be empty",
+                "perch.toml:5: host.domain: \"example.org:5222\" is not a valid domain name (ports belong in [[listener]], not in domains)",
+                "perch.toml:7: host.domain: \"example..org\" is not a valid domain name (empty label: check for leading, trailing or doubled dots)",
+                "perch.toml:9: host.domain: \"exa mple.org\" is not a valid domain name (it contains whitespace or control characters)",
+                "perch.toml:11: host.domain: \"user@example.org\" is not a valid domain name (it contains '@')",
+                "perch.toml:13: host.domain: \".example.org\" is not a valid domain name (empty label: check for leading, trailing or doubled dots)",
+            ]
+        );
+        let long_label = format!("[[host]]\ndomain = \"{}.org\"\n", "a".repeat(64));
+        assert_eq!(
+            problems(&long_label),
+            vec![
+                "perch.toml:2: host.domain: \"".to_owned()
+                    + &"a".repeat(64)
+                    + ".org\" is not a valid domain name (a label is longer than 63 bytes)"
+            ]
+        );
+        let long_name = format!("[[host]]\ndomain = \"{}org\"\n", "abcdefghi.".repeat(26));
+        assert!(problems(&long_name)[0].ends_with("(longer than 253 bytes)"));
+    }
+
+    #[test]
+    fn duplicate_hosts_and_muc_clashes() {
+        let text = r#"
+[[host]]
+domain = "example.org"
+[[host]]
+domain = "EXAMPLE.org"
+muc = ""
+[[host]]
+domain = "chat.example.org"
+muc = "example.org"
+[[host]]
+domain = "example.net"
+muc = "conference.example.org"
+[[host]]
+domain = "example.com"
+muc = "Example.com"
+"#;
+        assert_eq!(
+            problems(text),
+            vec![
+                "perch.toml:5: host: \"example.org\" is configured more than once",
+                "perch.toml:9: host \"chat.example.org\": muc domain \"example.org\" is also a user host; use a separate name such as \"conference.example.org\"",
+                "perch.toml:12: host \"example.net\": muc domain \"conference.example.org\" is already used by host \"example.org\"",
+                "perch.toml:15: host \"example.com\": muc domain must differ from the host's own domain; try \"conference.example.com\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn default_muc_clashing_with_a_host_points_at_the_host_table() {
+        let text = "[[host]]\ndomain = \"example.org\"\n[[host]]\ndomain = \"conference.example.org\"\nmuc = \"\"\n";
+        assert_eq!(
+            problems(text),
+            vec![
+                "perch.toml:1: host \"example.org\": muc domain \"conference.example.org\" is also a user host; use a separate name such as \"conference.conference.example.org\""
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_muc_name() {
+        assert_eq!(
+            problems("[[host]]\ndomain = \"a.org\"\nmuc = \"rooms/a.org\"\n"),
+            vec![
+                "perch.toml:3: host \"a.org\": muc \"rooms/a.org\" is not a valid domain name (it contains '/') (use \"\" to disable MUC)"
+            ]
+        );
+    }
+
+    #[test]
+    fn certificate_and_key_go_together() {
+        let text = r#"
+[[host]]
+domain = "a.org"
+certificate = "/etc/a.pem"
+[[host]]
+domain = "b.org"
+key = "/etc/b.key"
+[[host]]
+domain = "c.org"
+certificate = ""
+key = "/etc/c.key"
+"#;
+        assert_eq!(
+            problems(text),
+            vec![
+                "perch.toml:4: host \"a.org\": certificate is set but key is not (set both or neither)",
+                "perch.toml:7: host \"b.org\": key is set but certificate is not (set both or neither)",
+                "perch.toml:10: host \"c.org\": certificate must not be empty",
+            ]
+        );
+    }
+}
