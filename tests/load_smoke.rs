@@ -181,4 +181,32 @@ fn every_scenario_against_perch() {
     assert_eq!(find(&muc, "muc").len(), 1, "{muc:#?}");
     find(&muc, "muc_latency").iter().for_each(|r| assert_muc(r));
     find(&muc, "muc").iter().for_each(|r| assert_muc(r));
+
+    // Last: its wrong guesses come from 127.0.N.x and name victims of
+    // their own, so nothing above is throttled by them. Short enough that
+    // no source address gets past the free failures of either throttle.
+    let mut guess = tiny(Scenario::Guess, addr);
+    guess.seconds = 0.6;
+    guess.parallel = 2;
+    guess.sources = 3;
+    guess.step_timeout = 3.0;
+    let records = run(guess);
+    let guesses = find(&records, "guess");
+    let modes: Vec<&str> = guesses.iter().filter_map(|r| r["mode"].as_str()).collect();
+    assert_eq!(
+        modes,
+        ["interleaved", "parallel", "addresses"],
+        "{records:#?}"
+    );
+    for r in &guesses {
+        assert!(r["checked"].as_u64().unwrap_or(0) > 0, "{r}");
+        assert_eq!(r["errors"], 0, "{r}");
+        assert_eq!(r["accepted"], 0, "{r}");
+        assert!(r["checked_answer_ms"]["p50_ms"].as_f64().is_some(), "{r}");
+    }
+    assert!(
+        guesses[0]["logins_ok"].as_u64().unwrap_or(0) > 0,
+        "{guesses:#?}"
+    );
+    assert_eq!(guesses[2]["clients"], 3, "{guesses:#?}");
 }

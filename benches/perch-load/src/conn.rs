@@ -20,7 +20,7 @@ use crate::base64;
 use crate::sasl::{self, Mechanism, SaslError, ScramClient};
 use crate::xml::{self, Frame, FrameError};
 
-const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+pub const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 const NS_TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
@@ -197,6 +197,12 @@ impl Conn {
                 .map_err(|e| ClientError::Io("connect", e))
         })
         .await?;
+        Conn::open_on(target, tcp).await
+    }
+
+    /// Like `open`, over a TCP connection the caller made (one from a
+    /// chosen source address: `source::connect_from`).
+    pub async fn open_on(target: &Target, tcp: TcpStream) -> Result<(Conn, Vec<u8>), ClientError> {
         let _ = tcp.set_nodelay(true);
         let mut conn = Conn {
             io: Io::Plain(tcp),
@@ -426,7 +432,8 @@ fn has_child(el: &[u8], name: &str, ns: &str) -> bool {
     .unwrap_or(false)
 }
 
-fn mechanisms(features: &[u8]) -> Vec<String> {
+/// The SASL mechanisms a `<stream:features>` offers.
+pub fn mechanisms(features: &[u8]) -> Vec<String> {
     xml::with_parsed(features, |n| {
         n.descendants()
             .filter(|c| {

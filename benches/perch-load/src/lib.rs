@@ -1,8 +1,10 @@
 //! perch-load: an XMPP load generator. It talks XMPP over loopback sockets
 //! to any server (Perch, Prosody, ejabberd, or its own sink) and knows
 //! nothing of their internals. Scenarios: `login`, `idle`, `chat`, `muc`,
-//! `churn` (and `register` to create accounts by XEP-0077). Each phase is
-//! bounded in count and time and emits one JSON record.
+//! `churn` (and `register` to create accounts by XEP-0077), and `guess`
+//! (how fast a password guesser gets answers through a failed-login
+//! throttle). Each phase is bounded in count and time and emits one JSON
+//! record.
 //!
 //! Clients run as tasks on one `smol::Executor` driven by `--threads` OS
 //! threads (2 by default), many connections per thread, so 10 000 clients
@@ -19,6 +21,7 @@ pub mod report;
 pub mod sasl;
 pub mod scenario;
 pub mod sink;
+pub mod source;
 pub mod tls;
 pub mod xml;
 
@@ -47,7 +50,10 @@ pub fn run(opts: Options) -> Result<Vec<Value>, String> {
         helpers.push(t);
     }
     let ctx = Ctx::new(opts, ex.clone())?;
-    let records = smol::block_on(ex.run(async {
+    let (failure, records) = smol::block_on(ex.run(async {
+        // Only `guess` can fail as a whole (a server that offers no PLAIN);
+        // the others report their failures in their records.
+        let mut failure = None;
         match ctx.opts.scenario {
             Scenario::Login => scenario::login::run(&ctx).await,
             Scenario::Idle => scenario::idle::run(&ctx).await,
@@ -55,8 +61,9 @@ pub fn run(opts: Options) -> Result<Vec<Value>, String> {
             Scenario::Muc => scenario::muc::run(&ctx).await,
             Scenario::Churn => scenario::churn::run(&ctx).await,
             Scenario::Register => scenario::register::run(&ctx).await,
+            Scenario::Guess => failure = scenario::guess::run(&ctx).await.err(),
         }
-        ctx.take_records()
+        (failure, ctx.take_records())
     }));
     drop(stop_tx);
     for t in helpers {
@@ -65,5 +72,8 @@ pub fn run(opts: Options) -> Result<Vec<Value>, String> {
     if ctx.opts.print {
         eprint!("{}", report::run_table(&records));
     }
-    Ok(records)
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(records),
+    }
 }

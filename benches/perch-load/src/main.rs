@@ -12,7 +12,7 @@ const USAGE: &str = "\
 perch-load: XMPP load generator for servers on this machine
 
 Usage:
-  perch-load login|idle|chat|muc|churn|register [options]
+  perch-load login|idle|chat|muc|churn|register|guess [options]
   perch-load sink [--host A] [--port N] [--domain D] [--password PW] [--max-seconds S]
   perch-load wait [--host A] [--port N] [--domain D] [--timeout S]
   perch-load floor [--occupants N,N] [--rounds N] [--threads N] [--label L] [--run R]
@@ -20,6 +20,13 @@ Usage:
   perch-load table [--order a,b,c] FILE...
 
 Scenarios print one JSON line per phase on stdout and a table on stderr.
+`guess` measures how fast a password guesser has passwords checked, in
+three modes of --seconds (60) each: `interleaved` (one address, a wrong
+guess at <prefix>victim-interleaved, then a good login to the account
+<prefix><first-user> with --password, which must exist), `parallel`
+(--parallel connections from one address) and `addresses` (--sources
+addresses, one client each); PLAIN over plaintext c2s. Restart the server
+between runs: its failure counts remember the victims and addresses.
 `sink` is a trivial XMPP server to measure the tool itself against.
 `floor` fans a stanza out to N loopback connections with no server at all:
 the kernel's cost of the writes, and the lowest fan-out latency the `muc`

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::conn::TlsMode;
 use crate::sasl::Mechanism;
+use crate::scenario::guess::Mode as GuessMode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -16,16 +17,18 @@ pub enum Scenario {
     Muc,
     Churn,
     Register,
+    Guess,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Login,
         Scenario::Idle,
         Scenario::Chat,
         Scenario::Muc,
         Scenario::Churn,
         Scenario::Register,
+        Scenario::Guess,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +39,7 @@ impl Scenario {
             Scenario::Muc => "muc",
             Scenario::Churn => "churn",
             Scenario::Register => "register",
+            Scenario::Guess => "guess",
         }
     }
 }
@@ -65,6 +69,12 @@ pub struct Options {
     pub pairs: usize,
     pub window: usize,
     pub seconds: f64,
+    /// guess: clients from one address in the `parallel` mode.
+    pub parallel: usize,
+    /// guess: source addresses (one client each) in the `addresses` mode.
+    pub sources: usize,
+    /// guess: the modes to run, in this order.
+    pub guess_modes: Vec<GuessMode>,
     pub latency_msgs: u64,
     pub max_msgs: u64,
     pub occupants: Vec<usize>,
@@ -108,6 +118,9 @@ impl Default for Options {
             pairs: 50,
             window: 10,
             seconds: 10.0,
+            parallel: 32,
+            sources: 50,
+            guess_modes: GuessMode::ALL.to_vec(),
             latency_msgs: 500,
             max_msgs: 10_000_000,
             occupants: vec![10, 100, 500, 1000],
@@ -219,7 +232,11 @@ Options (defaults in brackets):
   --steps N,N            idle: connected clients per reading [100,1000,10000]
   --pairs N              chat/churn: client pairs [50]
   --window N             chat: messages in flight per client [10]
-  --seconds S            sending time of a throughput phase [10]
+  --seconds S            sending time of a throughput phase [10];
+                         guess: time of each mode [60]
+  --modes M[,M]          guess: interleaved, parallel, addresses [all three]
+  --parallel N           guess: connections from one address [32]
+  --sources N            guess: addresses 127.0.3.1…, 1 to 254 [50]
   --latency-msgs N       messages in the unloaded latency phases [500]
   --max-msgs N           cap on messages per sender per phase [10000000]
   --occupants N,N        muc: room sizes [10,100,500,1000]
@@ -240,6 +257,7 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
         scenario,
         ..Options::default()
     };
+    let mut seconds_given = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let name = arg
@@ -305,7 +323,35 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
             "steps" => o.steps = list(name, v)?,
             "pairs" => o.pairs = number::<usize>(name, v)?.max(1),
             "window" => o.window = number::<usize>(name, v)?.clamp(1, 10_000),
-            "seconds" => o.seconds = positive(name, number(name, v)?)?,
+            "seconds" => {
+                o.seconds = positive(name, number(name, v)?)?;
+                seconds_given = true;
+            }
+            "parallel" => {
+                o.parallel = number(name, v)?;
+                if !(1..=1000).contains(&o.parallel) {
+                    return Err(bad("--parallel: 1 to 1000"));
+                }
+            }
+            "sources" => {
+                o.sources = number(name, v)?;
+                // One /24 of loopback addresses: 127.0.3.1 to 127.0.3.254.
+                if !(1..=254).contains(&o.sources) {
+                    return Err(bad("--sources: 1 to 254"));
+                }
+            }
+            "modes" => {
+                o.guess_modes = v
+                    .split(',')
+                    .map(|m| {
+                        GuessMode::parse(m).ok_or_else(|| {
+                            bad(format!(
+                                "--modes: unknown mode '{m}' (interleaved, parallel, addresses)"
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "latency-msgs" => o.latency_msgs = number(name, v)?,
             "max-msgs" => o.max_msgs = number(name, v)?,
             "occupants" => o.occupants = list(name, v)?,
@@ -319,6 +365,18 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
             "idle-pause" => o.idle_pause = positive(name, number(name, v)?)?,
             "max-phase-seconds" => o.max_phase_seconds = positive(name, number(name, v)?)?,
             _ => return Err(bad(format!("unknown option --{name}"))),
+        }
+    }
+    if scenario == Scenario::Guess {
+        // A throttle's waits grow to a minute: a shorter run shows the
+        // first free guesses more than the steady rate.
+        if !seconds_given {
+            o.seconds = 60.0;
+        }
+        if !o.host.is_ipv4() {
+            return Err(bad(
+                "guess: --host must be an IPv4 loopback address (the clients connect from 127.0.N.x)",
+            ));
         }
     }
     if o.user_prefix.is_empty() || o.user_prefix.contains(['@', '/', ' ']) {
@@ -365,6 +423,9 @@ mod tests {
             "--mech DIGEST-MD5",
             "--seconds -1",
             "--frobnicate 1",
+            "--sources 255",
+            "--parallel 0",
+            "--modes serial",
             "stray",
         ] {
             assert!(
@@ -373,5 +434,25 @@ mod tests {
             );
         }
         assert!(parse(Scenario::Login, &args("--host ::1")).is_ok());
+        assert!(parse(Scenario::Guess, &args("--host ::1")).is_err());
+    }
+
+    #[test]
+    fn guess_runs_a_minute_per_mode_unless_told() {
+        let o = parse(Scenario::Guess, &[]).expect("valid");
+        assert_eq!(o.seconds, 60.0);
+        assert_eq!((o.parallel, o.sources), (32, 50));
+        assert_eq!(o.guess_modes, GuessMode::ALL.to_vec());
+        let o = parse(
+            Scenario::Guess,
+            &args("--seconds 2 --modes parallel,interleaved"),
+        )
+        .expect("valid");
+        assert_eq!(o.seconds, 2.0);
+        assert_eq!(
+            o.guess_modes,
+            vec![GuessMode::Parallel, GuessMode::Interleaved]
+        );
+        assert_eq!(parse(Scenario::Chat, &[]).expect("valid").seconds, 10.0);
     }
 }

@@ -37,8 +37,97 @@ fn s(rec: &Value, key: &str) -> String {
     }
 }
 
+/// Columns padded to their widest cell, a rule under the header.
+fn render<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (n, row) in rows.iter().enumerate() {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        if n == 0 {
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            let _ = writeln!(out, "{}", rule.join("  "));
+        }
+    }
+    out
+}
+
+/// "p50 / max" of a latency summary, in ms.
+fn p50_max(rec: &Value, lat: &str) -> String {
+    match (
+        num(rec, &format!("{lat}.p50_ms")),
+        num(rec, &format!("{lat}.max_ms")),
+    ) {
+        (Some(p50), Some(max)) => format!("{} / {}", fmt_num(p50), fmt_num(max)),
+        _ => "-".into(),
+    }
+}
+
+/// The `guess` records: their counts do not fit the columns of the others.
+fn guess_table(records: &[&Value]) -> String {
+    let mut rows = vec![
+        [
+            "guess mode",
+            "clients",
+            "checked",
+            "refused",
+            "errors",
+            "unanswered",
+            "checked/min",
+            "answer ms checked p50 / max",
+            "refused p50 / max",
+        ]
+        .map(String::from),
+    ];
+    for r in records {
+        // Counts are whole numbers; fmt_num would write 1 as "1.00".
+        let n = |k: &str| {
+            num(r, k)
+                .map(|v| {
+                    if v.fract() == 0.0 {
+                        format!("{v:.0}")
+                    } else {
+                        fmt_num(v)
+                    }
+                })
+                .unwrap_or_default()
+        };
+        rows.push([
+            s(r, "mode"),
+            n("clients"),
+            n("checked"),
+            n("refused"),
+            n("errors"),
+            n("unanswered"),
+            n("checked_per_minute"),
+            p50_max(r, "checked_answer_ms"),
+            p50_max(r, "refused_answer_ms"),
+        ]);
+    }
+    render(&rows)
+}
+
 /// One line per record, for the end of a run.
 pub fn run_table(records: &[Value]) -> String {
+    let (guesses, records): (Vec<&Value>, Vec<&Value>) =
+        records.iter().partition(|r| r["scenario"] == "guess");
+    let mut out = String::new();
+    if !records.is_empty() {
+        out.push_str(&main_table(&records));
+    }
+    if !guesses.is_empty() {
+        out.push_str(&guess_table(&guesses));
+    }
+    out
+}
+
+fn main_table(records: &[&Value]) -> String {
     let mut rows = vec![
         [
             "scenario",
@@ -136,23 +225,7 @@ pub fn run_table(records: &[Value]) -> String {
             tool,
         ]);
     }
-    let widths: Vec<usize> = (0..8)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for (n, row) in rows.iter().enumerate() {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-        if n == 0 {
-            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-            let _ = writeln!(out, "{}", rule.join("  "));
-        }
-    }
-    out
+    render(&rows)
 }
 
 /// A row of the comparison: which records, which number(s).
@@ -417,6 +490,33 @@ fn rows(records: &[Value]) -> Vec<Row> {
         vec![],
         &["cpu_per_msg_after_over_before"],
     ));
+    for mode in ["interleaved", "parallel", "addresses"] {
+        let f = || vec![("mode", json!(mode))];
+        v.push(row(
+            format!("guess {mode}: checked guesses per minute"),
+            "guess",
+            f(),
+            &["checked_per_minute"],
+        ));
+        v.push(row(
+            "  refused guesses / connection errors",
+            "guess",
+            f(),
+            &["refused", "errors"],
+        ));
+        v.push(row(
+            "  answer time p50 / max, checked (ms)",
+            "guess",
+            f(),
+            &["checked_answer_ms.p50_ms", "checked_answer_ms.max_ms"],
+        ));
+        v.push(row(
+            "  answer time p50 / max, refused (ms)",
+            "guess",
+            f(),
+            &["refused_answer_ms.p50_ms", "refused_answer_ms.max_ms"],
+        ));
+    }
     v
 }
 
@@ -557,5 +657,36 @@ mod tests {
             "{t}"
         );
         assert!(one.contains("0.0900 ms/logout (0.0500 kernel)"), "{one}");
+    }
+
+    #[test]
+    fn guess_records_get_a_table_of_their_own() {
+        let recs = vec![
+            json!({"scenario": "login", "label": "a", "logins_per_s": 100.0}),
+            json!({"scenario": "guess", "label": "a", "mode": "parallel", "clients": 32,
+                   "checked": 20, "refused": 5000, "errors": 0, "unanswered": 0,
+                   "checked_per_minute": 20.5,
+                   "checked_answer_ms": {"n": 20, "p50_ms": 1.5, "max_ms": 2001.0},
+                   "refused_answer_ms": {"n": 5000, "p50_ms": 0.25, "max_ms": 3.0}}),
+        ];
+        let one = run_table(&recs);
+        assert!(one.contains("100 logins/s"), "{one}");
+        let line = one
+            .lines()
+            .find(|l| l.starts_with("parallel"))
+            .unwrap_or_default();
+        for cell in ["32", "20", "5000", "20.5", "1.50 / 2001", "0.25 / 3.00"] {
+            assert!(line.contains(cell), "{cell} in {one}");
+        }
+        let t = comparison(&recs, &[]);
+        assert!(
+            t.contains("| guess parallel: checked guesses per minute | 20.5 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("|   answer time p50 / max, checked (ms) | 1.50 / 2001 |"),
+            "{t}"
+        );
+        assert!(!t.contains("guess interleaved"), "{t}");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod chat;
 pub mod churn;
+pub mod guess;
 pub mod idle;
 pub mod login;
 pub mod muc;
