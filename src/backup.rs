@@ -75,7 +75,7 @@ fn fill(config: &Config, file: File) -> Result<String, BackupError> {
 
 /// Opens the database of `config` without a server, refusing to create one.
 pub fn open_existing(config: &Config) -> Result<Store, StoreError> {
-    let path = config.data_dir.join(crate::run::DB_FILE);
+    let path = config.data_dir.join(crate::config::DB_FILE);
     if !path.exists() {
         return Err(StoreError::NotFound(format!("database {}", path.display())));
     }
@@ -123,7 +123,7 @@ mod tests {
             Err(BackupError::Store(StoreError::NotFound(_)))
         ));
         assert!(!target.exists());
-        drop(Store::open(&config.data_dir.join(crate::run::DB_FILE), 1 << 20).expect("create"));
+        drop(Store::open(&config.data_dir.join(crate::config::DB_FILE), 1 << 20).expect("create"));
         let summary = write(&config, &target).expect("backup");
         assert!(summary.starts_with("backed up "), "{summary}");
         // Again over the old one: replaced, and no temporary file left.

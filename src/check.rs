@@ -36,7 +36,7 @@ pub fn check(config: &Config) -> Report {
     }
     report.lines.push(format!(
         "data: {}",
-        config.data_dir.join(crate::run::DB_FILE).display()
+        config.data_dir.join(crate::config::DB_FILE).display()
     ));
     if !config.admins.is_empty() {
         report

@@ -3,6 +3,7 @@
 //! else so that tests can run the server in-process.
 
 pub mod admin;
+pub mod admission;
 pub mod backup;
 pub mod check;
 pub mod config;

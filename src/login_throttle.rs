@@ -9,11 +9,12 @@
 //!   answer, success or failure, goes out as soon as it is known. So how
 //!   long an answer takes says nothing about whether the guess was right.
 //! - **Holding is short; longer waits are refusals.** An attempt whose turn
-//!   is more than [`ThrottlePolicy::max_hold`] away is answered at once with
+//!   is more than [`ThrottlePolicy::max_hold`] away is refused with
 //!   `temporary-auth-failure` and "try again in N s", without checking the
-//!   password. Parallel connections from one address share one schedule, so
-//!   opening more of them buys no guesses, and no connection is held for
-//!   the length of a lockout.
+//!   password, after a fixed pause of a second (`net::connection`: so that
+//!   refusals cannot be had by the thousand). Parallel connections from one
+//!   address share one schedule, so opening more of them buys no guesses,
+//!   and no connection is held for the length of a lockout.
 //! - **Every attempt counts as a failure until it succeeds.** Admission adds
 //!   one to the address's, the account's and the pair's counts; a success
 //!   takes back what that account failed from that address, and nothing

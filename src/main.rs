@@ -359,7 +359,7 @@ fn import(cmd: ImportCmd) -> ExitCode {
     if let Err(code) = require_data(&config, cmd.config.as_deref()) {
         return code;
     }
-    let path = config.data_dir.join(perch::run::DB_FILE);
+    let path = config.data_dir.join(perch::config::DB_FILE);
     let store = match Store::open(&path, config.storage.cache_bytes()) {
         Ok(s) => s,
         Err(e) => {
@@ -683,7 +683,7 @@ fn require_data(config: &Config, explicit: Option<&Path>) -> Result<(), ExitCode
     // it crashed also left its database, and a probe connection would cost
     // the server a request that never comes.
     let socket = perch::net::admin::socket_path(&config.data_dir);
-    let db = config.data_dir.join(perch::run::DB_FILE);
+    let db = config.data_dir.join(perch::config::DB_FILE);
     if socket.exists() || db.exists() {
         return Ok(());
     }
@@ -733,7 +733,7 @@ fn run_admin(config: &Config, cmd: &Command) -> Result<Vec<String>, AdminError> 
     if let Some(lines) = perch::net::admin::request(&config.data_dir, cmd)? {
         return Ok(lines);
     }
-    let path = config.data_dir.join(perch::run::DB_FILE);
+    let path = config.data_dir.join(perch::config::DB_FILE);
     // `require_data` has looked already; this closes the gap to a server
     // that stopped (and took nothing with it) in between.
     if !path.exists() {

@@ -9,15 +9,13 @@ use std::time::Duration;
 
 use smol::LocalExecutor;
 
-use crate::config::{Config, ListenerKind};
+use crate::config::{Config, DB_FILE, ListenerKind};
 use crate::net::{admin, listener, tls};
 use crate::reload::Reloader;
 use crate::sd_notify::{self, Notifier};
 use crate::server::Server;
 use crate::store::{Store, StoreError};
 use crate::stream::{StreamCondition, StreamError};
-
-pub const DB_FILE: &str = "perch.redb";
 
 /// Pending connections the kernel queues per listener. The standard
 /// library listens with 128, which a burst of clients (a router rebooting,

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::admission::{Admission, Refusal, Ticket};
 use crate::config::{Config, Limits};
 use crate::durable::OutputHold;
 use crate::fasthash::FastMap;
@@ -15,7 +16,6 @@ use crate::jid::{self, Jid};
 use crate::log_limit::LogLimiter;
 use crate::login_throttle::{LoginThrottle, ThrottlePolicy};
 use crate::memory::{ReleasePolicy, ShrinkIdle};
-use crate::net::admission::{Admission, Refusal, Ticket};
 use crate::router::Routes;
 use crate::session::{Outbox, Session};
 use crate::stanza::{Condition, StanzaError};
@@ -273,7 +273,7 @@ impl Server {
     // ---- connection guards ----
 
     /// Admits a new connection from `ip` unless a limit is reached (see
-    /// `net::admission`). The returned guard gives the slot back when
+    /// `admission`). The returned guard gives the slot back when
     /// dropped.
     pub fn admit(self: &Rc<Self>, ip: IpAddr) -> Result<ConnectionGuard, Refusal> {
         let limits = self.limits();

@@ -251,7 +251,7 @@ fn offline_deletion_ends_the_contacts_subscriptions() {
     nurse.disconnect();
 
     let delete_juliet = |data_dir: &std::path::Path| {
-        let store = perch::store::Store::open(&data_dir.join(perch::run::DB_FILE), 1 << 20)
+        let store = perch::store::Store::open(&data_dir.join(perch::config::DB_FILE), 1 << 20)
             .unwrap_or_else(|e| panic!("opening the database: {e}"));
         let config = perch::config::Config::from_toml_str("", "defaults")
             .unwrap_or_else(|e| panic!("configuration: {e}"));

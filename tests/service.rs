@@ -183,7 +183,7 @@ struct Running {
 }
 
 fn start_in_process(config: Config, notify: &Path, accounts: &[(&str, &str)]) -> Running {
-    let db = config.data_dir.join(perch::run::DB_FILE);
+    let db = config.data_dir.join(perch::config::DB_FILE);
     {
         let store = Store::open(&db, 1 << 20).expect("open store");
         for (jid, password) in accounts {
@@ -367,7 +367,7 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
         "{last_words:?}"
     );
     notify.wait_for("STOPPING=1", perch::testing::scaled(Duration::from_secs(1)));
-    let store = Store::open(&data.join(perch::run::DB_FILE), 1 << 20).expect("reopen");
+    let store = Store::open(&data.join(perch::config::DB_FILE), 1 << 20).expect("reopen");
     assert!(
         store.accounts().exists("late@localhost").expect("read"),
         "a write pending at shutdown was lost"

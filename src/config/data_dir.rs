@@ -23,6 +23,8 @@ use super::toml_reader::TableReader;
 /// The data directory of earlier versions, and the last resort when there
 /// is no home directory (see [`Surroundings`] for the whole order).
 pub const DEFAULT_DATA_DIR: &str = "./perch-data";
+/// The database's file name in the data directory.
+pub const DB_FILE: &str = "perch.redb";
 
 /// What the choice depends on, read from the environment once so that the
 /// rules are testable without changing the process's environment.
@@ -46,9 +48,7 @@ impl Surroundings {
             }),
             xdg_data_home: var("XDG_DATA_HOME"),
             home: var("HOME"),
-            legacy_database: Path::new(DEFAULT_DATA_DIR)
-                .join(crate::run::DB_FILE)
-                .exists(),
+            legacy_database: Path::new(DEFAULT_DATA_DIR).join(DB_FILE).exists(),
         }
     }
 

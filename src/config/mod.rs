@@ -44,7 +44,7 @@ use toml_reader::TableReader;
 
 pub use c2s::C2sConfig;
 pub use contact::ContactAddresses;
-pub use data_dir::{DEFAULT_DATA_DIR, Surroundings};
+pub use data_dir::{DB_FILE, DEFAULT_DATA_DIR, Surroundings};
 pub use external_services::{
     DEFAULT_TURN_TTL_SECS, ExternalService, ServiceCredentials, Transport,
 };

@@ -1,7 +1,6 @@
 //! The I/O edge: listeners, TLS, one task per connection, the admin socket.
 
 pub mod admin;
-pub mod admission;
 pub mod connection;
 pub mod listener;
 pub mod tls;

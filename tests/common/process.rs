@@ -55,7 +55,7 @@ pub fn default_data_of(cwd: &Path) -> PathBuf {
 /// one).
 pub fn create_database(data_dir: &Path) {
     drop(
-        perch::store::Store::open(&data_dir.join(perch::run::DB_FILE), 1 << 20)
+        perch::store::Store::open(&data_dir.join(perch::config::DB_FILE), 1 << 20)
             .expect("creating the database"),
     );
 }

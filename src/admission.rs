@@ -27,7 +27,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::login_throttle::AddressGroup;
-use crate::session::Outbox;
+use crate::outbox::Outbox;
 use crate::stream::{StreamCondition, StreamError};
 
 /// A connection that has not authenticated and sent nothing for this long
