@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::conn::TlsMode;
 use crate::sasl::Mechanism;
-use crate::scenario::guess::Mode as GuessMode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -40,6 +39,44 @@ impl Scenario {
             Scenario::Churn => "churn",
             Scenario::Register => "register",
             Scenario::Guess => "guess",
+        }
+    }
+}
+
+/// The `guess` scenario's attacks (see `scenario::guess`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuessMode {
+    Interleaved,
+    Parallel,
+    Addresses,
+}
+
+impl GuessMode {
+    pub const ALL: [GuessMode; 3] = [
+        GuessMode::Interleaved,
+        GuessMode::Parallel,
+        GuessMode::Addresses,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GuessMode::Interleaved => "interleaved",
+            GuessMode::Parallel => "parallel",
+            GuessMode::Addresses => "addresses",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GuessMode> {
+        GuessMode::ALL.into_iter().find(|m| m.name() == s)
+    }
+
+    /// The third octet of the mode's source addresses (127.0.N.x): a mode
+    /// never shares an address with another.
+    pub(crate) fn subnet(self) -> u8 {
+        match self {
+            GuessMode::Interleaved => 1,
+            GuessMode::Parallel => 2,
+            GuessMode::Addresses => 3,
         }
     }
 }

@@ -25,6 +25,7 @@
 //! then costs a timer, not a thread. Only the connect differs (bound to a
 //! source address first: `source::connect_from`).
 
+use crate::options::GuessMode as Mode;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,39 +46,6 @@ use crate::xml;
 /// Pause after a connection error before the client tries again, so a
 /// server that is gone (or full) does not make the tool spin.
 const ERROR_PAUSE: Duration = Duration::from_millis(20);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Interleaved,
-    Parallel,
-    Addresses,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 3] = [Mode::Interleaved, Mode::Parallel, Mode::Addresses];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Interleaved => "interleaved",
-            Mode::Parallel => "parallel",
-            Mode::Addresses => "addresses",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Mode> {
-        Mode::ALL.into_iter().find(|m| m.name() == s)
-    }
-
-    /// The third octet of the mode's source addresses (127.0.N.x): a mode
-    /// never shares an address with another.
-    fn subnet(self) -> u8 {
-        match self {
-            Mode::Interleaved => 1,
-            Mode::Parallel => 2,
-            Mode::Addresses => 3,
-        }
-    }
-}
 
 /// How a server answered one `<auth/>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
