@@ -15,11 +15,17 @@
 //!   refusals cannot be had by the thousand). Parallel connections from one
 //!   address share one schedule, so opening more of them buys no guesses,
 //!   and no connection is held for the length of a lockout.
-//! - **Every attempt counts as a failure until it succeeds.** Admission adds
-//!   one to the address's, the account's and the pair's counts; a success
-//!   takes back what that account failed from that address, and nothing
-//!   else. A success for one account never clears failures against another,
-//!   so owning an account on the server does not reset the schedule.
+//! - **On an account, every attempt counts as a failure until it
+//!   succeeds**, so a burst of parallel guesses at one account cannot all
+//!   find it unthrottled. On an address, failures count when they happen,
+//!   so a home's devices can log in together; past the free ones, each
+//!   attempt from the address takes the next turn of its schedule. (A burst
+//!   from a fresh address against many accounts can so have up to
+//!   `max_connections_per_ip` passwords checked at once, once.)
+//! - **A success forgives only its own.** It takes back what that account
+//!   failed from that address, and nothing else: a success for one account
+//!   never clears failures against another, so owning an account on the
+//!   server does not reset the schedule.
 //! - **The account's lockout cannot shut out its owner.** Attempts from an
 //!   address that has not failed for a day wait at most the account's cap
 //!   (then the password is checked), however long the account's queue is;
@@ -264,15 +270,27 @@ impl LoginThrottle {
             wait
         };
         let turn = now + wait;
-        let address_failures = address_failures + 1.0;
-        let account_failures = account_failures + 1.0;
+        // An address's failures count when they happen: attempts from an
+        // address that has not failed much run side by side (a home's
+        // devices reconnecting together, all with the right password). Past
+        // the free ones, each attempt takes the next turn of the address's
+        // schedule, so parallel connections still get one turn at a time.
+        let free = policy.free_failures as f32;
         let address = Schedule {
             failures: Score {
                 value: address_failures,
                 at: now,
             },
-            next: address.next.max(turn) + self.delay(address_failures, policy.address_cap),
+            next: if address_failures + 1.0 > free {
+                address.next.max(turn) + self.delay(address_failures + 1.0, policy.address_cap)
+            } else {
+                address.next
+            },
         };
+        // An account's attempts count as failures until they succeed: no
+        // one logs in to one account from many places at once, and a burst
+        // of parallel guesses at it must not all find it unthrottled.
+        let account_failures = account_failures + 1.0;
         let on_account = Schedule {
             failures: Score {
                 value: account_failures,
@@ -282,30 +300,43 @@ impl LoginThrottle {
         };
         self.addresses.insert(group, address);
         self.accounts.insert(account, on_account);
-        self.failed_lately.insert(group, now);
-        let pair = self
-            .pairs
-            .entry((account, group))
-            .or_insert_with(|| Score::zero(now));
-        let pair_failures = pair.decayed(now, policy.half_life) + 1.0;
-        pair.set(pair_failures, now);
         Gate::Proceed {
             wait,
             ticket: Ticket { group, account },
         }
     }
 
+    /// The attempt of `ticket` had a wrong password (or named no
+    /// account): it counts against its address, and against its account
+    /// for good.
+    pub fn failed(&mut self, now: Instant, ticket: Ticket) {
+        let half_life = self.policy.half_life;
+        let address = self
+            .addresses
+            .entry(ticket.group)
+            .or_insert_with(|| Schedule::new(now));
+        let failures = address.failures.decayed(now, half_life) + 1.0;
+        address.failures.set(failures, now);
+        let pair = self
+            .pairs
+            .entry((ticket.account, ticket.group))
+            .or_insert_with(|| Score::zero(now));
+        let pair_failures = pair.decayed(now, half_life) + 1.0;
+        pair.set(pair_failures, now);
+        self.failed_lately.insert(ticket.group, now);
+    }
+
     /// The attempt of `ticket` had the right password: what its account
     /// failed from its address is forgiven, nothing else.
     pub fn succeeded(&mut self, now: Instant, ticket: Ticket) {
         let half_life = self.policy.half_life;
-        let Some(pair) = self.pairs.remove(&(ticket.account, ticket.group)) else {
-            return;
-        };
-        let forgiven = pair.decayed(now, half_life);
         let free = self.policy.free_failures as f32;
-        let forgive = |schedule: &mut Schedule| {
-            let left = schedule.failures.decayed(now, half_life) - forgiven;
+        let forgiven = self
+            .pairs
+            .remove(&(ticket.account, ticket.group))
+            .map_or(0.0, |pair| pair.decayed(now, half_life));
+        let forgive = |schedule: &mut Schedule, amount: f32| {
+            let left = schedule.failures.decayed(now, half_life) - amount;
             schedule.failures.set(left, now);
             if left <= free {
                 // Below the free allowance nothing would have been
@@ -314,13 +345,25 @@ impl LoginThrottle {
             }
         };
         if let Some(schedule) = self.addresses.get_mut(&ticket.group) {
-            forgive(schedule);
+            forgive(schedule, forgiven);
             if schedule.failures.value < CLEAN_BELOW {
                 self.failed_lately.remove(&ticket.group);
             }
         }
         if let Some(schedule) = self.accounts.get_mut(&ticket.account) {
-            forgive(schedule);
+            // This attempt too: it was counted as a failure when admitted.
+            forgive(schedule, forgiven + 1.0);
+            // A wave of logins must not leave an entry per account behind.
+            if schedule.is_spent(now, half_life) {
+                self.accounts.remove(&ticket.account);
+            }
+        }
+        if self
+            .addresses
+            .get(&ticket.group)
+            .is_some_and(|s| s.is_spent(now, half_life))
+        {
+            self.addresses.remove(&ticket.group);
         }
     }
 
@@ -428,6 +471,24 @@ mod tests {
         Duration::from_secs_f32(s)
     }
 
+    /// A wrong password tried at `now`: admitted and, if checked, failed
+    /// once its wait is over. The gate's answer is returned as it was.
+    fn guess(t: &mut LoginThrottle, now: Instant, ip: IpAddr, account: &str) -> Gate {
+        match t.admit(now, ip, account) {
+            Gate::Proceed { wait, ticket } => {
+                t.failed(now + wait, ticket);
+                Gate::Proceed {
+                    wait,
+                    ticket: Ticket {
+                        group: AddressGroup::of(ip),
+                        account: 0,
+                    },
+                }
+            }
+            refused => refused,
+        }
+    }
+
     /// Plays an attacker who tries one guess whenever the throttle lets
     /// it, for `minutes`, and returns how many passwords were checked.
     fn guesses_in(
@@ -461,7 +522,7 @@ mod tests {
         let mut waits = Vec::new();
         let mut at = now;
         for _ in 0..12 {
-            match t.admit(at, ATTACKER, "victim@example.org") {
+            match guess(&mut t, at, ATTACKER, "victim@example.org") {
                 Gate::Proceed { wait, .. } => {
                     waits.push(wait.as_secs());
                     at += wait;
@@ -490,7 +551,7 @@ mod tests {
             {
                 t.succeeded(now, ticket);
             }
-            t.admit(now, ATTACKER, "victim@example.org")
+            guess(t, now, ATTACKER, "victim@example.org")
         });
         // An hour at the caps (60 s for the address) is about 60 guesses
         // plus the free ones; before the fix it was unlimited.
@@ -503,7 +564,7 @@ mod tests {
         let now = Instant::now();
         // The owner mistypes five times, then gets it right.
         for _ in 0..5 {
-            let _ = t.admit(now, OWNER, "owner@example.org");
+            let _ = guess(&mut t, now, OWNER, "owner@example.org");
         }
         match t.admit(now + secs(20.0), OWNER, "owner@example.org") {
             Gate::Proceed { ticket, .. } => t.succeeded(now + secs(20.0), ticket),
@@ -520,13 +581,48 @@ mod tests {
     }
 
     #[test]
+    fn a_home_logs_in_together() {
+        // Fifty devices behind one address log in at once, all with the
+        // right password: none waits, none is refused.
+        let mut t = LoginThrottle::new(policy());
+        let now = Instant::now();
+        let tickets: Vec<Ticket> = (0..50)
+            .map(
+                |i| match t.admit(now, OWNER, &format!("member{i}@example.org")) {
+                    Gate::Proceed { wait, ticket } => {
+                        assert_eq!(wait, Duration::ZERO, "member {i} waited");
+                        ticket
+                    }
+                    other => panic!("member {i}: {other:?}"),
+                },
+            )
+            .collect();
+        for ticket in tickets {
+            t.succeeded(now, ticket);
+        }
+    }
+
+    #[test]
+    fn successful_logins_leave_nothing_behind() {
+        let mut t = LoginThrottle::new(policy());
+        let now = Instant::now();
+        for i in 0..100 {
+            match t.admit(now, OWNER, &format!("member{i}@example.org")) {
+                Gate::Proceed { ticket, .. } => t.succeeded(now, ticket),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(t.entries(), 0);
+    }
+
+    #[test]
     fn parallel_attempts_share_one_schedule() {
         // 32 connections from one address all try at the same instant,
         // after the free failures are used.
         let mut t = LoginThrottle::new(policy());
         let now = Instant::now();
         for _ in 0..3 {
-            let _ = t.admit(now, ATTACKER, "victim@example.org");
+            let _ = guess(&mut t, now, ATTACKER, "victim@example.org");
         }
         let mut checked = 0;
         let mut refused = 0;
@@ -551,11 +647,11 @@ mod tests {
         // the same account as often as they are allowed for ten minutes.
         for i in 0..200u32 {
             let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
-            let _ = t.admit(start, ip, "decoy@example.org");
+            let _ = guess(&mut t, start, ip, "decoy@example.org");
         }
         let checked = guesses_in(&mut t, start, 10, |t, now, n| {
             let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n % 200));
-            t.admit(now, ip, "victim@example.org")
+            guess(t, now, ip, "victim@example.org")
         });
         // The 3 free ones, 4 while the wait doubles (1, 2, 4, 8 s), then
         // one per account cap (15 s): 47 in ten minutes. Without the
@@ -573,7 +669,7 @@ mod tests {
         // A long queue of attempts on the account from suspect addresses.
         for i in 0..1000u32 {
             let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
-            let _ = t.admit(now, ip, "victim@example.org");
+            let _ = guess(&mut t, now, ip, "victim@example.org");
         }
         match t.admit(now, OWNER, "victim@example.org") {
             Gate::Proceed { wait, .. } => assert!(wait <= policy().account_cap, "{wait:?}"),
@@ -587,12 +683,12 @@ mod tests {
         let now = Instant::now();
         // A botnet address guessed once an hour ago; the account is under
         // attack and its queue is long.
-        let _ = t.admit(now, ATTACKER, "other@example.org");
+        let _ = guess(&mut t, now, ATTACKER, "other@example.org");
         let later = now + Duration::from_secs(3600);
         for i in 0..100u32 {
             let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
-            let _ = t.admit(later, ip, "victim@example.org");
-            let _ = t.admit(later, ip, "victim@example.org");
+            let _ = guess(&mut t, later, ip, "victim@example.org");
+            let _ = guess(&mut t, later, ip, "victim@example.org");
         }
         assert!(matches!(
             t.admit(later, ATTACKER, "victim@example.org"),
@@ -609,8 +705,11 @@ mod tests {
     fn counts_fade() {
         let mut t = LoginThrottle::new(policy());
         let now = Instant::now();
+        let mut at = now;
         for _ in 0..20 {
-            let _ = t.admit(now, ATTACKER, "victim@example.org");
+            if let Gate::Proceed { wait, .. } = guess(&mut t, at, ATTACKER, "victim@example.org") {
+                at += wait;
+            }
         }
         let later = now + Duration::from_secs(3600);
         // Six half-lives: 20 failures count as 0.3, below the free ones,
@@ -647,7 +746,7 @@ mod tests {
         let now = Instant::now();
         for i in 0..5000u32 {
             let ip = IpAddr::V4(Ipv4Addr::from(i));
-            let _ = t.admit(now, ip, &format!("user{i}@example.org"));
+            let _ = guess(&mut t, now, ip, &format!("user{i}@example.org"));
         }
         assert!(t.entries() <= 400, "{} entries", t.entries());
     }

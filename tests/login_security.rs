@@ -130,6 +130,40 @@ fn a_good_login_to_another_account_does_not_reset_the_count() {
 }
 
 #[test]
+fn a_crowd_behind_one_address_logs_in_together() {
+    // Thirty accounts (a club behind one router, or a load test) log in at
+    // once from one address, ten times the free failures: all get in, at
+    // once (a success is not a failure, even while it is being checked).
+    const CROWD: usize = 30;
+    let accounts = (0..CROWD)
+        .map(|i| (format!("member{i}@localhost"), format!("member-{i}-secret")))
+        .collect();
+    let server = TestServer::start(TestOptions {
+        accounts,
+        extra_config: format!("[limits]\nlogin_attempts_per_minute = {FREE}\n"),
+    })
+    .expect("the test server starts");
+    let addr = server.c2s_addr();
+    let members: Vec<_> = (0..CROWD)
+        .map(|i| {
+            thread::spawn(move || {
+                let mut client = Client::connect_from(addr, loopback(80));
+                client.open();
+                let sent = Instant::now();
+                let outcome =
+                    client.auth_plain(&format!("member{i}"), &format!("member-{i}-secret"));
+                (outcome, sent.elapsed())
+            })
+        })
+        .collect();
+    for (i, member) in members.into_iter().enumerate() {
+        let (outcome, took) = member.join().expect("a member's thread");
+        assert_eq!(outcome, Sasl::Success(Vec::new()), "member {i}");
+        assert!(took < scaled(MAX_HOLD), "member {i} waited {took:?}");
+    }
+}
+
+#[test]
 fn parallel_connections_share_one_schedule_and_are_not_held() {
     let server = throttled_server("", "");
     let attacker = loopback(21);

@@ -133,13 +133,14 @@ struct Connection {
     /// When the first byte of the element being received arrived; `None`
     /// between elements.
     stanza_started: Option<Instant>,
-    /// `c2s.stanza_timeout_secs` and `c2s.stanza_min_bytes_per_sec`.
-    stanza_timeout: Duration,
+    /// `c2s.stanza_timeout_secs` and `c2s.stanza_min_bytes_per_sec`
+    /// (seconds as `u32`: every idle connection holds these).
+    stanza_timeout_secs: u32,
+    stanza_min_rate: u32,
     /// `c2s.keepalive_secs`: idle time after which a whitespace keepalive
     /// is sent, so NAT routers keep the mapping and dead peers are noticed
     /// on the next write.
-    keepalive: Duration,
-    stanza_min_rate: u32,
+    keepalive_secs: u32,
     last_write: Instant,
     /// Last input or output; `None` once the buffers were freed for a quiet
     /// spell (until the next activity).
@@ -197,9 +198,9 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         ..Limits::default()
     };
     let auth_timeout = Duration::from_secs(u64::from(c2s.auth_timeout_secs));
-    let stanza_timeout = Duration::from_secs(u64::from(c2s.stanza_timeout_secs));
+    let stanza_timeout_secs = c2s.stanza_timeout_secs;
     let stanza_min_rate = c2s.stanza_min_bytes_per_sec;
-    let keepalive = Duration::from_secs(u64::from(c2s.keepalive_secs));
+    let keepalive_secs = c2s.keepalive_secs;
     let ticket = guard.ticket().clone();
     let mut conn = Connection {
         stream: C2sStream::new(policy, direct_tls, channel_binding),
@@ -214,8 +215,8 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         ticket,
         auth_deadline: Some(Instant::now() + auth_timeout),
         stanza_started: None,
-        stanza_timeout,
-        keepalive,
+        stanza_timeout_secs,
+        keepalive_secs,
         stanza_min_rate,
         last_write: Instant::now(),
         last_activity: Some(Instant::now()),
@@ -373,14 +374,19 @@ impl Connection {
     /// time).
     fn stanza_deadline(&self) -> Option<Instant> {
         let started = self.stanza_started?;
-        let mut deadline = started + self.stanza_timeout;
+        let timeout = Duration::from_secs(u64::from(self.stanza_timeout_secs));
+        let mut deadline = started + timeout;
         if self.stanza_min_rate > 0 {
             let bytes = self.framer.buffered() as f64;
             let earned = Duration::from_secs_f64(bytes / f64::from(self.stanza_min_rate));
-            let grace = (self.stanza_timeout / 3).min(STANZA_RATE_GRACE);
+            let grace = (timeout / 3).min(STANZA_RATE_GRACE);
             deadline = deadline.min(started + grace.max(earned));
         }
         Some(deadline)
+    }
+
+    fn keepalive(&self) -> Duration {
+        Duration::from_secs(u64::from(self.keepalive_secs))
     }
 
     /// When the stream must be authenticated: its own deadline, or sooner
@@ -416,7 +422,7 @@ impl Connection {
                 ),
                 actions,
             );
-        } else if now.duration_since(self.last_write) >= self.keepalive {
+        } else if now.duration_since(self.last_write) >= self.keepalive() {
             self.stream_out.push(b' ');
             // The write buffer this allocates is freed again once quiet.
             self.last_activity = Some(now);
@@ -580,7 +586,12 @@ impl Connection {
         };
         match &step {
             crate::sasl::Step::Failure(f) => {
-                // Already counted when admitted; only the log line is left.
+                if let Some(ticket) = ticket {
+                    self.server
+                        .login_throttle
+                        .borrow_mut()
+                        .failed(Instant::now(), ticket);
+                }
                 if self.should_log(Repeated::FailedLogin) {
                     log::info!("{}: authentication failed ({})", self.peer, f.condition());
                 }
@@ -698,7 +709,7 @@ impl Connection {
     async fn wait(&mut self, transport: &mut Transport) -> Wake {
         let mut deadline = match self.effective_auth_deadline() {
             Some(d) => d,
-            None => self.last_write + self.keepalive,
+            None => self.last_write + self.keepalive(),
         };
         if let Some(stanza) = self.stanza_deadline() {
             deadline = deadline.min(stanza);
