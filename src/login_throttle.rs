@@ -161,6 +161,9 @@ impl Score {
 struct Schedule {
     failures: Score,
     next: Instant,
+    /// Until when an attempt admitted here may still be waiting for its
+    /// check: an address with an attempt under way is not a fresh one.
+    busy_until: Instant,
 }
 
 impl Schedule {
@@ -168,14 +171,21 @@ impl Schedule {
         Schedule {
             failures: Score::zero(now),
             next: now,
+            busy_until: now,
         }
     }
 
     /// An entry that says nothing any more.
     fn is_spent(&self, now: Instant, half_life: Duration) -> bool {
-        self.next <= now && self.failures.decayed(now, half_life) < FORGOTTEN
+        self.next <= now
+            && self.busy_until <= now
+            && self.failures.decayed(now, half_life) < FORGOTTEN
     }
 }
+
+/// How long after its turn an admitted attempt counts as under way (its
+/// check takes milliseconds; PLAIN's key derivation is the slowest part).
+const CHECK_TIME: Duration = Duration::from_secs(1);
 
 /// Below this a count is dropped from its table.
 const FORGOTTEN: f32 = 0.05;
@@ -253,14 +263,17 @@ impl LoginThrottle {
         let account_failures = on_account.failures.decayed(now, policy.half_life);
         let address_wait = address.next.saturating_duration_since(now);
         let account_wait = on_account.next.saturating_duration_since(now);
-        let clean = self
-            .failed_lately
-            .get(&group)
-            .is_none_or(|&at| now.saturating_duration_since(at) >= policy.clean_after);
+        // A fresh address: no failure for a day and no attempt under way
+        // (a burst of parallel guesses from a new address is one attempt
+        // from a fresh address, the rest from a busy one).
+        let clean = address.busy_until <= now
+            && self
+                .failed_lately
+                .get(&group)
+                .is_none_or(|&at| now.saturating_duration_since(at) >= policy.clean_after);
         let wait = if clean {
-            // An address with no recent failures: its user may be the
-            // account's owner, who must get in after the account's cap
-            // however many others are guessing.
+            // Its user may be the account's owner, who must get in after
+            // the account's cap however many others are guessing.
             address_wait.max(account_wait.min(policy.account_cap))
         } else {
             let wait = address_wait.max(account_wait);
@@ -286,6 +299,7 @@ impl LoginThrottle {
             } else {
                 address.next
             },
+            busy_until: address.busy_until.max(turn + CHECK_TIME),
         };
         // An account's attempts count as failures until they succeed: no
         // one logs in to one account from many places at once, and a burst
@@ -297,6 +311,9 @@ impl LoginThrottle {
                 at: now,
             },
             next: on_account.next.max(turn) + self.delay(account_failures, policy.account_cap),
+            // Only an address can be fresh; an account's entry goes as
+            // soon as its attempts succeeded.
+            busy_until: on_account.busy_until,
         };
         self.addresses.insert(group, address);
         self.accounts.insert(account, on_account);
@@ -603,6 +620,32 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_from_a_fresh_address_is_one_fresh_attempt() {
+        // 32 connections from a new address guess at one account at once:
+        // the first may be held up to the account's cap as the owner's
+        // would; the others queue behind the account's schedule.
+        let mut t = LoginThrottle::new(policy());
+        let now = Instant::now();
+        let mut checked = 0;
+        for _ in 0..32 {
+            if let Gate::Proceed { wait, .. } = t.admit(now, ATTACKER, "victim@example.org") {
+                assert!(wait <= policy().account_cap);
+                checked += 1;
+            }
+        }
+        // The account's free ones and the next two turns (1 s, 2 s).
+        assert!(checked <= 3 + 2, "{checked} checked at once");
+        // A success in between (one's own account) does not make it fresh.
+        if let Gate::Proceed { ticket, .. } = t.admit(now, ATTACKER, "mallory@example.org") {
+            t.succeeded(now, ticket);
+        }
+        assert!(matches!(
+            t.admit(now, ATTACKER, "victim@example.org"),
+            Gate::Refused { .. }
+        ));
+    }
+
+    #[test]
     fn successful_logins_leave_nothing_behind() {
         let mut t = LoginThrottle::new(policy());
         let now = Instant::now();
@@ -612,6 +655,10 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+        // The address's entry says an attempt may be under way for a
+        // second more; then a sweep (or the next lookup) drops it.
+        assert_eq!(t.entries(), 1);
+        t.sweep(now + CHECK_TIME);
         assert_eq!(t.entries(), 0);
     }
 
