@@ -169,6 +169,16 @@ fn every_scenario_against_perch() {
     let chat = run(tiny(Scenario::Chat, addr));
     assert_chat(find(&chat, "chat")[0]);
 
+    // The sink stores nothing for offline accounts, so only Perch runs it.
+    let mut offline = tiny(Scenario::Offline, addr);
+    offline.messages = 20;
+    let records = run(offline);
+    let r = find(&records, "offline")[0];
+    assert_eq!(r["delivered"], 20, "{r}");
+    assert_eq!(r["bounced"], 0, "{r}");
+    assert!(r["accepted_s"].as_f64().is_some(), "{r}");
+    assert!(r["delivered_s"].as_f64().is_some(), "{r}");
+
     let mut churn = tiny(Scenario::Churn, addr);
     churn.clients = 6;
     let churn = run(churn);

@@ -1,9 +1,9 @@
 //! perch-load: an XMPP load generator. It talks XMPP over loopback sockets
 //! to any server (Perch, Prosody, ejabberd, or its own sink) and knows
 //! nothing of their internals. Scenarios: `login`, `idle`, `chat`, `muc`,
-//! `churn` (and `register` to create accounts by XEP-0077), and `guess`
+//! `churn` (and `register` to create accounts by XEP-0077), `guess`
 //! (how fast a password guesser gets answers through a failed-login
-//! throttle). Each phase is bounded in count and time and emits one JSON
+//! throttle) and `offline` (messages stored for an offline contact). Each phase is bounded in count and time and emits one JSON
 //! record.
 //!
 //! Clients run as tasks on one `smol::Executor` driven by `--threads` OS
@@ -51,8 +51,9 @@ pub fn run(opts: Options) -> Result<Vec<Value>, String> {
     }
     let ctx = Ctx::new(opts, ex.clone())?;
     let (failure, records) = smol::block_on(ex.run(async {
-        // Only `guess` can fail as a whole (a server that offers no PLAIN);
-        // the others report their failures in their records.
+        // Only `guess` (a server that offers no PLAIN) and `offline` (fewer
+        // messages delivered than sent) can fail as a whole; the others
+        // report their failures in their records.
         let mut failure = None;
         match ctx.opts.scenario {
             Scenario::Login => scenario::login::run(&ctx).await,
@@ -62,6 +63,7 @@ pub fn run(opts: Options) -> Result<Vec<Value>, String> {
             Scenario::Churn => scenario::churn::run(&ctx).await,
             Scenario::Register => scenario::register::run(&ctx).await,
             Scenario::Guess => failure = scenario::guess::run(&ctx).await.err(),
+            Scenario::Offline => failure = scenario::offline::run(&ctx).await.err(),
         }
         (failure, ctx.take_records())
     }));

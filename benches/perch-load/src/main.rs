@@ -12,7 +12,7 @@ const USAGE: &str = "\
 perch-load: XMPP load generator for servers on this machine
 
 Usage:
-  perch-load login|idle|chat|muc|churn|register|guess [options]
+  perch-load login|idle|chat|muc|churn|register|guess|offline [options]
   perch-load sink [--host A] [--port N] [--domain D] [--password PW] [--max-seconds S]
   perch-load wait [--host A] [--port N] [--domain D] [--timeout S]
   perch-load floor [--occupants N,N] [--rounds N] [--threads N] [--label L] [--run R]
@@ -27,6 +27,13 @@ guess at <prefix>victim-interleaved, then a good login to the account
 (--parallel connections from one address) and `addresses` (--sources
 addresses, one client each); PLAIN over plaintext c2s. Restart the server
 between runs: its failure counts remember the victims and addresses.
+`offline`: <prefix><first-user> sends --messages (1000) chat messages
+to <prefix><first-user+1>, which must not be online, all written at once,
+then a ping: `accepted_s` is first message to the ping's result, with the
+server's CPU over that time. Then the recipient logs in, sends initial
+presence and counts the stored messages: `delivered_s` is presence to the
+last one. Fails if fewer than --messages arrive (raise the server's
+offline quota: Perch's [im] offline_max_messages).
 `sink` is a trivial XMPP server to measure the tool itself against.
 `floor` fans a stanza out to N loopback connections with no server at all:
 the kernel's cost of the writes, and the lowest fan-out latency the `muc`

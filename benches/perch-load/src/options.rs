@@ -17,10 +17,11 @@ pub enum Scenario {
     Churn,
     Register,
     Guess,
+    Offline,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Login,
         Scenario::Idle,
         Scenario::Chat,
@@ -28,6 +29,7 @@ impl Scenario {
         Scenario::Churn,
         Scenario::Register,
         Scenario::Guess,
+        Scenario::Offline,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +41,7 @@ impl Scenario {
             Scenario::Churn => "churn",
             Scenario::Register => "register",
             Scenario::Guess => "guess",
+            Scenario::Offline => "offline",
         }
     }
 }
@@ -113,6 +116,8 @@ pub struct Options {
     /// guess: the modes to run, in this order.
     pub guess_modes: Vec<GuessMode>,
     pub latency_msgs: u64,
+    /// offline: messages sent to the offline contact.
+    pub messages: u64,
     pub max_msgs: u64,
     pub occupants: Vec<usize>,
     pub senders: usize,
@@ -159,6 +164,7 @@ impl Default for Options {
             sources: 50,
             guess_modes: GuessMode::ALL.to_vec(),
             latency_msgs: 500,
+            messages: 1000,
             max_msgs: 10_000_000,
             occupants: vec![10, 100, 500, 1000],
             senders: 5,
@@ -275,6 +281,7 @@ Options (defaults in brackets):
   --parallel N           guess: connections from one address [32]
   --sources N            guess: addresses 127.0.3.1…, 1 to 254 [50]
   --latency-msgs N       messages in the unloaded latency phases [500]
+  --messages N           offline: messages to the offline contact [1000]
   --max-msgs N           cap on messages per sender per phase [10000000]
   --occupants N,N        muc: room sizes [10,100,500,1000]
   --senders N            muc: senders [5]
@@ -390,6 +397,13 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
                     .collect::<Result<_, _>>()?
             }
             "latency-msgs" => o.latency_msgs = number(name, v)?,
+            "messages" => {
+                o.messages = number(name, v)?;
+                // The recipient keeps one flag per message.
+                if !(1..=10_000_000).contains(&o.messages) {
+                    return Err(bad("--messages: 1 to 10000000"));
+                }
+            }
             "max-msgs" => o.max_msgs = number(name, v)?,
             "occupants" => o.occupants = list(name, v)?,
             "senders" => o.senders = number::<usize>(name, v)?.max(1),
@@ -463,6 +477,7 @@ mod tests {
             "--sources 255",
             "--parallel 0",
             "--modes serial",
+            "--messages 0",
             "stray",
         ] {
             assert!(

@@ -113,16 +113,50 @@ fn guess_table(records: &[&Value]) -> String {
     render(&rows)
 }
 
+/// The `offline` records: two phases, timed in seconds, not a rate.
+fn offline_table(records: &[&Value]) -> String {
+    let mut rows = vec![
+        [
+            "offline msgs",
+            "accepted s",
+            "server CPU s",
+            "bounced",
+            "delivered",
+            "delivered s",
+        ]
+        .map(String::from),
+    ];
+    for r in records {
+        let n = |k: &str| num(r, k).map(|v| format!("{v:.0}")).unwrap_or_default();
+        let f = |k: &str| num(r, k).map(fmt_num).unwrap_or_else(|| "-".into());
+        rows.push([
+            n("messages"),
+            f("accepted_s"),
+            f("server_cpu_s"),
+            n("bounced"),
+            n("delivered"),
+            f("delivered_s"),
+        ]);
+    }
+    render(&rows)
+}
+
 /// One line per record, for the end of a run.
 pub fn run_table(records: &[Value]) -> String {
     let (guesses, records): (Vec<&Value>, Vec<&Value>) =
         records.iter().partition(|r| r["scenario"] == "guess");
+    let (offline, records): (Vec<&Value>, Vec<&Value>) = records
+        .into_iter()
+        .partition(|r| r["scenario"] == "offline");
     let mut out = String::new();
     if !records.is_empty() {
         out.push_str(&main_table(&records));
     }
     if !guesses.is_empty() {
         out.push_str(&guess_table(&guesses));
+    }
+    if !offline.is_empty() {
+        out.push_str(&offline_table(&offline));
     }
     out
 }
@@ -517,6 +551,34 @@ fn rows(records: &[Value]) -> Vec<Row> {
             &["refused_answer_ms.p50_ms", "refused_answer_ms.max_ms"],
         ));
     }
+    let mut ns: Vec<u64> = records
+        .iter()
+        .filter(|r| r["scenario"] == "offline")
+        .filter_map(|r| r["messages"].as_u64())
+        .collect();
+    ns.sort_unstable();
+    ns.dedup();
+    for n in ns {
+        let f = || vec![("messages", json!(n))];
+        v.push(row(
+            format!("offline: {n} msgs to an offline contact, accepted (s)"),
+            "offline",
+            f(),
+            &["accepted_s"],
+        ));
+        v.push(row(
+            "  server CPU while accepting (s)",
+            "offline",
+            f(),
+            &["server_cpu_s"],
+        ));
+        v.push(row(
+            "  stored msgs delivered at login / in (s)",
+            "offline",
+            f(),
+            &["delivered", "delivered_s"],
+        ));
+    }
     v
 }
 
@@ -688,5 +750,31 @@ mod tests {
             "{t}"
         );
         assert!(!t.contains("guess interleaved"), "{t}");
+    }
+
+    #[test]
+    fn offline_records_show_both_phases() {
+        let recs = vec![
+            json!({"scenario": "offline", "label": "a", "messages": 1000,
+            "accepted_s": 4.25, "server_cpu_s": 0.8, "bounced": 0, "delivered": 1000,
+            "delivered_s": 0.12}),
+        ];
+        let one = run_table(&recs);
+        let line = one
+            .lines()
+            .find(|l| l.starts_with("1000"))
+            .unwrap_or_default();
+        for cell in ["4.25", "0.80", "0.12"] {
+            assert!(line.contains(cell), "{cell} in {one}");
+        }
+        let t = comparison(&recs, &[]);
+        assert!(
+            t.contains("| offline: 1000 msgs to an offline contact, accepted (s) | 4.25 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("|   stored msgs delivered at login / in (s) | 1000 / 0.12 |"),
+            "{t}"
+        );
     }
 }

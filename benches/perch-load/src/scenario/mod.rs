@@ -9,6 +9,7 @@ pub mod guess;
 pub mod idle;
 pub mod login;
 pub mod muc;
+pub mod offline;
 pub mod register;
 
 use crate::xml;
