@@ -62,9 +62,13 @@ pub struct Ticket {
     /// Still counted against its address (a displaced connection stops
     /// counting at once, before its task has ended).
     counted: Cell<bool>,
-    /// Set while the address is at its limit: close the connection if it
-    /// is still authenticating then.
-    pressure_deadline: Cell<Option<Instant>>,
+    /// Since when the address has been at its limit, while it is: the
+    /// connection, if still authenticating, must then not stay silent for
+    /// [`PRESSURE_TIMEOUT`].
+    pressure_since: Cell<Option<Instant>>,
+    /// A login step is under way (the login throttle may hold it): the
+    /// connection is waiting for the server, not silent.
+    busy: Cell<bool>,
 }
 
 impl std::fmt::Debug for Ticket {
@@ -82,16 +86,29 @@ impl Ticket {
         self.last_input.set(now);
     }
 
-    /// When the connection must have authenticated, if its address is
-    /// under pressure.
+    /// When the connection must have authenticated (or said something),
+    /// if its address is under pressure.
     pub fn pressure_deadline(&self) -> Option<Instant> {
-        self.pressure_deadline.get()
+        if self.busy.get() {
+            return None;
+        }
+        let since = self.pressure_since.get()?;
+        Some(self.last_input.get().max(since) + PRESSURE_TIMEOUT)
+    }
+
+    /// A login step starts (`true`) or ends (`false`); its end counts as
+    /// input.
+    pub fn set_busy(&self, busy: bool, now: Instant) {
+        self.busy.set(busy);
+        self.last_input.set(now);
     }
 }
 
 #[derive(Default)]
 struct AddressState {
     count: u32,
+    /// The per-address limit when the last connection was admitted.
+    limit: u32,
     /// Connections of this address that have not authenticated yet.
     authenticating: Vec<Rc<Ticket>>,
 }
@@ -117,6 +134,7 @@ impl Admission {
         }
         let group = AddressGroup::of(ip);
         let state = self.addresses.entry(group).or_default();
+        state.limit = max_per_address;
         if state.count >= max_per_address {
             if !displace_silent(state, now) {
                 put_under_pressure(state, now);
@@ -129,7 +147,8 @@ impl Admission {
             outbox: Outbox::new(),
             last_input: Cell::new(now),
             counted: Cell::new(true),
-            pressure_deadline: Cell::new(None),
+            pressure_since: Cell::new(None),
+            busy: Cell::new(false),
         });
         state.count += 1;
         state.authenticating.push(ticket.clone());
@@ -147,7 +166,7 @@ impl Admission {
                 .authenticating
                 .retain(|t| !std::ptr::eq(Rc::as_ptr(t), ticket));
         }
-        ticket.pressure_deadline.set(None);
+        ticket.pressure_since.set(None);
     }
 
     /// The connection's task ended.
@@ -161,6 +180,12 @@ impl Admission {
         if ticket.counted.replace(false) {
             state.count = state.count.saturating_sub(1);
             self.total = self.total.saturating_sub(1);
+        }
+        if state.count < state.limit {
+            // Below its limit again: nobody has to hurry any more.
+            for t in &state.authenticating {
+                t.pressure_since.set(None);
+            }
         }
         if state.count == 0 && state.authenticating.is_empty() {
             self.addresses.remove(&ticket.group);
@@ -183,7 +208,7 @@ fn displace_silent(state: &mut AddressState, now: Instant) -> bool {
         .authenticating
         .iter()
         .enumerate()
-        .filter(|(_, t)| t.counted.get())
+        .filter(|(_, t)| t.counted.get() && !t.busy.get())
         .min_by_key(|(_, t)| t.last_input.get());
     let Some((index, ticket)) = oldest else {
         return false;
@@ -201,15 +226,13 @@ fn displace_silent(state: &mut AddressState, now: Instant) -> bool {
     true
 }
 
-/// Gives each authenticating connection of an address at its limit
-/// [`PRESSURE_TIMEOUT`] from its last input, and wakes it to notice.
+/// Marks each authenticating connection of an address at its limit: from
+/// now on it is closed after [`PRESSURE_TIMEOUT`] without input; it is
+/// woken to notice.
 fn put_under_pressure(state: &AddressState, now: Instant) {
     for ticket in &state.authenticating {
-        // Input never lies in the future, so this is at most
-        // `PRESSURE_TIMEOUT` from now (and may have passed already).
-        let deadline = ticket.last_input.get().min(now) + PRESSURE_TIMEOUT;
-        if ticket.pressure_deadline.get().is_none_or(|d| d > deadline) {
-            ticket.pressure_deadline.set(Some(deadline));
+        if ticket.pressure_since.get().is_none() {
+            ticket.pressure_since.set(Some(now));
             ticket.outbox.wake();
         }
     }
@@ -255,6 +278,34 @@ mod tests {
         assert_eq!(a.total(), 4);
         a.ended(&fresh);
         assert_eq!(a.total(), 3);
+    }
+
+    #[test]
+    fn pressure_follows_input_and_lifts_below_the_limit() {
+        let mut a = Admission::default();
+        let t0 = Instant::now();
+        let talking = a.admit(t0, HOME, 100, 2).unwrap();
+        let other = a.admit(t0, HOME, 100, 2).unwrap();
+        assert_eq!(talking.pressure_deadline(), Some(t0 + PRESSURE_TIMEOUT));
+        // Input moves the deadline on; a login step under way has none.
+        talking.input_at(t0 + Duration::from_secs(8));
+        assert_eq!(
+            talking.pressure_deadline(),
+            Some(t0 + Duration::from_secs(8) + PRESSURE_TIMEOUT)
+        );
+        talking.set_busy(true, t0 + Duration::from_secs(9));
+        assert_eq!(talking.pressure_deadline(), None);
+        // A busy connection is not displaced, however long it waits.
+        let later = t0 + Duration::from_secs(60);
+        let newcomer = a
+            .admit(later, HOME, 100, 2)
+            .expect("the silent one gave way");
+        assert!(!talking.outbox.is_closing());
+        assert!(other.outbox.is_closing());
+        talking.set_busy(false, later);
+        // Below the limit again: no deadline.
+        a.ended(&newcomer);
+        assert_eq!(talking.pressure_deadline(), None);
     }
 
     #[test]

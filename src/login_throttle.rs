@@ -111,8 +111,7 @@ impl AddressGroup {
 #[derive(Debug, PartialEq)]
 pub enum Gate {
     /// Wait this long, check the password, then report the outcome with
-    /// [`LoginThrottle::succeeded`] (a failure needs no report: it was
-    /// counted on admission).
+    /// [`LoginThrottle::succeeded`] or [`LoginThrottle::failed`].
     Proceed { wait: Duration, ticket: Ticket },
     /// Do not check the password; the client may try again after this.
     Refused { retry_after: Duration },
@@ -164,6 +163,10 @@ struct Schedule {
     /// Until when an attempt admitted here may still be waiting for its
     /// check: an address with an attempt under way is not a fresh one.
     busy_until: Instant,
+    /// An account's next turn for an attempt from a fresh address while
+    /// the account is being guessed at: fresh addresses are cheap (an IPv6
+    /// network has thousands of /64s), so they get a schedule of their own.
+    fresh_next: Instant,
 }
 
 impl Schedule {
@@ -172,6 +175,7 @@ impl Schedule {
             failures: Score::zero(now),
             next: now,
             busy_until: now,
+            fresh_next: now,
         }
     }
 
@@ -204,6 +208,9 @@ pub struct LoginThrottle {
     /// When each address last failed (or made an attempt still counted as
     /// a failure), for [`ThrottlePolicy::clean_after`].
     failed_lately: HashMap<AddressGroup, Instant>,
+    /// `failed_lately` had to forget addresses that failed within
+    /// `clean_after`: until this time no address counts as fresh.
+    no_fresh_until: Instant,
     /// Keys the account hashes, random per process.
     account_keys: RandomState,
 }
@@ -216,6 +223,7 @@ impl LoginThrottle {
             accounts: HashMap::new(),
             pairs: HashMap::new(),
             failed_lately: HashMap::new(),
+            no_fresh_until: Instant::now(),
             account_keys: RandomState::new(),
         }
     }
@@ -267,14 +275,35 @@ impl LoginThrottle {
         // (a burst of parallel guesses from a new address is one attempt
         // from a fresh address, the rest from a busy one).
         let clean = address.busy_until <= now
+            && self.no_fresh_until <= now
             && self
                 .failed_lately
                 .get(&group)
                 .is_none_or(|&at| now.saturating_duration_since(at) >= policy.clean_after);
+        let under_attack = account_wait > Duration::ZERO;
+        let mut fresh_next = on_account.fresh_next;
         let wait = if clean {
             // Its user may be the account's owner, who must get in after
-            // the account's cap however many others are guessing.
-            address_wait.max(account_wait.min(policy.account_cap))
+            // the account's cap however many others are guessing; while the
+            // account is guessed at, fresh addresses take turns too, one per
+            // cap, so that a supply of new addresses buys one guess per cap.
+            let fresh_wait = if under_attack {
+                fresh_next.saturating_duration_since(now)
+            } else {
+                Duration::ZERO
+            };
+            if fresh_wait > policy.account_cap {
+                return Gate::Refused {
+                    retry_after: fresh_wait,
+                };
+            }
+            let wait = address_wait
+                .max(account_wait.min(policy.account_cap))
+                .max(fresh_wait);
+            if under_attack {
+                fresh_next = fresh_next.max(now + wait) + policy.account_cap;
+            }
+            wait
         } else {
             let wait = address_wait.max(account_wait);
             if wait > policy.max_hold {
@@ -300,6 +329,7 @@ impl LoginThrottle {
                 address.next
             },
             busy_until: address.busy_until.max(turn + CHECK_TIME),
+            fresh_next: address.fresh_next,
         };
         // An account's attempts count as failures until they succeed: no
         // one logs in to one account from many places at once, and a burst
@@ -314,6 +344,7 @@ impl LoginThrottle {
             // Only an address can be fresh; an account's entry goes as
             // soon as its attempts succeeded.
             busy_until: on_account.busy_until,
+            fresh_next,
         };
         self.addresses.insert(group, address);
         self.accounts.insert(account, on_account);
@@ -408,6 +439,16 @@ impl LoginThrottle {
         }
         if self.failed_lately.len() >= max {
             let clean_after = policy.clean_after;
+            let live = self
+                .failed_lately
+                .values()
+                .filter(|&&at| now.saturating_duration_since(at) < clean_after)
+                .count();
+            if live >= max - max / 10 - 1 {
+                // Live entries will be dropped: an address forgotten so
+                // must not pass for fresh. Fail closed for a day.
+                self.no_fresh_until = now + clean_after;
+            }
             prune(
                 &mut self.failed_lately,
                 max,
@@ -646,6 +687,56 @@ mod tests {
     }
 
     #[test]
+    fn fresh_addresses_take_turns_on_an_account_under_attack() {
+        // One attacker with a supply of fresh IPv6 networks: each /64 is a
+        // fresh address, but while the account is guessed at they get one
+        // turn per account cap between them.
+        let mut t = LoginThrottle::new(policy());
+        let start = Instant::now();
+        let checked = guesses_in(&mut t, start, 10, |t, now, n| {
+            let ip: IpAddr = format!("2001:db8:{:x}::1", n).parse().unwrap();
+            guess(t, now, ip, "victim@example.org")
+        });
+        // Three free, then at most one per cap (15 s) for the schedule of
+        // fresh addresses and one for everyone else's: 83 in ten minutes.
+        assert!(
+            checked <= 3 + 2 * 600 / 15 + 3,
+            "{checked} guesses in ten minutes"
+        );
+        // Without an attack, a fresh address does not wait at all.
+        assert!(matches!(
+            t.admit(start, OWNER, "someone-else@example.org"),
+            Gate::Proceed {
+                wait: Duration::ZERO,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_full_table_of_failed_addresses_fails_closed() {
+        let mut t = LoginThrottle::new(ThrottlePolicy {
+            max_entries: 100,
+            ..policy()
+        });
+        let now = Instant::now();
+        for i in 0..300u32 {
+            let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            let _ = guess(&mut t, now, ip, "decoy@example.org");
+        }
+        // The first addresses were forgotten; none passes for fresh now,
+        // so an account under attack refuses them all.
+        for _ in 0..20 {
+            let _ = guess(&mut t, now, ATTACKER, "victim@example.org");
+        }
+        let first = IpAddr::V4(Ipv4Addr::from(0x0a00_0000));
+        assert!(matches!(
+            t.admit(now, first, "victim@example.org"),
+            Gate::Refused { .. }
+        ));
+    }
+
+    #[test]
     fn successful_logins_leave_nothing_behind() {
         let mut t = LoginThrottle::new(policy());
         let now = Instant::now();
@@ -713,9 +804,12 @@ mod tests {
     fn the_owner_from_a_clean_address_waits_at_most_the_account_cap() {
         let mut t = LoginThrottle::new(policy());
         let now = Instant::now();
-        // A long queue of attempts on the account from suspect addresses.
+        // A long queue of attempts on the account from suspect addresses
+        // (they failed before; a flood of never-seen addresses is told
+        // apart from the owner by nothing, see the test above).
         for i in 0..1000u32 {
             let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            let _ = guess(&mut t, now, ip, &format!("decoy{i}@example.org"));
             let _ = guess(&mut t, now, ip, "victim@example.org");
         }
         match t.admit(now, OWNER, "victim@example.org") {
@@ -734,6 +828,7 @@ mod tests {
         let later = now + Duration::from_secs(3600);
         for i in 0..100u32 {
             let ip = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
+            let _ = guess(&mut t, later, ip, &format!("decoy{i}@example.org"));
             let _ = guess(&mut t, later, ip, "victim@example.org");
             let _ = guess(&mut t, later, ip, "victim@example.org");
         }

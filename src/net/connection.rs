@@ -186,6 +186,8 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
             Some((t, cb)) => {
                 transport = t;
                 channel_binding = cb;
+                // A handshake is talking, not silence.
+                guard.ticket().input_at(Instant::now());
             }
             None => {
                 log::debug!("{peer}: TLS handshake failed");
@@ -448,6 +450,7 @@ impl Connection {
                         let plain = std::mem::replace(transport, Transport::Upgrading);
                         match Box::pin(handshake(setup.starttls_config(), plain)).await {
                             Some((tls, cb)) => {
+                                self.ticket.input_at(Instant::now());
                                 *transport = tls;
                                 self.framer.reset();
                                 self.stream.tls_established(cb);
@@ -463,7 +466,11 @@ impl Connection {
                         // Boxed, like the other rare steps below: their state
                         // would otherwise be part of every connection's task
                         // for its whole life, idle or not.
+                        // Held by the throttle, the connection waits for the
+                        // server: not silent, and not to be hurried.
+                        self.ticket.set_busy(true, Instant::now());
                         let outcome = Box::pin(self.sasl_step(job)).await;
+                        self.ticket.set_busy(false, Instant::now());
                         let server = self.server.clone();
                         let env = StreamEnv { server: &server };
                         let (stream, mut out) = self.out();
@@ -634,11 +641,19 @@ impl Connection {
             if batch.is_empty() && stream_out.is_empty() {
                 break true;
             }
+            // The stream's own bytes go first (a new stream header must
+            // precede the bind result a pipelining client asked for in the
+            // same write), except when closing: then every queued stanza
+            // goes out before the stream error and `</stream:stream>`.
+            let closing = self.closing;
             let write = async {
+                if !closing && !stream_out.is_empty() {
+                    transport.write_all(&stream_out).await?;
+                }
                 if !batch.is_empty() {
                     transport.write_all(batch.bytes()).await?;
                 }
-                if !stream_out.is_empty() {
+                if closing && !stream_out.is_empty() {
                     transport.write_all(&stream_out).await?;
                 }
                 transport.flush().await

@@ -357,3 +357,28 @@ fn too_many_failed_logins_close_the_stream_with_policy_violation() {
     }
     client.expect_stream_error("policy-violation");
 }
+
+#[test]
+fn a_pipelined_stream_header_and_bind_are_answered_in_order() {
+    // A client that sends its new stream header and the bind request in
+    // one write, right after <success/>, must read the header and the
+    // features before the bind result.
+    let server = server();
+    let mut client = Client::connect(server.c2s_addr());
+    client.open();
+    assert_eq!(
+        client.auth_plain(ALICE.0, ALICE.1),
+        Sasl::Success(Vec::new())
+    );
+    client.framer = client_framer();
+    client.send(&format!(
+        "<stream:stream xmlns='jabber:client' xmlns:stream='{NS_STREAM}' to='localhost' version='1.0'>\
+         <iq type='set' id='pipelined'><bind xmlns='{NS_BIND}'><resource>fast</resource></bind></iq>"
+    ));
+    client.header();
+    let features = client.element();
+    assert!(features.is("features", NS_STREAM), "{features}");
+    let bound = client.element();
+    assert_eq!(bound.attr("id"), Some("pipelined"), "{bound}");
+    assert_eq!(bound.attr("type"), Some("result"), "{bound}");
+}
