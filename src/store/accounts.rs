@@ -241,7 +241,7 @@ pub fn set_credentials_op(bare_jid: &str, credentials: &Credentials) -> WriteOp 
 /// tombstone.
 pub fn delete_account_op(bare_jid: &str) -> WriteOp {
     let key = bare_jid.to_string();
-    let now = account_data::unix_now();
+    let now = super::account_exists::unix_now();
     Box::new(move |txn| {
         let mut table = txn.open_table(ACCOUNTS)?;
         if table.remove(keys::single(&key))?.is_none() {

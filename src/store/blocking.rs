@@ -23,7 +23,7 @@ pub fn update_op(
 ) -> WriteOp {
     let owner = owner.to_string();
     Box::new(move |txn| {
-        if !super::account_data::has_account(txn, &owner)? {
+        if !super::account_exists::has_account(txn, &owner)? {
             return Ok(());
         }
         if unblock_all {
@@ -57,7 +57,7 @@ mod tests {
         let dir = TempDir::new("blocklist-store");
         let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        crate::store::account_data::create_accounts_for_test(&store, &["a@x", "a@xx"]);
+        crate::store::account_exists::create_accounts_for_test(&store, &["a@x", "a@xx"]);
         store
             .write_now(update_op("a@x", s(&["b@x", "evil.example"]), vec![], false))
             .expect("block");

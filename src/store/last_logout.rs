@@ -2,7 +2,7 @@
 //! (XEP-0012 last activity). Layout: 8 bytes of Unix seconds, big endian,
 //! then the status text as UTF-8.
 
-use super::account_data::has_account;
+use super::account_exists::has_account;
 use super::schema::LAST_LOGOUT;
 use super::{Store, StoreError, WriteOp, keys};
 

@@ -3,6 +3,7 @@
 //! message-rate writes cost one fsync per batch, not per write.
 
 mod account_data;
+mod account_exists;
 pub mod accounts;
 mod backup;
 pub mod blocking;

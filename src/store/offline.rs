@@ -71,7 +71,7 @@ pub fn all_in(txn: &redb::ReadTransaction, owner: &str) -> Result<Vec<Vec<u8>>, 
 pub fn append_op(owner: &str, seq: u64, xml: Vec<u8>) -> WriteOp {
     let owner = owner.to_string();
     Box::new(move |txn| {
-        if !super::account_data::has_account(txn, &owner)? {
+        if !super::account_exists::has_account(txn, &owner)? {
             return Ok(());
         }
         let key = keys::numbered(OFFLINE_MESSAGES, &owner, seq)?;
@@ -107,7 +107,7 @@ mod tests {
     fn append_read_delete_in_order() {
         let dir = TempDir::new("offline-store");
         let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
-        crate::store::account_data::create_accounts_for_test(&store, &["a@x", "a@xy"]);
+        crate::store::account_exists::create_accounts_for_test(&store, &["a@x", "a@xy"]);
         store
             .write_now(append_op("gone@x", 1, b"lost".to_vec()))
             .expect("dropped");

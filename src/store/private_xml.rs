@@ -5,7 +5,7 @@
 
 use redb::{ReadableTable, WriteTransaction};
 
-use super::account_data::require_account;
+use super::account_exists::require_account;
 use super::schema::PRIVATE_XML;
 use super::{Store, StoreError, WriteOp, keys};
 use crate::xml::Element;

@@ -222,7 +222,7 @@ pub fn write_op(owner: &Jid, roster: &Roster, changes: &[Change]) -> WriteOp {
         }
     }
     Box::new(move |txn| {
-        if !super::account_data::has_account(txn, &owner)? {
+        if !super::account_exists::has_account(txn, &owner)? {
             return Ok(());
         }
         txn.open_table(ROSTER_VERSIONS)?.insert(
@@ -330,7 +330,7 @@ mod tests {
         let mut roster = Roster::default();
         {
             let store = Store::open(&path, 1 << 20).expect("open");
-            crate::store::account_data::create_accounts_for_test(
+            crate::store::account_exists::create_accounts_for_test(
                 &store,
                 &["juliet@example.com", "juliet@example.co"],
             );

@@ -2,7 +2,7 @@
 //! account. The vCard is kept as the XML the user stored; the server never
 //! rewrites it.
 
-use super::account_data::require_account;
+use super::account_exists::require_account;
 use super::schema::{AVATAR_HASHES, VCARDS};
 use super::{Store, StoreError, WriteOp, keys};
 use crate::xml::Element;
