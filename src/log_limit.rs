@@ -103,10 +103,7 @@ impl LogLimiter {
             window.suppressed = 0;
             true
         });
-        for (event, count) in self.others.drain() {
-            lines.push(event.summary(count, "other addresses", WINDOW));
-        }
-        lines.sort();
+        self.sum_up_others(&mut lines);
         lines
     }
 
@@ -118,11 +115,16 @@ impl LogLimiter {
             .filter(|(_, w)| w.suppressed > 0)
             .map(|((event, ip), w)| event.summary(w.suppressed, &ip.to_string(), WINDOW))
             .collect();
+        self.sum_up_others(&mut lines);
+        lines
+    }
+
+    /// Adds the summaries of the addresses not followed, then sorts.
+    fn sum_up_others(&mut self, lines: &mut Vec<String>) {
         for (event, count) in self.others.drain() {
             lines.push(event.summary(count, "other addresses", WINDOW));
         }
         lines.sort();
-        lines
     }
 }
 

@@ -318,14 +318,7 @@ fn a_failure_is_answered_as_fast_as_a_success() {
 /// `every`; returns how long until the server ended the stream, with the
 /// stream error's condition.
 fn trickle(server: &TestServer, every: Duration) -> (String, Duration) {
-    let mut client = Client::connect(server.c2s_addr());
-    client.open();
-    assert_eq!(
-        client.auth_plain(ALICE.0, ALICE.1),
-        Sasl::Success(Vec::new())
-    );
-    client.restart();
-    client.bind(Some("trickle"));
+    let mut client = login(server, ALICE, Some("trickle"));
     let rest = "<body>a message that arrives one byte at a time, far too slowly</body></message>";
     let started = Instant::now();
     client.send("<message to='alice@localhost' type='chat'>");
@@ -387,14 +380,7 @@ fn a_stanza_split_across_writes_is_fine() {
     // The minimum rate is off: with a 2 s timeout its grace would be
     // only 0.7 s, shorter than the pause below.
     let server = throttled_server("stanza_timeout_secs = 2\nstanza_min_bytes_per_sec = 0", "");
-    let mut client = Client::connect(server.c2s_addr());
-    client.open();
-    assert_eq!(
-        client.auth_plain(ALICE.0, ALICE.1),
-        Sasl::Success(Vec::new())
-    );
-    client.restart();
-    client.bind(Some("split"));
+    let mut client = login(&server, ALICE, Some("split"));
     client.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/>");
     thread::sleep(Duration::from_millis(800));
     client.send("</iq>");
