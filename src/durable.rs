@@ -3,42 +3,50 @@
 //! leave before that thing is on disk, yet handlers are plain synchronous
 //! code and writes are group-committed in the background.
 //!
-//! So while one client stanza is routed, the server *holds* every stanza it
-//! would send (see [`crate::session::Session::send`]) and collects the tickets
-//! of the writes the handlers [`persist`]. When routing returns, the held
-//! stanzas are released in the order they were produced, once those writes
-//! are durable; only then does the connection read its client's next
-//! stanza, so what one client causes stays in order (RFC 6120 §10.1) and a
-//! `get` right after a `set` sees what the `set` stored. Stanzas other
-//! tasks send meanwhile are not held: they depend on nothing this client is
-//! waiting for.
+//! Everything one piece of work produces (the handling of one client
+//! stanza, one continuation, one room event) is a *section*. While a section
+//! runs, the stanzas it sends are queued behind its [`Gate`] (see
+//! [`crate::outbox`]): in place in each recipient's queue, but held. The
+//! writes it [`persist`]s are the gate's writes. When the section ends, the
+//! gate is handed to the store's group committer, which releases it once
+//! those writes (and anything else it [`depend_on`]s) are durable, or
+//! withdraws it if one failed: its stanzas are dropped and the request they
+//! answered gets the error in their place. A failure that is not a refusal
+//! also ends the client's stream with `internal-server-error`, and what the
+//! client caused after it is withdrawn too.
+//!
+//! What one client causes stays in order (RFC 6120 §10.1): its next
+//! section's gate waits for the previous one's writes, and a queue never
+//! lets an entry overtake a held one. So the connection need not wait: it
+//! handles the client's next messages while earlier writes commit, and a
+//! burst of them costs one fsync ([`route_from_client`] says when it must
+//! wait).
 //!
 //! Work that must come after the writes (reading back what was stored,
 //! closing streams once the answer is out) is an [`after_durable`]
 //! continuation; work that must first await something off the event loop
 //! (hashing a password) is [`after_async`]. Both still belong to the
-//! client's stanza: they run, each under a hold of its own, before the
-//! connection reads on. Code outside a connection (the admin socket, the
-//! end of a session) wraps its work in [`run`] to get the same guarantees.
-//!
-//! If a write fails, the stanzas held with it are dropped (they may report
-//! what was not stored), the in-memory IM state is reloaded from disk, and
-//! an iq request that has not been answered yet gets an error instead.
+//! client's stanza: they run, each as a section of its own, before the
+//! connection handles its next stanza. Code outside a connection (the
+//! admin socket, the end of a session) wraps its work in [`run`] to get the
+//! same guarantees.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::ops::Range;
 use std::pin::Pin;
 use std::rc::Rc;
 
 use crate::jid::Jid;
+use crate::outbox::{Release, WriteFailure};
 use crate::router;
 use crate::server::Server;
 use crate::session::{Outbox, Session};
-use crate::stanza::{self, Condition, Kind, StanzaError};
-use crate::store::{StoreError, WriteOp, WriteTicket};
-use crate::xml::{Element, NS_CLIENT};
+use crate::stanza::{Condition, StanzaError};
+use crate::store::{StoreError, Waiter, WriteOp};
+use crate::xml::{Element, Prepared};
+
+pub use crate::outbox::{Gate, Request};
 
 /// Work to run once every write submitted before it is on disk.
 pub type Continuation = Box<dyn FnOnce(&Server)>;
@@ -52,63 +60,11 @@ enum Next {
     Later(Pending),
 }
 
+/// The section running now, if any.
 #[derive(Default)]
 pub struct OutputHold {
-    active: Cell<bool>,
-    held: RefCell<Vec<(Rc<Outbox>, Range<usize>)>>,
-    /// The serialized held stanzas, back to back (`held` has the ranges):
-    /// one buffer, reused from section to section, instead of one
-    /// allocation per stanza.
-    held_bytes: RefCell<Vec<u8>>,
-    writes: RefCell<Vec<WriteTicket>>,
+    gate: RefCell<Option<Rc<Gate>>>,
     next: RefCell<Vec<Next>>,
-    /// The client request still owed an answer, if any, and whether a
-    /// stanza held in this section answers it.
-    request: RefCell<Option<Rc<Request>>>,
-    answered: Cell<bool>,
-}
-
-/// What one section produced.
-#[derive(Default)]
-struct Held {
-    outputs: Vec<(Rc<Outbox>, Range<usize>)>,
-    bytes: Vec<u8>,
-    writes: Vec<WriteTicket>,
-    next: Vec<Next>,
-    answered: bool,
-}
-
-/// An iq request from a client, owed exactly one answer: if a write fails
-/// before a reply to it went out, it gets the error for that failure.
-pub struct Request {
-    outbox: Rc<Outbox>,
-    iq: Element,
-}
-
-impl Request {
-    /// The request `stanza` is, if it is an iq get or set from the client
-    /// behind `outbox`.
-    pub fn of(stanza: &Element, outbox: &Rc<Outbox>) -> Option<Request> {
-        let request = Kind::of(stanza) == Some(Kind::Iq)
-            && matches!(stanza.attr("type"), Some("get") | Some("set"));
-        request.then(|| Request {
-            outbox: outbox.clone(),
-            iq: stanza.clone(),
-        })
-    }
-
-    fn is_answered_by(&self, outbox: &Rc<Outbox>, el: &Element) -> bool {
-        Rc::ptr_eq(outbox, &self.outbox)
-            && el.name == "iq"
-            && matches!(el.attr("type"), Some("result") | Some("error"))
-            && el.attr("id") == self.iq.attr("id")
-    }
-
-    fn fail(&self, error: &StoreError) {
-        if let Some(reply) = stanza::error_reply(&self.iq, &failure_error(error)) {
-            self.outbox.send(&reply);
-        }
-    }
 }
 
 /// The stanza error for a write that did not happen: a refusal the store
@@ -125,92 +81,107 @@ pub fn failure_error(error: &StoreError) -> StanzaError {
     }
 }
 
+/// The committer settles gates: see [`crate::store::Waiter`].
+impl Waiter for Gate {
+    fn required(&self) -> u64 {
+        Gate::required(self)
+    }
+
+    fn write_failed(&self, error: &StoreError) {
+        if error.is_refusal() {
+            log::debug!("a write was refused, its answers are withdrawn: {error}");
+        } else {
+            log::error!("a write failed, its answers are withdrawn: {error}");
+        }
+        Gate::write_failed(
+            self,
+            WriteFailure {
+                refusal: error.is_refusal(),
+                error: failure_error(error),
+                reason: error.to_string(),
+            },
+        );
+    }
+
+    fn settle(&self) {
+        Gate::settle(self);
+    }
+}
+
 impl OutputHold {
     pub fn new() -> Rc<OutputHold> {
         Rc::new(OutputHold::default())
     }
 
     pub fn is_active(&self) -> bool {
-        self.active.get()
+        self.gate.borrow().is_some()
     }
 
-    /// Keeps `el` for `outbox` if a hold is active; false means "send now".
-    pub fn capture(&self, outbox: &Rc<Outbox>, el: &Element) -> bool {
-        if !self.active.get() {
+    /// Queues `el` for `outbox`: behind the running section's gate, or (no
+    /// section running) behind nothing but what is held there already.
+    pub fn send(&self, outbox: &Rc<Outbox>, el: &Element) {
+        match &*self.gate.borrow() {
+            Some(gate) => gate.send(outbox, el),
+            None => outbox.send(el),
+        }
+    }
+
+    /// Queues a copy of a broadcast for `outbox`, addressed to `to`, like
+    /// [`OutputHold::send`].
+    pub fn send_prepared(&self, outbox: &Rc<Outbox>, prepared: &Prepared, to: &str) {
+        match &*self.gate.borrow() {
+            Some(gate) => outbox.push_held(gate, |buf| prepared.write_with_to(to, buf)),
+            None => outbox.send_prepared(prepared, to),
+        }
+    }
+
+    /// Starts a section; false if one is running (the outer one then owns
+    /// everything produced).
+    fn begin(&self, gate: Rc<Gate>) -> bool {
+        let mut current = self.gate.borrow_mut();
+        if current.is_some() {
             return false;
         }
-        if let Some(request) = &*self.request.borrow()
-            && request.is_answered_by(outbox, el)
-        {
-            self.answered.set(true);
-        }
-        let mut bytes = self.held_bytes.borrow_mut();
-        let start = bytes.len();
-        el.write_to(&mut bytes, NS_CLIENT);
-        let range = start..bytes.len();
-        self.held.borrow_mut().push((outbox.clone(), range));
+        *current = Some(gate);
         true
     }
 
-    /// Starts holding; false if a hold is already active (the outer one
-    /// then owns everything produced).
-    fn begin(&self, request: Option<Rc<Request>>) -> bool {
-        if self.active.replace(true) {
-            return false;
-        }
-        *self.request.borrow_mut() = request;
-        self.answered.set(false);
-        true
-    }
-
-    /// Takes back the emptied buffers of a released section for the next
-    /// one, unless a section already has new ones or they grew large (a
-    /// big burst should not pin its memory).
-    fn recycle(&self, mut outputs: Vec<(Rc<Outbox>, Range<usize>)>, mut bytes: Vec<u8>) {
-        const KEEP_BYTES: usize = 16 << 10;
-        outputs.clear();
-        bytes.clear();
-        let mut held = self.held.borrow_mut();
-        if held.capacity() == 0 && outputs.capacity() <= 64 {
-            *held = outputs;
-        }
-        let mut held_bytes = self.held_bytes.borrow_mut();
-        if held_bytes.capacity() == 0 && bytes.capacity() <= KEEP_BYTES {
-            *held_bytes = bytes;
-        }
-    }
-
-    fn end(&self) -> Held {
-        self.active.set(false);
-        self.request.borrow_mut().take();
-        Held {
-            outputs: std::mem::take(&mut *self.held.borrow_mut()),
-            bytes: std::mem::take(&mut *self.held_bytes.borrow_mut()),
-            writes: std::mem::take(&mut *self.writes.borrow_mut()),
-            next: std::mem::take(&mut *self.next.borrow_mut()),
-            answered: self.answered.replace(false),
-        }
+    fn end(&self) -> Option<(Rc<Gate>, Vec<Next>)> {
+        let gate = self.gate.borrow_mut().take()?;
+        Some((gate, std::mem::take(&mut *self.next.borrow_mut())))
     }
 }
 
-/// Submits `op` to the store. Inside a hold the held stanzas wait for it;
-/// outside one it is just queued. Returns its place in the commit order.
+/// Submits `op` to the store. Inside a section, the section's output waits
+/// for it; outside one it is just queued. Returns its place in the commit
+/// order.
 pub fn persist(server: &Server, op: WriteOp) -> u64 {
-    let ticket = server.store.submit(op);
-    let seq = ticket.seq();
-    if server.hold.is_active() {
-        server.hold.writes.borrow_mut().push(ticket);
+    let gate = server.hold.gate.borrow().clone();
+    match gate {
+        Some(gate) => {
+            let seq = server.store.submit_for(op, gate.clone());
+            gate.require(seq);
+            seq
+        }
+        None => server.store.submit(op).seq(),
     }
-    seq
 }
 
-/// Runs `work` once every write submitted so far is on disk and the held
-/// stanzas are out, e.g. to read what was just stored or to close streams
-/// after an answer; what it sends is held until its own writes are
-/// durable. Outside a hold (nothing is waiting) it runs at once.
+/// Makes the running section's output wait for write `seq` too (someone
+/// else's write, whose result it shows).
+pub fn depend_on(server: &Server, seq: u64) {
+    if let Some(gate) = &*server.hold.gate.borrow() {
+        gate.require(seq);
+    }
+}
+
+/// Runs `work` once every write submitted so far is on disk and the
+/// section's stanzas are out, e.g. to read what was just stored or to close
+/// streams after an answer; it runs as a section of its own. Outside a
+/// section (nothing is waiting) it runs at once.
 pub fn after_durable(server: &Server, work: Continuation) {
     if server.hold.is_active() {
-        // A no-op write: its ticket resolves after everything before it.
+        // A no-op write: it commits after everything submitted before it.
         persist(server, Box::new(|_| Ok(())));
         server.hold.next.borrow_mut().push(Next::Now(work));
     } else {
@@ -219,11 +190,10 @@ pub fn after_durable(server: &Server, work: Continuation) {
 }
 
 /// Awaits `work` (something that must not run on the event loop, such as
-/// a password hash) after the held stanzas are out, then runs `then` with
-/// its result under a hold of its own, all before the client's next stanza
-/// is read. An iq request answered in `then` gets the error instead if a
-/// write `then` makes fails. Only a hold can wait for this: outside one it
-/// is a bug, logged, and the work is dropped.
+/// a password hash) after the section's stanzas are out, then runs `then`
+/// with its result as a section of its own, all before the client's next
+/// stanza is handled. Only a section can wait for this: outside one it is
+/// a bug, logged, and the work is dropped.
 pub fn after_async<T: 'static>(
     server: &Server,
     work: impl Future<Output = T> + 'static,
@@ -240,135 +210,164 @@ pub fn after_async<T: 'static>(
     server.hold.next.borrow_mut().push(Next::Later(pending));
 }
 
-/// Runs `work` under a hold, releases what it sent once its writes are
-/// durable, then everything it scheduled ([`after_durable`],
-/// [`after_async`]) in order, each under a hold of its own. `request` is
-/// the client request this serves, if any. Returns the first write error;
-/// the work scheduled after a failed section is dropped.
-pub async fn run(
-    server: &Server,
-    work: Continuation,
-    request: Option<Request>,
-) -> Result<(), StoreError> {
-    run_sections(server, work, request).await
+/// Runs `work` as a section, waits until its output is released, then
+/// runs everything it scheduled ([`after_durable`], [`after_async`]) in
+/// order, each as a section of its own. Returns why a write failed; the
+/// work scheduled after a failed section is dropped.
+pub async fn run(server: &Server, work: Continuation) -> Result<(), WriteFailure> {
+    match run_sections(server, work, None, None, false).await {
+        Ok(_) => Ok(()),
+        Err(failure) => Err(failure),
+    }
 }
 
-/// [`run`] with the first section's work unboxed: a client's stanza is
-/// routed without an allocation for the closure or the queue.
+/// [`run`] with the first section's work unboxed (a client's stanza is
+/// routed without an allocation for the closure). With `pipeline`, a first
+/// section that scheduled nothing is not waited for: its gate is returned.
 async fn run_sections(
     server: &Server,
     first: impl FnOnce(&Server),
-    request: Option<Request>,
-) -> Result<(), StoreError> {
-    let mut owed = request.map(Rc::new);
-    let mut first = Some(first);
+    request: Option<Rc<Request>>,
+    origin: Option<Rc<Outbox>>,
+    pipeline: bool,
+) -> Result<Option<Rc<Gate>>, WriteFailure> {
+    let mut owed = request;
     let mut queue: VecDeque<Next> = VecDeque::new();
+    let (mut gate, next) = section(server, first, owed.clone(), origin.clone());
+    if pipeline && next.is_empty() {
+        return Ok(Some(gate));
+    }
+    queue.extend(next);
     loop {
-        let mut held = match first.take() {
-            Some(work) => section(server, work, owed.clone()),
-            None => {
-                let Some(next) = queue.pop_front() else {
-                    break;
-                };
-                let work = match next {
-                    Next::Now(work) => work,
-                    Next::Later(pending) => pending.await,
-                };
-                section(server, work, owed.clone())
+        match gate.settled().await {
+            Release::Released => {}
+            _ => {
+                return Err(gate.failure().unwrap_or_else(|| WriteFailure {
+                    refusal: false,
+                    error: StanzaError::new(Condition::InternalServerError),
+                    reason: "an earlier change of the same client could not be stored".into(),
+                }));
             }
-        };
-        if let Err(e) = wait_for(held.writes).await {
-            if e.is_refusal() {
-                log::debug!("a write was refused, its answers are withdrawn: {e}");
-            } else {
-                log::error!("a write failed, its answers are withdrawn: {e}");
-            }
-            server.im.forget_all();
-            if let Some(request) = owed {
-                request.fail(&e);
-            }
-            return Err(e);
         }
-        if held.answered {
+        if owed.as_ref().is_some_and(|r| r.is_answered()) {
             owed = None;
         }
-        for (outbox, range) in held.outputs.drain(..) {
-            outbox.send_serialized(held.bytes.get(range).unwrap_or_default());
-        }
-        server.hold.recycle(held.outputs, held.bytes);
-        for next in held.next.into_iter().rev() {
+        let Some(next) = queue.pop_front() else {
+            return Ok(None);
+        };
+        let work = match next {
+            Next::Now(work) => work,
+            Next::Later(pending) => pending.await,
+        };
+        let (next_gate, more) = section(server, work, owed.clone(), origin.clone());
+        gate = next_gate;
+        for next in more.into_iter().rev() {
             queue.push_front(next);
         }
     }
-    Ok(())
 }
 
-fn section(server: &Server, work: impl FnOnce(&Server), request: Option<Rc<Request>>) -> Held {
-    if !server.hold.begin(request) {
+/// Runs `work` as a section and hands its gate to the committer.
+fn section(
+    server: &Server,
+    work: impl FnOnce(&Server),
+    request: Option<Rc<Request>>,
+    origin: Option<Rc<Outbox>>,
+) -> (Rc<Gate>, Vec<Next>) {
+    let gate = Gate::new(origin, request);
+    if !server.hold.begin(gate.clone()) {
         // Inside another section (not reachable from `run`, which only
-        // starts sections between awaits): the outer hold takes it all.
+        // starts sections between awaits): the outer one takes it all.
         work(server);
-        return Held::default();
+        gate.settle();
+        return (gate, Vec::new());
     }
     work(server);
-    server.hold.end()
+    let (gate, next) = server.hold.end().unwrap_or((gate, Vec::new()));
+    gate.seal();
+    server.store.watch(gate.clone());
+    (gate, next)
 }
 
-/// Waits for every ticket; the first error, if any.
-async fn wait_for(writes: Vec<WriteTicket>) -> Result<(), StoreError> {
-    let mut failed = None;
-    for ticket in writes {
-        if let Err(e) = ticket.wait().await
-            && failed.is_none()
-        {
-            failed = Some(e);
-        }
-    }
-    failed.map_or(Ok(()), Err)
+/// Runs `work` as a section of `origin`'s client and does not wait for it
+/// (a test's way of handing over a client's stanza).
+#[cfg(test)]
+pub fn section_without_waiting(server: &Server, origin: &Rc<Outbox>, work: impl FnOnce(&Server)) {
+    let (_, next) = section(server, work, None, Some(origin.clone()));
+    assert!(next.is_empty(), "the work scheduled continuations");
 }
 
-/// Routes one stanza from a bound client and releases what it produced once
-/// it is durable. The connection awaits this before reading further input.
+/// What the connection may do after handing a client's stanza over.
+pub enum Routed {
+    /// Everything the stanza caused is settled.
+    Done,
+    /// Its output is still held behind this gate: the connection may go on
+    /// with the client's next stanzas (up to a bound) meanwhile.
+    InFlight(Rc<Gate>),
+}
+
+/// Routes one stanza from a bound client. A message that scheduled no
+/// further work is not waited for (its writes, such as offline storage,
+/// commit with those of the next ones: a burst costs one fsync); anything
+/// else is waited for, continuations included, so that an iq request's
+/// effects are on disk before the client's next stanza is handled (a
+/// handler may read the disk). The caller waits for every message in
+/// flight before handing over anything but a message.
 pub async fn route_from_client(
     server: &Server,
     origin: &Rc<Session>,
     stanza: Element,
     to: Option<Jid>,
-) {
+) -> Routed {
     let request = Request::of(&stanza, &origin.outbox);
-    let origin = origin.clone();
-    let route = move |server: &Server| router::from_client(server, &origin, stanza, to);
-    // A failure is logged and answered inside `run_sections`.
-    let _ = run_sections(server, route, request).await;
+    let pipeline = stanza.name == "message";
+    let session = origin.clone();
+    let route = move |server: &Server| router::from_client(server, &session, stanza, to);
+    // A failure was logged and answered when its gate settled.
+    match run_sections(
+        server,
+        route,
+        request,
+        Some(origin.outbox.clone()),
+        pipeline,
+    )
+    .await
+    {
+        Ok(Some(gate)) => Routed::InFlight(gate),
+        Ok(None) | Err(_) => Routed::Done,
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::cell::{Cell, RefCell};
+
     use super::*;
     use crate::config::Config;
     use crate::store::Store;
+    use crate::stream::StreamCondition;
     use crate::testing::TempDir;
+    use crate::xml::NS_CLIENT;
 
-    fn server_with_session(
-        dir: &TempDir,
-        ex: &smol::LocalExecutor<'static>,
-    ) -> (Rc<Server>, Rc<Session>) {
+    fn server_with(dir: &TempDir, ex: &smol::LocalExecutor<'static>) -> Rc<Server> {
         let mut store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
         store.start_committer(ex);
-        let server = Server::new(Config::default(), store);
-        let account = Jid::parse("romeo@localhost").expect("jid");
-        let session = server
-            .bind(&account, Some("garden"), Outbox::new())
-            .expect("bind");
-        (server, session)
+        Server::new(Config::default(), store)
     }
 
-    async fn create_romeo(server: &Server) {
+    fn bind(server: &Server, full: &str) -> Rc<Session> {
+        let jid = Jid::parse(full).expect("jid");
+        server
+            .bind(&jid.to_bare(), jid.resource(), Outbox::new())
+            .expect("bind")
+    }
+
+    async fn create(server: &Server, bare: &str) {
         let creds = crate::sasl::Credentials::derive("pw", 4096).expect("derive");
         server
             .store
             .accounts()
-            .create("romeo@localhost", &creds)
+            .create(bare, &creds)
             .await
             .expect("create");
     }
@@ -389,31 +388,132 @@ mod tests {
             .with_attr("id", id)
     }
 
+    fn message(id: &str) -> Element {
+        Element::new("message", NS_CLIENT).with_attr("id", id)
+    }
+
+    fn store_offline() -> WriteOp {
+        crate::store::offline::append_op("romeo@localhost", 1, b"<m/>".to_vec())
+    }
+
     fn failing_write() -> WriteOp {
         Box::new(|_| Err(StoreError::Corrupt("test".into())))
+    }
+
+    fn refused_write() -> WriteOp {
+        Box::new(|_| Err(StoreError::LimitExceeded("too much".into())))
+    }
+
+    /// Handles `work` as one pipelined stanza of `origin`'s client.
+    async fn pipelined(
+        server: &Server,
+        origin: &Session,
+        work: impl FnOnce(&Server),
+    ) -> Option<Rc<Gate>> {
+        run_sections(server, work, None, Some(origin.outbox.clone()), true)
+            .await
+            .expect("no failure yet")
     }
 
     #[test]
     fn held_stanzas_wait_for_their_writes() {
         let dir = TempDir::new("durable");
         let ex = executor();
-        let (server, session) = server_with_session(&dir, ex);
+        let server = server_with(&dir, ex);
+        let romeo = bind(&server, "romeo@localhost/garden");
         smol::block_on(ex.run(async {
-            create_romeo(&server).await;
-            assert!(server.hold.begin(None));
-            session.send(&Element::new("message", NS_CLIENT).with_attr("id", "1"));
-            persist(
-                &server,
-                crate::store::offline::append_op("romeo@localhost", 1, b"<m/>".to_vec()),
-            );
-            let held = server.hold.end();
-            assert_eq!(
-                session.outbox.queued(),
-                0,
-                "nothing leaves before the write"
-            );
-            assert_eq!(held.writes.len(), 1);
-            assert_eq!(held.outputs.len(), 1);
+            create(&server, "romeo@localhost").await;
+            let s = romeo.clone();
+            let gate = pipelined(&server, &romeo, move |server| {
+                s.send(&message("1"));
+                persist(server, store_offline());
+            })
+            .await
+            .expect("in flight");
+            assert_eq!(gate.state(), Release::Held);
+            assert!(romeo.outbox.queued() > 0, "queued in place");
+            assert_eq!(sent(&romeo), "", "but nothing leaves before the write");
+            assert_eq!(gate.settled().await, Release::Released);
+            assert!(sent(&romeo).contains("id='1'"));
+            assert_eq!(romeo.outbox.total(), 1);
+        }));
+    }
+
+    #[test]
+    fn a_clients_later_output_waits_for_its_earlier_writes() {
+        let dir = TempDir::new("durable-order");
+        let ex = executor();
+        let server = server_with(&dir, ex);
+        let romeo = bind(&server, "romeo@localhost/garden");
+        let juliet = bind(&server, "juliet@localhost/balcony");
+        let nurse = bind(&server, "nurse@localhost/hall");
+        smol::block_on(ex.run(async {
+            create(&server, "romeo@localhost").await;
+            let j = juliet.clone();
+            let first = pipelined(&server, &romeo, move |server| {
+                j.send(&message("1"));
+                persist(server, store_offline());
+            })
+            .await
+            .expect("in flight");
+            // No write of its own, but the same client's: it waits, and
+            // even where the first left nothing (the nurse's queue).
+            let (j, n) = (juliet.clone(), nurse.clone());
+            let second = pipelined(&server, &romeo, move |_| {
+                j.send(&message("2"));
+                n.send(&message("3"));
+            })
+            .await
+            .expect("in flight");
+            assert_eq!(second.state(), Release::Held);
+            assert_eq!(sent(&juliet), "");
+            assert_eq!(sent(&nurse), "");
+            // Someone else's stanza queued behind a held one waits too.
+            juliet.outbox.send(&message("4"));
+            assert_eq!(sent(&juliet), "");
+            second.settled().await;
+            assert_eq!(first.state(), Release::Released);
+            let text = sent(&juliet);
+            let order: Vec<usize> = ["id='1'", "id='2'", "id='4'"]
+                .iter()
+                .map(|id| text.find(id).expect(id))
+                .collect();
+            assert!(order.is_sorted(), "{text}");
+            assert!(sent(&nurse).contains("id='3'"));
+        }));
+    }
+
+    #[test]
+    fn a_burst_of_writes_shares_commits() {
+        let dir = TempDir::new("durable-burst");
+        let ex = executor();
+        let server = server_with(&dir, ex);
+        let romeo = bind(&server, "romeo@localhost/garden");
+        smol::block_on(ex.run(async {
+            create(&server, "romeo@localhost").await;
+            let before = server.store.committed_seq();
+            let mut gates = Vec::new();
+            for n in 0..100u64 {
+                let gate = pipelined(&server, &romeo, move |server| {
+                    let op = crate::store::offline::append_op(
+                        "romeo@localhost",
+                        n + 1,
+                        b"<m/>".to_vec(),
+                    );
+                    persist(server, op);
+                })
+                .await
+                .expect("in flight");
+                gates.push(gate);
+            }
+            // Nothing was waited for: all 100 are queued together.
+            assert!(gates.iter().all(|g| g.state() == Release::Held));
+            assert_eq!(server.store.committed_seq(), before);
+            gates.last().expect("gates").settled().await;
+            assert!(gates.iter().all(|g| g.state() == Release::Released));
+            let stored = crate::store::offline::read_after(&server.store, "romeo@localhost", 0)
+                .expect("read");
+            assert_eq!(stored.len(), 100);
         }));
     }
 
@@ -421,18 +521,16 @@ mod tests {
     fn continuations_run_after_the_writes_and_are_held_themselves() {
         let dir = TempDir::new("durable-after");
         let ex = executor();
-        let (server, session) = server_with_session(&dir, ex);
+        let server = server_with(&dir, ex);
+        let session = bind(&server, "romeo@localhost/garden");
         smol::block_on(ex.run(async {
-            create_romeo(&server).await;
+            create(&server, "romeo@localhost").await;
             let order = Rc::new(RefCell::new(Vec::new()));
             let log = order.clone();
             let s = session.clone();
             let work = Box::new(move |server: &Server| {
-                s.send(&Element::new("message", NS_CLIENT).with_attr("id", "first"));
-                persist(
-                    server,
-                    crate::store::offline::append_op("romeo@localhost", 1, b"<m/>".to_vec()),
-                );
+                s.send(&message("first"));
+                persist(server, store_offline());
                 let log = log.clone();
                 let s = s.clone();
                 after_durable(
@@ -444,11 +542,11 @@ mod tests {
                         log.borrow_mut()
                             .push(format!("stored {}", stored.map(|m| m.len()).unwrap_or(0)));
                         assert!(server.hold.is_active(), "a continuation is held too");
-                        s.send(&Element::new("message", NS_CLIENT).with_attr("id", "second"));
+                        s.send(&message("second"));
                     }),
                 );
             });
-            run(&server, work, None).await.expect("durable");
+            run(&server, work).await.expect("durable");
             assert_eq!(*order.borrow(), vec!["stored 1".to_string()]);
             let text = sent(&session);
             let first = text.find("id='first'").expect("first");
@@ -458,28 +556,84 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_withdraws_the_answers() {
+    fn a_failed_write_withdraws_the_answers_and_ends_the_stream() {
         let dir = TempDir::new("durable-fail");
         let ex = executor();
-        let (server, session) = server_with_session(&dir, ex);
+        let server = server_with(&dir, ex);
+        let romeo = bind(&server, "romeo@localhost/garden");
+        let juliet = bind(&server, "juliet@localhost/balcony");
         smol::block_on(ex.run(async {
-            let request = Request::of(&iq("set", "failed"), &session.outbox);
-            let s = session.clone();
-            let work = Box::new(move |server: &Server| {
-                s.send(&iq("result", "failed"));
-                s.send(&Element::new("message", NS_CLIENT).with_attr("id", "push"));
+            // A message the client sent earlier goes out.
+            let j = juliet.clone();
+            pipelined(&server, &romeo, move |_| j.send(&message("before")))
+                .await
+                .expect("gate");
+            let request = Request::of(&iq("set", "failed"), &romeo.outbox);
+            let (r, j) = (romeo.clone(), juliet.clone());
+            let work = move |server: &Server| {
+                r.send(&iq("result", "failed"));
+                j.send(&message("push"));
                 persist(server, failing_write());
                 after_durable(server, Box::new(|_| panic!("must not run after a failure")));
-            });
-            assert!(run(&server, work, request).await.is_err());
-            let text = sent(&session);
+            };
+            let outcome =
+                run_sections(&server, work, request, Some(romeo.outbox.clone()), true).await;
+            assert!(outcome.is_err_and(|f| !f.refusal));
+            // What the client sends next is withdrawn as well.
+            let j = juliet.clone();
+            let later = pipelined(&server, &romeo, move |_| j.send(&message("after")))
+                .await
+                .expect("gate");
+            assert_eq!(later.settled().await, Release::Withdrawn);
+            let text = sent(&romeo);
             assert!(
                 text.contains("type='error'")
                     && text.contains("internal-server-error")
-                    && !text.contains("type='result'")
-                    && !text.contains("id='push'"),
+                    && !text.contains("type='result'"),
                 "{text}"
             );
+            let close = romeo.outbox.take_close().expect("the stream ends");
+            assert_eq!(close.condition, StreamCondition::InternalServerError);
+            let text = sent(&juliet);
+            assert!(text.contains("id='before'"), "{text}");
+            assert!(
+                !text.contains("id='push'") && !text.contains("id='after'"),
+                "{text}"
+            );
+        }));
+    }
+
+    #[test]
+    fn a_refusal_answers_the_request_and_the_stream_goes_on() {
+        let dir = TempDir::new("durable-refusal");
+        let ex = executor();
+        let server = server_with(&dir, ex);
+        let romeo = bind(&server, "romeo@localhost/garden");
+        smol::block_on(ex.run(async {
+            let request = Request::of(&iq("set", "big"), &romeo.outbox);
+            let r = romeo.clone();
+            let work = move |server: &Server| {
+                r.send(&message("held"));
+                r.send(&iq("result", "big"));
+                persist(server, refused_write());
+            };
+            let outcome =
+                run_sections(&server, work, request, Some(romeo.outbox.clone()), false).await;
+            assert!(outcome.is_err_and(|f| f.refusal));
+            let r = romeo.clone();
+            let next = pipelined(&server, &romeo, move |_| r.send(&message("next")))
+                .await
+                .expect("gate");
+            assert_eq!(next.settled().await, Release::Released);
+            let text = sent(&romeo);
+            assert!(
+                text.contains("not-acceptable")
+                    && text.contains("too much")
+                    && !text.contains("id='held'")
+                    && text.contains("id='next'"),
+                "{text}"
+            );
+            assert!(!romeo.outbox.is_closing());
         }));
     }
 
@@ -503,23 +657,29 @@ mod tests {
     fn asynchronous_work_answers_in_a_section_of_its_own() {
         let dir = TempDir::new("durable-async");
         let ex = executor();
-        let (server, session) = server_with_session(&dir, ex);
+        let server = server_with(&dir, ex);
+        let session = bind(&server, "romeo@localhost/garden");
         smol::block_on(ex.run(async {
-            // The write made after the await fails: the request, not yet
-            // answered, gets the error.
+            // The write made after the await is refused: the request, not
+            // yet answered, gets the error.
             let request = Request::of(&iq("set", "a1"), &session.outbox);
             let s = session.clone();
-            let work = Box::new(move |server: &Server| {
+            let work = move |server: &Server| {
                 after_async(server, async { 7 }, move |server, n: i32| {
                     assert_eq!(n, 7);
-                    persist(server, failing_write());
+                    persist(server, refused_write());
                     s.send(&iq("result", "a1"));
                 });
-            });
-            assert!(run(&server, work, request).await.is_err());
+            };
+            let origin = Some(session.outbox.clone());
+            assert!(
+                run_sections(&server, work, request, origin, false)
+                    .await
+                    .is_err()
+            );
             let text = sent(&session);
             assert!(
-                text.contains("id='a1'") && text.contains("internal-server-error"),
+                text.contains("id='a1'") && text.contains("not-acceptable"),
                 "{text}"
             );
 
@@ -527,13 +687,18 @@ mod tests {
             // failure adds no second answer.
             let request = Request::of(&iq("set", "a2"), &session.outbox);
             let s = session.clone();
-            let work = Box::new(move |server: &Server| {
+            let work = move |server: &Server| {
                 s.send(&iq("result", "a2"));
                 after_async(server, async {}, |server, ()| {
-                    persist(server, failing_write());
+                    persist(server, refused_write());
                 });
-            });
-            assert!(run(&server, work, request).await.is_err());
+            };
+            let origin = Some(session.outbox.clone());
+            assert!(
+                run_sections(&server, work, request, origin, false)
+                    .await
+                    .is_err()
+            );
             let text = sent(&session);
             assert_eq!(text.matches("id='a2'").count(), 1, "{text}");
             assert!(!text.contains("type='error'"), "{text}");
@@ -541,32 +706,18 @@ mod tests {
     }
 
     #[test]
-    fn outside_a_hold_nothing_is_held() {
+    fn outside_a_section_nothing_is_held() {
         let dir = TempDir::new("durable-outside");
         let ex = executor();
-        let (server, session) = server_with_session(&dir, ex);
+        let server = server_with(&dir, ex);
+        let session = bind(&server, "romeo@localhost/garden");
         let ran = Rc::new(Cell::new(false));
         let flag = ran.clone();
         after_durable(&server, Box::new(move |_| flag.set(true)));
         assert!(ran.get());
-        session.send(&Element::new("message", NS_CLIENT));
-        assert!(session.outbox.queued() > 0);
+        session.send(&message("now"));
+        assert!(sent(&session).contains("id='now'"));
         after_async(&server, async {}, |_, ()| panic!("dropped, not run"));
-    }
-
-    #[test]
-    fn capture_only_while_active() {
-        let hold = OutputHold::new();
-        let outbox = Outbox::new();
-        let el = Element::new("message", NS_CLIENT);
-        assert!(!hold.capture(&outbox, &el));
-        assert!(hold.begin(None));
-        assert!(!hold.begin(None), "nested begin is refused");
-        assert!(hold.capture(&outbox, &el));
-        let held = hold.end();
-        assert_eq!(held.outputs.len(), 1);
-        assert!(!hold.is_active());
-        assert_eq!(outbox.queued(), 0);
     }
 
     #[test]
@@ -580,6 +731,6 @@ mod tests {
         assert!(!request.is_answered_by(&outbox, &iq("set", "q1")));
         assert!(!request.is_answered_by(&other, &iq("result", "q1")));
         assert!(Request::of(&iq("result", "r"), &outbox).is_none());
-        assert!(Request::of(&Element::new("message", NS_CLIENT), &outbox).is_none());
+        assert!(Request::of(&message("m"), &outbox).is_none());
     }
 }

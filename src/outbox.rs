@@ -9,17 +9,32 @@
 //! stream (the default namespace is the stream's), a WebSocket transport
 //! would send each entry as one frame with the namespace declared on it.
 //! Stream-level bytes (headers, negotiation, keepalives, stream errors) are
-//! the transport's and never enter the queue. Entries are counted from the
-//! start of the session, which is what stream management acknowledges.
+//! the transport's and never enter the queue. Entries are counted as they
+//! are released, from the start of the session, which is what stream
+//! management acknowledges.
+//!
+//! **Held entries.** A stanza that reports a change (an iq result, a roster
+//! push, a room's new configuration) must not leave before the change is on
+//! disk. Such a stanza is queued behind a [`Gate`]: it takes its place in
+//! the queue at once, but the connection cannot take it (nor anything
+//! queued after it) until the gate is released, which the store's group
+//! committer does when the writes the gate waits for are durable. If one of
+//! them fails, the gate is withdrawn: its entries leave the queue unsent,
+//! and the request they answered gets an error in their place. Entries
+//! queued behind a held region wait for it whatever their own gate, so a
+//! client sees everything in the order it was produced.
 //!
 //! Entries live back to back in one buffer with their end offsets beside
-//! it, and the connection takes all of them at once ([`Outbox::drain`]),
-//! so a burst of stanzas costs one write and no allocation per stanza.
+//! it, and the connection takes all released ones at once
+//! ([`Outbox::drain`]), so a burst of stanzas costs one write and no
+//! allocation per stanza.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use crate::stanza::{self, StanzaError};
 use crate::stream::{StreamCondition, StreamError};
 use crate::xml::{Element, NS_CLIENT, Prepared};
 
@@ -68,20 +83,374 @@ impl Batch {
     pub fn capacity(&self) -> usize {
         self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
     }
+
+    /// Where entry `index` starts in `bytes`.
+    fn start_of(&self, index: usize) -> usize {
+        match index.checked_sub(1) {
+            Some(before) => self.ends.get(before).copied().unwrap_or(self.bytes.len()),
+            None => 0,
+        }
+    }
+
+    /// Moves the first `count` entries to the end of `into`.
+    fn move_front(&mut self, count: usize, into: &mut Batch) {
+        let cut = self.start_of(count);
+        let base = into.bytes.len();
+        into.bytes
+            .extend_from_slice(self.bytes.get(..cut).unwrap_or_default());
+        into.ends.extend(
+            self.ends
+                .drain(..count.min(self.ends.len()))
+                .map(|e| e + base),
+        );
+        self.bytes.drain(..cut);
+        for end in &mut self.ends {
+            *end -= cut;
+        }
+    }
+
+    /// Removes the entries `first..last`.
+    fn remove(&mut self, first: usize, last: usize) {
+        let (from, to) = (self.start_of(first), self.start_of(last));
+        self.bytes.drain(from..to);
+        self.ends.drain(first..last);
+        for end in self.ends.iter_mut().skip(first) {
+            *end -= to - from;
+        }
+    }
+
+    /// Inserts `stanza` as entry `index`.
+    fn insert(&mut self, index: usize, stanza: &[u8]) {
+        let at = self.start_of(index);
+        self.bytes.splice(at..at, stanza.iter().copied());
+        for end in self.ends.iter_mut().skip(index) {
+            *end += stanza.len();
+        }
+        self.ends.insert(index, at + stanza.len());
+    }
+}
+
+/// Where the output held behind a gate stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Release {
+    /// Waiting for its writes.
+    Held,
+    /// Its writes are durable: it may leave.
+    Released,
+    /// A write failed (or an earlier one of the same client did): it never
+    /// leaves.
+    Withdrawn,
+}
+
+/// Why a write a gate waited for did not happen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteFailure {
+    /// The store declined it by its rules (a limit, a record that is
+    /// gone): an answer for the client, whose stream goes on.
+    pub refusal: bool,
+    /// What the request the output answered gets instead.
+    pub error: StanzaError,
+    /// For the log and the operator.
+    pub reason: String,
+}
+
+/// An iq request from a client, owed exactly one answer: if the writes its
+/// answer waits for fail, it gets the error instead.
+pub struct Request {
+    outbox: Rc<Outbox>,
+    iq: Element,
+    answered: Cell<bool>,
+}
+
+impl Request {
+    /// The request `stanza` is, if it is an iq get or set from the client
+    /// behind `outbox`.
+    pub fn of(stanza: &Element, outbox: &Rc<Outbox>) -> Option<Rc<Request>> {
+        let request =
+            stanza.name == "iq" && matches!(stanza.attr("type"), Some("get") | Some("set"));
+        request.then(|| {
+            Rc::new(Request {
+                outbox: outbox.clone(),
+                iq: stanza.clone(),
+                answered: Cell::new(false),
+            })
+        })
+    }
+
+    /// Whether `el`, queued for `outbox`, answers this request.
+    pub fn is_answered_by(&self, outbox: &Rc<Outbox>, el: &Element) -> bool {
+        Rc::ptr_eq(outbox, &self.outbox)
+            && el.name == "iq"
+            && matches!(el.attr("type"), Some("result") | Some("error"))
+            && el.attr("id") == self.iq.attr("id")
+    }
+
+    /// Whether an answer to it has left (or is released to leave).
+    pub fn is_answered(&self) -> bool {
+        self.answered.get()
+    }
+
+    fn error_bytes(&self, failure: &WriteFailure) -> Option<Vec<u8>> {
+        let reply = stanza::error_reply(&self.iq, &failure.error)?;
+        let mut bytes = Vec::new();
+        reply.write_to(&mut bytes, NS_CLIENT);
+        Some(bytes)
+    }
+}
+
+/// What output produced together (one client stanza's handling, one
+/// continuation, one room event) waits for: the writes it reports, the
+/// writes of whatever it read that is not on disk yet, and the output the
+/// same client caused before it. Released or withdrawn once, by the store's
+/// group committer (or at once when it waits for nothing).
+pub struct Gate {
+    state: Cell<Release>,
+    /// The commit number everything it waits for is covered by.
+    required: Cell<u64>,
+    failure: RefCell<Option<WriteFailure>>,
+    /// The queues holding its entries.
+    outboxes: RefCell<Vec<Rc<Outbox>>>,
+    /// The client request this output may answer.
+    request: Option<Rc<Request>>,
+    /// Whether an entry behind this gate answers `request`.
+    answers: Cell<bool>,
+    /// The client whose stanza this handles: a failed write (not a
+    /// refusal) ends its stream, and what it caused later is withdrawn.
+    origin: Option<Rc<Outbox>>,
+    waker: RefCell<Option<Waker>>,
+}
+
+impl Gate {
+    pub fn new(origin: Option<Rc<Outbox>>, request: Option<Rc<Request>>) -> Rc<Gate> {
+        let required = origin.as_ref().map_or(0, |o| o.caused.get());
+        Rc::new(Gate {
+            state: Cell::new(Release::Held),
+            required: Cell::new(required),
+            failure: RefCell::new(None),
+            outboxes: RefCell::new(Vec::new()),
+            request,
+            answers: Cell::new(false),
+            origin,
+            waker: RefCell::new(None),
+        })
+    }
+
+    pub fn state(&self) -> Release {
+        self.state.get()
+    }
+
+    /// The commit number that releases it.
+    pub fn required(&self) -> u64 {
+        self.required.get()
+    }
+
+    /// Makes the output wait for write `seq` as well.
+    pub fn require(&self, seq: u64) {
+        self.required.set(self.required.get().max(seq));
+    }
+
+    /// Whether an entry behind this gate answers its request.
+    pub fn answers_request(&self) -> bool {
+        self.answers.get()
+    }
+
+    /// Queues `el` for `outbox` behind this gate, noting whether it
+    /// answers the gate's request.
+    pub fn send(self: &Rc<Self>, outbox: &Rc<Outbox>, el: &Element) {
+        if let Some(request) = &self.request
+            && request.is_answered_by(outbox, el)
+        {
+            self.answers.set(true);
+        }
+        outbox.push_held(self, |buf| el.write_to(buf, NS_CLIENT));
+    }
+
+    /// The request this gate's output may answer.
+    pub fn request(&self) -> Option<&Rc<Request>> {
+        self.request.as_ref()
+    }
+
+    /// Notes that a write this gate waits for failed.
+    pub fn write_failed(&self, failure: WriteFailure) {
+        let mut slot = self.failure.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(failure);
+        }
+    }
+
+    pub fn failure(&self) -> Option<WriteFailure> {
+        self.failure.borrow().clone()
+    }
+
+    /// Closes the gate to new output: from now on the client's later
+    /// output waits for this one's.
+    pub fn seal(&self) {
+        if let Some(origin) = &self.origin {
+            origin
+                .caused
+                .set(origin.caused.get().max(self.required.get()));
+        }
+    }
+
+    /// Its writes are done (or failed): lets its entries go, or withdraws
+    /// them and answers the request with the error.
+    pub fn settle(&self) {
+        if self.state.get() != Release::Held {
+            return;
+        }
+        let failure = self.failure.borrow().clone();
+        let origin_failed = self.origin.as_ref().is_some_and(|o| o.poisoned.get());
+        let released = failure.is_none() && !origin_failed;
+        self.state.set(if released {
+            Release::Released
+        } else {
+            Release::Withdrawn
+        });
+        let mut error = None;
+        if let Some(failure) = &failure {
+            if let Some(request) = &self.request
+                && !request.answered.get()
+            {
+                error = request
+                    .error_bytes(failure)
+                    .map(|b| (request.outbox.clone(), b));
+            }
+            if !failure.refusal
+                && let Some(origin) = &self.origin
+            {
+                origin.poison();
+            }
+        }
+        if released
+            && self.answers.get()
+            && let Some(request) = &self.request
+        {
+            request.answered.set(true);
+        }
+        let outboxes = std::mem::take(&mut *self.outboxes.borrow_mut());
+        for outbox in &outboxes {
+            let placed = match &error {
+                Some((owed, bytes)) if Rc::ptr_eq(owed, outbox) => {
+                    outbox.settle(Some(bytes));
+                    true
+                }
+                _ => {
+                    outbox.settle(None);
+                    false
+                }
+            };
+            if placed {
+                error = None;
+            }
+        }
+        // No entry of this gate was queued for the requester: the error
+        // joins the end of its queue.
+        if let Some((owed, bytes)) = error {
+            owed.send_serialized(&bytes);
+        }
+        if let Some(waker) = self.waker.borrow_mut().take() {
+            waker.wake();
+        }
+    }
+
+    /// Waits until the gate is released or withdrawn.
+    pub async fn settled(&self) -> Release {
+        std::future::poll_fn(|cx| match self.state.get() {
+            Release::Held => {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            done => Poll::Ready(done),
+        })
+        .await
+    }
+}
+
+/// Entries from `start` (an entry index in the queue) up to the next
+/// region's start wait for `gate` (or, without one, only for the regions
+/// before them).
+struct Region {
+    gate: Option<Rc<Gate>>,
+    start: usize,
 }
 
 #[derive(Default)]
 pub struct Outbox {
     state: RefCell<OutboxState>,
+    /// The commit number releasing the last output this client caused:
+    /// what it causes next waits for it too (RFC 6120 §10.1 order).
+    caused: Cell<u64>,
+    /// A write this client caused failed: its stream is ending and what it
+    /// caused after that is withdrawn.
+    poisoned: Cell<bool>,
 }
 
 #[derive(Default)]
 struct OutboxState {
+    /// Released entries first, then the held ones (see `held`).
     queued: Batch,
-    /// Stanzas queued since the session began.
+    /// The held regions of `queued`, in order.
+    held: VecDeque<Region>,
+    /// Stanzas released since the session began.
     total: u64,
     waker: Option<Waker>,
     close: Option<StreamError>,
+}
+
+impl OutboxState {
+    /// Entries the connection may take.
+    fn released(&self) -> usize {
+        self.held.front().map_or(self.queued.len(), |r| r.start)
+    }
+
+    fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Appends one entry written by `write`, behind `gate` if given;
+    /// false if nothing was queued.
+    fn push(&mut self, gate: Option<&Rc<Gate>>, write: impl FnOnce(&mut Vec<u8>)) -> bool {
+        if self.close.is_some() {
+            return false;
+        }
+        let start = self.queued.bytes.len();
+        write(&mut self.queued.bytes);
+        if self.queued.bytes.len() == start {
+            return false;
+        }
+        let index = self.queued.ends.len();
+        self.queued.ends.push(self.queued.bytes.len());
+        let same_region = match (self.held.back(), gate) {
+            (Some(last), Some(gate)) => last.gate.as_ref().is_some_and(|g| Rc::ptr_eq(g, gate)),
+            (Some(last), None) => last.gate.is_none(),
+            (None, _) => gate.is_none(),
+        };
+        let new_region = !same_region;
+        let registers = new_region && gate.is_some();
+        if new_region {
+            self.held.push_back(Region {
+                gate: gate.cloned(),
+                start: index,
+            });
+        }
+        if self.queued.bytes.len() > MAX_OUTBOX_BYTES {
+            self.queued.clear();
+            self.held.clear();
+            self.close = Some(StreamError::with_text(
+                StreamCondition::PolicyViolation,
+                "the client is not reading its stream",
+            ));
+            self.wake();
+            return false;
+        }
+        if self.held.is_empty() {
+            self.total += 1;
+            self.wake();
+        }
+        registers
+    }
 }
 
 impl Outbox {
@@ -89,13 +458,13 @@ impl Outbox {
         Rc::new(Outbox::default())
     }
 
-    /// Queues a stanza.
+    /// Queues a stanza (behind any held region).
     pub fn send(&self, el: &Element) {
         self.push_with(|buf| el.write_to(buf, NS_CLIENT));
     }
 
     /// Queues one stanza that is already serialized (with `jabber:client`
-    /// as its default namespace): a held stanza being released.
+    /// as its default namespace).
     pub fn send_serialized(&self, stanza: &[u8]) {
         self.push_with(|buf| buf.extend_from_slice(stanza));
     }
@@ -105,29 +474,54 @@ impl Outbox {
         self.push_with(|buf| prepared.write_with_to(to, buf));
     }
 
-    /// Queues one stanza that `write` appends to the queue's buffer.
+    /// Queues one stanza that `write` appends to the queue's buffer; it
+    /// waits for nothing but the held regions before it.
     pub fn push_with(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        self.state.borrow_mut().push(None, write);
+    }
+
+    /// Queues one stanza behind `gate`: it leaves once the gate is
+    /// released (and everything queued before it has left).
+    pub fn push_held(self: &Rc<Self>, gate: &Rc<Gate>, write: impl FnOnce(&mut Vec<u8>)) {
+        if self.state.borrow_mut().push(Some(gate), write) {
+            gate.outboxes.borrow_mut().push(self.clone());
+        }
+    }
+
+    /// Releases (or drops) the held regions at the front whose gates are
+    /// settled. `error`, if given, replaces a withdrawn region: the answer
+    /// owed to the request that region was to answer.
+    fn settle(&self, mut error: Option<&[u8]>) {
         let mut st = self.state.borrow_mut();
-        if st.close.is_some() {
-            return;
+        let before = st.released();
+        while let Some(front) = st.held.front() {
+            let state = front.gate.as_ref().map_or(Release::Released, |g| g.state());
+            let start = front.start;
+            match state {
+                Release::Held => break,
+                Release::Released => {
+                    st.held.pop_front();
+                }
+                Release::Withdrawn => {
+                    let end = st.held.get(1).map_or(st.queued.len(), |r| r.start);
+                    st.queued.remove(start, end);
+                    let mut shift = end - start;
+                    if let Some(bytes) = error.take() {
+                        // Released where the region was.
+                        st.queued.insert(start, bytes);
+                        shift -= 1;
+                    }
+                    st.held.pop_front();
+                    for region in st.held.iter_mut() {
+                        region.start -= shift;
+                    }
+                }
+            }
         }
-        let queued = &mut st.queued;
-        let start = queued.bytes.len();
-        write(&mut queued.bytes);
-        if queued.bytes.len() == start {
-            return;
-        }
-        queued.ends.push(queued.bytes.len());
-        st.total += 1;
-        if st.queued.bytes.len() > MAX_OUTBOX_BYTES {
-            st.queued.clear();
-            st.close = Some(StreamError::with_text(
-                StreamCondition::PolicyViolation,
-                "the client is not reading its stream",
-            ));
-        }
-        if let Some(w) = st.waker.take() {
-            w.wake();
+        let after = st.released();
+        if after > before {
+            st.total += (after - before) as u64;
+            st.wake();
         }
     }
 
@@ -138,29 +532,36 @@ impl Outbox {
         if st.close.is_none() {
             st.close = Some(error);
         }
-        if let Some(w) = st.waker.take() {
-            w.wake();
-        }
+        st.wake();
+    }
+
+    /// A write this client caused failed: its stream ends with
+    /// `internal-server-error` after what was released before, and its
+    /// later output is withdrawn.
+    fn poison(&self) {
+        self.poisoned.set(true);
+        self.close_with(StreamError::with_text(
+            StreamCondition::InternalServerError,
+            "a change could not be stored; nothing after it was done",
+        ));
     }
 
     /// Wakes the connection task without queuing anything, so it looks at
     /// its deadlines again (its address came under pressure).
     pub fn wake(&self) {
-        if let Some(w) = self.state.borrow_mut().waker.take() {
-            w.wake();
-        }
+        self.state.borrow_mut().wake();
     }
 
     pub fn is_closing(&self) -> bool {
         self.state.borrow().close.is_some()
     }
 
-    /// Bytes queued and not yet taken by the connection.
+    /// Bytes queued (released or held) and not yet taken by the connection.
     pub fn queued(&self) -> usize {
         self.state.borrow().queued.bytes.len()
     }
 
-    /// Stanzas queued since the session began, taken or not.
+    /// Stanzas released since the session began, taken or not.
     pub fn total(&self) -> u64 {
         self.state.borrow().total
     }
@@ -168,7 +569,7 @@ impl Outbox {
     /// Ready when there is something to write or a close was requested.
     pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut st = self.state.borrow_mut();
-        if !st.queued.is_empty() || st.close.is_some() {
+        if st.released() > 0 || st.close.is_some() {
             Poll::Ready(())
         } else {
             match &st.waker {
@@ -179,20 +580,32 @@ impl Outbox {
         }
     }
 
-    /// Swaps the queued stanzas into `into` (which must be empty); the
-    /// outbox keeps `into`'s buffers (the batch written last time) for the
-    /// next burst.
+    /// Moves the released stanzas into `into` (which must be empty). With
+    /// nothing held the buffers are swapped: the outbox keeps `into`'s
+    /// (the batch written last time) for the next burst.
     pub fn drain(&self, into: &mut Batch) {
         let mut st = self.state.borrow_mut();
-        std::mem::swap(&mut st.queued, into);
+        if st.held.is_empty() {
+            std::mem::swap(&mut st.queued, into);
+            return;
+        }
+        let count = st.released();
+        if count == 0 {
+            return;
+        }
+        st.queued.move_front(count, into);
+        for region in st.held.iter_mut() {
+            region.start -= count;
+        }
     }
 
     /// Frees the buffers kept for the next burst, when nothing is queued:
     /// for a connection that has gone quiet.
     pub fn release_spare(&self) {
         let mut st = self.state.borrow_mut();
-        if st.queued.is_empty() {
+        if st.queued.is_empty() && st.held.is_empty() {
             st.queued = Batch::default();
+            st.held = VecDeque::new();
         }
     }
 
@@ -244,6 +657,103 @@ mod tests {
         // Nothing written is not a stanza.
         outbox.push_with(|_| {});
         assert_eq!(outbox.total(), 3);
+    }
+
+    fn gate() -> Rc<Gate> {
+        Gate::new(None, None)
+    }
+
+    fn stanzas(batch: &Batch) -> Vec<String> {
+        batch
+            .stanzas()
+            .map(|s| String::from_utf8(s.to_vec()).expect("utf-8"))
+            .collect()
+    }
+
+    #[test]
+    fn held_entries_wait_in_place_and_keep_their_order() {
+        let outbox = Outbox::new();
+        let mut cx = Context::from_waker(Waker::noop());
+        outbox.send_serialized(b"<a/>");
+        let first = gate();
+        outbox.push_held(&first, |b| b.extend_from_slice(b"<b/>"));
+        // Not held itself, but behind a held entry.
+        outbox.send_serialized(b"<c/>");
+        let second = gate();
+        outbox.push_held(&second, |b| b.extend_from_slice(b"<d/>"));
+        assert_eq!(stanzas(&drained(&outbox)), ["<a/>"]);
+        assert!(outbox.poll_ready(&mut cx).is_pending());
+        // The later gate first: nothing may overtake the earlier one.
+        second.settle();
+        assert!(drained(&outbox).is_empty());
+        first.settle();
+        assert!(outbox.poll_ready(&mut cx).is_ready());
+        assert_eq!(stanzas(&drained(&outbox)), ["<b/>", "<c/>", "<d/>"]);
+        assert_eq!(outbox.total(), 4);
+        assert_eq!(outbox.queued(), 0);
+    }
+
+    #[test]
+    fn a_withdrawn_region_leaves_unsent_and_the_request_gets_the_error() {
+        let outbox = Outbox::new();
+        let iq = Element::new("iq", NS_CLIENT)
+            .with_attr("type", "set")
+            .with_attr("id", "r1");
+        let request = Request::of(&iq, &outbox);
+        let failed = Gate::new(Some(outbox.clone()), request);
+        failed.send(
+            &outbox,
+            &Element::new("iq", NS_CLIENT)
+                .with_attr("type", "result")
+                .with_attr("id", "r1"),
+        );
+        assert!(failed.answers_request());
+        outbox.push_held(&failed, |b| b.extend_from_slice(b"<push/>"));
+        failed.seal();
+        let later = Gate::new(Some(outbox.clone()), None);
+        assert_eq!(later.required(), 0);
+        outbox.push_held(&later, |b| b.extend_from_slice(b"<later/>"));
+        outbox.send_serialized(b"<other/>");
+        failed.write_failed(WriteFailure {
+            refusal: true,
+            error: StanzaError::new(crate::stanza::Condition::NotAcceptable),
+            reason: "too big".into(),
+        });
+        failed.settle();
+        assert_eq!(failed.state(), Release::Withdrawn);
+        let out = stanzas(&drained(&outbox));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].contains("type='error'") && out[0].contains("not-acceptable"));
+        // A refusal: the client's later output still goes.
+        later.settle();
+        assert_eq!(stanzas(&drained(&outbox)), ["<later/>", "<other/>"]);
+        assert!(!outbox.is_closing());
+    }
+
+    #[test]
+    fn a_failure_ends_the_stream_and_withdraws_what_the_client_caused_later() {
+        let origin = Outbox::new();
+        let other = Outbox::new();
+        let failed = Gate::new(Some(origin.clone()), None);
+        failed.require(7);
+        other.push_held(&failed, |b| b.extend_from_slice(b"<one/>"));
+        failed.seal();
+        let later = Gate::new(Some(origin.clone()), None);
+        // It waits for the earlier output of the same client.
+        assert_eq!(later.required(), 7);
+        other.push_held(&later, |b| b.extend_from_slice(b"<two/>"));
+        failed.write_failed(WriteFailure {
+            refusal: false,
+            error: StanzaError::new(crate::stanza::Condition::InternalServerError),
+            reason: "disk".into(),
+        });
+        failed.settle();
+        later.settle();
+        assert_eq!(later.state(), Release::Withdrawn);
+        assert!(drained(&other).is_empty());
+        assert_eq!(other.queued(), 0);
+        let close = origin.take_close().expect("closing");
+        assert_eq!(close.condition, StreamCondition::InternalServerError);
     }
 
     #[test]

@@ -203,9 +203,6 @@ pub async fn serve(
     if let Some(admin) = admin {
         tasks.push(ex.spawn(admin::serve(admin, server.clone())));
     }
-    // Kept past the listeners: rooms emptied by the closing connections
-    // save their history through it.
-    let muc_writer = ex.spawn(crate::muc::run_writer(server.clone()));
     tasks.push(ex.spawn(crate::muc::run_history_saver(server.clone())));
     tasks.push(ex.spawn(log_repeat_summaries(server.clone())));
     let hosts: Vec<&str> = server
@@ -243,11 +240,10 @@ pub async fn serve(
         smol::Timer::after(Duration::from_secs(2)).await;
     })
     .await;
-    futures_lite::future::or(server.muc.flush(), async {
+    futures_lite::future::or(server.muc.flush(&server), async {
         smol::Timer::after(Duration::from_secs(2)).await;
     })
     .await;
-    drop(muc_writer);
     server.store.flush().await;
     for line in server.log_limit.borrow_mut().flush_all() {
         log::info!("{line}");

@@ -76,7 +76,7 @@ impl Server {
         let muc = Rc::new(crate::muc::Service::new(&secret, &config.admins));
         let routes = routes(&config, &muc);
         let throttle = LoginThrottle::new(throttle_policy(&config.limits));
-        Rc::new(Server {
+        let server = Rc::new(Server {
             limits: Cell::new(config.limits),
             config,
             store,
@@ -95,7 +95,16 @@ impl Server {
             random_pool: RefCell::new(RandomPool::default()),
             registrations: Default::default(),
             release: RefCell::new(ReleasePolicy::default()),
-        })
+        });
+        // After a failed write the disk is the truth again: what the IM
+        // handlers keep in memory may reflect the change that was lost.
+        let weak = Rc::downgrade(&server);
+        server.store.on_write_failure(Box::new(move || {
+            if let Some(server) = weak.upgrade() {
+                server.im.forget_all();
+            }
+        }));
+        server
     }
 
     /// The resource limits in force (changed by a reload).

@@ -46,11 +46,9 @@ impl Session {
         self.presence.borrow().is_some()
     }
 
-    /// Queues a stanza for the client, or holds it while the writes it may
-    /// report are not yet durable (see [`crate::durable`]).
+    /// Queues a stanza for the client: behind the running section's gate,
+    /// so it waits for the writes it may report (see [`crate::durable`]).
     pub fn send(&self, el: &Element) {
-        if !self.hold.capture(&self.outbox, el) {
-            self.outbox.send(el);
-        }
+        self.hold.send(&self.outbox, el);
     }
 }

@@ -60,7 +60,9 @@ pub async fn remove_now(server: &Server, account: &Jid) -> Result<(), StoreError
     let work = move |server: &Server| {
         *slot.borrow_mut() = remove(server, &target, "this account was deleted");
     };
-    durable::run(server, Box::new(work), None).await?;
+    durable::run(server, Box::new(work))
+        .await
+        .map_err(|e| StoreError::WriteFailed(e.reason))?;
     outcome.replace(Ok(()))
 }
 

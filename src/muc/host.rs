@@ -46,7 +46,7 @@ fn iq(server: &Server, iq: &Element, from: &Jid, to: &Jid) {
     };
     if let Some(reply) = reply {
         // A command's answer reports changes that must be on disk first.
-        server.muc.deliver_after_writes(server, to, reply);
+        server.muc.deliver_after_writes(server, reply);
     }
 }
 

@@ -33,7 +33,7 @@ mod service_tests;
 mod tests;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::{Instant, SystemTime};
 
@@ -42,11 +42,11 @@ use crate::fasthash::FastMap;
 use crate::jid::Jid;
 use crate::server::Server;
 use crate::stanza::{Condition, ErrorType, Kind, StanzaError};
-use crate::store::StoreError;
+use crate::store::{MucWrite, StoreError};
 use crate::xml::Element;
 
-use dispatch::{Batch, Dispatch, Pending};
-pub use dispatch::{HISTORY_SAVE_INTERVAL, run_history_saver, run_writer};
+use dispatch::Dispatch;
+pub use dispatch::{HISTORY_SAVE_INTERVAL, run_history_saver};
 use record::{AffiliationRecord, RoomRecord};
 use room::{Env, Room};
 
@@ -70,11 +70,15 @@ pub const NS_PING: &str = crate::im::NS_PING;
 /// The chat rooms of every MUC domain, in memory while occupied.
 pub struct Service {
     rooms: RefCell<FastMap<Jid, Room>>,
-    pending: RefCell<Pending>,
+    /// The last write of each room that may not be on disk yet: the room's
+    /// later output waits for it, and the room is not reloaded from disk
+    /// (nor dropped from memory while empty) before it lands.
+    written: RefCell<FastMap<Jid, u64>>,
+    /// The same writes in commit order, to forget them once committed.
+    write_order: RefCell<VecDeque<(Jid, u64)>>,
     occupant_key: ring::hmac::Key,
     /// Server admins, parsed once: they act as owners of every room.
     admins: Vec<Jid>,
-    wake: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
 }
 
 /// A room as listed by `perch room list`.
@@ -118,14 +122,14 @@ impl Service {
     pub fn new(secret: &[u8], admins: &[String]) -> Service {
         Service {
             rooms: RefCell::new(FastMap::default()),
-            pending: RefCell::new(Pending::default()),
+            written: RefCell::new(FastMap::default()),
+            write_order: RefCell::new(VecDeque::new()),
             occupant_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
             admins: admins
                 .iter()
                 .filter_map(|a| Jid::parse(a).ok())
                 .map(|j| j.to_bare())
                 .collect(),
-            wake: smol::channel::unbounded(),
         }
     }
 
@@ -183,7 +187,7 @@ impl Service {
         }
         let now = SystemTime::now();
         let clock = Instant::now();
-        let mut dispatch = Dispatch::new(server, self.has_pending(&jid));
+        let mut dispatch = self.dispatch(server, &jid);
         {
             let mut rooms = self.rooms.borrow_mut();
             let Some(room) = rooms.get_mut(&jid) else {
@@ -194,7 +198,7 @@ impl Service {
             let env = self.env(server, now, clock, &is_admin, &new_id);
             room.destroy(&env, reason, None, None, &mut dispatch);
         }
-        self.finish(&jid, dispatch);
+        self.finish(server, &jid, dispatch);
         Ok(())
     }
 
@@ -216,8 +220,51 @@ impl Service {
         }
     }
 
-    fn has_pending(&self, room: &Jid) -> bool {
-        self.pending.borrow().has(room)
+    /// Whether a write of `room` may not be on disk yet.
+    fn has_pending(&self, server: &Server, room: &Jid) -> bool {
+        self.written
+            .borrow()
+            .get(room)
+            .is_some_and(|&seq| seq > server.store.committed_seq())
+    }
+
+    /// Where the room's output goes while it handles one event: behind the
+    /// room's writes that may not be on disk yet.
+    fn dispatch<'a>(&self, server: &'a Server, room: &Jid) -> Dispatch<'a> {
+        if let Some(&seq) = self.written.borrow().get(room) {
+            crate::durable::depend_on(server, seq);
+        }
+        Dispatch::new(server)
+    }
+
+    /// Notes that `seq` writes `room`.
+    fn wrote(&self, room: &Jid, seq: u64) {
+        self.written.borrow_mut().insert(room.clone(), seq);
+        self.write_order.borrow_mut().push_back((room.clone(), seq));
+    }
+
+    /// Forgets the room writes that are on disk, and lets rooms that
+    /// emptied meanwhile leave memory.
+    fn forget_committed(&self, server: &Server) {
+        let committed = server.store.committed_seq();
+        loop {
+            let landed = {
+                let mut order = self.write_order.borrow_mut();
+                match order.front() {
+                    Some((_, seq)) if *seq <= committed => order.pop_front(),
+                    _ => None,
+                }
+            };
+            let Some((room, seq)) = landed else {
+                return;
+            };
+            let mut written = self.written.borrow_mut();
+            if written.get(&room) == Some(&seq) {
+                written.remove(&room);
+                drop(written);
+                self.maybe_unload(server, &room);
+            }
+        }
     }
 
     /// Makes sure a stored room is in memory. A room whose last change is
@@ -227,7 +274,7 @@ impl Service {
         if self.rooms.borrow().contains_key(jid) {
             return Loaded::InMemory;
         }
-        if self.has_pending(jid) {
+        if self.has_pending(server, jid) {
             return Loaded::Unavailable;
         }
         let stored = match server.store.muc_rooms().load(jid.as_str()) {
@@ -327,9 +374,9 @@ impl Service {
         Ok(())
     }
 
-    /// Delivers (or queues behind pending writes) what a room emitted, and
-    /// lets an empty room go.
-    fn finish(&self, jid: &Jid, mut dispatch: Dispatch<'_>) {
+    /// Submits what a room wrote and routes what it emitted, and lets an
+    /// empty room go.
+    fn finish(&self, server: &Server, jid: &Jid, mut dispatch: Dispatch<'_>) {
         {
             let mut rooms = self.rooms.borrow_mut();
             if let Some(room) = rooms.get_mut(jid)
@@ -340,17 +387,17 @@ impl Service {
                 dispatch.store_history(write);
             }
         }
-        if let Some(batch) = dispatch.into_batch(jid) {
-            self.pending.borrow_mut().push(batch);
-            let _ = self.wake.0.try_send(());
+        if let Some(seq) = dispatch.finish() {
+            self.wrote(jid, seq);
         }
-        self.maybe_unload(jid);
+        self.forget_committed(server);
+        self.maybe_unload(server, jid);
     }
 
     /// Drops an empty (or destroyed) room from memory once nothing about
     /// it is waiting to be written.
-    fn maybe_unload(&self, jid: &Jid) {
-        if self.has_pending(jid) {
+    fn maybe_unload(&self, server: &Server, jid: &Jid) {
+        if self.has_pending(server, jid) {
             // A destroyed room must not be found again while its removal
             // is being written; it is simply gone from memory.
             let mut rooms = self.rooms.borrow_mut();
@@ -366,15 +413,12 @@ impl Service {
         }
     }
 
-    /// Delivers `stanza` after every room write queued so far (or at once
-    /// if none is). `key` names the queue entry (a room or the service).
-    fn deliver_after_writes(&self, server: &Server, key: &Jid, stanza: Element) {
-        let mut dispatch = Dispatch::new(server, !self.pending.borrow().is_idle());
-        room::Sink::send(&mut dispatch, stanza);
-        if let Some(batch) = dispatch.into_batch(key) {
-            self.pending.borrow_mut().push(batch);
-            let _ = self.wake.0.try_send(());
+    /// Delivers `stanza` after every room write submitted so far.
+    fn deliver_after_writes(&self, server: &Server, stanza: Element) {
+        if let Some((_, seq)) = self.write_order.borrow().back() {
+            crate::durable::depend_on(server, *seq);
         }
+        dispatch::deliver(server, stanza);
     }
 
     /// Queues a write of the history of every room in memory whose history
@@ -382,33 +426,28 @@ impl Service {
     /// loses little. The room's later output waits behind it like behind
     /// any room write, which keeps events in order. Returns how many rooms
     /// were queued.
-    pub fn save_changed_history(&self) -> usize {
-        let mut queued = 0;
-        {
-            let mut rooms = self.rooms.borrow_mut();
-            let mut pending = self.pending.borrow_mut();
-            for (jid, room) in rooms.iter_mut().filter(|(_, r)| !r.destroyed) {
-                if let Some(write) = room.take_history_write() {
-                    pending.push(Batch::silent(jid.clone(), write));
-                    queued += 1;
-                }
-            }
+    pub fn save_changed_history(&self, server: &Server) -> usize {
+        self.forget_committed(server);
+        let writes: Vec<(Jid, MucWrite)> = self
+            .rooms
+            .borrow_mut()
+            .iter_mut()
+            .filter(|(_, r)| !r.destroyed)
+            .filter_map(|(jid, room)| room.take_history_write().map(|w| (jid.clone(), w)))
+            .collect();
+        let count = writes.len();
+        for (jid, write) in writes {
+            let seq = crate::durable::persist(server, crate::store::muc_write_op(vec![write]));
+            self.wrote(&jid, seq);
         }
-        if queued > 0 {
-            let _ = self.wake.0.try_send(());
-        }
-        queued
+        count
     }
 
-    /// Waits until every queued room write is on disk and its stanzas are
-    /// delivered (shutdown, admin commands).
-    pub async fn flush(&self) {
-        loop {
-            if self.pending.borrow().is_idle() {
-                return;
-            }
-            smol::Timer::after(std::time::Duration::from_millis(5)).await;
-        }
+    /// Waits until every room write submitted so far is on disk and its
+    /// stanzas are released (shutdown, admin commands).
+    pub async fn flush(&self, server: &Server) {
+        server.store.flush().await;
+        self.forget_committed(server);
     }
 }
 
@@ -466,7 +505,7 @@ pub fn handle(server: &Server, stanza: Element, to: &Jid) {
             }
         }
     }
-    let mut dispatch = Dispatch::new(server, service.has_pending(&jid));
+    let mut dispatch = service.dispatch(server, &jid);
     {
         let mut rooms = service.rooms.borrow_mut();
         let Some(room) = rooms.get_mut(&jid) else {
@@ -477,7 +516,7 @@ pub fn handle(server: &Server, stanza: Element, to: &Jid) {
         let env = service.env(server, now, Instant::now(), &is_admin, &new_id);
         room.handle(&env, stanza, &from, to, &mut dispatch);
     }
-    service.finish(&jid, dispatch);
+    service.finish(server, &jid, dispatch);
 }
 
 /// A stanza for a room that does not exist (XEP-0045 §17.1.3, §7.2.11,

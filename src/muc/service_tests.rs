@@ -14,6 +14,7 @@ use crate::xml::Element;
 
 struct Harness {
     server: Rc<Server>,
+    ex: &'static smol::LocalExecutor<'static>,
     _dir: TempDir,
 }
 
@@ -32,9 +33,13 @@ impl Harness {
             "test",
         )
         .expect("config");
-        let store = Store::open(&dir.path().join("perch.redb"), 1 << 20).expect("store");
+        let mut store = Store::open(&dir.path().join("perch.redb"), 1 << 20).expect("store");
+        let ex: &'static smol::LocalExecutor<'static> =
+            Box::leak(Box::new(smol::LocalExecutor::new()));
+        store.start_committer(ex);
         Harness {
             server: Server::new(config, store),
+            ex,
             _dir: dir,
         }
     }
@@ -47,20 +52,20 @@ impl Harness {
             .expect("bind")
     }
 
-    /// Sends a stanza as a client would, then lets queued room writes
-    /// complete.
+    /// Sends a stanza as a client would (one section, as a connection
+    /// hands it over), without waiting for the writes it causes.
     fn send(&self, from: &Session, xml: &str) {
         let mut stanza = Element::parse(xml).unwrap_or_else(|e| panic!("{xml}: {e}"));
         stanza.set_attr("from", from.jid.as_str());
         let to = Jid::parse(stanza.attr("to").unwrap_or_default()).expect("to");
-        super::handle(&self.server, stanza, &to);
+        crate::durable::section_without_waiting(&self.server, &from.outbox, move |server| {
+            super::handle(server, stanza, &to)
+        });
     }
 
+    /// Lets every queued write complete, releasing what waited for it.
     fn settle(&self) {
-        let ex = smol::LocalExecutor::new();
-        let writer = ex.spawn(super::run_writer(self.server.clone()));
-        smol::block_on(ex.run(self.server.muc.flush()));
-        drop(writer);
+        smol::block_on(self.ex.run(self.server.muc.flush(&self.server)));
     }
 }
 
@@ -290,7 +295,7 @@ fn changed_history_of_occupied_rooms_is_saved_periodically() {
     h.settle();
     assert!(stored_history(&h).is_empty(), "not saved per message");
 
-    assert_eq!(h.server.muc.save_changed_history(), 1);
+    assert_eq!(h.server.muc.save_changed_history(&h.server), 1);
     h.settle();
     let saved = stored_history(&h);
     assert_eq!(saved.len(), 1, "{saved:?}");
@@ -298,7 +303,7 @@ fn changed_history_of_occupied_rooms_is_saved_periodically() {
     assert_eq!(h.server.muc.loaded_rooms(), 1, "the room stays occupied");
 
     assert_eq!(
-        h.server.muc.save_changed_history(),
+        h.server.muc.save_changed_history(&h.server),
         0,
         "nothing new, nothing written"
     );
@@ -307,7 +312,7 @@ fn changed_history_of_occupied_rooms_is_saved_periodically() {
         &romeo,
         &format!("<message xmlns='jabber:client' type='groupchat' id='m2' to='{ROOM}'><body>second</body></message>"),
     );
-    assert_eq!(h.server.muc.save_changed_history(), 1);
+    assert_eq!(h.server.muc.save_changed_history(&h.server), 1);
     // A message sent while the checkpoint is queued waits behind it, and
     // nothing is lost or reordered.
     h.send(
@@ -335,7 +340,7 @@ fn temporary_rooms_have_no_history_saved() {
         &romeo,
         &format!("<message xmlns='jabber:client' type='groupchat' id='m1' to='{ROOM}'><body>gone</body></message>"),
     );
-    assert_eq!(h.server.muc.save_changed_history(), 0);
+    assert_eq!(h.server.muc.save_changed_history(&h.server), 0);
     h.settle();
     assert!(!h.server.store.muc_rooms().exists(ROOM).expect("read"));
 }

@@ -2,6 +2,7 @@
 //! `perch user …` reaches a running server (redb allows one writer, and the
 //! server is it). Access is by file permission: owner only.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
@@ -173,11 +174,22 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
             if let Some(r) = reason {
                 admin::check_reason(r)?;
             }
-            server
-                .muc
-                .destroy(server, room.as_str(), reason.as_deref())
+            // A section, like a client's stanza: the occupants are told
+            // once the removal is on disk.
+            let outcome = Rc::new(RefCell::new(Ok(())));
+            let slot = outcome.clone();
+            let target = room.to_string();
+            let reason = reason.clone();
+            let work = move |server: &Server| {
+                *slot.borrow_mut() = server.muc.destroy(server, &target, reason.as_deref());
+            };
+            crate::durable::run(server, Box::new(work))
+                .await
+                .map_err(|e| AdminError::Remote(e.reason))?;
+            outcome
+                .replace(Ok(()))
                 .map_err(|e| AdminError::Remote(e.to_string()))?;
-            server.muc.flush().await;
+            server.muc.flush(server).await;
             vec![format!("destroyed {room}")]
         }
         _ => admin::execute(server, cmd).await?,

@@ -1,6 +1,7 @@
 //! One task per client connection: bytes in through the framer to the c2s
 //! state machine, its actions carried out, the outbox flushed to the socket.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -15,14 +16,16 @@ use smol::Timer;
 use crate::admission::Ticket;
 use crate::durable;
 use crate::im;
+use crate::jid::Jid;
 use crate::log_limit::Repeated;
 use crate::login_throttle::Gate;
+use crate::outbox::Release;
 use crate::sasl::{ChannelBinding, Mechanism};
 use crate::server::{ConnectionGuard, Server};
 use crate::session::{Batch, Outbox, Session};
 use crate::store::CredentialReader;
 use crate::stream::{Action, C2sStream, Env, Policy, StreamCondition, StreamError, StreamOut};
-use crate::xml::{FrameEvent, Framer, Limits};
+use crate::xml::{Element, FrameEvent, Framer, Limits};
 
 use super::tls::TlsSetup;
 use super::transport::{TcpStream, Transport};
@@ -40,6 +43,12 @@ const IDLE_RELEASE: Duration = Duration::from_secs(1);
 /// Bytes read per poll; lives on the stack only for the read itself, so an
 /// idle connection holds no read buffer.
 const READ_CHUNK: usize = 4096;
+
+/// How many of a client's messages may wait for their writes (offline
+/// storage) while the connection reads on: enough for a burst to share
+/// one fsync, few enough that a client cannot pile up work; at the bound
+/// the connection stops reading until the oldest is on disk.
+const MAX_IN_FLIGHT: usize = 64;
 /// Written buffers larger than this are freed rather than kept for reuse.
 const KEEP_WRITTEN: usize = 16 << 10;
 /// A login the throttle refuses is answered after this pause: short enough
@@ -122,6 +131,8 @@ struct Connection {
     outbox: Rc<Outbox>,
     /// The batch written last, emptied, for the outbox's next burst.
     written: Batch,
+    /// The client's messages whose output is held for their writes.
+    in_flight: VecDeque<Rc<durable::Gate>>,
     /// Stream-level bytes for the peer (negotiation, keepalives, stream
     /// errors, the close): the transport's, not the outbox's.
     stream_out: Vec<u8>,
@@ -212,6 +223,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         framer: Framer::new(limits),
         outbox: ticket.outbox.clone(),
         written: Batch::default(),
+        in_flight: VecDeque::new(),
         stream_out: Vec::new(),
         session: None,
         ticket,
@@ -524,7 +536,7 @@ impl Connection {
                     }
                     Action::Route { stanza, to } => {
                         if let Some(session) = self.session.clone() {
-                            durable::route_from_client(&self.server, &session, stanza, to).await;
+                            self.route(&session, stanza, to).await;
                         }
                     }
                     Action::Close => self.closing = true,
@@ -536,6 +548,39 @@ impl Connection {
             *actions = pending;
         }
         true
+    }
+
+    /// Hands a client's stanza to the router. Messages are pipelined: the
+    /// next stanza is read while their writes commit, up to
+    /// [`MAX_IN_FLIGHT`] of them; anything else first waits until the
+    /// messages before it are settled (its handler may read the disk).
+    async fn route(&mut self, session: &Rc<Session>, stanza: Element, to: Option<Jid>) {
+        let limit = if stanza.name == "message" {
+            MAX_IN_FLIGHT - 1
+        } else {
+            0
+        };
+        self.settle_in_flight(limit).await;
+        if let durable::Routed::InFlight(gate) =
+            durable::route_from_client(&self.server, session, stanza, to).await
+            && gate.state() == Release::Held
+        {
+            self.in_flight.push_back(gate);
+        }
+    }
+
+    /// Waits until at most `limit` of the client's messages are in flight.
+    async fn settle_in_flight(&mut self, limit: usize) {
+        while let Some(oldest) = self.in_flight.front() {
+            if oldest.state() == Release::Held {
+                if self.in_flight.len() <= limit {
+                    return;
+                }
+                oldest.settled().await;
+            }
+            self.in_flight.pop_front();
+        }
+        self.in_flight = VecDeque::new();
     }
 
     /// One SASL step: PLAIN through `password_work` (it runs PBKDF2), SCRAM
@@ -792,7 +837,7 @@ impl Connection {
             };
             // Nobody waits for an answer, but what the end of the session
             // stores (the last logout) follows the same rules as the rest.
-            let _ = durable::run(&self.server, Box::new(end), None).await;
+            let _ = durable::run(&self.server, Box::new(end)).await;
         }
     }
 }

@@ -5,8 +5,16 @@
 //! Every write gets a sequence number when it is submitted. Batches commit in
 //! submission order, so "write n is on disk" implies "every write before n is
 //! on disk"; [`Committer::committed`] is the highest number known processed.
+//!
+//! Output that reports a write waits behind a [`Waiter`] (the outbound
+//! queues' gates): after each batch the committer tells the waiters of its
+//! failed writes, then settles every waiter whose writes are all processed.
+//! That is what releases held stanzas, so no task sits between the disk and
+//! the clients' queues.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -22,10 +30,54 @@ pub type WriteOp = Box<dyn Fn(&redb::WriteTransaction) -> Result<(), StoreError>
 
 type Done = Sender<Result<(), StoreError>>;
 
+/// Output waiting for writes (see the module documentation).
+pub trait Waiter {
+    /// The sequence number after which it may be settled.
+    fn required(&self) -> u64;
+    /// One of its writes failed.
+    fn write_failed(&self, error: &StoreError);
+    /// Everything it waits for is processed.
+    fn settle(&self);
+}
+
+/// Who learns the outcome of a write.
+enum Notify {
+    Ticket(Done),
+    Waiter(Rc<dyn Waiter>),
+}
+
 struct Submitted {
     seq: u64,
     op: WriteOp,
-    done: Done,
+    notify: Notify,
+}
+
+/// A waiter in the committer's queue, ordered by what it waits for, then
+/// by arrival.
+struct Watched {
+    required: u64,
+    arrival: u64,
+    waiter: Rc<dyn Waiter>,
+}
+
+impl PartialEq for Watched {
+    fn eq(&self, other: &Self) -> bool {
+        (self.required, self.arrival) == (other.required, other.arrival)
+    }
+}
+
+impl Eq for Watched {}
+
+impl PartialOrd for Watched {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Watched {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.required, self.arrival).cmp(&(other.required, other.arrival))
+    }
 }
 
 pub(crate) struct Committer {
@@ -34,6 +86,11 @@ pub(crate) struct Committer {
     db: Arc<redb::Database>,
     submitted: Cell<u64>,
     committed: Rc<Cell<u64>>,
+    waiting: RefCell<BinaryHeap<Reverse<Watched>>>,
+    arrivals: Cell<u64>,
+    /// Called after a batch in which a write failed (the server reloads
+    /// what it keeps in memory from disk).
+    on_failure: RefCell<Option<Box<dyn Fn()>>>,
 }
 
 /// A submitted write: await [`WriteTicket::wait`] to learn that it is on
@@ -78,21 +135,86 @@ impl Committer {
             db,
             submitted: Cell::new(0),
             committed: Rc::new(Cell::new(0)),
+            waiting: RefCell::new(BinaryHeap::new()),
+            arrivals: Cell::new(0),
+            on_failure: RefCell::new(None),
         }
     }
 
     /// Queues `op` for the next batch, right now: two submits made one after
     /// the other reach the disk in that order, whoever awaits first.
     pub(crate) fn submit(&self, op: WriteOp) -> WriteTicket {
-        let seq = self.submitted.get() + 1;
-        self.submitted.set(seq);
         let (done, outcome) = smol::channel::bounded(1);
-        match self.tx.try_send(Submitted { seq, op, done }) {
+        let seq = self.next_seq();
+        match self.tx.try_send(Submitted {
+            seq,
+            op,
+            notify: Notify::Ticket(done),
+        }) {
             Ok(()) => WriteTicket {
                 seq,
                 outcome: TicketOutcome::Pending(outcome),
             },
             Err(_) => WriteTicket::ready(seq, Err(StoreError::CommitAborted)),
+        }
+    }
+
+    /// Queues `op`; `waiter` hears if it fails. Returns its sequence
+    /// number (for the waiter to require).
+    pub(crate) fn submit_for(&self, op: WriteOp, waiter: Rc<dyn Waiter>) -> u64 {
+        let seq = self.next_seq();
+        if let Err(e) = self.tx.try_send(Submitted {
+            seq,
+            op,
+            notify: Notify::Waiter(waiter),
+        }) && let Notify::Waiter(waiter) = e.into_inner().notify
+        {
+            waiter.write_failed(&StoreError::CommitAborted);
+        }
+        seq
+    }
+
+    fn next_seq(&self) -> u64 {
+        let seq = self.submitted.get() + 1;
+        self.submitted.set(seq);
+        seq
+    }
+
+    /// Settles `waiter` once every write it requires is processed (now,
+    /// if they are, or if the committer has stopped).
+    pub(crate) fn watch(&self, waiter: Rc<dyn Waiter>) {
+        let required = waiter.required();
+        if required <= self.committed.get() || self.tx.is_closed() {
+            waiter.settle();
+            return;
+        }
+        let arrival = self.arrivals.get() + 1;
+        self.arrivals.set(arrival);
+        self.waiting.borrow_mut().push(Reverse(Watched {
+            required,
+            arrival,
+            waiter,
+        }));
+    }
+
+    pub(crate) fn on_failure(&self, hook: Box<dyn Fn()>) {
+        *self.on_failure.borrow_mut() = Some(hook);
+    }
+
+    /// Settles the waiters whose writes are all processed, in order.
+    fn settle_through(&self, committed: u64) {
+        loop {
+            let next = {
+                let mut waiting = self.waiting.borrow_mut();
+                match waiting.peek() {
+                    Some(Reverse(w)) if w.required <= committed => waiting.pop(),
+                    _ => None,
+                }
+            };
+            match next {
+                Some(Reverse(watched)) => watched.waiter.settle(),
+                None => return,
+            }
         }
     }
 
@@ -115,48 +237,66 @@ pub(crate) async fn run(committer: Rc<Committer>) {
         let Ok(first) = committer.rx.recv().await else {
             return;
         };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match committer.rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
-            }
+        let mut ops = Vec::new();
+        let mut notify = Vec::new();
+        let mut last_seq = 0;
+        let mut next = Some(first);
+        while let Some(item) = next {
+            last_seq = last_seq.max(item.seq);
+            ops.push(item.op);
+            notify.push(item.notify);
+            // Bounded: one huge burst must not become one giant commit.
+            next = if ops.len() < MAX_BATCH {
+                committer.rx.try_recv().ok()
+            } else {
+                None
+            };
         }
-        let last_seq = batch.iter().map(|s| s.seq).max().unwrap_or(0);
         let db = committer.db.clone();
-        let results = smol::unblock(move || commit_batch(&db, batch)).await;
+        let results = smol::unblock(move || commit_batch(&db, &ops)).await;
         committer
             .committed
             .set(committer.committed.get().max(last_seq));
-        for (done, result) in results {
-            let _ = done.try_send(result);
+        let mut failed = false;
+        for (notify, result) in notify.into_iter().zip(results) {
+            failed |= result.is_err();
+            match notify {
+                Notify::Ticket(done) => {
+                    let _ = done.try_send(result);
+                }
+                Notify::Waiter(waiter) => {
+                    if let Err(e) = &result {
+                        waiter.write_failed(e);
+                    }
+                }
+            }
         }
+        if failed && let Some(hook) = &*committer.on_failure.borrow() {
+            hook();
+        }
+        committer.settle_through(last_seq);
     }
 }
 
-fn commit_batch(db: &redb::Database, batch: Vec<Submitted>) -> Vec<(Done, Result<(), StoreError>)> {
-    let count = batch.len();
-    match apply(db, batch.iter().map(|s| &s.op)) {
+fn commit_batch(db: &redb::Database, ops: &[WriteOp]) -> Vec<Result<(), StoreError>> {
+    let count = ops.len();
+    match apply(db, ops.iter()) {
         Ok(()) => {
             log::trace!("committed {count} writes in one transaction");
-            batch.into_iter().map(|s| (s.done, Ok(()))).collect()
+            ops.iter().map(|_| Ok(())).collect()
         }
         Err(e) if count == 1 => {
             log_failure(&e);
-            let mut e = Some(e);
-            batch
-                .into_iter()
-                .map(|s| (s.done, Err(e.take().unwrap_or(StoreError::CommitAborted))))
-                .collect()
+            vec![Err(e)]
         }
-        Err(_) => batch
-            .into_iter()
-            .map(|s| {
-                let result = apply(db, std::iter::once(&s.op));
+        Err(_) => ops
+            .iter()
+            .map(|op| {
+                let result = apply(db, std::iter::once(op));
                 if let Err(e) = &result {
                     log_failure(e);
                 }
-                (s.done, result)
+                result
             })
             .collect(),
     }

@@ -21,9 +21,9 @@ pub mod vcards;
 
 pub use accounts::{Accounts, CredentialReader, delete_account_op, set_credentials_op};
 pub use backup::{BackupSummary, snapshot_into};
-pub use commit::{WriteOp, WriteTicket};
+pub use commit::{Waiter, WriteOp, WriteTicket};
 pub use last_logout::{LastLogout, LastLogouts};
-pub use muc::{MucRooms, MucWrite, StoredRoom};
+pub use muc::{MucRooms, MucWrite, StoredRoom, write_op as muc_write_op};
 pub use private_xml::PrivateXml;
 pub use schema::SCHEMA_VERSION;
 pub use tombstones::Tombstones;
@@ -64,6 +64,8 @@ pub enum StoreError {
     Tombstoned(String),
     /// Storing this would exceed a configured limit.
     LimitExceeded(String),
+    /// A write made on the caller's behalf failed (why, in words).
+    WriteFailed(String),
     /// A backup was asked to write into a file that has data.
     BackupTargetNotEmpty,
     /// Tables in the file that the backup does not know how to copy (a
@@ -114,6 +116,7 @@ impl fmt::Display for StoreError {
                 "{jid} belonged to a deleted account and cannot be registered again"
             ),
             StoreError::LimitExceeded(what) => f.write_str(what),
+            StoreError::WriteFailed(why) => write!(f, "the change could not be stored: {why}"),
             StoreError::BackupTargetNotEmpty => {
                 write!(
                     f,
@@ -209,6 +212,37 @@ impl Store {
 
     /// The sequence number of the last write known to be processed: every
     /// write whose ticket has a number up to this one is on disk (or failed).
+    /// Queues `op` for `waiter`, which hears if it fails (see
+    /// [`Waiter`]). Returns its sequence number.
+    pub fn submit_for(&self, op: WriteOp, waiter: Rc<dyn Waiter>) -> u64 {
+        match &self.committer {
+            Some(c) => c.submit_for(op, waiter),
+            None => {
+                let seq = self.direct_seq.get() + 1;
+                self.direct_seq.set(seq);
+                if let Err(e) = self.write_now(op) {
+                    waiter.write_failed(&e);
+                }
+                seq
+            }
+        }
+    }
+
+    /// Settles `waiter` once the writes it requires are processed.
+    pub fn watch(&self, waiter: Rc<dyn Waiter>) {
+        match &self.committer {
+            Some(c) => c.watch(waiter),
+            None => waiter.settle(),
+        }
+    }
+
+    /// Runs `hook` after every batch in which a write failed.
+    pub fn on_write_failure(&self, hook: Box<dyn Fn()>) {
+        if let Some(c) = &self.committer {
+            c.on_failure(hook);
+        }
+    }
+
     pub fn committed_seq(&self) -> u64 {
         match &self.committer {
             Some(c) => c.committed(),
