@@ -65,6 +65,9 @@ enum Next {
 pub struct OutputHold {
     gate: RefCell<Option<Rc<Gate>>>,
     next: RefCell<Vec<Next>>,
+    /// The list the last gate noted its provisional queues in, emptied,
+    /// for the next one.
+    spare: RefCell<Vec<Rc<Outbox>>>,
 }
 
 /// The stanza error for a write that did not happen: a refusal the store
@@ -274,7 +277,8 @@ fn section(
     request: Option<Rc<Request>>,
     origin: Option<Rc<Outbox>>,
 ) -> (Rc<Gate>, Vec<Next>) {
-    let gate = Gate::new(origin, request);
+    let spare = std::mem::take(&mut *server.hold.spare.borrow_mut());
+    let gate = Gate::new(origin, request).with_buffer(spare);
     if !server.hold.begin(gate.clone()) {
         // Inside another section (not reachable from `run`, which only
         // starts sections between awaits): the outer one takes it all.
@@ -284,8 +288,13 @@ fn section(
     }
     work(server);
     let (gate, next) = server.hold.end().unwrap_or((gate, Vec::new()));
-    gate.seal();
-    server.store.watch(gate.clone());
+    if gate.seal(server.store.committed_seq()) {
+        server.store.watch(gate.clone());
+    }
+    let buffer = gate.take_buffer();
+    if buffer.capacity() <= 4096 {
+        *server.hold.spare.borrow_mut() = buffer;
+    }
     (gate, next)
 }
 

@@ -32,6 +32,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use crate::stanza::{self, StanzaError};
@@ -208,8 +209,12 @@ pub struct Gate {
     /// The commit number everything it waits for is covered by.
     required: Cell<u64>,
     failure: RefCell<Option<WriteFailure>>,
-    /// The queues holding its entries.
+    /// Tells its entries' marks from other gates'.
+    id: u64,
+    /// The queues holding a region of its entries.
     outboxes: RefCell<Vec<Rc<Outbox>>>,
+    /// The queues it wrote into provisionally (see [`Gate::seal`]).
+    provisional: RefCell<Vec<Rc<Outbox>>>,
     /// The client request this output may answer.
     request: Option<Rc<Request>>,
     /// Whether an entry behind this gate answers `request`.
@@ -227,7 +232,9 @@ impl Gate {
             state: Cell::new(Release::Held),
             required: Cell::new(required),
             failure: RefCell::new(None),
+            id: NEXT_GATE.fetch_add(1, Ordering::Relaxed),
             outboxes: RefCell::new(Vec::new()),
+            provisional: RefCell::new(Vec::new()),
             request,
             answers: Cell::new(false),
             origin,
@@ -282,14 +289,54 @@ impl Gate {
         self.failure.borrow().clone()
     }
 
-    /// Closes the gate to new output: from now on the client's later
-    /// output waits for this one's.
-    pub fn seal(&self) {
+    /// Closes the gate to new output, once what it waits for is known:
+    /// from now on the client's later output waits for this one's.
+    ///
+    /// Most sections write nothing (a groupchat message, a chat message to
+    /// someone online), so their stanzas are queued *provisionally*: as
+    /// released entries, with only a note of where they start. Nothing can
+    /// take them before the section ends (the connections run between
+    /// sections). Here, if everything the gate waits for is `committed`,
+    /// they simply stay released; otherwise they become a held region.
+    /// Returns whether the gate is still held (for the committer to watch).
+    pub fn seal(self: &Rc<Self>, committed: u64) -> bool {
         if let Some(origin) = &self.origin {
             origin
                 .caused
                 .set(origin.caused.get().max(self.required.get()));
         }
+        let origin_failed = self.origin.as_ref().is_some_and(|o| o.poisoned.get());
+        let mut provisional = std::mem::take(&mut *self.provisional.borrow_mut());
+        let released =
+            self.required.get() <= committed && self.failure.borrow().is_none() && !origin_failed;
+        if released {
+            provisional.clear();
+            self.settle();
+        } else {
+            let mut outboxes = self.outboxes.borrow_mut();
+            for outbox in provisional.drain(..) {
+                if outbox.hold_provisional(self) {
+                    outboxes.push(outbox);
+                }
+            }
+        }
+        // Kept, empty, for the next section (see `take_buffer`).
+        *self.provisional.borrow_mut() = provisional;
+        !released
+    }
+
+    /// The emptied list of provisional queues, for the next gate: a
+    /// broadcast to a big room then costs no allocation for it.
+    pub fn take_buffer(&self) -> Vec<Rc<Outbox>> {
+        std::mem::take(&mut *self.provisional.borrow_mut())
+    }
+
+    /// Gives a new gate an empty list to note its provisional queues in.
+    pub fn with_buffer(self: Rc<Self>, buffer: Vec<Rc<Outbox>>) -> Rc<Self> {
+        if buffer.is_empty() {
+            *self.provisional.borrow_mut() = buffer;
+        }
+        self
     }
 
     /// Its writes are done (or failed): lets its entries go, or withdraws
@@ -366,6 +413,8 @@ impl Gate {
     }
 }
 
+static NEXT_GATE: AtomicU64 = AtomicU64::new(1);
+
 /// Entries from `start` (an entry index in the queue) up to the next
 /// region's start wait for `gate` (or, without one, only for the regions
 /// before them).
@@ -391,8 +440,11 @@ struct OutboxState {
     queued: Batch,
     /// The held regions of `queued`, in order.
     held: VecDeque<Region>,
-    /// Stanzas released since the session began.
+    /// Stanzas taken by the connection since the session began.
     total: u64,
+    /// The gate that last queued provisional entries here, and the index
+    /// of the first of them.
+    provisional: (u64, usize),
     waker: Option<Waker>,
     close: Option<StreamError>,
 }
@@ -409,32 +461,19 @@ impl OutboxState {
         }
     }
 
-    /// Appends one entry written by `write`, behind `gate` if given;
-    /// false if nothing was queued.
-    fn push(&mut self, gate: Option<&Rc<Gate>>, write: impl FnOnce(&mut Vec<u8>)) -> bool {
+    /// Appends one entry written by `write`, behind `gate` if given, and
+    /// says how the gate must remember this queue.
+    fn push(&mut self, gate: Option<&Rc<Gate>>, write: impl FnOnce(&mut Vec<u8>)) -> Noted {
         if self.close.is_some() {
-            return false;
+            return Noted::Nothing;
         }
         let start = self.queued.bytes.len();
         write(&mut self.queued.bytes);
         if self.queued.bytes.len() == start {
-            return false;
+            return Noted::Nothing;
         }
         let index = self.queued.ends.len();
         self.queued.ends.push(self.queued.bytes.len());
-        let same_region = match (self.held.back(), gate) {
-            (Some(last), Some(gate)) => last.gate.as_ref().is_some_and(|g| Rc::ptr_eq(g, gate)),
-            (Some(last), None) => last.gate.is_none(),
-            (None, _) => gate.is_none(),
-        };
-        let new_region = !same_region;
-        let registers = new_region && gate.is_some();
-        if new_region {
-            self.held.push_back(Region {
-                gate: gate.cloned(),
-                start: index,
-            });
-        }
         if self.queued.bytes.len() > MAX_OUTBOX_BYTES {
             self.queued.clear();
             self.held.clear();
@@ -443,14 +482,54 @@ impl OutboxState {
                 "the client is not reading its stream",
             ));
             self.wake();
-            return false;
+            return Noted::Nothing;
         }
+        let noted = match (self.held.back(), gate) {
+            // Nothing held here: released, provisionally if for a gate.
+            (None, None) => Noted::Nothing,
+            (None, Some(gate)) => {
+                if self.provisional.0 == gate.id {
+                    Noted::Nothing
+                } else {
+                    self.provisional = (gate.id, index);
+                    Noted::Provisional
+                }
+            }
+            (Some(last), gate) => {
+                let same = match (&last.gate, gate) {
+                    (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+                    (None, None) => true,
+                    _ => false,
+                };
+                if same {
+                    Noted::Nothing
+                } else {
+                    self.held.push_back(Region {
+                        gate: gate.cloned(),
+                        start: index,
+                    });
+                    if gate.is_some() {
+                        Noted::Region
+                    } else {
+                        Noted::Nothing
+                    }
+                }
+            }
+        };
         if self.held.is_empty() {
-            self.total += 1;
             self.wake();
         }
-        registers
+        noted
     }
+}
+
+/// What a gate must remember of a queue it wrote into.
+enum Noted {
+    Nothing,
+    /// A held region of its own: settle the queue when the gate settles.
+    Region,
+    /// Provisional entries: hold them if the gate is not released at once.
+    Provisional,
 }
 
 impl Outbox {
@@ -483,9 +562,29 @@ impl Outbox {
     /// Queues one stanza behind `gate`: it leaves once the gate is
     /// released (and everything queued before it has left).
     pub fn push_held(self: &Rc<Self>, gate: &Rc<Gate>, write: impl FnOnce(&mut Vec<u8>)) {
-        if self.state.borrow_mut().push(Some(gate), write) {
-            gate.outboxes.borrow_mut().push(self.clone());
+        let noted = self.state.borrow_mut().push(Some(gate), write);
+        match noted {
+            Noted::Nothing => {}
+            Noted::Region => gate.outboxes.borrow_mut().push(self.clone()),
+            Noted::Provisional => gate.provisional.borrow_mut().push(self.clone()),
         }
+    }
+
+    /// Turns `gate`'s provisional entries into a held region (it was not
+    /// released when its section ended); false if there are none left.
+    fn hold_provisional(&self, gate: &Rc<Gate>) -> bool {
+        let mut st = self.state.borrow_mut();
+        let (id, start) = st.provisional;
+        if id != gate.id || start >= st.queued.len() || !st.held.is_empty() {
+            // Gone with a closed queue (or, impossibly, overtaken).
+            return false;
+        }
+        st.provisional = (0, 0);
+        st.held.push_back(Region {
+            gate: Some(gate.clone()),
+            start,
+        });
+        true
     }
 
     /// Releases (or drops) the held regions at the front whose gates are
@@ -518,9 +617,7 @@ impl Outbox {
                 }
             }
         }
-        let after = st.released();
-        if after > before {
-            st.total += (after - before) as u64;
+        if st.released() > before {
             st.wake();
         }
     }
@@ -561,7 +658,7 @@ impl Outbox {
         self.state.borrow().queued.bytes.len()
     }
 
-    /// Stanzas released since the session began, taken or not.
+    /// Stanzas the connection took since the session began.
     pub fn total(&self) -> u64 {
         self.state.borrow().total
     }
@@ -587,12 +684,14 @@ impl Outbox {
         let mut st = self.state.borrow_mut();
         if st.held.is_empty() {
             std::mem::swap(&mut st.queued, into);
+            st.total += into.len() as u64;
             return;
         }
         let count = st.released();
         if count == 0 {
             return;
         }
+        st.total += count as u64;
         st.queued.move_front(count, into);
         for region in st.held.iter_mut() {
             region.start -= count;
@@ -676,11 +775,15 @@ mod tests {
         let mut cx = Context::from_waker(Waker::noop());
         outbox.send_serialized(b"<a/>");
         let first = gate();
+        first.require(1);
         outbox.push_held(&first, |b| b.extend_from_slice(b"<b/>"));
+        assert!(first.seal(0), "write 1 is not committed");
         // Not held itself, but behind a held entry.
         outbox.send_serialized(b"<c/>");
         let second = gate();
+        second.require(1);
         outbox.push_held(&second, |b| b.extend_from_slice(b"<d/>"));
+        assert!(second.seal(0));
         assert_eq!(stanzas(&drained(&outbox)), ["<a/>"]);
         assert!(outbox.poll_ready(&mut cx).is_pending());
         // The later gate first: nothing may overtake the earlier one.
@@ -691,6 +794,31 @@ mod tests {
         assert_eq!(stanzas(&drained(&outbox)), ["<b/>", "<c/>", "<d/>"]);
         assert_eq!(outbox.total(), 4);
         assert_eq!(outbox.queued(), 0);
+    }
+
+    #[test]
+    fn output_waiting_for_nothing_is_released_when_its_section_ends() {
+        let outbox = Outbox::new();
+        let idle = gate();
+        outbox.push_held(&idle, |b| b.extend_from_slice(b"<a/>"));
+        outbox.push_held(&idle, |b| b.extend_from_slice(b"<b/>"));
+        // Queued provisionally: no region, nothing to undo.
+        assert!(outbox.state.borrow().held.is_empty());
+        assert!(idle.provisional.borrow().len() == 1);
+        assert!(!idle.seal(5), "everything it waits for is committed");
+        assert_eq!(idle.state(), Release::Released);
+        assert_eq!(stanzas(&drained(&outbox)), ["<a/>", "<b/>"]);
+
+        // The same, but a write came later in the section: held after all.
+        outbox.send_serialized(b"<c/>");
+        let busy = gate();
+        outbox.push_held(&busy, |b| b.extend_from_slice(b"<d/>"));
+        busy.require(6);
+        assert!(busy.seal(5));
+        assert_eq!(stanzas(&drained(&outbox)), ["<c/>"]);
+        busy.settle();
+        assert_eq!(stanzas(&drained(&outbox)), ["<d/>"]);
+        assert_eq!(outbox.total(), 4);
     }
 
     #[test]
@@ -709,9 +837,10 @@ mod tests {
         );
         assert!(failed.answers_request());
         outbox.push_held(&failed, |b| b.extend_from_slice(b"<push/>"));
-        failed.seal();
+        failed.require(1);
+        assert!(failed.seal(0));
         let later = Gate::new(Some(outbox.clone()), None);
-        assert_eq!(later.required(), 0);
+        assert_eq!(later.required(), 1, "behind the client's earlier output");
         outbox.push_held(&later, |b| b.extend_from_slice(b"<later/>"));
         outbox.send_serialized(b"<other/>");
         failed.write_failed(WriteFailure {
@@ -737,7 +866,7 @@ mod tests {
         let failed = Gate::new(Some(origin.clone()), None);
         failed.require(7);
         other.push_held(&failed, |b| b.extend_from_slice(b"<one/>"));
-        failed.seal();
+        assert!(failed.seal(0));
         let later = Gate::new(Some(origin.clone()), None);
         // It waits for the earlier output of the same client.
         assert_eq!(later.required(), 7);
