@@ -35,7 +35,8 @@ fn send(server: &Server, from: &Session, xml: &str) {
     stanza.set_attr("from", from.jid.as_str());
     if let Some(to) = stanza.attr("to").and_then(|t| Jid::parse(t).ok()) {
         // One section, as a client's stanza is handled.
-        let work = move |server: &Server| perch::muc::handle(server, stanza, &to);
+        let rooms = server.muc().clone();
+        let work = move |env: &perch::env::Env| perch::muc::handle(&rooms, env, stanza, &to);
         let _ = smol::block_on(perch::durable::run(server, Box::new(work)));
     }
 }

@@ -2,8 +2,11 @@
 //! so that `perch user …` and `perch room …` behave the same whether or not
 //! the server is running.
 
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 
+use crate::im::account_removal;
 use crate::jid::Jid;
 use crate::sasl::{Credentials, DEFAULT_ITERATIONS};
 use crate::server::Server;
@@ -238,12 +241,12 @@ pub fn room_line(room: &crate::muc::RoomSummary, occupants: Option<usize>) -> St
 /// for this command when none runs); returns the lines to show the user.
 pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> {
     let hosts: Vec<String> = server
-        .config
+        .config()
         .hosts
         .iter()
         .map(|h| h.domain.clone())
         .collect();
-    let store = &server.store;
+    let store = &server.store();
     match cmd {
         Command::UserAdd {
             jid,
@@ -306,7 +309,7 @@ pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, Admi
         Command::UserDel { jid } => {
             let jid = account_jid(jid, &hosts)?;
             // Contacts, sessions and the tombstone: not just the records.
-            crate::im::account_removal::remove_now(server, &jid).await?;
+            remove_account(server, &jid).await?;
             Ok(vec![format!("deleted {jid}")])
         }
         Command::UserList { domain } => {
@@ -502,6 +505,21 @@ pub fn decode_request(text: &str) -> Result<Command, AdminError> {
     }
 }
 
+/// Deletes `account` outside the handling of a client stanza (the admin
+/// socket, the command line) and waits until it is done.
+async fn remove_account(server: &Server, account: &Jid) -> Result<(), StoreError> {
+    let outcome = Rc::new(RefCell::new(Ok(())));
+    let slot = outcome.clone();
+    let target = account.clone();
+    let work = move |env: &crate::env::Env| {
+        *slot.borrow_mut() = account_removal::remove(env, &target, "this account was deleted");
+    };
+    crate::durable::run(server, Box::new(work))
+        .await
+        .map_err(|e| StoreError::WriteFailed(e.reason))?;
+    outcome.replace(Ok(()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -637,7 +655,14 @@ mod tests {
                 jid: "romeo@example.com".into(),
             };
             execute(&server, &del).await.expect("del");
-            assert!(server.store.accounts().list(None).expect("list").is_empty());
+            assert!(
+                server
+                    .store()
+                    .accounts()
+                    .list(None)
+                    .expect("list")
+                    .is_empty()
+            );
             assert!(matches!(
                 execute(&server, &del).await,
                 Err(AdminError::Store(StoreError::NotFound(_)))

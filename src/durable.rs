@@ -7,9 +7,9 @@
 //! stanza, one continuation, one room event) is a *section*. While a section
 //! runs, the stanzas it sends are queued behind its [`Gate`] (see
 //! [`crate::outbox`]): in place in each recipient's queue, but held. The
-//! writes it [`persist`]s are the gate's writes. When the section ends, the
+//! writes it [`Env::persist`]s are the gate's writes. When the section ends, the
 //! gate is handed to the store's group committer, which releases it once
-//! those writes (and anything else it [`depend_on`]s) are durable, or
+//! those writes (and anything else it [`Env::depend_on`]s) are durable, or
 //! withdraws it if one failed: its stanzas are dropped and the request they
 //! answered gets the error in their place. A failure that is not a refusal
 //! also ends the client's stream with `internal-server-error`, and what the
@@ -23,205 +23,37 @@
 //! wait).
 //!
 //! Work that must come after the writes (reading back what was stored,
-//! closing streams once the answer is out) is an [`after_durable`]
+//! closing streams once the answer is out) is an [`Env::after_durable`]
 //! continuation; work that must first await something off the event loop
-//! (hashing a password) is [`after_async`]. Both still belong to the
+//! (hashing a password) is [`Env::after_async`]. Both still belong to the
 //! client's stanza: they run, each as a section of its own, before the
 //! connection handles its next stanza. Code outside a connection (the
 //! admin socket, the end of a session) wraps its work in [`run`] to get the
 //! same guarantees.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 
+use crate::env::{Continuation, Env, Next};
 use crate::jid::Jid;
 use crate::outbox::{Release, WriteFailure};
 use crate::router;
 use crate::server::Server;
 use crate::session::{Outbox, Session};
 use crate::stanza::{Condition, StanzaError};
-use crate::store::{StoreError, Waiter, WriteOp};
-use crate::xml::{Element, Prepared};
+use crate::xml::Element;
 
 pub use crate::outbox::{Gate, Request};
 
-/// Work to run once every write submitted before it is on disk.
-pub type Continuation = Box<dyn FnOnce(&Server)>;
-
-/// Work off the event loop, yielding what to do with its result.
-type Pending = Pin<Box<dyn Future<Output = Continuation>>>;
-
-/// What a section scheduled to follow it.
-enum Next {
-    Now(Continuation),
-    Later(Pending),
-}
-
-/// The section running now, if any.
-#[derive(Default)]
-pub struct OutputHold {
-    gate: RefCell<Option<Rc<Gate>>>,
-    next: RefCell<Vec<Next>>,
-    /// The list the last gate noted its provisional queues in, emptied,
-    /// for the next one.
-    spare: RefCell<Vec<Rc<Outbox>>>,
-}
-
-/// The stanza error for a write that did not happen: a refusal the store
-/// made (a limit, a record that is gone) says so; anything else is the
-/// server's fault.
-pub fn failure_error(error: &StoreError) -> StanzaError {
-    match error {
-        StoreError::LimitExceeded(why) => {
-            StanzaError::new(Condition::NotAcceptable).with_text(why.clone())
-        }
-        StoreError::NotFound(_) => StanzaError::new(Condition::ItemNotFound),
-        _ => StanzaError::new(Condition::InternalServerError)
-            .with_text("the change could not be stored"),
-    }
-}
-
-/// The committer settles gates: see [`crate::store::Waiter`].
-impl Waiter for Gate {
-    fn required(&self) -> u64 {
-        Gate::required(self)
-    }
-
-    fn write_failed(&self, error: &StoreError) {
-        if error.is_refusal() {
-            log::debug!("a write was refused, its answers are withdrawn: {error}");
-        } else {
-            log::error!("a write failed, its answers are withdrawn: {error}");
-        }
-        Gate::write_failed(
-            self,
-            WriteFailure {
-                refusal: error.is_refusal(),
-                error: failure_error(error),
-                reason: error.to_string(),
-            },
-        );
-    }
-
-    fn settle(&self) {
-        Gate::settle(self);
-    }
-}
-
-impl OutputHold {
-    pub fn new() -> Rc<OutputHold> {
-        Rc::new(OutputHold::default())
-    }
-
-    pub fn is_active(&self) -> bool {
-        self.gate.borrow().is_some()
-    }
-
-    /// Queues `el` for `outbox`: behind the running section's gate, or (no
-    /// section running) behind nothing but what is held there already.
-    pub fn send(&self, outbox: &Rc<Outbox>, el: &Element) {
-        match &*self.gate.borrow() {
-            Some(gate) => gate.send(outbox, el),
-            None => outbox.send(el),
-        }
-    }
-
-    /// Queues a copy of a broadcast for `outbox`, addressed to `to`, like
-    /// [`OutputHold::send`].
-    pub fn send_prepared(&self, outbox: &Rc<Outbox>, prepared: &Prepared, to: &str) {
-        match &*self.gate.borrow() {
-            Some(gate) => outbox.push_held(gate, |buf| prepared.write_with_to(to, buf)),
-            None => outbox.send_prepared(prepared, to),
-        }
-    }
-
-    /// Starts a section; false if one is running (the outer one then owns
-    /// everything produced).
-    fn begin(&self, gate: Rc<Gate>) -> bool {
-        let mut current = self.gate.borrow_mut();
-        if current.is_some() {
-            return false;
-        }
-        *current = Some(gate);
-        true
-    }
-
-    fn end(&self) -> Option<(Rc<Gate>, Vec<Next>)> {
-        let gate = self.gate.borrow_mut().take()?;
-        Some((gate, std::mem::take(&mut *self.next.borrow_mut())))
-    }
-}
-
-/// Submits `op` to the store. Inside a section, the section's output waits
-/// for it; outside one it is just queued. Returns its place in the commit
-/// order.
-pub fn persist(server: &Server, op: WriteOp) -> u64 {
-    let gate = server.hold.gate.borrow().clone();
-    match gate {
-        Some(gate) => {
-            let seq = server.store.submit_for(op, gate.clone());
-            gate.require(seq);
-            seq
-        }
-        None => server.store.submit(op).seq(),
-    }
-}
-
-/// Makes the running section's output wait for write `seq` too (someone
-/// else's write, whose result it shows).
-pub fn depend_on(server: &Server, seq: u64) {
-    if let Some(gate) = &*server.hold.gate.borrow() {
-        gate.require(seq);
-    }
-}
-
-/// Runs `work` once every write submitted so far is on disk and the
-/// section's stanzas are out, e.g. to read what was just stored or to close
-/// streams after an answer; it runs as a section of its own. Outside a
-/// section (nothing is waiting) it runs at once.
-pub fn after_durable(server: &Server, work: Continuation) {
-    if server.hold.is_active() {
-        // A no-op write: it commits after everything submitted before it.
-        persist(server, Box::new(|_| Ok(())));
-        server.hold.next.borrow_mut().push(Next::Now(work));
-    } else {
-        work(server);
-    }
-}
-
-/// Awaits `work` (something that must not run on the event loop, such as
-/// a password hash) after the section's stanzas are out, then runs `then`
-/// with its result as a section of its own, all before the client's next
-/// stanza is handled. Only a section can wait for this: outside one it is
-/// a bug, logged, and the work is dropped.
-pub fn after_async<T: 'static>(
-    server: &Server,
-    work: impl Future<Output = T> + 'static,
-    then: impl FnOnce(&Server, T) + 'static,
-) {
-    if !server.hold.is_active() {
-        log::error!("asynchronous work scheduled outside a hold was dropped");
-        return;
-    }
-    let pending: Pending = Box::pin(async move {
-        let value = work.await;
-        Box::new(move |server: &Server| then(server, value)) as Continuation
-    });
-    server.hold.next.borrow_mut().push(Next::Later(pending));
-}
-
 /// Runs `work` as a section, waits until its output is released, then
-/// runs everything it scheduled ([`after_durable`], [`after_async`]) in
-/// order, each as a section of its own. Returns why a write failed; the
-/// work scheduled after a failed section is dropped.
+/// runs everything it scheduled ([`Env::after_durable`],
+/// [`Env::after_async`]) in order, each as a section of its own. Returns
+/// why a write failed; the work scheduled after a failed section is
+/// dropped.
 pub async fn run(server: &Server, work: Continuation) -> Result<(), WriteFailure> {
-    match run_sections(server, work, None, None, false).await {
-        Ok(_) => Ok(()),
-        Err(failure) => Err(failure),
-    }
+    run_sections(server, work, None, None, false)
+        .await
+        .map(|_| ())
 }
 
 /// [`run`] with the first section's work unboxed (a client's stanza is
@@ -229,7 +61,7 @@ pub async fn run(server: &Server, work: Continuation) -> Result<(), WriteFailure
 /// section that scheduled nothing is not waited for: its gate is returned.
 async fn run_sections(
     server: &Server,
-    first: impl FnOnce(&Server),
+    first: impl FnOnce(&Env),
     request: Option<Rc<Request>>,
     origin: Option<Rc<Outbox>>,
     pipeline: bool,
@@ -273,35 +105,28 @@ async fn run_sections(
 /// Runs `work` as a section and hands its gate to the committer.
 fn section(
     server: &Server,
-    work: impl FnOnce(&Server),
+    work: impl FnOnce(&Env),
     request: Option<Rc<Request>>,
     origin: Option<Rc<Outbox>>,
 ) -> (Rc<Gate>, Vec<Next>) {
-    let spare = std::mem::take(&mut *server.hold.spare.borrow_mut());
-    let gate = Gate::new(origin, request).with_buffer(spare);
-    if !server.hold.begin(gate.clone()) {
+    let env = server.env();
+    let Some(gate) = server.hold().begin(origin.clone(), request.clone()) else {
         // Inside another section (not reachable from `run`, which only
         // starts sections between awaits): the outer one takes it all.
-        work(server);
+        work(&env);
+        let gate = Gate::new(origin, request);
         gate.settle();
         return (gate, Vec::new());
-    }
-    work(server);
-    let (gate, next) = server.hold.end().unwrap_or((gate, Vec::new()));
-    if gate.seal(server.store.committed_seq()) {
-        server.store.watch(gate.clone());
-    }
-    let buffer = gate.take_buffer();
-    if buffer.capacity() <= 4096 {
-        *server.hold.spare.borrow_mut() = buffer;
-    }
-    (gate, next)
+    };
+    work(&env);
+    server.hold().end(server.store());
+    (gate, server.scheduled().take())
 }
 
 /// Runs `work` as a section of `origin`'s client and does not wait for it
 /// (a test's way of handing over a client's stanza).
 #[cfg(test)]
-pub fn section_without_waiting(server: &Server, origin: &Rc<Outbox>, work: impl FnOnce(&Server)) {
+pub fn section_without_waiting(server: &Server, origin: &Rc<Outbox>, work: impl FnOnce(&Env)) {
     let (_, next) = section(server, work, None, Some(origin.clone()));
     assert!(next.is_empty(), "the work scheduled continuations");
 }
@@ -331,7 +156,7 @@ pub async fn route_from_client(
     let request = Request::of(&stanza, &origin.outbox);
     let pipeline = stanza.name == "message";
     let session = origin.clone();
-    let route = move |server: &Server| router::from_client(server, &session, stanza, to);
+    let route = move |env: &Env| router::from_client(env, &session, stanza, to);
     // A failure was logged and answered when its gate settled.
     match run_sections(
         server,
@@ -353,7 +178,9 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
+    use crate::section::failure_error;
     use crate::store::Store;
+    use crate::store::{StoreError, WriteOp};
     use crate::stream::StreamCondition;
     use crate::testing::TempDir;
     use crate::xml::NS_CLIENT;
@@ -374,7 +201,7 @@ mod tests {
     async fn create(server: &Server, bare: &str) {
         let creds = crate::sasl::Credentials::derive("pw", 4096).expect("derive");
         server
-            .store
+            .store()
             .accounts()
             .create(bare, &creds)
             .await
@@ -417,7 +244,7 @@ mod tests {
     async fn pipelined(
         server: &Server,
         origin: &Session,
-        work: impl FnOnce(&Server),
+        work: impl FnOnce(&Env),
     ) -> Option<Rc<Gate>> {
         run_sections(server, work, None, Some(origin.outbox.clone()), true)
             .await
@@ -433,9 +260,9 @@ mod tests {
         smol::block_on(ex.run(async {
             create(&server, "romeo@localhost").await;
             let s = romeo.clone();
-            let gate = pipelined(&server, &romeo, move |server| {
+            let gate = pipelined(&server, &romeo, move |env| {
                 s.send(&message("1"));
-                persist(server, store_offline());
+                env.persist(store_offline());
             })
             .await
             .expect("in flight");
@@ -459,9 +286,9 @@ mod tests {
         smol::block_on(ex.run(async {
             create(&server, "romeo@localhost").await;
             let j = juliet.clone();
-            let first = pipelined(&server, &romeo, move |server| {
+            let first = pipelined(&server, &romeo, move |env| {
                 j.send(&message("1"));
-                persist(server, store_offline());
+                env.persist(store_offline());
             })
             .await
             .expect("in flight");
@@ -500,16 +327,16 @@ mod tests {
         let romeo = bind(&server, "romeo@localhost/garden");
         smol::block_on(ex.run(async {
             create(&server, "romeo@localhost").await;
-            let before = server.store.committed_seq();
+            let before = server.store().committed_seq();
             let mut gates = Vec::new();
             for n in 0..100u64 {
-                let gate = pipelined(&server, &romeo, move |server| {
+                let gate = pipelined(&server, &romeo, move |env| {
                     let op = crate::store::offline::append_op(
                         "romeo@localhost",
                         n + 1,
                         b"<m/>".to_vec(),
                     );
-                    persist(server, op);
+                    env.persist(op);
                 })
                 .await
                 .expect("in flight");
@@ -517,10 +344,10 @@ mod tests {
             }
             // Nothing was waited for: all 100 are queued together.
             assert!(gates.iter().all(|g| g.state() == Release::Held));
-            assert_eq!(server.store.committed_seq(), before);
+            assert_eq!(server.store().committed_seq(), before);
             gates.last().expect("gates").settled().await;
             assert!(gates.iter().all(|g| g.state() == Release::Released));
-            let stored = crate::store::offline::read_after(&server.store, "romeo@localhost", 0)
+            let stored = crate::store::offline::read_after(server.store(), "romeo@localhost", 0)
                 .expect("read");
             assert_eq!(stored.len(), 100);
         }));
@@ -537,23 +364,19 @@ mod tests {
             let order = Rc::new(RefCell::new(Vec::new()));
             let log = order.clone();
             let s = session.clone();
-            let work = Box::new(move |server: &Server| {
+            let work = Box::new(move |env: &Env| {
                 s.send(&message("first"));
-                persist(server, store_offline());
+                env.persist(store_offline());
                 let log = log.clone();
                 let s = s.clone();
-                after_durable(
-                    server,
-                    Box::new(move |server| {
-                        // What the first section stored is on disk now.
-                        let stored =
-                            crate::store::offline::read_after(&server.store, "romeo@localhost", 0);
-                        log.borrow_mut()
-                            .push(format!("stored {}", stored.map(|m| m.len()).unwrap_or(0)));
-                        assert!(server.hold.is_active(), "a continuation is held too");
-                        s.send(&message("second"));
-                    }),
-                );
+                env.after_durable(Box::new(move |env| {
+                    // What the first section stored is on disk now.
+                    let stored = crate::store::offline::read_after(env.store, "romeo@localhost", 0);
+                    log.borrow_mut()
+                        .push(format!("stored {}", stored.map(|m| m.len()).unwrap_or(0)));
+                    assert!(env.hold.is_active(), "a continuation is held too");
+                    s.send(&message("second"));
+                }));
             });
             run(&server, work).await.expect("durable");
             assert_eq!(*order.borrow(), vec!["stored 1".to_string()]);
@@ -579,11 +402,11 @@ mod tests {
                 .expect("gate");
             let request = Request::of(&iq("set", "failed"), &romeo.outbox);
             let (r, j) = (romeo.clone(), juliet.clone());
-            let work = move |server: &Server| {
+            let work = move |env: &Env| {
                 r.send(&iq("result", "failed"));
                 j.send(&message("push"));
-                persist(server, failing_write());
-                after_durable(server, Box::new(|_| panic!("must not run after a failure")));
+                env.persist(failing_write());
+                env.after_durable(Box::new(|_| panic!("must not run after a failure")));
             };
             let outcome =
                 run_sections(&server, work, request, Some(romeo.outbox.clone()), true).await;
@@ -621,10 +444,10 @@ mod tests {
         smol::block_on(ex.run(async {
             let request = Request::of(&iq("set", "big"), &romeo.outbox);
             let r = romeo.clone();
-            let work = move |server: &Server| {
+            let work = move |env: &Env| {
                 r.send(&message("held"));
                 r.send(&iq("result", "big"));
-                persist(server, refused_write());
+                env.persist(refused_write());
             };
             let outcome =
                 run_sections(&server, work, request, Some(romeo.outbox.clone()), false).await;
@@ -673,10 +496,10 @@ mod tests {
             // yet answered, gets the error.
             let request = Request::of(&iq("set", "a1"), &session.outbox);
             let s = session.clone();
-            let work = move |server: &Server| {
-                after_async(server, async { 7 }, move |server, n: i32| {
+            let work = move |env: &Env| {
+                env.after_async(async { 7 }, move |env, n: i32| {
                     assert_eq!(n, 7);
-                    persist(server, refused_write());
+                    env.persist(refused_write());
                     s.send(&iq("result", "a1"));
                 });
             };
@@ -696,10 +519,10 @@ mod tests {
             // failure adds no second answer.
             let request = Request::of(&iq("set", "a2"), &session.outbox);
             let s = session.clone();
-            let work = move |server: &Server| {
+            let work = move |env: &Env| {
                 s.send(&iq("result", "a2"));
-                after_async(server, async {}, |server, ()| {
-                    persist(server, refused_write());
+                env.after_async(async {}, |env, ()| {
+                    env.persist(refused_write());
                 });
             };
             let origin = Some(session.outbox.clone());
@@ -722,11 +545,15 @@ mod tests {
         let session = bind(&server, "romeo@localhost/garden");
         let ran = Rc::new(Cell::new(false));
         let flag = ran.clone();
-        after_durable(&server, Box::new(move |_| flag.set(true)));
+        server
+            .env()
+            .after_durable(Box::new(move |_| flag.set(true)));
         assert!(ran.get());
         session.send(&message("now"));
         assert!(sent(&session).contains("id='now'"));
-        after_async(&server, async {}, |_, ()| panic!("dropped, not run"));
+        server
+            .env()
+            .after_async(async {}, |_, ()| panic!("dropped, not run"));
     }
 
     #[test]

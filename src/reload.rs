@@ -63,7 +63,7 @@ impl Reloader {
 
     /// Applies the live-changeable parts of `new` and logs what changed.
     pub fn apply(&self, new: &Config) -> Outcome {
-        let running = &self.server.config;
+        let running = &self.server.config();
         let mut outcome = Outcome {
             need_restart: restart_needed(running, new),
             ..Outcome::default()

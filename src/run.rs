@@ -203,10 +203,10 @@ pub async fn serve(
     if let Some(admin) = admin {
         tasks.push(ex.spawn(admin::serve(admin, server.clone())));
     }
-    tasks.push(ex.spawn(crate::muc::run_history_saver(server.clone())));
+    tasks.push(ex.spawn(save_room_history(server.clone())));
     tasks.push(ex.spawn(log_repeat_summaries(server.clone())));
     let hosts: Vec<&str> = server
-        .config
+        .config()
         .hosts
         .iter()
         .map(|h| h.domain.as_str())
@@ -240,16 +240,28 @@ pub async fn serve(
         smol::Timer::after(Duration::from_secs(2)).await;
     })
     .await;
-    futures_lite::future::or(server.muc.flush(&server), async {
+    futures_lite::future::or(server.muc().flush(&server.env()), async {
         smol::Timer::after(Duration::from_secs(2)).await;
     })
     .await;
-    server.store.flush().await;
-    for line in server.log_limit.borrow_mut().flush_all() {
+    server.store().flush().await;
+    for line in server.log_limit().borrow_mut().flush_all() {
         log::info!("{line}");
     }
-    let _ = std::fs::remove_file(admin::socket_path(&server.config.data_dir));
+    let _ = std::fs::remove_file(admin::socket_path(&server.config().data_dir));
     log::info!("stopped");
+}
+
+/// Saves the changed history of occupied persistent rooms every
+/// [`crate::muc::HISTORY_SAVE_INTERVAL`].
+async fn save_room_history(server: Rc<Server>) {
+    loop {
+        smol::Timer::after(crate::muc::HISTORY_SAVE_INTERVAL).await;
+        let queued = server.muc().save_changed_history(&server.env());
+        if queued > 0 {
+            log::debug!("saving the history of {queued} chat rooms");
+        }
+    }
 }
 
 /// Logs, once per window, how often each limited log line repeated
@@ -258,7 +270,7 @@ async fn log_repeat_summaries(server: Rc<Server>) {
     loop {
         smol::Timer::after(crate::log_limit::WINDOW).await;
         let lines = server
-            .log_limit
+            .log_limit()
             .borrow_mut()
             .flush(std::time::Instant::now());
         for line in lines {

@@ -114,7 +114,7 @@ pub async fn watchdog_loop(notifier: Rc<Notifier>, server: Rc<Server>) {
 /// What `systemctl status` shows while serving.
 pub fn status_line(server: &Server) -> String {
     let hosts: Vec<&str> = server
-        .config
+        .config()
         .hosts
         .iter()
         .map(|h| h.domain.as_str())

@@ -4,9 +4,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use crate::durable::OutputHold;
 use crate::im::SessionIm;
 use crate::jid::Jid;
+use crate::section::OutputHold;
 use crate::xml::Element;
 
 pub use crate::outbox::{Batch, MAX_OUTBOX_BYTES, Outbox};

@@ -267,7 +267,7 @@ fn offline_deletion_ends_the_contacts_subscriptions() {
             Err(e) => panic!("deleting juliet: {e}"),
         }
         let juliet = perch::jid::Jid::parse("juliet@localhost").expect("jid");
-        let left = perch::store::roster::load(&offline.store, &juliet)
+        let left = perch::store::roster::load(offline.store(), &juliet)
             .unwrap_or_else(|e| panic!("reading her roster: {e}"));
         assert!(left.is_empty() && left.pending_in_count() == 0);
     };

@@ -231,7 +231,7 @@ fn start_in_process(config: Config, notify: &Path, accounts: &[(&str, &str)]) ->
                                 perch::sasl::DEFAULT_ITERATIONS,
                             )
                             .expect("derive");
-                            let accounts = server.store.accounts();
+                            let accounts = server.store().accounts();
                             let mut write = Box::pin(accounts.create(&jid, &c));
                             // One poll hands the write to the group committer.
                             assert!(futures_lite::future::poll_once(&mut write).await.is_none());

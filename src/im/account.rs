@@ -1,8 +1,8 @@
 //! iqs addressed to an account's bare JID, which the server answers on the
 //! account's behalf (RFC 6121 §8.5.2.1.3).
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::stanza::{self, Condition, StanzaError};
 use crate::xml::Element;
 
@@ -12,12 +12,12 @@ use super::register::NS_REGISTER;
 use super::vcard::NS_VCARD;
 use super::{NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, disco, last, private, register, vcard};
 
-pub fn handle(server: &Server, iq: Element, account: &Jid) {
+pub fn handle(env: &Env, iq: Element, account: &Jid) {
     let ty = iq.attr("type").unwrap_or_default();
     if ty != "get" && ty != "set" {
         return;
     }
-    if super::own_iq::dispatch(server, &iq, account) {
+    if super::own_iq::dispatch(env, &iq, account) {
         return;
     }
     let owner_asking = iq
@@ -26,10 +26,10 @@ pub fn handle(server: &Server, iq: Element, account: &Jid) {
         .is_some_and(|f| f.to_bare() == *account);
     // Account data: these may answer only once a write is on disk.
     match iq.first_child().map(|p| (p.name.as_ref(), p.ns.as_ref())) {
-        Some(("vCard", NS_VCARD)) => return vcard::account_query(server, iq, account),
-        Some(("query", NS_PRIVATE)) => return private::account_query(server, iq, account),
-        Some(("query", NS_LAST)) => return last::account_query(server, &iq, account),
-        Some(("query", NS_REGISTER)) => return register::from_user(server, iq, account),
+        Some(("vCard", NS_VCARD)) => return vcard::account_query(env, iq, account),
+        Some(("query", NS_PRIVATE)) => return private::account_query(env, iq, account),
+        Some(("query", NS_LAST)) => return last::account_query(env, &iq, account),
+        Some(("query", NS_REGISTER)) => return register::from_user(env, iq, account),
         _ => {}
     }
     let answer = match iq.first_child() {
@@ -42,7 +42,7 @@ pub fn handle(server: &Server, iq: Element, account: &Jid) {
         }
         _ => Err(StanzaError::new(Condition::ServiceUnavailable)),
     };
-    super::reply::answer(server, &iq, answer);
+    super::reply::answer(env, &iq, answer);
 }
 
 /// Used by handlers that answer with just a payload.

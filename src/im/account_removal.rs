@@ -14,13 +14,10 @@
 //!   after whatever was already queued for them (such as the result of
 //!   the `<remove/>`).
 
-use std::cell::RefCell;
 use std::collections::HashSet;
-use std::rc::Rc;
 
-use crate::durable;
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::store::{self, StoreError};
 use crate::stream::{StreamCondition, StreamError};
 
@@ -31,45 +28,27 @@ use super::subscription::SubState;
 /// error its sessions get. Call it inside a hold (the handling of a
 /// client's stanza, or [`remove_now`]): what it sends waits for the
 /// deletion to be on disk. `NotFound` if there is no such account.
-pub fn remove(server: &Server, account: &Jid, why: &'static str) -> Result<(), StoreError> {
-    if !server.account_exists(account) {
+pub fn remove(env: &Env, account: &Jid, why: &'static str) -> Result<(), StoreError> {
+    if !env.account_exists(account) {
         return Err(StoreError::NotFound(format!("account {account}")));
     }
-    let contacts = contacts(server, account)?;
-    durable::persist(server, store::delete_account_op(account.as_str()));
+    let contacts = contacts(env, account)?;
+    env.persist(store::delete_account_op(account.as_str()));
     for (contact, before) in &contacts {
-        roster_iq::end_subscriptions(server, account, contact, *before);
+        roster_iq::end_subscriptions(env, account, contact, *before);
     }
     let account = account.clone();
-    durable::after_durable(
-        server,
-        Box::new(move |server| {
-            server.im.forget(&account);
-            disconnect_all(server, &account, why);
-        }),
-    );
+    env.after_durable(Box::new(move |env| {
+        env.im.forget(&account);
+        disconnect_all(env, &account, why);
+    }));
     Ok(())
-}
-
-/// Deletes `account` outside the handling of a client stanza (the admin
-/// socket, the command line) and waits until it is done.
-pub async fn remove_now(server: &Server, account: &Jid) -> Result<(), StoreError> {
-    let outcome = Rc::new(RefCell::new(Ok(())));
-    let slot = outcome.clone();
-    let target = account.clone();
-    let work = move |server: &Server| {
-        *slot.borrow_mut() = remove(server, &target, "this account was deleted");
-    };
-    durable::run(server, Box::new(work))
-        .await
-        .map_err(|e| StoreError::WriteFailed(e.reason))?;
-    outcome.replace(Ok(()))
 }
 
 /// Everyone the account has a relationship with, and what it is: its
 /// roster items and those whose subscription requests it has not answered.
-fn contacts(server: &Server, account: &Jid) -> Result<Vec<(Jid, SubState)>, StoreError> {
-    let state = server.im.account(server, account)?;
+fn contacts(env: &Env, account: &Jid) -> Result<Vec<(Jid, SubState)>, StoreError> {
+    let state = env.account(account)?;
     let roster = state.roster.borrow();
     let mut seen = HashSet::new();
     let jids = roster
@@ -90,8 +69,8 @@ fn contacts(server: &Server, account: &Jid) -> Result<Vec<(Jid, SubState)>, Stor
 
 /// Ends every session of `account` with a `not-authorized` stream error,
 /// after whatever is already queued for them (XEP-0077 §3.2).
-pub fn disconnect_all(server: &Server, account: &Jid, why: &str) {
-    for session in server.sessions_of(account) {
+pub fn disconnect_all(env: &Env, account: &Jid, why: &str) {
+    for session in env.sessions_of(account) {
         session
             .outbox
             .close_with(StreamError::with_text(StreamCondition::NotAuthorized, why));

@@ -5,9 +5,8 @@
 use std::collections::BTreeSet;
 
 use crate::config::BlockedStanzas;
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::router;
-use crate::server::Server;
 use crate::session::Session;
 use crate::stanza::{self, Condition, ErrorType, Kind, StanzaError};
 use crate::store;
@@ -125,25 +124,25 @@ pub fn parse(iq: &Element) -> Result<Command, StanzaError> {
 }
 
 /// A blocking iq to the account `owner`; only its own resources may use it.
-pub fn handle_iq(server: &Server, iq: &Element, owner: &Jid) -> Result<(), StanzaError> {
+pub fn handle_iq(env: &Env, iq: &Element, owner: &Jid) -> Result<(), StanzaError> {
     let from = iq.attr("from").and_then(|f| Jid::parse(f).ok());
     if from.as_ref().map(Jid::to_bare).as_ref() != Some(owner) {
         return Err(StanzaError::new(Condition::Forbidden));
     }
     let command = parse(iq)?;
-    let state = server.im.account(server, owner).map_err(|e| {
+    let state = env.account(owner).map_err(|e| {
         log::error!("blocklist of {owner}: {e}");
         StanzaError::new(Condition::InternalServerError)
     })?;
     if command == Command::Get {
-        if let Some(session) = from.as_ref().and_then(|f| server.session(f)) {
+        if let Some(session) = from.as_ref().and_then(|f| env.session(f)) {
             session.im.blocklist_interested.set(true);
         }
         let mut list = Element::new("blocklist", NS_BLOCKING);
         for jid in state.blocklist.borrow().iter() {
             list.push_child(Element::new("item", NS_BLOCKING).with_attr("jid", jid));
         }
-        router::reply_to_sender(server, stanza::iq_result(iq).with_child(list));
+        env.reply_to_sender(stanza::iq_result(iq).with_child(list));
         return Ok(());
     }
     // Apply, store, answer, push; then the presence consequences.
@@ -152,18 +151,18 @@ pub fn handle_iq(server: &Server, iq: &Element, owner: &Jid) -> Result<(), Stanz
         match &command {
             Command::Block(jids) => {
                 let fresh: Vec<Jid> = jids.iter().filter(|j| !list.contains(j)).cloned().collect();
-                if list.len() + fresh.len() > server.config.im.blocklist_max_items {
+                if list.len() + fresh.len() > env.config.im.blocklist_max_items {
                     return Err(StanzaError::new(Condition::NotAllowed).with_text(format!(
                         "the blocklist is full ({} JIDs)",
-                        server.config.im.blocklist_max_items
+                        env.config.im.blocklist_max_items
                     )));
                 }
                 for jid in &fresh {
                     list.insert(jid);
                 }
                 let names = fresh.iter().map(Jid::to_string).collect();
-                state.persist(
-                    server,
+                env.persist_for(
+                    &state,
                     store::blocking::update_op(owner.as_str(), names, vec![], false),
                 );
                 (items_element("block", jids), fresh, vec![])
@@ -171,8 +170,8 @@ pub fn handle_iq(server: &Server, iq: &Element, owner: &Jid) -> Result<(), Stanz
             Command::Unblock(jids) => {
                 let gone: Vec<Jid> = jids.iter().filter(|j| list.remove(j)).cloned().collect();
                 let names = gone.iter().map(Jid::to_string).collect();
-                state.persist(
-                    server,
+                env.persist_for(
+                    &state,
                     store::blocking::update_op(owner.as_str(), vec![], names, false),
                 );
                 (items_element("unblock", jids), vec![], gone)
@@ -183,8 +182,8 @@ pub fn handle_iq(server: &Server, iq: &Element, owner: &Jid) -> Result<(), Stanz
                     .iter()
                     .filter_map(|j| Jid::parse(j).ok())
                     .collect();
-                state.persist(
-                    server,
+                env.persist_for(
+                    &state,
                     store::blocking::update_op(owner.as_str(), vec![], vec![], true),
                 );
                 (Element::new("unblock", NS_BLOCKING), vec![], gone)
@@ -192,19 +191,19 @@ pub fn handle_iq(server: &Server, iq: &Element, owner: &Jid) -> Result<(), Stanz
             Command::Get => return Ok(()),
         }
     };
-    router::reply_to_sender(server, stanza::iq_result(iq));
-    for session in server.sessions_of(owner) {
+    env.reply_to_sender(stanza::iq_result(iq));
+    for session in env.sessions_of(owner) {
         if session.im.blocklist_interested.get() {
             let iq = Element::new("iq", NS_CLIENT)
                 .with_attr("type", "set")
-                .with_attr("id", server.new_id())
+                .with_attr("id", env.new_id())
                 .with_attr("to", session.jid.as_str())
                 .with_child(push.clone());
             session.send(&iq);
         }
     }
-    presence_after_block(server, owner, &blocked);
-    presence_after_unblock(server, owner, &unblocked);
+    presence_after_block(env, owner, &blocked);
+    presence_after_unblock(env, owner, &unblocked);
     Ok(())
 }
 
@@ -219,17 +218,17 @@ fn items_element(name: &'static str, jids: &[Jid]) -> Element {
 /// §3.3: a newly blocked JID that could see the user's presence (a
 /// subscriber, or a target of directed presence) is told the user is
 /// unavailable, and directed presence to it is forgotten.
-fn presence_after_block(server: &Server, owner: &Jid, blocked: &[Jid]) {
+fn presence_after_block(env: &Env, owner: &Jid, blocked: &[Jid]) {
     if blocked.is_empty() {
         return;
     }
-    let subscribers = subscribers_with_from(server, owner);
+    let subscribers = subscribers_with_from(env, owner);
     for contact in subscribers {
         if blocked.iter().any(|b| Blocklist::entry_covers(b, &contact)) {
-            broadcast::unavailable_to(server, owner, &contact);
+            broadcast::unavailable_to(env, owner, &contact);
         }
     }
-    for session in server.sessions_of(owner) {
+    for session in env.sessions_of(owner) {
         let targets: Vec<Jid> = {
             let mut directed = session.directed.borrow_mut();
             let (hit, keep): (Vec<Jid>, Vec<Jid>) = directed
@@ -243,32 +242,30 @@ fn presence_after_block(server: &Server, owner: &Jid, blocked: &[Jid]) {
                 .with_attr("from", session.jid.as_str())
                 .with_attr("to", target.as_str())
                 .with_attr("type", "unavailable");
-            router::deliver(server, unavailable, &target);
+            env.deliver(unavailable, &target);
         }
     }
 }
 
 /// §3.5: subscribers no longer blocked get the user's current presence.
-fn presence_after_unblock(server: &Server, owner: &Jid, unblocked: &[Jid]) {
+fn presence_after_unblock(env: &Env, owner: &Jid, unblocked: &[Jid]) {
     if unblocked.is_empty() {
         return;
     }
-    for contact in broadcast::subscribers(server, owner) {
+    for contact in broadcast::subscribers(env, owner) {
         if unblocked
             .iter()
             .any(|u| Blocklist::entry_covers(u, &contact))
         {
-            broadcast::presence_to(server, owner, &contact);
+            broadcast::presence_to(env, owner, &contact);
         }
     }
 }
 
 /// Subscribers including blocked ones (`broadcast::subscribers` leaves
 /// those out).
-fn subscribers_with_from(server: &Server, owner: &Jid) -> Vec<Jid> {
-    server
-        .im
-        .account(server, owner)
+fn subscribers_with_from(env: &Env, owner: &Jid) -> Vec<Jid> {
+    env.account(owner)
         .map(|state| {
             state
                 .roster
@@ -293,14 +290,13 @@ fn exempt(user: &Jid, other: &Jid) -> bool {
 /// Outbound check (§3.4): a stanza `origin` sends to a JID it blocked is
 /// not routed; the sender gets `not-acceptable` with `<blocked/>`. Returns
 /// true when the stanza was stopped.
-pub fn stop_outbound(server: &Server, origin: &Session, stanza: &Element, to: &Jid) -> bool {
+pub fn stop_outbound(env: &Env, origin: &Session, stanza: &Element, to: &Jid) -> bool {
     let user = origin.jid.to_bare();
     if exempt(&user, to) {
         return false;
     }
-    let blocked = server
-        .im
-        .account(server, &user)
+    let blocked = env
+        .account(&user)
         .is_ok_and(|state| state.blocklist.borrow().blocks(to));
     if !blocked {
         return false;
@@ -326,11 +322,11 @@ pub fn stop_outbound(server: &Server, origin: &Session, stanza: &Element, to: &J
 /// it blocked is not delivered. Presence is dropped silently; messages and
 /// iq requests get `service-unavailable` (or nothing, as configured), so
 /// the user looks offline. Returns true when the stanza was stopped.
-pub fn stop_inbound(server: &Server, stanza: &Element, user: &Jid) -> bool {
+pub fn stop_inbound(env: &Env, stanza: &Element, user: &Jid) -> bool {
     let Some(from) = stanza.attr("from") else {
         return false;
     };
-    let Ok(state) = server.im.account(server, user) else {
+    let Ok(state) = env.account(user) else {
         return false;
     };
     let blocklist = state.blocklist.borrow();
@@ -350,12 +346,11 @@ pub fn stop_inbound(server: &Server, stanza: &Element, user: &Jid) -> bool {
         Some(Kind::Iq) => matches!(stanza.attr("type"), Some("get") | Some("set")),
         Some(Kind::Presence) | None => false,
     };
-    if answer && server.config.im.blocked_stanzas == BlockedStanzas::Bounce {
+    if answer && env.config.im.blocked_stanzas == BlockedStanzas::Bounce {
         let mut error_source = stanza.clone();
         // The error comes from the account, not from a resource of it.
         error_source.set_attr("to", user.as_str());
-        router::bounce(
-            server,
+        env.bounce(
             &error_source,
             StanzaError::new(Condition::ServiceUnavailable),
         );

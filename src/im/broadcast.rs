@@ -6,9 +6,8 @@
 use std::rc::Rc;
 use std::time::SystemTime;
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::router;
-use crate::server::Server;
 use crate::session::Session;
 use crate::xml::{Element, NS_CLIENT};
 
@@ -16,21 +15,21 @@ use super::{delay, offline};
 
 /// Bare JIDs that receive the user's presence: contacts with a
 /// subscription 'from' or 'both' whom the user has not blocked.
-pub fn subscribers(server: &Server, user: &Jid) -> Vec<Jid> {
-    contacts_where(server, user, |item| item.subscription.has_from())
+pub fn subscribers(env: &Env, user: &Jid) -> Vec<Jid> {
+    contacts_where(env, user, |item| item.subscription.has_from())
 }
 
 /// Contacts whose presence the user receives ('to' or 'both'), unblocked.
-fn publishers(server: &Server, user: &Jid) -> Vec<Jid> {
-    contacts_where(server, user, |item| item.subscription.has_to())
+fn publishers(env: &Env, user: &Jid) -> Vec<Jid> {
+    contacts_where(env, user, |item| item.subscription.has_to())
 }
 
 fn contacts_where(
-    server: &Server,
+    env: &Env,
     user: &Jid,
     keep: impl Fn(&super::roster::RosterItem) -> bool,
 ) -> Vec<Jid> {
-    let state = match server.im.account(server, user) {
+    let state = match env.account(user) {
         Ok(state) => state,
         Err(e) => {
             log::error!("roster of {user}: {e}");
@@ -47,10 +46,8 @@ fn contacts_where(
 }
 
 /// Whether `user` has blocked `contact` (XEP-0191: no presence either way).
-fn blocks(server: &Server, user: &Jid, contact: &Jid) -> bool {
-    server
-        .im
-        .account(server, user)
+fn blocks(env: &Env, user: &Jid, contact: &Jid) -> bool {
+    env.account(user)
         .is_ok_and(|state| state.blocklist.borrow().blocks(contact))
 }
 
@@ -63,60 +60,60 @@ fn parse_priority(stanza: &Element) -> i8 {
 
 /// Available presence from a client, without `to` (§4.2 initial presence,
 /// §4.4 updates).
-pub fn available(server: &Server, origin: &Rc<Session>, mut stanza: Element) {
+pub fn available(env: &Env, origin: &Rc<Session>, mut stanza: Element) {
     let user = origin.jid.to_bare();
     let initial = !origin.is_available();
     origin.priority.set(parse_priority(&stanza));
     *origin.presence.borrow_mut() = Some(stanza.clone());
     origin.im.presence_since.set(Some(SystemTime::now()));
 
-    for contact in subscribers(server, &user) {
+    for contact in subscribers(env, &user) {
         stanza.set_attr("to", contact.as_str());
-        router::deliver(server, stanza.clone(), &contact);
+        env.deliver(stanza.clone(), &contact);
     }
-    to_own_resources(server, origin, &mut stanza);
+    to_own_resources(env, origin, &mut stanza);
     if initial {
-        for contact in publishers(server, &user) {
-            probe(server, &user, &contact);
+        for contact in publishers(env, &user) {
+            probe(env, &user, &contact);
         }
         // The new resource learns about its siblings (§4.2.2).
-        for other in server.sessions_of(&user) {
+        for other in env.sessions_of(&user) {
             if other.id != origin.id
                 && let Some(copy) = current_presence(&other, &origin.jid)
             {
                 origin.send(&copy);
             }
         }
-        redeliver_requests(server, origin, &user);
+        redeliver_requests(env, origin, &user);
     }
     if origin.priority.get() >= 0 {
-        offline::deliver_stored(server, origin);
+        offline::deliver_stored(env, origin);
     }
 }
 
 /// Unavailable presence from a client, without `to` (§4.5).
-pub fn unavailable(server: &Server, origin: &Rc<Session>, mut stanza: Element) {
+pub fn unavailable(env: &Env, origin: &Rc<Session>, mut stanza: Element) {
     let was_available = origin.presence.borrow_mut().take().is_some();
     origin.im.presence_since.set(None);
     let mut reached = Vec::new();
     if was_available {
-        for contact in subscribers(server, &origin.jid.to_bare()) {
+        for contact in subscribers(env, &origin.jid.to_bare()) {
             stanza.set_attr("to", contact.as_str());
-            router::deliver(server, stanza.clone(), &contact);
+            env.deliver(stanza.clone(), &contact);
             reached.push(contact);
         }
     }
-    unavailable_to_directed(server, origin, &stanza, &reached);
-    to_own_resources(server, origin, &mut stanza);
+    unavailable_to_directed(env, origin, &stanza, &reached);
+    to_own_resources(env, origin, &mut stanza);
 }
 
 /// The session ended without unavailable presence (stream closed or
 /// connection lost): everyone who could see it learns it is gone.
-pub fn session_gone(server: &Server, session: &Session) {
+pub fn session_gone(env: &Env, session: &Session) {
     // A newer session that took over this full JID (RFC 6120 §7.7.2.2)
     // and is available speaks for the resource now: an unavailable
     // presence from the old one would contradict it.
-    let replaced_by_available = server
+    let replaced_by_available = env
         .session(&session.jid)
         .is_some_and(|s| s.id != session.id && s.is_available());
     if replaced_by_available {
@@ -130,27 +127,26 @@ pub fn session_gone(server: &Server, session: &Session) {
     let mut reached = Vec::new();
     if session.presence.borrow_mut().take().is_some() {
         session.im.presence_since.set(None);
-        for contact in subscribers(server, &session.jid.to_bare()) {
-            router::deliver(
-                server,
+        for contact in subscribers(env, &session.jid.to_bare()) {
+            env.deliver(
                 unavailable.clone().with_attr("to", contact.as_str()),
                 &contact,
             );
             reached.push(contact);
         }
-        for other in server.sessions_of(&session.jid.to_bare()) {
+        for other in env.sessions_of(&session.jid.to_bare()) {
             if other.id != session.id && other.is_available() {
                 other.send(&unavailable.clone().with_attr("to", other.jid.as_str()));
             }
         }
     }
-    unavailable_to_directed(server, session, &unavailable, &reached);
+    unavailable_to_directed(env, session, &unavailable, &reached);
 }
 
 /// The account's own resources see every presence change: the sender
 /// itself (as confirmation) and the other available ones (§4.2.2, §4.4.2).
-fn to_own_resources(server: &Server, origin: &Session, stanza: &mut Element) {
-    for session in server.sessions_of(&origin.jid.to_bare()) {
+fn to_own_resources(env: &Env, origin: &Session, stanza: &mut Element) {
+    for session in env.sessions_of(&origin.jid.to_bare()) {
         if session.id == origin.id || session.is_available() {
             stanza.set_attr("to", session.jid.as_str());
             session.send(stanza);
@@ -161,12 +157,7 @@ fn to_own_resources(server: &Server, origin: &Session, stanza: &mut Element) {
 /// Everyone who got directed available presence from the session and has
 /// not been told otherwise learns it is unavailable (§4.6.3). `reached`
 /// holds those who got the broadcast already.
-fn unavailable_to_directed(
-    server: &Server,
-    session: &Session,
-    template: &Element,
-    reached: &[Jid],
-) {
+fn unavailable_to_directed(env: &Env, session: &Session, template: &Element, reached: &[Jid]) {
     let targets = std::mem::take(&mut *session.directed.borrow_mut());
     for target in targets {
         if reached.contains(&target) {
@@ -179,7 +170,7 @@ fn unavailable_to_directed(
         if let Some(status) = template.get_child("status", NS_CLIENT) {
             unavailable.push_child(status.clone());
         }
-        router::deliver(server, unavailable, &target);
+        env.deliver(unavailable, &target);
     }
 }
 
@@ -201,49 +192,49 @@ pub fn current_presence(session: &Session, to: &Jid) -> Option<Element> {
 
 /// Sends `contact` the current presence of each of the user's available
 /// resources (a new subscriber, an unblocked contact).
-pub fn presence_to(server: &Server, user: &Jid, contact: &Jid) {
-    if blocks(server, user, contact) {
+pub fn presence_to(env: &Env, user: &Jid, contact: &Jid) {
+    if blocks(env, user, contact) {
         return;
     }
-    for session in server.sessions_of(user) {
+    for session in env.sessions_of(user) {
         if let Some(copy) = current_presence(&session, contact) {
-            router::deliver(server, copy, contact);
+            env.deliver(copy, contact);
         }
     }
 }
 
 /// Tells `contact` that each of the user's available resources is gone
 /// (a revoked subscription, a removed or blocked contact).
-pub fn unavailable_to(server: &Server, user: &Jid, contact: &Jid) {
-    for session in server.sessions_of(user) {
+pub fn unavailable_to(env: &Env, user: &Jid, contact: &Jid) {
+    for session in env.sessions_of(user) {
         if session.is_available() {
             let unavailable = Element::new("presence", NS_CLIENT)
                 .with_attr("from", session.jid.as_str())
                 .with_attr("to", contact.as_str())
                 .with_attr("type", "unavailable");
-            router::deliver(server, unavailable, contact);
+            env.deliver(unavailable, contact);
         }
     }
 }
 
 /// Asks `contact`'s server for its current presence on the user's behalf
 /// (§4.3.1: from the user's bare JID).
-pub fn probe(server: &Server, user: &Jid, contact: &Jid) {
-    if blocks(server, user, contact) {
+pub fn probe(env: &Env, user: &Jid, contact: &Jid) {
+    if blocks(env, user, contact) {
         return;
     }
     let probe = Element::new("presence", NS_CLIENT)
         .with_attr("from", user.as_str())
         .with_attr("to", contact.as_str())
         .with_attr("type", "probe");
-    router::deliver(server, probe, contact);
+    env.deliver(probe, contact);
 }
 
 /// Subscription requests that arrived while the user was offline, or that
 /// it has not answered yet, go to each newly available resource
 /// (§3.1.3) until answered.
-fn redeliver_requests(server: &Server, origin: &Session, user: &Jid) {
-    let requests: Vec<Element> = match server.im.account(server, user) {
+fn redeliver_requests(env: &Env, origin: &Session, user: &Jid) {
+    let requests: Vec<Element> = match env.account(user) {
         Ok(state) => state
             .roster
             .borrow()

@@ -1,7 +1,7 @@
 //! The in-memory copy of each active account's IM state: roster, blocklist
 //! and offline-message counters. On the event loop this copy is the truth;
 //! every change is applied here first and then written through to the
-//! store in the same order (see `durable::persist`), so a stanza handled
+//! store in the same order (see `Env::persist`), so a stanza handled
 //! while an earlier write is still being committed already sees its effect.
 //!
 //! An account's state is loaded on first use and kept while the account
@@ -11,11 +11,10 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use crate::durable;
 use crate::fasthash::FastMap;
 use crate::jid::Jid;
-use crate::server::Server;
-use crate::store::{self, StoreError, WriteOp};
+use crate::sessions::Sessions;
+use crate::store::{self, Store, StoreError};
 
 use super::blocking::Blocklist;
 use super::roster::Roster;
@@ -68,9 +67,8 @@ impl AccountState {
         })
     }
 
-    /// Writes `op` for this account (see `durable::persist`).
-    pub fn persist(&self, server: &Server, op: WriteOp) {
-        let seq = durable::persist(server, op);
+    /// Notes write `seq` made for this account (see `Env::persist_for`).
+    pub fn wrote(&self, seq: u64) {
         self.last_write.set(self.last_write.get().max(seq));
     }
 }
@@ -83,12 +81,17 @@ pub struct ImCache {
 impl ImCache {
     /// The state of the local account `bare` (which must exist), loaded
     /// from the store on first use.
-    pub fn account(&self, server: &Server, bare: &Jid) -> Result<Rc<AccountState>, StoreError> {
+    pub fn account(
+        &self,
+        store: &Store,
+        sessions: &Sessions,
+        bare: &Jid,
+    ) -> Result<Rc<AccountState>, StoreError> {
         if let Some(state) = self.accounts.borrow().get(bare) {
             return Ok(state.clone());
         }
-        let state = Rc::new(AccountState::load(&server.store, bare)?);
-        self.sweep(server);
+        let state = Rc::new(AccountState::load(store, bare)?);
+        self.sweep(store, sessions);
         self.accounts
             .borrow_mut()
             .insert(bare.clone(), state.clone());
@@ -120,14 +123,14 @@ impl ImCache {
 
     /// Drops the states of accounts without sessions whose writes are on
     /// disk, once there are more than `IDLE_STATES` of them.
-    pub fn sweep(&self, server: &Server) {
+    pub fn sweep(&self, store: &Store, sessions: &Sessions) {
         let mut accounts = self.accounts.borrow_mut();
-        if accounts.len() < IDLE_STATES + server.session_count() {
+        if accounts.len() < IDLE_STATES + sessions.count() {
             return;
         }
-        let committed = server.store.committed_seq();
+        let committed = store.committed_seq();
         accounts.retain(|bare, state| {
-            state.last_write.get() > committed || !server.sessions_of(bare).is_empty()
+            state.last_write.get() > committed || sessions.any_session_of(bare, |_| true)
         });
     }
 }

@@ -2,8 +2,8 @@
 //! gets a copy of the IM messages its siblings send and receive, wrapped in
 //! `<sent/>` or `<received/>` with an XEP-0297 `<forwarded/>`.
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::session::Session;
 use crate::stanza::{Condition, StanzaError};
 use crate::xml::{Element, NS_CLIENT};
@@ -69,7 +69,7 @@ pub fn eligible(message: &Element, direction: Direction) -> bool {
 }
 
 /// `<enable/>` or `<disable/>` from one of the account's resources.
-pub fn handle_iq(server: &Server, iq: &Element, account: &Jid) -> Result<(), StanzaError> {
+pub fn handle_iq(env: &Env, iq: &Element, account: &Jid) -> Result<(), StanzaError> {
     let Some(payload) = iq.first_child() else {
         return Err(StanzaError::new(Condition::BadRequest));
     };
@@ -82,7 +82,7 @@ pub fn handle_iq(server: &Server, iq: &Element, account: &Jid) -> Result<(), Sta
         .attr("from")
         .and_then(|f| Jid::parse(f).ok())
         .filter(|f| f.to_bare() == *account)
-        .and_then(|f| server.session(&f))
+        .and_then(|f| env.session(&f))
         .ok_or_else(|| {
             StanzaError::new(Condition::NotAllowed)
                 .with_text("carbons are enabled by the account's own resources")
@@ -109,18 +109,18 @@ fn wrap(message: &Element, account: &Jid, to: &Jid, direction: Direction) -> Ele
 }
 
 /// Copies a message `origin` sent to its carbons-enabled siblings.
-pub fn copy_sent(server: &Server, origin: &Session, message: &Element, to: &Jid) {
+pub fn copy_sent(env: &Env, origin: &Session, message: &Element, to: &Jid) {
     let account = origin.jid.to_bare();
     // Most accounts have no other resource asking for copies: find that out
     // before looking at the message.
-    if !server.any_session_of(&account, |s| s.id != origin.id && s.im.carbons.get()) {
+    if !env.any_session_of(&account, |s| s.id != origin.id && s.im.carbons.get()) {
         return;
     }
     // To the account itself: its resources receive the message as such.
     if to.to_bare() == account || !eligible(message, Direction::Sent) {
         return;
     }
-    for session in server.sessions_of(&account) {
+    for session in env.sessions_of(&account) {
         if session.id != origin.id && session.im.carbons.get() {
             session.send(&wrap(message, &account, &session.jid, Direction::Sent));
         }
@@ -129,8 +129,8 @@ pub fn copy_sent(server: &Server, origin: &Session, message: &Element, to: &Jid)
 
 /// Copies a message delivered to `delivered` (session ids) of `account` to
 /// its other carbons-enabled resources.
-pub fn copy_received(server: &Server, message: &Element, account: &Jid, delivered: &[u64]) {
-    if !server.any_session_of(account, |s| {
+pub fn copy_received(env: &Env, message: &Element, account: &Jid, delivered: &[u64]) {
+    if !env.any_session_of(account, |s| {
         !delivered.contains(&s.id) && s.im.carbons.get()
     }) {
         return;
@@ -142,7 +142,7 @@ pub fn copy_received(server: &Server, message: &Element, account: &Jid, delivere
     if from_own || !eligible(message, Direction::Received) {
         return;
     }
-    for session in server.sessions_of(account) {
+    for session in env.sessions_of(account) {
         if !delivered.contains(&session.id) && session.im.carbons.get() {
             session.send(&wrap(message, account, &session.jid, Direction::Received));
         }

@@ -1,6 +1,6 @@
 //! XEP-0030 service discovery for the server host and for accounts.
 
-use crate::server::Server;
+use crate::env::Env;
 use crate::stanza::{Condition, StanzaError};
 use crate::xml::Element;
 
@@ -32,7 +32,7 @@ const ACCOUNT_FEATURES: &[&str] = &[
     register::NS_REGISTER,
 ];
 
-pub fn server_info(server: &Server, node: Option<&str>) -> Result<Element, StanzaError> {
+pub fn server_info(env: &Env, node: Option<&str>) -> Result<Element, StanzaError> {
     if node.is_some() {
         return Err(StanzaError::new(Condition::ItemNotFound));
     }
@@ -45,28 +45,24 @@ pub fn server_info(server: &Server, node: Option<&str>) -> Result<Element, Stanz
     for f in SERVER_FEATURES {
         query.push_child(feature(f));
     }
-    if server.config.im.offline_max_messages > 0 {
+    if env.config.im.offline_max_messages > 0 {
         query.push_child(feature(offline::FEATURE));
     }
-    if !server.config.external_services.is_empty() {
+    if !env.config.external_services.is_empty() {
         query.push_child(feature(extdisco::NS_EXTDISCO));
     }
-    if let Some(form) = contact_info::form(&server.config.contact) {
+    if let Some(form) = contact_info::form(&env.config.contact) {
         query.push_child(form);
     }
     Ok(query)
 }
 
-pub fn server_items(
-    server: &Server,
-    domain: &str,
-    node: Option<&str>,
-) -> Result<Element, StanzaError> {
+pub fn server_items(env: &Env, domain: &str, node: Option<&str>) -> Result<Element, StanzaError> {
     if node.is_some() {
         return Err(StanzaError::new(Condition::ItemNotFound));
     }
     let mut query = Element::new("query", NS_DISCO_ITEMS);
-    for (jid, name) in server.routes.services_of(domain) {
+    for (jid, name) in env.routes.services_of(domain) {
         query.push_child(
             Element::new("item", NS_DISCO_ITEMS)
                 .with_attr("jid", jid)

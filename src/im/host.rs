@@ -3,8 +3,8 @@
 
 use std::time::SystemTime;
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::stanza::{Condition, Kind, StanzaError};
 use crate::xml::Element;
 
@@ -13,62 +13,58 @@ use super::last::{self, NS_LAST};
 use super::register::{self, NS_REGISTER};
 use super::{NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_TIME, NS_VERSION, disco, reply, version};
 
-pub fn handle(server: &Server, stanza: Element, to: &Jid) {
+pub fn handle(env: &Env, stanza: Element, to: &Jid) {
     match Kind::of(&stanza) {
-        Some(Kind::Iq) => iq(server, stanza, to),
+        Some(Kind::Iq) => iq(env, stanza, to),
         // A message to the server itself has no reader; presence to the
         // server (e.g. a directed presence) needs no answer.
         Some(Kind::Message) | Some(Kind::Presence) | None => {}
     }
 }
 
-fn iq(server: &Server, iq: Element, to: &Jid) {
+fn iq(env: &Env, iq: Element, to: &Jid) {
     let ty = iq.attr("type").unwrap_or_default();
     if ty != "get" && ty != "set" {
         // Results and errors for the server: it sends no requests yet.
         return;
     }
     if to.resource().is_none()
-        && let Some(user) = local_user(server, &iq, to)
+        && let Some(user) = local_user(env, &iq, to)
         && iq.first_child().is_some_and(|p| p.is("query", NS_REGISTER))
     {
         // Password change and account removal, addressed to the server.
-        return register::from_user(server, iq, &user);
+        return register::from_user(env, iq, &user);
     }
     let answer = if to.resource().is_some() {
         Err(StanzaError::new(Condition::ServiceUnavailable))
     } else {
-        answer(server, &iq, ty == "get")
+        answer(env, &iq, ty == "get")
     };
-    super::reply::answer(server, &iq, answer);
+    super::reply::answer(env, &iq, answer);
 }
 
-fn answer(server: &Server, iq: &Element, get: bool) -> Result<Option<Element>, StanzaError> {
+fn answer(env: &Env, iq: &Element, get: bool) -> Result<Option<Element>, StanzaError> {
     let Some(payload) = iq.first_child() else {
         return Err(StanzaError::new(Condition::BadRequest));
     };
     let ns = payload.ns.as_ref();
     match (ns, payload.name.as_ref(), get) {
         (NS_PING, "ping", true) => Ok(None),
-        (NS_DISCO_INFO, "query", true) => {
-            disco::server_info(server, payload.attr("node")).map(Some)
-        }
+        (NS_DISCO_INFO, "query", true) => disco::server_info(env, payload.attr("node")).map(Some),
         (NS_DISCO_ITEMS, "query", true) => {
             let domain = iq.attr("to").unwrap_or_default();
-            disco::server_items(server, domain, payload.attr("node")).map(Some)
+            disco::server_items(env, domain, payload.attr("node")).map(Some)
         }
         (NS_VERSION, "query", true) => Ok(Some(version::answer())),
         (NS_TIME, "time", true) => Ok(Some(time_answer(SystemTime::now()))),
-        (NS_LAST, "query", true) => Ok(Some(last::uptime(server.started.elapsed()))),
+        (NS_LAST, "query", true) => Ok(Some(last::uptime(env.started.elapsed()))),
         (NS_EXTDISCO, "services" | "credentials", true) => {
             let host = iq.attr("to").and_then(|t| Jid::parse(t).ok());
-            let user = host
-                .and_then(|h| local_user(server, iq, &h))
-                .ok_or_else(|| {
-                    StanzaError::new(Condition::Forbidden)
-                        .with_text("external services are for this server's users")
-                })?;
-            let services = &server.config.external_services;
+            let user = host.and_then(|h| local_user(env, iq, &h)).ok_or_else(|| {
+                StanzaError::new(Condition::Forbidden)
+                    .with_text("external services are for this server's users")
+            })?;
+            let services = &env.config.external_services;
             let now = SystemTime::now();
             if payload.name == "services" {
                 Ok(Some(extdisco::services(services, &user, payload, now)))
@@ -88,9 +84,9 @@ fn answer(server: &Server, iq: &Element, get: bool) -> Result<Option<Element>, S
 }
 
 /// The sender of `iq` as an account of the host `to`, if it is one.
-fn local_user(server: &Server, iq: &Element, to: &Jid) -> Option<Jid> {
+fn local_user(env: &Env, iq: &Element, to: &Jid) -> Option<Jid> {
     let from = reply::requester(iq)?;
-    (from.local().is_some() && from.domain() == to.domain() && server.is_local_host(to.domain()))
+    (from.local().is_some() && from.domain() == to.domain() && env.is_local_host(to.domain()))
         .then(|| from.to_bare())
 }
 

@@ -11,9 +11,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::durable;
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::session::Session;
 use crate::stanza::{Condition, StanzaError};
 use crate::store::{LastLogout, last_logout};
@@ -30,35 +29,29 @@ pub fn uptime(up: Duration) -> Element {
 }
 
 /// A last-activity query to an account's bare JID.
-pub fn account_query(server: &Server, iq: &Element, account: &Jid) {
+pub fn account_query(env: &Env, iq: &Element, account: &Jid) {
     let allowed = match (iq.attr("type"), reply::requester(iq)) {
-        (Some("get"), Some(requester)) => may_see_presence(server, &requester, account),
-        _ => return reply::answer(server, iq, Err(StanzaError::new(Condition::BadRequest))),
+        (Some("get"), Some(requester)) => may_see_presence(env, &requester, account),
+        _ => return reply::answer(env, iq, Err(StanzaError::new(Condition::BadRequest))),
     };
     if !allowed {
-        return reply::answer(server, iq, Err(StanzaError::new(Condition::Forbidden)));
+        return reply::answer(env, iq, Err(StanzaError::new(Condition::Forbidden)));
     }
     // A logout is recorded when a session ends, with nobody waiting for
     // the write: read once everything submitted so far is on disk.
     let iq = iq.clone();
     let account = account.clone();
-    durable::after_durable(
-        server,
-        Box::new(move |server| {
-            let online = server
-                .sessions_of(&account)
-                .iter()
-                .any(|s| s.is_available());
-            let outcome = match server.store.last_logouts().get(account.as_str()) {
-                Ok(last) => answer(online, last.as_ref(), unix_now()).map(Some),
-                Err(e) => {
-                    log::error!("reading the last logout of {account}: {e}");
-                    Err(StanzaError::new(Condition::InternalServerError))
-                }
-            };
-            reply::answer(server, &iq, outcome);
-        }),
-    );
+    env.after_durable(Box::new(move |env| {
+        let online = env.sessions_of(&account).iter().any(|s| s.is_available());
+        let outcome = match env.store.last_logouts().get(account.as_str()) {
+            Ok(last) => answer(online, last.as_ref(), unix_now()).map(Some),
+            Err(e) => {
+                log::error!("reading the last logout of {account}: {e}");
+                Err(StanzaError::new(Condition::InternalServerError))
+            }
+        };
+        reply::answer(env, &iq, outcome);
+    }));
 }
 
 /// The answer for an account: 0 seconds while a resource is available
@@ -83,7 +76,7 @@ pub fn answer(
 /// Records a logout if `session` was available until now; `presence` is
 /// the unavailable presence whose status is kept (if it has one). Called
 /// before the session's presence is cleared.
-pub fn went_offline(server: &Server, session: &Session, presence: &Element) {
+pub fn went_offline(env: &Env, session: &Session, presence: &Element) {
     if !session.is_available() {
         return;
     }
@@ -94,10 +87,7 @@ pub fn went_offline(server: &Server, session: &Session, presence: &Element) {
             .map(Element::text)
             .unwrap_or_default(),
     };
-    durable::persist(
-        server,
-        last_logout::record_op(session.jid.bare_str(), &logout),
-    );
+    env.persist(last_logout::record_op(session.jid.bare_str(), &logout));
 }
 
 fn unix_now() -> u64 {

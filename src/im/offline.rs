@@ -6,9 +6,8 @@
 use std::rc::Rc;
 use std::time::SystemTime;
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::router;
-use crate::server::Server;
 use crate::session::Session;
 use crate::stanza::{Condition, StanzaError};
 use crate::store;
@@ -39,7 +38,7 @@ pub fn worth_storing(message: &Element) -> bool {
 
 /// A message for `account`, none of whose resources is available with a
 /// non-negative priority.
-pub fn no_resource_available(server: &Server, stanza: Element, account: &Jid) {
+pub fn no_resource_available(env: &Env, stanza: Element, account: &Jid) {
     match stanza.attr("type").unwrap_or("normal") {
         "normal" | "chat" => {}
         // headline: dropped (§8.5.2.2.1); error and groupchat are handled
@@ -49,17 +48,17 @@ pub fn no_resource_available(server: &Server, stanza: Element, account: &Jid) {
     if !worth_storing(&stanza) {
         return;
     }
-    if let Err(error) = store_message(server, &stanza, account) {
-        router::bounce(server, &stanza, error);
+    if let Err(error) = store_message(env, &stanza, account) {
+        env.bounce(&stanza, error);
     }
 }
 
-fn store_message(server: &Server, stanza: &Element, account: &Jid) -> Result<(), StanzaError> {
-    let limits = &server.config.im;
+fn store_message(env: &Env, stanza: &Element, account: &Jid) -> Result<(), StanzaError> {
+    let limits = &env.config.im;
     if limits.offline_max_messages == 0 {
         return Err(StanzaError::new(Condition::ServiceUnavailable));
     }
-    let state = server.im.account(server, account).map_err(|e| {
+    let state = env.account(account).map_err(|e| {
         log::error!("offline messages of {account}: {e}");
         StanzaError::new(Condition::InternalServerError)
     })?;
@@ -85,8 +84,8 @@ fn store_message(server: &Server, stanza: &Element, account: &Jid) -> Result<(),
         queue.bytes += xml.len();
         seq
     };
-    state.persist(
-        server,
+    env.persist_for(
+        &state,
         store::offline::append_op(account.as_str(), seq, xml),
     );
     Ok(())
@@ -94,35 +93,31 @@ fn store_message(server: &Server, stanza: &Element, account: &Jid) -> Result<(),
 
 /// `session` became available with a non-negative priority: it gets the
 /// stored messages, once every message stored so far is on disk.
-pub fn deliver_stored(server: &Server, session: &Rc<Session>) {
+pub fn deliver_stored(env: &Env, session: &Rc<Session>) {
     let account = session.jid.to_bare();
-    let has_messages = server
-        .im
-        .account(server, &account)
+    let has_messages = env
+        .account(&account)
         .is_ok_and(|state| state.offline.borrow().count > 0);
     if !has_messages {
         return;
     }
     let session = session.clone();
-    crate::durable::after_durable(
-        server,
-        Box::new(move |server| deliver_now(server, &session, &account)),
-    );
+    env.after_durable(Box::new(move |env| deliver_now(env, &session, &account)));
 }
 
-fn deliver_now(server: &Server, session: &Session, account: &Jid) {
-    let still_here = server
+fn deliver_now(env: &Env, session: &Session, account: &Jid) {
+    let still_here = env
         .session(&session.jid)
         .is_some_and(|s| s.id == session.id);
     if !still_here || !session.is_available() || session.priority.get() < 0 {
         return;
     }
-    let state = match server.im.account(server, account) {
+    let state = match env.account(account) {
         Ok(state) => state,
         Err(e) => return log::error!("offline messages of {account}: {e}"),
     };
     let after = state.offline.borrow().delivered_through;
-    let messages = match store::offline::read_after(&server.store, account.as_str(), after) {
+    let messages = match store::offline::read_after(env.store, account.as_str(), after) {
         Ok(m) => m,
         Err(e) => return log::error!("offline messages of {account}: {e}"),
     };
@@ -146,8 +141,8 @@ fn deliver_now(server: &Server, session: &Session, account: &Jid) {
             queue.count = queue.count.saturating_sub(messages.len());
             queue.bytes = queue.bytes.saturating_sub(bytes);
             drop(queue);
-            state.persist(
-                server,
+            env.persist_for(
+                &state,
                 store::offline::delete_through_op(account.as_str(), last),
             );
         }

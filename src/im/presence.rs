@@ -7,9 +7,8 @@
 
 use std::rc::Rc;
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::router;
-use crate::server::Server;
 use crate::session::Session;
 use crate::xml::{Element, NS_CLIENT};
 
@@ -17,15 +16,15 @@ use super::subscription::Request;
 use super::{broadcast, last, probe, subscription_flow, vcard};
 
 /// A presence without `to`: the client announces its own availability.
-pub fn broadcast_own(server: &Server, origin: &Rc<Session>, mut stanza: Element) {
+pub fn broadcast_own(env: &Env, origin: &Rc<Session>, mut stanza: Element) {
     match stanza.attr("type") {
         None => {
-            vcard::stamp_avatar(server, origin, &mut stanza);
-            broadcast::available(server, origin, stanza)
+            vcard::stamp_avatar(env, origin, &mut stanza);
+            broadcast::available(env, origin, stanza)
         }
         Some("unavailable") => {
-            last::went_offline(server, origin, &stanza);
-            broadcast::unavailable(server, origin, stanza)
+            last::went_offline(env, origin, &stanza);
+            broadcast::unavailable(env, origin, stanza)
         }
         // A subscription stanza or probe needs an addressee; errors from a
         // client without one mean nothing.
@@ -35,13 +34,13 @@ pub fn broadcast_own(server: &Server, origin: &Rc<Session>, mut stanza: Element)
 
 /// A presence with `to` from a client: subscription management (§3) or
 /// directed presence (§4.6).
-pub fn directed_from_client(server: &Server, origin: &Rc<Session>, mut stanza: Element, to: Jid) {
+pub fn directed_from_client(env: &Env, origin: &Rc<Session>, mut stanza: Element, to: Jid) {
     if let Some(request) = Request::from_type(stanza.attr("type")) {
-        return subscription_flow::outbound(server, origin, stanza, &to, request);
+        return subscription_flow::outbound(env, origin, stanza, &to, request);
     }
     track_directed(origin, &stanza, &to);
-    vcard::stamp_avatar(server, origin, &mut stanza);
-    router::deliver(server, stanza, &to);
+    vcard::stamp_avatar(env, origin, &mut stanza);
+    env.deliver(stanza, &to);
 }
 
 /// Records (or forgets) a directed presence so that going offline later
@@ -58,12 +57,12 @@ pub fn track_directed(origin: &Session, stanza: &Element, to: &Jid) {
 /// The session went away without saying goodbye: tell the contacts, the
 /// account's other resources and everyone it sent directed presence to that
 /// it is unavailable.
-pub fn session_ended(server: &Server, session: &Session) {
+pub fn session_ended(env: &Env, session: &Session) {
     let unavailable = Element::new("presence", NS_CLIENT)
         .with_attr("from", session.jid.as_str())
         .with_attr("type", "unavailable");
-    last::went_offline(server, session, &unavailable);
-    broadcast::session_gone(server, session);
+    last::went_offline(env, session, &unavailable);
+    broadcast::session_gone(env, session);
 }
 
 /// Whether a presence for a local user is the server's to handle whatever
@@ -76,15 +75,15 @@ pub fn is_for_account(stanza: &Element) -> bool {
 }
 
 /// RFC 6121 §8.5.2.1.2: presence to a local account's bare JID.
-pub fn to_bare(server: &Server, stanza: Element, bare: &Jid) {
+pub fn to_bare(env: &Env, stanza: Element, bare: &Jid) {
     if let Some(request) = Request::from_type(stanza.attr("type")) {
-        return subscription_flow::inbound(server, stanza, bare, request);
+        return subscription_flow::inbound(env, stanza, bare, request);
     }
     match stanza.attr("type") {
-        Some("probe") => probe::answer(server, &stanza, bare),
+        Some("probe") => probe::answer(env, &stanza, bare),
         // Availability and errors go to every available resource.
         _ => {
-            for s in server.sessions_of(bare) {
+            for s in env.sessions_of(bare) {
                 if s.is_available() {
                     s.send(&stanza);
                 }
@@ -96,7 +95,7 @@ pub fn to_bare(server: &Server, stanza: Element, bare: &Jid) {
 /// RFC 6121 §8.5.1: presence for a local account that does not exist. A
 /// subscription request is answered "unsubscribed" on its behalf (so the
 /// requester's roster does not wait forever); everything else is ignored.
-pub fn to_missing_account(server: &Server, stanza: &Element, missing: &Jid) {
+pub fn to_missing_account(env: &Env, stanza: &Element, missing: &Jid) {
     if stanza.attr("type") != Some("subscribe") {
         return;
     }
@@ -108,12 +107,12 @@ pub fn to_missing_account(server: &Server, stanza: &Element, missing: &Jid) {
         .with_attr("from", missing.as_str())
         .with_attr("to", requester.as_str())
         .with_attr("type", "unsubscribed");
-    router::deliver(server, unsubscribed, &requester);
+    env.deliver(unsubscribed, &requester);
 }
 
 /// RFC 6121 §8.5.3.2.2: presence to a full JID that is not connected.
-pub fn to_unavailable_resource(server: &Server, stanza: Element, to: &Jid) {
+pub fn to_unavailable_resource(env: &Env, stanza: Element, to: &Jid) {
     if is_for_account(&stanza) {
-        to_bare(server, stanza, &to.to_bare());
+        to_bare(env, stanza, &to.to_bare());
     }
 }

@@ -5,18 +5,18 @@
 //! account blocked them (XEP-0191: no presence either way). One function,
 //! so that every feature that depends on it follows the same rule.
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::server::Server;
 
 use super::blocking::Blocklist;
 use super::roster::Roster;
 
 /// Whether `requester` may see the presence of `account` (a bare JID).
-pub fn may_see_presence(server: &Server, requester: &Jid, account: &Jid) -> bool {
+pub fn may_see_presence(env: &Env, requester: &Jid, account: &Jid) -> bool {
     if requester.bare_str() == account.bare_str() {
         return true;
     }
-    match server.im.account(server, account) {
+    match env.account(account) {
         Ok(state) => is_subscriber(&state.roster.borrow(), &state.blocklist.borrow(), requester),
         Err(e) => {
             log::error!("roster of {account}: {e}");

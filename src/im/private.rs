@@ -1,9 +1,8 @@
 //! Private XML storage (XEP-0049): an account keeps arbitrary XML on the
 //! server, one record per namespace, readable and writable only by itself.
 
-use crate::durable;
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::stanza::{Condition, StanzaError};
 use crate::store::private_xml;
 use crate::xml::Element;
@@ -13,11 +12,11 @@ use super::reply;
 pub const NS_PRIVATE: &str = "jabber:iq:private";
 
 /// An iq with a `jabber:iq:private` query addressed to `account`.
-pub fn account_query(server: &Server, iq: Element, account: &Jid) {
+pub fn account_query(env: &Env, iq: Element, account: &Jid) {
     let owner = reply::requester(&iq).is_some_and(|r| r.bare_str() == account.bare_str());
     if !owner {
         // §3: another user's private data; `forbidden` is preferred.
-        return reply::answer(server, &iq, Err(StanzaError::new(Condition::Forbidden)));
+        return reply::answer(env, &iq, Err(StanzaError::new(Condition::Forbidden)));
     }
     let Some(query) = iq.first_child() else {
         return;
@@ -25,7 +24,7 @@ pub fn account_query(server: &Server, iq: Element, account: &Jid) {
     match iq.attr("type") {
         Some("get") => {
             let outcome = check_get(query).and_then(|wanted| {
-                match server.store.private_xml().get(account.as_str(), &wanted.ns) {
+                match env.store.private_xml().get(account.as_str(), &wanted.ns) {
                     Ok(stored) => Ok(Some(get_result(wanted, stored))),
                     Err(e) => {
                         log::error!("reading private XML of {account}: {e}");
@@ -33,24 +32,21 @@ pub fn account_query(server: &Server, iq: Element, account: &Jid) {
                     }
                 }
             });
-            reply::answer(server, &iq, outcome);
+            reply::answer(env, &iq, outcome);
         }
         Some("set") => {
-            let entries = match check_set(query, server.config.limits.max_private_xml_bytes) {
+            let entries = match check_set(query, env.config.limits.max_private_xml_bytes) {
                 Ok(entries) => entries,
-                Err(e) => return reply::answer(server, &iq, Err(e)),
+                Err(e) => return reply::answer(env, &iq, Err(e)),
             };
             // The account's total is checked where it is written, in the
             // same transaction; a refusal comes back as not-acceptable.
-            durable::persist(
-                server,
-                private_xml::set_op(
-                    account.as_str(),
-                    entries,
-                    server.config.limits.max_private_xml_bytes,
-                ),
-            );
-            reply::answer(server, &iq, Ok(None));
+            env.persist(private_xml::set_op(
+                account.as_str(),
+                entries,
+                env.config.limits.max_private_xml_bytes,
+            ));
+            reply::answer(env, &iq, Ok(None));
         }
         _ => {}
     }

@@ -1,8 +1,7 @@
 //! Answering presence probes for a local user (RFC 6121 §4.3.2).
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::router;
-use crate::server::Server;
 use crate::xml::{Element, NS_CLIENT};
 
 use super::broadcast;
@@ -13,7 +12,7 @@ use super::broadcast;
 /// told "unsubscribed", so that a contact whose roster wrongly shows a
 /// subscription gets it corrected. With no resource available nothing is
 /// sent (allowed by §4.3.2).
-pub fn answer(server: &Server, probe: &Element, user: &Jid) {
+pub fn answer(env: &Env, probe: &Element, user: &Jid) {
     let Some(prober) = probe.attr("from").and_then(|f| Jid::parse(f).ok()) else {
         return;
     };
@@ -21,7 +20,7 @@ pub fn answer(server: &Server, probe: &Element, user: &Jid) {
     if prober_bare == *user {
         return;
     }
-    let subscribed = match server.im.account(server, user) {
+    let subscribed = match env.account(user) {
         Ok(state) => state
             .roster
             .borrow()
@@ -29,11 +28,11 @@ pub fn answer(server: &Server, probe: &Element, user: &Jid) {
             .is_some_and(|item| item.subscription.has_from()),
         Err(e) => return log::error!("roster of {user}: {e}"),
     };
-    let sessions = server.sessions_of(user);
+    let sessions = env.sessions_of(user);
     if subscribed {
         for session in &sessions {
             if let Some(copy) = broadcast::current_presence(session, &prober) {
-                router::deliver(server, copy, &prober);
+                env.deliver(copy, &prober);
             }
         }
         return;
@@ -46,7 +45,7 @@ pub fn answer(server: &Server, probe: &Element, user: &Jid) {
             .iter()
             .any(|target| *target == prober || *target == prober_bare);
         if directed && let Some(copy) = broadcast::current_presence(session, &prober) {
-            router::deliver(server, copy, &prober);
+            env.deliver(copy, &prober);
             answered = true;
         }
     }
@@ -55,6 +54,6 @@ pub fn answer(server: &Server, probe: &Element, user: &Jid) {
             .with_attr("from", user.as_str())
             .with_attr("to", prober_bare.as_str())
             .with_attr("type", "unsubscribed");
-        router::deliver(server, unsubscribed, &prober_bare);
+        env.deliver(unsubscribed, &prober_bare);
     }
 }

@@ -8,14 +8,12 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::durable;
+use crate::env::Env;
 use crate::forms::{Field, FieldType, Form, FormType, NS_DATA};
 use crate::jid::{self, Jid};
 use crate::sasl::{Credentials, DEFAULT_ITERATIONS};
-use crate::server::Server;
 use crate::stanza::{Condition, StanzaError};
 use crate::store::{self, StoreError};
 use crate::xml::Element;
@@ -180,14 +178,17 @@ impl Throttle {
 /// authenticated on a stream to `domain`. Returns the reply and whether an
 /// account was created.
 pub async fn before_login(
-    server: &Rc<Server>,
+    env: &Env<'_>,
+    registrations: &Throttle,
     iq: &Element,
     domain: &str,
     ip: IpAddr,
 ) -> (Option<Element>, bool) {
     let outcome = match iq.attr("type") {
         Some("get") => Ok(Some(registration_fields())),
-        _ => create_account(server, iq, domain, ip).await.map(|()| None),
+        _ => create_account(env, registrations, iq, domain, ip)
+            .await
+            .map(|()| None),
     };
     let created = iq.attr("type") == Some("set") && outcome.is_ok();
     let reply = reply::reply_for(iq, outcome).map(|mut reply| {
@@ -199,7 +200,8 @@ pub async fn before_login(
 }
 
 async fn create_account(
-    server: &Rc<Server>,
+    env: &Env<'_>,
+    registrations: &Throttle,
     iq: &Element,
     domain: &str,
     ip: IpAddr,
@@ -230,10 +232,10 @@ async fn create_account(
     let account = Jid::new(Some(&local), domain, None)
         .map_err(|e| StanzaError::new(Condition::JidMalformed).with_text(e.to_string()))?;
     // Cheap checks first: hashing a password costs real CPU time.
-    if server.account_exists(&account) {
+    if env.account_exists(&account) {
         return Err(StanzaError::new(Condition::Conflict).with_text(format!("{account} is taken")));
     }
-    if server
+    if env
         .store
         .tombstones()
         .contains(account.as_str())
@@ -241,8 +243,8 @@ async fn create_account(
     {
         return Err(tombstoned(&account));
     }
-    let interval = Duration::from_secs(u64::from(server.config.registration.min_interval_secs));
-    if let Err(wait) = server.registrations.reserve(ip, interval, Instant::now()) {
+    let interval = Duration::from_secs(u64::from(env.config.registration.min_interval_secs));
+    if let Err(wait) = registrations.reserve(ip, interval, Instant::now()) {
         return Err(
             StanzaError::new(Condition::ResourceConstraint).with_text(format!(
                 "an account was registered from your address a moment ago; try again in {} seconds",
@@ -252,7 +254,7 @@ async fn create_account(
     }
     let result = async {
         let credentials = derive(password).await?;
-        match server
+        match env
             .store
             .accounts()
             .create(account.as_str(), &credentials)
@@ -272,7 +274,7 @@ async fn create_account(
     .await;
     match &result {
         Ok(()) => log::info!("{account} registered in-band from {ip}"),
-        Err(_) => server.registrations.release(ip),
+        Err(_) => registrations.release(ip),
     }
     result
 }
@@ -296,31 +298,31 @@ async fn derive(password: String) -> Result<Credentials, StanzaError> {
 
 /// A `jabber:iq:register` iq from a logged-in user about `account`, sent
 /// to the account's bare JID (or with no `to`) or to its server.
-pub fn from_user(server: &Server, iq: Element, account: &Jid) {
+pub fn from_user(env: &Env, iq: Element, account: &Jid) {
     let owner = reply::requester(&iq).is_some_and(|r| r.bare_str() == account.bare_str());
     if !owner {
-        return reply::answer(server, &iq, Err(StanzaError::new(Condition::Forbidden)));
+        return reply::answer(env, &iq, Err(StanzaError::new(Condition::Forbidden)));
     }
     let Some(query) = iq.first_child().filter(|q| q.is("query", NS_REGISTER)) else {
         return reply::answer(
-            server,
+            env,
             &iq,
             Err(bad_request("expected <query xmlns='jabber:iq:register'/>")),
         );
     };
     match iq.attr("type") {
-        Some("get") => reply::answer(server, &iq, Ok(Some(registered_info(account)))),
+        Some("get") => reply::answer(env, &iq, Ok(Some(registered_info(account)))),
         Some("set") => match parse_submission(query) {
-            Ok(Submitted::Remove) => remove_account(server, iq, account),
+            Ok(Submitted::Remove) => remove_account(env, iq, account),
             Ok(Submitted::Fields {
                 username,
                 password,
                 old_password,
             }) => match check_password_change(account, username.as_deref(), password) {
-                Ok(password) => change_password(server, iq, account, password, old_password),
-                Err(e) => reply::answer(server, &iq, Err(e)),
+                Ok(password) => change_password(env, iq, account, password, old_password),
+                Err(e) => reply::answer(env, &iq, Err(e)),
             },
-            Err(e) => reply::answer(server, &iq, Err(e)),
+            Err(e) => reply::answer(env, &iq, Err(e)),
         },
         _ => {}
     }
@@ -348,19 +350,19 @@ pub fn check_password_change(
 }
 
 fn change_password(
-    server: &Server,
+    env: &Env,
     iq: Element,
     account: &Jid,
     password: String,
     old_password: Option<String>,
 ) {
     let current = match old_password {
-        Some(_) => match server.store.accounts().credentials(account.as_str()) {
+        Some(_) => match env.store.accounts().credentials(account.as_str()) {
             Ok(current) => current,
             Err(e) => {
                 log::error!("reading the credentials of {account}: {e}");
                 return reply::answer(
-                    server,
+                    env,
                     &iq,
                     Err(StanzaError::new(Condition::InternalServerError)),
                 );
@@ -384,21 +386,18 @@ fn change_password(
         derive(password).await
     };
     let account = account.clone();
-    durable::after_async(server, hashing, move |server, credentials| {
+    env.after_async(hashing, move |env, credentials| {
         let outcome = credentials.map(|credentials| {
-            durable::persist(
-                server,
-                store::set_credentials_op(account.as_str(), &credentials),
-            );
+            env.persist(store::set_credentials_op(account.as_str(), &credentials));
             log::info!("{account} changed its password in-band");
             None
         });
-        reply::answer(server, &iq, outcome);
+        reply::answer(env, &iq, outcome);
     });
 }
 
-fn remove_account(server: &Server, iq: Element, account: &Jid) {
-    match super::account_removal::remove(server, account, "this account was deleted") {
+fn remove_account(env: &Env, iq: Element, account: &Jid) {
+    match super::account_removal::remove(env, account, "this account was deleted") {
         Ok(()) => {
             log::info!("{account} deleted itself in-band");
             // Straight to the session: routing must not depend on whether
@@ -407,13 +406,13 @@ fn remove_account(server: &Server, iq: Element, account: &Jid) {
             // of the account (`remove` does that once this is out).
             let requester = reply::requester(&iq);
             if let (Some(result), Some(to)) = (reply::reply_for(&iq, Ok(None)), requester) {
-                crate::router::send_to_session(server, &to, &result);
+                env.send_to_session(&to, &result);
             }
         }
         Err(e) => {
             log::error!("deleting {account}: {e}");
             reply::answer(
-                server,
+                env,
                 &iq,
                 Err(StanzaError::new(Condition::InternalServerError)),
             );

@@ -1,8 +1,7 @@
 //! Answering an iq once a handler has decided: a result (with or without
 //! payload) or the stanza error, routed back to the requester.
 
-use crate::router;
-use crate::server::Server;
+use crate::env::Env;
 use crate::stanza::{self, StanzaError};
 use crate::xml::Element;
 
@@ -22,9 +21,9 @@ pub fn reply_for(iq: &Element, outcome: Result<Option<Element>, StanzaError>) ->
 }
 
 /// Sends the reply to `iq` for `outcome` to the requester.
-pub fn answer(server: &Server, iq: &Element, outcome: Result<Option<Element>, StanzaError>) {
+pub fn answer(env: &Env, iq: &Element, outcome: Result<Option<Element>, StanzaError>) {
     if let Some(reply) = reply_for(iq, outcome) {
-        router::reply_to_sender(server, reply);
+        env.reply_to_sender(reply);
     }
 }
 

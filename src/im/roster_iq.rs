@@ -4,9 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::router;
-use crate::server::Server;
 use crate::stanza::{self, Condition, StanzaError};
 use crate::xml::{Element, NS_CLIENT};
 
@@ -96,16 +95,16 @@ pub fn parse_set(query: &Element, owner: &Jid) -> Result<RosterSet, StanzaError>
 
 /// Handles a roster iq the account `owner` receives (RFC 6121 §2.1.5: only
 /// the account's own resources may read or change it).
-pub fn handle(server: &Server, iq: &Element, owner: &Jid) {
-    let result = answer(server, iq, owner);
+pub fn handle(env: &Env, iq: &Element, owner: &Jid) {
+    let result = answer(env, iq, owner);
     if let Err(error) = result
         && let Some(reply) = stanza::error_reply(iq, &error)
     {
-        router::reply_to_sender(server, reply);
+        env.reply_to_sender(reply);
     }
 }
 
-fn answer(server: &Server, iq: &Element, owner: &Jid) -> Result<(), StanzaError> {
+fn answer(env: &Env, iq: &Element, owner: &Jid) -> Result<(), StanzaError> {
     let from = iq.attr("from").and_then(|f| Jid::parse(f).ok());
     if from.as_ref().map(Jid::to_bare).as_ref() != Some(owner) {
         return Err(StanzaError::new(Condition::Forbidden)
@@ -114,16 +113,16 @@ fn answer(server: &Server, iq: &Element, owner: &Jid) -> Result<(), StanzaError>
     let Some(query) = iq.first_child() else {
         return Err(StanzaError::new(Condition::BadRequest));
     };
-    let state = server.im.account(server, owner).map_err(|e| internal(&e))?;
+    let state = env.account(owner).map_err(|e| internal(&e))?;
     match iq.attr("type") {
         Some("get") => {
-            if let Some(session) = from.as_ref().and_then(|f| server.session(f)) {
+            if let Some(session) = from.as_ref().and_then(|f| env.session(f)) {
                 session.im.roster_interested.set(true);
             }
-            get(server, iq, &state.roster.borrow(), query.attr("ver"));
+            get(env, iq, &state.roster.borrow(), query.attr("ver"));
             Ok(())
         }
-        Some("set") => set(server, iq, owner, &state, parse_set(query, owner)?),
+        Some("set") => set(env, iq, owner, &state, parse_set(query, owner)?),
         _ => Ok(()),
     }
 }
@@ -133,15 +132,15 @@ fn internal(e: &dyn std::fmt::Display) -> StanzaError {
     StanzaError::new(Condition::InternalServerError)
 }
 
-fn get(server: &Server, iq: &Element, roster: &Roster, ver: Option<&str>) {
+fn get(env: &Env, iq: &Element, roster: &Roster, ver: Option<&str>) {
     let version = roster.version().to_string();
     match roster.catch_up(ver) {
-        Catchup::Current => router::reply_to_sender(server, stanza::iq_result(iq)),
+        Catchup::Current => env.reply_to_sender(stanza::iq_result(iq)),
         Catchup::Pushes(changes) => {
-            router::reply_to_sender(server, stanza::iq_result(iq));
+            env.reply_to_sender(stanza::iq_result(iq));
             if let Some(to) = iq.attr("from").and_then(|f| Jid::parse(f).ok()) {
                 for (item, ver) in changes {
-                    send_push(server, &to, item, ver);
+                    send_push(env, &to, item, ver);
                 }
             }
         }
@@ -150,13 +149,13 @@ fn get(server: &Server, iq: &Element, roster: &Roster, ver: Option<&str>) {
             for item in items {
                 query.push_child(item.to_element());
             }
-            router::reply_to_sender(server, stanza::iq_result(iq).with_child(query));
+            env.reply_to_sender(stanza::iq_result(iq).with_child(query));
         }
     }
 }
 
 fn set(
-    server: &Server,
+    env: &Env,
     iq: &Element,
     owner: &Jid,
     state: &AccountState,
@@ -166,16 +165,15 @@ fn set(
         RosterSet::Update { jid, name, groups } => {
             let changes = {
                 let mut roster = state.roster.borrow_mut();
-                if roster.item(&jid).is_none() && roster.len() >= server.config.im.roster_max_items
-                {
-                    return Err(roster_full(server));
+                if roster.item(&jid).is_none() && roster.len() >= env.config.im.roster_max_items {
+                    return Err(roster_full(env));
                 }
                 let changes = roster.set_item(&jid, name, groups);
-                save(server, state, owner, &roster, &changes);
+                save(env, state, owner, &roster, &changes);
                 changes
             };
-            router::reply_to_sender(server, stanza::iq_result(iq));
-            push(server, owner, &changes);
+            env.reply_to_sender(stanza::iq_result(iq));
+            push(env, owner, &changes);
         }
         RosterSet::Remove { jid } => {
             let (before, changes) = {
@@ -185,12 +183,12 @@ fn set(
                     StanzaError::new(Condition::ItemNotFound)
                         .with_text(format!("{jid} is not on the roster"))
                 })?;
-                save(server, state, owner, &roster, &changes);
+                save(env, state, owner, &roster, &changes);
                 (before, changes)
             };
-            router::reply_to_sender(server, stanza::iq_result(iq));
-            push(server, owner, &changes);
-            end_subscriptions(server, owner, &jid, before);
+            env.reply_to_sender(stanza::iq_result(iq));
+            push(env, owner, &changes);
+            end_subscriptions(env, owner, &jid, before);
         }
     }
     Ok(())
@@ -199,47 +197,41 @@ fn set(
 /// RFC 6121 §2.5.2: `contact`, whom `owner` no longer keeps (a removed
 /// roster item, a deleted account), learns that every subscription between
 /// them in `before` ended, and stops seeing `owner` online.
-pub fn end_subscriptions(server: &Server, owner: &Jid, contact: &Jid, before: SubState) {
+pub fn end_subscriptions(env: &Env, owner: &Jid, contact: &Jid, before: SubState) {
     if before.subscription.has_to() || before.pending_out {
-        send_request(server, owner, contact, Request::Unsubscribe);
+        send_request(env, owner, contact, Request::Unsubscribe);
     }
     if before.subscription.has_from() || before.pending_in {
-        send_request(server, owner, contact, Request::Unsubscribed);
+        send_request(env, owner, contact, Request::Unsubscribed);
     }
     if before.subscription.has_from() {
-        broadcast::unavailable_to(server, owner, contact);
+        broadcast::unavailable_to(env, owner, contact);
     }
 }
 
 /// RFC 6121 leaves the limit to the server; `not-allowed` says "not
 /// this", and the text says why.
-pub fn roster_full(server: &Server) -> StanzaError {
+pub fn roster_full(env: &Env) -> StanzaError {
     StanzaError::new(Condition::NotAllowed).with_text(format!(
         "the roster is full ({} items)",
-        server.config.im.roster_max_items
+        env.config.im.roster_max_items
     ))
 }
 
 /// A subscription stanza from the user's bare JID to `contact`.
-pub fn send_request(server: &Server, user: &Jid, contact: &Jid, request: Request) {
+pub fn send_request(env: &Env, user: &Jid, contact: &Jid, request: Request) {
     let presence = Element::new("presence", NS_CLIENT)
         .with_attr("from", user.as_str())
         .with_attr("to", contact.as_str())
         .with_attr("type", request.as_str());
-    router::deliver(server, presence, contact);
+    env.deliver(presence, contact);
 }
 
 /// Writes roster changes through to the store.
-pub fn save(
-    server: &Server,
-    state: &AccountState,
-    owner: &Jid,
-    roster: &Roster,
-    changes: &[Change],
-) {
+pub fn save(env: &Env, state: &AccountState, owner: &Jid, roster: &Roster, changes: &[Change]) {
     if !changes.is_empty() {
-        state.persist(
-            server,
+        env.persist_for(
+            state,
             crate::store::roster::write_op(owner, roster, changes),
         );
     }
@@ -247,31 +239,31 @@ pub fn save(
 
 /// Sends the roster pushes for `changes` to every interested resource of
 /// `owner` (RFC 6121 §2.1.6).
-pub fn push(server: &Server, owner: &Jid, changes: &[Change]) {
+pub fn push(env: &Env, owner: &Jid, changes: &[Change]) {
     let items: Vec<(Element, u64)> = changes.iter().filter_map(Change::push_item).collect();
     if items.is_empty() {
         return;
     }
-    for session in server.sessions_of(owner) {
+    for session in env.sessions_of(owner) {
         if session.im.roster_interested.get() {
             for (item, ver) in &items {
-                send_push(server, &session.jid, item.clone(), *ver);
+                send_push(env, &session.jid, item.clone(), *ver);
             }
         }
     }
 }
 
-fn send_push(server: &Server, to: &Jid, item: Element, ver: u64) {
+fn send_push(env: &Env, to: &Jid, item: Element, ver: u64) {
     let push = Element::new("iq", NS_CLIENT)
         .with_attr("type", "set")
-        .with_attr("id", server.new_id())
+        .with_attr("id", env.new_id())
         .with_attr("to", to.as_str())
         .with_child(
             Element::new("query", NS_ROSTER)
                 .with_attr("ver", ver.to_string())
                 .with_child(item),
         );
-    router::send_to_session(server, to, &push);
+    env.send_to_session(to, &push);
 }
 
 #[cfg(test)]

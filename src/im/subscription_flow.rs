@@ -6,9 +6,8 @@
 
 use std::rc::Rc;
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::router;
-use crate::server::Server;
 use crate::session::Session;
 use crate::stanza::{Condition, StanzaError};
 use crate::xml::{Element, NS_CLIENT};
@@ -33,32 +32,21 @@ pub fn kept_request(stanza: &Element) -> Element {
 }
 
 /// A subscription stanza from a local user's client to `to`.
-pub fn outbound(
-    server: &Server,
-    origin: &Rc<Session>,
-    mut stanza: Element,
-    to: &Jid,
-    request: Request,
-) {
+pub fn outbound(env: &Env, origin: &Rc<Session>, mut stanza: Element, to: &Jid, request: Request) {
     let user = origin.jid.to_bare();
     let contact = to.to_bare();
     if contact == user {
-        return router::bounce(
-            server,
+        return env.bounce(
             &stanza,
             StanzaError::new(Condition::NotAllowed)
                 .with_text("an account is always subscribed to itself"),
         );
     }
-    let state = match server.im.account(server, &user) {
+    let state = match env.account(&user) {
         Ok(state) => state,
         Err(e) => {
             log::error!("roster of {user}: {e}");
-            return router::bounce(
-                server,
-                &stanza,
-                StanzaError::new(Condition::InternalServerError),
-            );
+            return env.bounce(&stanza, StanzaError::new(Condition::InternalServerError));
         }
     };
     let (before, outcome, changes) = {
@@ -69,44 +57,44 @@ pub fn outbound(
             && (outcome.next.pending_out
                 || outcome.next.approved
                 || outcome.next.subscription.has_from());
-        if new_item && roster.len() >= server.config.im.roster_max_items {
+        if new_item && roster.len() >= env.config.im.roster_max_items {
             drop(roster);
-            return router::bounce(server, &stanza, roster_iq::roster_full(server));
+            return env.bounce(&stanza, roster_iq::roster_full(env));
         }
         let changes = roster.apply_state(&contact, outcome.next, None);
-        save(server, &state, &user, &roster, &changes);
+        save(env, &state, &user, &roster, &changes);
         (before, outcome, changes)
     };
-    push(server, &user, &changes);
+    push(env, &user, &changes);
     let next = outcome.next;
     if outcome.route {
         // §3.1.2: subscription stanzas travel between bare JIDs.
         stanza.set_attr("from", user.as_str());
         stanza.set_attr("to", contact.as_str());
-        router::deliver(server, stanza, &contact);
+        env.deliver(stanza, &contact);
     }
     match request {
         Request::Subscribed if !before.subscription.has_from() && next.subscription.has_from() => {
             // §3.1.5: the new subscriber gets the user's presence.
-            broadcast::presence_to(server, &user, &contact);
+            broadcast::presence_to(env, &user, &contact);
             // Now subscribed both ways, perhaps: refresh the contact's
             // presence for the user's clients too.
             if next.subscription.has_to() {
-                broadcast::probe(server, &user, &contact);
+                broadcast::probe(env, &user, &contact);
             }
         }
         Request::Unsubscribed
             if before.subscription.has_from() && !next.subscription.has_from() =>
         {
             // §3.2.2: the contact stops seeing the user.
-            broadcast::unavailable_to(server, &user, &contact);
+            broadcast::unavailable_to(env, &user, &contact);
         }
         _ => {}
     }
 }
 
 /// A subscription stanza from a contact to the local account `user`.
-pub fn inbound(server: &Server, stanza: Element, user: &Jid, request: Request) {
+pub fn inbound(env: &Env, stanza: Element, user: &Jid, request: Request) {
     let Some(contact) = stanza
         .attr("from")
         .and_then(|f| Jid::parse(f).ok())
@@ -117,7 +105,7 @@ pub fn inbound(server: &Server, stanza: Element, user: &Jid, request: Request) {
     if contact == *user {
         return;
     }
-    let state = match server.im.account(server, user) {
+    let state = match env.account(user) {
         Ok(state) => state,
         Err(e) => return log::error!("roster of {user}: {e}"),
     };
@@ -129,7 +117,7 @@ pub fn inbound(server: &Server, stanza: Element, user: &Jid, request: Request) {
             return;
         }
         let new_request = result.next.pending_in && !before.pending_in;
-        if new_request && roster.pending_in_count() >= server.config.im.roster_max_items {
+        if new_request && roster.pending_in_count() >= env.config.im.roster_max_items {
             log::info!(
                 "{user} has too many unanswered subscription requests; dropped one from {contact}"
             );
@@ -137,14 +125,14 @@ pub fn inbound(server: &Server, stanza: Element, user: &Jid, request: Request) {
         }
         let request_copy = new_request.then(|| kept_request(&stanza));
         let changes = roster.apply_state(&contact, result.next, request_copy);
-        save(server, &state, user, &roster, &changes);
+        save(env, &state, user, &roster, &changes);
         (before, result, changes)
     };
-    push(server, user, &changes);
+    push(env, user, &changes);
     let next = result.next;
     match result.action {
         InboundAction::Deliver => {
-            for session in server.sessions_of(user) {
+            for session in env.sessions_of(user) {
                 if session.is_available() {
                     session.send(&stanza);
                 }
@@ -158,20 +146,20 @@ pub fn inbound(server: &Server, stanza: Element, user: &Jid, request: Request) {
                         .with_attr("from", user.as_str())
                         .with_attr("to", contact.as_str())
                         .with_attr("type", "unavailable");
-                    router::deliver(server, unavailable, &contact);
+                    env.deliver(unavailable, &contact);
                 }
                 // §3.3.3: the contact no longer receives the user's presence.
                 Request::Unsubscribe if before.subscription.has_from() => {
-                    broadcast::unavailable_to(server, user, &contact);
+                    broadcast::unavailable_to(env, user, &contact);
                 }
                 _ => {}
             }
         }
         InboundAction::AutoApprove => {
             // §3.1.3: subscribed already, or pre-approved (§3.4).
-            roster_iq::send_request(server, user, &contact, Request::Subscribed);
+            roster_iq::send_request(env, user, &contact, Request::Subscribed);
             if next.subscription.has_from() {
-                broadcast::presence_to(server, user, &contact);
+                broadcast::presence_to(env, user, &contact);
             }
         }
         InboundAction::Ignore => {}

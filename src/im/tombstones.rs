@@ -3,9 +3,8 @@
 //! so with `gone`, and contacts asking for its presence also get an
 //! `unsubscribed`, which lets their clients clean up the roster.
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::router;
-use crate::server::Server;
 use crate::stanza::{Condition, Kind, StanzaError};
 use crate::xml::{Element, NS_CLIENT};
 
@@ -14,8 +13,8 @@ use super::subscription::{self, InboundAction, Request};
 /// Answers a stanza addressed to `bare` (which has no account) if the
 /// address belonged to a deleted one; returns false when it never did,
 /// so the usual no-such-user rules apply.
-pub fn to_deleted_account(server: &Server, stanza: &Element, bare: &Jid) -> bool {
-    match server.store.tombstones().contains(bare.as_str()) {
+pub fn to_deleted_account(env: &Env, stanza: &Element, bare: &Jid) -> bool {
+    match env.store.tombstones().contains(bare.as_str()) {
         Ok(true) => {}
         Ok(false) => return false,
         Err(e) => {
@@ -26,9 +25,9 @@ pub fn to_deleted_account(server: &Server, stanza: &Element, bare: &Jid) -> bool
     for reply in replies(stanza, bare) {
         match reply.attr("to").and_then(|t| Jid::parse(t).ok()) {
             Some(to) if reply.attr("type") == Some("unsubscribed") => {
-                send_unsubscribed(server, reply, &to, bare)
+                send_unsubscribed(env, reply, &to, bare)
             }
-            Some(to) => router::deliver(server, reply, &to),
+            Some(to) => env.deliver(reply, &to),
             None => log::debug!("no valid sender to tell that {bare} is gone"),
         }
     }
@@ -40,16 +39,16 @@ pub fn to_deleted_account(server: &Server, stanza: &Element, bare: &Jid) -> bool
 /// routing applies it (RFC 6121 §3.2.3: roster push and delivery);
 /// otherwise the asker's server would drop it as meaningless, so a local
 /// asker's session gets it directly: its client should still learn.
-fn send_unsubscribed(server: &Server, reply: Element, asker: &Jid, gone: &Jid) {
+fn send_unsubscribed(env: &Env, reply: Element, asker: &Jid, gone: &Jid) {
     let owner = asker.to_bare();
-    let cancels_something = server.is_local_host(asker.domain())
-        && server.account_exists(&owner)
-        && server.im.account(server, &owner).is_ok_and(|state| {
+    let cancels_something = env.is_local_host(asker.domain())
+        && env.account_exists(&owner)
+        && env.account(&owner).is_ok_and(|state| {
             let before = state.roster.borrow().state(gone);
             subscription::inbound(before, Request::Unsubscribed).action != InboundAction::Ignore
         });
-    if cancels_something || !router::send_to_session(server, asker, &reply) {
-        router::deliver(server, reply, asker);
+    if cancels_something || !env.send_to_session(asker, &reply) {
+        env.deliver(reply, asker);
     }
 }
 

@@ -10,9 +10,8 @@
 
 use std::fmt;
 
-use crate::durable;
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::session::Session;
 use crate::stanza::{Condition, StanzaError};
 use crate::store::vcards;
@@ -24,23 +23,23 @@ pub const NS_VCARD: &str = "vcard-temp";
 pub const NS_VCARD_UPDATE: &str = "vcard-temp:x:update";
 
 /// An iq with a `vcard-temp` payload addressed to `account`'s bare JID.
-pub fn account_query(server: &Server, iq: Element, account: &Jid) {
+pub fn account_query(env: &Env, iq: Element, account: &Jid) {
     let Some(requester) = reply::requester(&iq) else {
         return;
     };
     let owner = requester.bare_str() == account.bare_str();
     match iq.attr("type") {
         Some("get") => {
-            let outcome = get(server, account, owner);
-            reply::answer(server, &iq, outcome.map(Some));
+            let outcome = get(env, account, owner);
+            reply::answer(env, &iq, outcome.map(Some));
         }
-        Some("set") => set(server, iq, account, owner),
+        Some("set") => set(env, iq, account, owner),
         _ => {}
     }
 }
 
-fn get(server: &Server, account: &Jid, owner: bool) -> Result<Element, StanzaError> {
-    match server.store.vcards().get(account.as_str()) {
+fn get(env: &Env, account: &Jid, owner: bool) -> Result<Element, StanzaError> {
+    match env.store.vcards().get(account.as_str()) {
         Ok(Some(vcard)) => Ok(vcard),
         // XEP-0054 §3.1: the owner may get an empty vCard.
         Ok(None) if owner => Ok(Element::new("vCard", NS_VCARD)),
@@ -53,53 +52,51 @@ fn get(server: &Server, account: &Jid, owner: bool) -> Result<Element, StanzaErr
     }
 }
 
-fn set(server: &Server, iq: Element, account: &Jid, owner: bool) {
+fn set(env: &Env, iq: Element, account: &Jid, owner: bool) {
     if !owner {
         // §3.2: another user's vCard is not ours to change.
-        return reply::answer(server, &iq, Err(StanzaError::new(Condition::Forbidden)));
+        return reply::answer(env, &iq, Err(StanzaError::new(Condition::Forbidden)));
     }
     let update = match iq.first_child() {
-        Some(vcard) => check_update(vcard, server.config.limits.max_vcard_bytes),
+        Some(vcard) => check_update(vcard, env.config.limits.max_vcard_bytes),
         None => Err(StanzaError::new(Condition::BadRequest)),
     };
     let update = match update {
         Ok(u) => u,
-        Err(e) => return reply::answer(server, &iq, Err(e)),
+        Err(e) => return reply::answer(env, &iq, Err(e)),
     };
-    let old_hash = match server.store.vcards().photo_hash(account.as_str()) {
+    let old_hash = match env.store.vcards().photo_hash(account.as_str()) {
         Ok(hash) => hash,
         Err(e) => {
             log::error!("reading the avatar hash of {account}: {e}");
             return reply::answer(
-                server,
+                env,
                 &iq,
                 Err(StanzaError::new(Condition::InternalServerError)),
             );
         }
     };
     let changed = old_hash != update.photo_hash;
-    durable::persist(
-        server,
-        vcards::set_op(account.as_str(), update.vcard.as_ref(), update.photo_hash),
-    );
-    reply::answer(server, &iq, Ok(None));
+    env.persist(vcards::set_op(
+        account.as_str(),
+        update.vcard.as_ref(),
+        update.photo_hash,
+    ));
+    reply::answer(env, &iq, Ok(None));
     if changed {
         // The hash is stamped from what is stored: re-send once it is.
         let account = account.clone();
-        durable::after_durable(
-            server,
-            Box::new(move |server| rebroadcast_presence(server, &account)),
-        );
+        env.after_durable(Box::new(move |env| rebroadcast_presence(env, &account)));
     }
 }
 
 /// Contacts learn of a new avatar from the next presence; send it now
 /// rather than when the user next changes status.
-fn rebroadcast_presence(server: &Server, account: &Jid) {
-    for session in server.sessions_of(account) {
+fn rebroadcast_presence(env: &Env, account: &Jid) {
+    for session in env.sessions_of(account) {
         let presence = session.presence.borrow().clone();
         if let Some(presence) = presence {
-            super::presence::broadcast_own(server, &session, presence);
+            super::presence::broadcast_own(env, &session, presence);
         }
     }
 }
@@ -167,16 +164,16 @@ pub fn photo_hash(vcard: &Element) -> Result<Option<String>, InvalidPhoto> {
     }
     let image = crate::sasl::base64::decode(&base64).map_err(|_| InvalidPhoto)?;
     let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &image);
-    Ok(Some(crate::server::hex(digest.as_ref())))
+    Ok(Some(crate::ids::hex(digest.as_ref())))
 }
 
 /// Puts the account's avatar hash on an available presence the user sends
 /// (broadcast or directed), replacing the client's own update element.
-pub fn stamp_avatar(server: &Server, origin: &Session, presence: &mut Element) {
+pub fn stamp_avatar(env: &Env, origin: &Session, presence: &mut Element) {
     if presence.attr("type").is_some() {
         return;
     }
-    let hash = match server.store.vcards().photo_hash(origin.jid.bare_str()) {
+    let hash = match env.store.vcards().photo_hash(origin.jid.bare_str()) {
         Ok(hash) => hash,
         Err(e) => {
             // Leave the client's own claim rather than assert "no photo".

@@ -14,28 +14,24 @@
 //! it), so occupants see events in the order they happened and never one
 //! that is not on disk yet.
 
-use std::rc::Rc;
-
-use crate::durable;
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::router;
-use crate::server::Server;
 use crate::store::{self, MucWrite};
 use crate::xml::{Element, NS_CLIENT, Prepared};
 
 use super::room::Sink;
 
 pub(super) struct Dispatch<'a> {
-    server: &'a Server,
+    env: &'a Env<'a>,
     writes: Vec<MucWrite>,
     /// Stanzas for recipients without a session here.
     remote: Vec<Element>,
 }
 
 impl<'a> Dispatch<'a> {
-    pub(super) fn new(server: &'a Server) -> Dispatch<'a> {
+    pub(super) fn new(env: &'a Env<'a>) -> Dispatch<'a> {
         Dispatch {
-            server,
+            env,
             writes: Vec::new(),
             remote: Vec::new(),
         }
@@ -50,10 +46,10 @@ impl<'a> Dispatch<'a> {
     /// routes what was not for a local session. Returns the writes' place
     /// in the commit order, if there were any.
     pub(super) fn finish(self) -> Option<u64> {
-        let seq = (!self.writes.is_empty())
-            .then(|| durable::persist(self.server, store::muc_write_op(self.writes)));
+        let seq =
+            (!self.writes.is_empty()).then(|| self.env.persist(store::muc_write_op(self.writes)));
         for stanza in self.remote {
-            route(self.server, stanza);
+            route(self.env, stanza);
         }
         seq
     }
@@ -61,7 +57,7 @@ impl<'a> Dispatch<'a> {
 
 impl Sink for Dispatch<'_> {
     fn send(&mut self, stanza: Element) {
-        if !deliver_local(self.server, &stanza) {
+        if !deliver_local(self.env, &stanza) {
             self.remote.push(stanza);
         }
     }
@@ -72,9 +68,9 @@ impl Sink for Dispatch<'_> {
 
     fn broadcast_prepared(&mut self, stanza: &Element, prepared: &Prepared, to: &[&Jid]) {
         for jid in to {
-            match self.server.session(jid) {
+            match self.env.session(jid) {
                 Some(session) => {
-                    self.server
+                    self.env
                         .hold
                         .send_prepared(&session.outbox, prepared, jid.as_str());
                 }
@@ -98,11 +94,11 @@ impl Sink for Dispatch<'_> {
 
 /// Queues a stanza for a local client; `false` if the recipient is not a
 /// bound session here.
-fn deliver_local(server: &Server, stanza: &Element) -> bool {
+fn deliver_local(env: &Env, stanza: &Element) -> bool {
     let Some(to) = stanza.attr("to").and_then(|t| Jid::parse(t).ok()) else {
         return false;
     };
-    match server.session(&to) {
+    match env.session(&to) {
         Some(session) => {
             session.send(stanza);
             true
@@ -112,15 +108,15 @@ fn deliver_local(server: &Server, stanza: &Element) -> bool {
 }
 
 /// Delivers one stanza from the service: into a local queue, or routed.
-pub(super) fn deliver(server: &Server, stanza: Element) {
-    if !deliver_local(server, &stanza) {
-        route(server, stanza);
+pub(super) fn deliver(env: &Env, stanza: Element) {
+    if !deliver_local(env, &stanza) {
+        route(env, stanza);
     }
 }
 
-fn route(server: &Server, stanza: Element) {
+fn route(env: &Env, stanza: Element) {
     match stanza.attr("to").and_then(|t| Jid::parse(t).ok()) {
-        Some(to) => router::deliver(server, stanza, &to),
+        Some(to) => env.deliver(stanza, &to),
         None => log::debug!("dropping a room stanza without a valid recipient"),
     }
 }
@@ -130,14 +126,3 @@ fn route(server: &Server, stanza: Element) {
 /// it when they leave memory and at shutdown. One write per active room
 /// per interval keeps SD card wear low.
 pub const HISTORY_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Saves changed room history every [`HISTORY_SAVE_INTERVAL`].
-pub async fn run_history_saver(server: Rc<Server>) {
-    loop {
-        smol::Timer::after(HISTORY_SAVE_INTERVAL).await;
-        let queued = server.muc.save_changed_history(&server);
-        if queued > 0 {
-            log::debug!("saving the history of {queued} chat rooms");
-        }
-    }
-}

@@ -2,12 +2,13 @@
 //! the service and its public rooms) and the administrators' ad-hoc
 //! command (XEP-0050) that destroys rooms.
 
+use crate::env::Env;
 use crate::forms::{Field, FieldType, Form, FormType};
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::stanza::{self, Condition, Kind, StanzaError};
 use crate::xml::Element;
 
+use super::Service;
 use super::disco::{feature, identity};
 use super::{NS_DISCO_INFO, NS_DISCO_ITEMS, NS_MUC, NS_OCCUPANT_ID, NS_PING, NS_STABLE_ID};
 
@@ -16,11 +17,11 @@ pub const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
 /// and Prosody's tests already use for it.
 pub const DESTROY_NODE: &str = "http://prosody.im/protocol/muc#destroy";
 
-pub fn handle(server: &Server, stanza: Element, from: &Jid, to: &Jid) {
+pub fn handle(service: &Service, env: &Env, stanza: Element, from: &Jid, to: &Jid) {
     match Kind::of(&stanza) {
-        Some(Kind::Iq) => iq(server, &stanza, from, to),
+        Some(Kind::Iq) => iq(service, env, &stanza, from, to),
         Some(Kind::Message) => super::bounce(
-            server,
+            env,
             &stanza,
             StanzaError::new(Condition::ServiceUnavailable).with_by(to.domain()),
         ),
@@ -29,7 +30,7 @@ pub fn handle(server: &Server, stanza: Element, from: &Jid, to: &Jid) {
     }
 }
 
-fn iq(server: &Server, iq: &Element, from: &Jid, to: &Jid) {
+fn iq(service: &Service, env: &Env, iq: &Element, from: &Jid, to: &Jid) {
     let ty = iq.attr("type").unwrap_or_default();
     if ty != "get" && ty != "set" {
         return;
@@ -37,7 +38,7 @@ fn iq(server: &Server, iq: &Element, from: &Jid, to: &Jid) {
     let answer = if to.resource().is_some() {
         Err(StanzaError::new(Condition::ServiceUnavailable))
     } else {
-        answer(server, iq, from, to, ty == "get")
+        answer(service, env, iq, from, to, ty == "get")
     };
     let reply = match answer {
         Ok(Some(payload)) => Some(stanza::iq_result(iq).with_child(payload)),
@@ -46,12 +47,13 @@ fn iq(server: &Server, iq: &Element, from: &Jid, to: &Jid) {
     };
     if let Some(reply) = reply {
         // A command's answer reports changes that must be on disk first.
-        server.muc.deliver_after_writes(server, reply);
+        service.deliver_after_writes(env, reply);
     }
 }
 
 fn answer(
-    server: &Server,
+    service: &Service,
+    env: &Env,
     iq: &Element,
     from: &Jid,
     to: &Jid,
@@ -60,17 +62,17 @@ fn answer(
     let Some(payload) = iq.first_child() else {
         return Err(Condition::BadRequest.into());
     };
-    let admin = server.muc.is_server_admin(from);
+    let admin = service.is_server_admin(from);
     let node = payload.attr("node");
     match (payload.ns.as_ref(), payload.name.as_ref(), get) {
         (NS_DISCO_INFO, "query", true) => info(node, admin).map(Some),
-        (NS_DISCO_ITEMS, "query", true) => items(server, to, node, admin).map(Some),
+        (NS_DISCO_ITEMS, "query", true) => items(service, env, to, node, admin).map(Some),
         (NS_PING, "ping", true) => Ok(None),
         (NS_COMMANDS, "command", false) => {
             if !admin {
                 return Err(Condition::Forbidden.into());
             }
-            command(server, payload).map(Some)
+            command(service, env, payload).map(Some)
         }
         (NS_DISCO_INFO | NS_DISCO_ITEMS | NS_PING | NS_COMMANDS, _, _) => {
             Err(Condition::BadRequest.into())
@@ -119,7 +121,8 @@ fn info(node: Option<&str>, admin: bool) -> Result<Element, StanzaError> {
 
 /// The public rooms of this MUC domain (§6.3), or the commands.
 fn items(
-    server: &Server,
+    service: &Service,
+    env: &Env,
     to: &Jid,
     node: Option<&str>,
     admin: bool,
@@ -127,7 +130,7 @@ fn items(
     let mut q = Element::new("query", NS_DISCO_ITEMS);
     match node {
         None => {
-            let rooms = server.muc.summaries(server).map_err(|e| {
+            let rooms = service.summaries(env).map_err(|e| {
                 log::error!("listing rooms: {e}");
                 StanzaError::new(Condition::InternalServerError)
             })?;
@@ -165,14 +168,14 @@ fn items(
 
 /// XEP-0050: "Destroy rooms", in one step when the form comes with the
 /// request, or in two (form, then submission).
-fn command(server: &Server, payload: &Element) -> Result<Element, StanzaError> {
+fn command(service: &Service, env: &Env, payload: &Element) -> Result<Element, StanzaError> {
     if payload.attr("node") != Some(DESTROY_NODE) {
         return Err(Condition::ItemNotFound.into());
     }
     let session = payload
         .attr("sessionid")
         .map(str::to_string)
-        .unwrap_or_else(|| server.new_id());
+        .unwrap_or_else(|| env.new_id());
     let reply = |status: &str| {
         Element::new("command", NS_COMMANDS)
             .with_attr("node", DESTROY_NODE)
@@ -187,7 +190,7 @@ fn command(server: &Server, payload: &Element) -> Result<Element, StanzaError> {
             let mut rooms = Field::new("rooms", FieldType::ListMulti)
                 .with_label("Rooms to destroy")
                 .required();
-            let list = server.muc.summaries(server).map_err(|e| {
+            let list = service.summaries(env).map_err(|e| {
                 log::error!("listing rooms: {e}");
                 StanzaError::new(Condition::InternalServerError)
             })?;
@@ -221,7 +224,7 @@ fn command(server: &Server, payload: &Element) -> Result<Element, StanzaError> {
     let mut destroyed = Vec::new();
     let mut failed = Vec::new();
     for room in requested.iter().take(crate::forms::MAX_VALUES_PER_FIELD) {
-        match server.muc.destroy(server, room.trim(), None) {
+        match service.destroy(env, room.trim(), None) {
             Ok(()) => destroyed.push(room.trim().to_string()),
             Err(e) => failed.push(e.to_string()),
         }

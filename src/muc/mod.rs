@@ -38,15 +38,15 @@ use std::fmt;
 use std::time::{Instant, SystemTime};
 
 use crate::config::RoomCreation;
+use crate::env::Env as Host;
 use crate::fasthash::FastMap;
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::stanza::{Condition, ErrorType, Kind, StanzaError};
 use crate::store::{MucWrite, StoreError};
 use crate::xml::Element;
 
 use dispatch::Dispatch;
-pub use dispatch::{HISTORY_SAVE_INTERVAL, run_history_saver};
+pub use dispatch::HISTORY_SAVE_INTERVAL;
 use record::{AffiliationRecord, RoomRecord};
 use room::{Env, Room};
 
@@ -142,9 +142,9 @@ impl Service {
     }
 
     /// Every room: stored ones and those only in memory.
-    pub fn summaries(&self, server: &Server) -> Result<Vec<RoomSummary>, StoreError> {
+    pub fn summaries(&self, env: &Host) -> Result<Vec<RoomSummary>, StoreError> {
         let mut all: BTreeMap<String, RoomSummary> = BTreeMap::new();
-        for (jid, bytes) in server.store.muc_rooms().list()? {
+        for (jid, bytes) in env.store.muc_rooms().list()? {
             match RoomRecord::decode(&bytes) {
                 Ok(r) => {
                     all.insert(jid.clone(), summary(&jid, &r.config, 0));
@@ -169,17 +169,17 @@ impl Service {
     /// removed from memory and disk.
     pub fn destroy(
         &self,
-        server: &Server,
+        env: &Host,
         room: &str,
         reason: Option<&str>,
     ) -> Result<(), DestroyError> {
         let jid = Jid::parse(room)
             .ok()
             .filter(|j| {
-                j.local().is_some() && j.resource().is_none() && server.is_muc_host(j.domain())
+                j.local().is_some() && j.resource().is_none() && env.is_muc_host(j.domain())
             })
             .ok_or_else(|| DestroyError::BadJid(room.to_string()))?;
-        match self.ensure_loaded(server, &jid) {
+        match self.ensure_loaded(env, &jid) {
             Loaded::InMemory => {}
             Loaded::Missing | Loaded::Unavailable => {
                 return Err(DestroyError::NotFound(jid.to_string()));
@@ -187,24 +187,24 @@ impl Service {
         }
         let now = SystemTime::now();
         let clock = Instant::now();
-        let mut dispatch = self.dispatch(server, &jid);
+        let mut dispatch = self.dispatch(env, &jid);
         {
             let mut rooms = self.rooms.borrow_mut();
             let Some(room) = rooms.get_mut(&jid) else {
                 return Err(DestroyError::NotFound(jid.to_string()));
             };
-            let new_id = || server.new_id();
+            let new_id = || env.new_id();
             let is_admin = |j: &Jid| self.is_server_admin(j);
-            let env = self.env(server, now, clock, &is_admin, &new_id);
+            let env = self.env(env, now, clock, &is_admin, &new_id);
             room.destroy(&env, reason, None, None, &mut dispatch);
         }
-        self.finish(server, &jid, dispatch);
+        self.finish(env, &jid, dispatch);
         Ok(())
     }
 
     fn env<'a>(
         &'a self,
-        server: &'a Server,
+        env: &'a Host<'_>,
         now: SystemTime,
         clock: Instant,
         is_admin: &'a dyn Fn(&Jid) -> bool,
@@ -213,7 +213,7 @@ impl Service {
         Env {
             now,
             clock,
-            settings: &server.config.muc,
+            settings: &env.config.muc,
             is_server_admin: is_admin,
             occupant_key: &self.occupant_key,
             new_id,
@@ -221,20 +221,20 @@ impl Service {
     }
 
     /// Whether a write of `room` may not be on disk yet.
-    fn has_pending(&self, server: &Server, room: &Jid) -> bool {
+    fn has_pending(&self, env: &Host, room: &Jid) -> bool {
         self.written
             .borrow()
             .get(room)
-            .is_some_and(|&seq| seq > server.store.committed_seq())
+            .is_some_and(|&seq| seq > env.store.committed_seq())
     }
 
     /// Where the room's output goes while it handles one event: behind the
     /// room's writes that may not be on disk yet.
-    fn dispatch<'a>(&self, server: &'a Server, room: &Jid) -> Dispatch<'a> {
+    fn dispatch<'a>(&self, env: &'a Host<'a>, room: &Jid) -> Dispatch<'a> {
         if let Some(&seq) = self.written.borrow().get(room) {
-            crate::durable::depend_on(server, seq);
+            env.depend_on(seq);
         }
-        Dispatch::new(server)
+        Dispatch::new(env)
     }
 
     /// Notes that `seq` writes `room`.
@@ -245,8 +245,8 @@ impl Service {
 
     /// Forgets the room writes that are on disk, and lets rooms that
     /// emptied meanwhile leave memory.
-    fn forget_committed(&self, server: &Server) {
-        let committed = server.store.committed_seq();
+    fn forget_committed(&self, env: &Host) {
+        let committed = env.store.committed_seq();
         loop {
             let landed = {
                 let mut order = self.write_order.borrow_mut();
@@ -262,7 +262,7 @@ impl Service {
             if written.get(&room) == Some(&seq) {
                 written.remove(&room);
                 drop(written);
-                self.maybe_unload(server, &room);
+                self.maybe_unload(env, &room);
             }
         }
     }
@@ -270,14 +270,14 @@ impl Service {
     /// Makes sure a stored room is in memory. A room whose last change is
     /// still on its way to disk is not reloaded (it was destroyed or is
     /// being unloaded): the disk does not know its latest state yet.
-    fn ensure_loaded(&self, server: &Server, jid: &Jid) -> Loaded {
+    fn ensure_loaded(&self, env: &Host, jid: &Jid) -> Loaded {
         if self.rooms.borrow().contains_key(jid) {
             return Loaded::InMemory;
         }
-        if self.has_pending(server, jid) {
+        if self.has_pending(env, jid) {
             return Loaded::Unavailable;
         }
-        let stored = match server.store.muc_rooms().load(jid.as_str()) {
+        let stored = match env.store.muc_rooms().load(jid.as_str()) {
             Ok(Some(stored)) => stored,
             Ok(None) => return Loaded::Missing,
             Err(e) => {
@@ -299,7 +299,7 @@ impl Service {
                 _ => log::error!("room {jid}: skipping an unreadable affiliation of {user}"),
             }
         }
-        let settings = &server.config.muc;
+        let settings = &env.config.muc;
         let max_len = record.config.history_length.min(settings.max_history) as usize;
         let history = match stored.history.map(|h| record::decode_history(&h)) {
             Some(Ok(messages)) => {
@@ -320,22 +320,22 @@ impl Service {
     /// Creates a room for a first join, if the user may create one.
     fn create(
         &self,
-        server: &Server,
+        env: &Host,
         jid: &Jid,
         creator: &Jid,
         now: SystemTime,
     ) -> Result<(), StanzaError> {
-        let settings = &server.config.muc;
+        let settings = &env.config.muc;
         let allowed = match settings.room_creation {
             RoomCreation::Anyone => true,
-            RoomCreation::Local => server.is_local_host(creator.domain()),
+            RoomCreation::Local => env.is_local_host(creator.domain()),
             RoomCreation::Admins => self.is_server_admin(creator),
         };
         if !allowed {
             return Err(StanzaError::new(Condition::NotAllowed)
                 .with_text("creating rooms is restricted on this service"));
         }
-        let stored = server.store.muc_rooms().count().unwrap_or(0) as usize;
+        let stored = env.store.muc_rooms().count().unwrap_or(0) as usize;
         let temporary = self
             .rooms
             .borrow()
@@ -376,7 +376,7 @@ impl Service {
 
     /// Submits what a room wrote and routes what it emitted, and lets an
     /// empty room go.
-    fn finish(&self, server: &Server, jid: &Jid, mut dispatch: Dispatch<'_>) {
+    fn finish(&self, env: &Host, jid: &Jid, mut dispatch: Dispatch<'_>) {
         {
             let mut rooms = self.rooms.borrow_mut();
             if let Some(room) = rooms.get_mut(jid)
@@ -390,14 +390,14 @@ impl Service {
         if let Some(seq) = dispatch.finish() {
             self.wrote(jid, seq);
         }
-        self.forget_committed(server);
-        self.maybe_unload(server, jid);
+        self.forget_committed(env);
+        self.maybe_unload(env, jid);
     }
 
     /// Drops an empty (or destroyed) room from memory once nothing about
     /// it is waiting to be written.
-    fn maybe_unload(&self, server: &Server, jid: &Jid) {
-        if self.has_pending(server, jid) {
+    fn maybe_unload(&self, env: &Host, jid: &Jid) {
+        if self.has_pending(env, jid) {
             // A destroyed room must not be found again while its removal
             // is being written; it is simply gone from memory.
             let mut rooms = self.rooms.borrow_mut();
@@ -414,11 +414,11 @@ impl Service {
     }
 
     /// Delivers `stanza` after every room write submitted so far.
-    fn deliver_after_writes(&self, server: &Server, stanza: Element) {
+    fn deliver_after_writes(&self, env: &Host, stanza: Element) {
         if let Some((_, seq)) = self.write_order.borrow().back() {
-            crate::durable::depend_on(server, *seq);
+            env.depend_on(*seq);
         }
-        dispatch::deliver(server, stanza);
+        dispatch::deliver(env, stanza);
     }
 
     /// Queues a write of the history of every room in memory whose history
@@ -426,8 +426,8 @@ impl Service {
     /// loses little. The room's later output waits behind it like behind
     /// any room write, which keeps events in order. Returns how many rooms
     /// were queued.
-    pub fn save_changed_history(&self, server: &Server) -> usize {
-        self.forget_committed(server);
+    pub fn save_changed_history(&self, env: &Host) -> usize {
+        self.forget_committed(env);
         let writes: Vec<(Jid, MucWrite)> = self
             .rooms
             .borrow_mut()
@@ -437,7 +437,7 @@ impl Service {
             .collect();
         let count = writes.len();
         for (jid, write) in writes {
-            let seq = crate::durable::persist(server, crate::store::muc_write_op(vec![write]));
+            let seq = env.persist(crate::store::muc_write_op(vec![write]));
             self.wrote(&jid, seq);
         }
         count
@@ -445,9 +445,9 @@ impl Service {
 
     /// Waits until every room write submitted so far is on disk and its
     /// stanzas are released (shutdown, admin commands).
-    pub async fn flush(&self, server: &Server) {
-        server.store.flush().await;
-        self.forget_committed(server);
+    pub async fn flush(&self, env: &Host<'_>) {
+        env.store.flush().await;
+        self.forget_committed(env);
     }
 }
 
@@ -468,27 +468,26 @@ impl crate::router::Service for Service {
         "Chatrooms"
     }
 
-    fn handle(&self, server: &Server, stanza: Element, to: &Jid) {
-        handle(server, stanza, to);
+    fn handle(&self, env: &Host, stanza: Element, to: &Jid) {
+        handle(self, env, stanza, to);
     }
 }
 
 /// Entry point from the router: a stanza to a MUC domain.
-pub fn handle(server: &Server, stanza: Element, to: &Jid) {
+pub fn handle(service: &Service, env: &Host, stanza: Element, to: &Jid) {
     let Some(from) = stanza.attr("from").and_then(|f| Jid::parse(f).ok()) else {
         return;
     };
     if to.local().is_none() {
-        return host::handle(server, stanza, &from, to);
+        return host::handle(service, env, stanza, &from, to);
     }
-    let service = &server.muc;
     let jid = to.to_bare();
     let now = SystemTime::now();
-    match service.ensure_loaded(server, &jid) {
+    match service.ensure_loaded(env, &jid) {
         Loaded::InMemory => {}
         Loaded::Unavailable => {
             return bounce(
-                server,
+                env,
                 &stanza,
                 StanzaError::new(Condition::ServiceUnavailable).with_type(ErrorType::Wait),
             );
@@ -498,31 +497,31 @@ pub fn handle(server: &Server, stanza: Element, to: &Jid) {
             let ty = stanza.attr("type");
             let join = kind == Some(Kind::Presence) && ty.is_none() && to.resource().is_some();
             if !join {
-                return missing_room(server, &stanza, kind, ty);
+                return missing_room(env, &stanza, kind, ty);
             }
-            if let Err(e) = service.create(server, &jid, &from, now) {
-                return bounce(server, &stanza, e.with_by(jid.as_str()));
+            if let Err(e) = service.create(env, &jid, &from, now) {
+                return bounce(env, &stanza, e.with_by(jid.as_str()));
             }
         }
     }
-    let mut dispatch = service.dispatch(server, &jid);
+    let mut dispatch = service.dispatch(env, &jid);
     {
         let mut rooms = service.rooms.borrow_mut();
         let Some(room) = rooms.get_mut(&jid) else {
             return;
         };
-        let new_id = || server.new_id();
+        let new_id = || env.new_id();
         let is_admin = |j: &Jid| service.is_server_admin(j);
-        let env = service.env(server, now, Instant::now(), &is_admin, &new_id);
+        let env = service.env(env, now, Instant::now(), &is_admin, &new_id);
         room.handle(&env, stanza, &from, to, &mut dispatch);
     }
-    service.finish(server, &jid, dispatch);
+    service.finish(env, &jid, dispatch);
 }
 
 /// A stanza for a room that does not exist (XEP-0045 §17.1.3, §7.2.11,
 /// §7.10, §18.2): errors name it as not found; presence that is not a
 /// join is dropped, probes refused as for any non-occupant.
-fn missing_room(server: &Server, stanza: &Element, kind: Option<Kind>, ty: Option<&str>) {
+fn missing_room(env: &Host, stanza: &Element, kind: Option<Kind>, ty: Option<&str>) {
     let condition = match (kind, ty) {
         (_, Some("error")) => return,
         (Some(Kind::Presence), Some("probe")) => Condition::NotAcceptable,
@@ -536,13 +535,13 @@ fn missing_room(server: &Server, stanza: &Element, kind: Option<Kind>, ty: Optio
         .and_then(|t| Jid::parse(t).ok())
         .map(|j| j.to_bare().to_string())
         .unwrap_or_default();
-    bounce(server, stanza, room::muc_error(condition).with_by(by));
+    bounce(env, stanza, room::muc_error(condition).with_by(by));
 }
 
 /// The error reply for `stanza`, written straight into a local client's
 /// outbox like every other stanza from the service.
-fn bounce(server: &Server, stanza: &Element, error: StanzaError) {
+fn bounce(env: &Host, stanza: &Element, error: StanzaError) {
     if let Some(reply) = crate::stanza::error_reply(stanza, &error) {
-        dispatch::deliver(server, reply);
+        dispatch::deliver(env, reply);
     }
 }

@@ -344,7 +344,7 @@ impl Room {
         ctx.update(bare.as_str().as_bytes());
         let tag = ctx.sign();
         let bytes = tag.as_ref();
-        crate::server::hex(bytes.get(..16).unwrap_or(bytes))
+        crate::ids::hex(bytes.get(..16).unwrap_or(bytes))
     }
 
     // ---- errors ----

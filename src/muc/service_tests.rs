@@ -58,14 +58,15 @@ impl Harness {
         let mut stanza = Element::parse(xml).unwrap_or_else(|e| panic!("{xml}: {e}"));
         stanza.set_attr("from", from.jid.as_str());
         let to = Jid::parse(stanza.attr("to").unwrap_or_default()).expect("to");
-        crate::durable::section_without_waiting(&self.server, &from.outbox, move |server| {
-            super::handle(server, stanza, &to)
+        let rooms = self.server.muc().clone();
+        crate::durable::section_without_waiting(&self.server, &from.outbox, move |env| {
+            super::handle(&rooms, env, stanza, &to)
         });
     }
 
     /// Lets every queued write complete, releasing what waited for it.
     fn settle(&self) {
-        smol::block_on(self.ex.run(self.server.muc.flush(&self.server)));
+        smol::block_on(self.ex.run(self.server.muc().flush(&self.server.env())));
     }
 }
 
@@ -99,15 +100,21 @@ fn temporary_rooms_leave_memory_with_their_last_occupant() {
     let h = Harness::new();
     let romeo = h.client("romeo@localhost/a");
     join(&h, &romeo, "Romeo");
-    assert_eq!(h.server.muc.loaded_rooms(), 1);
+    assert_eq!(h.server.muc().loaded_rooms(), 1);
     configure(&h, &romeo, "");
     h.send(
         &romeo,
         &format!("<presence xmlns='jabber:client' type='unavailable' to='{ROOM}/Romeo'/>"),
     );
     h.settle();
-    assert_eq!(h.server.muc.loaded_rooms(), 0);
-    assert!(h.server.muc.summaries(&h.server).expect("list").is_empty());
+    assert_eq!(h.server.muc().loaded_rooms(), 0);
+    assert!(
+        h.server
+            .muc()
+            .summaries(&h.server.env())
+            .expect("list")
+            .is_empty()
+    );
 }
 
 #[test]
@@ -134,7 +141,7 @@ fn answers_wait_for_the_commit_and_rooms_come_back_from_disk() {
     let result = out.find("id='cfg'").expect("result delivered");
     let message = out.find("id='m1'").expect("message delivered");
     assert!(result < message, "{out}");
-    assert!(h.server.store.muc_rooms().exists(ROOM).expect("read"));
+    assert!(h.server.store().muc_rooms().exists(ROOM).expect("read"));
 
     h.send(
         &romeo,
@@ -142,14 +149,14 @@ fn answers_wait_for_the_commit_and_rooms_come_back_from_disk() {
     );
     h.settle();
     assert_eq!(
-        h.server.muc.loaded_rooms(),
+        h.server.muc().loaded_rooms(),
         0,
         "an empty persistent room leaves memory"
     );
 
     let juliet = h.client("juliet@localhost/b");
     join(&h, &juliet, "Juliet");
-    assert_eq!(h.server.muc.loaded_rooms(), 1);
+    assert_eq!(h.server.muc().loaded_rooms(), 1);
     let out = drain(&juliet);
     assert!(
         out.contains("<body>kept</body>"),
@@ -233,7 +240,7 @@ fn several_muc_domains_and_room_creation_limits() {
     );
     let out = drain(&romeo);
     assert!(out.contains("resource-constraint"), "{out}");
-    assert_eq!(h.server.muc.loaded_rooms(), 2);
+    assert_eq!(h.server.muc().loaded_rooms(), 2);
     // ... not for a server admin.
     let root = h.client("root@localhost/console");
     h.send(
@@ -253,7 +260,7 @@ fn room_creation_can_be_restricted() {
         out.contains("type='error'") && out.contains("<not-allowed"),
         "{out}"
     );
-    assert_eq!(h.server.muc.loaded_rooms(), 0);
+    assert_eq!(h.server.muc().loaded_rooms(), 0);
     let root = h.client("root@localhost/console");
     join(&h, &root, "root");
     assert!(drain(&root).contains("code='201'"));
@@ -265,7 +272,7 @@ fn room_creation_can_be_restricted() {
 }
 
 fn stored_history(h: &Harness) -> Vec<String> {
-    let stored = h.server.store.muc_rooms().load(ROOM).expect("read");
+    let stored = h.server.store().muc_rooms().load(ROOM).expect("read");
     let bytes = stored.and_then(|r| r.history).unwrap_or_default();
     if bytes.is_empty() {
         return Vec::new();
@@ -295,15 +302,15 @@ fn changed_history_of_occupied_rooms_is_saved_periodically() {
     h.settle();
     assert!(stored_history(&h).is_empty(), "not saved per message");
 
-    assert_eq!(h.server.muc.save_changed_history(&h.server), 1);
+    assert_eq!(h.server.muc().save_changed_history(&h.server.env()), 1);
     h.settle();
     let saved = stored_history(&h);
     assert_eq!(saved.len(), 1, "{saved:?}");
     assert!(saved[0].contains("first"), "{saved:?}");
-    assert_eq!(h.server.muc.loaded_rooms(), 1, "the room stays occupied");
+    assert_eq!(h.server.muc().loaded_rooms(), 1, "the room stays occupied");
 
     assert_eq!(
-        h.server.muc.save_changed_history(&h.server),
+        h.server.muc().save_changed_history(&h.server.env()),
         0,
         "nothing new, nothing written"
     );
@@ -312,7 +319,7 @@ fn changed_history_of_occupied_rooms_is_saved_periodically() {
         &romeo,
         &format!("<message xmlns='jabber:client' type='groupchat' id='m2' to='{ROOM}'><body>second</body></message>"),
     );
-    assert_eq!(h.server.muc.save_changed_history(&h.server), 1);
+    assert_eq!(h.server.muc().save_changed_history(&h.server.env()), 1);
     // A message sent while the checkpoint is queued waits behind it, and
     // nothing is lost or reordered.
     h.send(
@@ -340,7 +347,7 @@ fn temporary_rooms_have_no_history_saved() {
         &romeo,
         &format!("<message xmlns='jabber:client' type='groupchat' id='m1' to='{ROOM}'><body>gone</body></message>"),
     );
-    assert_eq!(h.server.muc.save_changed_history(&h.server), 0);
+    assert_eq!(h.server.muc().save_changed_history(&h.server.env()), 0);
     h.settle();
-    assert!(!h.server.store.muc_rooms().exists(ROOM).expect("read"));
+    assert!(!h.server.store().muc_rooms().exists(ROOM).expect("read"));
 }

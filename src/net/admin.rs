@@ -143,7 +143,7 @@ fn receive_with_fd(
 
 async fn backup(server: &Server, file: File) -> Result<Vec<String>, AdminError> {
     log::info!("admin: backup started");
-    let summary = server.store.backup_into(file).await?;
+    let summary = server.store().backup_into(file).await?;
     let line = format!(
         "backed up {} records in {} tables",
         summary.records, summary.tables
@@ -158,8 +158,8 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
         // live in its memory, and occupants must be told.
         Command::RoomList => {
             let lines: Vec<String> = server
-                .muc
-                .summaries(server)?
+                .muc()
+                .summaries(&server.env())?
                 .iter()
                 .map(|r| admin::room_line(r, Some(r.occupants)))
                 .collect();
@@ -180,8 +180,9 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
             let slot = outcome.clone();
             let target = room.to_string();
             let reason = reason.clone();
-            let work = move |server: &Server| {
-                *slot.borrow_mut() = server.muc.destroy(server, &target, reason.as_deref());
+            let rooms = server.muc().clone();
+            let work = move |env: &crate::env::Env| {
+                *slot.borrow_mut() = rooms.destroy(env, &target, reason.as_deref());
             };
             crate::durable::run(server, Box::new(work))
                 .await
@@ -189,7 +190,7 @@ async fn run(server: &Server, cmd: &Command) -> Result<Vec<String>, AdminError> 
             outcome
                 .replace(Ok(()))
                 .map_err(|e| AdminError::Remote(e.to_string()))?;
-            server.muc.flush(server).await;
+            server.muc().flush(&server.env()).await;
             vec![format!("destroyed {room}")]
         }
         _ => admin::execute(server, cmd).await?,

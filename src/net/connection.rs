@@ -179,13 +179,13 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         guard,
     } = params;
     let _ = tcp.get_ref().set_nodelay(true);
-    let c2s = &server.config.c2s;
+    let c2s = &server.config().c2s;
     let policy = Policy {
         starttls_available: tls.is_some() && !direct_tls,
         require_encryption: c2s.require_encryption,
         allow_plaintext_auth: c2s.allow_plaintext_auth,
         max_auth_failures: 5,
-        registration: server.config.registration.allow,
+        registration: server.config().registration.allow,
     };
     let mut transport = Transport::Plain(tcp);
     let mut channel_binding = None;
@@ -500,7 +500,8 @@ impl Connection {
                     }
                     Action::Register { iq, domain } => {
                         let (reply, created) = Box::pin(im::register::before_login(
-                            &self.server,
+                            &self.server.env(),
+                            self.server.registrations(),
                             &iq,
                             &domain,
                             self.peer.ip(),
@@ -588,7 +589,7 @@ impl Connection {
     /// passes the login throttle first (`login_throttle`): it may wait, or
     /// be refused without a check; its answer then goes out at once.
     async fn sasl_step(&self, job: crate::stream::c2s::SaslJob) -> SaslOutcome {
-        let reader = self.server.store.accounts().reader(&job.domain);
+        let reader = self.server.store().accounts().reader(&job.domain);
         let mut session = job.session;
         let input = job.input;
         // The throttle decides before the password is looked at, so the
@@ -598,7 +599,7 @@ impl Connection {
             .map(|user| format!("{user}@{}", job.domain));
         let mut ticket = None;
         if let Some(account) = &at_stake {
-            let gate = self.server.login_throttle.borrow_mut().admit(
+            let gate = self.server.login_throttle().borrow_mut().admit(
                 Instant::now(),
                 self.peer.ip(),
                 account,
@@ -640,7 +641,7 @@ impl Connection {
             crate::sasl::Step::Failure(f) => {
                 if let Some(ticket) = ticket {
                     self.server
-                        .login_throttle
+                        .login_throttle()
                         .borrow_mut()
                         .failed(Instant::now(), ticket);
                 }
@@ -651,7 +652,7 @@ impl Connection {
             crate::sasl::Step::Success { .. } => {
                 if let Some(ticket) = ticket {
                     self.server
-                        .login_throttle
+                        .login_throttle()
                         .borrow_mut()
                         .succeeded(Instant::now(), ticket);
                 }
@@ -665,7 +666,7 @@ impl Connection {
     /// will (`log_limit`).
     fn should_log(&self, event: Repeated) -> bool {
         self.server
-            .log_limit
+            .log_limit()
             .borrow_mut()
             .should_log(Instant::now(), event, self.peer.ip())
     }
@@ -831,9 +832,9 @@ impl Connection {
     async fn finish(&mut self) {
         if let Some(session) = self.session.take() {
             log::debug!("{}: {} disconnected", self.peer, session.jid);
-            let end = move |server: &Server| {
-                im::presence::session_ended(server, &session);
-                server.unbind(&session);
+            let end = move |env: &crate::env::Env| {
+                im::presence::session_ended(env, &session);
+                env.sessions.unbind(&session);
             };
             // Nobody waits for an answer, but what the end of the session
             // stores (the last logout) follows the same rules as the rest.

@@ -59,7 +59,7 @@ pub async fn accept_loop(
                 let event = Repeated::Refused(reason);
                 let now = std::time::Instant::now();
                 if server
-                    .log_limit
+                    .log_limit()
                     .borrow_mut()
                     .should_log(now, event, peer.ip())
                 {

@@ -4,47 +4,42 @@
 
 use std::rc::Rc;
 
-use super::bounce;
+use crate::env::Env;
 use crate::im;
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::session::Session;
 use crate::stanza::{Condition, Kind, StanzaError};
 use crate::xml::Element;
 
 /// A stanza to an address with a localpart on one of the user hosts.
-pub(super) fn to_user(server: &Server, stanza: Element, to: &Jid) {
+pub(super) fn to_user(env: &Env, stanza: Element, to: &Jid) {
     let kind = Kind::of(&stanza);
     let bare = to.to_bare();
     // Online accounts (the common case) are known without a store read.
-    if !server.has_open_session(&bare) && !server.account_exists(&bare) {
-        if im::tombstones::to_deleted_account(server, &stanza, &bare) {
+    if !env.has_open_session(&bare) && !env.account_exists(&bare) {
+        if im::tombstones::to_deleted_account(env, &stanza, &bare) {
             return;
         }
         // RFC 6121 §8.5.1: no such user.
         match kind {
-            Some(Kind::Presence) => im::presence::to_missing_account(server, &stanza, &bare),
-            _ => bounce(
-                server,
-                &stanza,
-                StanzaError::new(Condition::ServiceUnavailable),
-            ),
+            Some(Kind::Presence) => im::presence::to_missing_account(env, &stanza, &bare),
+            _ => env.bounce(&stanza, StanzaError::new(Condition::ServiceUnavailable)),
         }
         return;
     }
-    if im::blocking::stop_inbound(server, &stanza, &bare) {
+    if im::blocking::stop_inbound(env, &stanza, &bare) {
         return;
     }
     if kind == Some(Kind::Presence) && im::presence::is_for_account(&stanza) {
         // Subscription stanzas and probes concern the account, whatever
         // resource they name (RFC 6121 §3, §4.3).
-        return im::presence::to_bare(server, stanza, &bare);
+        return im::presence::to_bare(env, stanza, &bare);
     }
     if to.resource().is_some() {
-        if let Some(session) = server.session(to) {
+        if let Some(session) = env.session(to) {
             session.send(&stanza);
             if kind == Some(Kind::Message) {
-                im::carbons::copy_received(server, &stanza, &bare, &[session.id]);
+                im::carbons::copy_received(env, &stanza, &bare, &[session.id]);
             }
             return;
         }
@@ -52,63 +47,53 @@ pub(super) fn to_user(server: &Server, stanza: Element, to: &Jid) {
         match kind {
             Some(Kind::Message) => match stanza.attr("type") {
                 Some("error") => {}
-                Some("groupchat") => bounce(
-                    server,
-                    &stanza,
-                    StanzaError::new(Condition::ServiceUnavailable),
-                ),
+                Some("groupchat") => {
+                    env.bounce(&stanza, StanzaError::new(Condition::ServiceUnavailable))
+                }
                 // RFC 6121 §8.5.3.2.1: a headline for a gone resource is
                 // silently dropped.
                 Some("headline") => {}
-                _ => to_bare_account(server, stanza, &bare),
+                _ => to_bare_account(env, stanza, &bare),
             },
-            Some(Kind::Presence) => im::presence::to_unavailable_resource(server, stanza, to),
+            Some(Kind::Presence) => im::presence::to_unavailable_resource(env, stanza, to),
             Some(Kind::Iq) => {
                 if matches!(stanza.attr("type"), Some("get") | Some("set")) {
-                    bounce(
-                        server,
-                        &stanza,
-                        StanzaError::new(Condition::ServiceUnavailable),
-                    );
+                    env.bounce(&stanza, StanzaError::new(Condition::ServiceUnavailable));
                 }
             }
             None => {}
         }
         return;
     }
-    to_bare_account(server, stanza, &bare);
+    to_bare_account(env, stanza, &bare);
 }
 
 /// RFC 6121 §8.5.2: a stanza addressed to an existing account's bare JID.
-fn to_bare_account(server: &Server, stanza: Element, bare: &Jid) {
+fn to_bare_account(env: &Env, stanza: Element, bare: &Jid) {
     match Kind::of(&stanza) {
-        Some(Kind::Message) => message_to_bare(server, stanza, bare),
-        Some(Kind::Presence) => im::presence::to_bare(server, stanza, bare),
-        Some(Kind::Iq) => im::account::handle(server, stanza, bare),
+        Some(Kind::Message) => message_to_bare(env, stanza, bare),
+        Some(Kind::Presence) => im::presence::to_bare(env, stanza, bare),
+        Some(Kind::Iq) => im::account::handle(env, stanza, bare),
         None => {}
     }
 }
 
-fn message_to_bare(server: &Server, stanza: Element, bare: &Jid) {
+fn message_to_bare(env: &Env, stanza: Element, bare: &Jid) {
     let ty = stanza.attr("type").unwrap_or("normal");
     if ty == "error" {
         return;
     }
     if ty == "groupchat" {
-        return bounce(
-            server,
-            &stanza,
-            StanzaError::new(Condition::ServiceUnavailable),
-        );
+        return env.bounce(&stanza, StanzaError::new(Condition::ServiceUnavailable));
     }
-    let available: Vec<Rc<Session>> = server
+    let available: Vec<Rc<Session>> = env
         .sessions_of(bare)
         .into_iter()
         .filter(|s| s.is_available() && s.priority.get() >= 0)
         .collect();
     if available.is_empty() {
-        im::carbons::copy_received(server, &stanza, bare, &[]);
-        return im::offline::no_resource_available(server, stanza, bare);
+        im::carbons::copy_received(env, &stanza, bare, &[]);
+        return im::offline::no_resource_available(env, stanza, bare);
     }
     let mut delivered = Vec::with_capacity(available.len());
     if ty == "headline" {
@@ -128,5 +113,5 @@ fn message_to_bare(server: &Server, stanza: Element, bare: &Jid) {
             delivered.push(s.id);
         }
     }
-    im::carbons::copy_received(server, &stanza, bare, &delivered);
+    im::carbons::copy_received(env, &stanza, bare, &delivered);
 }

@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 
-use super::{deliver, from_client};
+use super::from_client;
 use crate::config::Config;
 use crate::jid::Jid;
 use crate::server::Server;
@@ -45,7 +45,7 @@ impl World {
             world.block_on(async {
                 world
                     .server
-                    .store
+                    .store()
                     .accounts()
                     .create(user, &creds)
                     .await
@@ -79,19 +79,19 @@ impl World {
         let mut stanza = parse(xml);
         stanza.set_attr("from", from.jid.as_str());
         let to = stanza.attr("to").map(|t| Jid::parse(t).expect("to"));
-        from_client(&self.server, from, stanza, to);
+        from_client(&self.server.env(), from, stanza, to);
     }
 
     /// A stanza from outside any session (the server itself, a room).
     fn deliver(&self, xml: &str) {
         let stanza = parse(xml);
         let to = Jid::parse(stanza.attr("to").expect("to")).expect("to");
-        deliver(&self.server, stanza, &to);
+        self.server.env().deliver(stanza, &to);
     }
 
     fn offline_count(&self, account: &str) -> usize {
-        self.block_on(self.server.store.flush());
-        crate::store::offline::read_after(&self.server.store, account, 0)
+        self.block_on(self.server.store().flush());
+        crate::store::offline::read_after(self.server.store(), account, 0)
             .expect("read")
             .len()
     }

@@ -4,21 +4,19 @@
 //! connects. Until federation exists, each is out of reach and a stanza
 //! to one is answered with `remote-server-not-found`.
 
-use super::bounce;
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::stanza::{Condition, Kind, StanzaError};
 use crate::xml::Element;
 
 /// Sends `stanza` towards the remote domain of `to`.
-pub(super) fn send(server: &Server, stanza: Element, to: &Jid) {
+pub(super) fn send(env: &Env, stanza: Element, to: &Jid) {
     if is_probe(&stanza) {
         // A probe is the server's own question; an error about it would
         // reach the user's clients as noise (RFC 6121 §4.3).
         return;
     }
-    bounce(
-        server,
+    env.bounce(
         &stanza,
         StanzaError::new(Condition::RemoteServerNotFound)
             .with_text(format!("{} is not reachable from this server", to.domain())),

@@ -13,8 +13,8 @@ use std::rc::Rc;
 
 use crate::fasthash::FastMap;
 
+use crate::env::Env;
 use crate::jid::Jid;
-use crate::server::Server;
 use crate::xml::Element;
 
 /// Something hosted under a domain of its own.
@@ -25,7 +25,7 @@ pub trait Service {
     /// Handles a stanza addressed to the service's domain or to an entity
     /// under it (`to`); `from` is stamped. Answers and errors go out
     /// through the router like any stanza.
-    fn handle(&self, server: &Server, stanza: Element, to: &Jid);
+    fn handle(&self, env: &Env, stanza: Element, to: &Jid);
 }
 
 /// Where a domain's stanzas go.
@@ -131,7 +131,7 @@ mod tests {
         fn name(&self) -> &str {
             "Echo"
         }
-        fn handle(&self, _: &Server, _: Element, _: &Jid) {}
+        fn handle(&self, _: &Env, _: Element, _: &Jid) {}
     }
 
     #[test]
