@@ -145,17 +145,9 @@ pub fn account_jid(raw: &str, hosts: &[String]) -> Result<Jid, AdminError> {
     Ok(jid)
 }
 
+/// See [`crate::sasl::password_problem`].
 pub fn check_password(password: &str) -> Result<(), AdminError> {
-    if password.is_empty() {
-        return Err(AdminError::BadPassword("it is empty"));
-    }
-    if password.len() > 1024 {
-        return Err(AdminError::BadPassword("longer than 1024 bytes"));
-    }
-    if password.contains(['\n', '\r', '\0']) {
-        return Err(AdminError::BadPassword("it contains a line break or NUL"));
-    }
-    Ok(())
+    crate::sasl::password_problem(password).map_or(Ok(()), |why| Err(AdminError::BadPassword(why)))
 }
 
 /// The CLI's rule for a password an administrator sets: at least

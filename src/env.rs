@@ -64,6 +64,17 @@ pub trait Routing {
     fn services_of(&self, domain: &str) -> Vec<(String, String)>;
 }
 
+/// Something hosted under a domain of its own.
+pub trait Service {
+    /// What the service is called in its user host's disco#items.
+    fn name(&self) -> &str;
+
+    /// Handles a stanza addressed to the service's domain or to an entity
+    /// under it (`to`); `from` is stamped. Answers and errors go out
+    /// through the router like any stanza.
+    fn handle(&self, env: &Env, stanza: Element, to: &Jid);
+}
+
 pub struct Env<'a> {
     pub config: &'a Config,
     /// The limits in force (a reload may change them).

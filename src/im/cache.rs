@@ -16,7 +16,7 @@ use crate::jid::Jid;
 use crate::sessions::Sessions;
 use crate::store::{self, Store, StoreError};
 
-use super::blocking::Blocklist;
+use super::blocklist::Blocklist;
 use super::roster::Roster;
 
 /// Idle account states kept beyond those of connected accounts before a

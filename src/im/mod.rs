@@ -6,6 +6,7 @@
 pub mod account;
 pub mod account_removal;
 pub mod blocking;
+pub mod blocklist;
 pub mod broadcast;
 pub mod cache;
 pub mod carbons;

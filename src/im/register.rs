@@ -101,7 +101,9 @@ fn not_acceptable(text: &str) -> StanzaError {
 
 /// The password rules every way of setting one shares.
 pub fn check_password(password: &str) -> Result<(), StanzaError> {
-    crate::admin::check_password(password).map_err(|e| not_acceptable(&e.to_string()))
+    crate::sasl::password_problem(password).map_or(Ok(()), |why| {
+        Err(not_acceptable(&format!("unusable password: {why}")))
+    })
 }
 
 /// The fields an unregistered client must fill in (§3.1), both as the

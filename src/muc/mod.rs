@@ -463,7 +463,7 @@ fn summary(jid: &str, config: &config::RoomConfig, occupants: usize) -> RoomSumm
 
 /// The MUC service as the route table sees it: one entry per MUC domain,
 /// all served by the same rooms.
-impl crate::router::Service for Service {
+impl crate::env::Service for Service {
     fn name(&self) -> &str {
         "Chatrooms"
     }

@@ -9,7 +9,7 @@ mod local_tests;
 mod remote;
 mod table;
 
-pub use table::{Route, Routes, Service, Taken};
+pub use table::{Route, Routes, Taken};
 
 use std::rc::Rc;
 

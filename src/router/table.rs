@@ -13,20 +13,7 @@ use std::rc::Rc;
 
 use crate::fasthash::FastMap;
 
-use crate::env::Env;
-use crate::jid::Jid;
-use crate::xml::Element;
-
-/// Something hosted under a domain of its own.
-pub trait Service {
-    /// What the service is called in its user host's disco#items.
-    fn name(&self) -> &str;
-
-    /// Handles a stanza addressed to the service's domain or to an entity
-    /// under it (`to`); `from` is stamped. Answers and errors go out
-    /// through the router like any stanza.
-    fn handle(&self, env: &Env, stanza: Element, to: &Jid);
-}
+use crate::env::Service;
 
 /// Where a domain's stanzas go.
 #[derive(Clone)]
@@ -124,6 +111,9 @@ impl Routes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::Env;
+    use crate::jid::Jid;
+    use crate::xml::Element;
 
     struct Echo;
 

@@ -20,6 +20,22 @@ pub use credentials::{
 };
 pub use scram::init_fake_salt_secret;
 
+/// What is wrong with `password` as a password to store, if anything: the
+/// rule for every password set on this server (by the administrator or by
+/// a client in-band): not empty, at most 1 024 bytes, no line break or NUL
+/// (which no login could send back).
+pub fn password_problem(password: &str) -> Option<&'static str> {
+    if password.is_empty() {
+        Some("it is empty")
+    } else if password.len() > 1024 {
+        Some("longer than 1024 bytes")
+    } else if password.contains(['\n', '\r', '\0']) {
+        Some("it contains a line break or NUL")
+    } else {
+        None
+    }
+}
+
 /// Largest decoded client message accepted; real ones are well below 1 KiB.
 pub const MAX_INPUT_LEN: usize = 4096;
 
