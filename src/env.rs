@@ -90,14 +90,13 @@ pub struct Env<'a> {
     pub scheduled: &'a Scheduled,
     /// When the server started (for uptime).
     pub started: Instant,
+    /// The wall clock and the monotonic clock when this work began: one
+    /// reading for all of it (a test sets them).
+    pub now: SystemTime,
+    pub clock: Instant,
 }
 
 impl Env<'_> {
-    /// The wall clock.
-    pub fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-
     pub fn new_id(&self) -> String {
         self.ids.new_id()
     }

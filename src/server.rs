@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::admission::{Admission, Refusal, Ticket};
 use crate::config::{Config, Limits};
@@ -112,6 +112,8 @@ impl Server {
             routes: &self.routes,
             scheduled: &self.scheduled,
             started: self.started,
+            now: SystemTime::now(),
+            clock: Instant::now(),
         }
     }
 

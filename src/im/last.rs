@@ -44,7 +44,7 @@ pub fn account_query(env: &Env, iq: &Element, account: &Jid) {
     env.after_durable(Box::new(move |env| {
         let online = env.sessions_of(&account).iter().any(|s| s.is_available());
         let outcome = match env.store.last_logouts().get(account.as_str()) {
-            Ok(last) => answer(online, last.as_ref(), unix_now()).map(Some),
+            Ok(last) => answer(online, last.as_ref(), unix_secs(env.now)).map(Some),
             Err(e) => {
                 log::error!("reading the last logout of {account}: {e}");
                 Err(StanzaError::new(Condition::InternalServerError))
@@ -81,7 +81,7 @@ pub fn went_offline(env: &Env, session: &Session, presence: &Element) {
         return;
     }
     let logout = LastLogout {
-        at: unix_now(),
+        at: unix_secs(env.now),
         status: presence
             .get_child("status", NS_CLIENT)
             .map(Element::text)
@@ -90,8 +90,8 @@ pub fn went_offline(env: &Env, session: &Session, presence: &Element) {
     env.persist(last_logout::record_op(session.jid.bare_str(), &logout));
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
+fn unix_secs(time: SystemTime) -> u64 {
+    time
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)

@@ -4,7 +4,6 @@
 //! to the next resource that becomes available with a non-negative priority.
 
 use std::rc::Rc;
-use std::time::SystemTime;
 
 use crate::env::Env;
 use crate::jid::Jid;
@@ -65,7 +64,7 @@ fn store_message(env: &Env, stanza: &Element, account: &Jid) -> Result<(), Stanz
     let mut stored = stanza.clone();
     stored.push_child(delay::element(
         account.domain(),
-        SystemTime::now(),
+        env.now,
         Some("Offline Storage"),
     ));
     let xml = stored.to_bytes("");
