@@ -91,8 +91,7 @@ pub fn went_offline(env: &Env, session: &Session, presence: &Element) {
 }
 
 fn unix_secs(time: SystemTime) -> u64 {
-    time
-        .duration_since(UNIX_EPOCH)
+    time.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }

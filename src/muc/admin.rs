@@ -141,7 +141,7 @@ impl Room {
                 }
             }
         }
-        sink.send(stanza::iq_result(iq).with_child(query));
+        sink.emit(stanza::iq_result(iq).with_child(query));
     }
 
     /// Checks every item before anything changes (§9.2: a list change

@@ -48,7 +48,7 @@ impl Room {
             Some(NODE_TRAFFIC) => return self.error(iq, Condition::ServiceUnavailable, sink),
             Some(_) => return self.error(iq, Condition::ItemNotFound, sink),
         };
-        sink.send(stanza::iq_result(iq).with_child(answer));
+        sink.emit(stanza::iq_result(iq).with_child(answer));
     }
 
     fn info(&self) -> Element {
@@ -174,6 +174,6 @@ impl Room {
                 );
             }
         }
-        sink.send(stanza::iq_result(iq).with_child(q));
+        sink.emit(stanza::iq_result(iq).with_child(q));
     }
 }

@@ -56,7 +56,7 @@ impl<'a> Dispatch<'a> {
 }
 
 impl Sink for Dispatch<'_> {
-    fn send(&mut self, stanza: Element) {
+    fn emit(&mut self, stanza: Element) {
         if !deliver_local(self.env, &stanza) {
             self.remote.push(stanza);
         }
@@ -84,7 +84,7 @@ impl Sink for Dispatch<'_> {
     }
 
     fn reply(&mut self, reply: Element) {
-        self.send(reply);
+        self.emit(reply);
     }
 
     fn store(&mut self, op: MucWrite) {

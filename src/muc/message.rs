@@ -355,7 +355,7 @@ impl Room {
             if let Some(id) = stanza.attr("id") {
                 msg.set_attr("id", id);
             }
-            sink.send(msg);
+            sink.emit(msg);
         }
     }
 
@@ -531,7 +531,7 @@ impl Room {
         };
         let is_ping = iq.first_child().is_some_and(|p| p.is("ping", NS_PING));
         if sender == nick && is_ping {
-            return sink.send(stanza::iq_result(&iq));
+            return sink.emit(stanza::iq_result(&iq));
         }
         let Some(target) = self.occupants.get(nick) else {
             return self.error(&iq, Condition::ItemNotFound, sink);
@@ -557,7 +557,7 @@ impl Room {
         iq.set_attr("id", id);
         iq.set_attr("from", self.occupant_jid(&sender));
         iq.set_attr("to", replier.as_str());
-        sink.send(iq);
+        sink.emit(iq);
     }
 
     fn relay_iq_answer(&mut self, mut iq: Element, from: &Jid, sink: &mut dyn Sink) {
@@ -570,7 +570,7 @@ impl Room {
         iq.set_attr("id", origin_id);
         iq.set_attr("from", self.occupant_jid(&target_nick));
         iq.set_attr("to", origin.as_str());
-        sink.send(iq);
+        sink.emit(iq);
     }
 
     /// Changes an occupant's role and announces it (§8.2–§8.4, §9.6,

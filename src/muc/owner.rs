@@ -32,7 +32,7 @@ impl Room {
                 .config
                 .to_form(&self.jid, &env.bounds(), &owners, &admins);
             let answer = Element::new("query", NS_MUC_OWNER).with_child(form.to_element());
-            return sink.send(stanza::iq_result(iq).with_child(answer));
+            return sink.emit(stanza::iq_result(iq).with_child(answer));
         }
         if let Some(destroy) = query.get_child("destroy", NS_MUC_OWNER) {
             let alternate = match destroy.attr("jid").map(Jid::parse) {

@@ -185,7 +185,7 @@ impl Room {
             }
             let mut p = self.presence_of(env, other, &Change::default(), false, sees, None);
             p.set_attr("to", from.as_str());
-            sink.send(p);
+            sink.emit(p);
         }
         if self.config.broadcast.offline_members {
             self.send_offline_members(env, from, sees, sink);
@@ -220,7 +220,7 @@ impl Room {
         if let Some(id) = stanza.attr("id") {
             p.set_attr("id", id);
         }
-        sink.send(p);
+        sink.emit(p);
         self.just_created = false;
         let request = Request::from_join(stanza.get_child("x", NS_MUC));
         for entry in self
@@ -230,9 +230,9 @@ impl Room {
             let mut m = entry.stanza.clone();
             m.set_attr("to", from.as_str());
             m.push_child(history::delay(self.jid.as_str(), entry.stamp));
-            sink.send(m);
+            sink.emit(m);
         }
-        sink.send(self.subject_message(from));
+        sink.emit(self.subject_message(from));
     }
 
     /// §7.2.15: the subject, from whoever set it, or empty.
@@ -281,7 +281,7 @@ impl Room {
         for (jid, nick) in offline {
             let mut p = self.offline_presence(env, jid, nick, sees_jids);
             p.set_attr("to", to.as_str());
-            sink.send(p);
+            sink.emit(p);
         }
     }
 
@@ -532,7 +532,7 @@ impl Room {
             return self.error(stanza, Condition::ItemNotFound, sink);
         };
         answer.set_attr("to", from.as_str());
-        sink.send(answer);
+        sink.emit(answer);
     }
 
     /// Takes one token from an occupant's rate limit.

@@ -45,14 +45,14 @@ impl Room {
                 .with_field(Field::form_type(NS_MUC_REGISTER))
                 .with_field(field);
             answer.push_child(form.to_element());
-            return sink.send(stanza::iq_result(iq).with_child(answer));
+            return sink.emit(stanza::iq_result(iq).with_child(answer));
         }
         let form = match Form::find_in(query) {
             Some(Ok(form)) => form,
             _ => return self.error(iq, Condition::BadRequest, sink),
         };
         match form.kind {
-            FormType::Cancel => return sink.send(stanza::iq_result(iq)),
+            FormType::Cancel => return sink.emit(stanza::iq_result(iq)),
             FormType::Submit => {}
             FormType::Form | FormType::Result => {
                 return self.error(iq, Condition::BadRequest, sink);

@@ -66,7 +66,7 @@ impl Env<'_> {
 /// Where a room's output goes. The service delivers it; tests record it.
 pub trait Sink {
     /// One stanza for one recipient (its `to` is set).
-    fn send(&mut self, stanza: Element);
+    fn emit(&mut self, stanza: Element);
     /// One stanza for many recipients; only `to` differs, so it can be
     /// serialized once.
     fn broadcast(&mut self, stanza: &Element, to: &[&Jid]);
@@ -258,7 +258,7 @@ impl Room {
             (super::NS_MUC_ADMIN, "query") => self.admin_iq(env, &iq, from, sink),
             (super::NS_MUC_OWNER, "query") => self.owner_iq(env, &iq, from, sink),
             (super::NS_REGISTER, "query") => self.register_iq(env, &iq, from, sink),
-            (super::NS_PING, "ping") if get => sink.send(stanza::iq_result(&iq)),
+            (super::NS_PING, "ping") if get => sink.emit(stanza::iq_result(&iq)),
             (super::NS_DISCO_INFO | super::NS_DISCO_ITEMS | super::NS_PING, _) => {
                 self.error(&iq, Condition::BadRequest, sink)
             }
@@ -356,7 +356,7 @@ impl Room {
     pub(super) fn error_with(&self, stanza: &Element, error: StanzaError, sink: &mut dyn Sink) {
         let error = error.with_by(self.jid.as_str());
         if let Some(reply) = stanza::error_reply(stanza, &error) {
-            sink.send(reply);
+            sink.emit(reply);
         }
     }
 
@@ -478,7 +478,7 @@ impl Room {
         {
             let mut p = self.presence_of(env, occ, change, true, sees, Some(&session.jid));
             p.set_attr("to", session.jid.as_str());
-            sink.send(p);
+            sink.emit(p);
         }
     }
 

@@ -25,7 +25,7 @@ struct Recorder {
 }
 
 impl Sink for Recorder {
-    fn send(&mut self, stanza: Element) {
+    fn emit(&mut self, stanza: Element) {
         self.out.push(stanza);
     }
     fn broadcast(&mut self, stanza: &Element, to: &[&Jid]) {
