@@ -9,7 +9,7 @@
 //! An `Env` is a handful of references, made by the server for each
 //! section ([`crate::durable`]); a test makes one from its own parts.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -90,13 +90,34 @@ pub struct Env<'a> {
     pub scheduled: &'a Scheduled,
     /// When the server started (for uptime).
     pub started: Instant,
-    /// The wall clock and the monotonic clock when this work began: one
-    /// reading for all of it (a test sets them).
-    pub now: SystemTime,
-    pub clock: Instant,
+    /// The clocks as this work first read them: one reading for all of it.
+    pub clocks: Clocks,
 }
 
+/// The wall clock and the monotonic clock, read once when first needed
+/// (most stanzas need neither).
+#[derive(Default)]
+pub struct Clocks {
+    now: Cell<Option<SystemTime>>,
+    clock: Cell<Option<Instant>>,
+}
+
+
 impl Env<'_> {
+    /// The wall clock.
+    pub fn now(&self) -> SystemTime {
+        let now = self.clocks.now.get().unwrap_or_else(SystemTime::now);
+        self.clocks.now.set(Some(now));
+        now
+    }
+
+    /// The monotonic clock.
+    pub fn clock(&self) -> Instant {
+        let clock = self.clocks.clock.get().unwrap_or_else(Instant::now);
+        self.clocks.clock.set(Some(clock));
+        clock
+    }
+
     pub fn new_id(&self) -> String {
         self.ids.new_id()
     }

@@ -5,11 +5,11 @@
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::admission::{Admission, Refusal, Ticket};
 use crate::config::{Config, Limits};
-use crate::env::{Env, Scheduled};
+use crate::env::{Clocks, Env, Scheduled};
 use crate::ids::Ids;
 use crate::im::ImCache;
 use crate::jid::Jid;
@@ -112,8 +112,7 @@ impl Server {
             routes: &self.routes,
             scheduled: &self.scheduled,
             started: self.started,
-            now: SystemTime::now(),
-            clock: Instant::now(),
+            clocks: Clocks::default(),
         }
     }
 

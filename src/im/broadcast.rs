@@ -65,7 +65,7 @@ pub fn available(env: &Env, origin: &Rc<Session>, mut stanza: Element) {
     let initial = !origin.is_available();
     origin.priority.set(parse_priority(&stanza));
     *origin.presence.borrow_mut() = Some(stanza.clone());
-    origin.im.presence_since.set(Some(env.now));
+    origin.im.presence_since.set(Some(env.now()));
 
     for contact in subscribers(env, &user) {
         stanza.set_attr("to", contact.as_str());

@@ -56,7 +56,7 @@ fn answer(env: &Env, iq: &Element, get: bool) -> Result<Option<Element>, StanzaE
             disco::server_items(env, domain, payload.attr("node")).map(Some)
         }
         (NS_VERSION, "query", true) => Ok(Some(version::answer())),
-        (NS_TIME, "time", true) => Ok(Some(time_answer(env.now))),
+        (NS_TIME, "time", true) => Ok(Some(time_answer(env.now()))),
         (NS_LAST, "query", true) => Ok(Some(last::uptime(env.started.elapsed()))),
         (NS_EXTDISCO, "services" | "credentials", true) => {
             let host = iq.attr("to").and_then(|t| Jid::parse(t).ok());
@@ -65,7 +65,7 @@ fn answer(env: &Env, iq: &Element, get: bool) -> Result<Option<Element>, StanzaE
                     .with_text("external services are for this server's users")
             })?;
             let services = &env.config.external_services;
-            let now = env.now;
+            let now = env.now();
             if payload.name == "services" {
                 Ok(Some(extdisco::services(services, &user, payload, now)))
             } else {

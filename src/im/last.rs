@@ -44,7 +44,7 @@ pub fn account_query(env: &Env, iq: &Element, account: &Jid) {
     env.after_durable(Box::new(move |env| {
         let online = env.sessions_of(&account).iter().any(|s| s.is_available());
         let outcome = match env.store.last_logouts().get(account.as_str()) {
-            Ok(last) => answer(online, last.as_ref(), unix_secs(env.now)).map(Some),
+            Ok(last) => answer(online, last.as_ref(), unix_secs(env.now())).map(Some),
             Err(e) => {
                 log::error!("reading the last logout of {account}: {e}");
                 Err(StanzaError::new(Condition::InternalServerError))
@@ -81,7 +81,7 @@ pub fn went_offline(env: &Env, session: &Session, presence: &Element) {
         return;
     }
     let logout = LastLogout {
-        at: unix_secs(env.now),
+        at: unix_secs(env.now()),
         status: presence
             .get_child("status", NS_CLIENT)
             .map(Element::text)

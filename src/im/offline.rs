@@ -64,7 +64,7 @@ fn store_message(env: &Env, stanza: &Element, account: &Jid) -> Result<(), Stanz
     let mut stored = stanza.clone();
     stored.push_child(delay::element(
         account.domain(),
-        env.now,
+        env.now(),
         Some("Offline Storage"),
     ));
     let xml = stored.to_bytes("");

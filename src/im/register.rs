@@ -246,7 +246,7 @@ async fn create_account(
         return Err(tombstoned(&account));
     }
     let interval = Duration::from_secs(u64::from(env.config.registration.min_interval_secs));
-    if let Err(wait) = registrations.reserve(ip, interval, env.clock) {
+    if let Err(wait) = registrations.reserve(ip, interval, env.clock()) {
         return Err(
             StanzaError::new(Condition::ResourceConstraint).with_text(format!(
                 "an account was registered from your address a moment ago; try again in {} seconds",

@@ -185,8 +185,8 @@ impl Service {
                 return Err(DestroyError::NotFound(jid.to_string()));
             }
         }
-        let now = env.now;
-        let clock = env.clock;
+        let now = env.now();
+        let clock = env.clock();
         let mut dispatch = self.dispatch(env, &jid);
         {
             let mut rooms = self.rooms.borrow_mut();
@@ -482,7 +482,7 @@ pub fn handle(service: &Service, env: &Host, stanza: Element, to: &Jid) {
         return host::handle(service, env, stanza, &from, to);
     }
     let jid = to.to_bare();
-    let now = env.now;
+    let now = env.now();
     match service.ensure_loaded(env, &jid) {
         Loaded::InMemory => {}
         Loaded::Unavailable => {
@@ -512,7 +512,7 @@ pub fn handle(service: &Service, env: &Host, stanza: Element, to: &Jid) {
         };
         let new_id = || env.new_id();
         let is_admin = |j: &Jid| service.is_server_admin(j);
-        let env = service.env(env, now, env.clock, &is_admin, &new_id);
+        let env = service.env(env, now, env.clock(), &is_admin, &new_id);
         room.handle(&env, stanza, &from, to, &mut dispatch);
     }
     service.finish(env, &jid, dispatch);
