@@ -102,7 +102,6 @@ pub struct Clocks {
     clock: Cell<Option<Instant>>,
 }
 
-
 impl Env<'_> {
     /// The wall clock.
     pub fn now(&self) -> SystemTime {
