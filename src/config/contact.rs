@@ -14,6 +14,10 @@ pub struct ContactAddresses {
     pub security: Vec<String>,
     pub status: Vec<String>,
     pub support: Vec<String>,
+    /// XEP-0455: where a machine-readable JSON file tells the server's
+    /// status (an outage, planned maintenance), reachable when the server
+    /// is not. `http:` or `https:` URLs.
+    pub outage_status: Vec<String>,
 }
 
 impl ContactAddresses {
@@ -48,6 +52,7 @@ impl ContactAddresses {
             security: uris(table, "security"),
             status: uris(table, "status"),
             support: uris(table, "support"),
+            outage_status: web_urls(table, "outage_status"),
         }
     }
 }
@@ -69,6 +74,27 @@ fn uris(table: &mut TableReader<'_, '_>, key: &'static str) -> Vec<String> {
             table.problem(span, format_args!("{key}: {uri:?} is not a URI{hint}"));
         } else if !out.contains(&uri) {
             out.push(uri);
+        }
+    }
+    out
+}
+
+/// Like [`uris`], but only `http:` and `https:` URLs (XEP-0455: clients
+/// fetch the file without logging in).
+fn web_urls(table: &mut TableReader<'_, '_>, key: &'static str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for url in table.strings(key).unwrap_or_default() {
+        let span = url.span();
+        let url = url.into_inner();
+        let web = url.starts_with("https://") || url.starts_with("http://");
+        if !is_uri(&url) || !web {
+            let key = table.key_path(key);
+            table.problem(
+                span,
+                format_args!("{key}: {url:?} is not an http: or https: URL"),
+            );
+        } else if !out.contains(&url) {
+            out.push(url);
         }
     }
     out
@@ -117,6 +143,23 @@ mod tests {
             found[0].starts_with("perch.toml:2: contact.admin:"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn outage_status_takes_web_urls_only() {
+        let config = parse(
+            "[contact]\noutage_status = [\"https://status.example.org/perch.json\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            config.contact.outage_status,
+            vec!["https://status.example.org/perch.json"]
+        );
+        // Not a XEP-0157 address kind: the serverinfo form stays empty.
+        assert!(config.contact.is_empty());
+        let found = problems("[contact]\noutage_status = [\"mailto:ops@example.org\"]\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("not an http: or https: URL"), "{found:?}");
     }
 
     #[test]

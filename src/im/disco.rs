@@ -54,6 +54,9 @@ pub fn server_info(env: &Env, node: Option<&str>) -> Result<Element, StanzaError
     if let Some(form) = contact_info::form(&env.config.contact) {
         query.push_child(form);
     }
+    if let Some(form) = contact_info::outage_status_form(&env.config.contact) {
+        query.push_child(form);
+    }
     Ok(query)
 }
 

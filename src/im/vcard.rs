@@ -30,7 +30,7 @@ pub fn account_query(env: &Env, iq: Element, account: &Jid) {
     let owner = requester.bare_str() == account.bare_str();
     match iq.attr("type") {
         Some("get") => {
-            let outcome = get(env, account, owner);
+            let outcome = get(env, account);
             reply::answer(env, &iq, outcome.map(Some));
         }
         Some("set") => set(env, iq, account, owner),
@@ -38,13 +38,15 @@ pub fn account_query(env: &Env, iq: Element, account: &Jid) {
     }
 }
 
-fn get(env: &Env, account: &Jid, owner: bool) -> Result<Element, StanzaError> {
+fn get(env: &Env, account: &Jid) -> Result<Element, StanzaError> {
     match env.store.vcards().get(account.as_str()) {
         Ok(Some(vcard)) => Ok(vcard),
-        // XEP-0054 §3.1: the owner may get an empty vCard.
-        Ok(None) if owner => Ok(Element::new("vCard", NS_VCARD)),
-        // §3.3: no vCard and no account look the same to others.
-        Ok(None) => Err(StanzaError::new(Condition::ServiceUnavailable)),
+        // XEP-0054 §3.1 and §3.3: an account without a vCard (never
+        // stored, or stored empty) answers with an empty one, to its owner
+        // and to others alike; clients read that as "no vCard, no
+        // avatar". (An address without an account gets
+        // `service-unavailable` before this, as RFC 6121 §8.5.1 says.)
+        Ok(None) => Ok(Element::new("vCard", NS_VCARD)),
         Err(e) => {
             log::error!("reading the vCard of {account}: {e}");
             Err(StanzaError::new(Condition::InternalServerError))
