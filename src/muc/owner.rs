@@ -75,8 +75,8 @@ impl Room {
                 }
                 sink.reply(stanza::iq_result(iq));
             }
-            FormType::Submit => match self.configure(env, &form, from, sink) {
-                Ok(()) => sink.reply(stanza::iq_result(iq)),
+            FormType::Submit => match self.configure(env, &form, iq, from, sink) {
+                Ok(()) => {}
                 Err(e) => self.error_with(
                     iq,
                     StanzaError::new(match e {
@@ -93,11 +93,15 @@ impl Room {
     }
 
     /// Applies a submitted configuration form, or changes nothing if any
-    /// of it is invalid.
+    /// of it is invalid. The owner's iq result comes first, then what the
+    /// change causes: affiliation changes, removals from a room turned
+    /// members-only, and the status notices to the occupants (§10.2.1),
+    /// the first configuration of a new room included.
     fn configure(
         &mut self,
         env: &Env,
         form: &Form,
+        iq: &Element,
         from: &Jid,
         sink: &mut dyn Sink,
     ) -> Result<(), ConfigError> {
@@ -163,7 +167,6 @@ impl Room {
         }
 
         let old = std::mem::replace(&mut self.config, submission.config);
-        let was_locked = self.locked;
         self.locked = false;
         match (old.persistent, self.config.persistent) {
             (false, true) => {
@@ -180,6 +183,7 @@ impl Room {
             self.config.history_length as usize,
             super::room::MAX_HISTORY_BYTES,
         );
+        sink.reply(stanza::iq_result(iq));
         let actor = Actor {
             nick: self.by_real.get(from).cloned(),
             jid: from.clone(),
@@ -216,7 +220,7 @@ impl Room {
             }
         }
         let codes = config::change_codes(&old, &self.config);
-        if !codes.is_empty() && !was_locked {
+        if !codes.is_empty() {
             let mut x = Element::new("x", super::NS_MUC_USER);
             for code in codes {
                 x.push_child(status(code));
