@@ -147,10 +147,9 @@ mod tests {
 
     #[test]
     fn outage_status_takes_web_urls_only() {
-        let config = parse(
-            "[contact]\noutage_status = [\"https://status.example.org/perch.json\"]\n",
-        )
-        .expect("valid");
+        let config =
+            parse("[contact]\noutage_status = [\"https://status.example.org/perch.json\"]\n")
+                .expect("valid");
         assert_eq!(
             config.contact.outage_status,
             vec!["https://status.example.org/perch.json"]

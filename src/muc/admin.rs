@@ -13,7 +13,7 @@ use super::NS_MUC_ADMIN;
 use super::presence::check_nick;
 use super::record::AffiliationRecord;
 use super::roles::{self, Affiliation, ListKind, Role};
-use super::room::{Actor, Change, Env, Room, Sink, bounded_reason};
+use super::room::{Actor, Change, Env, Room, Sink, bounded_reason, status};
 
 /// Items one `muc#admin` set may carry.
 const MAX_ITEMS: usize = 100;
@@ -314,15 +314,19 @@ impl Room {
             .map(|o| o.nick.clone())
             .collect();
         if nicks.is_empty() {
-            // §9.3 (and §10.3): the room learns of the change as a message.
-            let item = Element::new("item", super::NS_MUC_USER)
-                .with_attr("jid", jid.as_str())
-                .with_attr("affiliation", affiliation.as_str());
-            self.room_message(
-                Element::new("x", super::NS_MUC_USER).with_child(item),
-                true,
-                sink,
-            );
+            // §9.1, §9.3-§9.7 (and §10.3): the room learns of the change
+            // as a message: the item with its reason, and 301 for a ban.
+            let mut item = Element::new("item", super::NS_MUC_USER)
+                .with_attr("affiliation", affiliation.as_str())
+                .with_attr("jid", jid.as_str());
+            if let Some(reason) = &reason {
+                item.push_child(Element::new("reason", super::NS_MUC_USER).with_text(reason));
+            }
+            let mut x = Element::new("x", super::NS_MUC_USER).with_child(item);
+            if affiliation == Affiliation::Outcast {
+                x.push_child(status(301));
+            }
+            self.room_message(x, true, sink);
             return;
         }
         let effective = self.affiliation(env, jid);
