@@ -390,35 +390,51 @@ impl Room {
         for child in payload {
             p.push_child(child.clone());
         }
-        let mut item = Element::new("item", NS_MUC_USER)
-            .with_attr("affiliation", self.affiliation(env, &occ.bare).as_str())
-            .with_attr("role", change.role.unwrap_or(occ.role).as_str());
-        if (self_view || sees_jids)
-            && let Some(s) = shown
-        {
-            item.set_attr("jid", s.jid.as_str());
-        }
-        if let Some(nick) = change.new_nick {
-            item.set_attr("nick", nick);
-        }
-        // The actor's JID only for those who may see real JIDs; someone
-        // acting from outside the room has no nick to show instead.
-        if let Some(actor) = change.actor
-            && (sees_jids || actor.nick.is_some())
-        {
-            let mut a = Element::new("actor", NS_MUC_USER);
-            if let Some(nick) = &actor.nick {
-                a.set_attr("nick", nick.as_str());
+        // One item per client for those who may see real JIDs (the shown
+        // client first), as Prosody and ejabberd do; one without a JID for
+        // the others.
+        let affiliation = self.affiliation(env, &occ.bare);
+        let role = change.role.unwrap_or(occ.role);
+        let item_for = |jid: Option<&Jid>| {
+            let mut item = Element::new("item", NS_MUC_USER)
+                .with_attr("affiliation", affiliation.as_str())
+                .with_attr("role", role.as_str());
+            if let Some(jid) = jid {
+                item.set_attr("jid", jid.as_str());
             }
-            if sees_jids {
-                a.set_attr("jid", actor.jid.as_str());
+            if let Some(nick) = change.new_nick {
+                item.set_attr("nick", nick);
             }
-            item.push_child(a);
+            // The actor's JID only for those who may see real JIDs;
+            // someone acting from outside the room has no nick to show
+            // instead.
+            if let Some(actor) = change.actor
+                && (sees_jids || actor.nick.is_some())
+            {
+                let mut a = Element::new("actor", NS_MUC_USER);
+                if let Some(nick) = &actor.nick {
+                    a.set_attr("nick", nick.as_str());
+                }
+                if sees_jids {
+                    a.set_attr("jid", actor.jid.as_str());
+                }
+                item.push_child(a);
+            }
+            if let Some(reason) = change.reason {
+                item.push_child(Element::new("reason", NS_MUC_USER).with_text(reason));
+            }
+            item
+        };
+        let mut x = Element::new("x", NS_MUC_USER);
+        match shown {
+            Some(first) if self_view || sees_jids => {
+                x.push_child(item_for(Some(&first.jid)));
+                for other in occ.sessions.iter().filter(|s| s.jid != first.jid) {
+                    x.push_child(item_for(Some(&other.jid)));
+                }
+            }
+            _ => x.push_child(item_for(None)),
         }
-        if let Some(reason) = change.reason {
-            item.push_child(Element::new("reason", NS_MUC_USER).with_text(reason));
-        }
-        let mut x = Element::new("x", NS_MUC_USER).with_child(item);
         if let Some(destroy) = change.destroy {
             x.push_child(destroy.clone());
         }

@@ -1414,3 +1414,180 @@ fn groupchat_1_0_joins_and_several_clients_in_one_nick() {
     );
     assert_eq!(w.room.occupant_count(), 1);
 }
+
+// ---- one nickname, several clients (§7.2.1, §7.2.9) ----
+
+/// The full JIDs in a presence's items, in order.
+fn item_jids(p: &Element) -> Vec<String> {
+    p.get_child("x", NS_MUC_USER)
+        .map(|x| {
+            x.children()
+                .filter(|c| c.name == "item")
+                .map(|c| c.attr("jid").unwrap_or("-").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The presence of `nick` that `to` received last.
+fn presence_of<'r>(r: &'r Recorder, to: &str, nick: &str) -> &'r Element {
+    let from = format!("{ROOM}/{nick}");
+    r.to(to)
+        .into_iter()
+        .rev()
+        .find(|p| p.name == "presence" && p.attr("from") == Some(from.as_str()))
+        .unwrap_or_else(|| panic!("no presence of {nick} to {to}: {}", dump(&r.to(to))))
+}
+
+/// The owner (a moderator, who sees real JIDs), Romeo (a participant,
+/// who does not in a semi-anonymous room), and Juliet on two clients.
+fn juliet_on_two_clients() -> (World, Recorder) {
+    let mut w = World::new();
+    w.join("romeo@example/garden", "romeo");
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.join("juliet@example/phone", "juliet");
+    (w, r)
+}
+
+#[test]
+fn a_second_client_in_the_same_nick_is_one_occupant_with_two_items() {
+    let (w, r) = juliet_on_two_clients();
+    assert_eq!(w.room.occupant_count(), 3);
+    // Those who may see real JIDs: one item per client, the newest (the
+    // one whose presence is shown) first.
+    assert_eq!(
+        item_jids(presence_of(&r, "owner@example/desk", "juliet")),
+        ["juliet@example/phone", "juliet@example/balcony"]
+    );
+    // The others: one item, no JID.
+    assert_eq!(
+        item_jids(presence_of(&r, "romeo@example/garden", "juliet")),
+        ["-"]
+    );
+    // Each of her clients sees itself (110) with both of its JIDs.
+    for client in ["juliet@example/phone", "juliet@example/balcony"] {
+        let own = presence_of(&r, client, "juliet");
+        assert!(codes(own).contains(&110), "{own}");
+        assert_eq!(item_jids(own).len(), 2, "{own}");
+    }
+}
+
+#[test]
+fn presence_from_either_client_updates_the_one_occupant() {
+    let (mut w, _) = juliet_on_two_clients();
+    let r = w.stanza(&format!(
+        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}/juliet'><show>away</show></presence>"
+    ));
+    let seen = presence_of(&r, "owner@example/desk", "juliet");
+    assert_eq!(
+        seen.get_child("show", NS_CLIENT).map(|s| s.text()),
+        Some("away".into())
+    );
+    // The client that spoke last is the one shown, and listed first.
+    assert_eq!(
+        item_jids(seen),
+        ["juliet@example/balcony", "juliet@example/phone"]
+    );
+    assert_eq!(w.room.occupant_count(), 3);
+}
+
+#[test]
+fn one_client_leaving_leaves_the_occupant_with_the_other() {
+    let (mut w, _) = juliet_on_two_clients();
+    let r = w.leave("juliet@example/phone", "juliet");
+    // The leaving client alone is told it left.
+    let gone = r.only("juliet@example/phone");
+    assert_eq!(gone.attr("type"), Some("unavailable"));
+    assert_eq!(item_jids(gone), ["juliet@example/phone"]);
+    // The others see her stay, with the remaining client only.
+    let stays = presence_of(&r, "owner@example/desk", "juliet");
+    assert_eq!(stays.attr("type"), None);
+    assert_eq!(item_jids(stays), ["juliet@example/balcony"]);
+    assert_ne!(
+        presence_of(&r, "romeo@example/garden", "juliet").attr("type"),
+        Some("unavailable")
+    );
+    // Messages to the room now reach the remaining client only.
+    let r = w.groupchat("owner@example/desk", "still here?");
+    assert_eq!(r.to("juliet@example/balcony").len(), 1);
+    assert!(r.to("juliet@example/phone").is_empty());
+    // The last client leaving is the occupant leaving.
+    let r = w.leave("juliet@example/balcony", "juliet");
+    assert_eq!(
+        presence_of(&r, "romeo@example/garden", "juliet").attr("type"),
+        Some("unavailable")
+    );
+    assert_eq!(w.room.occupant_count(), 2);
+}
+
+#[test]
+fn an_error_from_one_client_removes_that_client_only() {
+    let (mut w, _) = juliet_on_two_clients();
+    // §17 / "333": her phone's server says the phone is gone.
+    let r = w.stanza(&format!(
+        "<presence xmlns='jabber:client' type='error' from='juliet@example/phone' to='{ROOM}/juliet'><error type='cancel'><remote-server-not-found xmlns='{NS_STANZAS}'/></error></presence>"
+    ));
+    assert_eq!(w.room.occupant_count(), 3);
+    assert_eq!(
+        item_jids(presence_of(&r, "owner@example/desk", "juliet")),
+        ["juliet@example/balcony"]
+    );
+}
+
+#[test]
+fn private_messages_to_the_nick_reach_every_client() {
+    let (mut w, _) = juliet_on_two_clients();
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' type='chat' from='romeo@example/garden' to='{ROOM}/juliet'><body>psst</body></message>"
+    ));
+    assert_eq!(r.to("juliet@example/balcony").len(), 1);
+    assert_eq!(r.to("juliet@example/phone").len(), 1);
+}
+
+#[test]
+fn a_nick_change_from_one_of_two_clients_is_refused() {
+    let (mut w, _) = juliet_on_two_clients();
+    let r = w.join("juliet@example/phone", "jules");
+    assert_eq!(
+        r.error_to("juliet@example/phone").as_deref(),
+        Some("not-acceptable")
+    );
+    assert_eq!(w.room.occupant_count(), 3);
+}
+
+#[test]
+fn a_ban_removes_every_client_of_the_occupant() {
+    let (mut w, _) = juliet_on_two_clients();
+    let r = w.admin(
+        "owner@example/desk",
+        "<item affiliation='outcast' jid='juliet@example'><reason>Enough</reason></item>",
+    );
+    for client in ["juliet@example/phone", "juliet@example/balcony"] {
+        let out = presence_of(&r, client, "juliet");
+        assert_eq!(out.attr("type"), Some("unavailable"), "{out}");
+        assert!(
+            codes(out).contains(&301) && codes(out).contains(&110),
+            "{out}"
+        );
+    }
+    let seen = presence_of(&r, "romeo@example/garden", "juliet");
+    assert_eq!(seen.attr("type"), Some("unavailable"));
+    assert!(codes(seen).contains(&301));
+    assert_eq!(w.room.occupant_count(), 2);
+}
+
+#[test]
+fn in_a_non_anonymous_room_everyone_sees_every_client() {
+    let mut w = World::new();
+    w.configure(
+        "owner@example/desk",
+        "<field var='muc#roomconfig_whois'><value>anyone</value></field>",
+    );
+    w.join("romeo@example/garden", "romeo");
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.join("juliet@example/phone", "juliet");
+    assert_eq!(
+        item_jids(presence_of(&r, "romeo@example/garden", "juliet")),
+        ["juliet@example/phone", "juliet@example/balcony"]
+    );
+}
