@@ -376,6 +376,7 @@ impl Room {
                         },
                         sink,
                     );
+                    self.refresh_view(env, &n, before, sink);
                 }
             }
         }

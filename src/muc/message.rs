@@ -6,7 +6,7 @@
 use crate::forms::{Field, FieldType, Form, FormType, parse_bool};
 use crate::jid::Jid;
 use crate::stanza::{self, Condition, NS_STANZAS, StanzaError};
-use crate::xml::{Element, NS_CLIENT};
+use crate::xml::{Element, NS_CLIENT, Node};
 
 use super::record::Subject;
 use super::roles::{self, Affiliation, Role};
@@ -96,6 +96,7 @@ impl Room {
         }
         stanza.remove_attr("to");
         stanza.set_attr("from", self.occupant_jid(&nick));
+        self.strip_forged_delay(&mut stanza);
         if stanza.attr("id").is_none() {
             stanza.set_attr("id", (env.new_id)());
         }
@@ -128,6 +129,20 @@ impl Room {
             super::room::MAX_HISTORY_BYTES,
         );
         self.history_dirty = true;
+    }
+
+    /// A delay stamp that claims to come from the room is the room's to
+    /// add (on history): one a client put in would backdate its message
+    /// or pass a live message off as history. Prosody strips them too.
+    fn strip_forged_delay(&self, stanza: &mut Element) {
+        let room = self.jid.as_str();
+        stanza.children.retain(|node| match node {
+            Node::Element(c) => {
+                let delay = c.is("delay", "urn:xmpp:delay") || c.is("x", "jabber:x:delay");
+                !(delay && c.attr("from") == Some(room))
+            }
+            Node::Text(_) => true,
+        });
     }
 
     /// XEP-0421: the sender's occupant id, replacing any the client put in.
@@ -536,8 +551,14 @@ impl Room {
         let Some(target) = self.occupants.get(nick) else {
             return self.error(&iq, Condition::ItemNotFound, sink);
         };
-        let is_vcard = iq.first_child().is_some_and(|p| p.ns == NS_VCARD);
-        let replier = if is_vcard {
+        // Questions for the user's account (vCards, PEP: avatars, vCard4)
+        // go to its bare JID, as Prosody does; the rest to the client.
+        let for_account = iq.first_child().is_some_and(|p| {
+            p.ns == NS_VCARD
+                || p.ns == "http://jabber.org/protocol/pubsub"
+                || p.ns == "urn:ietf:params:xml:ns:vcard-4.0"
+        });
+        let replier = if for_account {
             target.bare.clone()
         } else {
             match target.primary() {
@@ -617,17 +638,28 @@ impl Room {
                 },
                 sink,
             );
+            self.refresh_view(env, nick, old, sink);
         }
     }
 }
 
 /// Whether a groupchat message goes into the history: it has content (a
-/// body, or a subject with a body or thread) and the sender did not ask
-/// for it to stay out (XEP-0334 hints).
+/// body, a subject, an encrypted payload (XEP-0380), a chat marker
+/// (XEP-0333)) or the sender asked for it to be stored (`<store/>`), and
+/// the sender did not ask for it to stay out (XEP-0334 hints). Join history
+/// is how clients catch up on reactions and read markers too (as with
+/// Prosody).
 fn worth_keeping(stanza: &Element) -> bool {
     const NS_HINTS: &str = "urn:xmpp:hints";
+    const NS_EME: &str = "urn:xmpp:eme:0";
+    const NS_MARKERS: &str = "urn:xmpp:chat-markers:0";
     let content = stanza.get_child("body", NS_CLIENT).is_some()
-        || stanza.get_child("subject", NS_CLIENT).is_some();
+        || stanza.get_child("subject", NS_CLIENT).is_some()
+        || stanza.get_child("store", NS_HINTS).is_some()
+        || stanza.get_child("encryption", NS_EME).is_some()
+        || stanza
+            .children()
+            .any(|c| c.ns == NS_MARKERS && c.name != "markable");
     let opted_out = stanza.get_child("no-store", NS_HINTS).is_some()
         || stanza.get_child("no-permanent-store", NS_HINTS).is_some();
     content && !opted_out

@@ -496,6 +496,11 @@ pub fn handle(service: &Service, env: &Host, stanza: Element, to: &Jid) {
             let kind = Kind::of(&stanza);
             let ty = stanza.attr("type");
             let join = kind == Some(Kind::Presence) && ty.is_none() && to.resource().is_some();
+            if join && stanza.get_child("x", NS_MUC).is_none() {
+                // §7.2.19: a client that lost track of a room that is gone
+                // is told it is not in it; no room is created for it.
+                return dispatch::deliver(env, presence::not_in_room(to.as_str(), &from));
+            }
             if !join {
                 return missing_room(env, &stanza, kind, ty);
             }

@@ -70,10 +70,23 @@ impl Room {
                 }
             }
             (Some(current), Some(nick)) => {
-                self.change_nick(env, &stanza, from, &current, &nick, sink)
+                self.change_nick(env, &stanza, from, &current, &nick, sink);
+                // A join (with <x/>) under another nick is a client that
+                // lost track of the room: once renamed, it gets the room's
+                // state again (§7.2.1, as Prosody does).
+                if stanza.get_child("x", NS_MUC).is_some()
+                    && self.by_real.get(from).is_some_and(|n| *n == nick)
+                {
+                    self.send_room_state(env, &stanza, from, &nick, sink);
+                }
             }
             // §7.2.1: no nickname, no entry.
             (None, None) => self.error(&stanza, Condition::JidMalformed, sink),
+            // §7.2.19: presence without <x/> from a non-occupant is a
+            // client that lost track of the room, not a join.
+            (None, Some(nick)) if stanza.get_child("x", NS_MUC).is_none() => {
+                sink.emit(not_in_room(&self.occupant_jid(&nick), from));
+            }
             (None, Some(nick)) => self.join(env, &stanza, from, &nick, sink),
         }
     }
@@ -161,6 +174,38 @@ impl Room {
             count < limit + limit / 10 + 1
         } else {
             count < limit
+        }
+    }
+
+    /// After `nick`'s role changed from `before`: if that changed whether
+    /// it may see real JIDs (a new moderator in a semi-anonymous room, or
+    /// one who lost the role), its clients get everyone else's presence
+    /// again, with or without JIDs (§7.2.4; as Prosody does).
+    pub(super) fn refresh_view(
+        &self,
+        env: &super::room::Env,
+        nick: &str,
+        before: Role,
+        sink: &mut dyn Sink,
+    ) {
+        let Some(occ) = self.occupants.get(nick) else {
+            return;
+        };
+        let sees = self.sees_jids(occ);
+        let saw = self.config.non_anonymous() || before == Role::Moderator;
+        if sees == saw {
+            return;
+        }
+        for other in self.occupants.values().filter(|o| o.nick != nick) {
+            if !self.config.broadcast.includes(other.role) {
+                continue;
+            }
+            let p = self.presence_of(env, other, &Change::default(), false, sees, None);
+            for client in occ.session_jids() {
+                let mut copy = p.clone();
+                copy.set_attr("to", client.as_str());
+                sink.emit(copy);
+            }
         }
     }
 
@@ -501,7 +546,9 @@ impl Room {
         let Some(nick) = self.by_real.get(from).cloned() else {
             return;
         };
-        let text = kick_text(stanza);
+        // The error's own text only where real JIDs are public: it may
+        // name the client's server or device (as Prosody does).
+        let text = kick_text(stanza, self.config.non_anonymous());
         let payload = [Element::new("status", NS_CLIENT).with_text(text)];
         self.remove_session(env, &nick, from, &payload, &[333], sink);
     }
@@ -559,12 +606,39 @@ impl Room {
 /// Nicknames are resourceparts and must pass strict resourceprep (no
 /// unassigned code points, so a nick cannot change meaning when Unicode
 /// grows).
+/// A nick of nothing but spaces would make an invisible occupant, hard to
+/// address or to kick from a client: refused as Prosody does.
 pub(super) fn check_nick(nick: &str) -> Result<(), StanzaError> {
     match jid::prep_resource_strict(nick) {
-        Ok(prepped) if prepped == nick => Ok(()),
-        _ => Err(StanzaError::new(Condition::JidMalformed)
-            .with_text("Nickname must pass strict validation")),
+        Ok(prepped) if prepped == nick => {}
+        _ => {
+            return Err(StanzaError::new(Condition::JidMalformed)
+                .with_text("Nickname must pass strict validation"));
+        }
     }
+    if nick.chars().all(char::is_whitespace) {
+        return Err(StanzaError::new(Condition::NotAllowed)
+            .with_text("a nickname needs a visible character"));
+    }
+    Ok(())
+}
+
+/// §7.2.19: the explicit kick for presence without `<x/>` from someone
+/// who is not in the room (110, 307, 333), from `occupant` to `to`.
+pub(super) fn not_in_room(occupant: &str, to: &Jid) -> Element {
+    let item = Element::new("item", NS_MUC_USER)
+        .with_attr("affiliation", "none")
+        .with_attr("role", "none")
+        .with_child(Element::new("reason", NS_MUC_USER).with_text("You are not in the room."));
+    let mut x = Element::new("x", NS_MUC_USER).with_child(item);
+    for code in [110, 307, 333] {
+        x.push_child(super::room::status(code));
+    }
+    Element::new("presence", NS_CLIENT)
+        .with_attr("from", occupant)
+        .with_attr("to", to.as_str())
+        .with_attr("type", "unavailable")
+        .with_child(x)
 }
 
 /// The children of a client's presence that the room passes on (§17.2.6):
@@ -578,8 +652,9 @@ pub(super) fn reflected_payload(stanza: &Element) -> Vec<Element> {
         .collect()
 }
 
-/// "Kicked: service unavailable: Test error" from an error stanza.
-fn kick_text(stanza: &Element) -> String {
+/// "Kicked: service unavailable: Test error" from an error stanza (the
+/// last part, the error's text, only `with_text`).
+fn kick_text(stanza: &Element, with_text: bool) -> String {
     let mut text = String::from("Kicked");
     if let Some(error) = stanza.get_child("error", NS_CLIENT) {
         if let Some(condition) = error
@@ -589,7 +664,7 @@ fn kick_text(stanza: &Element) -> String {
             text.push_str(": ");
             text.push_str(&condition.name.replace('-', " "));
         }
-        if let Some(t) = error.get_child("text", NS_STANZAS) {
+        if let Some(t) = error.get_child("text", NS_STANZAS).filter(|_| with_text) {
             let t = t.text();
             if !t.is_empty() {
                 text.push_str(": ");

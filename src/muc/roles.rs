@@ -318,9 +318,15 @@ pub fn may_read_list(
             actor_affiliation >= Affiliation::Admin
                 || (non_anonymous && actor_affiliation == Affiliation::Member)
         }
-        // §10.5 / §10.8: owner and admin lists are the owners', or any
-        // member's in a non-anonymous room.
-        ListKind::Affiliation(Affiliation::Admin) | ListKind::Affiliation(Affiliation::Owner) => {
+        // §10.5 / §10.8: the admin list is the owners' and (as Prosody
+        // has it: any list at or below one's own rank) the admins'; the
+        // owner list the owners'; both any member's in a non-anonymous
+        // room.
+        ListKind::Affiliation(Affiliation::Admin) => {
+            actor_affiliation >= Affiliation::Admin
+                || (non_anonymous && actor_affiliation >= Affiliation::Member)
+        }
+        ListKind::Affiliation(Affiliation::Owner) => {
             actor_affiliation == Affiliation::Owner
                 || (non_anonymous && actor_affiliation >= Affiliation::Member)
         }
@@ -696,6 +702,9 @@ mod tests {
         assert!(!may_read_list(owners, R::Moderator, A::Admin, false));
         assert!(may_read_list(owners, R::None, A::Owner, false));
         assert!(may_read_list(owners, R::None, A::Member, true));
+        let admins = ListKind::Affiliation(A::Admin);
+        assert!(may_read_list(admins, R::Moderator, A::Admin, false));
+        assert!(!may_read_list(admins, R::Moderator, A::Member, false));
         let bans = ListKind::Affiliation(A::Outcast);
         assert!(!may_read_list(bans, R::Moderator, A::Member, true));
         assert!(may_read_list(bans, R::None, A::Admin, false));

@@ -351,3 +351,20 @@ fn temporary_rooms_have_no_history_saved() {
     h.settle();
     assert!(!h.server.store().muc_rooms().exists(ROOM).expect("read"));
 }
+
+#[test]
+fn presence_without_x_to_a_missing_room_creates_no_room() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    h.send(
+        &romeo,
+        &format!("<presence xmlns='jabber:client' to='{ROOM}/Romeo'><show>away</show></presence>"),
+    );
+    h.settle();
+    assert_eq!(h.server.muc().loaded_rooms(), 0);
+    let out = drain(&romeo);
+    assert!(
+        out.contains("type='unavailable'") && out.contains("code='333'"),
+        "{out}"
+    );
+}

@@ -444,7 +444,9 @@ fn an_error_from_a_client_removes_it_with_333() {
         p.get_child("status", NS_CLIENT)
             .map(|s| s.text())
             .as_deref(),
-        Some("Kicked: service unavailable: gone")
+        // The error's own text only in non-anonymous rooms (it may name
+        // the client's server); shared/issue978.scs has that case.
+        Some("Kicked: service unavailable")
     );
     // A bounced groupchat message does the same (ghost users, §17).
     w.join("romeo@example/garden", "romeo");
@@ -1378,17 +1380,18 @@ fn oversized_presence_is_refused() {
 }
 
 #[test]
-fn groupchat_1_0_joins_and_several_clients_in_one_nick() {
+fn presence_without_x_from_a_non_occupant_is_an_explicit_kick_then_clients_share_a_nick() {
     let mut w = World::new();
-    // No <x xmlns='…muc'/>: still a join.
+    // §7.2.19: no <x xmlns='…muc'/> from a non-occupant is a client that
+    // lost track of the room (not a groupchat 1.0 join): 110, 307, 333.
     let r = w.stanza(&format!(
-        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}/juliet'/>"
+        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}/juliet'><show>away</show></presence>"
     ));
-    assert!(
-        r.to("juliet@example/balcony")
-            .iter()
-            .any(|p| codes(p).contains(&110))
-    );
+    let kick = r.only("juliet@example/balcony");
+    assert_eq!(kick.attr("type"), Some("unavailable"));
+    assert_eq!(codes(kick), vec![110, 307, 333]);
+    assert_eq!(w.room.occupant_count(), 1);
+    w.join("juliet@example/balcony", "juliet");
     // Her phone joins under the same nick: one occupant, two clients.
     w.join("juliet@example/phone", "juliet");
     assert_eq!(w.room.occupant_count(), 2);
@@ -1589,5 +1592,138 @@ fn in_a_non_anonymous_room_everyone_sees_every_client() {
     assert_eq!(
         item_jids(presence_of(&r, "romeo@example/garden", "juliet")),
         ["juliet@example/phone", "juliet@example/balcony"]
+    );
+}
+
+// ---- details where Prosody and the XEP's examples agree ----
+
+#[test]
+fn a_delay_stamp_claiming_to_be_the_rooms_is_stripped() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.stanza(&format!(
+        "<message xmlns='jabber:client' type='groupchat' from='juliet@example/balcony' to='{ROOM}'><body>old news</body><delay xmlns='urn:xmpp:delay' from='{ROOM}' stamp='2001-01-01T00:00:00Z'/><delay xmlns='urn:xmpp:delay' from='example' stamp='2001-01-01T00:00:00Z'/></message>"
+    ));
+    let live = r.only("owner@example/desk");
+    let delays: Vec<&Element> = live
+        .children()
+        .filter(|c| c.is("delay", "urn:xmpp:delay"))
+        .collect();
+    assert_eq!(delays.len(), 1, "{live}");
+    assert_eq!(delays[0].attr("from"), Some("example"));
+}
+
+#[test]
+fn a_nick_of_only_spaces_is_not_allowed() {
+    let mut w = World::new();
+    let r = w.join("juliet@example/balcony", "   ");
+    assert_eq!(
+        r.error_to("juliet@example/balcony").as_deref(),
+        Some("not-allowed")
+    );
+    assert_eq!(w.room.occupant_count(), 1);
+}
+
+#[test]
+fn bodyless_messages_asked_to_be_stored_are_kept_in_history() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    w.stanza(&format!(
+        "<message xmlns='jabber:client' type='groupchat' from='juliet@example/balcony' to='{ROOM}'><reactions xmlns='urn:xmpp:reactions:0' id='m1'><reaction>👍</reaction></reactions><store xmlns='urn:xmpp:hints'/></message>"
+    ));
+    w.stanza(&format!(
+        "<message xmlns='jabber:client' type='groupchat' from='juliet@example/balcony' to='{ROOM}'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>"
+    ));
+    let r = w.join("romeo@example/garden", "romeo");
+    let history: Vec<&Element> = r
+        .to("romeo@example/garden")
+        .into_iter()
+        .filter(|m| m.name == "message" && m.get_child("subject", NS_CLIENT).is_none())
+        .collect();
+    assert_eq!(history.len(), 1, "{}", dump(&history));
+    assert!(
+        history[0]
+            .get_child("reactions", "urn:xmpp:reactions:0")
+            .is_some()
+    );
+}
+
+#[test]
+fn pep_and_vcard4_questions_to_an_occupant_go_to_its_account() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    w.join("romeo@example/garden", "romeo");
+    let r = w.iq(
+        "romeo@example/garden",
+        &format!("{ROOM}/juliet"),
+        "get",
+        "<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:avatar:metadata'/></pubsub>",
+    );
+    assert_eq!(
+        r.to("juliet@example").len(),
+        1,
+        "{}",
+        dump(&r.out.iter().collect::<Vec<_>>())
+    );
+    let r = w.iq(
+        "romeo@example/garden",
+        &format!("{ROOM}/juliet"),
+        "get",
+        "<ping xmlns='urn:xmpp:ping'/>",
+    );
+    assert_eq!(r.to("juliet@example/balcony").len(), 1);
+}
+
+#[test]
+fn a_join_under_another_nick_renames_and_resends_the_room() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.join("juliet@example/balcony", "jules");
+    let mine = r.to("juliet@example/balcony");
+    assert!(
+        mine.iter().any(|p| codes(p).contains(&303)),
+        "{}",
+        dump(&mine)
+    );
+    // The owner's presence comes again: the client is in sync.
+    assert!(
+        mine.iter()
+            .any(|p| p.attr("from") == Some(&format!("{ROOM}/owner"))),
+        "{}",
+        dump(&mine)
+    );
+}
+
+#[test]
+fn a_new_moderator_learns_the_real_jids_and_a_former_one_forgets_them() {
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    w.join("romeo@example/garden", "romeo");
+    let r = w.admin(
+        "owner@example/desk",
+        "<item nick='romeo' role='moderator'/>",
+    );
+    let juliet = presence_of(&r, "romeo@example/garden", "juliet");
+    assert_eq!(item_jids(juliet), ["juliet@example/balcony"]);
+    let r = w.admin(
+        "owner@example/desk",
+        "<item nick='romeo' role='participant'/>",
+    );
+    let juliet = presence_of(&r, "romeo@example/garden", "juliet");
+    assert_eq!(item_jids(juliet), ["-"]);
+}
+
+#[test]
+fn an_occupants_presence_update_without_x_is_no_kick() {
+    // (A missing room and §7.2.19: in service_tests.)
+    let mut w = World::new();
+    w.join("juliet@example/balcony", "juliet");
+    let r = w.stanza(&format!(
+        "<presence xmlns='jabber:client' from='juliet@example/balcony' to='{ROOM}/juliet'><show>dnd</show></presence>"
+    ));
+    assert!(
+        r.to("juliet@example/balcony")
+            .iter()
+            .all(|p| p.attr("type").is_none())
     );
 }
