@@ -436,6 +436,32 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_with_no_answer_queued_still_answers_the_request() {
+        let dir = TempDir::new("durable-fail-unanswered");
+        let ex = executor();
+        let server = server_with(&dir, ex);
+        let romeo = bind(&server, "romeo@localhost/garden");
+        smol::block_on(ex.run(async {
+            let request = Request::of(&iq("set", "lost"), &romeo.outbox);
+            let work = move |env: &Env| {
+                env.persist(failing_write());
+            };
+            let origin = Some(romeo.outbox.clone());
+            assert!(
+                run_sections(&server, work, request, origin, false)
+                    .await
+                    .is_err()
+            );
+            let text = sent(&romeo);
+            assert!(
+                text.contains("id='lost'") && text.contains("internal-server-error"),
+                "{text}"
+            );
+            assert!(romeo.outbox.is_closing());
+        }));
+    }
+
+    #[test]
     fn a_refusal_answers_the_request_and_the_stream_goes_on() {
         let dir = TempDir::new("durable-refusal");
         let ex = executor();

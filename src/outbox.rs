@@ -354,19 +354,13 @@ impl Gate {
             Release::Withdrawn
         });
         let mut error = None;
-        if let Some(failure) = &failure {
-            if let Some(request) = &self.request
-                && !request.answered.get()
-            {
-                error = request
-                    .error_bytes(failure)
-                    .map(|b| (request.outbox.clone(), b));
-            }
-            if !failure.refusal
-                && let Some(origin) = &self.origin
-            {
-                origin.poison();
-            }
+        if let Some(failure) = &failure
+            && let Some(request) = &self.request
+            && !request.answered.get()
+        {
+            error = request
+                .error_bytes(failure)
+                .map(|b| (request.outbox.clone(), b));
         }
         if released
             && self.answers.get()
@@ -394,6 +388,14 @@ impl Gate {
         // joins the end of its queue.
         if let Some((owed, bytes)) = error {
             owed.send_serialized(&bytes);
+        }
+        // Only now: a poisoned queue takes nothing more, the error above
+        // included.
+        if let Some(failure) = &failure
+            && !failure.refusal
+            && let Some(origin) = &self.origin
+        {
+            origin.poison();
         }
         if let Some(waker) = self.waker.borrow_mut().take() {
             waker.wake();

@@ -91,9 +91,9 @@ impl Server {
         // After a failed write the disk is the truth again: what the IM
         // handlers keep in memory may reflect the change that was lost.
         let weak = Rc::downgrade(&server);
-        server.store.on_write_failure(Box::new(move || {
+        server.store.on_write_failure(Box::new(move |processed| {
             if let Some(server) = weak.upgrade() {
-                server.im.forget_all();
+                server.im.forget_processed(processed);
             }
         }));
         server

@@ -103,9 +103,15 @@ impl ImCache {
         self.accounts.borrow_mut().remove(bare);
     }
 
-    /// Drops everything: after a failed write the disk is the truth again.
-    pub fn forget_all(&self) {
-        self.accounts.borrow_mut().clear();
+    /// After a failed write: drops the states whose writes are all
+    /// processed (up to `processed`), so the disk, the truth again, is read
+    /// back. A state with a write still in flight is kept: reading it
+    /// back now would miss that write (an offline message's number given
+    /// out twice, a roster change lost).
+    pub fn forget_processed(&self, processed: u64) {
+        self.accounts
+            .borrow_mut()
+            .retain(|_, state| state.last_write.get() > processed);
     }
 
     /// Shrinks the table after the accounts of a wave of logins left.
@@ -132,5 +138,34 @@ impl ImCache {
         accounts.retain(|bare, state| {
             state.last_write.get() > committed || sessions.any_session_of(bare, |_| true)
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TempDir;
+
+    #[test]
+    fn a_failure_forgets_only_states_with_nothing_in_flight() {
+        let dir = TempDir::new("im-cache");
+        let store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
+        let sessions = Sessions::default();
+        let cache = ImCache::default();
+        let busy = Jid::parse("busy@localhost").expect("jid");
+        let idle = Jid::parse("idle@localhost").expect("jid");
+        cache
+            .account(&store, &sessions, &busy)
+            .expect("load")
+            .wrote(7);
+        cache
+            .account(&store, &sessions, &idle)
+            .expect("load")
+            .wrote(3);
+        cache.forget_processed(5);
+        // Write 7 is still in flight: reading that account back now would
+        // miss it.
+        assert_eq!(cache.len(), 1);
+        assert!(cache.accounts.borrow().contains_key(&busy));
     }
 }

@@ -561,7 +561,16 @@ impl Connection {
         } else {
             0
         };
+        // A stream that is ending (a write it caused failed, a newer
+        // session took its place, the server stops) handles nothing more
+        // of what it already sent: "nothing after it was done".
+        if self.outbox.is_closing() {
+            return;
+        }
         self.settle_in_flight(limit).await;
+        if self.outbox.is_closing() {
+            return;
+        }
         if let durable::Routed::InFlight(gate) =
             durable::route_from_client(&self.server, session, stanza, to).await
             && gate.state() == Release::Held

@@ -30,6 +30,10 @@ pub type WriteOp = Box<dyn Fn(&redb::WriteTransaction) -> Result<(), StoreError>
 
 type Done = Sender<Result<(), StoreError>>;
 
+/// Told the highest sequence number processed after a batch in which a
+/// write failed.
+pub type FailureHook = Box<dyn Fn(u64)>;
+
 /// Output waiting for writes (see the module documentation).
 pub trait Waiter {
     /// The sequence number after which it may be settled.
@@ -88,9 +92,10 @@ pub(crate) struct Committer {
     committed: Rc<Cell<u64>>,
     waiting: RefCell<BinaryHeap<Reverse<Watched>>>,
     arrivals: Cell<u64>,
-    /// Called after a batch in which a write failed (the server reloads
-    /// what it keeps in memory from disk).
-    on_failure: RefCell<Option<Box<dyn Fn()>>>,
+    /// Called after a batch in which a write failed (not a refusal), with
+    /// the highest sequence number processed (the server reloads from
+    /// disk what it keeps in memory, where no later write is in flight).
+    on_failure: RefCell<Option<FailureHook>>,
 }
 
 /// A submitted write: await [`WriteTicket::wait`] to learn that it is on
@@ -197,7 +202,7 @@ impl Committer {
         }));
     }
 
-    pub(crate) fn on_failure(&self, hook: Box<dyn Fn()>) {
+    pub(crate) fn on_failure(&self, hook: FailureHook) {
         *self.on_failure.borrow_mut() = Some(hook);
     }
 
@@ -259,7 +264,7 @@ pub(crate) async fn run(committer: Rc<Committer>) {
             .set(committer.committed.get().max(last_seq));
         let mut failed = false;
         for (notify, result) in notify.into_iter().zip(results) {
-            failed |= result.is_err();
+            failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
             match notify {
                 Notify::Ticket(done) => {
                     let _ = done.try_send(result);
@@ -272,7 +277,7 @@ pub(crate) async fn run(committer: Rc<Committer>) {
             }
         }
         if failed && let Some(hook) = &*committer.on_failure.borrow() {
-            hook();
+            hook(committer.committed.get());
         }
         committer.settle_through(last_seq);
     }

@@ -236,8 +236,9 @@ impl Store {
         }
     }
 
-    /// Runs `hook` after every batch in which a write failed.
-    pub fn on_write_failure(&self, hook: Box<dyn Fn()>) {
+    /// Runs `hook` after every batch in which a write failed (not a
+    /// refusal), with the highest sequence number processed.
+    pub fn on_write_failure(&self, hook: Box<dyn Fn(u64)>) {
         if let Some(c) = &self.committer {
             c.on_failure(hook);
         }
