@@ -252,24 +252,29 @@ impl Framer {
                     self.compact();
                     return Ok(None);
                 }
+                // A token that is wrong and also holds invalid UTF-8 is
+                // reported as invalid UTF-8, as it is when its bytes come
+                // in several pushes (found by the `xml_framer` fuzz target).
                 Some(Token::Decl(end)) => {
-                    self.xml_decl(end)?;
+                    self.xml_decl(end).map_err(|e| self.utf8_first(end, e))?;
                     self.consume(end);
                 }
                 Some(Token::Header { end, self_closing }) => {
-                    let header = self.stream_header(end, self_closing)?;
+                    let header = self
+                        .stream_header(end, self_closing)
+                        .map_err(|e| self.utf8_first(end, e))?;
                     self.consume(end);
                     self.phase = Phase::Body;
                     self.close_pending = self_closing;
                     return Ok(Some(FrameEvent::StreamOpen(header)));
                 }
                 Some(Token::Element(end)) => {
-                    let el = self.element(end)?;
+                    let el = self.element(end).map_err(|e| self.utf8_first(end, e))?;
                     self.consume(end);
                     return Ok(Some(FrameEvent::Element(el)));
                 }
                 Some(Token::Close(end)) => {
-                    self.check_close(end)?;
+                    self.check_close(end).map_err(|e| self.utf8_first(end, e))?;
                     self.phase = Phase::Closed;
                     self.release();
                     return Ok(Some(FrameEvent::StreamClose));
@@ -572,6 +577,15 @@ impl Framer {
         Ok(())
     }
 
+    /// `error`, unless the input up to `end` holds invalid UTF-8, which
+    /// comes first.
+    fn utf8_first(&self, end: usize, error: XmlError) -> XmlError {
+        match std::str::from_utf8(self.buf.get(self.utf8_ok..end).unwrap_or_default()) {
+            Err(e) if e.error_len().is_some() => invalid_utf8(),
+            _ => error,
+        }
+    }
+
     fn consume(&mut self, end: usize) {
         self.start = end;
         self.utf8_ok = self.utf8_ok.max(end);
@@ -798,6 +812,34 @@ mod tests_support {
 
 #[cfg(test)]
 mod tests {
+
+    /// Found by the `xml_framer` fuzz target: a wrong end tag holding an
+    /// invalid byte was "unexpected end tag" when it came at once and
+    /// "invalid UTF-8" when it came in pieces.
+    #[test]
+    fn the_error_does_not_depend_on_how_the_bytes_arrive() {
+        let mut input = b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'><presence/></".to_vec();
+        input.extend_from_slice(b"\x8cresence>");
+        let outcome = |pieces: &[&[u8]]| {
+            let mut framer = Framer::new(Limits::default());
+            for piece in pieces {
+                framer.push(piece);
+                loop {
+                    match framer.next_event() {
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(e) => return Some(format!("{e:?}")),
+                    }
+                }
+            }
+            None
+        };
+        let whole = outcome(&[&input]);
+        let pieces: Vec<&[u8]> = input.chunks(8).collect();
+        assert_eq!(whole, outcome(&pieces));
+        assert!(whole.is_some_and(|e| e.contains("UTF-8")));
+    }
+
     use super::tests_support::*;
     use super::*;
     use crate::xml::{NS_CLIENT, NS_SERVER};
