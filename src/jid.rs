@@ -444,6 +444,14 @@ fn prep_domain_unicode(s: &str) -> Result<Cow<'_, str>, JidError> {
     // IDNA (RFC 3490 §3.1) treats these as dots; Nameprep alone would keep
     // U+3002, leaving a domain that can never be resolved.
     let is_dot = |c: char| matches!(c, '\u{3002}' | '\u{FF0E}' | '\u{FF61}');
+    // Code points unassigned in Unicode 3.2 are refused as they come in:
+    // Nameprep's own check runs after NFKC, which (with today's tables)
+    // may turn one into an assigned capital that is then never case-folded
+    // (U+03F9 became U+03A3, and U+03C3 on a second pass: found by the
+    // `jid` fuzz target).
+    if let Some(c) = s.chars().find(|&c| tables::unassigned_code_point(c)) {
+        return Err(JidError::UnassignedDomainChar(c));
+    }
     if s.contains(is_dot) {
         let mapped: String = s.chars().map(|c| if is_dot(c) { '.' } else { c }).collect();
         let prepared = prep_unicode(Part::Domain, &mapped, true)?.into_owned();
@@ -720,6 +728,17 @@ impl AsRef<str> for Jid {
 
 #[cfg(test)]
 mod tests {
+    /// Found by the `jid` fuzz target: U+03F9 (unassigned in Unicode 3.2)
+    /// became U+03A3 on the first pass and U+03C3 on the second; it is
+    /// refused like any unassigned code point in a domain.
+    #[test]
+    fn unassigned_code_points_in_domains_are_refused_before_mapping() {
+        assert_eq!(
+            Jid::parse("\u{03F9}"),
+            Err(JidError::UnassignedDomainChar('\u{03F9}'))
+        );
+    }
+
     use super::*;
 
     fn p(s: &str) -> Result<String, JidError> {
