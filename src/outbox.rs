@@ -272,11 +272,6 @@ impl Gate {
         outbox.push_held(self, |buf| el.write_to(buf, NS_CLIENT));
     }
 
-    /// The request this gate's output may answer.
-    pub fn request(&self) -> Option<&Rc<Request>> {
-        self.request.as_ref()
-    }
-
     /// Notes that a write this gate waits for failed.
     pub fn write_failed(&self, failure: WriteFailure) {
         let mut slot = self.failure.borrow_mut();
