@@ -99,6 +99,16 @@ impl Prepared {
 /// Opens the database, loads or creates certificates and binds every
 /// listener, so that each start-up problem is reported before serving.
 pub async fn prepare(config: Config, ex: &LocalExecutor<'static>) -> Result<Prepared, RunError> {
+    prepare_with(config, ex, Store::open).await
+}
+
+/// [`prepare`], opening the database with `open_store` (tests give it a
+/// simulated disk).
+pub(crate) async fn prepare_with(
+    config: Config,
+    ex: &LocalExecutor<'static>,
+    open_store: impl FnOnce(&std::path::Path, usize) -> Result<Store, crate::store::StoreError>,
+) -> Result<Prepared, RunError> {
     if config.listeners.iter().any(|l| l.kind == ListenerKind::S2s) {
         return Err(RunError::Unsupported(
             "s2s listeners (federation) are not supported yet; remove the kind = \"s2s\" listener"
@@ -110,7 +120,7 @@ pub async fn prepare(config: Config, ex: &LocalExecutor<'static>) -> Result<Prep
     // become owner-only (new ones are, by the umask `main` sets).
     crate::file_modes::fix(&config.data_dir);
     let cache = config.storage.cache_bytes();
-    let mut store = Store::open(&config.data_dir.join(DB_FILE), cache).map_err(RunError::Store)?;
+    let mut store = open_store(&config.data_dir.join(DB_FILE), cache).map_err(RunError::Store)?;
     // Unknown users get SCRAM salts derived from this secret; keeping it
     // stable across restarts keeps them indistinguishable from real ones.
     let secret = store.secret("scram-fake-salt").map_err(RunError::Store)?;

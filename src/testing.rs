@@ -8,6 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::{Config, ListenerKind};
 
+mod power_cut;
+
+pub use power_cut::{CutMode, PowerCut};
+
 /// A directory under the system temp dir, removed on drop.
 pub struct TempDir {
     path: PathBuf,
@@ -42,6 +46,8 @@ pub struct TestOptions {
     pub accounts: Vec<(String, String)>,
     /// TOML appended to the test configuration.
     pub extra_config: String,
+    /// The database on this simulated disk instead of a file.
+    pub disk: Option<PowerCut>,
 }
 
 /// A server on its own thread, on ephemeral loopback ports, with a fresh
@@ -94,12 +100,22 @@ impl TestServer {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
         let accounts = opts.accounts;
+        let disk = opts.disk;
         let thread = std::thread::Builder::new()
             .name("perch-test-server".into())
             .spawn(move || {
                 let ex = Rc::new(smol::LocalExecutor::new());
                 smol::block_on(ex.run(async {
-                    let prepared = match crate::run::prepare(config, &ex).await {
+                    let opened = match disk {
+                        Some(disk) => {
+                            crate::run::prepare_with(config, &ex, |path, cache| {
+                                crate::store::Store::open_with_backend(disk, path, cache)
+                            })
+                            .await
+                        }
+                        None => crate::run::prepare(config, &ex).await,
+                    };
+                    let prepared = match opened {
                         Ok(p) => p,
                         Err(e) => {
                             let _ = ready_tx.send(Err(e.to_string()));

@@ -90,6 +90,7 @@ fn in_band_registration_before_login() {
     let server = TestServer::start(TestOptions {
         accounts: vec![("romeo@localhost".into(), "password".into())],
         extra_config: OPEN_REGISTRATION.into(),
+        ..TestOptions::default()
     })
     .expect("server");
     let addr = server.c2s_addr();

@@ -61,6 +61,7 @@ fn roster_subscriptions_requests_offline_messages_and_blocklist_survive_a_restar
     let server = match TestServer::start(TestOptions {
         accounts,
         extra_config: String::new(),
+        ..TestOptions::default()
     }) {
         Ok(server) => server,
         Err(e) => panic!("test server: {e}"),
@@ -220,6 +221,7 @@ fn offline_deletion_ends_the_contacts_subscriptions() {
     let server = match TestServer::start(TestOptions {
         accounts,
         extra_config: String::new(),
+        ..TestOptions::default()
     }) {
         Ok(server) => server,
         Err(e) => panic!("test server: {e}"),

@@ -136,6 +136,7 @@ fn every_scenario_against_perch() {
         extra_config: "[limits]\nmax_connections_per_ip = 1000\n\
                        [muc]\nmessage_burst = 10000\nmessages_per_minute = 600000\n"
             .into(),
+        ..TestOptions::default()
     })
     .expect("server starts");
     let addr = server.c2s_addr();

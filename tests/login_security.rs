@@ -44,6 +44,7 @@ fn throttled_server(c2s: &str, limits: &str) -> TestServer {
             "{c2s}\n[limits]\nlogin_attempts_per_minute = {FREE}\nlogin_delay_cap_secs = {ADDRESS_CAP_SECS}\n\
              login_account_delay_cap_secs = {ACCOUNT_CAP_SECS}\n{limits}"
         ),
+        ..TestOptions::default()
     })
     .expect("the test server starts")
 }
@@ -141,6 +142,7 @@ fn a_crowd_behind_one_address_logs_in_together() {
     let server = TestServer::start(TestOptions {
         accounts,
         extra_config: format!("[limits]\nlogin_attempts_per_minute = {FREE}\n"),
+        ..TestOptions::default()
     })
     .expect("the test server starts");
     let addr = server.c2s_addr();
@@ -276,6 +278,7 @@ fn a_failure_is_answered_as_fast_as_a_success() {
     let server = TestServer::start(TestOptions {
         accounts,
         extra_config: "[limits]\nlogin_attempts_per_minute = 1000\n".into(),
+        ..TestOptions::default()
     })
     .expect("the test server starts");
     let mut successes = Vec::new();

@@ -271,6 +271,7 @@ fn persistent_rooms_survive_restarts() {
     let server = TestServer::start(TestOptions {
         accounts,
         extra_config: String::new(),
+        ..TestOptions::default()
     })
     .expect("server");
     play(&server, BEFORE);

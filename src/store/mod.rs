@@ -8,6 +8,7 @@ pub mod accounts;
 mod backup;
 pub mod blocking;
 mod commit;
+mod interrupted_creation;
 mod keys;
 pub mod last_logout;
 mod muc;
@@ -158,13 +159,43 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(dir.to_path_buf(), e))?;
         }
+        let create = || {
+            redb::Builder::new()
+                .set_cache_size(cache_bytes)
+                .create(path)
+        };
+        let db = match create() {
+            // Checked only once redb has refused the file: it holds the
+            // file lock while it opens, so another process is not racing.
+            Err(redb::DatabaseError::Storage(_))
+                if interrupted_creation::discard_file_if_interrupted(path) =>
+            {
+                create()
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.to_path_buf()),
+            other => StoreError::from(other),
+        })?;
+        Store::migrated(db, path)
+    }
+
+    /// Opens (or creates) the database on `backend` instead of a file (tests
+    /// of what a power cut leaves); `path` only names it in messages.
+    pub fn open_with_backend(
+        backend: impl redb::StorageBackend,
+        path: &Path,
+        cache_bytes: usize,
+    ) -> Result<Store, StoreError> {
+        interrupted_creation::discard_backend_if_interrupted(&backend);
         let db = redb::Builder::new()
             .set_cache_size(cache_bytes)
-            .create(path)
-            .map_err(|e| match e {
-                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked(path.to_path_buf()),
-                other => StoreError::from(other),
-            })?;
+            .create_with_backend(backend)?;
+        Store::migrated(db, path)
+    }
+
+    fn migrated(db: redb::Database, path: &Path) -> Result<Store, StoreError> {
         schema::migrate(&db)?;
         Ok(Store {
             db: Arc::new(db),

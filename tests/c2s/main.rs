@@ -48,6 +48,7 @@ fn server_with(extra_config: &str) -> TestServer {
     TestServer::start(TestOptions {
         accounts,
         extra_config: extra_config.to_string(),
+        ..TestOptions::default()
     })
     .expect("the test server starts")
 }

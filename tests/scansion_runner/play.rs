@@ -87,6 +87,7 @@ pub fn play_script(text: &str, opts: &PlayOptions) -> Result<(), Failure> {
     let server = TestServer::start(TestOptions {
         accounts,
         extra_config,
+        ..TestOptions::default()
     })
     .map_err(|e| Failure::plain(format!("the test server did not start: {e}")))?;
     let result = play_script_at(text, opts, server.c2s_addr());
