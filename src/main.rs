@@ -15,6 +15,9 @@ use perch::store::{Store, StoreError};
 const EXIT_FAILURE: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
 const EXIT_IN_USE: u8 = 3;
+/// The database stopped taking writes (a full or failing disk); systemd's
+/// `Restart=on-failure` starts Perch again, which repairs the file.
+const EXIT_STORAGE: u8 = 4;
 
 /// The configuration file of an installed Perch (the .deb puts it there).
 const SYSTEM_CONFIG: &str = "/etc/perch/perch.toml";
@@ -33,7 +36,11 @@ const SYSTEM_CONFIG: &str = "/etc/perch/perch.toml";
     note = "perch --version prints the version.\nThe configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd), /etc/perch/perch.toml; otherwise\nbuilt-in defaults apply. See perch.example.toml for every key.",
     error_code(1, "an error while running (a port in use, an unreadable file, ...)"),
     error_code(2, "the configuration or an argument is invalid"),
-    error_code(3, "the database is in use by another process")
+    error_code(3, "the database is in use by another process"),
+    error_code(
+        4,
+        "the database stopped taking writes (a full or failing disk): run stopped; a restart repairs the file"
+    )
 )]
 struct Cli {
     #[argh(subcommand)]
@@ -472,13 +479,13 @@ fn run(config_file: Option<&Path>) -> ExitCode {
             }
             let reloader = prepared.reloader();
             let control = until_stopped(signals, reloader, config_file);
-            perch::run::serve(prepared, ex.clone(), control).await;
-            Ok::<(), perch::run::RunError>(())
+            Ok::<_, perch::run::RunError>(perch::run::serve(prepared, ex.clone(), control).await)
         }
     });
     let result = smol::block_on(ex.run(server));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(perch::run::Stopped::Requested) => ExitCode::SUCCESS,
+        Ok(perch::run::Stopped::StorageFailed) => ExitCode::from(EXIT_STORAGE),
         Err(e) => {
             log::error!("{e}");
             match e {

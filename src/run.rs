@@ -185,11 +185,21 @@ fn tls_hosts(config: &Config) -> Vec<tls::HostCert> {
 
 /// Serves until `shutdown` completes, then closes every stream with
 /// `system-shutdown` and waits (briefly) for pending writes.
+/// Why [`serve`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// `shutdown` resolved (SIGTERM, a test).
+    Requested,
+    /// The database can take no more writes (see
+    /// [`crate::store::StoreError::is_storage_failure`]).
+    StorageFailed,
+}
+
 pub async fn serve(
     prepared: Prepared,
     ex: Rc<LocalExecutor<'static>>,
     shutdown: impl Future<Output = ()>,
-) {
+) -> Stopped {
     let Prepared {
         server,
         tls,
@@ -230,7 +240,23 @@ pub async fn serve(
         n.ready(&sd_notify::status_line(&server));
         tasks.push(ex.spawn(sd_notify::watchdog_loop(n.clone(), server.clone())));
     }
-    shutdown.await;
+    let stopped = futures_lite::future::or(
+        async {
+            shutdown.await;
+            Stopped::Requested
+        },
+        async {
+            server.storage_failed().await;
+            Stopped::StorageFailed
+        },
+    )
+    .await;
+    if stopped == Stopped::StorageFailed {
+        log::error!(
+            "the database {} can take no more writes (see the error above: a full or failing disk?); stopping so that it is reopened and repaired at the next start",
+            server.store().path().display()
+        );
+    }
     log::info!("shutting down");
     if let Some(n) = &notifier {
         n.stopping();
@@ -260,6 +286,7 @@ pub async fn serve(
     }
     let _ = std::fs::remove_file(admin::socket_path(&server.config().data_dir));
     log::info!("stopped");
+    stopped
 }
 
 /// Saves the changed history of occupied persistent rooms every

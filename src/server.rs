@@ -55,6 +55,9 @@ pub struct Server {
     registrations: crate::im::register::Throttle,
     /// When to give memory back after connections left.
     release: RefCell<ReleasePolicy>,
+    /// Told once the storage failed (the server then stops: see
+    /// [`Server::storage_failed`]).
+    storage_failure: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
 }
 
 impl Server {
@@ -87,13 +90,19 @@ impl Server {
             log_limit: RefCell::new(LogLimiter::default()),
             registrations: Default::default(),
             release: RefCell::new(ReleasePolicy::default()),
+            storage_failure: smol::channel::bounded(1),
         });
-        // After a failed write the disk is the truth again: what the IM
-        // handlers keep in memory may reflect the change that was lost.
+        // After a failed write the disk is the truth again for what the IM
+        // handlers keep in memory (it may reflect the change that was
+        // lost); rooms, whose memory is the truth, are written again.
         let weak = Rc::downgrade(&server);
-        server.store.on_write_failure(Box::new(move |processed| {
+        server.store.on_write_failure(Box::new(move |failure| {
             if let Some(server) = weak.upgrade() {
-                server.im.forget_processed(processed);
+                server.im.forget_processed(failure.processed);
+                server.muc.writes_failed(failure.processed);
+                if failure.storage_failed {
+                    let _ = server.storage_failure.0.try_send(());
+                }
             }
         }));
         server
@@ -114,6 +123,14 @@ impl Server {
             started: self.started,
             clocks: Clocks::default(),
         }
+    }
+
+    /// Resolves once a write failed for a reason that fails every later
+    /// write too (an I/O error: a full or failing disk). `perch run` then
+    /// stops with its own exit status, and systemd restarts it: opening
+    /// the file again repairs it, and nothing acknowledged is lost.
+    pub async fn storage_failed(&self) {
+        let _ = self.storage_failure.1.recv().await;
     }
 
     pub fn config(&self) -> &Config {

@@ -206,6 +206,21 @@ impl TestServer {
         Self::start_in(dir, opts)
     }
 
+    /// Whether the server stopped without being asked (its storage
+    /// failed), within `limit`.
+    pub fn stops_by_itself_within(&self, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     pub fn stop(mut self) {
         self.shutdown();
     }

@@ -37,8 +37,9 @@ impl<'a> Dispatch<'a> {
         }
     }
 
-    /// Saving the history of a room that is emptying.
-    pub(super) fn store_history(&mut self, write: MucWrite) {
+    /// A write outside the room's handling: the history of a room that is
+    /// emptying, the removal of a destroyed room written again.
+    pub(super) fn store_outside(&mut self, write: MucWrite) {
         self.writes.push(write);
     }
 

@@ -76,6 +76,9 @@ pub struct Service {
     written: RefCell<FastMap<Jid, u64>>,
     /// The same writes in commit order, to forget them once committed.
     write_order: RefCell<VecDeque<(Jid, u64)>>,
+    /// Rooms whose write may have failed: memory is ahead of the disk.
+    /// Each is written again whole (see [`Service::writes_failed`]).
+    unsaved: RefCell<FastMap<Jid, Unsaved>>,
     occupant_key: ring::hmac::Key,
     /// Server admins, parsed once: they act as owners of every room.
     admins: Vec<Jid>,
@@ -110,6 +113,15 @@ impl fmt::Display for DestroyError {
 
 impl std::error::Error for DestroyError {}
 
+/// What a room whose write failed must look like on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unsaved {
+    /// As it is in memory.
+    AsInMemory,
+    /// Gone: it was destroyed (and has left memory).
+    Destroyed,
+}
+
 enum Loaded {
     InMemory,
     Missing,
@@ -124,6 +136,7 @@ impl Service {
             rooms: RefCell::new(FastMap::default()),
             written: RefCell::new(FastMap::default()),
             write_order: RefCell::new(VecDeque::new()),
+            unsaved: RefCell::new(FastMap::default()),
             occupant_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
             admins: admins
                 .iter()
@@ -229,12 +242,60 @@ impl Service {
     }
 
     /// Where the room's output goes while it handles one event: behind the
-    /// room's writes that may not be on disk yet.
+    /// room's writes that may not be on disk yet, and behind the whole
+    /// room written again if a write of it failed.
     fn dispatch<'a>(&self, env: &'a Host<'a>, room: &Jid) -> Dispatch<'a> {
         if let Some(&seq) = self.written.borrow().get(room) {
             env.depend_on(seq);
         }
-        Dispatch::new(env)
+        let mut dispatch = Dispatch::new(env);
+        if self.unsaved.borrow().get(room) == Some(&Unsaved::AsInMemory)
+            && let Some(room_in_memory) = self.rooms.borrow_mut().get_mut(room)
+        {
+            self.unsaved.borrow_mut().remove(room);
+            room_in_memory.save_again(&mut dispatch);
+        }
+        dispatch
+    }
+
+    /// After a batch in which a write failed (disk full, I/O error), up to
+    /// write `processed`: every room written in it may now be ahead of the
+    /// disk in memory. Which write failed is not known, so each is written
+    /// again whole, in one transaction, at its next event or at the next
+    /// periodic save, whichever comes first, and kept in memory until then.
+    /// A rewrite that fails comes back here and is tried again.
+    pub fn writes_failed(&self, processed: u64) {
+        let rooms = self.rooms.borrow();
+        let mut unsaved = self.unsaved.borrow_mut();
+        for (room, seq) in self.write_order.borrow().iter() {
+            if *seq > processed {
+                break;
+            }
+            let state = match rooms.get(room) {
+                Some(r) if !r.destroyed => Unsaved::AsInMemory,
+                _ => Unsaved::Destroyed,
+            };
+            log::warn!("room {room}: a write may have failed; the room will be written again");
+            unsaved.insert(room.clone(), state);
+        }
+    }
+
+    /// Writes every room that [`Service::writes_failed`] marked, now.
+    fn save_unsaved(&self, env: &Host) {
+        let marked: Vec<(Jid, Unsaved)> = self.unsaved.borrow_mut().drain().collect();
+        for (jid, state) in marked {
+            let mut dispatch = Dispatch::new(env);
+            match (state, self.rooms.borrow_mut().get_mut(&jid)) {
+                (Unsaved::AsInMemory, Some(room)) => room.save_again(&mut dispatch),
+                (Unsaved::AsInMemory, None) => continue,
+                (Unsaved::Destroyed, _) => dispatch.store_outside(MucWrite::DeleteRoom {
+                    room: jid.to_string(),
+                }),
+            }
+            if let Some(seq) = dispatch.finish() {
+                self.wrote(&jid, seq);
+            }
+        }
     }
 
     /// Notes that `seq` writes `room`.
@@ -345,7 +406,10 @@ impl Service {
         if stored + temporary >= settings.max_rooms {
             return Err(StanzaError::new(Condition::ResourceConstraint)
                 .with_type(ErrorType::Wait)
-                .with_text("this service has too many rooms"));
+                .with_text(format!(
+                    "this service has reached its limit of {} rooms",
+                    settings.max_rooms
+                )));
         }
         if !self.is_server_admin(creator) {
             let bare = creator.to_bare();
@@ -360,7 +424,10 @@ impl Service {
             if owned >= settings.max_rooms_per_user {
                 return Err(StanzaError::new(Condition::ResourceConstraint)
                     .with_type(ErrorType::Wait)
-                    .with_text("you own too many temporary rooms"));
+                    .with_text(format!(
+                        "you have reached the limit of {} temporary rooms per user",
+                        settings.max_rooms_per_user
+                    )));
             }
         }
         let bounds = config::ConfigBounds {
@@ -384,7 +451,7 @@ impl Service {
                 && !room.destroyed
                 && let Some(write) = room.take_history_write()
             {
-                dispatch.store_history(write);
+                dispatch.store_outside(write);
             }
         }
         if let Some(seq) = dispatch.finish() {
@@ -404,6 +471,10 @@ impl Service {
             if rooms.get(jid).is_some_and(|r| r.destroyed) {
                 rooms.remove(jid);
             }
+            return;
+        }
+        if self.unsaved.borrow().get(jid) == Some(&Unsaved::AsInMemory) {
+            // Memory holds the only copy of what failed to be written.
             return;
         }
         let mut rooms = self.rooms.borrow_mut();
@@ -428,6 +499,7 @@ impl Service {
     /// were queued.
     pub fn save_changed_history(&self, env: &Host) -> usize {
         self.forget_committed(env);
+        self.save_unsaved(env);
         let writes: Vec<(Jid, MucWrite)> = self
             .rooms
             .borrow_mut()

@@ -589,6 +589,22 @@ impl Room {
         }
     }
 
+    /// The whole room, replacing what is stored, in one write: after a
+    /// write of it failed, when the disk may be behind memory. A room that
+    /// is not persistent (any more) is removed from the disk.
+    pub(super) fn save_again(&mut self, sink: &mut dyn Sink) {
+        sink.store(MucWrite::DeleteRoom {
+            room: self.jid.to_string(),
+        });
+        if self.config.persistent {
+            self.save_everything(sink);
+            self.history_dirty = true;
+            if let Some(history) = self.take_history_write() {
+                sink.store(history);
+            }
+        }
+    }
+
     /// The history, stored when a persistent room leaves memory and every
     /// [`super::HISTORY_SAVE_INTERVAL`] while occupied; `None` when there is
     /// nothing new to store.

@@ -240,6 +240,11 @@ fn several_muc_domains_and_room_creation_limits() {
     );
     let out = drain(&romeo);
     assert!(out.contains("resource-constraint"), "{out}");
+    // The text names the limit.
+    assert!(
+        out.contains("the limit of 2 temporary rooms per user"),
+        "{out}"
+    );
     assert_eq!(h.server.muc().loaded_rooms(), 2);
     // ... not for a server admin.
     let root = h.client("root@localhost/console");
@@ -367,4 +372,164 @@ fn presence_without_x_to_a_missing_room_creates_no_room() {
         out.contains("type='unavailable'") && out.contains("code='333'"),
         "{out}"
     );
+}
+
+#[test]
+fn the_service_room_limit_is_named_when_reached() {
+    let h = Harness::with_config("[muc]\nmax_rooms = 1\n");
+    let romeo = h.client("romeo@localhost/a");
+    h.send(
+        &romeo,
+        "<presence xmlns='jabber:client' to='one@conference.localhost/Romeo'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+    );
+    assert!(drain(&romeo).contains("code='201'"));
+    let juliet = h.client("juliet@localhost/a");
+    h.send(
+        &juliet,
+        "<presence xmlns='jabber:client' to='two@conference.localhost/Juliet'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+    );
+    let out = drain(&juliet);
+    assert!(
+        out.contains("resource-constraint") && out.contains("its limit of 1 rooms"),
+        "{out}"
+    );
+    assert_eq!(h.server.muc().loaded_rooms(), 1);
+}
+
+/// What a failed write would leave: the disk without the room's changes.
+fn lose_on_disk(h: &Harness) {
+    h.server
+        .store()
+        .write_now(crate::store::muc_write_op(vec![
+            crate::store::MucWrite::DeleteRoom {
+                room: ROOM.to_string(),
+            },
+        ]))
+        .expect("delete behind the service's back");
+}
+
+#[test]
+fn a_room_whose_write_failed_is_written_again_whole() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    configure(
+        &h,
+        &romeo,
+        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>",
+    );
+    h.send(
+        &romeo,
+        &format!(
+            "<iq xmlns='jabber:client' type='set' id='aff' to='{ROOM}'><query xmlns='http://jabber.org/protocol/muc#admin'>\
+             <item affiliation='member' jid='juliet@localhost'/></query></iq>"
+        ),
+    );
+    // The committer's failure hook, as after a batch that failed.
+    h.server.muc().writes_failed(u64::MAX);
+    h.settle();
+    lose_on_disk(&h);
+    assert!(!h.server.store().muc_rooms().exists(ROOM).expect("read"));
+
+    // The room's next event writes it again, whole, before its output.
+    h.send(
+        &romeo,
+        &format!("<message xmlns='jabber:client' type='groupchat' id='m1' to='{ROOM}'><body>hi</body></message>"),
+    );
+    h.settle();
+    let stored = h
+        .server
+        .store()
+        .muc_rooms()
+        .load(ROOM)
+        .expect("read")
+        .expect("stored again");
+    let users: Vec<&str> = stored
+        .affiliations
+        .iter()
+        .map(|(u, _)| u.as_str())
+        .collect();
+    assert_eq!(users, ["juliet@localhost", "romeo@localhost"]);
+
+    // Written again once only.
+    lose_on_disk(&h);
+    h.send(
+        &romeo,
+        &format!("<message xmlns='jabber:client' type='groupchat' id='m2' to='{ROOM}'><body>again</body></message>"),
+    );
+    h.settle();
+    assert!(!h.server.store().muc_rooms().exists(ROOM).expect("read"));
+}
+
+#[test]
+fn an_empty_room_whose_write_failed_stays_in_memory_until_written_again() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    configure(
+        &h,
+        &romeo,
+        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>",
+    );
+    h.send(
+        &romeo,
+        &format!("<presence xmlns='jabber:client' type='unavailable' to='{ROOM}/Romeo'/>"),
+    );
+    h.server.muc().writes_failed(u64::MAX);
+    h.settle();
+    lose_on_disk(&h);
+    assert_eq!(
+        h.server.muc().loaded_rooms(),
+        1,
+        "memory holds the only copy"
+    );
+
+    // The periodic save writes it; then it may leave memory.
+    h.server.muc().save_changed_history(&h.server.env());
+    h.settle();
+    assert!(h.server.store().muc_rooms().exists(ROOM).expect("read"));
+    assert_eq!(h.server.muc().loaded_rooms(), 0);
+}
+
+#[test]
+fn a_destroyed_room_whose_removal_failed_is_removed_again() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    configure(
+        &h,
+        &romeo,
+        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>",
+    );
+    h.settle();
+    let stored = h
+        .server
+        .store()
+        .muc_rooms()
+        .load(ROOM)
+        .expect("read")
+        .expect("stored");
+    h.send(
+        &romeo,
+        &format!(
+            "<iq xmlns='jabber:client' type='set' id='destroy' to='{ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'>\
+             <destroy/></query></iq>"
+        ),
+    );
+    h.server.muc().writes_failed(u64::MAX);
+    h.settle();
+    // As if the removal had not been written.
+    let record = stored.record.clone();
+    h.server
+        .store()
+        .write_now(crate::store::muc_write_op(vec![
+            crate::store::MucWrite::PutRoom {
+                room: ROOM.to_string(),
+                value: record,
+            },
+        ]))
+        .expect("put back");
+    h.server.muc().save_changed_history(&h.server.env());
+    h.settle();
+    assert!(!h.server.store().muc_rooms().exists(ROOM).expect("read"));
 }

@@ -30,9 +30,17 @@ pub type WriteOp = Box<dyn Fn(&redb::WriteTransaction) -> Result<(), StoreError>
 
 type Done = Sender<Result<(), StoreError>>;
 
-/// Told the highest sequence number processed after a batch in which a
-/// write failed.
-pub type FailureHook = Box<dyn Fn(u64)>;
+/// What the failure hook is told after a batch in which a write failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchFailure {
+    /// The highest sequence number processed.
+    pub processed: u64,
+    /// A failure of the storage itself (see
+    /// [`StoreError::is_storage_failure`]): no later write will succeed.
+    pub storage_failed: bool,
+}
+
+pub type FailureHook = Box<dyn Fn(BatchFailure)>;
 
 /// Output waiting for writes (see the module documentation).
 pub trait Waiter {
@@ -263,8 +271,10 @@ pub(crate) async fn run(committer: Rc<Committer>) {
             .committed
             .set(committer.committed.get().max(last_seq));
         let mut failed = false;
+        let mut storage_failed = false;
         for (notify, result) in notify.into_iter().zip(results) {
             failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
+            storage_failed |= result.as_ref().is_err_and(StoreError::is_storage_failure);
             match notify {
                 Notify::Ticket(done) => {
                     let _ = done.try_send(result);
@@ -277,7 +287,10 @@ pub(crate) async fn run(committer: Rc<Committer>) {
             }
         }
         if failed && let Some(hook) = &*committer.on_failure.borrow() {
-            hook(committer.committed.get());
+            hook(BatchFailure {
+                processed: committer.committed.get(),
+                storage_failed,
+            });
         }
         committer.settle_through(last_seq);
     }

@@ -22,7 +22,7 @@ pub mod vcards;
 
 pub use accounts::{Accounts, CredentialReader, delete_account_op, set_credentials_op};
 pub use backup::{BackupSummary, snapshot_into};
-pub use commit::{Waiter, WriteOp, WriteTicket};
+pub use commit::{BatchFailure, Waiter, WriteOp, WriteTicket};
 pub use last_logout::{LastLogout, LastLogouts};
 pub use muc::{MucRooms, MucWrite, StoredRoom, write_op as muc_write_op};
 pub use private_xml::PrivateXml;
@@ -86,6 +86,24 @@ impl StoreError {
                 | StoreError::Tombstoned(_)
                 | StoreError::LimitExceeded(_)
                 | StoreError::InvalidKey { .. }
+        )
+    }
+}
+
+impl StoreError {
+    /// The database can take no more writes until it is reopened: redb
+    /// refuses every write after an I/O error (and a reopen repairs the
+    /// file), so the server stops rather than answer every request with
+    /// an error. A full or failing disk, a file removed under it.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(
+                redb::Error::Io(_)
+                    | redb::Error::PreviousIo
+                    | redb::Error::DatabaseClosed
+                    | redb::Error::Corrupted(_)
+            )
         )
     }
 }
@@ -268,8 +286,8 @@ impl Store {
     }
 
     /// Runs `hook` after every batch in which a write failed (not a
-    /// refusal), with the highest sequence number processed.
-    pub fn on_write_failure(&self, hook: Box<dyn Fn(u64)>) {
+    /// refusal).
+    pub fn on_write_failure(&self, hook: Box<dyn Fn(BatchFailure)>) {
         if let Some(c) = &self.committer {
             c.on_failure(hook);
         }
