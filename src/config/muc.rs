@@ -30,8 +30,9 @@ pub struct MucConfig {
     pub room_creation: RoomCreation,
     /// Rooms that may exist at once (stored and temporary together).
     pub max_rooms: usize,
-    /// Temporary rooms one user may own at once, so one account cannot
-    /// use up the service by creating rooms.
+    /// Rooms (temporary and stored) one user may own when creating
+    /// another, so one account cannot use up the service (or the disk) by
+    /// creating rooms.
     pub max_rooms_per_user: usize,
     /// Occupants per room; room owners may set a lower limit.
     pub max_occupants: u32,

@@ -378,6 +378,22 @@ impl Service {
         Loaded::InMemory
     }
 
+    /// How many stored rooms `user` owns (unreadable records count as
+    /// not owned; a failed read as none: creation is then not refused).
+    fn stored_rooms_owned_by(&self, env: &Host, user: &Jid) -> usize {
+        match env.store.muc_rooms().affiliations_of(user.as_str()) {
+            Ok(records) => records
+                .iter()
+                .filter_map(|bytes| AffiliationRecord::decode(bytes).ok())
+                .filter(|r| r.affiliation == roles::Affiliation::Owner)
+                .count(),
+            Err(e) => {
+                log::error!("counting the rooms {user} owns: {e}");
+                0
+            }
+        }
+    }
+
     /// Creates a room for a first join, if the user may create one.
     fn create(
         &self,
@@ -413,7 +429,7 @@ impl Service {
         }
         if !self.is_server_admin(creator) {
             let bare = creator.to_bare();
-            let owned = self
+            let owned_temporary = self
                 .rooms
                 .borrow()
                 .values()
@@ -421,11 +437,18 @@ impl Service {
                     !r.config.persistent && r.stored_affiliation(&bare) == roles::Affiliation::Owner
                 })
                 .count();
-            if owned >= settings.max_rooms_per_user {
+            // Stored rooms count too: one user must not fill the service
+            // (and the disk) with rooms made persistent one by one.
+            let owned_stored = if owned_temporary < settings.max_rooms_per_user {
+                self.stored_rooms_owned_by(env, &bare)
+            } else {
+                0
+            };
+            if owned_temporary + owned_stored >= settings.max_rooms_per_user {
                 return Err(StanzaError::new(Condition::ResourceConstraint)
                     .with_type(ErrorType::Wait)
                     .with_text(format!(
-                        "you have reached the limit of {} temporary rooms per user",
+                        "you own {} rooms, the limit per user",
                         settings.max_rooms_per_user
                     )));
             }

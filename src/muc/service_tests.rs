@@ -241,10 +241,7 @@ fn several_muc_domains_and_room_creation_limits() {
     let out = drain(&romeo);
     assert!(out.contains("resource-constraint"), "{out}");
     // The text names the limit.
-    assert!(
-        out.contains("the limit of 2 temporary rooms per user"),
-        "{out}"
-    );
+    assert!(out.contains("you own 2 rooms, the limit per user"), "{out}");
     assert_eq!(h.server.muc().loaded_rooms(), 2);
     // ... not for a server admin.
     let root = h.client("root@localhost/console");
@@ -532,4 +529,47 @@ fn a_destroyed_room_whose_removal_failed_is_removed_again() {
     h.server.muc().save_changed_history(&h.server.env());
     h.settle();
     assert!(!h.server.store().muc_rooms().exists(ROOM).expect("read"));
+}
+
+#[test]
+fn stored_rooms_count_towards_the_rooms_one_user_may_own() {
+    let h = Harness::with_config("[muc]\nmax_rooms_per_user = 2\n");
+    let romeo = h.client("romeo@localhost/a");
+    for room in ["one", "two"] {
+        let jid = format!("{room}@conference.localhost");
+        h.send(
+            &romeo,
+            &format!("<presence xmlns='jabber:client' to='{jid}/Romeo'><x xmlns='http://jabber.org/protocol/muc'/></presence>"),
+        );
+        h.send(
+            &romeo,
+            &format!(
+                "<iq xmlns='jabber:client' type='set' id='c' to='{jid}'><query xmlns='http://jabber.org/protocol/muc#owner'>\
+                 <x xmlns='jabber:x:data' type='submit'>\
+                 <field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query></iq>"
+            ),
+        );
+        // Leaves: the stored room leaves memory.
+        h.send(
+            &romeo,
+            &format!("<presence xmlns='jabber:client' type='unavailable' to='{jid}/Romeo'/>"),
+        );
+    }
+    h.settle();
+    assert_eq!(h.server.muc().loaded_rooms(), 0, "only on disk now");
+    drain(&romeo);
+    h.send(
+        &romeo,
+        "<presence xmlns='jabber:client' to='three@conference.localhost/Romeo'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+    );
+    let out = drain(&romeo);
+    assert!(out.contains("resource-constraint"), "{out}");
+    assert!(out.contains("you own 2 rooms, the limit per user"), "{out}");
+    // Rooms others own do not count: Juliet may still create one.
+    let juliet = h.client("juliet@localhost/a");
+    h.send(
+        &juliet,
+        "<presence xmlns='jabber:client' to='three@conference.localhost/Juliet'><x xmlns='http://jabber.org/protocol/muc'/></presence>",
+    );
+    assert!(drain(&juliet).contains("code='201'"));
 }

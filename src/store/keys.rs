@@ -26,7 +26,7 @@ use super::StoreError;
 pub(crate) type Def = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
 /// Ends the first part of a two-part key.
-const SEPARATOR: u8 = 0x00;
+pub(crate) const SEPARATOR: u8 = 0x00;
 /// The byte after [`SEPARATOR`]: `owner` followed by it sorts after every
 /// key that starts with `owner` and the separator.
 const AFTER_SEPARATOR: u8 = 0x01;

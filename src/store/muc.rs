@@ -142,6 +142,28 @@ impl<'a> MucRooms<'a> {
         })
     }
 
+    /// The encoded affiliation records `user` holds in stored rooms. A
+    /// scan of every affiliation: for the rare question of how many rooms
+    /// one user owns, asked when the user creates one.
+    pub fn affiliations_of(&self, user: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.store.read(|txn| {
+            let table = txn.open_table(MUC_AFFILIATIONS)?;
+            let mut found = Vec::new();
+            for entry in table.iter()? {
+                let (key, value) = entry?;
+                let key = key.value();
+                let is_user = key
+                    .strip_suffix(user.as_bytes())
+                    .and_then(|rest| rest.strip_suffix(&[keys::SEPARATOR]))
+                    .is_some_and(|room| !room.contains(&keys::SEPARATOR));
+                if is_user {
+                    found.push(value.value().to_vec());
+                }
+            }
+            Ok(found)
+        })
+    }
+
     pub fn count(&self) -> Result<u64, StoreError> {
         self.store.read(|txn| Ok(txn.open_table(MUC_ROOMS)?.len()?))
     }
