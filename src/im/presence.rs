@@ -10,6 +10,7 @@ use std::rc::Rc;
 use crate::env::Env;
 use crate::jid::Jid;
 use crate::session::Session;
+use crate::stanza::{Condition, ErrorType, StanzaError};
 use crate::xml::{Element, NS_CLIENT};
 
 use super::subscription::Request;
@@ -38,20 +39,42 @@ pub fn directed_from_client(env: &Env, origin: &Rc<Session>, mut stanza: Element
     if let Some(request) = Request::from_type(stanza.attr("type")) {
         return subscription_flow::outbound(env, origin, stanza, &to, request);
     }
-    track_directed(origin, &stanza, &to);
+    if !track_directed(origin, &stanza, &to) {
+        return env.bounce(
+            &stanza,
+            StanzaError::new(Condition::ResourceConstraint)
+                .with_type(ErrorType::Wait)
+                .with_text(format!(
+                    "this session has sent presence to {MAX_DIRECTED_PRESENCES} addresses (rooms included), the limit; send unavailable presence to some first"
+                )),
+        );
+    }
     vcard::stamp_avatar(env, origin, &mut stanza);
     env.deliver(stanza, &to);
 }
 
+/// Addresses one session may have sent available directed presence to
+/// (rooms it is in among them): each is remembered until the session ends,
+/// so the number is bounded like every other thing a client makes the
+/// server hold.
+pub const MAX_DIRECTED_PRESENCES: usize = 1000;
+
 /// Records (or forgets) a directed presence so that going offline later
-/// reaches its target too (RFC 6121 §4.6.3).
-pub fn track_directed(origin: &Session, stanza: &Element, to: &Jid) {
+/// reaches its target too (RFC 6121 §4.6.3). `false` (nothing recorded)
+/// if the session is at [`MAX_DIRECTED_PRESENCES`].
+pub fn track_directed(origin: &Session, stanza: &Element, to: &Jid) -> bool {
     let mut directed = origin.directed.borrow_mut();
     match stanza.attr("type") {
-        None if !directed.contains(to) => directed.push(to.clone()),
+        None if !directed.contains(to) => {
+            if directed.len() >= MAX_DIRECTED_PRESENCES {
+                return false;
+            }
+            directed.push(to.clone());
+        }
         Some("unavailable") => directed.retain(|j| j != to),
         _ => {}
     }
+    true
 }
 
 /// The session went away without saying goodbye: tell the contacts, the
@@ -114,5 +137,33 @@ pub fn to_missing_account(env: &Env, stanza: &Element, missing: &Jid) {
 pub fn to_unavailable_resource(env: &Env, stanza: Element, to: &Jid) {
     if is_for_account(&stanza) {
         to_bare(env, stanza, &to.to_bare());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::section::OutputHold;
+    use crate::session::Outbox;
+
+    #[test]
+    fn directed_presences_a_session_is_remembered_for_are_bounded() {
+        let jid = Jid::parse("romeo@localhost/a").unwrap();
+        let session = Session::new(1, jid, Outbox::new(), OutputHold::new());
+        let available = Element::new("presence", NS_CLIENT);
+        for n in 0..MAX_DIRECTED_PRESENCES {
+            let to = Jid::parse(&format!("room{n}@conference.localhost/Romeo")).unwrap();
+            assert!(track_directed(&session, &available, &to));
+        }
+        let one_more = Jid::parse("more@conference.localhost/Romeo").unwrap();
+        assert!(!track_directed(&session, &available, &one_more));
+        assert_eq!(session.directed.borrow().len(), MAX_DIRECTED_PRESENCES);
+        // Presence again to a remembered address, and unavailable presence,
+        // are always accepted; the latter makes room.
+        let known = Jid::parse("room7@conference.localhost/Romeo").unwrap();
+        assert!(track_directed(&session, &available, &known));
+        let unavailable = Element::new("presence", NS_CLIENT).with_attr("type", "unavailable");
+        assert!(track_directed(&session, &unavailable, &known));
+        assert!(track_directed(&session, &available, &one_more));
     }
 }
