@@ -158,7 +158,8 @@ impl State {
                     let end = offset + data.len() as u64;
                     while at < end {
                         let piece_end = ((at / SECTOR + 1) * SECTOR).min(end);
-                        if self.mode != CutMode::KeepSectors || self.next_random().is_multiple_of(2) {
+                        if self.mode != CutMode::KeepSectors || self.next_random().is_multiple_of(2)
+                        {
                             let from = (at - offset) as usize;
                             let to = (piece_end - offset) as usize;
                             write_into(&mut image, at, &data[from..to]);
