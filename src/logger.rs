@@ -17,13 +17,8 @@ impl log::Log for StderrLogger {
     }
 
     fn log(&self, record: &log::Record<'_>) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        // Dependencies log at debug/trace with their own targets; keep
-        // them out unless tracing is asked for.
-        let ours = record.target().starts_with("perch");
-        if !ours && record.level() > log::Level::Info && log::max_level() < log::LevelFilter::Trace
+        if !self.enabled(record.metadata())
+            || !shown(record.target(), record.level(), log::max_level())
         {
             return;
         }
@@ -49,6 +44,23 @@ impl log::Log for StderrLogger {
     }
 }
 
+/// Whether a record that passed the level filter is written.
+///
+/// Dependencies log at debug/trace with their own targets; those stay out
+/// unless tracing is asked for. rustls warns about what a peer sent (an IP
+/// address as server name, a warning alert, a refused renegotiation): one
+/// line per handshake that anyone who can connect repeats at will, so
+/// those are debug lines here, not a way to fill the operator's disk.
+fn shown(target: &str, level: log::Level, max: log::LevelFilter) -> bool {
+    if target.starts_with("perch") {
+        return true;
+    }
+    if target.starts_with("rustls") && level == log::Level::Warn {
+        return max >= log::LevelFilter::Debug;
+    }
+    level <= log::Level::Info || max >= log::LevelFilter::Trace
+}
+
 /// Installs the logger once; later calls only change the level.
 pub fn init(level: log::LevelFilter) {
     if !INSTALLED.swap(true, Ordering::SeqCst) {
@@ -58,4 +70,35 @@ pub fn init(level: log::LevelFilter) {
         let _ = log::set_boxed_logger(Box::new(logger));
     }
     log::set_max_level(level);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+    use log::{Level, LevelFilter};
+
+    #[test]
+    fn peer_triggered_tls_warnings_are_debug_lines() {
+        // Found by the testssl.sh scan (tests/tls_scan.sh): every handshake
+        // with an IP address as server name was a warning line.
+        let sni = "rustls::msgs::handshake";
+        assert!(!shown(sni, Level::Warn, LevelFilter::Info));
+        assert!(!shown(sni, Level::Warn, LevelFilter::Warn));
+        assert!(shown(sni, Level::Warn, LevelFilter::Debug));
+        // Its errors (keys exhausted) stay.
+        assert!(shown(
+            "rustls::common_state",
+            Level::Error,
+            LevelFilter::Info
+        ));
+        // Perch's own lines and other dependencies' as before.
+        assert!(shown(
+            "perch::net::connection",
+            Level::Warn,
+            LevelFilter::Info
+        ));
+        assert!(shown("redb", Level::Warn, LevelFilter::Info));
+        assert!(!shown("redb", Level::Debug, LevelFilter::Debug));
+        assert!(shown("redb", Level::Debug, LevelFilter::Trace));
+    }
 }

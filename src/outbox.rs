@@ -476,7 +476,10 @@ impl OutboxState {
             self.held.clear();
             self.close = Some(StreamError::with_text(
                 StreamCondition::PolicyViolation,
-                "the client is not reading its stream",
+                format!(
+                    "the client is not reading its stream: more than {MAX_OUTBOX_BYTES} \
+                     bytes wait for it"
+                ),
             ));
             self.wake();
             return Noted::Nothing;
@@ -892,6 +895,8 @@ mod tests {
         assert_eq!(outbox.queued(), 0);
         let err = outbox.take_close().expect("close reason");
         assert_eq!(err.condition, StreamCondition::PolicyViolation);
+        // The text names the limit.
+        assert!(err.text.is_some_and(|t| t.contains("4194304 bytes")));
     }
 
     #[test]

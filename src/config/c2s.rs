@@ -27,6 +27,10 @@ pub struct C2sConfig {
     /// average, counted from 10 s after its first byte (or a third of
     /// `stanza_timeout_secs`, if shorter); 0 turns it off (..=1000000).
     pub stanza_min_bytes_per_sec: u32,
+    /// A write to the client that makes no progress for this many seconds
+    /// ends the connection (1..=3600): the client is gone, or does not
+    /// read what it is sent.
+    pub write_timeout_secs: u32,
 }
 
 impl Default for C2sConfig {
@@ -38,6 +42,7 @@ impl Default for C2sConfig {
             keepalive_secs: 240,
             stanza_timeout_secs: 30,
             stanza_min_bytes_per_sec: 100,
+            write_timeout_secs: 60,
         }
     }
 }
@@ -83,6 +88,11 @@ impl C2sConfig {
                 "stanza_min_bytes_per_sec",
                 0..=1_000_000,
                 defaults.stanza_min_bytes_per_sec,
+            ),
+            write_timeout_secs: table.optional_integer(
+                "write_timeout_secs",
+                1..=3_600,
+                defaults.write_timeout_secs,
             ),
         }
     }

@@ -611,7 +611,7 @@ cache_kib = 16384
         );
         assert_eq!(
             error("[c2s.tls]\nx = 1\n"),
-            "perch.toml:1: unknown key 'tls' in [c2s] (expected one of: require_encryption, allow_plaintext_auth, auth_timeout_secs, keepalive_secs, stanza_timeout_secs, stanza_min_bytes_per_sec)"
+            "perch.toml:1: unknown key 'tls' in [c2s] (expected one of: require_encryption, allow_plaintext_auth, auth_timeout_secs, keepalive_secs, stanza_timeout_secs, stanza_min_bytes_per_sec, write_timeout_secs)"
         );
         // A misspelt table is an unknown key of the top level.
         assert!(error("[limit]\n").starts_with("perch.toml:1: unknown key 'limit' at top level"));

@@ -70,12 +70,9 @@ fn store_message(env: &Env, stanza: &Element, account: &Jid) -> Result<(), Stanz
     let xml = stored.to_bytes("");
     let seq = {
         let mut queue = state.offline.borrow_mut();
-        if queue.count >= limits.offline_max_messages
-            || queue.bytes.saturating_add(xml.len()) > limits.offline_max_bytes
-        {
+        if let Some(error) = storage_full(limits, queue.count, queue.bytes, xml.len()) {
             // RFC 6121 §8.5.2.2.1: not stored, so the sender must know.
-            return Err(StanzaError::new(Condition::ServiceUnavailable)
-                .with_text("the recipient's offline storage is full"));
+            return Err(error);
         }
         let seq = queue.next_seq;
         queue.next_seq += 1;
@@ -88,6 +85,28 @@ fn store_message(env: &Env, stanza: &Element, account: &Jid) -> Result<(), Stanz
         store::offline::append_op(account.as_str(), seq, xml),
     );
     Ok(())
+}
+
+/// The error for a message of `len` bytes that does not fit an offline
+/// queue holding `count` messages of `bytes` bytes, naming the limit it
+/// would break; `None` if it fits.
+fn storage_full(
+    limits: &crate::config::ImConfig,
+    count: usize,
+    bytes: usize,
+    len: usize,
+) -> Option<StanzaError> {
+    let limit = if count >= limits.offline_max_messages {
+        format!("{} messages", limits.offline_max_messages)
+    } else if bytes.saturating_add(len) > limits.offline_max_bytes {
+        format!("{} bytes", limits.offline_max_bytes)
+    } else {
+        return None;
+    };
+    Some(
+        StanzaError::new(Condition::ServiceUnavailable)
+            .with_text(format!("the recipient's offline storage is full ({limit})")),
+    )
 }
 
 /// `session` became available with a non-negative priority: it gets the
@@ -163,6 +182,25 @@ mod tests {
             "<message xmlns='jabber:client' type='chat'>{inner}</message>"
         ))
         .expect("parse")
+    }
+
+    #[test]
+    fn a_full_queue_names_its_limit() {
+        let limits = crate::config::ImConfig {
+            offline_max_messages: 5,
+            offline_max_bytes: 3000,
+            ..Default::default()
+        };
+        assert_eq!(storage_full(&limits, 4, 1000, 2000), None);
+        let text = |e: Option<StanzaError>| e.and_then(|e| e.text);
+        assert_eq!(
+            text(storage_full(&limits, 5, 0, 10)),
+            Some("the recipient's offline storage is full (5 messages)".into())
+        );
+        assert_eq!(
+            text(storage_full(&limits, 4, 1000, 2001)),
+            Some("the recipient's offline storage is full (3000 bytes)".into())
+        );
     }
 
     #[test]

@@ -118,10 +118,10 @@ pub fn inbound(env: &Env, stanza: Element, user: &Jid, request: Request) {
         }
         let new_request = result.next.pending_in && !before.pending_in;
         if new_request && roster.pending_in_count() >= env.config.im.roster_max_items {
-            log::info!(
-                "{user} has too many unanswered subscription requests; dropped one from {contact}"
-            );
-            return;
+            // Not kept: the requester must know, and why (at most one
+            // answer per request, so a flood of them is no log flood).
+            drop(roster);
+            return env.bounce(&stanza, too_many_requests(env, user));
         }
         let request_copy = new_request.then(|| kept_request(&stanza));
         let changes = roster.apply_state(&contact, result.next, request_copy);
@@ -164,6 +164,16 @@ pub fn inbound(env: &Env, stanza: Element, user: &Jid, request: Request) {
         }
         InboundAction::Ignore => {}
     }
+}
+
+/// The answer to a subscription request `user` has no room for: it keeps
+/// at most `[im] roster_max_items` unanswered ones; "wait", as answering
+/// some makes room.
+fn too_many_requests(env: &Env, user: &Jid) -> StanzaError {
+    StanzaError::new(Condition::ResourceConstraint).with_text(format!(
+        "{user} already has {} unanswered subscription requests, the most it keeps",
+        env.config.im.roster_max_items
+    ))
 }
 
 #[cfg(test)]

@@ -32,8 +32,6 @@ use super::transport::{TcpStream, Transport};
 
 /// How long a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
-/// A write that makes no progress for this long means the peer is gone.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// After our `</stream:stream>`, how long to wait for the peer's.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Quiet time after which a connection frees its parse and write buffers;
@@ -148,6 +146,9 @@ struct Connection {
     /// (seconds as `u32`: every idle connection holds these).
     stanza_timeout_secs: u32,
     stanza_min_rate: u32,
+    /// `c2s.write_timeout_secs`: a write that makes no progress for this
+    /// long means the peer is gone (or does not read).
+    write_timeout_secs: u32,
     /// `c2s.keepalive_secs`: idle time after which a whitespace keepalive
     /// is sent, so NAT routers keep the mapping and dead peers are noticed
     /// on the next write.
@@ -214,6 +215,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
     let stanza_timeout_secs = c2s.stanza_timeout_secs;
     let stanza_min_rate = c2s.stanza_min_bytes_per_sec;
     let keepalive_secs = c2s.keepalive_secs;
+    let write_timeout_secs = c2s.write_timeout_secs;
     let ticket = guard.ticket().clone();
     let mut conn = Connection {
         stream: C2sStream::new(policy, direct_tls, channel_binding),
@@ -232,6 +234,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         stanza_timeout_secs,
         keepalive_secs,
         stanza_min_rate,
+        write_timeout_secs,
         last_write: Instant::now(),
         last_activity: Some(Instant::now()),
         timer: Timer::never(),
@@ -416,24 +419,35 @@ impl Connection {
     fn on_timer(&mut self, actions: &mut Vec<Action>) {
         let now = Instant::now();
         if self.stanza_deadline().is_some_and(|d| now >= d) {
+            let whole = self.stanza_started.is_some_and(|started| {
+                now >= started + Duration::from_secs(u64::from(self.stanza_timeout_secs))
+            });
             self.stanza_started = None;
             log::debug!("{}: a stanza arrived too slowly", self.peer);
+            let text = slow_stanza_text(whole, self.stanza_timeout_secs, self.stanza_min_rate);
             self.fail(
-                StreamError::with_text(
-                    StreamCondition::PolicyViolation,
-                    "a stanza must arrive within the time limit and at the minimum rate",
-                ),
+                StreamError::with_text(StreamCondition::PolicyViolation, text),
                 actions,
             );
         } else if self.effective_auth_deadline().is_some_and(|d| now >= d) {
+            let own = self.auth_deadline.is_some_and(|own| now >= own);
             // Fires once: the stream is closing from here on.
             self.auth_deadline = None;
             log::debug!("{}: not authenticated in time", self.peer);
+            let text = if own {
+                format!(
+                    "not logged in within {} s ([c2s] auth_timeout_secs)",
+                    self.server.config().c2s.auth_timeout_secs
+                )
+            } else {
+                format!(
+                    "silent for {} s before logging in while this address is at its \
+                     connection limit ([limits] max_connections_per_ip)",
+                    crate::admission::PRESSURE_TIMEOUT.as_secs()
+                )
+            };
             self.fail(
-                StreamError::with_text(
-                    StreamCondition::ConnectionTimeout,
-                    "authentication took too long",
-                ),
+                StreamError::with_text(StreamCondition::ConnectionTimeout, text),
                 actions,
             );
         } else if now.duration_since(self.last_write) >= self.keepalive() {
@@ -701,25 +715,19 @@ impl Connection {
             // same write), except when closing: then every queued stanza
             // goes out before the stream error and `</stream:stream>`.
             let closing = self.closing;
-            let write = async {
+            let stall = Duration::from_secs(u64::from(self.write_timeout_secs));
+            let result = async {
                 if !closing && !stream_out.is_empty() {
-                    transport.write_all(&stream_out).await?;
+                    write_progressing(transport, &stream_out, stall).await?;
                 }
                 if !batch.is_empty() {
-                    transport.write_all(batch.bytes()).await?;
+                    write_progressing(transport, batch.bytes(), stall).await?;
                 }
                 if closing && !stream_out.is_empty() {
-                    transport.write_all(&stream_out).await?;
+                    write_progressing(transport, &stream_out, stall).await?;
                 }
-                transport.flush().await
-            };
-            let result = future::or(write, async {
-                Timer::after(WRITE_TIMEOUT).await;
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "write timed out",
-                ))
-            })
+                within(stall, transport.flush()).await
+            }
             .await;
             if let Err(e) = result {
                 log::debug!("{}: write failed: {e}", self.peer);
@@ -852,8 +860,61 @@ impl Connection {
     }
 }
 
+/// What a client whose stanza arrived too slowly is told: the limit it
+/// broke, the stanza's time limit (`whole`) or its minimum rate.
+fn slow_stanza_text(whole: bool, timeout_secs: u32, min_rate: u32) -> String {
+    if whole {
+        format!("a stanza must arrive whole within {timeout_secs} s ([c2s] stanza_timeout_secs)")
+    } else {
+        format!(
+            "a stanza must arrive at {min_rate} bytes/s at least ([c2s] stanza_min_bytes_per_sec)"
+        )
+    }
+}
+
+/// `io`, failed with `TimedOut` if it does not finish within `stall`.
+async fn within<T>(
+    stall: Duration,
+    io: impl Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    future::or(io, async {
+        Timer::after(stall).await;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "no write progress for {} s ([c2s] write_timeout_secs)",
+                stall.as_secs()
+            ),
+        ))
+    })
+    .await
+}
+
+/// Writes all of `bytes`, failing once a single write makes no progress
+/// for `stall`: a slow link that keeps taking bytes is fine, a peer that
+/// stopped reading is not. (The timer is only set up when a write has to
+/// wait.)
+async fn write_progressing(
+    transport: &mut Transport,
+    mut bytes: &[u8],
+    stall: Duration,
+) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        let n = within(stall, transport.write(bytes)).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        bytes = bytes.get(n..).unwrap_or_default();
+    }
+    Ok(())
+}
+
 // `CredentialReader` must be movable to the blocking pool with the session.
 const _: fn() = || {
     fn assert_send<T: Send>() {}
     assert_send::<CredentialReader>();
 };
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

@@ -22,15 +22,20 @@ struct World {
 
 impl World {
     /// A server for `localhost` (MUC on `conference.localhost`) with the
-    /// accounts juliet and romeo.
+    /// accounts juliet, romeo and nurse.
     fn new() -> World {
+        World::with_config("")
+    }
+
+    /// [`World::new`] with `extra` appended to its configuration.
+    fn with_config(extra: &str) -> World {
         let dir = TempDir::new("router-rules");
         let ex: &'static smol::LocalExecutor<'static> =
             Box::leak(Box::new(smol::LocalExecutor::new()));
         let mut store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
         store.start_committer(ex);
         let config = Config::from_toml_str(
-            "[[host]]\ndomain = \"localhost\"\nmuc = \"conference.localhost\"\n",
+            &format!("[[host]]\ndomain = \"localhost\"\nmuc = \"conference.localhost\"\n{extra}"),
             "test",
         )
         .expect("config");
@@ -40,7 +45,7 @@ impl World {
             ex,
             _dir: dir,
         };
-        for user in ["juliet@localhost", "romeo@localhost"] {
+        for user in ["juliet@localhost", "romeo@localhost", "nurse@localhost"] {
             let creds = crate::sasl::Credentials::derive("pw", 4096).expect("derive");
             world.block_on(async {
                 world
@@ -121,6 +126,7 @@ fn error_condition(text: &str) -> Option<&str> {
         "service-unavailable",
         "remote-server-not-found",
         "item-not-found",
+        "resource-constraint",
     ]
     .into_iter()
     .find(|c| text[error..].contains(c))
@@ -357,4 +363,36 @@ fn a_service_domain_reaches_its_service() {
         answer.contains("jid='conference.localhost'") && answer.contains("name='Chatrooms'"),
         "{answer}"
     );
+}
+
+#[test]
+fn a_subscription_request_past_the_limit_is_refused_with_the_limit() {
+    // Romeo keeps one unanswered request; the second is answered with an
+    // error naming the limit, and not kept.
+    let w = World::with_config("[im]\nroster_max_items = 1\n");
+    let romeo = w.session("romeo@localhost/garden", Some(0));
+    let juliet = w.session("juliet@localhost/balcony", Some(0));
+    let nurse = w.session("nurse@localhost/hall", Some(0));
+    w.send(
+        &juliet,
+        "<presence to='romeo@localhost' type='subscribe' id='j'/>",
+    );
+    assert!(received(&romeo).contains("from='juliet@localhost'"));
+    assert!(!received(&juliet).contains("type='error'"));
+    w.send(
+        &nurse,
+        "<presence to='romeo@localhost' type='subscribe' id='n'/>",
+    );
+    let answer = received(&nurse);
+    assert_eq!(
+        error_condition(&answer),
+        Some("resource-constraint"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("type='wait'")
+            && answer.contains("already has 1 unanswered subscription requests"),
+        "{answer}"
+    );
+    assert!(!received(&romeo).contains("nurse"));
 }

@@ -211,6 +211,14 @@ fn convert(
             "elements nested deeper than {max_depth} levels"
         )));
     }
+    // XML Names §3: the `xmlns` prefix must never be declared. roxmltree
+    // takes `xmlns:xmlns='…'` as an ordinary declaration; RFC 6120 §11.2
+    // forbids accepting XML that is not namespace-well-formed.
+    if node.namespaces().any(|ns| ns.name() == Some("xmlns")) {
+        return Err(XmlError::NotWellFormed(
+            "the 'xmlns' prefix is declared".into(),
+        ));
+    }
     let tag = node.tag_name();
     let mut el = Element {
         name: intern(tag.name()),
@@ -362,6 +370,10 @@ mod tests {
             "<a b='1' b='2'/>",
             "",
             "text",
+            // Namespace well-formedness (XML Names §3).
+            "<a xmlns:xmlns='urn:x'/>",
+            "<a><b xmlns:xmlns='urn:x'/></a>",
+            "<a xmlns:xml='urn:x'/>",
         ] {
             let r = Element::parse(s);
             assert!(matches!(r, Err(XmlError::NotWellFormed(_))), "{s}: {r:?}");

@@ -149,6 +149,12 @@ pub struct Framer {
     lex: Lex,
     /// Open elements inside the current top-level element.
     depth: usize,
+    /// Where the tag being scanned starts (its `<`).
+    tag_start: usize,
+    /// Open elements inside the current top-level element that bear the
+    /// stream header's name (legal, if odd, below the top level): an end
+    /// tag of that name with none open closes the stream inside a stanza.
+    nested_streams: usize,
     seen_decl: bool,
     /// `<w xmlns='…' xmlns:p='…'>`: the synthetic root that re-declares the
     /// stream header's namespaces around each element.
@@ -176,6 +182,8 @@ impl Framer {
             phase: Phase::Header,
             lex: Lex::Text,
             depth: 0,
+            tag_start: 0,
+            nested_streams: 0,
             seen_decl: false,
             wrapper_open: Vec::new(),
             default_ns: String::new(),
@@ -301,7 +309,10 @@ impl Framer {
             }
             match self.lex {
                 Lex::Text if self.depth == 0 => match b {
-                    b'<' => self.lex = Lex::Lt,
+                    b'<' => {
+                        self.tag_start = at;
+                        self.lex = Lex::Lt;
+                    }
                     b' ' | b'\t' | b'\r' | b'\n' => self.start = self.pos,
                     _ => {
                         return Err(not_well_formed(if self.phase == Phase::Header {
@@ -312,7 +323,10 @@ impl Framer {
                     }
                 },
                 Lex::Text => match b {
-                    b'<' => self.lex = Lex::Lt,
+                    b'<' => {
+                        self.tag_start = at;
+                        self.lex = Lex::Lt;
+                    }
                     b'&' => self.lex = Lex::TextEntity(at),
                     _ => {}
                 },
@@ -380,6 +394,17 @@ impl Framer {
                             }));
                         }
                         if !slash {
+                            if self.names_stream(self.tag_start + 1) {
+                                // A second header instead of a stanza
+                                // would otherwise wait, unfinished, for
+                                // the stanza time limit.
+                                if self.depth == 0 {
+                                    return Err(XmlError::BadFormat(
+                                        "a stream header inside the stream".into(),
+                                    ));
+                                }
+                                self.nested_streams += 1;
+                            }
                             self.depth += 1;
                         } else if self.depth == 0 {
                             return Ok(Some(Token::Element(self.pos)));
@@ -399,8 +424,17 @@ impl Framer {
                         if self.depth == 0 {
                             return Ok(Some(Token::Close(self.pos)));
                         }
+                        if self.names_stream(self.tag_start + 2) {
+                            if self.nested_streams == 0 {
+                                return Err(not_well_formed(
+                                    "the stream's end tag inside a stanza",
+                                ));
+                            }
+                            self.nested_streams -= 1;
+                        }
                         self.depth -= 1;
                         if self.depth == 0 {
+                            self.nested_streams = 0;
                             return Ok(Some(Token::Element(self.pos)));
                         }
                     }
@@ -421,6 +455,18 @@ impl Framer {
             }
         }
         Ok(None)
+    }
+
+    /// Whether the tag name starting at `at` is the stream header's
+    /// (compared as written: the prefix, not its namespace).
+    fn names_stream(&self, at: usize) -> bool {
+        let qname = self.stream_qname.as_slice();
+        !qname.is_empty()
+            && self.buf.get(at..at + qname.len()) == Some(qname)
+            && self
+                .buf
+                .get(at + qname.len())
+                .is_some_and(|&b| b == b'>' || b == b'/' || is_xml_space(b as char))
     }
 
     /// Bytes of the token that ends at `end`.
@@ -598,6 +644,7 @@ impl Framer {
         self.start -= n;
         self.pos = self.pos.saturating_sub(n);
         self.utf8_ok = self.utf8_ok.saturating_sub(n);
+        self.tag_start = self.tag_start.saturating_sub(n);
         self.lex = match self.lex {
             Lex::TextEntity(from) => Lex::TextEntity(from.saturating_sub(n)),
             Lex::AttrEntity(from, q) => Lex::AttrEntity(from.saturating_sub(n), q),
@@ -812,6 +859,41 @@ mod tests_support {
 
 #[cfg(test)]
 mod tests {
+
+    /// A second stream header in the stream, and the stream's end tag
+    /// inside a stanza, are refused when they arrive (they used to leave an
+    /// element open until the stanza time limit), however the bytes are
+    /// split; the stream's name below the top level is still fine.
+    #[test]
+    fn a_header_or_close_inside_the_stream_is_refused_at_once() {
+        let open = "<stream:stream xmlns='jabber:client' \
+            xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+        let header = format!("<?xml version='1.0'?>{open}");
+        let outcome = |input: &str, piece: usize| {
+            let pieces: Vec<&[u8]> = input.as_bytes().chunks(piece).collect();
+            let (events, error) = run(Limits::default(), &pieces);
+            (events.len(), error)
+        };
+        for piece in [1, 7, 4096] {
+            let again = format!("{header}<presence/>{open}");
+            let (events, error) = outcome(&again, piece);
+            assert_eq!(events, 2);
+            assert!(matches!(error, Some(XmlError::BadFormat(_))), "{error:?}");
+            let cut = format!("{header}<message><body>hi</stream:stream  >");
+            let (events, error) = outcome(&cut, piece);
+            assert_eq!(events, 1);
+            assert!(
+                matches!(&error, Some(XmlError::NotWellFormed(t)) if t.contains("end tag")),
+                "{error:?}"
+            );
+            let nested = format!(
+                "{header}<message><stream:stream><stream:error/></stream:stream>\
+                 <stream:streams/></message></stream:stream>"
+            );
+            let (events, error) = outcome(&nested, piece);
+            assert_eq!((events, error), (3, None));
+        }
+    }
 
     /// Found by the `xml_framer` fuzz target: a wrong end tag holding an
     /// invalid byte was "unexpected end tag" when it came at once and

@@ -1,8 +1,9 @@
 //! Black-box tests of client-to-server streams (RFC 6120, RFC 6121) against
 //! an in-process server: stream set-up, STARTTLS and direct TLS, SASL (PLAIN,
 //! SCRAM with and without `tls-exporter` channel binding), resource binding,
-//! stream and stanza errors, routing, the server's own iqs, the close
-//! handshake, the authentication timeout and robustness against garbage.
+//! stanza errors, routing, the server's own iqs, the close handshake, the
+//! authentication timeout and robustness against garbage. Stream errors
+//! (RFC 6120 §4.9.3) are a table in `tests/hostile_input/xml.rs`.
 //!
 //! The client is the shared one in `tests/common`; how fast passwords may
 //! be guessed is tested in `tests/login_security.rs`. The submodules are
@@ -14,7 +15,6 @@ mod common;
 mod connections;
 mod login;
 mod stanzas;
-mod stream_errors;
 
 use std::io::Write;
 use std::net::TcpStream;
