@@ -185,6 +185,11 @@ fn tls_hosts(config: &Config) -> Vec<tls::HostCert> {
 
 /// Serves until `shutdown` completes, then closes every stream with
 /// `system-shutdown` and waits (briefly) for pending writes.
+/// How long a server whose disk is full keeps running before it stops to
+/// reopen the database (redb takes no writes after an I/O error until it
+/// is reopened): with systemd restarting it, one attempt a minute.
+const DISK_FULL_GRACE: Duration = Duration::from_secs(60);
+
 /// Why [`serve`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopped {
@@ -246,7 +251,19 @@ pub async fn serve(
             Stopped::Requested
         },
         async {
-            server.storage_failed().await;
+            let failure = server.storage_failed().await;
+            if failure.disk_full {
+                // A restart cannot help before the disk has room again:
+                // clients get errors for changes meanwhile, but messages
+                // between online users still flow, and a full disk does
+                // not become a restart loop.
+                log::error!(
+                    "the disk holding {} is full: Perch stops in {} s so that the database is reopened once there is room (free some space)",
+                    server.store().path().display(),
+                    DISK_FULL_GRACE.as_secs()
+                );
+                smol::Timer::after(DISK_FULL_GRACE).await;
+            }
             Stopped::StorageFailed
         },
     )

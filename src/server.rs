@@ -57,7 +57,17 @@ pub struct Server {
     release: RefCell<ReleasePolicy>,
     /// Told once the storage failed (the server then stops: see
     /// [`Server::storage_failed`]).
-    storage_failure: (smol::channel::Sender<()>, smol::channel::Receiver<()>),
+    storage_failure: (
+        smol::channel::Sender<StorageFailure>,
+        smol::channel::Receiver<StorageFailure>,
+    ),
+}
+
+/// Why the storage can take no more writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageFailure {
+    /// The disk is full (rather than failing).
+    pub disk_full: bool,
 }
 
 impl Server {
@@ -99,9 +109,11 @@ impl Server {
         server.store.on_write_failure(Box::new(move |failure| {
             if let Some(server) = weak.upgrade() {
                 server.im.forget_processed(failure.processed);
-                server.muc.writes_failed(failure.processed);
+                server.muc.writes_failed(&server.env(), &failure.failed);
                 if failure.storage_failed {
-                    let _ = server.storage_failure.0.try_send(());
+                    let _ = server.storage_failure.0.try_send(StorageFailure {
+                        disk_full: failure.disk_full,
+                    });
                 }
             }
         }));
@@ -129,8 +141,12 @@ impl Server {
     /// write too (an I/O error: a full or failing disk). `perch run` then
     /// stops with its own exit status, and systemd restarts it: opening
     /// the file again repairs it, and nothing acknowledged is lost.
-    pub async fn storage_failed(&self) {
-        let _ = self.storage_failure.1.recv().await;
+    pub async fn storage_failed(&self) -> StorageFailure {
+        self.storage_failure
+            .1
+            .recv()
+            .await
+            .unwrap_or(StorageFailure { disk_full: false })
     }
 
     pub fn config(&self) -> &Config {

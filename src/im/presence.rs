@@ -39,7 +39,8 @@ pub fn directed_from_client(env: &Env, origin: &Rc<Session>, mut stanza: Element
     if let Some(request) = Request::from_type(stanza.attr("type")) {
         return subscription_flow::outbound(env, origin, stanza, &to, request);
     }
-    if !track_directed(origin, &stanza, &to) {
+    let room = env.is_muc_host(to.domain());
+    if !track_directed(origin, &stanza, &to, room) {
         return env.bounce(
             &stanza,
             StanzaError::new(Condition::ResourceConstraint)
@@ -61,17 +62,32 @@ pub const MAX_DIRECTED_PRESENCES: usize = 1000;
 
 /// Records (or forgets) a directed presence so that going offline later
 /// reaches its target too (RFC 6121 §4.6.3). `false` (nothing recorded)
-/// if the session is at [`MAX_DIRECTED_PRESENCES`].
-pub fn track_directed(origin: &Session, stanza: &Element, to: &Jid) -> bool {
+/// if the session is at [`MAX_DIRECTED_PRESENCES`]. For a `room` (an
+/// occupant JID of a chat room here), the session has one nickname per
+/// room: a nickname change replaces the old entry and leaving forgets the
+/// room, so the list does not fill up with names no longer used.
+pub fn track_directed(origin: &Session, stanza: &Element, to: &Jid, room: bool) -> bool {
     let mut directed = origin.directed.borrow_mut();
-    match stanza.attr("type") {
-        None if !directed.contains(to) => {
-            if directed.len() >= MAX_DIRECTED_PRESENCES {
-                return false;
-            }
-            directed.push(to.clone());
+    let same_target = |j: &Jid| {
+        if room {
+            j.bare_str() == to.bare_str()
+        } else {
+            j == to
         }
-        Some("unavailable") => directed.retain(|j| j != to),
+    };
+    match stanza.attr("type") {
+        None => {
+            if room {
+                directed.retain(|j| !same_target(j) || j == to);
+            }
+            if !directed.contains(to) {
+                if directed.len() >= MAX_DIRECTED_PRESENCES {
+                    return false;
+                }
+                directed.push(to.clone());
+            }
+        }
+        Some("unavailable") => directed.retain(|j| !same_target(j)),
         _ => {}
     }
     true
@@ -153,17 +169,41 @@ mod tests {
         let available = Element::new("presence", NS_CLIENT);
         for n in 0..MAX_DIRECTED_PRESENCES {
             let to = Jid::parse(&format!("room{n}@conference.localhost/Romeo")).unwrap();
-            assert!(track_directed(&session, &available, &to));
+            assert!(track_directed(&session, &available, &to, false));
         }
         let one_more = Jid::parse("more@conference.localhost/Romeo").unwrap();
-        assert!(!track_directed(&session, &available, &one_more));
+        assert!(!track_directed(&session, &available, &one_more, false));
         assert_eq!(session.directed.borrow().len(), MAX_DIRECTED_PRESENCES);
         // Presence again to a remembered address, and unavailable presence,
         // are always accepted; the latter makes room.
         let known = Jid::parse("room7@conference.localhost/Romeo").unwrap();
-        assert!(track_directed(&session, &available, &known));
+        assert!(track_directed(&session, &available, &known, false));
         let unavailable = Element::new("presence", NS_CLIENT).with_attr("type", "unavailable");
-        assert!(track_directed(&session, &unavailable, &known));
-        assert!(track_directed(&session, &available, &one_more));
+        assert!(track_directed(&session, &unavailable, &known, false));
+        assert!(track_directed(&session, &available, &one_more, false));
+    }
+
+    #[test]
+    fn a_room_is_remembered_once_whatever_the_nickname_changes() {
+        let jid = Jid::parse("romeo@localhost/a").unwrap();
+        let session = Session::new(1, jid, Outbox::new(), OutputHold::new());
+        let available = Element::new("presence", NS_CLIENT);
+        let unavailable = Element::new("presence", NS_CLIENT).with_attr("type", "unavailable");
+        for nick in ["Romeo", "Romeo2", "Romeo3"] {
+            let to = Jid::parse(&format!("room@conference.localhost/{nick}")).unwrap();
+            assert!(track_directed(&session, &available, &to, true));
+        }
+        assert_eq!(
+            session
+                .directed
+                .borrow()
+                .iter()
+                .map(Jid::as_str)
+                .collect::<Vec<_>>(),
+            ["room@conference.localhost/Romeo3"]
+        );
+        let left = Jid::parse("room@conference.localhost/Romeo3").unwrap();
+        assert!(track_directed(&session, &unavailable, &left, true));
+        assert!(session.directed.borrow().is_empty());
     }
 }

@@ -79,6 +79,12 @@ pub struct Service {
     /// Rooms whose write may have failed: memory is ahead of the disk.
     /// Each is written again whole (see [`Service::writes_failed`]).
     unsaved: RefCell<FastMap<Jid, Unsaved>>,
+    /// The seqs of such rewrites not known to be on disk.
+    rewrites: RefCell<std::collections::HashSet<u64>>,
+    /// How many stored rooms a user owns, counted by a scan of every
+    /// affiliation when the user creates a room; forgotten at any room
+    /// write, so a loop of joins to new rooms scans once.
+    owned_stored: RefCell<FastMap<Jid, usize>>,
     occupant_key: ring::hmac::Key,
     /// Server admins, parsed once: they act as owners of every room.
     admins: Vec<Jid>,
@@ -113,6 +119,10 @@ impl fmt::Display for DestroyError {
 
 impl std::error::Error for DestroyError {}
 
+/// Users whose count of stored rooms is remembered at once (the cache is
+/// emptied when full: it only saves scans).
+const OWNED_STORED_CACHE_USERS: usize = 1024;
+
 /// What a room whose write failed must look like on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Unsaved {
@@ -137,6 +147,8 @@ impl Service {
             written: RefCell::new(FastMap::default()),
             write_order: RefCell::new(VecDeque::new()),
             unsaved: RefCell::new(FastMap::default()),
+            rewrites: RefCell::new(std::collections::HashSet::new()),
+            owned_stored: RefCell::new(FastMap::default()),
             occupant_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
             admins: admins
                 .iter()
@@ -258,25 +270,37 @@ impl Service {
         dispatch
     }
 
-    /// After a batch in which a write failed (disk full, I/O error), up to
-    /// write `processed`: every room written in it may now be ahead of the
-    /// disk in memory. Which write failed is not known, so each is written
-    /// again whole, in one transaction, at its next event or at the next
-    /// periodic save, whichever comes first, and kept in memory until then.
-    /// A rewrite that fails comes back here and is tried again.
-    pub fn writes_failed(&self, processed: u64) {
-        let rooms = self.rooms.borrow();
-        let mut unsaved = self.unsaved.borrow_mut();
-        for (room, seq) in self.write_order.borrow().iter() {
-            if *seq > processed {
-                break;
+    /// After a batch in which writes failed (seqs `failed`; refusals
+    /// aside): a room whose write failed is ahead of the disk in memory (or
+    /// gone from memory but not from the disk, if destroyed). It is written
+    /// again whole, in one transaction, right away; if that fails too, at
+    /// its next event or the next periodic save, and it stays in memory
+    /// until then. Its events between the failure and the rewrite may have
+    /// written parts of it (an affiliation): the rewrite starts by deleting
+    /// what is stored, so nothing of those outlives it.
+    pub fn writes_failed(&self, env: &Host, failed: &[u64]) {
+        let mut retry_now = false;
+        {
+            let rooms = self.rooms.borrow();
+            let mut unsaved = self.unsaved.borrow_mut();
+            let mut rewrites = self.rewrites.borrow_mut();
+            for (room, seq) in self.write_order.borrow().iter() {
+                if !failed.contains(seq) {
+                    continue;
+                }
+                let state = match rooms.get(room) {
+                    Some(r) if !r.destroyed => Unsaved::AsInMemory,
+                    _ => Unsaved::Destroyed,
+                };
+                log::warn!("room {room}: a write failed; the room will be written again");
+                unsaved.insert(room.clone(), state);
+                // A rewrite that failed waits for the next event or save:
+                // a write that always fails must not loop.
+                retry_now |= !rewrites.remove(seq);
             }
-            let state = match rooms.get(room) {
-                Some(r) if !r.destroyed => Unsaved::AsInMemory,
-                _ => Unsaved::Destroyed,
-            };
-            log::warn!("room {room}: a write may have failed; the room will be written again");
-            unsaved.insert(room.clone(), state);
+        }
+        if retry_now {
+            self.save_unsaved(env);
         }
     }
 
@@ -294,12 +318,14 @@ impl Service {
             }
             if let Some(seq) = dispatch.finish() {
                 self.wrote(&jid, seq);
+                self.rewrites.borrow_mut().insert(seq);
             }
         }
     }
 
     /// Notes that `seq` writes `room`.
     fn wrote(&self, room: &Jid, seq: u64) {
+        self.owned_stored.borrow_mut().clear();
         self.written.borrow_mut().insert(room.clone(), seq);
         self.write_order.borrow_mut().push_back((room.clone(), seq));
     }
@@ -319,6 +345,7 @@ impl Service {
             let Some((room, seq)) = landed else {
                 return;
             };
+            self.rewrites.borrow_mut().remove(&seq);
             let mut written = self.written.borrow_mut();
             if written.get(&room) == Some(&seq) {
                 written.remove(&room);
@@ -337,6 +364,10 @@ impl Service {
         }
         if self.has_pending(env, jid) {
             return Loaded::Unavailable;
+        }
+        if self.unsaved.borrow().get(jid) == Some(&Unsaved::Destroyed) {
+            // Its removal failed: what the disk holds is gone.
+            return Loaded::Missing;
         }
         let stored = match env.store.muc_rooms().load(jid.as_str()) {
             Ok(Some(stored)) => stored,
@@ -381,7 +412,10 @@ impl Service {
     /// How many stored rooms `user` owns (unreadable records count as
     /// not owned; a failed read as none: creation is then not refused).
     fn stored_rooms_owned_by(&self, env: &Host, user: &Jid) -> usize {
-        match env.store.muc_rooms().affiliations_of(user.as_str()) {
+        if let Some(&count) = self.owned_stored.borrow().get(user) {
+            return count;
+        }
+        let count = match env.store.muc_rooms().affiliations_of(user.as_str()) {
             Ok(records) => records
                 .iter()
                 .filter_map(|bytes| AffiliationRecord::decode(bytes).ok())
@@ -389,9 +423,15 @@ impl Service {
                 .count(),
             Err(e) => {
                 log::error!("counting the rooms {user} owns: {e}");
-                0
+                return 0;
             }
+        };
+        let mut cache = self.owned_stored.borrow_mut();
+        if cache.len() >= OWNED_STORED_CACHE_USERS {
+            cache.clear();
         }
+        cache.insert(user.clone(), count);
+        count
     }
 
     /// Creates a room for a first join, if the user may create one.
@@ -448,7 +488,7 @@ impl Service {
                 return Err(StanzaError::new(Condition::ResourceConstraint)
                     .with_type(ErrorType::Wait)
                     .with_text(format!(
-                        "you own {} rooms, the limit per user",
+                        "you may own at most {} rooms",
                         settings.max_rooms_per_user
                     )));
             }
@@ -459,6 +499,11 @@ impl Service {
             max_occupants: settings.max_occupants,
         };
         let room = Room::create(jid.clone(), creator, config::RoomConfig::new(&bounds), now);
+        if let Some(mark) = self.unsaved.borrow_mut().get_mut(jid) {
+            // A room of that name whose removal failed: the new room's
+            // first write is a whole rewrite, which removes the old one.
+            *mark = Unsaved::AsInMemory;
+        }
         log::info!("{creator} created room {jid}");
         self.rooms.borrow_mut().insert(jid.clone(), room);
         Ok(())
@@ -542,6 +587,10 @@ impl Service {
     /// stanzas are released (shutdown, admin commands).
     pub async fn flush(&self, env: &Host<'_>) {
         env.store.flush().await;
+        if !self.rewrites.borrow().is_empty() {
+            // A failure in that flush queued rewrites behind it.
+            env.store.flush().await;
+        }
         self.forget_committed(env);
     }
 }

@@ -241,7 +241,7 @@ fn several_muc_domains_and_room_creation_limits() {
     let out = drain(&romeo);
     assert!(out.contains("resource-constraint"), "{out}");
     // The text names the limit.
-    assert!(out.contains("you own 2 rooms, the limit per user"), "{out}");
+    assert!(out.contains("you may own at most 2 rooms"), "{out}");
     assert_eq!(h.server.muc().loaded_rooms(), 2);
     // ... not for a server admin.
     let root = h.client("root@localhost/console");
@@ -393,112 +393,34 @@ fn the_service_room_limit_is_named_when_reached() {
     assert_eq!(h.server.muc().loaded_rooms(), 1);
 }
 
-/// What a failed write would leave: the disk without the room's changes.
-fn lose_on_disk(h: &Harness) {
-    h.server
-        .store()
-        .write_now(crate::store::muc_write_op(vec![
-            crate::store::MucWrite::DeleteRoom {
-                room: ROOM.to_string(),
-            },
-        ]))
-        .expect("delete behind the service's back");
+fn make_persistent(h: &Harness, who: &Session) {
+    configure(
+        h,
+        who,
+        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>\
+         <field var='muc#roomconfig_roomname'><value>Kept</value></field>",
+    );
+}
+
+fn stored_name(h: &Harness) -> Option<String> {
+    let stored = h.server.store().muc_rooms().load(ROOM).expect("read")?;
+    let record = super::record::RoomRecord::decode(&stored.record).expect("decodes");
+    Some(record.config.name)
 }
 
 #[test]
-fn a_room_whose_write_failed_is_written_again_whole() {
+fn a_room_whose_write_failed_is_written_again_whole_at_once() {
     let h = Harness::new();
     let romeo = h.client("romeo@localhost/a");
     join(&h, &romeo, "Romeo");
-    configure(
-        &h,
-        &romeo,
-        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>",
-    );
-    h.send(
-        &romeo,
-        &format!(
-            "<iq xmlns='jabber:client' type='set' id='aff' to='{ROOM}'><query xmlns='http://jabber.org/protocol/muc#admin'>\
-             <item affiliation='member' jid='juliet@localhost'/></query></iq>"
-        ),
-    );
-    // The committer's failure hook, as after a batch that failed.
-    h.server.muc().writes_failed(u64::MAX);
     h.settle();
-    lose_on_disk(&h);
-    assert!(!h.server.store().muc_rooms().exists(ROOM).expect("read"));
-
-    // The room's next event writes it again, whole, before its output.
-    h.send(
-        &romeo,
-        &format!("<message xmlns='jabber:client' type='groupchat' id='m1' to='{ROOM}'><body>hi</body></message>"),
-    );
+    h.server.store().fail_next_writes(1);
+    make_persistent(&h, &romeo);
     h.settle();
-    let stored = h
-        .server
-        .store()
-        .muc_rooms()
-        .load(ROOM)
-        .expect("read")
-        .expect("stored again");
-    let users: Vec<&str> = stored
-        .affiliations
-        .iter()
-        .map(|(u, _)| u.as_str())
-        .collect();
-    assert_eq!(users, ["juliet@localhost", "romeo@localhost"]);
-
-    // Written again once only.
-    lose_on_disk(&h);
-    h.send(
-        &romeo,
-        &format!("<message xmlns='jabber:client' type='groupchat' id='m2' to='{ROOM}'><body>again</body></message>"),
-    );
-    h.settle();
-    assert!(!h.server.store().muc_rooms().exists(ROOM).expect("read"));
-}
-
-#[test]
-fn an_empty_room_whose_write_failed_stays_in_memory_until_written_again() {
-    let h = Harness::new();
-    let romeo = h.client("romeo@localhost/a");
-    join(&h, &romeo, "Romeo");
-    configure(
-        &h,
-        &romeo,
-        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>",
-    );
-    h.send(
-        &romeo,
-        &format!("<presence xmlns='jabber:client' type='unavailable' to='{ROOM}/Romeo'/>"),
-    );
-    h.server.muc().writes_failed(u64::MAX);
-    h.settle();
-    lose_on_disk(&h);
-    assert_eq!(
-        h.server.muc().loaded_rooms(),
-        1,
-        "memory holds the only copy"
-    );
-
-    // The periodic save writes it; then it may leave memory.
-    h.server.muc().save_changed_history(&h.server.env());
-    h.settle();
-    assert!(h.server.store().muc_rooms().exists(ROOM).expect("read"));
-    assert_eq!(h.server.muc().loaded_rooms(), 0);
-}
-
-#[test]
-fn a_destroyed_room_whose_removal_failed_is_removed_again() {
-    let h = Harness::new();
-    let romeo = h.client("romeo@localhost/a");
-    join(&h, &romeo, "Romeo");
-    configure(
-        &h,
-        &romeo,
-        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>",
-    );
-    h.settle();
+    // Romeo was told nothing: his stream ends (internal-server-error).
+    assert!(!drain(&romeo).contains("type='result'"));
+    // The room, as in memory, is on disk: the configuration and its owner.
+    assert_eq!(stored_name(&h).as_deref(), Some("Kept"));
     let stored = h
         .server
         .store()
@@ -506,6 +428,69 @@ fn a_destroyed_room_whose_removal_failed_is_removed_again() {
         .load(ROOM)
         .expect("read")
         .expect("stored");
+    let users: Vec<&str> = stored
+        .affiliations
+        .iter()
+        .map(|(u, _)| u.as_str())
+        .collect();
+    assert_eq!(users, ["romeo@localhost"]);
+}
+
+#[test]
+fn a_rewrite_that_fails_is_tried_again_at_the_next_event_not_in_a_loop() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    h.settle();
+    h.server.store().fail_next_writes(2);
+    make_persistent(&h, &romeo);
+    h.settle();
+    assert_eq!(stored_name(&h), None, "the write and its rewrite failed");
+    let juliet = h.client("juliet@localhost/a");
+    join(&h, &juliet, "Juliet");
+    h.settle();
+    assert_eq!(stored_name(&h).as_deref(), Some("Kept"));
+}
+
+#[test]
+fn an_empty_room_whose_write_failed_stays_in_memory_until_written_again() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    h.settle();
+    // The write and its rewrite fail, then the rewrite at the leave below
+    // and the one tried at once after it.
+    h.server.store().fail_next_writes(4);
+    make_persistent(&h, &romeo);
+    h.settle();
+    h.send(
+        &romeo,
+        &format!("<presence xmlns='jabber:client' type='unavailable' to='{ROOM}/Romeo'/>"),
+    );
+    h.settle();
+    assert_eq!(
+        h.server.muc().loaded_rooms(),
+        1,
+        "memory holds the only copy"
+    );
+    assert_eq!(stored_name(&h), None);
+
+    // The periodic save writes it; then it may leave memory.
+    h.server.muc().save_changed_history(&h.server.env());
+    h.settle();
+    assert_eq!(stored_name(&h).as_deref(), Some("Kept"));
+    assert_eq!(h.server.muc().loaded_rooms(), 0);
+}
+
+#[test]
+fn a_destroyed_room_whose_removal_failed_is_removed_again_and_not_reloaded() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    make_persistent(&h, &romeo);
+    h.settle();
+    assert_eq!(stored_name(&h).as_deref(), Some("Kept"));
+    h.server.store().fail_next_writes(2);
     h.send(
         &romeo,
         &format!(
@@ -513,22 +498,59 @@ fn a_destroyed_room_whose_removal_failed_is_removed_again() {
              <destroy/></query></iq>"
         ),
     );
-    h.server.muc().writes_failed(u64::MAX);
     h.settle();
-    // As if the removal had not been written.
-    let record = stored.record.clone();
-    h.server
+    assert!(
+        stored_name(&h).is_some(),
+        "the removal and its rewrite failed"
+    );
+
+    // A join makes a new room: the destroyed one is not loaded again.
+    let juliet = h.client("juliet@localhost/a");
+    join(&h, &juliet, "Juliet");
+    h.settle();
+    assert!(drain(&juliet).contains("code='201'"), "a new room");
+    // Its first write replaces the old room on disk.
+    assert_eq!(stored_name(&h), None);
+    configure(
+        &h,
+        &juliet,
+        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>\
+         <field var='muc#roomconfig_roomname'><value>New</value></field>",
+    );
+    h.settle();
+    assert_eq!(stored_name(&h).as_deref(), Some("New"));
+    let stored = h
+        .server
         .store()
-        .write_now(crate::store::muc_write_op(vec![
-            crate::store::MucWrite::PutRoom {
-                room: ROOM.to_string(),
-                value: record,
-            },
-        ]))
-        .expect("put back");
-    h.server.muc().save_changed_history(&h.server.env());
+        .muc_rooms()
+        .load(ROOM)
+        .expect("read")
+        .expect("stored");
+    let users: Vec<&str> = stored
+        .affiliations
+        .iter()
+        .map(|(u, _)| u.as_str())
+        .collect();
+    assert_eq!(users, ["juliet@localhost"], "nothing of the old room");
+}
+
+#[test]
+fn a_destroyed_room_whose_removal_failed_is_removed_at_once() {
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    make_persistent(&h, &romeo);
     h.settle();
-    assert!(!h.server.store().muc_rooms().exists(ROOM).expect("read"));
+    h.server.store().fail_next_writes(1);
+    h.send(
+        &romeo,
+        &format!(
+            "<iq xmlns='jabber:client' type='set' id='destroy' to='{ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'>\
+             <destroy/></query></iq>"
+        ),
+    );
+    h.settle();
+    assert_eq!(stored_name(&h), None);
 }
 
 #[test]
@@ -564,7 +586,7 @@ fn stored_rooms_count_towards_the_rooms_one_user_may_own() {
     );
     let out = drain(&romeo);
     assert!(out.contains("resource-constraint"), "{out}");
-    assert!(out.contains("you own 2 rooms, the limit per user"), "{out}");
+    assert!(out.contains("you may own at most 2 rooms"), "{out}");
     // Rooms others own do not count: Juliet may still create one.
     let juliet = h.client("juliet@localhost/a");
     h.send(

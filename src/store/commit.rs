@@ -31,16 +31,20 @@ pub type WriteOp = Box<dyn Fn(&redb::WriteTransaction) -> Result<(), StoreError>
 type Done = Sender<Result<(), StoreError>>;
 
 /// What the failure hook is told after a batch in which a write failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchFailure {
     /// The highest sequence number processed.
     pub processed: u64,
+    /// The sequence numbers of the writes that failed (refusals aside).
+    pub failed: Vec<u64>,
     /// A failure of the storage itself (see
     /// [`StoreError::is_storage_failure`]): no later write will succeed.
     pub storage_failed: bool,
+    /// ... because the disk is full (it may have room again later).
+    pub disk_full: bool,
 }
 
-pub type FailureHook = Box<dyn Fn(BatchFailure)>;
+pub type FailureHook = Box<dyn Fn(&BatchFailure)>;
 
 /// Output waiting for writes (see the module documentation).
 pub trait Waiter {
@@ -104,6 +108,8 @@ pub(crate) struct Committer {
     /// the highest sequence number processed (the server reloads from
     /// disk what it keeps in memory, where no later write is in flight).
     on_failure: RefCell<Option<FailureHook>>,
+    #[cfg(test)]
+    failures_to_inject: Cell<usize>,
 }
 
 /// A submitted write: await [`WriteTicket::wait`] to learn that it is on
@@ -151,12 +157,18 @@ impl Committer {
             waiting: RefCell::new(BinaryHeap::new()),
             arrivals: Cell::new(0),
             on_failure: RefCell::new(None),
+            #[cfg(test)]
+            failures_to_inject: Cell::new(0),
         }
     }
 
     /// Queues `op` for the next batch, right now: two submits made one after
     /// the other reach the disk in that order, whoever awaits first.
     pub(crate) fn submit(&self, op: WriteOp) -> WriteTicket {
+        self.submit_ticket(self.injected(op))
+    }
+
+    fn submit_ticket(&self, op: WriteOp) -> WriteTicket {
         let (done, outcome) = smol::channel::bounded(1);
         let seq = self.next_seq();
         match self.tx.try_send(Submitted {
@@ -176,6 +188,7 @@ impl Committer {
     /// number (for the waiter to require).
     pub(crate) fn submit_for(&self, op: WriteOp, waiter: Rc<dyn Waiter>) -> u64 {
         let seq = self.next_seq();
+        let op = self.injected(op);
         if let Err(e) = self.tx.try_send(Submitted {
             seq,
             op,
@@ -191,6 +204,29 @@ impl Committer {
         let seq = self.submitted.get() + 1;
         self.submitted.set(seq);
         seq
+    }
+
+    /// Tests: the next `count` writes submitted (not flushes) fail, as a
+    /// write the disk cannot take would, but without latching the database.
+    #[cfg(test)]
+    pub(crate) fn fail_next_writes(&self, count: usize) {
+        self.failures_to_inject.set(count);
+    }
+
+    #[cfg(test)]
+    fn injected(&self, op: WriteOp) -> WriteOp {
+        match self.failures_to_inject.get() {
+            0 => op,
+            n => {
+                self.failures_to_inject.set(n - 1);
+                Box::new(|_| Err(StoreError::WriteFailed("injected by a test".into())))
+            }
+        }
+    }
+
+    #[cfg(not(test))]
+    fn injected(&self, op: WriteOp) -> WriteOp {
+        op
     }
 
     /// Settles `waiter` once every write it requires is processed (now,
@@ -237,7 +273,7 @@ impl Committer {
     }
 
     pub(crate) async fn flush(&self) {
-        let _ = self.submit(Box::new(|_| Ok(()))).wait().await;
+        let _ = self.submit_ticket(Box::new(|_| Ok(()))).wait().await;
     }
 }
 
@@ -252,10 +288,10 @@ pub(crate) async fn run(committer: Rc<Committer>) {
         };
         let mut ops = Vec::new();
         let mut notify = Vec::new();
-        let mut last_seq = 0;
+        let mut seqs = Vec::new();
         let mut next = Some(first);
         while let Some(item) = next {
-            last_seq = last_seq.max(item.seq);
+            seqs.push(item.seq);
             ops.push(item.op);
             notify.push(item.notify);
             // Bounded: one huge burst must not become one giant commit.
@@ -267,14 +303,24 @@ pub(crate) async fn run(committer: Rc<Committer>) {
         }
         let db = committer.db.clone();
         let results = smol::unblock(move || commit_batch(&db, &ops)).await;
+        let last_seq = seqs.iter().copied().max().unwrap_or(0);
         committer
             .committed
             .set(committer.committed.get().max(last_seq));
-        let mut failed = false;
-        let mut storage_failed = false;
-        for (notify, result) in notify.into_iter().zip(results) {
-            failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
-            storage_failed |= result.as_ref().is_err_and(StoreError::is_storage_failure);
+        let mut failure = BatchFailure {
+            processed: committer.committed.get(),
+            failed: Vec::new(),
+            storage_failed: false,
+            disk_full: false,
+        };
+        for ((notify, result), seq) in notify.into_iter().zip(results).zip(seqs) {
+            if let Err(e) = &result
+                && !e.is_refusal()
+            {
+                failure.failed.push(seq);
+                failure.storage_failed |= e.is_storage_failure();
+                failure.disk_full |= e.is_disk_full();
+            }
             match notify {
                 Notify::Ticket(done) => {
                     let _ = done.try_send(result);
@@ -286,11 +332,10 @@ pub(crate) async fn run(committer: Rc<Committer>) {
                 }
             }
         }
-        if failed && let Some(hook) = &*committer.on_failure.borrow() {
-            hook(BatchFailure {
-                processed: committer.committed.get(),
-                storage_failed,
-            });
+        if !failure.failed.is_empty()
+            && let Some(hook) = &*committer.on_failure.borrow()
+        {
+            hook(&failure);
         }
         committer.settle_through(last_seq);
     }

@@ -26,14 +26,12 @@ pub(super) fn is_interrupted_creation(len: u64, head: &[u8]) -> bool {
         && head.iter().take(MAGIC_LEN).all(|&b| b == 0)
 }
 
-/// If the file at `path` is an interrupted creation, empties it (redb then
-/// creates the database anew) and says so. Any error leaves the file alone.
+/// If the file at `path` is an interrupted creation, moves it aside (to
+/// `<name>.unfinished-<unix time>`, kept in case it held something after
+/// all) so that redb creates the database anew, and says so. Any error
+/// leaves the file where it is.
 pub(super) fn discard_file_if_interrupted(path: &Path) -> bool {
-    let Ok(mut file) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-    else {
+    let Ok(mut file) = std::fs::File::open(path) else {
         return false;
     };
     let Ok(len) = file.metadata().map(|m| m.len()) else {
@@ -43,17 +41,25 @@ pub(super) fn discard_file_if_interrupted(path: &Path) -> bool {
     if file.read_exact(&mut head).is_err() || !is_interrupted_creation(len, &head) {
         return false;
     }
-    match file.set_len(0).and_then(|()| file.sync_all()) {
+    drop(file);
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(format!(".unfinished-{seconds}"));
+    match std::fs::rename(path, &aside) {
         Ok(()) => {
             log::warn!(
-                "{} was left unfinished by an interrupted first start (a power cut?); it held no data and is created anew",
-                path.display()
+                "{} was not a finished database (an interrupted first start? a power cut?); it was moved to {} and a new database is created",
+                path.display(),
+                Path::new(&aside).display()
             );
             true
         }
         Err(e) => {
             log::error!(
-                "{}: cannot empty the unfinished database file: {e}",
+                "{}: cannot move the unfinished database file aside: {e}",
                 path.display()
             );
             false
@@ -61,7 +67,8 @@ pub(super) fn discard_file_if_interrupted(path: &Path) -> bool {
     }
 }
 
-/// [`discard_file_if_interrupted`] for a storage backend (tests).
+/// [`discard_file_if_interrupted`] for a storage backend (tests), which is
+/// emptied: there is nowhere to move it.
 pub(super) fn discard_backend_if_interrupted(backend: &dyn redb::StorageBackend) -> bool {
     let Ok(len) = backend.len() else {
         return false;
@@ -102,13 +109,19 @@ mod tests {
     }
 
     #[test]
-    fn a_file_left_by_an_interrupted_creation_opens_as_a_new_database() {
+    fn a_file_left_by_an_interrupted_creation_is_moved_aside_and_created_anew() {
         let dir = crate::testing::TempDir::new("interrupted-creation");
         let path = dir.path().join("db.redb");
         std::fs::write(&path, vec![0u8; 1 << 20]).unwrap();
         let store = super::super::Store::open(&path, 1 << 20).expect("opens anew");
         drop(store);
         super::super::Store::open(&path, 1 << 20).expect("and again");
+        let kept: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("db.redb.unfinished-"))
+            .collect();
+        assert_eq!(kept.len(), 1, "the old file is kept: {kept:?}");
     }
 
     #[test]

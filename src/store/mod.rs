@@ -99,12 +99,14 @@ impl StoreError {
         matches!(
             self,
             StoreError::Db(
-                redb::Error::Io(_)
-                    | redb::Error::PreviousIo
-                    | redb::Error::DatabaseClosed
-                    | redb::Error::Corrupted(_)
+                redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
             )
         )
+    }
+
+    /// An I/O error saying the disk is full: it may have room again later.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Db(redb::Error::Io(e)) if e.kind() == std::io::ErrorKind::StorageFull)
     }
 }
 
@@ -183,8 +185,9 @@ impl Store {
                 .create(path)
         };
         let db = match create() {
-            // Checked only once redb has refused the file: it holds the
-            // file lock while it opens, so another process is not racing.
+            // Checked only once redb has refused the file. Another
+            // process creating it at this very moment would have written
+            // the magic number within milliseconds of its first sync.
             Err(redb::DatabaseError::Storage(_))
                 if interrupted_creation::discard_file_if_interrupted(path) =>
             {
@@ -287,9 +290,17 @@ impl Store {
 
     /// Runs `hook` after every batch in which a write failed (not a
     /// refusal).
-    pub fn on_write_failure(&self, hook: Box<dyn Fn(BatchFailure)>) {
+    pub fn on_write_failure(&self, hook: Box<dyn Fn(&BatchFailure)>) {
         if let Some(c) = &self.committer {
             c.on_failure(hook);
+        }
+    }
+
+    /// Tests: the next `count` writes submitted to the committer fail.
+    #[cfg(test)]
+    pub(crate) fn fail_next_writes(&self, count: usize) {
+        if let Some(c) = &self.committer {
+            c.fail_next_writes(count);
         }
     }
 

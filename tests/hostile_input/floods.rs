@@ -347,7 +347,7 @@ fn room_creation_past_the_limits_is_refused() {
         None,
         "resource-constraint",
         "wait",
-        "you own 3 rooms, the limit per user",
+        "you may own at most 3 rooms",
     );
     // Others fill the service up to its limit of five rooms.
     let mut carol = login(&server, CAROL, Some("rooms"));
