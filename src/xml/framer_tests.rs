@@ -36,7 +36,7 @@ mod tests_support {
 }
 
 #[cfg(test)]
-mod tests {
+mod cases {
 
     /// XML Names §3: a header declaring the `xmlns` prefix is refused (it
     /// would be declared again around every stanza).
