@@ -1,15 +1,23 @@
 //! Keeps the load tool (perch-load) from rotting: every scenario at tiny
 //! sizes against its own sink and against an in-process Perch. This checks
 //! that the tool works, not how fast anything is — figures come from
-//! `benches/compare.sh`.
+//! `benches/compare.sh`. `crash` needs a Perch process it can kill: it
+//! starts the `perch` binary Cargo builds for these tests. `login-timing`
+//! runs against Perch only: the sink accepts every password, so it has no
+//! wrong-password answers to time.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use perch::testing::{TestOptions, TestServer};
 use perch_load::conn::TlsMode;
+use perch_load::crash::CrashOptions;
+use perch_load::login_timing::{Class, TimingOptions};
 use perch_load::options::{Options, Scenario};
 use perch_load::sasl::Mechanism;
 use perch_load::serde_json::Value;
+use perch_load::soak::SoakOptions;
 
 const ACCOUNTS: usize = 8;
 
@@ -123,6 +131,143 @@ fn every_scenario_against_the_sink() {
 
     let register = run(tiny(Scenario::Register, addr));
     assert_eq!(register[0]["created"], 4, "{register:#?}");
+
+    // No TLS in the sink; the probe reads this process, the sink's.
+    let mut soak = tiny_soak(addr, None);
+    soak.tls_share = 0.0;
+    soak.password = "load-password".into();
+    assert_soak(&soak, &perch_load::soak::run(&soak).expect("soak runs"));
+}
+
+fn tiny_soak(addr: SocketAddr, tls_addr: Option<SocketAddr>) -> SoakOptions {
+    SoakOptions {
+        server_pid: Some(std::process::id()),
+        addr,
+        tls_addr,
+        connections: 12,
+        per_account: 4,
+        seconds: 2.4,
+        warmup: 0.6,
+        sample_seconds: 0.3,
+        lifetime: 0.6,
+        msg_interval: 0.1,
+        rooms: 2,
+        step_timeout: Duration::from_secs(5),
+        print: false,
+        ..SoakOptions::default()
+    }
+}
+
+/// The tool's own workings, not the verdict: at this size a test
+/// harness's memory and a busy machine's CPU decide that.
+fn assert_soak(opts: &SoakOptions, report: &perch_load::soak::SoakReport) {
+    let samples = &report.samples;
+    assert!(samples.len() >= 6, "{} samples", samples.len());
+    let most = samples.iter().map(|s| s.connected).max().unwrap_or(0);
+    // Some are between two logins at any moment.
+    assert!(most + 3 >= opts.connections as u64, "{samples:#?}");
+    let sum = |f: fn(&perch_load::soak::verdict::Sample) -> u64| samples.iter().map(f).sum::<u64>();
+    assert!(sum(|s| s.logouts) > 0, "clients log out and in again");
+    assert!(sum(|s| s.sent) > 0 && sum(|s| s.delivered) > 0);
+    assert_eq!(
+        sum(|s| s.login_errors) + sum(|s| s.lost),
+        0,
+        "{:?}",
+        report.error_samples
+    );
+    assert_eq!(report.join_errors, 0);
+    assert!(samples.iter().all(|s| s.rss_kib > 0 && s.fds > 0));
+    assert!(
+        report.verdict.ramp_done_s.is_some(),
+        "{:#?}",
+        report.verdict
+    );
+    assert_eq!(report.verdict.checks.len(), 3, "{:#?}", report.verdict);
+}
+
+#[test]
+fn crash_loop_against_the_perch_binary() {
+    let report = perch_load::crash::run(&CrashOptions {
+        perch: PathBuf::from(env!("CARGO_BIN_EXE_perch")),
+        kills: 2,
+        seed: 16,
+        writers: 2,
+        min_load: Duration::from_millis(100),
+        max_load: Duration::from_millis(300),
+        print: false,
+        ..CrashOptions::default()
+    })
+    .expect("the crash loop starts");
+    assert!(report.ok(), "{}", report.table());
+    assert_eq!(report.kills, 2);
+    assert!(report.total.acked > 0, "{}", report.table());
+    assert_eq!(
+        report.total.acked,
+        report.total.verified + report.total.superseded,
+        "{}",
+        report.table()
+    );
+    assert_eq!(report.restart_s.len(), 2);
+}
+
+#[test]
+fn soak_and_login_timing_against_perch() {
+    let accounts = (1..=3)
+        .map(|i| (format!("soak{i}@localhost"), "soak-password".to_string()))
+        .chain((1..=2).map(|i| {
+            (
+                format!("timing{i}@localhost"),
+                "timing-password".to_string(),
+            )
+        }))
+        .collect();
+    let server = TestServer::start(TestOptions {
+        accounts,
+        // Failed logins by the hundred without a throttle's waits, and
+        // rooms without rate limits.
+        extra_config:
+            "[limits]\nmax_connections_per_ip = 1000\nlogin_attempts_per_minute = 10000\n\
+                       [muc]\nmessage_burst = 10000\nmessages_per_minute = 600000\n"
+                .into(),
+        ..TestOptions::default()
+    })
+    .expect("server starts");
+    let soak = tiny_soak(server.c2s_addr(), server.c2s_tls_addr());
+    assert_soak(&soak, &perch_load::soak::run(&soak).expect("soak runs"));
+
+    let report = perch_load::login_timing::run(&TimingOptions {
+        addr: server.c2s_addr(),
+        accounts: 2,
+        attempts: 30,
+        warmup: 2,
+        seed: 16,
+        print: false,
+        ..TimingOptions::default()
+    })
+    .expect("login-timing runs");
+    for r in &report.results {
+        assert_eq!(r.micros.len(), 30, "{r:?}");
+    }
+    assert_eq!(report.comparisons.len(), 3);
+    // An unknown user used to be answered without any key derivation,
+    // over ten times sooner than a wrong password; now both cost one. The
+    // bound is loose: the other tests share the machine's cores.
+    let median = |class| {
+        let r = report
+            .results
+            .iter()
+            .find(|r| r.class == class)
+            .expect("measured");
+        perch_load::stats::summary(&r.micros).expect("samples").p50
+    };
+    let (unknown, wrong) = (
+        median(Class::PlainUnknownUser),
+        median(Class::PlainWrongPassword),
+    );
+    assert!(
+        unknown > 0.25 * wrong,
+        "unknown {unknown} µs, wrong password {wrong} µs"
+    );
 }
 
 #[test]

@@ -191,9 +191,15 @@ pub trait CredentialLookup {
     /// keys for this hash).
     fn scram_keys(&self, username: &str, hash: ScramHash) -> Option<ScramKeys>;
 
-    /// Checks a PLAIN password. It is passed as received; implementations
-    /// using [`Credentials::verify_password`] get SASLprep applied there.
-    fn check_plain(&self, username: &str, password: &str) -> bool;
+    /// Checks a PLAIN password (passed as received: SASLprep is applied in
+    /// [`ScramKeys::verify_password`]). The provided check runs one PBKDF2
+    /// against the account's strongest keys, or against made-up keys for
+    /// an unknown user, so that the time to the answer does not tell
+    /// whether the account exists; an implementation of its own must do
+    /// the same.
+    fn check_plain(&self, username: &str, password: &str) -> bool {
+        plain::check_evenly(self, username, password)
+    }
 
     /// Iteration count announced for unknown users; should match what real
     /// accounts use so that fake challenges look the same.

@@ -4,24 +4,36 @@
 //! `churn` (and `register` to create accounts by XEP-0077), `guess`
 //! (how fast a password guesser gets answers through a failed-login
 //! throttle) and `offline` (messages stored for an offline contact). Each phase is bounded in count and time and emits one JSON
-//! record.
+//! record. Three commands start a Perch binary themselves: `crash` (kills
+//! it mid-write, again and again, and checks that every acknowledged write
+//! survived), `soak` (thousands of clients for half an hour: does memory,
+//! descriptors or CPU per message creep?) and `login-timing` (can answer
+//! times tell an unknown user from a known one?).
 //!
 //! Clients run as tasks on one `smol::Executor` driven by `--threads` OS
 //! threads (2 by default), many connections per thread, so 10 000 clients
 //! need 10 000 descriptors and no more threads.
 
+pub mod args;
 pub mod base64;
 pub mod conn;
+pub mod crash;
 pub mod ctx;
 pub mod floor;
 pub mod histogram;
+pub mod login_timing;
 pub mod options;
 pub mod procfs;
 pub mod report;
+pub mod rlimit;
+pub mod rng;
 pub mod sasl;
 pub mod scenario;
 pub mod sink;
+pub mod soak;
 pub mod source;
+pub mod spawned;
+pub mod stats;
 pub mod tls;
 pub mod xml;
 

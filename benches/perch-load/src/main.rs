@@ -1,11 +1,14 @@
 //! `perch-load SCENARIO [options]` — see `perch-load help`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use perch_load::args::Args;
 use perch_load::conn::{Conn, Target, TlsMode};
+use perch_load::crash::{CRASH_HELP, CrashOptions};
+use perch_load::login_timing::{LOGIN_TIMING_HELP, TimingOptions};
 use perch_load::options::{self, OPTIONS_HELP, Scenario};
+use perch_load::soak::{SOAK_HELP, SoakOptions};
 use perch_load::{procfs, report};
 
 const USAGE: &str = "\
@@ -18,6 +21,9 @@ Usage:
   perch-load floor [--occupants N,N] [--rounds N] [--threads N] [--label L] [--run R]
   perch-load stats --server-pid PID [--include-children] [--label L] [--run R] [--startup-s S]
   perch-load table [--order a,b,c] FILE...
+  perch-load crash [--perch PATH] [--kills N] [--seed N] [options below]
+  perch-load soak [--perch PATH] [--connections N] [--seconds S] [options below]
+  perch-load login-timing [--perch PATH] [--attempts N] [options below]
 
 Scenarios print one JSON line per phase on stdout and a table on stderr.
 `guess` measures how fast a password guesser has passwords checked, in
@@ -41,6 +47,22 @@ scenario can show on this machine.
 `wait` prints the seconds until a server answers with stream features.
 `stats` prints the server's memory and CPU as a `startup` record.
 `table` turns JSON-lines files into a markdown comparison (medians over runs).
+`crash` starts the Perch binary --perch on a data directory of its own,
+SIGKILLs it --kills times, each at a random moment (seeded) of writes from
+a few clients (offline messages, roster, rooms and affiliations, vCards,
+private XML), restarts it and checks that every write it acknowledged is
+there; exit status 1 if one is missing or Perch does not come back.
+`soak` starts the Perch binary --perch with --connections clients (10000;
+plaintext, STARTTLS and direct TLS) that log in and out, chat and send to
+rooms for --seconds (1800), samples the server's RSS, descriptors and CPU per
+message every 10 s and says whether they stayed flat: no later sample above
+the first --warmup seconds' (60) high-water mark + 10 % (CPU per message:
+warm-up-long windows, not judged while other work keeps the machine busy);
+exit status 1 if not.
+`login-timing` times SASL answers (PLAIN: unknown user, wrong and right
+password; SCRAM-SHA-256 first message: unknown and known user), 1000 of
+each, interleaved, and tests whether the distributions differ (Mann-Whitney
+U, Kolmogorov-Smirnov); exit status 1 if an unknown user can be told apart.
 ";
 
 fn main() -> ExitCode {
@@ -52,9 +74,23 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let result = match cmd.as_str() {
         "help" | "--help" | "-h" => {
-            print!("{USAGE}\n{OPTIONS_HELP}\n");
+            print!(
+                "{USAGE}\n{OPTIONS_HELP}\n\n{CRASH_HELP}\n\n{SOAK_HELP}\n\n{LOGIN_TIMING_HELP}\n"
+            );
             return ExitCode::SUCCESS;
         }
+        "crash" => match CrashOptions::from_args(rest) {
+            Ok(opts) => return crash(&opts),
+            Err(e) => return usage_error(&e),
+        },
+        "soak" => match SoakOptions::from_args(rest) {
+            Ok(opts) => return soak(&opts),
+            Err(e) => return usage_error(&e),
+        },
+        "login-timing" => match TimingOptions::from_args(rest) {
+            Ok(opts) => return login_timing(&opts),
+            Err(e) => return usage_error(&e),
+        },
         "sink" => sink(rest),
         "wait" => wait(rest),
         "floor" => floor(rest),
@@ -77,92 +113,100 @@ fn main() -> ExitCode {
     }
 }
 
+fn crash(opts: &CrashOptions) -> ExitCode {
+    match perch_load::crash::run(opts) {
+        Ok(report) => {
+            println!("{}", report.record());
+            eprint!("{}", report.table());
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("perch-load crash: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn soak(opts: &SoakOptions) -> ExitCode {
+    match perch_load::soak::run(opts) {
+        Ok(report) => {
+            println!("{}", report.record());
+            eprint!("{}", report.summary());
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("perch-load soak: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn login_timing(opts: &TimingOptions) -> ExitCode {
+    if opts.print {
+        eprintln!(
+            "[perch-load] login-timing: seed {}, {} attempts of each class",
+            opts.seed, opts.attempts
+        );
+    }
+    match perch_load::login_timing::run(opts) {
+        Ok(report) => {
+            for rec in perch_load::login_timing::records(&report, "perch") {
+                println!("{rec}");
+            }
+            eprint!("{}", perch_load::login_timing::table(&report));
+            if report.leaks().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("perch-load login-timing: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("perch-load: {msg}\n\n{USAGE}");
     ExitCode::from(2)
 }
 
-/// `--name value` pairs and bare flags of the small subcommands.
-fn pairs(args: &[String], known: &[&str], flags: &[&str]) -> Result<Vec<(String, String)>, String> {
-    let mut out = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let Some(name) = a.strip_prefix("--") else {
-            return Err(format!("unexpected argument '{a}'"));
-        };
-        if flags.contains(&name) {
-            out.push((name.to_string(), String::new()));
-            continue;
-        }
-        if !known.contains(&name) {
-            return Err(format!("unknown option --{name}"));
-        }
-        let v = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
-        out.push((name.to_string(), v.clone()));
-    }
-    Ok(out)
-}
-
-fn value<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    p.iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn parse_num<T: std::str::FromStr>(
-    p: &[(String, String)],
-    name: &str,
-    default: T,
-) -> Result<T, String> {
-    match value(p, name) {
-        None => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| format!("--{name}: '{v}' is not a number")),
-    }
-}
-
-fn loopback(p: &[(String, String)], default_port: u16) -> Result<SocketAddr, String> {
-    let ip: IpAddr = match value(p, "host") {
-        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        Some(h) => h
-            .parse()
-            .map_err(|_| format!("--host: '{h}' is not an IP address"))?,
-    };
-    if !ip.is_loopback() {
-        return Err(format!("--host: {ip} is not a loopback address"));
-    }
-    Ok(SocketAddr::new(ip, parse_num(p, "port", default_port)?))
-}
-
 fn sink(args: &[String]) -> Result<(), String> {
-    let p = pairs(
+    let p = Args::parse(
         args,
         &["host", "port", "domain", "password", "max-seconds"],
         &[],
     )?;
-    let addr = loopback(&p, 5222)?;
-    let limit: f64 = parse_num(&p, "max-seconds", 3600.0)?;
+    let addr = p.loopback(5222)?;
+    let limit: f64 = p.number("max-seconds", 3600.0)?;
     perch_load::sink::run_for(
         addr,
-        value(&p, "domain").unwrap_or("localhost"),
-        value(&p, "password").unwrap_or("load-password"),
+        p.value("domain").unwrap_or("localhost"),
+        p.value("password").unwrap_or("load-password"),
         Duration::from_secs_f64(limit.clamp(0.0, 86_400.0)),
     )
     .map_err(|e| format!("sink on {addr}: {e}"))
 }
 
 fn wait(args: &[String]) -> Result<(), String> {
-    let p = pairs(args, &["host", "port", "domain", "timeout"], &[])?;
+    let p = Args::parse(args, &["host", "port", "domain", "timeout"], &[])?;
     let target = Target {
-        addr: loopback(&p, 5222)?,
-        domain: value(&p, "domain").unwrap_or("localhost").to_string(),
+        addr: p.loopback(5222)?,
+        domain: p.value("domain").unwrap_or("localhost").to_string(),
         tls: TlsMode::None,
         tls_config: None,
         step_timeout: Duration::from_secs(2),
     };
-    let limit = Duration::from_secs_f64(parse_num::<f64>(&p, "timeout", 60.0)?.clamp(0.0, 3600.0));
+    let limit = Duration::from_secs_f64(p.number::<f64>("timeout", 60.0)?.clamp(0.0, 3600.0));
     let t0 = Instant::now();
     smol::block_on(async {
         while t0.elapsed() < limit {
@@ -181,12 +225,13 @@ fn wait(args: &[String]) -> Result<(), String> {
 }
 
 fn floor(args: &[String]) -> Result<(), String> {
-    let p = pairs(
+    let p = Args::parse(
         args,
         &["occupants", "rounds", "threads", "label", "run"],
         &[],
     )?;
-    let sizes = value(&p, "occupants")
+    let sizes = p
+        .value("occupants")
         .unwrap_or("10,100,500,1000")
         .split(',')
         .map(|n| {
@@ -197,8 +242,8 @@ fn floor(args: &[String]) -> Result<(), String> {
                 .ok_or_else(|| format!("--occupants: '{n}' is not a number from 1 to 10000"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let rounds: usize = parse_num(&p, "rounds", 200)?;
-    let threads: usize = parse_num(&p, "threads", 2)?;
+    let rounds: usize = p.number("rounds", 200)?;
+    let threads: usize = p.number("threads", 2)?;
     if !(1..=100_000).contains(&rounds) || !(1..=64).contains(&threads) {
         return Err("--rounds must be 1 to 100000 and --threads 1 to 64".into());
     }
@@ -210,8 +255,8 @@ fn floor(args: &[String]) -> Result<(), String> {
             occupants,
             rounds,
             threads,
-            label: value(&p, "label").unwrap_or("floor").to_string(),
-            run: value(&p, "run").map(str::to_string),
+            label: p.value("label").unwrap_or("floor").to_string(),
+            run: p.value("run").map(str::to_string),
         })?;
         println!("{rec}");
         let ms = |v: &serde_json::Value, q: &str| v[q].as_f64().unwrap_or(f64::NAN);
@@ -228,25 +273,25 @@ fn floor(args: &[String]) -> Result<(), String> {
 }
 
 fn stats(args: &[String]) -> Result<(), String> {
-    let p = pairs(
+    let p = Args::parse(
         args,
         &["server-pid", "label", "run", "startup-s"],
         &["include-children"],
     )?;
-    let pid: u32 = parse_num(&p, "server-pid", 0)?;
-    let probe = procfs::Probe::new(Some(pid), value(&p, "include-children").is_some());
+    let pid: u32 = p.number("server-pid", 0)?;
+    let probe = procfs::Probe::new(Some(pid), p.flag("include-children"));
     let snap = probe
         .snapshot()
         .ok_or_else(|| format!("no process {pid}"))?;
     let mut rec = serde_json::json!({
-        "scenario": "startup", "label": value(&p, "label").unwrap_or("server"),
+        "scenario": "startup", "label": p.value("label").unwrap_or("server"),
         "rss_kib": snap.rss_kib, "hwm_kib": snap.hwm_kib, "cpu_s": snap.cpu_s,
         "threads": snap.threads, "fds": snap.fds, "processes": snap.processes,
     });
-    if let Some(run) = value(&p, "run") {
+    if let Some(run) = p.value("run") {
         rec["run"] = run.into();
     }
-    if let Some(s) = value(&p, "startup-s").and_then(|v| v.parse::<f64>().ok()) {
+    if let Some(s) = p.value("startup-s").and_then(|v| v.parse::<f64>().ok()) {
         rec["startup_s"] = s.into();
     }
     println!("{rec}");
