@@ -152,6 +152,15 @@ impl Room {
         let actor_affiliation = self.affiliation(env, &actor_bare);
         // Owners as they will be after each change, for the last-owner rule.
         let mut owners: HashSet<Jid> = self.owners().into_iter().cloned().collect();
+        // Every item is checked against the room as it is now, which holds
+        // only while no two items change the same user: otherwise one
+        // could make someone an owner, a second take it back unseen (its
+        // "current" affiliation being the old one) and a third remove the
+        // last real owner.
+        let mut changed: HashSet<Jid> = HashSet::new();
+        // Likewise nicknames reserved by this request: two items may not
+        // reserve one nick for two users.
+        let mut reserving: HashSet<&str> = HashSet::new();
         let mut new_entries = 0usize;
         let mut plan = Vec::with_capacity(items.len());
         for item in items {
@@ -204,6 +213,10 @@ impl Room {
                             .ok_or(Condition::ItemNotFound)?,
                         (None, None) => return Err(Condition::BadRequest.into()),
                     };
+                    if !changed.insert(jid.clone()) {
+                        return Err(StanzaError::new(Condition::BadRequest)
+                            .with_text("one item per user: this request names a user twice"));
+                    }
                     let current = self.stored_affiliation(&jid);
                     if current == Affiliation::Owner && affiliation != Affiliation::Owner {
                         owners.remove(&jid);
@@ -226,7 +239,9 @@ impl Room {
                         Some("") => NickChange::Clear,
                         Some(nick) => {
                             check_nick(nick)?;
-                            if self.reserved_by(nick).is_some_and(|owner| *owner != jid) {
+                            if self.reserved_by(nick).is_some_and(|owner| *owner != jid)
+                                || !reserving.insert(nick)
+                            {
                                 return Err(StanzaError::new(Condition::Conflict)
                                     .with_text("this nickname is reserved by someone else"));
                             }

@@ -813,6 +813,72 @@ fn affiliation_rules_and_all_or_nothing() {
     );
 }
 
+/// Found by the muc_room fuzz target: each item was checked against the
+/// room before the request, so Carol made owner, then (named by her nick)
+/// made nothing again, passed for a change of someone unaffiliated, and
+/// the owner stepping down left the room without any owner.
+#[test]
+fn a_request_changes_each_user_once() {
+    use super::roles::Affiliation;
+    let mut w = World::new();
+    w.join("carol@example/phone", "root");
+    let r = w.admin(
+        "owner@example/desk",
+        "<item affiliation='owner' jid='carol@example'/>\
+         <item affiliation='none' nick='root'/>\
+         <item affiliation='none' nick='owner'/>",
+    );
+    assert_eq!(
+        r.error_to("owner@example/desk").as_deref(),
+        Some("bad-request")
+    );
+    assert!(r.writes.is_empty());
+    assert_eq!(
+        w.room.stored_affiliation(&jid("owner@example")),
+        Affiliation::Owner
+    );
+    assert_eq!(
+        w.room.stored_affiliation(&jid("carol@example")),
+        Affiliation::None
+    );
+    // Several users in one request are fine, as before.
+    let r = w.admin(
+        "owner@example/desk",
+        "<item affiliation='owner' jid='carol@example'/><item affiliation='none' nick='owner'/>",
+    );
+    assert!(result_of(&r, "owner@example/desk"));
+    assert_eq!(
+        w.room.stored_affiliation(&jid("carol@example")),
+        Affiliation::Owner
+    );
+}
+
+/// Found by the muc_room fuzz target: each item's nickname was checked
+/// only against reservations made before the request, so two items could
+/// reserve one nickname for two users.
+#[test]
+fn a_request_reserves_each_nick_once() {
+    let mut w = World::new();
+    let r = w.admin(
+        "owner@example/desk",
+        "<item affiliation='member' jid='bob@example' nick='Alice'/>\
+         <item affiliation='admin' jid='carol@example' nick='Alice'/>",
+    );
+    assert_eq!(
+        r.error_to("owner@example/desk").as_deref(),
+        Some("conflict")
+    );
+    assert!(r.writes.is_empty());
+    assert!(w.room.reserved_by("Alice").is_none());
+    let r = w.admin(
+        "owner@example/desk",
+        "<item affiliation='member' jid='bob@example' nick='Alice'/>\
+         <item affiliation='admin' jid='carol@example' nick='Carol'/>",
+    );
+    assert!(result_of(&r, "owner@example/desk"));
+    assert_eq!(w.room.reserved_by("Alice"), Some(&jid("bob@example")));
+}
+
 /// `Room::affiliation` needs an Env only for the server-admin check.
 fn test_env_stub() -> Env<'static> {
     static SETTINGS: std::sync::OnceLock<MucConfig> = std::sync::OnceLock::new();
