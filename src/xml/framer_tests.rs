@@ -44,10 +44,8 @@ mod cases {
     fn a_header_declaring_the_xmlns_prefix_is_not_well_formed() {
         let header = "<stream:stream xmlns:xmlns='urn:x' xmlns='jabber:client' \
             xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
-        let (events, error) = super::tests_support::run(
-            crate::xml::framer::Limits::default(),
-            &[header.as_bytes()],
-        );
+        let (events, error) =
+            super::tests_support::run(crate::xml::framer::Limits::default(), &[header.as_bytes()]);
         assert!(events.is_empty(), "{events:?}");
         assert!(
             matches!(error, Some(crate::xml::XmlError::NotWellFormed(_))),
