@@ -186,6 +186,10 @@ fn assert_soak(opts: &SoakOptions, report: &perch_load::soak::SoakReport) {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the perch binary; under qemu-user the foreign binary cannot be exec'd"
+)]
 fn crash_loop_against_the_perch_binary() {
     let report = perch_load::crash::run(&CrashOptions {
         perch: PathBuf::from(env!("CARGO_BIN_EXE_perch")),
