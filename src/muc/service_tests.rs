@@ -402,6 +402,16 @@ fn make_persistent(h: &Harness, who: &Session) {
     );
 }
 
+fn destroy(h: &Harness, owner: &Session) {
+    h.send(
+        owner,
+        &format!(
+            "<iq xmlns='jabber:client' type='set' id='destroy' to='{ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'>\
+             <destroy/></query></iq>"
+        ),
+    );
+}
+
 fn stored_name(h: &Harness) -> Option<String> {
     let stored = h.server.store().muc_rooms().load(ROOM).expect("read")?;
     let record = super::record::RoomRecord::decode(&stored.record).expect("decodes");
@@ -491,13 +501,7 @@ fn a_destroyed_room_whose_removal_failed_is_removed_again_and_not_reloaded() {
     h.settle();
     assert_eq!(stored_name(&h).as_deref(), Some("Kept"));
     h.server.store().fail_next_writes(2);
-    h.send(
-        &romeo,
-        &format!(
-            "<iq xmlns='jabber:client' type='set' id='destroy' to='{ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'>\
-             <destroy/></query></iq>"
-        ),
-    );
+    destroy(&h, &romeo);
     h.settle();
     assert!(
         stored_name(&h).is_some(),
@@ -542,13 +546,7 @@ fn a_destroyed_room_whose_removal_failed_is_removed_at_once() {
     make_persistent(&h, &romeo);
     h.settle();
     h.server.store().fail_next_writes(1);
-    h.send(
-        &romeo,
-        &format!(
-            "<iq xmlns='jabber:client' type='set' id='destroy' to='{ROOM}'><query xmlns='http://jabber.org/protocol/muc#owner'>\
-             <destroy/></query></iq>"
-        ),
-    );
+    destroy(&h, &romeo);
     h.settle();
     assert_eq!(stored_name(&h), None);
 }

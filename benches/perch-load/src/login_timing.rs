@@ -228,20 +228,12 @@ pub fn run(opts: &TimingOptions) -> Result<TimingReport, String> {
             step_timeout: opts.step_timeout,
         };
         if let Some(binary) = &opts.perch {
-            let source = match &opts.config {
-                Some(config) => Source::Given {
-                    config: config.clone(),
-                    c2s: opts.addr,
-                    c2s_tls: None,
-                    domain: opts.domain.clone(),
-                },
-                None => Source::Generated(Settings {
+            let source = Source::given_or(opts.config.as_ref(), opts.addr, None, Settings {
                     domain: opts.domain.clone(),
                     free_login_failures: Some(10_000),
                     log_level: "warn",
                     ..Settings::default()
-                }),
-            };
+                });
             let mut p = PerchProcess::prepare(binary, source, "timing", opts.keep, &mut rng)?;
             p.start().await?;
             let names: Vec<String> = (1..=opts.accounts)

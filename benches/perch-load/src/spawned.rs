@@ -58,6 +58,27 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// The user's `config` if given (listening at `c2s`, `c2s_tls` for
+    /// `domain`), else one generated from `settings`.
+    pub fn given_or(
+        config: Option<&PathBuf>,
+        c2s: SocketAddr,
+        c2s_tls: Option<SocketAddr>,
+        settings: Settings,
+    ) -> Source {
+        match config {
+            Some(config) => Source::Given {
+                config: config.clone(),
+                c2s,
+                c2s_tls,
+                domain: settings.domain,
+            },
+            None => Source::Generated(settings),
+        }
+    }
+}
+
 pub struct PerchProcess {
     binary: PathBuf,
     config: PathBuf,
@@ -416,9 +437,9 @@ mod tests {
         };
         let c2s: SocketAddr = "127.0.0.1:20001".parse().expect("addr");
         let tls: SocketAddr = "127.0.0.1:20002".parse().expect("addr");
-        let text = generated_config(&s, Path::new("/tmp/x\"y"), c2s, Some(tls));
+        let text = generated_config(&s, Path::new("work/x\"y"), c2s, Some(tls));
         for needle in [
-            "data_dir = \"/tmp/x\\\"y\"",
+            "data_dir = \"work/x\\\"y\"",
             "kind = \"c2s\"",
             "port = 20001",
             "kind = \"c2s-tls\"",

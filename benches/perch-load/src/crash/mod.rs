@@ -210,18 +210,15 @@ async fn crash_loop(
     t0: Instant,
 ) -> Result<CrashReport, String> {
     let mut rng = Rng::new(opts.seed);
-    let source = match &opts.config {
-        Some(config) => Source::Given {
-            config: config.clone(),
-            c2s: opts.addr,
-            c2s_tls: None,
-            domain: opts.domain.clone(),
-        },
-        None => Source::Generated(Settings {
+    let source = Source::given_or(
+        opts.config.as_ref(),
+        opts.addr,
+        None,
+        Settings {
             domain: opts.domain.clone(),
             ..Settings::default()
-        }),
-    };
+        },
+    );
     let mut perch = PerchProcess::prepare(&opts.perch, source, "crash", opts.keep, &mut rng)?;
     let muc_domain = if opts.muc_domain.is_empty() {
         format!("conference.{}", opts.domain)

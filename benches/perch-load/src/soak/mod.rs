@@ -290,21 +290,18 @@ async fn soak(
     let (addr, tls_addr, pid) = match opts.server_pid {
         Some(pid) => (opts.addr, opts.tls_addr, pid),
         None => {
-            let source = match &opts.config {
-                Some(config) => Source::Given {
-                    config: config.clone(),
-                    c2s: opts.addr,
-                    c2s_tls: opts.tls_addr,
-                    domain: opts.domain.clone(),
-                },
-                None => Source::Generated(Settings {
+            let source = Source::given_or(
+                opts.config.as_ref(),
+                opts.addr,
+                opts.tls_addr,
+                Settings {
                     domain: opts.domain.clone(),
                     tls_listener: true,
                     max_connections: u32::try_from(opts.connections + 1000).unwrap_or(u32::MAX),
                     log_level: "warn",
                     ..Settings::default()
-                }),
-            };
+                },
+            );
             let mut perch =
                 PerchProcess::prepare(&opts.perch, source, "soak", opts.keep, &mut rng)?;
             perch.start().await?;
