@@ -80,6 +80,30 @@ impl Batch {
         self.ends.clear();
     }
 
+    /// Appends `stanza` as the last entry (for a filter that rebuilds what
+    /// the connection writes, such as Client State Indication's).
+    pub fn push(&mut self, stanza: &[u8]) {
+        self.bytes.extend_from_slice(stanza);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Appends bytes that are not a stanza after the last entry (a stream
+    /// management `<r/>` sent with the stanzas it asks about, in the same
+    /// write); `stanzas()` does not see them.
+    pub fn append_tail(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    /// Keeps the first `len` entries and drops the rest, keeping the
+    /// buffers.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.ends.len() {
+            let cut = self.start_of(len);
+            self.bytes.truncate(cut);
+            self.ends.truncate(len);
+        }
+    }
+
     /// The buffers' capacity in bytes, for deciding what to keep.
     pub fn capacity(&self) -> usize {
         self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
@@ -656,6 +680,27 @@ impl Outbox {
     /// Bytes queued (released or held) and not yet taken by the connection.
     pub fn queued(&self) -> usize {
         self.state.borrow().queued.bytes.len()
+    }
+
+    /// Stanzas queued (released or held) and not yet taken.
+    pub fn stanza_count(&self) -> usize {
+        self.state.borrow().queued.len()
+    }
+
+    /// Ready when more than `than` stanzas are queued or a close was
+    /// requested: what a session waiting for resumption watches (it must
+    /// not take anything, so `poll_ready` would never rest).
+    pub fn poll_grown(&self, than: usize, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.state.borrow_mut();
+        if st.queued.len() > than || st.close.is_some() {
+            Poll::Ready(())
+        } else {
+            match &st.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => st.waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        }
     }
 
     /// Stanzas the connection took since the session began.

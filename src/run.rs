@@ -212,6 +212,9 @@ pub async fn serve(
         admin,
         notifier,
     } = prepared;
+    // Before anyone connects: a restored session's resource and room nicks
+    // are its own again before a new login could take them.
+    crate::saved_sessions::restore_all(&server, &ex).await;
     let mut tasks = Vec::new();
     for (kind, listener) in listeners {
         if let Ok(addr) = listener.local_addr() {
@@ -279,10 +282,17 @@ pub async fn serve(
         n.stopping();
     }
     drop(tasks);
+    // Resumable sessions (XEP-0198) are kept for the next start: their
+    // connections close without a word, so the clients resume then; the
+    // others end with `system-shutdown`.
+    server.set_stopping();
     for session in server.all_sessions() {
-        session
-            .outbox
-            .close_with(StreamError::new(StreamCondition::SystemShutdown));
+        match session.carrier().filter(|_| session.is_resumable()) {
+            Some(carrier) => carrier.suspend(),
+            None => session
+                .outbox
+                .close_with(StreamError::new(StreamCondition::SystemShutdown)),
+        }
     }
     let drained = async {
         while server.connection_count() > 0 {
@@ -293,6 +303,10 @@ pub async fn serve(
         smol::Timer::after(Duration::from_secs(2)).await;
     })
     .await;
+    let saved = crate::saved_sessions::save_all(&server).await;
+    if saved > 0 {
+        log::info!("{saved} resumable sessions saved for the next start");
+    }
     futures_lite::future::or(server.muc().flush(&server.env()), async {
         smol::Timer::after(Duration::from_secs(2)).await;
     })

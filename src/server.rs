@@ -44,6 +44,10 @@ pub struct Server {
     /// Rosters, blocklists and offline counters of active accounts.
     im: ImCache,
     sessions: Sessions,
+    /// Sessions a client may resume (XEP-0198).
+    resumption: crate::resumption::Resumption,
+    /// The server is stopping: resumable sessions are kept, not ended.
+    stopping: Cell<bool>,
     ids: Ids,
     /// Open connections per address, and who gives way at the limit.
     admission: RefCell<Admission>,
@@ -94,6 +98,8 @@ impl Server {
             scheduled: Scheduled::default(),
             im: ImCache::default(),
             sessions: Sessions::default(),
+            resumption: Default::default(),
+            stopping: Cell::new(false),
             ids: Ids::default(),
             admission: RefCell::new(Admission::default()),
             login_throttle: RefCell::new(throttle),
@@ -147,6 +153,24 @@ impl Server {
             .recv()
             .await
             .unwrap_or(StorageFailure { disk_full: false })
+    }
+
+    pub fn resumption(&self) -> &crate::resumption::Resumption {
+        &self.resumption
+    }
+
+    pub fn ids(&self) -> &Ids {
+        &self.ids
+    }
+
+    /// Whether the server is stopping (resumable sessions are then kept
+    /// for the next start, not ended).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.get()
+    }
+
+    pub fn set_stopping(&self) {
+        self.stopping.set(true);
     }
 
     pub fn config(&self) -> &Config {

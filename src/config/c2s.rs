@@ -31,6 +31,34 @@ pub struct C2sConfig {
     /// ends the connection (1..=3600): the client is gone, or does not
     /// read what it is sent.
     pub write_timeout_secs: u32,
+    /// How long a stream-managed session whose connection was lost waits
+    /// for the client to resume it (XEP-0198), unless the client asks for
+    /// less; 0 turns resumption off (0..=86400).
+    pub resume_timeout_secs: u32,
+    /// The longest wait a client may ask for with `<enable max/>`
+    /// (0..=86400; at least `resume_timeout_secs`).
+    pub max_resume_timeout_secs: u32,
+    /// Stanzas a session waiting for resumption may collect (unacknowledged
+    /// and newly arrived); one more ends it, and its messages go to offline
+    /// storage (10..=100000).
+    pub resume_queue_max: u32,
+    /// The server asks a stream-managed client for an ack after this many
+    /// stanzas (0: only by time; ..=10000).
+    pub ack_request_stanzas: u32,
+    /// ... or this many seconds after the oldest unacknowledged stanza was
+    /// sent (1..=3600).
+    pub ack_request_secs: u32,
+    /// A connection silent for this many seconds is pinged (an `<r/>`
+    /// with stream management, an XEP-0199 ping without); 0 turns pings
+    /// off (0, or 10..=86400).
+    pub ping_idle_secs: u32,
+    /// A pinged connection that stays silent this many seconds more is
+    /// taken as lost (its session waits for resumption, if it can)
+    /// (5..=3600).
+    pub ping_timeout_secs: u32,
+    /// Stanzas held back for a client that said it is inactive (XEP-0352)
+    /// before they are all sent anyway (1..=10000).
+    pub csi_max_held: u32,
 }
 
 impl Default for C2sConfig {
@@ -43,6 +71,14 @@ impl Default for C2sConfig {
             stanza_timeout_secs: 30,
             stanza_min_bytes_per_sec: 100,
             write_timeout_secs: 60,
+            resume_timeout_secs: 300,
+            max_resume_timeout_secs: 900,
+            resume_queue_max: 500,
+            ack_request_stanzas: 5,
+            ack_request_secs: 30,
+            ping_idle_secs: 300,
+            ping_timeout_secs: 60,
+            csi_max_held: 100,
         }
     }
 }
@@ -66,34 +102,78 @@ impl C2sConfig {
             }
             None => defaults.allow_plaintext_auth,
         };
+        let auth_timeout_secs =
+            table.optional_integer("auth_timeout_secs", 1..=3_600, defaults.auth_timeout_secs);
+        let keepalive_secs =
+            table.optional_integer("keepalive_secs", 10..=3_600, defaults.keepalive_secs);
+        let stanza_timeout_secs = table.optional_integer(
+            "stanza_timeout_secs",
+            1..=3_600,
+            defaults.stanza_timeout_secs,
+        );
+        let stanza_min_bytes_per_sec = table.optional_integer(
+            "stanza_min_bytes_per_sec",
+            0..=1_000_000,
+            defaults.stanza_min_bytes_per_sec,
+        );
+        let write_timeout_secs =
+            table.optional_integer("write_timeout_secs", 1..=3_600, defaults.write_timeout_secs);
+        let resume_timeout_secs = table.optional_integer(
+            "resume_timeout_secs",
+            0..=86_400,
+            defaults.resume_timeout_secs,
+        );
+        let max_resume_timeout_secs = table.optional_integer(
+            "max_resume_timeout_secs",
+            0..=86_400,
+            defaults.max_resume_timeout_secs.max(resume_timeout_secs),
+        );
+        let max_resume_timeout_secs = if max_resume_timeout_secs < resume_timeout_secs {
+            let span = table.span();
+            table.problem(span, format!(
+                "c2s.max_resume_timeout_secs ({max_resume_timeout_secs}) is below c2s.resume_timeout_secs ({resume_timeout_secs}); raise it or lower resume_timeout_secs"
+            ));
+            resume_timeout_secs
+        } else {
+            max_resume_timeout_secs
+        };
+        let resume_queue_max =
+            table.optional_integer("resume_queue_max", 10..=100_000, defaults.resume_queue_max);
+        let ack_request_stanzas = table.optional_integer(
+            "ack_request_stanzas",
+            0..=10_000,
+            defaults.ack_request_stanzas,
+        );
+        let ack_request_secs =
+            table.optional_integer("ack_request_secs", 1..=3_600, defaults.ack_request_secs);
+        let ping_idle_secs =
+            table.optional_integer("ping_idle_secs", 0..=86_400, defaults.ping_idle_secs);
+        if (1..10).contains(&ping_idle_secs) {
+            let span = table.span();
+            table.problem(span, format!(
+                "c2s.ping_idle_secs: must be 0 (off) or between 10 and 86400; found {ping_idle_secs}"
+            ));
+        }
         C2sConfig {
             require_encryption,
             allow_plaintext_auth,
-            auth_timeout_secs: table.optional_integer(
-                "auth_timeout_secs",
-                1..=3_600,
-                defaults.auth_timeout_secs,
+            auth_timeout_secs,
+            keepalive_secs,
+            stanza_timeout_secs,
+            stanza_min_bytes_per_sec,
+            write_timeout_secs,
+            resume_timeout_secs,
+            max_resume_timeout_secs,
+            resume_queue_max,
+            ack_request_stanzas,
+            ack_request_secs,
+            ping_idle_secs,
+            ping_timeout_secs: table.optional_integer(
+                "ping_timeout_secs",
+                5..=3_600,
+                defaults.ping_timeout_secs,
             ),
-            keepalive_secs: table.optional_integer(
-                "keepalive_secs",
-                10..=3_600,
-                defaults.keepalive_secs,
-            ),
-            stanza_timeout_secs: table.optional_integer(
-                "stanza_timeout_secs",
-                1..=3_600,
-                defaults.stanza_timeout_secs,
-            ),
-            stanza_min_bytes_per_sec: table.optional_integer(
-                "stanza_min_bytes_per_sec",
-                0..=1_000_000,
-                defaults.stanza_min_bytes_per_sec,
-            ),
-            write_timeout_secs: table.optional_integer(
-                "write_timeout_secs",
-                1..=3_600,
-                defaults.write_timeout_secs,
-            ),
+            csi_max_held: table.optional_integer("csi_max_held", 1..=10_000, defaults.csi_max_held),
         }
     }
 }
@@ -109,6 +189,29 @@ mod tests {
             vec![
                 "perch.toml:2: c2s.allow_plaintext_auth = true has no effect while c2s.require_encryption = true; set require_encryption = false too"
             ]
+        );
+    }
+
+    #[test]
+    fn resumption_limits_are_checked_together() {
+        assert_eq!(
+            problems("[c2s]\nresume_timeout_secs = 600\nmax_resume_timeout_secs = 60\n"),
+            vec![
+                "perch.toml:1: c2s.max_resume_timeout_secs (60) is below c2s.resume_timeout_secs (600); raise it or lower resume_timeout_secs"
+            ]
+        );
+        assert_eq!(
+            problems("[c2s]\nping_idle_secs = 5\n"),
+            vec![
+                "perch.toml:1: c2s.ping_idle_secs: must be 0 (off) or between 10 and 86400; found 5"
+            ]
+        );
+        let off =
+            super::super::tests::parse("[c2s]\nping_idle_secs = 0\nresume_timeout_secs = 0\n")
+                .expect("0 turns both off");
+        assert_eq!(
+            (off.c2s.ping_idle_secs, off.c2s.resume_timeout_secs),
+            (0, 0)
         );
     }
 }

@@ -611,7 +611,7 @@ cache_kib = 16384
         );
         assert_eq!(
             error("[c2s.tls]\nx = 1\n"),
-            "perch.toml:1: unknown key 'tls' in [c2s] (expected one of: require_encryption, allow_plaintext_auth, auth_timeout_secs, keepalive_secs, stanza_timeout_secs, stanza_min_bytes_per_sec, write_timeout_secs)"
+            "perch.toml:1: unknown key 'tls' in [c2s] (expected one of: require_encryption, allow_plaintext_auth, auth_timeout_secs, keepalive_secs, stanza_timeout_secs, stanza_min_bytes_per_sec, write_timeout_secs, resume_timeout_secs, max_resume_timeout_secs, resume_queue_max, ack_request_stanzas, ack_request_secs, ping_idle_secs, ping_timeout_secs, csi_max_held)"
         );
         // A misspelt table is an unknown key of the top level.
         assert!(error("[limit]\n").starts_with("perch.toml:1: unknown key 'limit' at top level"));

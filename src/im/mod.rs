@@ -30,6 +30,7 @@ pub mod session;
 pub mod subscription;
 pub mod subscription_flow;
 pub mod tombstones;
+pub mod undelivered;
 pub mod vcard;
 pub mod version;
 

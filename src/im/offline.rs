@@ -62,11 +62,19 @@ fn store_message(env: &Env, stanza: &Element, account: &Jid) -> Result<(), Stanz
         StanzaError::new(Condition::InternalServerError)
     })?;
     let mut stored = stanza.clone();
-    stored.push_child(delay::element(
-        account.domain(),
-        env.now(),
-        Some("Offline Storage"),
-    ));
+    // One stamp of ours (XEP-0203 §4): a message this server stamped
+    // already (a session that ended unacknowledged, XEP-0198) keeps the
+    // time it first failed to arrive.
+    let stamped_here = stored
+        .children()
+        .any(|c| c.is("delay", delay::NS_DELAY) && c.attr("from") == Some(account.domain()));
+    if !stamped_here {
+        stored.push_child(delay::element(
+            account.domain(),
+            env.now(),
+            Some("Offline Storage"),
+        ));
+    }
     let xml = stored.to_bytes("");
     let seq = {
         let mut queue = state.offline.borrow_mut();

@@ -24,9 +24,12 @@ pub mod presence;
 pub mod rate;
 pub mod record;
 pub mod register;
+pub mod restore;
 pub mod roles;
 pub mod room;
 
+#[cfg(test)]
+mod restore_tests;
 #[cfg(test)]
 mod service_tests;
 #[cfg(test)]
@@ -48,6 +51,7 @@ use crate::xml::Element;
 use dispatch::Dispatch;
 pub use dispatch::HISTORY_SAVE_INTERVAL;
 use record::{AffiliationRecord, RoomRecord};
+pub use restore::Occupancy;
 use room::{Env, Room};
 
 pub const NS_MUC: &str = "http://jabber.org/protocol/muc";

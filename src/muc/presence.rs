@@ -167,7 +167,7 @@ impl Room {
     /// The room can take one more occupant; admins and owners may go a
     /// little beyond the limit (§7.2.10) so the room cannot be stuffed
     /// against them.
-    fn has_room_for(&self, env: &super::room::Env, affiliation: Affiliation) -> bool {
+    pub(super) fn has_room_for(&self, env: &super::room::Env, affiliation: Affiliation) -> bool {
         let limit = self.config.occupant_limit(&env.bounds());
         let count = self.occupants.len();
         if affiliation >= Affiliation::Admin {

@@ -12,14 +12,14 @@ use crate::store::Store;
 use crate::testing::TempDir;
 use crate::xml::Element;
 
-struct Harness {
-    server: Rc<Server>,
+pub(super) struct Harness {
+    pub(super) server: Rc<Server>,
     ex: &'static smol::LocalExecutor<'static>,
     _dir: TempDir,
 }
 
 impl Harness {
-    fn new() -> Harness {
+    pub(super) fn new() -> Harness {
         Harness::with_config("")
     }
 
@@ -44,7 +44,7 @@ impl Harness {
         }
     }
 
-    fn client(&self, full: &str) -> Rc<Session> {
+    pub(super) fn client(&self, full: &str) -> Rc<Session> {
         let jid = Jid::parse(full).expect("jid");
         let resource = jid.resource().map(str::to_string);
         self.server
@@ -54,7 +54,7 @@ impl Harness {
 
     /// Sends a stanza as a client would (one section, as a connection
     /// hands it over), without waiting for the writes it causes.
-    fn send(&self, from: &Session, xml: &str) {
+    pub(super) fn send(&self, from: &Session, xml: &str) {
         let mut stanza = Element::parse(xml).unwrap_or_else(|e| panic!("{xml}: {e}"));
         stanza.set_attr("from", from.jid.as_str());
         let to = Jid::parse(stanza.attr("to").unwrap_or_default()).expect("to");
@@ -65,27 +65,27 @@ impl Harness {
     }
 
     /// Lets every queued write complete, releasing what waited for it.
-    fn settle(&self) {
+    pub(super) fn settle(&self) {
         smol::block_on(self.ex.run(self.server.muc().flush(&self.server.env())));
     }
 }
 
-fn drain(session: &Session) -> String {
+pub(super) fn drain(session: &Session) -> String {
     let mut batch = crate::outbox::Batch::default();
     session.outbox.drain(&mut batch);
     String::from_utf8(batch.bytes().to_vec()).expect("utf-8")
 }
 
-const ROOM: &str = "room@conference.localhost";
+pub(super) const ROOM: &str = "room@conference.localhost";
 
-fn join(h: &Harness, who: &Session, nick: &str) {
+pub(super) fn join(h: &Harness, who: &Session, nick: &str) {
     h.send(
         who,
         &format!("<presence xmlns='jabber:client' to='{ROOM}/{nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"),
     );
 }
 
-fn configure(h: &Harness, who: &Session, fields: &str) {
+pub(super) fn configure(h: &Harness, who: &Session, fields: &str) {
     h.send(
         who,
         &format!(
@@ -393,7 +393,7 @@ fn the_service_room_limit_is_named_when_reached() {
     assert_eq!(h.server.muc().loaded_rooms(), 1);
 }
 
-fn make_persistent(h: &Harness, who: &Session) {
+pub(super) fn make_persistent(h: &Harness, who: &Session) {
     configure(
         h,
         who,

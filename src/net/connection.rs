@@ -22,7 +22,7 @@ use crate::login_throttle::Gate;
 use crate::outbox::Release;
 use crate::sasl::{ChannelBinding, Mechanism};
 use crate::server::{ConnectionGuard, Server};
-use crate::session::{Batch, Outbox, Session};
+use crate::session::{Batch, Carrier, Outbox, Session};
 use crate::store::CredentialReader;
 use crate::stream::{Action, C2sStream, Env, Policy, StreamCondition, StreamError, StreamOut};
 use crate::xml::{Element, FrameEvent, Framer, Limits};
@@ -113,6 +113,9 @@ enum SaslOutcome {
 }
 
 enum Wake {
+    /// The session was taken over by a resumed stream, or the server
+    /// stops and suspends it.
+    Carrier,
     Input,
     Eof,
     Output,
@@ -169,6 +172,19 @@ struct Connection {
     /// read again at once rather than wait for readability.
     input_pending: bool,
     closing: bool,
+    /// The session's link to this connection (see [`Carrier`]).
+    carrier: Option<Rc<Carrier>>,
+    /// The connection died (no `</stream:stream>`, no stream error): a
+    /// resumable session waits for its client to come back.
+    lost: bool,
+    /// Last input from the client, for pinging a silent connection.
+    last_input: Instant,
+    /// When the server pinged the silent client (XEP-0199, or `<r/>`).
+    ping_sent: Option<Instant>,
+    /// When to ask for an ack of what was sent (stream management).
+    ack_due: Option<Instant>,
+    /// What `<active/>` released, to go before the next queued stanzas.
+    csi_released: Option<Batch>,
 }
 
 pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
@@ -241,14 +257,26 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         timer_armed: None,
         input_pending: false,
         closing: false,
+        carrier: None,
+        lost: false,
+        last_input: Instant::now(),
+        ping_sent: None,
+        ack_due: None,
+        csi_released: None,
     };
     log::debug!(
         "{peer}: connected{}",
         if direct_tls { " (TLS)" } else { "" }
     );
     conn.run(&mut transport).await;
-    conn.finish().await;
+    let hibernating = conn.finish().await;
+    drop(conn);
+    drop(transport);
+    // The connection is gone: it no longer counts against any limit.
     drop(guard);
+    if let Some(hibernating) = hibernating {
+        hibernating.wait().await;
+    }
 }
 
 async fn handshake(
@@ -275,6 +303,9 @@ impl Connection {
     async fn run(&mut self, transport: &mut Transport) {
         let mut actions = Vec::new();
         loop {
+            if !self.still_carrying(&mut actions) {
+                return;
+            }
             // Work through every complete element already buffered.
             while !self.closing {
                 match self.framer.next_event() {
@@ -306,6 +337,7 @@ impl Connection {
                 }
             }
             if !self.flush(transport).await {
+                self.lost = true;
                 return;
             }
             if self.closing {
@@ -315,6 +347,8 @@ impl Connection {
             match self.wait(transport).await {
                 Wake::Input => {
                     let now = Instant::now();
+                    self.last_input = now;
+                    self.ping_sent = None;
                     self.last_activity = Some(now);
                     self.ticket.input_at(now);
                     if self.stanza_started.is_none() {
@@ -324,14 +358,22 @@ impl Connection {
                 Wake::Output => self.last_activity = Some(Instant::now()),
                 Wake::Eof => {
                     log::debug!("{}: connection closed by peer", self.peer);
+                    self.lost = true;
                     return;
                 }
                 Wake::Error(e) => {
                     log::debug!("{}: read error: {e}", self.peer);
+                    self.lost = true;
                     return;
                 }
+                Wake::Carrier => {}
                 Wake::Timer => {
                     self.release_if_quiet();
+                    if self.ping_expired() {
+                        log::debug!("{}: no answer to the server's ping", self.peer);
+                        self.lost = true;
+                        return;
+                    }
                     self.on_timer(&mut actions);
                     if !self.perform(transport, &mut actions).await {
                         return;
@@ -362,6 +404,7 @@ impl Connection {
             FrameEvent::Element(el) => stream.on_element(el, &env, &mut out, actions),
             FrameEvent::StreamClose => stream.on_stream_close(&mut out, actions),
         }
+        self.sync_handled();
     }
 
     fn fail(&mut self, error: StreamError, actions: &mut Vec<Action>) {
@@ -450,6 +493,12 @@ impl Connection {
                 StreamError::with_text(StreamCondition::ConnectionTimeout, text),
                 actions,
             );
+        } else if self.ping_due(now) {
+            self.ping(now);
+            self.last_activity = Some(now);
+        } else if self.ack_due.is_some_and(|due| now >= due) {
+            self.request_ack_now();
+            self.last_activity = Some(now);
         } else if now.duration_since(self.last_write) >= self.keepalive() {
             self.stream_out.push(b' ');
             // The write buffer this allocates is freed again once quiet.
@@ -538,6 +587,12 @@ impl Connection {
                             // of logins a second they would be most of the
                             // server's work and of its log.
                             log::debug!("{}: bound {jid}", self.peer);
+                            let carrier = Carrier::new();
+                            session.carry(carrier.clone());
+                            *session.csi.borrow_mut() = crate::stream::csi::CsiState::new(
+                                self.server.config().c2s.csi_max_held as usize,
+                            );
+                            self.carrier = Some(carrier);
                             self.session = Some(session);
                             self.auth_deadline = None;
                             self.server.connection_authenticated(&self.ticket);
@@ -555,6 +610,16 @@ impl Connection {
                         }
                     }
                     Action::Close => self.closing = true,
+                    Action::SmEnable { resume, max } => self.sm_enable(resume, max),
+                    Action::SmResume { previd, h } => self.sm_resume(&previd, h, actions),
+                    Action::SmAck(h) => self.sm_ack(h, actions),
+                    Action::SmRequest => {
+                        // An ack promises the stanzas are handled: the
+                        // messages in flight must be stored first.
+                        self.settle_in_flight(0).await;
+                        self.sm_answer_request();
+                    }
+                    Action::Csi { active } => self.csi(active),
                 }
             }
             std::mem::swap(&mut pending, actions);
@@ -706,7 +771,11 @@ impl Connection {
         let mut batch = std::mem::take(&mut self.written);
         let mut stream_out = std::mem::take(&mut self.stream_out);
         let ok = loop {
-            self.outbox.drain(&mut batch);
+            // Taken over by a resumed stream: the queue is the new one's.
+            if self.carrier.as_ref().is_none_or(|c| !c.is_taken()) {
+                self.outbox.drain(&mut batch);
+                self.before_write(&mut batch);
+            }
             if batch.is_empty() && stream_out.is_empty() {
                 break true;
             }
@@ -795,6 +864,12 @@ impl Connection {
         if let Some(active) = self.last_activity {
             deadline = deadline.min(active + IDLE_RELEASE);
         }
+        if let Some(ping) = self.ping_deadline() {
+            deadline = deadline.min(ping);
+        }
+        if let Some(ack) = self.ack_due {
+            deadline = deadline.min(ack);
+        }
         if self.timer_armed.is_none_or(|armed| armed > deadline) {
             self.timer.set_at(deadline);
             self.timer_armed = Some(deadline);
@@ -806,7 +881,14 @@ impl Connection {
         let input_pending = &mut self.input_pending;
         let ticket = &self.ticket;
         let authenticating = self.auth_deadline.is_some();
+        let carrier = self.carrier.clone();
         future::poll_fn(|cx| {
+            if carrier
+                .as_ref()
+                .is_some_and(|c| c.poll_signal(cx).is_ready())
+            {
+                return Poll::Ready(Wake::Carrier);
+            }
             if outbox.poll_ready(cx).is_ready() {
                 return Poll::Ready(Wake::Output);
             }
@@ -846,17 +928,27 @@ impl Connection {
         .await
     }
 
-    async fn finish(&mut self) {
-        if let Some(session) = self.session.take() {
-            log::debug!("{}: {} disconnected", self.peer, session.jid);
-            let end = move |env: &crate::env::Env| {
-                im::presence::session_ended(env, &session);
-                env.sessions.unbind(&session);
-            };
-            // Nobody waits for an answer, but what the end of the session
-            // stores (the last logout) follows the same rules as the rest.
-            let _ = durable::run(&self.server, Box::new(end)).await;
+    /// The connection is over: its session ends, or waits for the client
+    /// to resume it (returned), or stays as it is (taken over by a resumed
+    /// stream; kept for the restart of a stopping server).
+    async fn finish(&mut self) -> Option<super::hibernation::Hibernating> {
+        let session = self.session.take()?;
+        let carrier = self.carrier.take()?;
+        if !session.is_carried_by(&carrier) {
+            return None;
         }
+        log::debug!("{}: {} disconnected", self.peer, session.jid);
+        if session.is_resumable() && (carrier.is_suspended() || self.server.is_stopping()) {
+            return None;
+        }
+        if self.lost && session.is_resumable() {
+            return Some(super::hibernation::Hibernating::start(
+                self.server.clone(),
+                session,
+            ));
+        }
+        super::hibernation::end_session(&self.server, session).await;
+        None
     }
 }
 
@@ -914,6 +1006,9 @@ const _: fn() = || {
     fn assert_send<T: Send>() {}
     assert_send::<CredentialReader>();
 };
+
+#[path = "connection_sm.rs"]
+mod sm;
 
 #[cfg(test)]
 #[path = "connection_tests.rs"]

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod connection;
+pub mod hibernation;
 pub mod listener;
 pub mod tls;
 pub mod transport;

@@ -15,6 +15,7 @@ mod muc;
 pub mod offline;
 pub mod private_xml;
 pub mod roster;
+pub mod saved_sessions;
 mod schema;
 mod schema_v1;
 mod tombstones;

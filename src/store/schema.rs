@@ -85,6 +85,11 @@ pub(crate) const ROSTER_PENDING_IN: Def = TableDefinition::new("roster_pending_i
 pub(crate) const OFFLINE_MESSAGES: Def = TableDefinition::new("offline_messages");
 /// Owner 0x00 blocked JID -> nothing (XEP-0191 blocklist).
 pub(crate) const BLOCKLIST: Def = TableDefinition::new("blocklist");
+/// Resumption id (XEP-0198) -> a resumable session saved when the server
+/// stopped, as serialized XML (`saved_sessions.rs` at the crate root
+/// documents the element); taken and deleted at the next start. Files
+/// older than this table get it at the first save.
+pub(crate) const SAVED_SESSIONS: Def = TableDefinition::new("saved_sessions");
 
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
@@ -106,6 +111,7 @@ pub(crate) const TABLES: &[&dyn super::backup::CopyTable] = &[
     &ROSTER_PENDING_IN,
     &OFFLINE_MESSAGES,
     &BLOCKLIST,
+    &SAVED_SESSIONS,
     &MUC_ROOMS,
     &MUC_AFFILIATIONS,
     &MUC_HISTORY,
@@ -187,6 +193,7 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<Migration, StoreError> {
                 ROSTER_PENDING_IN,
                 OFFLINE_MESSAGES,
                 BLOCKLIST,
+                SAVED_SESSIONS,
             ] {
                 txn.open_table(table)?;
             }

@@ -13,7 +13,10 @@ use crate::xml::{Element, NS_CLIENT, StreamHeader};
 
 use super::StreamOut;
 use super::error::{StreamCondition, StreamError};
-use super::{NS_BIND, NS_PRE_APPROVAL, NS_ROSTERVER, NS_SASL, NS_SASL_CB, NS_SESSION, NS_TLS};
+use super::sm::{self, NS_SM};
+use super::{
+    NS_BIND, NS_CSI, NS_PRE_APPROVAL, NS_ROSTERVER, NS_SASL, NS_SASL_CB, NS_SESSION, NS_TLS,
+};
 
 /// What the listener and configuration allow on this stream.
 #[derive(Clone, Debug)]
@@ -68,6 +71,19 @@ pub enum Action {
     },
     /// A validated stanza from the bound client, `from` stamped.
     Route { stanza: Element, to: Option<Jid> },
+    /// Stream management was enabled (XEP-0198): answer `<enabled/>`
+    /// (with a resumption id if `resume` and the server allows it).
+    SmEnable { resume: bool, max: Option<u32> },
+    /// Resume the session `previd` on this authenticated stream; answer
+    /// with `resume_result`.
+    SmResume { previd: String, h: u32 },
+    /// The client acknowledged `h` stanzas.
+    SmAck(u32),
+    /// The client asks for an ack: answer `<a h/>` with `handled()` once
+    /// the stanzas before are handled.
+    SmRequest,
+    /// Client State Indication (XEP-0352): the client is active or not.
+    Csi { active: bool },
     /// The closing bytes are in `out`: flush, then close the connection.
     Close,
 }
@@ -85,6 +101,8 @@ enum Phase {
     /// Authenticated, bind feature offered.
     PreBind,
     BindRunning,
+    /// A `<resume/>` is being looked up.
+    ResumeRunning,
     Bound(Jid),
     Closed,
 }
@@ -103,6 +121,10 @@ pub struct C2sStream {
     /// An account was registered in-band on this stream: one is enough
     /// (XEP-0077 §3.1.1 allows refusing a second).
     registered: bool,
+    /// Stanzas received from the client since stream management was
+    /// enabled (or the session's count when it was resumed), modulo 2^32;
+    /// `None` while stream management is off.
+    handled: Option<u32>,
 }
 
 impl C2sStream {
@@ -121,7 +143,19 @@ impl C2sStream {
             auth_failures: 0,
             offered: Vec::new(),
             registered: false,
+            handled: None,
         }
+    }
+
+    /// The stanzas received and handled (XEP-0198's `h`), if stream
+    /// management is on.
+    pub fn handled(&self) -> Option<u32> {
+        self.handled
+    }
+
+    /// The account that authenticated on this stream.
+    pub fn account(&self) -> Option<&Jid> {
+        self.account.as_ref()
     }
 
     pub fn bound_jid(&self) -> Option<&Jid> {
@@ -224,7 +258,11 @@ impl C2sStream {
         let phase = std::mem::replace(&mut self.phase, Phase::Closed);
         match phase {
             Phase::Closed => {}
-            Phase::AwaitHeader | Phase::AwaitTls | Phase::SaslRunning | Phase::BindRunning => {
+            Phase::AwaitHeader
+            | Phase::AwaitTls
+            | Phase::SaslRunning
+            | Phase::BindRunning
+            | Phase::ResumeRunning => {
                 self.phase = phase;
                 self.fail(
                     StreamError::with_text(StreamCondition::NotAuthorized, "unexpected element"),
@@ -399,6 +437,68 @@ impl C2sStream {
         }
     }
 
+    /// The answer to an `Action::SmResume`: the session's full JID and the
+    /// count of stanzas it had handled, or the `<failed/>` the connection
+    /// wrote (the client may bind a resource instead).
+    pub fn resume_result(&mut self, resumed: Option<(Jid, u32)>) {
+        if !matches!(self.phase, Phase::ResumeRunning) {
+            return;
+        }
+        match resumed {
+            Some((full, handled)) => {
+                self.handled = Some(handled);
+                self.phase = Phase::Bound(full);
+            }
+            None => self.phase = Phase::PreBind,
+        }
+    }
+
+    /// A stream management element: what it asks for, or why it cannot be
+    /// done now (before binding, twice, or with stream management off).
+    fn sm_element(
+        &mut self,
+        el: &Element,
+        env: &dyn Env,
+        out: &mut dyn StreamOut,
+        actions: &mut Vec<Action>,
+    ) {
+        let command = match sm::parse(el) {
+            Ok(c) => c,
+            Err(bad) => return self.fail(bad.stream_error(), env, out, actions),
+        };
+        let bound = matches!(self.phase, Phase::Bound(_));
+        let authenticated = self.account.is_some();
+        match command {
+            // §3: not before binding, and once per stream.
+            sm::Command::Enable { .. } if !bound || self.handled.is_some() => {
+                sm::write_failed(out.transport(), "unexpected-request", None)
+            }
+            sm::Command::Enable { resume, max } => {
+                self.handled = Some(0);
+                actions.push(Action::SmEnable { resume, max });
+            }
+            // §4: after authentication, instead of binding.
+            sm::Command::Resume { .. } if bound || !authenticated => {
+                sm::write_failed(out.transport(), "unexpected-request", None)
+            }
+            sm::Command::Resume { previd, h } => {
+                self.phase = Phase::ResumeRunning;
+                actions.push(Action::SmResume { previd, h });
+            }
+            sm::Command::Request | sm::Command::Ack(_) if self.handled.is_none() => self.fail(
+                StreamError::with_text(
+                    StreamCondition::UnsupportedStanzaType,
+                    "stream management is not enabled on this stream",
+                ),
+                env,
+                out,
+                actions,
+            ),
+            sm::Command::Request => actions.push(Action::SmRequest),
+            sm::Command::Ack(h) => actions.push(Action::SmAck(h)),
+        }
+    }
+
     fn pre_auth(
         &mut self,
         el: Element,
@@ -443,6 +543,8 @@ impl C2sStream {
             self.start_job(session, input, actions);
         } else if el.is("abort", NS_SASL) {
             self.sasl_failure(sasl::SaslFailure::Aborted, env, out, actions);
+        } else if el.ns == NS_SM {
+            self.sm_element(&el, env, out, actions);
         } else if el.is("iq", NS_CLIENT) && el.get_child("query", NS_REGISTER).is_some() {
             self.pre_auth_register(el, out, actions);
         } else {
@@ -530,6 +632,9 @@ impl C2sStream {
         actions: &mut Vec<Action>,
     ) {
         self.phase = Phase::PreBind;
+        if el.ns == NS_SM {
+            return self.sm_element(&el, env, out, actions);
+        }
         let is_set_iq = el.is("iq", NS_CLIENT) && el.attr("type") == Some("set");
         if let (true, Some(bind)) = (is_set_iq, el.get_child("bind", NS_BIND)) {
             let iq_id = el.attr("id").unwrap_or_default().to_string();
@@ -568,6 +673,15 @@ impl C2sStream {
         actions: &mut Vec<Action>,
     ) {
         self.phase = Phase::Bound(jid);
+        if el.ns == NS_SM {
+            return self.sm_element(&el, env, out, actions);
+        }
+        if el.ns == NS_CSI && (el.name == "active" || el.name == "inactive") {
+            actions.push(Action::Csi {
+                active: el.name == "active",
+            });
+            return;
+        }
         let Some(kind) = Kind::of(&el) else {
             let condition = if el.name == "message" || el.name == "presence" || el.name == "iq" {
                 StreamCondition::InvalidNamespace
@@ -588,6 +702,11 @@ impl C2sStream {
                 out,
                 actions,
             );
+        }
+        // Every stanza counts as handled (XEP-0198 §4), whether it is
+        // routed, answered here or bounced: the client need not resend it.
+        if let Some(h) = &mut self.handled {
+            *h = h.wrapping_add(1);
         }
         if kind == Kind::Iq && el.attr("type") == Some("set") {
             if el.get_child("session", NS_SESSION).is_some() {
@@ -730,6 +849,8 @@ impl C2sStream {
                 ("session", NS_SESSION),
                 ("ver", NS_ROSTERVER),
                 ("sub", NS_PRE_APPROVAL),
+                ("sm", NS_SM),
+                ("csi", NS_CSI),
             ] {
                 open_tag(out, name, ns);
                 if name == "session" {

@@ -106,6 +106,9 @@ impl StreamCondition {
 pub struct StreamError {
     pub condition: StreamCondition,
     pub text: Option<String>,
+    /// An application-specific condition element (RFC 6120 §4.9.4), e.g.
+    /// XEP-0198's `<handled-count-too-high/>`, already serialized.
+    pub app: Option<Box<str>>,
 }
 
 impl StreamError {
@@ -113,6 +116,7 @@ impl StreamError {
         StreamError {
             condition,
             text: None,
+            app: None,
         }
     }
 
@@ -120,7 +124,15 @@ impl StreamError {
         StreamError {
             condition,
             text: Some(text.into()),
+            app: None,
         }
+    }
+
+    /// Adds an application-specific condition (serialized, with its own
+    /// namespace declared).
+    pub fn with_app(mut self, app: impl Into<Box<str>>) -> Self {
+        self.app = Some(app.into());
+        self
     }
 
     /// Appends `<stream:error>…</stream:error>` to `out`. The `stream`
@@ -134,6 +146,9 @@ impl StreamError {
         if let Some(text) = &self.text {
             let el = crate::xml::Element::new("text", NS_STREAM_ERRORS).with_text(text.as_str());
             el.write_to(out, "");
+        }
+        if let Some(app) = &self.app {
+            out.extend_from_slice(app.as_bytes());
         }
         out.extend_from_slice(b"</stream:error>");
     }

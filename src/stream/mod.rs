@@ -3,7 +3,9 @@
 //! live in `net::connection`.
 
 pub mod c2s;
+pub mod csi;
 pub mod error;
+pub mod sm;
 
 pub use c2s::{Action, C2sStream, Env, Policy, SaslJob};
 pub use error::{StreamCondition, StreamError};
@@ -49,3 +51,5 @@ pub const NS_SASL_CB: &str = "urn:xmpp:sasl-cb:0";
 pub const NS_ROSTERVER: &str = "urn:xmpp:features:rosterver";
 /// Stream feature: subscription pre-approval (RFC 6121 §3.4.1).
 pub const NS_PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
+/// Client State Indication (XEP-0352): a stream feature and two elements.
+pub const NS_CSI: &str = "urn:xmpp:csi:0";

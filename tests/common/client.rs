@@ -734,6 +734,15 @@ impl Client {
         self.expect_close();
     }
 
+    /// Cuts the connection without closing the stream, as a phone losing
+    /// its network does (the server sees the connection end, not the
+    /// stream).
+    pub fn cut(self) {
+        if let Some(tcp) = self.io.tcp() {
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
     /// Closes the stream and waits briefly for the server to close its
     /// side (so that what the session did is done), then the connection.
     /// Whatever arrives before is dropped.

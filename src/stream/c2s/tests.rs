@@ -307,7 +307,7 @@ fn full_login_routes_stanzas_with_stamped_from() {
         "{text}"
     );
     assert!(actions.is_empty());
-    let (text, actions) = h.feed("<enable xmlns='urn:xmpp:sm:3'/>");
+    let (text, actions) = h.feed("<enable xmlns='urn:example:not-a-feature'/>");
     assert!(text.contains("unsupported-stanza-type"), "{text}");
     assert!(matches!(actions.as_slice(), [Action::Close]));
 }
@@ -389,6 +389,8 @@ fn reference_features(stream: &mut C2sStream, out: &mut Vec<u8>) {
         );
         features.push_child(Element::new("ver", NS_ROSTERVER));
         features.push_child(Element::new("sub", NS_PRE_APPROVAL));
+        features.push_child(Element::new("sm", NS_SM));
+        features.push_child(Element::new("csi", NS_CSI));
     } else {
         if !stream.secure && stream.policy.starttls_available {
             let mut starttls = Element::new("starttls", NS_TLS);

@@ -1,0 +1,290 @@
+//! The connection's side of stream management (XEP-0198), client state
+//! indication (XEP-0352) and server pings (XEP-0199): the state machines'
+//! actions carried out against the session, and the timers they need.
+
+use std::time::{Duration, Instant};
+
+use crate::resumption::{Found, Resumption};
+use crate::session::{Batch, Carrier, Outbox};
+use crate::stream::sm::{self, StreamManagement};
+use crate::stream::{Action, StreamCondition, StreamError};
+
+use super::Connection;
+
+/// The server's ping of a silent client without stream management.
+const PING: &[u8] = b"<iq type='get' id='perch-ping'><ping xmlns='urn:xmpp:ping'/></iq>";
+
+impl Connection {
+    /// Whether this connection still carries its session. Taken over by a
+    /// resumed stream, it lets go of the session (which lives on) and
+    /// closes with `conflict`; suspended by a stopping server, it stops at
+    /// once without a word, so the client resumes after the restart.
+    pub(super) fn still_carrying(&mut self, actions: &mut Vec<Action>) -> bool {
+        let Some(carrier) = &self.carrier else {
+            return true;
+        };
+        if carrier.is_suspended() {
+            return false;
+        }
+        if !carrier.is_taken() || self.closing {
+            return true;
+        }
+        log::debug!("{}: session resumed on another connection", self.peer);
+        self.session = None;
+        self.carrier = None;
+        self.outbox = Outbox::new();
+        self.fail(
+            StreamError::with_text(
+                StreamCondition::Conflict,
+                "the session was resumed on another connection",
+            ),
+            actions,
+        );
+        actions.clear();
+        self.closing = true;
+        true
+    }
+
+    /// Copies the stream's count of handled stanzas to the session, where
+    /// a resumption (on another connection) reads it.
+    pub(super) fn sync_handled(&self) {
+        if let (Some(session), Some(h)) = (&self.session, self.stream.handled())
+            && let Some(sm) = session.sm.borrow_mut().as_mut()
+        {
+            sm.handled = h;
+        }
+    }
+
+    /// `<enable/>`: stream management on, resumable if the client asked
+    /// and the server allows it.
+    pub(super) fn sm_enable(&mut self, resume: bool, max: Option<u32>) {
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        let c2s = &self.server.config().c2s;
+        let timeout_secs = if resume && c2s.resume_timeout_secs > 0 {
+            max.map_or(c2s.resume_timeout_secs, |m| {
+                m.min(c2s.max_resume_timeout_secs)
+            })
+        } else {
+            0
+        };
+        let id = (timeout_secs > 0).then(|| Resumption::new_id(self.server.ids()));
+        if let Some(id) = &id {
+            self.server.resumption().register(id, session.clone());
+        }
+        sm::write_enabled(&mut self.stream_out, id.as_deref(), u64::from(timeout_secs));
+        *session.sm.borrow_mut() = Some(StreamManagement::new(
+            id,
+            Duration::from_secs(u64::from(timeout_secs)),
+        ));
+    }
+
+    /// `<resume/>`: takes the session over if it exists, is the same
+    /// account's and `h` is possible; `<failed/>` otherwise.
+    pub(super) fn sm_resume(&mut self, previd: &str, h: u32, actions: &mut Vec<Action>) {
+        let now = Instant::now();
+        let found = match self.stream.account() {
+            Some(account) => self.server.resumption().find(previd, account, now),
+            None => Found::Nothing { h: None },
+        };
+        let session = match found {
+            Found::Session(session) => session,
+            Found::Nothing { h: handled } => {
+                sm::write_failed(&mut self.stream_out, "item-not-found", handled);
+                self.stream.resume_result(None);
+                return;
+            }
+        };
+        let acked = session.sm.borrow_mut().as_mut().map(|sm| sm.ack(h));
+        match acked {
+            Some(Ok(_)) => {}
+            Some(Err(too_high)) => {
+                // The session stays as it was, for a client that knows
+                // what it received.
+                self.stream.resume_result(None);
+                return self.fail(too_high.stream_error(), actions);
+            }
+            None => {
+                sm::write_failed(&mut self.stream_out, "item-not-found", None);
+                self.stream.resume_result(None);
+                return;
+            }
+        }
+        let carrier = Carrier::new();
+        session.carry(carrier.clone());
+        self.carrier = Some(carrier);
+        self.outbox = session.outbox.clone();
+        self.auth_deadline = None;
+        self.server.connection_authenticated(&self.ticket);
+        let handled = {
+            let mut slot = session.sm.borrow_mut();
+            let Some(sm) = slot.as_mut() else {
+                return;
+            };
+            sm::write_resumed(&mut self.stream_out, previd, sm.handled);
+            // Everything unacknowledged goes again, first, in order; an
+            // `<r/>` after it learns what arrives this time.
+            sm.unacked.write_all(&mut self.stream_out);
+            sm.request_outstanding = false;
+            sm.since_request = 0;
+            if !sm.unacked.is_empty() {
+                sm.request(&mut self.stream_out);
+            }
+            sm.handled
+        };
+        log::debug!("{}: resumed {}", self.peer, session.jid);
+        self.stream
+            .resume_result(Some((session.jid.clone(), handled)));
+        self.session = Some(session);
+        self.ack_due = None;
+    }
+
+    /// `<a h/>` from the client.
+    pub(super) fn sm_ack(&mut self, h: u32, actions: &mut Vec<Action>) {
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        let result = session.sm.borrow_mut().as_mut().map(|sm| {
+            let acked = sm.ack(h);
+            (acked, sm.unacked.is_empty())
+        });
+        match result {
+            Some((Err(too_high), _)) => self.fail(too_high.stream_error(), actions),
+            Some((Ok(_), true)) => self.ack_due = None,
+            _ => {}
+        }
+    }
+
+    /// `<r/>` from the client: `<a h/>`.
+    pub(super) fn sm_answer_request(&mut self) {
+        if let Some(h) = self.stream.handled() {
+            sm::write_ack(&mut self.stream_out, h);
+        }
+    }
+
+    /// Asks the client for an ack now (by time, or as a ping).
+    pub(super) fn request_ack_now(&mut self) {
+        self.ack_due = None;
+        if let Some(session) = &self.session
+            && let Some(sm) = session.sm.borrow_mut().as_mut()
+        {
+            sm.request(&mut self.stream_out);
+        }
+    }
+
+    /// `<active/>` or `<inactive/>` (XEP-0352).
+    pub(super) fn csi(&mut self, active: bool) {
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        let mut csi = session.csi.borrow_mut();
+        if active {
+            // Held stanzas go out before anything queued since.
+            let mut released = Batch::default();
+            csi.set_active(&mut released);
+            drop(csi);
+            if !released.is_empty() {
+                self.csi_released = Some(released);
+            }
+        } else {
+            csi.set_inactive();
+        }
+    }
+
+    /// Runs between taking the session's stanzas and writing them: client
+    /// state indication holds back what can wait, stream management counts
+    /// what goes and asks for an ack when due (its `<r/>` rides in the
+    /// same write).
+    pub(super) fn before_write(&mut self, batch: &mut Batch) {
+        let Some(session) = self.session.clone() else {
+            return;
+        };
+        if let Some(mut released) = self.csi_released.take() {
+            for stanza in batch.stanzas() {
+                released.push(stanza);
+            }
+            std::mem::swap(batch, &mut released);
+        }
+        {
+            let mut csi = session.csi.borrow_mut();
+            if csi.is_inactive() || csi.held_len() > 0 {
+                let env = CsiLookup {
+                    server: &self.server,
+                    session: &session,
+                };
+                csi.filter(batch, &env);
+            }
+        }
+        let mut slot = session.sm.borrow_mut();
+        let Some(sm) = slot.as_mut() else {
+            return;
+        };
+        if batch.is_empty() {
+            return;
+        }
+        for stanza in batch.stanzas() {
+            sm.sent(stanza);
+        }
+        let c2s = &self.server.config().c2s;
+        if sm.should_request(c2s.ack_request_stanzas) {
+            let mut r = Vec::new();
+            sm.request(&mut r);
+            batch.append_tail(&r);
+            self.ack_due = None;
+        } else if self.ack_due.is_none() && !sm.request_outstanding {
+            self.ack_due =
+                Some(Instant::now() + Duration::from_secs(u64::from(c2s.ack_request_secs)));
+        }
+    }
+
+    /// When the silent client is to be pinged, or (pinged) taken as lost.
+    pub(super) fn ping_deadline(&self) -> Option<Instant> {
+        let c2s = &self.server.config().c2s;
+        if c2s.ping_idle_secs == 0 || self.session.is_none() {
+            return None;
+        }
+        Some(match self.ping_sent {
+            Some(sent) => sent + Duration::from_secs(u64::from(c2s.ping_timeout_secs)),
+            None => self.last_input + Duration::from_secs(u64::from(c2s.ping_idle_secs)),
+        })
+    }
+
+    pub(super) fn ping_due(&self, now: Instant) -> bool {
+        self.ping_sent.is_none() && self.ping_deadline().is_some_and(|d| now >= d)
+    }
+
+    /// The ping went unanswered: the connection is dead.
+    pub(super) fn ping_expired(&self) -> bool {
+        self.ping_sent.is_some() && self.ping_deadline().is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Pings the silent client: `<r/>` with stream management (any answer
+    /// will do), an XEP-0199 ping without (even an error reply is input).
+    pub(super) fn ping(&mut self, now: Instant) {
+        self.ping_sent = Some(now);
+        let sm_on = self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.sm.borrow().is_some());
+        if sm_on {
+            self.request_ack_now();
+        } else {
+            self.stream_out.extend_from_slice(PING);
+        }
+    }
+}
+
+/// What client state indication asks of the server: the user's nick in a
+/// room, to tell a mention from chatter.
+struct CsiLookup<'a> {
+    server: &'a crate::server::Server,
+    session: &'a crate::session::Session,
+}
+
+impl crate::stream::csi::CsiEnv for CsiLookup<'_> {
+    fn nick_in(&self, room: &str) -> Option<String> {
+        let room = crate::jid::Jid::parse(room).ok()?;
+        self.server.muc().nick_in(&room, &self.session.jid)
+    }
+}

@@ -1,0 +1,160 @@
+//! A stream-managed session whose connection was lost, waiting for its
+//! client to resume it (XEP-0198 §4), and the end of a session.
+//!
+//! While it waits the session stays bound: it counts as available, stays
+//! in its rooms, and what is sent to it collects in its queue. The wait
+//! ends when a resumed stream takes the session over, when the server
+//! stops (the session is then saved for the next start), or when the
+//! session ends: its timeout passes, its queue outgrows
+//! `[c2s] resume_queue_max`, or it is closed (a new login took its
+//! resource, the account was removed).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::{Instant, SystemTime};
+
+use futures_lite::future;
+use smol::Timer;
+
+use crate::durable;
+use crate::im;
+use crate::server::Server;
+use crate::session::{Batch, Carrier, Session};
+
+pub struct Hibernating {
+    server: Rc<Server>,
+    session: Rc<Session>,
+    carrier: Rc<Carrier>,
+    until: Instant,
+}
+
+impl Hibernating {
+    /// The session's connection is gone; from now on it waits.
+    pub fn start(server: Rc<Server>, session: Rc<Session>) -> Hibernating {
+        let timeout = session
+            .sm
+            .borrow()
+            .as_ref()
+            .map(|sm| sm.resume_timeout)
+            .unwrap_or_default();
+        let carrier = Carrier::new();
+        session.carry(carrier.clone());
+        log::debug!(
+            "{} waits {} s for resumption",
+            session.jid,
+            timeout.as_secs()
+        );
+        Hibernating {
+            server,
+            session,
+            carrier,
+            until: Instant::now() + timeout,
+        }
+    }
+
+    /// A session restored at start-up, waiting until `until`.
+    pub fn restored(server: Rc<Server>, session: Rc<Session>, until: Instant) -> Hibernating {
+        let carrier = Carrier::new();
+        session.carry(carrier.clone());
+        Hibernating {
+            server,
+            session,
+            carrier,
+            until,
+        }
+    }
+
+    /// Waits until the session is resumed, saved, or ends.
+    pub async fn wait(self) {
+        let max = self.server.config().c2s.resume_queue_max as usize;
+        let mut timer = Timer::at(self.until);
+        let why = loop {
+            let queued = waiting_stanzas(&self.session);
+            if queued > max {
+                break "its queue is full ([c2s] resume_queue_max)";
+            }
+            if self.session.outbox.is_closing() {
+                break "it was closed";
+            }
+            let outbox_len = self.session.outbox.stanza_count();
+            let woke = future::poll_fn(|cx| {
+                if self.carrier.poll_signal(cx).is_ready() {
+                    return Poll::Ready(Woke::Carrier);
+                }
+                if Pin::new(&mut timer).poll(cx).is_ready() {
+                    return Poll::Ready(Woke::Expired);
+                }
+                if self.session.outbox.poll_grown(outbox_len, cx).is_ready() {
+                    return Poll::Ready(Woke::Queued);
+                }
+                Poll::Pending
+            })
+            .await;
+            match woke {
+                // Resumed, or kept for the restart.
+                Woke::Carrier => return,
+                Woke::Expired => break "it was not resumed in time",
+                Woke::Queued => {}
+            }
+        };
+        if !self.session.is_carried_by(&self.carrier) {
+            return;
+        }
+        log::debug!("{}: session ends: {why}", self.session.jid);
+        end_session(&self.server, self.session).await;
+    }
+}
+
+enum Woke {
+    Carrier,
+    Expired,
+    Queued,
+}
+
+/// Stanzas waiting for the client: unacknowledged, held back while it was
+/// inactive, and queued.
+fn waiting_stanzas(session: &Session) -> usize {
+    let unacked = session
+        .sm
+        .borrow()
+        .as_ref()
+        .map_or(0, |sm| sm.unacked.len());
+    unacked + session.csi.borrow().held_len() + session.outbox.stanza_count()
+}
+
+/// Ends a session: what it was sent and did not acknowledge, or never
+/// got, goes where XEP-0198 §4 and RFC 6121 say (`im::undelivered`); then
+/// it goes unavailable and is unbound.
+pub async fn end_session(server: &Server, session: Rc<Session>) {
+    let now = Instant::now();
+    let mut stanzas = Vec::new();
+    if let Some(sm) = session.sm.borrow_mut().as_mut() {
+        if let Some(id) = &sm.id {
+            server.resumption().ended(id, &session.jid, sm.handled, now);
+        }
+        stanzas.extend(sm.unacked.take_all());
+    }
+    let held = session.csi.borrow_mut().take_held();
+    stanzas.extend(held.stanzas().map(<[u8]>::to_vec));
+    let mut queued = Batch::default();
+    session.outbox.drain(&mut queued);
+    stanzas.extend(queued.stanzas().map(<[u8]>::to_vec));
+    let elements: Vec<_> = stanzas
+        .iter()
+        .filter_map(|s| im::undelivered::parse_serialized(s))
+        .collect();
+    let failed_at = SystemTime::now();
+    let end = move |env: &crate::env::Env| {
+        if !elements.is_empty() {
+            im::undelivered::session_ending(env, &session, elements, failed_at);
+        }
+        im::presence::session_ended(env, &session);
+        env.sessions.unbind(&session);
+    };
+    // Nobody waits for an answer, but what the end of the session stores
+    // (offline messages, the last logout) follows the same rules as the
+    // rest.
+    let _ = durable::run(server, Box::new(end)).await;
+}
