@@ -40,7 +40,7 @@ use crate::muc::Occupancy;
 use crate::net::hibernation::Hibernating;
 use crate::server::Server;
 use crate::session::{Batch, Session};
-use crate::stream::sm::{StreamManagement, Unacked};
+use crate::stream::sm::{OfflinePending, StreamManagement, Unacked};
 use crate::xml::{Element, NS_CLIENT};
 
 const NS_SAVED: &str = "urn:perch:saved-session:0";
@@ -84,10 +84,12 @@ fn saved(
     let sm = sm.as_mut()?;
     let id = sm.id.as_deref()?.to_string();
     // Connected sessions have the whole timeout ahead of them; waiting
-    // ones keep what was left (not tracked per session: the whole timeout
-    // again is the generous reading).
-    let expires = wall + sm.resume_timeout;
-    let _ = now;
+    // ones keep what was left of theirs.
+    let left = match sm.waiting_until {
+        Some(until) => until.saturating_duration_since(now),
+        None => sm.resume_timeout,
+    };
+    let expires = wall + left;
     let mut el = Element::new("session", NS_SAVED)
         .with_attr("jid", session.jid.as_str())
         .with_attr("handled", sm.handled.to_string())
@@ -124,6 +126,16 @@ fn saved(
                     .with_child(room.presence),
             );
         }
+    }
+    for p in &sm.offline_pending {
+        el.push_child(
+            Element::new("offline", NS_SAVED)
+                .with_attr("threshold", p.threshold.to_string())
+                .with_attr("after", p.after.to_string())
+                .with_attr("through", p.through.to_string())
+                .with_attr("count", p.count.to_string())
+                .with_attr("bytes", p.bytes.to_string()),
+        );
     }
     let mut unacked = Element::new("unacked", NS_SAVED);
     for stanza in sm.unacked.stanzas() {
@@ -243,6 +255,29 @@ fn restore(server: &Rc<Server>, id: &str, xml: &str) -> Result<(Rc<Session>, Ins
     let mut sm = StreamManagement::new(Some(id.into()), timeout);
     sm.handled = handled;
     sm.unacked = Unacked::restore(sent, children("unacked").map(serialized));
+    // Offline messages it was given and had not acknowledged are still
+    // stored: they stay its own (a new login does not get them too).
+    for o in el.children().filter(|c| c.is("offline", NS_SAVED)) {
+        let n = |name: &str| {
+            o.attr(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let pending = OfflinePending {
+            threshold: u32::try_from(n("threshold")).unwrap_or(0),
+            after: n("after"),
+            through: n("through"),
+            count: usize::try_from(n("count")).unwrap_or(0),
+            bytes: usize::try_from(n("bytes")).unwrap_or(0),
+        };
+        if let Ok(state) = server.env().account(&account) {
+            let mut queue = state.offline.borrow_mut();
+            queue.delivered_through = queue.delivered_through.max(pending.through);
+            queue.count = queue.count.saturating_sub(pending.count);
+            queue.bytes = queue.bytes.saturating_sub(pending.bytes);
+        }
+        sm.offline_pending.push(pending);
+    }
     *session.sm.borrow_mut() = Some(sm);
     *session.csi.borrow_mut() =
         crate::stream::csi::CsiState::new(server.config().c2s.csi_max_held as usize);

@@ -131,6 +131,51 @@ pub fn deliver_stored(env: &Env, session: &Rc<Session>) {
     env.after_durable(Box::new(move |env| deliver_now(env, &session, &account)));
 }
 
+/// Stored messages handed to a session that ended without acknowledging
+/// them: they count as stored again, and the next login gets them.
+pub fn not_delivered(env: &Env, account: &Jid, kept: &[crate::stream::sm::OfflinePending]) {
+    let Ok(state) = env.account(account) else {
+        return;
+    };
+    let mut queue = state.offline.borrow_mut();
+    for p in kept {
+        queue.delivered_through = queue.delivered_through.min(p.after);
+        queue.count += p.count;
+        queue.bytes += p.bytes;
+    }
+}
+
+/// Notes messages `after..=through`, just queued for `session`, as kept
+/// in storage until its client acknowledges them; false without stream
+/// management (they are deleted now).
+fn keep_until_acknowledged(
+    session: &Session,
+    after: u64,
+    through: u64,
+    count: usize,
+    bytes: usize,
+) -> bool {
+    let mut sm = session.sm.borrow_mut();
+    let Some(sm) = sm.as_mut() else {
+        return false;
+    };
+    // Everything queued before them (and held back by client state
+    // indication) is sent first; they are the last of what is queued.
+    let ahead = session.outbox.stanza_count() + session.csi.borrow().held_len();
+    let threshold = sm
+        .unacked
+        .sent_count()
+        .wrapping_add(u32::try_from(ahead).unwrap_or(u32::MAX));
+    sm.offline_pending.push(crate::stream::sm::OfflinePending {
+        threshold,
+        after,
+        through,
+        count,
+        bytes,
+    });
+    true
+}
+
 fn deliver_now(env: &Env, session: &Session, account: &Jid) {
     let still_here = env
         .session(&session.jid)
@@ -163,14 +208,19 @@ fn deliver_now(env: &Env, session: &Session, account: &Jid) {
     let mut queue = state.offline.borrow_mut();
     match last {
         Some(last) => {
+            let after = queue.delivered_through;
             queue.delivered_through = last;
             queue.count = queue.count.saturating_sub(messages.len());
             queue.bytes = queue.bytes.saturating_sub(bytes);
             drop(queue);
-            env.persist_for(
-                &state,
-                store::offline::delete_through_op(account.as_str(), last),
-            );
+            // A stream-managed client acknowledges what it got: the
+            // messages stay stored until it does (see `sm::OfflinePending`).
+            if !keep_until_acknowledged(session, after, last, messages.len(), bytes) {
+                env.persist_for(
+                    &state,
+                    store::offline::delete_through_op(account.as_str(), last),
+                );
+            }
         }
         // Everything stored is on disk by now: nothing there means the
         // counters were off (e.g. after a failed write).

@@ -64,8 +64,17 @@ impl Tally {
 
 /// `session` ends without being resumed, still bound: `stanzas` are those
 /// sent to it and never acknowledged, then those still queued, in order.
-/// Delivery failed at `failed_at` (when its connection was lost).
-pub fn session_ending(env: &Env, session: &Session, stanzas: Vec<Element>, failed_at: SystemTime) {
+/// Delivery failed at `failed_at` (when its connection was lost). With
+/// `stored_kept`, the offline messages it was given are still in storage
+/// (it had stream management: they are deleted when acknowledged), so
+/// those among `stanzas` are dropped rather than stored twice.
+pub fn session_ending(
+    env: &Env,
+    session: &Session,
+    stanzas: Vec<Element>,
+    failed_at: SystemTime,
+    stored_kept: bool,
+) {
     if stanzas.is_empty() {
         return;
     }
@@ -73,6 +82,9 @@ pub fn session_ending(env: &Env, session: &Session, stanzas: Vec<Element>, faile
     let mut tally = Tally::default();
     for stanza in stanzas {
         let outcome = match Kind::of(&stanza) {
+            Some(Kind::Message) if stored_kept && came_from_storage(&stanza, &account) => {
+                Outcome::Dropped
+            }
             Some(Kind::Message) => message(env, session, &account, stanza, failed_at),
             Some(Kind::Iq) => iq(env, session, &account, &stanza),
             // Presence is state, not content: the sender's current presence

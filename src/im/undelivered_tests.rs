@@ -81,7 +81,7 @@ impl World {
     /// Ends `session` with `stanzas` undelivered, as the stream would.
     fn end(&self, session: &Rc<Session>, stanzas: &[&str]) {
         let stanzas = stanzas.iter().map(|s| parse(s)).collect();
-        session_ending(&self.server.env(), session, stanzas, failed_at());
+        session_ending(&self.server.env(), session, stanzas, failed_at(), false);
         self.server.unbind(session);
     }
 

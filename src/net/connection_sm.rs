@@ -96,7 +96,13 @@ impl Connection {
                 return;
             }
         };
-        let acked = session.sm.borrow_mut().as_mut().map(|sm| sm.ack(h));
+        let acked = session.sm.borrow_mut().as_mut().map(|sm| {
+            let acked = sm.ack(h);
+            if acked.is_ok() {
+                delete_acknowledged_offline(&self.server, &session.jid, sm, h);
+            }
+            acked
+        });
         match acked {
             Some(Ok(_)) => {}
             Some(Err(too_high)) => {
@@ -122,6 +128,7 @@ impl Connection {
             let Some(sm) = slot.as_mut() else {
                 return;
             };
+            sm.waiting_until = None;
             sm::write_resumed(&mut self.stream_out, previd, sm.handled);
             // Everything unacknowledged goes again, first, in order; an
             // `<r/>` after it learns what arrives this time.
@@ -133,6 +140,13 @@ impl Connection {
             }
             sm.handled
         };
+        // XEP-0352 §6: a resumed stream starts active; what was held goes
+        // out after the resent stanzas, before anything newer.
+        let mut released = Batch::default();
+        session.csi.borrow_mut().set_active(&mut released);
+        if !released.is_empty() {
+            self.csi_released = Some(released);
+        }
         log::debug!("{}: resumed {}", self.peer, session.jid);
         self.stream
             .resume_result(Some((session.jid.clone(), handled)));
@@ -147,6 +161,9 @@ impl Connection {
         };
         let result = session.sm.borrow_mut().as_mut().map(|sm| {
             let acked = sm.ack(h);
+            if acked.is_ok() {
+                delete_acknowledged_offline(&self.server, &session.jid, sm, h);
+            }
             (acked, sm.unacked.is_empty())
         });
         match result {
@@ -286,5 +303,22 @@ impl crate::stream::csi::CsiEnv for CsiLookup<'_> {
     fn nick_in(&self, room: &str) -> Option<String> {
         let room = crate::jid::Jid::parse(room).ok()?;
         self.server.muc().nick_in(&room, &self.session.jid)
+    }
+}
+
+/// Deletes the offline messages the client's `h` acknowledged (they were
+/// kept in storage until now; see `sm::OfflinePending`).
+fn delete_acknowledged_offline(
+    server: &crate::server::Server,
+    full: &crate::jid::Jid,
+    sm: &mut StreamManagement,
+    h: u32,
+) {
+    for done in sm.take_acknowledged_offline(h) {
+        let op =
+            crate::store::offline::delete_between_op(full.bare_str(), done.after, done.through);
+        // Nobody waits for it: a crash before it commits delivers them
+        // again at the next login, which is what at-least-once allows.
+        let _ = server.store().submit(op);
     }
 }

@@ -39,6 +39,10 @@ impl Hibernating {
             .as_ref()
             .map(|sm| sm.resume_timeout)
             .unwrap_or_default();
+        let until = Instant::now() + timeout;
+        if let Some(sm) = session.sm.borrow_mut().as_mut() {
+            sm.waiting_until = Some(until);
+        }
         let carrier = Carrier::new();
         session.carry(carrier.clone());
         log::debug!(
@@ -50,12 +54,15 @@ impl Hibernating {
             server,
             session,
             carrier,
-            until: Instant::now() + timeout,
+            until,
         }
     }
 
     /// A session restored at start-up, waiting until `until`.
     pub fn restored(server: Rc<Server>, session: Rc<Session>, until: Instant) -> Hibernating {
+        if let Some(sm) = session.sm.borrow_mut().as_mut() {
+            sm.waiting_until = Some(until);
+        }
         let carrier = Carrier::new();
         session.carry(carrier.clone());
         Hibernating {
@@ -130,7 +137,9 @@ fn waiting_stanzas(session: &Session) -> usize {
 pub async fn end_session(server: &Server, session: Rc<Session>) {
     let now = Instant::now();
     let mut stanzas = Vec::new();
+    let mut kept_offline = Vec::new();
     if let Some(sm) = session.sm.borrow_mut().as_mut() {
+        kept_offline = std::mem::take(&mut sm.offline_pending);
         if let Some(id) = &sm.id {
             server.resumption().ended(id, &session.jid, sm.handled, now);
         }
@@ -147,8 +156,14 @@ pub async fn end_session(server: &Server, session: Rc<Session>) {
         .collect();
     let failed_at = SystemTime::now();
     let end = move |env: &crate::env::Env| {
+        // Offline messages it never acknowledged are still stored: the
+        // next login gets them again (and they are not stored twice).
+        let kept = !kept_offline.is_empty();
+        if kept {
+            im::offline::not_delivered(env, &session.jid.to_bare(), &kept_offline);
+        }
         if !elements.is_empty() {
-            im::undelivered::session_ending(env, &session, elements, failed_at);
+            im::undelivered::session_ending(env, &session, elements, failed_at, kept);
         }
         im::presence::session_ended(env, &session);
         env.sessions.unbind(&session);

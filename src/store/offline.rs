@@ -87,6 +87,19 @@ pub fn delete_through_op(owner: &str, through: u64) -> WriteOp {
     Box::new(move |txn| delete_range(txn, &owner, through))
 }
 
+/// Deletes the messages numbered after `after` up to `through`: those one
+/// stream-managed session acknowledged (another session may still hold
+/// earlier ones unacknowledged).
+pub fn delete_between_op(owner: &str, after: u64, through: u64) -> WriteOp {
+    let owner = owner.to_string();
+    Box::new(move |txn| {
+        let range =
+            keys::numbered_between(OFFLINE_MESSAGES, &owner, after.saturating_add(1), through)?;
+        super::remove_range(&mut txn.open_table(OFFLINE_MESSAGES)?, &range)?;
+        Ok(())
+    })
+}
+
 fn delete_range(txn: &redb::WriteTransaction, owner: &str, through: u64) -> Result<(), StoreError> {
     let range = keys::numbered_between(OFFLINE_MESSAGES, owner, 0, through)?;
     super::remove_range(&mut txn.open_table(OFFLINE_MESSAGES)?, &range)?;

@@ -229,6 +229,22 @@ impl Unacked {
     }
 }
 
+/// Offline messages handed to a stream-managed session and not yet
+/// acknowledged: they stay in storage until the client's `h` reaches
+/// `threshold`, so a crash or a session that ends unacknowledged loses
+/// none of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OfflinePending {
+    /// The sent count at which the last of them has been sent (at most:
+    /// stanzas client state indication drops only lower the real one).
+    pub threshold: u32,
+    /// Their sequence numbers: after `after`, up to `through`.
+    pub after: u64,
+    pub through: u64,
+    pub count: usize,
+    pub bytes: usize,
+}
+
 /// A session's stream management state.
 #[derive(Debug)]
 pub struct StreamManagement {
@@ -246,6 +262,10 @@ pub struct StreamManagement {
     pub since_request: u32,
     /// An `<r/>` is unanswered.
     pub request_outstanding: bool,
+    /// While the session waits for resumption: until when.
+    pub waiting_until: Option<std::time::Instant>,
+    /// Offline messages kept in storage until acknowledged.
+    pub offline_pending: Vec<OfflinePending>,
 }
 
 impl StreamManagement {
@@ -257,7 +277,23 @@ impl StreamManagement {
             unacked: Unacked::default(),
             since_request: 0,
             request_outstanding: false,
+            waiting_until: None,
+            offline_pending: Vec::new(),
         }
+    }
+
+    /// The offline messages the client's `h` now covers: to delete.
+    pub fn take_acknowledged_offline(&mut self, h: u32) -> Vec<OfflinePending> {
+        if self.offline_pending.is_empty() {
+            return Vec::new();
+        }
+        // `h` has reached `threshold` when it is at most 2^31 ahead of it.
+        let (done, kept) = self
+            .offline_pending
+            .drain(..)
+            .partition(|p| h.wrapping_sub(p.threshold) < 1 << 31);
+        self.offline_pending = kept;
+        done
     }
 
     pub fn resumable(&self) -> bool {

@@ -187,3 +187,22 @@ fn protocol_elements_are_written() {
         Element::parse(&xml).expect("well-formed");
     }
 }
+
+#[test]
+fn offline_messages_are_released_once_acknowledged() {
+    let mut sm = StreamManagement::new(None, Duration::from_secs(300));
+    let pending = |threshold, through| OfflinePending {
+        threshold,
+        after: through - 1,
+        through,
+        count: 1,
+        bytes: 10,
+    };
+    sm.offline_pending = vec![pending(3, 1), pending(u32::MAX, 2), pending(1, 3)];
+    assert!(sm.take_acknowledged_offline(2).is_empty());
+    assert_eq!(sm.take_acknowledged_offline(3), vec![pending(3, 1)]);
+    // Across the wrap: 2^32-1, then 0, then 1.
+    assert_eq!(sm.take_acknowledged_offline(0), vec![pending(u32::MAX, 2)]);
+    assert_eq!(sm.take_acknowledged_offline(1), vec![pending(1, 3)]);
+    assert!(sm.offline_pending.is_empty());
+}

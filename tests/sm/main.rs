@@ -6,9 +6,11 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod crash;
 mod csi;
 mod enable;
 mod pings;
+mod restart;
 mod resume;
 mod resume_kept;
 mod session_end;
