@@ -198,9 +198,16 @@ fn offline_messages_are_released_once_acknowledged() {
         count: 1,
         bytes: 10,
     };
-    sm.offline_pending = vec![pending(3, 1), pending(u32::MAX, 2), pending(1, 3)];
-    assert!(sm.take_acknowledged_offline(2).is_empty());
-    assert_eq!(sm.take_acknowledged_offline(3), vec![pending(3, 1)]);
+    sm.offline_pending = vec![
+        pending(u32::MAX - 1, 1),
+        pending(u32::MAX, 2),
+        pending(1, 3),
+    ];
+    assert!(sm.take_acknowledged_offline(u32::MAX - 2).is_empty());
+    assert_eq!(
+        sm.take_acknowledged_offline(u32::MAX - 1),
+        vec![pending(u32::MAX - 1, 1)]
+    );
     // Across the wrap: 2^32-1, then 0, then 1.
     assert_eq!(sm.take_acknowledged_offline(0), vec![pending(u32::MAX, 2)]);
     assert_eq!(sm.take_acknowledged_offline(1), vec![pending(1, 3)]);
