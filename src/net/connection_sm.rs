@@ -5,11 +5,16 @@
 use std::time::{Duration, Instant};
 
 use crate::resumption::{Found, Resumption};
-use crate::session::{Batch, Carrier, Outbox};
+use crate::session::{Batch, Carrier, MAX_OUTBOX_BYTES, Outbox};
 use crate::stream::sm::{self, StreamManagement};
 use crate::stream::{Action, StreamCondition, StreamError};
 
 use super::Connection;
+
+/// A connected client may leave this many times `[c2s] resume_queue_max`
+/// stanzas unacknowledged (a burst of room presences arrives faster than
+/// its acks) before its stream ends.
+const UNACKED_FACTOR: usize = 4;
 
 /// The server's ping of a silent client without stream management.
 const PING: &[u8] = b"<iq type='get' id='perch-ping'><ping xmlns='urn:xmpp:ping'/></iq>";
@@ -244,6 +249,19 @@ impl Connection {
             sm.sent(stanza);
         }
         let c2s = &self.server.config().c2s;
+        // A client that never acknowledges would make the server keep
+        // everything it was ever sent: past the outbox's limit (or far
+        // more stanzas than a waiting session may collect) the stream ends,
+        // and what it did not acknowledge goes to offline storage.
+        let max_stanzas = (c2s.resume_queue_max as usize).saturating_mul(UNACKED_FACTOR);
+        if sm.unacked.byte_len() > MAX_OUTBOX_BYTES || sm.unacked.len() > max_stanzas {
+            self.outbox.close_with(StreamError::with_text(
+                StreamCondition::PolicyViolation,
+                format!(
+                    "more than {max_stanzas} stanzas or {MAX_OUTBOX_BYTES} bytes sent and not acknowledged"
+                ),
+            ));
+        }
         if sm.should_request(c2s.ack_request_stanzas) {
             let mut r = Vec::new();
             sm.request(&mut r);

@@ -9,6 +9,7 @@ mod common;
 mod crash;
 mod csi;
 mod enable;
+mod limits;
 mod pings;
 mod restart;
 mod resume;
@@ -135,6 +136,20 @@ pub fn until_pong(client: &mut Client, id: &str) -> Vec<Element> {
     }
 }
 
+/// Reads elements up to and including the first satisfying `wanted`;
+/// returns them all.
+pub fn read_until(client: &mut Client, wanted: impl Fn(&Element) -> bool) -> Vec<Element> {
+    let mut all = Vec::new();
+    loop {
+        let el = client.element();
+        let done = wanted(&el);
+        all.push(el);
+        if done {
+            return all;
+        }
+    }
+}
+
 /// Checks that nothing but whitespace arrives within `wait` and that the
 /// connection stays open.
 pub fn assert_quiet(client: &mut Client, wait: Duration) {
@@ -149,6 +164,27 @@ pub fn assert_quiet(client: &mut Client, wait: Duration) {
         !closed && rest.trim().is_empty(),
         "expected nothing for {wait:?}; received {rest:?} (connection closed: {closed})"
     );
+}
+
+/// The next element if one arrives within `wait` (`None` otherwise; a
+/// stream error or the end of the stream fails the test).
+pub fn element_within(client: &mut Client, wait: Duration) -> Option<Element> {
+    if let Some(el) = client.pending.pop_front() {
+        return Some(el);
+    }
+    let tcp = match &client.io {
+        Transport::Plain(tcp) => tcp.try_clone().expect("clone the socket"),
+        _ => panic!("plaintext expected"),
+    };
+    tcp.set_read_timeout(Some(wait)).expect("read timeout");
+    let next = client.try_next_event();
+    tcp.set_read_timeout(Some(common::timeout()))
+        .expect("read timeout");
+    match next {
+        Ok(Event::Element(el)) if !el.is("error", NS_STREAM) => Some(el),
+        Ok(other) => panic!("expected an element, got {other:?}"),
+        Err(_) => None,
+    }
 }
 
 /// A short wait in which the server, if it were to send something, would
@@ -195,7 +231,19 @@ fn check_stream_error(client: &mut Client, el: Element, condition: &str) -> Elem
         .map(|c| c.name.as_ref())
         .collect();
     assert_eq!(found, [condition], "{el}");
-    client.expect_close();
+    match client.next_event() {
+        Event::Close => {}
+        other => panic!(
+            "expected </stream:stream> after the error, got {other:?}; received: {}",
+            client.transcript()
+        ),
+    }
+    // Closing our side too spares the server its wait for it.
+    let _ = client.try_send("</stream:stream>");
+    if let Transport::Plain(tcp) = &client.io {
+        let _ = tcp.shutdown(std::net::Shutdown::Write);
+    }
+    client.expect_eof();
     el
 }
 
@@ -242,6 +290,23 @@ fn subscribe(from: &mut Client, to: &mut Client, to_bare: &str, from_bare: &str)
     from.element_matching("the approval", |el| {
         el.name == "presence" && el.attr("type") == Some("subscribed")
     });
+}
+
+/// Bob creates and opens `room`; returns his client.
+pub fn bobs_room(server: &TestServer, room: &str) -> Client {
+    let mut bob = login(server, BOB, Some("pc"));
+    bob.send(&format!(
+        "<presence to='{room}/Bob'><x xmlns='{NS_MUC}'/></presence>"
+    ));
+    bob.element_matching("the room's creation", |el| {
+        is_presence(el, &format!("{room}/Bob"), None)
+    });
+    bob.send(&format!(
+        "<iq type='set' id='create' to='{room}'><query xmlns='{NS_MUC_OWNER}'>\
+         <x xmlns='jabber:x:data' type='submit'/></query></iq>"
+    ));
+    bob.try_iq_result("create").expect("room configured");
+    bob
 }
 
 /// A stream-managed client that counts the stanzas it reads: the `h` it
