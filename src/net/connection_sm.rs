@@ -164,17 +164,29 @@ impl Connection {
         let Some(session) = self.session.clone() else {
             return;
         };
-        let result = session.sm.borrow_mut().as_mut().map(|sm| {
-            let acked = sm.ack(h);
-            if acked.is_ok() {
-                delete_acknowledged_offline(&self.server, &session.jid, sm, h);
+        let c2s = &self.server.config().c2s;
+        let (every, secs) = (c2s.ack_request_stanzas, c2s.ack_request_secs);
+        let mut slot = session.sm.borrow_mut();
+        let Some(sm) = slot.as_mut() else {
+            return;
+        };
+        match sm.ack(h) {
+            Err(too_high) => {
+                drop(slot);
+                self.fail(too_high.stream_error(), actions);
             }
-            (acked, sm.unacked.is_empty())
-        });
-        match result {
-            Some((Err(too_high), _)) => self.fail(too_high.stream_error(), actions),
-            Some((Ok(_), true)) => self.ack_due = None,
-            _ => {}
+            Ok(_) => {
+                delete_acknowledged_offline(&self.server, &session.jid, sm, h);
+                if sm.unacked.is_empty() {
+                    self.ack_due = None;
+                } else if sm.should_request(every) {
+                    // What went out while the last request was answered.
+                    sm.request(&mut self.stream_out);
+                    self.ack_due = None;
+                } else if self.ack_due.is_none() {
+                    self.ack_due = Some(Instant::now() + Duration::from_secs(u64::from(secs)));
+                }
+            }
         }
     }
 

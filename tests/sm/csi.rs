@@ -243,3 +243,41 @@ fn what_was_held_for_an_inactive_client_survives_a_restart() {
     let el = alice.stanza();
     assert_eq!(el.attr("id"), Some("c2"), "{el}");
 }
+
+/// Room chatter waits; a message that mentions the user's nick in that
+/// room is urgent and takes it along.
+#[test]
+fn room_chatter_waits_for_a_mention() {
+    const ROOM: &str = "lounge@conference.localhost";
+    let server = server_with("");
+    let mut bob = bobs_room(&server, ROOM);
+    let mut alice = login(&server, ALICE, Some("phone"));
+    alice.send(&format!(
+        "<presence to='{ROOM}/Ally'><x xmlns='{NS_MUC}'/></presence>"
+    ));
+    alice.element_matching("her occupant presence", |el| {
+        is_presence(el, &format!("{ROOM}/Ally"), None)
+    });
+    until_pong(&mut alice, "joined");
+    inactive(&mut alice);
+    for (id, text) in [("g1", "hello all"), ("g2", "Allyson is not her")] {
+        bob.send(&format!(
+            "<message to='{ROOM}' type='groupchat' id='{id}'><body>{text}</body></message>"
+        ));
+    }
+    until_pong(&mut bob, "chatter");
+    assert_quiet(&mut alice, settle());
+    bob.send(&format!(
+        "<message to='{ROOM}' type='groupchat' id='g3'><body>what do you think, ally?</body></message>"
+    ));
+    let from = format!("{ROOM}/Bob");
+    assert_eq!(
+        next(&mut alice, 3),
+        [
+            format!("message {from} body hello all"),
+            format!("message {from} body Allyson is not her"),
+            format!("message {from} body what do you think, ally?"),
+        ]
+    );
+    assert_quiet(&mut alice, settle());
+}

@@ -336,3 +336,26 @@ fn with_resumption_off_enabled_has_no_id_and_a_cut_ends_the_session() {
     let reply = bob.element();
     assert_stanza_error(&reply, "iq", Some("v1"), "service-unavailable", "cancel");
 }
+
+/// A client answers `<r/>` with what it had handled then; what the server
+/// sent after the request is still unacknowledged, and ack_request_secs
+/// later the server asks again.
+#[test]
+fn what_a_partial_ack_leaves_unacknowledged_is_asked_for_in_time() {
+    let server = server_with("ack_request_stanzas = 0\nack_request_secs = 1\n");
+    let (mut alice, _) = sm_login(&server, ALICE, "phone", false);
+    let mut bob = login(&server, BOB, Some("pc"));
+    send_messages(&mut bob, "alice@localhost/phone", "m", 1);
+    assert_eq!(body(&alice.element()), Some("m0".to_string()));
+    let r = alice.element();
+    assert!(r.is("r", NS_SM), "expected <r/>, got {r}");
+    // m1 goes out while the request is outstanding.
+    send_messages(&mut bob, "alice@localhost/phone", "n", 1);
+    assert_eq!(body(&alice.element()), Some("n0".to_string()));
+    alice.send(&format!("<a xmlns='{NS_SM}' h='1'/>"));
+    let wait = Duration::from_secs(1) + scaled(Duration::from_secs(2));
+    match element_within(&mut alice, wait) {
+        Some(r) => assert!(r.is("r", NS_SM), "expected another <r/>, got {r}"),
+        None => panic!("n0 was left unacknowledged and not asked for within {wait:?}"),
+    }
+}

@@ -24,7 +24,9 @@ fn a_client_that_never_acknowledges_is_cut_off_and_loses_nothing() {
         }
     };
     assert!(
-        error.get_child("policy-violation", NS_STREAM_ERRORS).is_some(),
+        error
+            .get_child("policy-violation", NS_STREAM_ERRORS)
+            .is_some(),
         "{error}"
     );
     // The limit is checked per write: a burst taken at once may pass it.

@@ -82,23 +82,6 @@ fn contacts_never_see_a_resumed_session_go() {
     assert_eq!(body(&el), Some("still there?".to_string()), "{el}");
 }
 
-/// Bob creates and opens `room`; returns his client.
-fn bobs_room(server: &TestServer, room: &str) -> Client {
-    let mut bob = login(server, BOB, Some("pc"));
-    bob.send(&format!(
-        "<presence to='{room}/Bob'><x xmlns='{NS_MUC}'/></presence>"
-    ));
-    bob.element_matching("the room's creation", |el| {
-        is_presence(el, &format!("{room}/Bob"), None)
-    });
-    bob.send(&format!(
-        "<iq type='set' id='create' to='{room}'><query xmlns='{NS_MUC_OWNER}'>\
-         <x xmlns='jabber:x:data' type='submit'/></query></iq>"
-    ));
-    bob.try_iq_result("create").expect("room configured");
-    bob
-}
-
 #[test]
 fn a_resumed_session_stays_in_its_rooms() {
     const ROOM: &str = "den@conference.localhost";
