@@ -83,6 +83,48 @@ c2s_seed(
     HEADER + BIND + CLOSE,
 )
 
+# Stream management (XEP-0198) and client state indication (XEP-0352)
+# after a login: enable, stanzas, acks both ways, CSI; a resumption
+# instead of a bind (the decision bytes answer the SASL step with the real
+# check, then the resume: 0 refuses it, 1 resumes with h 0, 5 with the
+# client's h, 9 with h 2^32-1 so the count wraps), a repeated enable, an
+# ack before enable.
+SM = "urn:xmpp:sm:3"
+CSI = "urn:xmpp:csi:0"
+MESSAGE = "<message to='romeo@localhost' type='chat' id='m1'><body>hi</body></message>"
+PRESENCE = "<presence><show>away</show></presence>"
+PING = "<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+c2s_seed(
+    ALLOW_PLAINTEXT,
+    HEADER + AUTH,
+    HEADER + BIND + f"<enable xmlns='{SM}' resume='true' max='300'/>" + MESSAGE
+    + f"<r xmlns='{SM}'/><a xmlns='{SM}' h='1'/>" + PRESENCE
+    + f"<inactive xmlns='{CSI}'/>" + PING + f"<active xmlns='{CSI}'/>"
+    + f"<r xmlns='{SM}'/><a xmlns='{SM}' h='4294967295'/>" + CLOSE,
+)
+c2s_seed(
+    ALLOW_PLAINTEXT,
+    HEADER + AUTH,
+    HEADER + BIND + f"<enable xmlns='{SM}'/>" + MESSAGE + f"<enable xmlns='{SM}'/>"
+    + f"<resume xmlns='{SM}' previd='x' h='0'/><r xmlns='{SM}'/>" + CLOSE,
+)
+c2s_seed(ALLOW_PLAINTEXT, HEADER + AUTH, HEADER + BIND + f"<a xmlns='{SM}' h='0'/>" + CLOSE)
+c2s_seed(ALLOW_PLAINTEXT, HEADER + f"<enable xmlns='{SM}'/>" + f"<resume xmlns='{SM}' previd='x' h='0'/>" + AUTH, HEADER + CLOSE)
+for answer in (0, 1, 5, 9):
+    save(
+        "c2s",
+        bytes([ALLOW_PLAINTEXT, 2, 0, answer])
+        + b"\0".join(
+            r.encode()
+            for r in (
+                HEADER + AUTH,
+                HEADER + f"<resume xmlns='{SM}' previd='sm-1' h='3'/>" + MESSAGE + PRESENCE
+                + f"<r xmlns='{SM}'/><a xmlns='{SM}' h='2'/><inactive xmlns='{CSI}'/>"
+                + BIND + f"<enable xmlns='{SM}'/>" + MESSAGE + CLOSE,
+            )
+        ),
+    )
+
 count = 0
 for d in DIRS:
     if not os.path.isdir(d):
@@ -161,6 +203,50 @@ stories = [
 for setup in (0x00, 0x0D):
     for story in stories:
         save("muc_room", bytes([setup]) + story)
+
+
+# The sm_csi target's input (see fuzz_targets/sm_csi.rs): max_held (an
+# index into 0, 1, 2, 3, 5, 100; a top bit takes what is held before the
+# final set_active), how far below 2^32 the sent count starts, the
+# restored unacknowledged stanzas (a count, then length-prefixed bytes),
+# then operations: 0 n i.. a batch of stanzas (indexes into its STANZAS)
+# through the filter, 2 inactive, 3 n i.. active with a batch, 4 an empty
+# batch, 5 n bytes a stanza sent as is, 6 p an ack near the true count (p
+# % 4: within the outstanding, beyond, behind, exactly the sent count; p
+# >> 2 how far), 8 h32 an arbitrary ack, 9 p a request check, 10 take_all,
+# 11 the SM elements' writers and parser.
+FILTER, INACTIVE, ACTIVE, EMPTY, RAW, NEAR, ANY, REQUEST, TAKE_ALL, ELEMENTS = 0, 2, 3, 4, 5, 6, 8, 9, 10, 11
+P_AWAY, P_XA, P_GONE, P_NURSE, P_SELF, P_ROOM_IN, CHAT, COMPOSING, MENTION, CHATTER, IQ = 0, 1, 2, 3, 8, 11, 13, 14, 16, 17, 27
+
+
+def sm_csi_seed(max_held, below, restored, *ops):
+    data = bytes([max_held, below, len(restored)])
+    for r in restored:
+        data += bytes([len(r)]) + r
+    save("sm_csi", data + b"".join(bytes(op) for op in ops))
+
+
+sm_csi_seed(
+    2, 3, [b"<m1/>", b"<m2/>"],
+    [INACTIVE], [FILTER, 3, P_AWAY, P_NURSE, P_XA], [FILTER, 2, COMPOSING, CHAT],
+    [NEAR, 0 << 2 | 0], [NEAR, 8 << 2 | 0], [RAW, 5] + list(b"<m3/>"), [NEAR, 1],
+    [NEAR, 2], [REQUEST, 0x81], [FILTER, 3, P_GONE, CHATTER, P_AWAY],
+    [ACTIVE, 1, IQ], [NEAR, 3], [TAKE_ALL],
+    [ELEMENTS, 0xff, 0xff, 0xff, 0xff, 3] + list(b"a'b") + [0, 0, 0, 0],
+)
+sm_csi_seed(
+    0x84, 0, [],
+    [INACTIVE], [FILTER, 5, P_SELF, P_ROOM_IN, MENTION, CHATTER, P_ROOM_IN],
+    [FILTER, 4, P_NURSE, P_NURSE, COMPOSING, P_AWAY], [NEAR, 3], [ANY, 0, 0, 0, 0],
+    [ANY, 0xfe, 0xff, 0xff, 0xff], [REQUEST, 1], [FILTER, 1, CHAT], [INACTIVE],
+    [FILTER, 2, P_GONE, P_AWAY], [EMPTY],
+)
+sm_csi_seed(
+    1, 1, [b"<a/>", b"", b"<c/>"],
+    [NEAR, 4 << 2 | 1], [NEAR, 2 << 2 | 2], [RAW, 0], [INACTIVE],
+    [FILTER, 5, 30, 31, 33, 35, 19], [FILTER, 3, 20, 22, 23], [NEAR, 0x03],
+    [ACTIVE, 0], [ELEMENTS, 7, 0, 0, 0, 1, ord("7"), 1, 0, 1, 1],
+)
 
 
 def scram(mechanism, password, salt, iterations=4096):

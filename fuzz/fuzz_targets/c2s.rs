@@ -11,9 +11,20 @@
 //! Properties: it never panics; a closed stream has said so with
 //! `Action::Close`, stays closed and writes nothing more; nothing is
 //! routed before a bind result bound a resource, and then only with that
-//! JID as `from`; `bound_jid` is only ever what a bind result gave, for
-//! the account SASL authenticated; registration happens only before
-//! authentication; and every byte written is XML a client can parse.
+//! JID as `from`; `bound_jid` is only ever what a bind (or resume) result
+//! gave, for the account SASL authenticated; registration happens only
+//! before authentication; and every byte written is XML a client can
+//! parse.
+//!
+//! Stream management (XEP-0198) and client state indication (XEP-0352):
+//! `SmEnable` only once bound, at most once per stream, turning `handled()`
+//! from `None` to `Some(0)`; `SmResume` only when authenticated and not
+//! bound (answered as resumed, binding the stream to a full JID of the
+//! account with the session's `h`, or not); `SmAck` and `SmRequest` only
+//! with stream management on; `Csi` only when bound; and `handled()` is
+//! exactly the count of `jabber:client` message, presence and iq elements
+//! received while bound since it was enabled (or since the resumed count),
+//! modulo 2^32.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -25,6 +36,7 @@ use perch::sasl::{
     ScramKeys, Step,
 };
 use perch::stanza::{Condition, StanzaError};
+use perch::stream::sm::{self, NS_SM, TooHigh};
 use perch::stream::{Action, C2sStream, Env, Policy, SaslJob, StreamCondition, StreamError};
 use perch::xml::{Element, FrameEvent, Framer, Limits, NS_CLIENT, StreamHeader};
 
@@ -86,6 +98,24 @@ const FAILURES: [SaslFailure; 11] = [
 /// not a localpart at all.
 const ODD_USERNAMES: [&str; 7] = ["", "Juliet", "a@b", "a/b", "\u{0}x", " sp", "ǅ"];
 
+/// Resources a resumed session may have been bound to.
+const RESUMED_RESOURCES: [&str; 4] = ["balcony", "orchard", "x'<&>\"y", "\u{1F339}"];
+
+/// The `h` a resumed session reports, by a decision's upper bits: the
+/// counts near the 2^32 wrap are the interesting ones.
+fn resumed_h(d: u8, client_h: u32) -> u32 {
+    match (d >> 2) % 8 {
+        0 => 0,
+        1 => client_h,
+        2 => u32::MAX,
+        3 => u32::MAX - 1,
+        4 => u32::MAX - u32::from(d >> 5),
+        5 => 1 << 31,
+        6 => client_h.wrapping_add(1),
+        _ => u32::from(d),
+    }
+}
+
 /// The answers to the actions, in order.
 struct Decisions<'a> {
     bytes: &'a [u8],
@@ -112,8 +142,13 @@ struct Run<'a> {
     gone: bool,
     /// The account the last accepted SASL success named.
     account: Option<Jid>,
-    /// The JID the last successful bind result gave.
+    /// The JID the last successful bind (or resume) result gave.
     granted: Option<Jid>,
+    /// What `handled()` must be: `None` until `SmEnable` or a resume, then
+    /// the count of stanzas received since, modulo 2^32.
+    handled: Option<u32>,
+    /// `SmEnable` was returned on this stream.
+    sm_enabled: bool,
 }
 
 fn client_limits() -> Limits {
@@ -232,6 +267,108 @@ impl Run<'_> {
                 );
             }
             Action::Close => self.close_seen = true,
+            Action::SmEnable { resume, max } => {
+                assert!(
+                    self.stream.bound_jid().is_some(),
+                    "stream management enabled before a bind"
+                );
+                assert!(
+                    !self.sm_enabled && self.handled.is_none(),
+                    "stream management enabled twice on one stream"
+                );
+                assert_eq!(
+                    self.stream.handled(),
+                    Some(0),
+                    "stream management enabled without handled() = Some(0)"
+                );
+                self.sm_enabled = true;
+                self.handled = Some(0);
+                // What the edge writes: `<enabled/>`, with an id if it
+                // allows resumption.
+                let d = self.decisions.take();
+                let id = (resume && d & 1 == 0).then_some("sm-1");
+                let max = u64::from(max.unwrap_or(300)).min(u64::from(d));
+                sm::write_enabled(&mut out, id, max);
+            }
+            Action::SmResume { previd, h } => {
+                assert!(
+                    self.stream.is_authenticated() && self.account.is_some(),
+                    "a resume before authentication"
+                );
+                assert!(
+                    self.stream.bound_jid().is_none(),
+                    "a resume on a bound stream"
+                );
+                assert_eq!(
+                    self.stream.account(),
+                    self.account.as_ref(),
+                    "account() is not what SASL authenticated"
+                );
+                let d = self.decisions.take();
+                match d % 4 {
+                    1 | 2 => {
+                        let account = self.account.clone().expect("checked above");
+                        let resource = RESUMED_RESOURCES[usize::from(d >> 5) % 4];
+                        let full = account.with_resource(resource).expect("a valid resource");
+                        let handled = resumed_h(d, h);
+                        sm::write_resumed(&mut out, &previd, handled);
+                        self.granted = Some(full.clone());
+                        self.handled = Some(handled);
+                        self.stream.resume_result(Some((full.clone(), handled)));
+                        assert_eq!(
+                            self.stream.bound_jid(),
+                            Some(&full),
+                            "a resumed stream is not bound to the session's JID"
+                        );
+                    }
+                    3 => {
+                        // The client acknowledged more than the session
+                        // sent: the edge refuses and ends the stream.
+                        self.stream.resume_result(None);
+                        let too_high = TooHigh {
+                            h,
+                            sent: h.wrapping_sub(u32::from(d >> 2) + 1),
+                        };
+                        self.stream
+                            .fail(too_high.stream_error(), &Hosts, &mut out, more);
+                    }
+                    _ => {
+                        sm::write_failed(
+                            &mut out,
+                            "item-not-found",
+                            (d & 4 != 0).then_some(h),
+                        );
+                        self.stream.resume_result(None);
+                        assert!(
+                            self.stream.bound_jid().is_none(),
+                            "bound after a failed resume"
+                        );
+                    }
+                }
+            }
+            Action::SmAck(h) => {
+                assert!(
+                    self.stream.handled().is_some(),
+                    "an ack with stream management off"
+                );
+                if self.decisions.take() % 4 == 3 {
+                    let too_high = TooHigh {
+                        h,
+                        sent: h.wrapping_sub(1),
+                    };
+                    self.stream
+                        .fail(too_high.stream_error(), &Hosts, &mut out, more);
+                }
+            }
+            Action::SmRequest => {
+                let h = self.stream.handled();
+                assert!(h.is_some(), "an ack request with stream management off");
+                sm::write_ack(&mut out, h.unwrap_or_default());
+            }
+            Action::Csi { .. } => assert!(
+                self.stream.bound_jid().is_some(),
+                "client state indication before a bind"
+            ),
         }
         self.client_reads(&out);
     }
@@ -297,6 +434,18 @@ impl Run<'_> {
                 "bound but not authenticated"
             );
         }
+        if self.stream.is_authenticated() {
+            assert_eq!(
+                self.stream.account(),
+                self.account.as_ref(),
+                "account() is not what SASL authenticated"
+            );
+        }
+        assert_eq!(
+            self.stream.handled(),
+            self.handled,
+            "handled() is not the count of stanzas received since enable"
+        );
     }
 
     /// One event from the framer, as the connection hands it over.
@@ -307,7 +456,25 @@ impl Run<'_> {
                 self.stream
                     .on_header(&header, &Hosts, &mut out, &mut actions)
             }
-            FrameEvent::Element(el) => self.stream.on_element(el, &Hosts, &mut out, &mut actions),
+            FrameEvent::Element(el) => {
+                // A stanza counts once stream management is on, whatever
+                // becomes of it (routed, answered, bounced or dropped).
+                let stanza = el.ns == NS_CLIENT
+                    && matches!(&*el.name, "message" | "presence" | "iq");
+                let counted = stanza && self.stream.bound_jid().is_some();
+                let enable = el.is("enable", NS_SM);
+                self.stream.on_element(el, &Hosts, &mut out, &mut actions);
+                if counted && let Some(h) = &mut self.handled {
+                    *h = h.wrapping_add(1);
+                }
+                let enabled = actions
+                    .iter()
+                    .any(|a| matches!(a, Action::SmEnable { .. }));
+                assert!(
+                    !enabled || enable,
+                    "stream management enabled by something other than <enable/>"
+                );
+            }
             FrameEvent::StreamClose => self.stream.on_stream_close(&mut out, &mut actions),
         }
         self.after(out, actions);
@@ -340,6 +507,11 @@ impl Run<'_> {
             "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
             "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
             "<message to='romeo@localhost'><body>hi</body></message>",
+            "<enable xmlns='urn:xmpp:sm:3' resume='true'/>",
+            "<resume xmlns='urn:xmpp:sm:3' previd='sm-1' h='0'/>",
+            "<r xmlns='urn:xmpp:sm:3'/>",
+            "<a xmlns='urn:xmpp:sm:3' h='1'/>",
+            "<inactive xmlns='urn:xmpp:csi:0'/>",
         ];
         let (mut out, mut actions) = (Vec::new(), Vec::new());
         self.stream
@@ -357,7 +529,9 @@ impl Run<'_> {
             .sasl_result(session, success, &Hosts, &mut out, &mut actions);
         self.stream.sasl_refused(1, &Hosts, &mut out, &mut actions);
         let jid = Jid::parse("juliet@localhost/r").expect("jid");
-        self.stream.bind_result(Ok(jid), "b", &mut out);
+        self.stream.bind_result(Ok(jid.clone()), "b", &mut out);
+        self.stream.resume_result(Some((jid, 7)));
+        self.stream.resume_result(None);
         let reply = Element::new("iq", NS_CLIENT).with_attr("type", "result");
         self.stream.register_result(Some(&reply), true, &mut out);
         self.stream.fail(
@@ -411,6 +585,8 @@ fuzz_target!(|data: &[u8]| {
         gone: false,
         account: None,
         granted: None,
+        handled: None,
+        sm_enabled: false,
     };
     for read in client.split(|&b| b == 0) {
         if run.close_seen || run.gone {
