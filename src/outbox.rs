@@ -743,6 +743,17 @@ impl Outbox {
         }
     }
 
+    /// Takes every queued stanza, released or still held for its writes,
+    /// into `into` (which must be empty): for a session that ends or is
+    /// saved, whose stanzas go elsewhere. What a held region's gate does
+    /// later finds nothing here.
+    pub fn take_everything(&self, into: &mut Batch) {
+        let mut st = self.state.borrow_mut();
+        std::mem::swap(&mut st.queued, into);
+        st.held.clear();
+        st.provisional = (0, 0);
+    }
+
     /// Frees the buffers kept for the next burst, when nothing is queued:
     /// for a connection that has gone quiet.
     pub fn release_spare(&self) {
@@ -928,6 +939,24 @@ mod tests {
         assert_eq!(other.queued(), 0);
         let close = origin.take_close().expect("closing");
         assert_eq!(close.condition, StreamCondition::InternalServerError);
+    }
+
+    #[test]
+    fn everything_can_be_taken_held_or_not() {
+        let outbox = Outbox::new();
+        outbox.send_serialized(b"<a/>");
+        let gate = gate();
+        gate.require(1);
+        outbox.push_held(&gate, |b| b.extend_from_slice(b"<b/>"));
+        assert!(gate.seal(0));
+        outbox.send_serialized(b"<c/>");
+        let mut all = Batch::default();
+        outbox.take_everything(&mut all);
+        assert_eq!(stanzas(&all), ["<a/>", "<b/>", "<c/>"]);
+        assert_eq!(outbox.stanza_count(), 0);
+        // The gate settling later finds nothing to release.
+        gate.settle();
+        assert!(drained(&outbox).is_empty());
     }
 
     #[test]

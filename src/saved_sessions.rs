@@ -147,7 +147,7 @@ fn saved(
     let mut queued = Element::new("queued", NS_SAVED);
     let held = session.csi.borrow_mut().take_held();
     let mut pending = Batch::default();
-    session.outbox.drain(&mut pending);
+    session.outbox.take_everything(&mut pending);
     for stanza in held.stanzas().chain(pending.stanzas()) {
         if let Some(s) = parse_serialized(stanza) {
             queued.push_child(s);
@@ -182,6 +182,9 @@ pub async fn restore_all(server: &Rc<Server>, ex: &Rc<LocalExecutor<'static>>) {
         match restore(server, id, xml) {
             Ok((session, until)) => {
                 restored += 1;
+                // Counted like any waiting session (they were within the
+                // limit when they were saved).
+                server.count_waiting();
                 let waiting = Hibernating::restored(server.clone(), session, until);
                 ex.spawn(waiting.wait()).detach();
             }

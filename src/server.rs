@@ -48,6 +48,9 @@ pub struct Server {
     resumption: crate::resumption::Resumption,
     /// The server is stopping: resumable sessions are kept, not ended.
     stopping: Cell<bool>,
+    /// Sessions waiting for resumption (they hold no connection, so they
+    /// are counted against `[limits] max_connections` here).
+    waiting: Cell<usize>,
     ids: Ids,
     /// Open connections per address, and who gives way at the limit.
     admission: RefCell<Admission>,
@@ -100,6 +103,7 @@ impl Server {
             sessions: Sessions::default(),
             resumption: Default::default(),
             stopping: Cell::new(false),
+            waiting: Cell::new(0),
             ids: Ids::default(),
             admission: RefCell::new(Admission::default()),
             login_throttle: RefCell::new(throttle),
@@ -171,6 +175,31 @@ impl Server {
 
     pub fn set_stopping(&self) {
         self.stopping.set(true);
+    }
+
+    /// Counts one more session waiting for resumption, unless as many wait
+    /// as `[limits] max_connections` allows connections: then false, and
+    /// the session must end instead.
+    pub fn start_waiting(&self) -> bool {
+        if self.waiting.get() >= self.limits().max_connections {
+            return false;
+        }
+        self.waiting.set(self.waiting.get() + 1);
+        true
+    }
+
+    /// Counts a waiting session whatever the limit (one restored at start).
+    pub fn count_waiting(&self) {
+        self.waiting.set(self.waiting.get() + 1);
+    }
+
+    pub fn stop_waiting(&self) {
+        self.waiting.set(self.waiting.get().saturating_sub(1));
+    }
+
+    /// Sessions waiting for resumption now.
+    pub fn waiting_count(&self) -> usize {
+        self.waiting.get()
     }
 
     pub fn config(&self) -> &Config {

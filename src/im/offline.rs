@@ -215,10 +215,12 @@ fn deliver_now(env: &Env, session: &Session, account: &Jid) {
             drop(queue);
             // A stream-managed client acknowledges what it got: the
             // messages stay stored until it does (see `sm::OfflinePending`).
+            // Only this delivery's range: another stream-managed session
+            // may still hold earlier ones unacknowledged.
             if !keep_until_acknowledged(session, after, last, messages.len(), bytes) {
                 env.persist_for(
                     &state,
-                    store::offline::delete_through_op(account.as_str(), last),
+                    store::offline::delete_between_op(account.as_str(), after, last),
                 );
             }
         }

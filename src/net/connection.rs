@@ -183,8 +183,9 @@ struct Connection {
     ping_sent: Option<Instant>,
     /// When to ask for an ack of what was sent (stream management).
     ack_due: Option<Instant>,
-    /// What `<active/>` released, to go before the next queued stanzas.
-    csi_released: Option<Batch>,
+    /// The client left too much unacknowledged: the stream ends with this
+    /// after the write in progress.
+    unacked_overflow: Option<StreamError>,
 }
 
 pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
@@ -262,7 +263,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         last_input: Instant::now(),
         ping_sent: None,
         ack_due: None,
-        csi_released: None,
+        unacked_overflow: None,
     };
     log::debug!(
         "{peer}: connected{}",
@@ -306,8 +307,10 @@ impl Connection {
             if !self.still_carrying(&mut actions) {
                 return;
             }
-            // Work through every complete element already buffered.
-            while !self.closing {
+            // Work through every complete element already buffered. A
+            // stream that is ending (or whose session was taken over) reads
+            // no further: what is not handled is not counted either.
+            while !self.closing && !self.outbox.is_closing() && !self.taken_over() {
                 match self.framer.next_event() {
                     Ok(Some(event)) => {
                         // The next element's clock starts with its first
@@ -330,6 +333,11 @@ impl Connection {
                     return;
                 }
             }
+            if self.taken_over() {
+                // Let go of the session (at the top) before touching its
+                // queue again.
+                continue;
+            }
             if let Some(error) = self.outbox.take_close() {
                 self.fail(error, &mut actions);
                 if !self.perform(transport, &mut actions).await {
@@ -337,8 +345,18 @@ impl Connection {
                 }
             }
             if !self.flush(transport).await {
-                self.lost = true;
+                // A clean close or a stream error whose last write failed
+                // ended the session on purpose: only a stream that just
+                // died may be resumed.
+                self.lost = !self.closing;
                 return;
+            }
+            if let Some(error) = self.unacked_overflow.take() {
+                self.fail(error, &mut actions);
+                if !self.perform(transport, &mut actions).await {
+                    return;
+                }
+                continue;
             }
             if self.closing {
                 self.linger(transport).await;
@@ -941,7 +959,7 @@ impl Connection {
         if session.is_resumable() && (carrier.is_suspended() || self.server.is_stopping()) {
             return None;
         }
-        if self.lost && session.is_resumable() {
+        if self.lost && session.is_resumable() && self.server.start_waiting() {
             return Some(super::hibernation::Hibernating::start(
                 self.server.clone(),
                 session,

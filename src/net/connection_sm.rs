@@ -31,13 +31,19 @@ impl Connection {
         if carrier.is_suspended() {
             return false;
         }
-        if !carrier.is_taken() || self.closing {
+        if !carrier.is_taken() {
             return true;
         }
         log::debug!("{}: session resumed on another connection", self.peer);
+        // The session and its queue are the new stream's from now on,
+        // whatever this one was doing.
         self.session = None;
         self.carrier = None;
         self.outbox = Outbox::new();
+        self.in_flight.clear();
+        if self.closing {
+            return true;
+        }
         self.fail(
             StreamError::with_text(
                 StreamCondition::Conflict,
@@ -50,9 +56,17 @@ impl Connection {
         true
     }
 
+    /// Whether a resumed stream took this connection's session over.
+    pub(super) fn taken_over(&self) -> bool {
+        self.carrier.as_ref().is_some_and(|c| c.is_taken())
+    }
+
     /// Copies the stream's count of handled stanzas to the session, where
     /// a resumption (on another connection) reads it.
     pub(super) fn sync_handled(&self) {
+        if self.taken_over() {
+            return;
+        }
         if let (Some(session), Some(h)) = (&self.session, self.stream.handled())
             && let Some(sm) = session.sm.borrow_mut().as_mut()
         {
@@ -92,6 +106,20 @@ impl Connection {
         let found = match self.stream.account() {
             Some(account) => self.server.resumption().find(previd, account, now),
             None => Found::Nothing { h: None },
+        };
+        // A session that is ending (replaced by a new login of its
+        // resource, its account removed) is not resumed.
+        let found = match found {
+            Found::Session(session)
+                if session.outbox.is_closing()
+                    || self
+                        .server
+                        .session(&session.jid)
+                        .is_none_or(|bound| bound.id != session.id) =>
+            {
+                Found::Nothing { h: None }
+            }
+            other => other,
         };
         let session = match found {
             Found::Session(session) => session,
@@ -147,11 +175,7 @@ impl Connection {
         };
         // XEP-0352 §6: a resumed stream starts active; what was held goes
         // out after the resent stanzas, before anything newer.
-        let mut released = Batch::default();
-        session.csi.borrow_mut().set_active(&mut released);
-        if !released.is_empty() {
-            self.csi_released = Some(released);
-        }
+        session.csi.borrow_mut().wake();
         log::debug!("{}: resumed {}", self.peer, session.jid);
         self.stream
             .resume_result(Some((session.jid.clone(), handled)));
@@ -207,22 +231,16 @@ impl Connection {
         }
     }
 
-    /// `<active/>` or `<inactive/>` (XEP-0352).
+    /// `<active/>` or `<inactive/>` (XEP-0352). What was held stays with
+    /// the session until the next write takes it, first.
     pub(super) fn csi(&mut self, active: bool) {
-        let Some(session) = self.session.clone() else {
-            return;
-        };
-        let mut csi = session.csi.borrow_mut();
-        if active {
-            // Held stanzas go out before anything queued since.
-            let mut released = Batch::default();
-            csi.set_active(&mut released);
-            drop(csi);
-            if !released.is_empty() {
-                self.csi_released = Some(released);
+        if let Some(session) = &self.session {
+            let mut csi = session.csi.borrow_mut();
+            if active {
+                csi.wake();
+            } else {
+                csi.set_inactive();
             }
-        } else {
-            csi.set_inactive();
         }
     }
 
@@ -234,12 +252,6 @@ impl Connection {
         let Some(session) = self.session.clone() else {
             return;
         };
-        if let Some(mut released) = self.csi_released.take() {
-            for stanza in batch.stanzas() {
-                released.push(stanza);
-            }
-            std::mem::swap(batch, &mut released);
-        }
         {
             let mut csi = session.csi.borrow_mut();
             if csi.is_inactive() || csi.held_len() > 0 {
@@ -262,12 +274,13 @@ impl Connection {
         }
         let c2s = &self.server.config().c2s;
         // A client that never acknowledges would make the server keep
-        // everything it was ever sent: past the outbox's limit (or far
-        // more stanzas than a waiting session may collect) the stream ends,
-        // and what it did not acknowledge goes to offline storage.
+        // everything it was ever sent: once it leaves more than it was
+        // asked for unacknowledged (four times what a waiting session may
+        // collect), or 4 MiB, the stream ends after this write and what it
+        // did not acknowledge goes to offline storage.
         let max_stanzas = (c2s.resume_queue_max as usize).saturating_mul(UNACKED_FACTOR);
-        if sm.unacked.byte_len() > MAX_OUTBOX_BYTES || sm.unacked.len() > max_stanzas {
-            self.outbox.close_with(StreamError::with_text(
+        if sm.unacked.byte_len() > MAX_OUTBOX_BYTES || sm.overdue() > max_stanzas {
+            self.unacked_overflow = Some(StreamError::with_text(
                 StreamCondition::PolicyViolation,
                 format!(
                     "more than {max_stanzas} stanzas or {MAX_OUTBOX_BYTES} bytes sent and not acknowledged"

@@ -21,7 +21,7 @@ use smol::Timer;
 use crate::durable;
 use crate::im;
 use crate::server::Server;
-use crate::session::{Batch, Carrier, Session};
+use crate::session::{Batch, Carrier, MAX_OUTBOX_BYTES, Session};
 
 pub struct Hibernating {
     server: Rc<Server>,
@@ -31,7 +31,8 @@ pub struct Hibernating {
 }
 
 impl Hibernating {
-    /// The session's connection is gone; from now on it waits.
+    /// The session's connection is gone; from now on it waits (the caller
+    /// counted it with `Server::start_waiting`).
     pub fn start(server: Rc<Server>, session: Rc<Session>) -> Hibernating {
         let timeout = session
             .sm
@@ -75,12 +76,23 @@ impl Hibernating {
 
     /// Waits until the session is resumed, saved, or ends.
     pub async fn wait(self) {
+        let server = self.server.clone();
+        self.wait_counted().await;
+        server.stop_waiting();
+    }
+
+    async fn wait_counted(self) {
         let max = self.server.config().c2s.resume_queue_max as usize;
         let mut timer = Timer::at(self.until);
         let why = loop {
-            let queued = waiting_stanzas(&self.session);
-            if queued > max {
+            let (arrived, bytes) = waiting(&self.session);
+            if arrived > max {
                 break "its queue is full ([c2s] resume_queue_max)";
+            }
+            // Half the outbox's own limit, so the session ends (and its
+            // stanzas are rerouted) before the outbox would drop them.
+            if bytes > MAX_OUTBOX_BYTES / 2 {
+                break "its queue is full (2 MiB)";
             }
             if self.session.outbox.is_closing() {
                 break "it was closed";
@@ -120,15 +132,21 @@ enum Woke {
     Queued,
 }
 
-/// Stanzas waiting for the client: unacknowledged, held back while it was
-/// inactive, and queued.
-fn waiting_stanzas(session: &Session) -> usize {
+/// What waits for the client: the stanzas that arrived since its
+/// connection was lost (queued, or held back while it was inactive), and
+/// the bytes of everything, unacknowledged ones included.
+fn waiting(session: &Session) -> (usize, usize) {
     let unacked = session
         .sm
         .borrow()
         .as_ref()
-        .map_or(0, |sm| sm.unacked.len());
-    unacked + session.csi.borrow().held_len() + session.outbox.stanza_count()
+        .map_or(0, |sm| sm.unacked.byte_len());
+    let csi = session.csi.borrow();
+    let arrived = csi.held_len() + session.outbox.stanza_count();
+    (
+        arrived,
+        unacked + csi.held_bytes() + session.outbox.queued(),
+    )
 }
 
 /// Ends a session: what it was sent and did not acknowledge, or never
@@ -148,7 +166,7 @@ pub async fn end_session(server: &Server, session: Rc<Session>) {
     let held = session.csi.borrow_mut().take_held();
     stanzas.extend(held.stanzas().map(<[u8]>::to_vec));
     let mut queued = Batch::default();
-    session.outbox.drain(&mut queued);
+    session.outbox.take_everything(&mut queued);
     stanzas.extend(queued.stanzas().map(<[u8]>::to_vec));
     let elements: Vec<_> = stanzas
         .iter()

@@ -58,6 +58,10 @@ use crate::xml::{Element, NS_CLIENT, Node};
 /// How many stanzas an inactive session holds before it flushes them all.
 pub const DEFAULT_MAX_HELD: usize = 100;
 
+/// How many bytes of stanzas an inactive session holds before it flushes
+/// them all (a stranger can make each of them 256 KiB).
+pub const MAX_HELD_BYTES: usize = 256 << 10;
+
 /// XEP-0353 Jingle Message Initiation: a call ringing.
 pub const NS_JINGLE_MESSAGE: &str = "urn:xmpp:jingle-message:0";
 
@@ -301,6 +305,18 @@ impl CsiState {
         self.release_before(batch);
     }
 
+    /// The client is active again; what was held goes out, first, with
+    /// the next batch `filter` sees (for a connection that is between
+    /// writes, or a stream resuming the session).
+    pub fn wake(&mut self) {
+        self.inactive = false;
+    }
+
+    /// Bytes held now.
+    pub fn held_bytes(&self) -> usize {
+        self.held.iter().map(|h| h.stanza.len()).sum()
+    }
+
     /// Stanzas held now.
     pub fn held_len(&self) -> usize {
         self.held.len()
@@ -333,10 +349,19 @@ impl CsiState {
             return 0;
         }
         let kinds: Vec<Importance> = batch.stanzas().map(|s| classify(s, env)).collect();
-        match kinds.iter().rposition(|k| *k == Importance::Urgent) {
+        let dropped = match kinds.iter().rposition(|k| *k == Importance::Urgent) {
             Some(last) => self.flush_through(batch, &kinds, last + 1),
             None => self.hold_all(batch, kinds),
+        };
+        // Big stanzas that can wait (a sender may make them 256 KiB each)
+        // are not worth holding: past the byte limit everything goes, after
+        // what is being written already.
+        if self.held.iter().map(|h| h.stanza.len()).sum::<usize>() > MAX_HELD_BYTES {
+            for held in std::mem::take(&mut self.held) {
+                batch.push(&held.stanza);
+            }
         }
+        dropped
     }
 
     /// Nothing in `batch` is urgent: all of it joins what is held.

@@ -325,3 +325,16 @@ fn a_room_subject_and_self_presence_complete_a_join_at_once() {
         Importance::Collapse("room@muc.example/romeo".into())
     );
 }
+
+#[test]
+fn big_held_stanzas_are_sent_past_the_byte_limit() {
+    let mut csi = inactive();
+    let big = format!(
+        "<message from='a@b/c'><x xmlns='urn:example'>{}</x></message>",
+        "x".repeat(100 << 10)
+    );
+    assert!(pass(&mut csi, &[&big, &big]).is_empty(), "200 KiB are held");
+    let out = pass(&mut csi, &[&big]);
+    assert_eq!(out.len(), 3, "past 256 KiB everything goes, in order");
+    assert_eq!(csi.held_len(), 0);
+}

@@ -266,6 +266,8 @@ pub struct StreamManagement {
     pub waiting_until: Option<std::time::Instant>,
     /// Offline messages kept in storage until acknowledged.
     pub offline_pending: Vec<OfflinePending>,
+    /// The sent count when the server last asked for an ack.
+    asked_at: Option<u32>,
 }
 
 impl StreamManagement {
@@ -279,7 +281,23 @@ impl StreamManagement {
             request_outstanding: false,
             waiting_until: None,
             offline_pending: Vec::new(),
+            asked_at: None,
         }
+    }
+
+    /// Stanzas the client was asked to acknowledge and has not: those sent
+    /// before the server's last `<r/>`. (A burst still on its way is not
+    /// overdue: a room's presences may outrun any ack.)
+    pub fn overdue(&self) -> usize {
+        let Some(at) = self.asked_at else {
+            return 0;
+        };
+        let acked = self
+            .unacked
+            .sent_count()
+            .wrapping_sub(self.unacked.len() as u32);
+        let behind = at.wrapping_sub(acked);
+        if behind < 1 << 31 { behind as usize } else { 0 }
     }
 
     /// The offline messages the client's `h` now covers: to delete.
@@ -321,6 +339,7 @@ impl StreamManagement {
     /// Writes `<r/>` and notes it.
     pub fn request(&mut self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"<r xmlns='urn:xmpp:sm:3'/>");
+        self.asked_at = Some(self.unacked.sent_count());
         self.request_outstanding = true;
         self.since_request = 0;
     }

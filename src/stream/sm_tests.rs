@@ -213,3 +213,22 @@ fn offline_messages_are_released_once_acknowledged() {
     assert_eq!(sm.take_acknowledged_offline(1), vec![pending(1, 3)]);
     assert!(sm.offline_pending.is_empty());
 }
+
+#[test]
+fn only_what_an_ack_was_asked_for_is_overdue() {
+    let mut sm = StreamManagement::new(None, Duration::from_secs(300));
+    for _ in 0..3 {
+        sm.sent(b"<m/>");
+    }
+    assert_eq!(sm.overdue(), 0, "nothing asked yet");
+    let mut out = Vec::new();
+    sm.request(&mut out);
+    for _ in 0..100 {
+        sm.sent(b"<m/>");
+    }
+    assert_eq!(sm.overdue(), 3, "the burst after the request is not");
+    assert_eq!(sm.ack(2), Ok(2));
+    assert_eq!(sm.overdue(), 1);
+    assert_eq!(sm.ack(50), Ok(48));
+    assert_eq!(sm.overdue(), 0);
+}
