@@ -117,15 +117,17 @@ fn saved(
     for to in session.directed.borrow().iter() {
         el.push_child(Element::new("directed", NS_SAVED).with_attr("jid", to.as_str()));
     }
+    // Temporary rooms do not survive the restart, but the client is told
+    // it left them (see `restore`).
     for room in server.muc().occupancies_of(&session.jid) {
-        if room.persistent {
-            el.push_child(
-                Element::new("room", NS_SAVED)
-                    .with_attr("jid", room.room.as_str())
-                    .with_attr("nick", room.nick.as_str())
-                    .with_child(room.presence),
-            );
+        let mut saved = Element::new("room", NS_SAVED)
+            .with_attr("jid", room.room.as_str())
+            .with_attr("nick", room.nick.as_str())
+            .with_child(room.presence);
+        if !room.persistent {
+            saved.set_attr("temporary", "1");
         }
+        el.push_child(saved);
     }
     for p in &sm.offline_pending {
         el.push_child(
@@ -305,17 +307,45 @@ fn restore(server: &Rc<Server>, id: &str, xml: &str) -> Result<(Rc<Session>, Ins
                     .unwrap_or_else(|| Element::new("presence", NS_CLIENT)),
                 persistent: true,
             });
-        if let Some(occupancy) = occupancy
-            && !server.muc().restore_occupant(&env, &full, &occupancy)
-        {
+        let Some(occupancy) = occupancy else {
+            continue;
+        };
+        let temporary = room.attr("temporary") == Some("1");
+        if temporary || !server.muc().restore_occupant(&env, &full, &occupancy) {
             log::info!(
-                "{full} is not back in {}: the room would not take it now",
+                "{full} is not back in {}: the room is gone or would not take it now",
                 occupancy.room
             );
+            removed_from_room(&session, &occupancy);
         }
     }
     server.resumption().register(id, session.clone());
     Ok((session, Instant::now() + left))
+}
+
+/// Tells a restored session's client that it is no longer in a room (the
+/// room is gone, or would not take it back): the self-presence of a
+/// removal because the service shut down (XEP-0045 status 332), so it
+/// rejoins rather than wait for a room that is silent.
+fn removed_from_room(session: &Session, occupancy: &Occupancy) {
+    let Ok(occupant) = occupancy.room.with_resource(&occupancy.nick) else {
+        return;
+    };
+    session.directed.borrow_mut().retain(|j| *j != occupant);
+    let mut x = Element::new("x", crate::muc::NS_MUC_USER).with_child(
+        Element::new("item", crate::muc::NS_MUC_USER)
+            .with_attr("affiliation", "none")
+            .with_attr("role", "none"),
+    );
+    for code in ["110", "332"] {
+        x.push_child(Element::new("status", crate::muc::NS_MUC_USER).with_attr("code", code));
+    }
+    let presence = Element::new("presence", NS_CLIENT)
+        .with_attr("from", occupant.as_str())
+        .with_attr("to", session.jid.as_str())
+        .with_attr("type", "unavailable")
+        .with_child(x);
+    session.outbox.send(&presence);
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@ use std::fmt;
 use crate::jid::Jid;
 use crate::xml::{Element, NS_CLIENT};
 
+/// XEP-0203 delayed delivery (the IM handlers stamp with it; `im::delay`).
+const NS_DELAY: &str = "urn:xmpp:delay";
+
 pub const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -305,7 +308,15 @@ pub fn check_client_stanza(
         }
         Kind::Message => match ty {
             None | Some("normal") | Some("chat") | Some("groupchat") | Some("headline")
-            | Some("error") => {}
+            | Some("error") => {
+                // Only this server stamps in its own name (XEP-0203): a
+                // client's stamp claiming to be the server's would pass
+                // for a message out of offline storage.
+                let server = sender.domain();
+                stanza.remove_children_where(|c| {
+                    c.is("delay", NS_DELAY) && c.attr("from") == Some(server)
+                });
+            }
             Some(_) => {
                 return Err(invalid_reply(
                     stanza,
@@ -355,6 +366,23 @@ mod tests {
             to.map(|j| j.to_string()),
             Some("nurse@example.com".to_string())
         );
+    }
+
+    #[test]
+    fn a_clients_stamp_in_the_servers_name_is_removed() {
+        let mut m = Element::parse(
+            "<message xmlns='jabber:client' to='nurse@example.com'><body>hi</body>\
+             <delay xmlns='urn:xmpp:delay' from='example.com' stamp='2020-01-01T00:00:00Z'>Offline Storage</delay>\
+             <delay xmlns='urn:xmpp:delay' from='romeo@example.com/orchard' stamp='2020-01-01T00:00:00Z'/></message>",
+        )
+        .expect("parse");
+        check_client_stanza(&mut m, Kind::Message, &sender()).expect("valid");
+        let stamps: Vec<_> = m
+            .children()
+            .filter(|c| c.is("delay", NS_DELAY))
+            .map(|c| c.attr("from"))
+            .collect();
+        assert_eq!(stamps, [Some("romeo@example.com/orchard")]);
     }
 
     #[test]

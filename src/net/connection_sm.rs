@@ -201,6 +201,16 @@ impl Connection {
             }
             Ok(_) => {
                 delete_acknowledged_offline(&self.server, &session.jid, sm, h);
+                // Everything it was ever sent is acknowledged: whatever the
+                // thresholds say (client state indication may have dropped
+                // stanzas they counted), its offline messages arrived.
+                if sm.unacked.is_empty()
+                    && session.outbox.stanza_count() == 0
+                    && session.csi.borrow().held_len() == 0
+                {
+                    let all = std::mem::take(&mut sm.offline_pending);
+                    delete_offline(&self.server, &session.jid, all);
+                }
                 if sm.unacked.is_empty() {
                     self.ack_due = None;
                 } else if sm.should_request(every) {
@@ -357,7 +367,15 @@ fn delete_acknowledged_offline(
     sm: &mut StreamManagement,
     h: u32,
 ) {
-    for done in sm.take_acknowledged_offline(h) {
+    delete_offline(server, full, sm.take_acknowledged_offline(h));
+}
+
+fn delete_offline(
+    server: &crate::server::Server,
+    full: &crate::jid::Jid,
+    done: Vec<crate::stream::sm::OfflinePending>,
+) {
+    for done in done {
         let op =
             crate::store::offline::delete_between_op(full.bare_str(), done.after, done.through);
         // Nobody waits for it: a crash before it commits delivers them

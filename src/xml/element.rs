@@ -156,6 +156,12 @@ impl Element {
         }
     }
 
+    /// Removes every child element for which `drop` says true.
+    pub fn remove_children_where(&mut self, drop: impl Fn(&Element) -> bool) {
+        self.children
+            .retain(|n| !matches!(n, Node::Element(e) if drop(e)));
+    }
+
     /// The concatenated direct text children (not descendants').
     pub fn text(&self) -> String {
         let mut out = String::new();

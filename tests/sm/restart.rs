@@ -48,3 +48,52 @@ fn a_session_resumed_after_a_clean_restart_gets_every_message_once() {
     let pong = alice.ping("nothing-else");
     assert_eq!(pong.attr("type"), Some("result"), "{pong}");
 }
+
+#[test]
+fn a_resumed_client_is_told_it_left_a_room_that_did_not_survive() {
+    let server = server_with("");
+    let room = "temp@conference.localhost";
+    // A temporary room: it is gone after the restart.
+    let bob = bobs_room(&server, room);
+    let (mut alice, id) = sm_login(&server, ALICE, "phone", true);
+    let id = id.expect("resumable");
+    alice.send("<presence/>");
+    alice.send(&format!(
+        "<presence to='{room}/Alice'><x xmlns='{NS_MUC}'/></presence>"
+    ));
+    let mut h = 0u32;
+    loop {
+        let el = alice.element();
+        if el.ns == NS_SM {
+            continue;
+        }
+        h += 1;
+        if el.name == "message" && el.get_child("subject", NS_CLIENT).is_some() {
+            break;
+        }
+    }
+    drop(bob);
+    let server = server.restart(TestOptions::default()).expect("restart");
+    alice.cut();
+    let (mut alice, answer) = resume_as(&server, ALICE, &id, h);
+    assert!(answer.is("resumed", NS_SM), "{answer}");
+    let seen = until_pong(&mut alice, "after");
+    let gone = seen
+        .iter()
+        .find(|el| {
+            el.name == "presence"
+                && el.attr("from") == Some(&*format!("{room}/Alice"))
+                && el.attr("type") == Some("unavailable")
+        })
+        .unwrap_or_else(|| panic!("no unavailable self-presence from the room: {seen:?}"));
+    let codes: Vec<_> = gone
+        .get_child("x", NS_MUC_USER)
+        .map(|x| {
+            x.children()
+                .filter_map(|c| c.attr("code"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(codes, ["110", "332"], "{gone}");
+}
