@@ -22,12 +22,14 @@
 //! </session>
 //! ```
 //!
-//! Sessions are taken from the table at the start (read and deleted in one
-//! transaction): after a crash nothing was saved and the client gets
-//! `item-not-found`, and a saved session can never be restored twice. What
-//! a crash loses this way is only what was in flight to online clients;
-//! everything a client was told is stored (offline messages, rooms,
-//! rosters) is in the database already.
+//! A saved session's record stays until the session is resumed or ends,
+//! so a power cut after the start restores it again rather than lose what
+//! it holds. After a crash of a running server nothing was saved: the
+//! client gets `item-not-found`, and what a crash loses is only what was in
+//! flight to online clients; everything a client was told is stored
+//! (offline messages, rooms, rosters) is in the database already, and
+//! offline messages stay there until a stream-managed client acknowledges
+//! them.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -169,7 +171,7 @@ fn unix(t: SystemTime) -> u64 {
 /// the listeners accept anyone, so nobody takes a restored resource or
 /// nick first.
 pub async fn restore_all(server: &Rc<Server>, ex: &Rc<LocalExecutor<'static>>) {
-    let saved = match server.store().take_saved_sessions() {
+    let saved = match server.store().saved_sessions() {
         Ok(saved) => saved,
         Err(e) => {
             log::error!("could not read the sessions saved at the last stop: {e}");
@@ -190,7 +192,12 @@ pub async fn restore_all(server: &Rc<Server>, ex: &Rc<LocalExecutor<'static>>) {
                 let waiting = Hibernating::restored(server.clone(), session, until);
                 ex.spawn(waiting.wait()).detach();
             }
-            Err(why) => log::warn!("a session saved at the last stop is not restored: {why}"),
+            Err(why) => {
+                log::warn!("a session saved at the last stop is not restored: {why}");
+                let _ = server
+                    .store()
+                    .submit(crate::store::saved_sessions::delete_op(id));
+            }
         }
     }
     log::info!(
@@ -218,10 +225,13 @@ fn restore(server: &Rc<Server>, id: &str, xml: &str) -> Result<(Rc<Session>, Ins
         .bind(&account, full.resource(), crate::outbox::Outbox::new())
         .map_err(|e| format!("{full}: {e:?}"))?;
     let now = SystemTime::now();
+    // At most the session's own timeout: a clock set back while the
+    // server was down does not stretch the wait.
     let left = UNIX_EPOCH
         .checked_add(Duration::from_secs(number("expires")))
         .and_then(|expires| expires.duration_since(now).ok())
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .min(Duration::from_secs(number("timeout")));
     let children = |name: &'static str| {
         el.children()
             .filter(move |c| c.is(name, NS_SAVED))
@@ -258,6 +268,7 @@ fn restore(server: &Rc<Server>, id: &str, xml: &str) -> Result<(Rc<Session>, Ins
     let sent = u32::try_from(number("sent")).unwrap_or(0);
     let timeout = Duration::from_secs(number("timeout"));
     let mut sm = StreamManagement::new(Some(id.into()), timeout);
+    sm.saved = true;
     sm.handled = handled;
     sm.unacked = Unacked::restore(sent, children("unacked").map(serialized));
     // Offline messages it was given and had not acknowledged are still

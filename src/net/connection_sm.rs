@@ -162,6 +162,13 @@ impl Connection {
                 return;
             };
             sm.waiting_until = None;
+            if std::mem::take(&mut sm.saved) {
+                // Resumed after a restart: the saved copy is stale now.
+                let _ = self
+                    .server
+                    .store()
+                    .submit(crate::store::saved_sessions::delete_op(previd));
+            }
             sm::write_resumed(&mut self.stream_out, previd, sm.handled);
             // Everything unacknowledged goes again, first, in order; an
             // `<r/>` after it learns what arrives this time.

@@ -160,6 +160,11 @@ pub async fn end_session(server: &Server, session: Rc<Session>) {
         kept_offline = std::mem::take(&mut sm.offline_pending);
         if let Some(id) = &sm.id {
             server.resumption().ended(id, &session.jid, sm.handled, now);
+            if std::mem::take(&mut sm.saved) {
+                let _ = server
+                    .store()
+                    .submit(crate::store::saved_sessions::delete_op(id));
+            }
         }
         stanzas.extend(sm.unacked.take_all());
     }

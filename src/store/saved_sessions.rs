@@ -1,7 +1,8 @@
 //! Resumable sessions saved when the server stops (XEP-0198 resumption
-//! across a restart): one record per resumption id, written once at
-//! shutdown and taken (read and deleted in one transaction) at the next
-//! start, so a crash after the start can never deliver them twice.
+//! across a restart): one record per resumption id, written at shutdown,
+//! read at the next start, and deleted when its session is resumed or
+//! ends (so a power cut before then restores it again rather than lose
+//! what it held).
 
 use redb::ReadableTable;
 
@@ -21,42 +22,45 @@ pub fn save_all_op(records: Vec<(String, String)>) -> super::WriteOp {
     })
 }
 
+/// The write that deletes the saved session `id` (resumed, or ended).
+pub fn delete_op(id: &str) -> super::WriteOp {
+    let id = id.to_string();
+    Box::new(move |txn| {
+        txn.open_table(SAVED_SESSIONS)?.remove(keys::single(&id))?;
+        Ok(())
+    })
+}
+
 impl Store {
-    /// Reads and deletes every saved session, at start-up (before the
-    /// committer runs, like the other start-up writes).
-    pub fn take_saved_sessions(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let txn = self.db().begin_write()?;
-        let mut out = Vec::new();
-        {
-            let mut table = txn.open_table(SAVED_SESSIONS)?;
+    /// Every saved session, at start-up.
+    pub fn saved_sessions(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.read(|txn| {
+            let table = match txn.open_table(SAVED_SESSIONS) {
+                Ok(t) => t,
+                // A file from before this table: nothing was saved.
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut out = Vec::new();
             for entry in table.iter()? {
                 let (k, v) = entry?;
                 let id = keys::read_str(SAVED_SESSIONS, k.value())?.to_string();
                 let xml = keys::read_str(SAVED_SESSIONS, v.value())?.to_string();
                 out.push((id, xml));
             }
-            if !out.is_empty() {
-                table.retain(|_, _| false)?;
-            }
-        }
-        if out.is_empty() {
-            // Nothing to delete: no commit, no fsync.
-            txn.abort()?;
-        } else {
-            txn.commit()?;
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn saved_sessions_are_taken_once() {
+    fn saved_sessions_stay_until_deleted() {
         let dir = crate::testing::TempDir::new("saved-sessions");
         let store =
             crate::store::Store::open(&dir.path().join("perch.redb"), 1 << 20).expect("open");
-        assert!(store.take_saved_sessions().expect("empty").is_empty());
+        assert!(store.saved_sessions().expect("empty").is_empty());
         store
             .write_now(super::save_all_op(vec![
                 ("a".into(), "<session/>".into()),
@@ -65,10 +69,23 @@ mod tests {
             .expect("save");
         // Saving again replaces everything.
         store
-            .write_now(super::save_all_op(vec![("c".into(), "<session/>".into())]))
+            .write_now(super::save_all_op(vec![
+                ("c".into(), "<session/>".into()),
+                ("d".into(), "<session/>".into()),
+            ]))
             .expect("save again");
-        let taken = store.take_saved_sessions().expect("take");
-        assert_eq!(taken, vec![("c".to_string(), "<session/>".to_string())]);
-        assert!(store.take_saved_sessions().expect("gone").is_empty());
+        let saved = store.saved_sessions().expect("read");
+        assert_eq!(saved.len(), 2);
+        assert_eq!(saved[0], ("c".to_string(), "<session/>".to_string()));
+        // Reading again finds them again, until one is deleted.
+        assert_eq!(store.saved_sessions().expect("again").len(), 2);
+        store.write_now(super::delete_op("c")).expect("delete");
+        let left: Vec<String> = store
+            .saved_sessions()
+            .expect("left")
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(left, ["d"]);
     }
 }

@@ -268,6 +268,9 @@ pub struct StreamManagement {
     pub offline_pending: Vec<OfflinePending>,
     /// The sent count when the server last asked for an ack.
     asked_at: Option<u32>,
+    /// The session was restored from the database at start-up: its saved
+    /// record is deleted once it is resumed or ends.
+    pub saved: bool,
 }
 
 impl StreamManagement {
@@ -282,6 +285,7 @@ impl StreamManagement {
             waiting_until: None,
             offline_pending: Vec::new(),
             asked_at: None,
+            saved: false,
         }
     }
 
