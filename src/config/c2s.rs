@@ -38,9 +38,10 @@ pub struct C2sConfig {
     /// The longest wait a client may ask for with `<enable max/>`
     /// (0..=86400; at least `resume_timeout_secs`).
     pub max_resume_timeout_secs: u32,
-    /// Stanzas a session waiting for resumption may collect (unacknowledged
-    /// and newly arrived); one more ends it, and its messages go to offline
-    /// storage (10..=100000).
+    /// Stanzas a session waiting for resumption may collect (arrived since
+    /// its connection was lost); one more ends it, and its messages go to
+    /// offline storage. A connected client may leave four times as many
+    /// unacknowledged after being asked (10..=100000).
     pub resume_queue_max: u32,
     /// The server asks a stream-managed client for an ack after this many
     /// stanzas (0: only by time; ..=10000).
