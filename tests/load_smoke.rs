@@ -190,6 +190,32 @@ fn assert_soak(opts: &SoakOptions, report: &perch_load::soak::SoakReport) {
     not(target_arch = "x86_64"),
     ignore = "spawns the perch binary; under qemu-user the foreign binary cannot be exec'd"
 )]
+fn hibernate_against_the_perch_binary() {
+    let report = perch_load::hibernate::run(&perch_load::hibernate::HibernateOptions {
+        perch: PathBuf::from(env!("CARGO_BIN_EXE_perch")),
+        clients: 50,
+        per_account: 4,
+        concurrency: 10,
+        batches: 2,
+        settle_seconds: 0.5,
+        pause: 0.0,
+        step_timeout: Duration::from_secs(10),
+        print: false,
+        ..Default::default()
+    })
+    .expect("hibernate runs");
+    assert!(report.ok(), "{}", report.table());
+    assert_eq!(
+        (report.cut, report.resumed(), report.verified),
+        (50, 50, 50)
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the perch binary; under qemu-user the foreign binary cannot be exec'd"
+)]
 fn crash_loop_against_the_perch_binary() {
     let report = perch_load::crash::run(&CrashOptions {
         perch: PathBuf::from(env!("CARGO_BIN_EXE_perch")),
@@ -318,6 +344,12 @@ fn every_scenario_against_perch() {
 
     let chat = run(tiny(Scenario::Chat, addr));
     assert_chat(find(&chat, "chat")[0]);
+    let mut chat_sm = tiny(Scenario::Chat, addr);
+    chat_sm.sm = true;
+    let records = run(chat_sm);
+    let r = find(&records, "chat_sm")[0];
+    assert_chat(r);
+    assert!(r["sm_acks_received"].as_u64().unwrap_or(0) > 0, "{r}");
 
     // The sink stores nothing for offline accounts, so only Perch runs it.
     let mut offline = tiny(Scenario::Offline, addr);

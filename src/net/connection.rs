@@ -803,11 +803,21 @@ impl Connection {
             // goes out before the stream error and `</stream:stream>`.
             let closing = self.closing;
             let stall = Duration::from_secs(u64::from(self.write_timeout_secs));
+            // Stream-level bytes (an `<a/>` answering the client's `<r/>`)
+            // and a small batch go in one write: with TCP_NODELAY two
+            // writes are two segments.
+            let merge = !closing
+                && !stream_out.is_empty()
+                && !batch.is_empty()
+                && batch.bytes().len() <= KEEP_WRITTEN;
+            if merge {
+                stream_out.extend_from_slice(batch.bytes());
+            }
             let result = async {
                 if !closing && !stream_out.is_empty() {
                     write_progressing(transport, &stream_out, stall).await?;
                 }
-                if !batch.is_empty() {
+                if !batch.is_empty() && !merge {
                     write_progressing(transport, batch.bytes(), stall).await?;
                 }
                 if closing && !stream_out.is_empty() {

@@ -18,6 +18,7 @@ use smol::net::TcpStream;
 
 use crate::base64;
 use crate::sasl::{self, Mechanism, SaslError, ScramClient};
+use crate::sm::{self, NS_SM};
 use crate::xml::{self, Frame, FrameError};
 
 pub const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
@@ -186,6 +187,8 @@ pub struct Conn {
     pub jid: String,
     /// Index of the account this connection logged in as.
     pub index: usize,
+    /// Stream management's counts, once enabled (`Login::sm`) or resumed.
+    pub sm: Option<sm::Counter>,
 }
 
 impl Conn {
@@ -210,6 +213,7 @@ impl Conn {
             framer: xml::Framer::new(),
             jid: String::new(),
             index: 0,
+            sm: None,
         };
         if target.tls == TlsMode::Direct {
             conn.handshake(target).await?;
@@ -370,13 +374,55 @@ impl Conn {
         }
     }
 
-    /// The next top-level element (negotiation; allocates).
+    /// The next top-level element (negotiation; allocates). With stream
+    /// management on, stanzas are counted, `<r/>` is answered and `<a/>`
+    /// checked on the way; neither of the last two is returned.
     pub async fn next_element(&mut self) -> Result<Vec<u8>, ClientError> {
         loop {
             if let Owned::Element(el) = self.next_frame_owned().await? {
                 check_stream_error(&el)?;
+                if let Some(counter) = self.sm.as_mut() {
+                    let mut answer = Vec::new();
+                    let kind = counter.inbound(&el, &mut answer).map_err(bad_ack)?;
+                    if !answer.is_empty() {
+                        self.send(&answer).await?;
+                    }
+                    if matches!(kind, sm::Inbound::Request | sm::Inbound::Ack(_)) {
+                        continue;
+                    }
+                }
                 return Ok(el);
             }
+        }
+    }
+
+    /// Stream management's view of the element at `start..end` (from
+    /// `next_frame`): counts a stanza, appends the answer to an `<r/>` to
+    /// `out`, checks an `<a/>`. `Other` when stream management is off.
+    pub fn sm_inbound(
+        &mut self,
+        start: usize,
+        end: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<sm::Inbound, ClientError> {
+        let el = self.buf.get(start..end).unwrap_or_default();
+        match self.sm.as_mut() {
+            Some(counter) => counter.inbound(el, out).map_err(bad_ack),
+            None => Ok(sm::Inbound::Other),
+        }
+    }
+
+    /// Loses the connection the way a phone does: both directions shut
+    /// down, no `</stream:stream>`, so a stream-managed session waits for
+    /// its client to resume it.
+    pub fn cut(self) {
+        let tcp = match &self.io {
+            Io::Plain(tcp) => Some(tcp),
+            Io::Tls(tls) => Some(tls.get_ref().0),
+            Io::Upgrading => None,
+        };
+        if let Some(tcp) = tcp {
+            let _ = tcp.shutdown(std::net::Shutdown::Both);
         }
     }
 
@@ -393,10 +439,17 @@ impl Conn {
     }
 
     /// Ends the stream politely and closes the socket without waiting long.
+    /// With stream management, everything received is acknowledged first,
+    /// so the server need not treat it as undelivered.
     pub async fn close(mut self) {
+        let mut last = Vec::new();
+        if let Some(counter) = self.sm.as_mut() {
+            counter.answer(&mut last);
+        }
+        last.extend_from_slice(b"</stream:stream>");
         let _ = future::or(
             async {
-                let _ = self.io.write_all(b"</stream:stream>").await;
+                let _ = self.io.write_all(&last).await;
                 let _ = self.io.close().await;
             },
             async {
@@ -410,6 +463,10 @@ impl Conn {
 enum Owned {
     Header,
     Element(Vec<u8>),
+}
+
+fn bad_ack(e: sm::BadAck) -> ClientError {
+    ClientError::Refused("stream management ack", e.to_string())
 }
 
 fn lossy(b: &[u8]) -> String {
@@ -461,12 +518,63 @@ pub struct Login<'a> {
     pub mechanism: Mechanism,
     pub resource: &'a str,
     pub presence: bool,
+    /// Enable stream management with resumption (XEP-0198) after binding.
+    pub sm: bool,
 }
 
 impl Conn {
-    /// A complete login: stream, SASL, bind, (session), initial presence,
-    /// then a ping round trip so the server has processed all of it.
+    /// A complete login: stream, SASL, bind, (session), (stream
+    /// management), initial presence, then a ping round trip so the server
+    /// has processed all of it.
     pub async fn login(target: &Target, login: &Login<'_>) -> Result<Conn, ClientError> {
+        let (mut conn, features) = Conn::authenticate(target, login).await?;
+        conn.bind(target, login, &features).await?;
+        Ok(conn)
+    }
+
+    /// Resumes the stream-managed session `counter` (which has its
+    /// resumption id) on a new connection: stream, SASL, `<resume/>`. The
+    /// stanzas the server sends again follow `<resumed/>`, and are counted
+    /// as they are read. The server's `h` must be what was acknowledged
+    /// at least and what was sent at most.
+    pub async fn resume(
+        target: &Target,
+        login: &Login<'_>,
+        mut counter: sm::Counter,
+    ) -> Result<(Conn, sm::Resumed), ClientError> {
+        let previd = counter
+            .id
+            .clone()
+            .ok_or_else(|| ClientError::Refused("resume", "no resumption id".into()))?;
+        let (mut conn, features) = Conn::authenticate(target, login).await?;
+        if !has_child(&features, "sm", NS_SM) {
+            return Err(ClientError::NotOffered(
+                "stream management".into(),
+                Vec::new(),
+            ));
+        }
+        conn.send(sm::resume(&previd, counter.handled).as_bytes())
+            .await?;
+        let answer = timeout(target.step_timeout, "resume", conn.next_element()).await?;
+        let Some(resumed) = sm::parse_resumed(&answer) else {
+            return Err(ClientError::Refused("resume", lossy(&answer)));
+        };
+        if resumed.previd != previd {
+            return Err(ClientError::Refused(
+                "resume",
+                format!("resumed {} instead of {previd}", resumed.previd),
+            ));
+        }
+        counter.resumed(resumed.h).map_err(bad_ack)?;
+        conn.sm = Some(counter);
+        Ok((conn, resumed))
+    }
+
+    /// Stream and SASL, up to the restarted stream's features.
+    pub async fn authenticate(
+        target: &Target,
+        login: &Login<'_>,
+    ) -> Result<(Conn, Vec<u8>), ClientError> {
         let (mut conn, features) = Conn::open(target).await?;
         let t = target.step_timeout;
         let offered = mechanisms(&features);
@@ -530,7 +638,19 @@ impl Conn {
             }
         }
         let features = conn.restart(target).await?;
-        if !has_child(&features, "bind", NS_BIND) {
+        Ok((conn, features))
+    }
+
+    /// Bind, (session), (stream management), initial presence, ping.
+    async fn bind(
+        &mut self,
+        target: &Target,
+        login: &Login<'_>,
+        features: &[u8],
+    ) -> Result<(), ClientError> {
+        let conn = self;
+        let t = target.step_timeout;
+        if !has_child(features, "bind", NS_BIND) {
             return Err(ClientError::NotOffered(
                 "resource binding".into(),
                 Vec::new(),
@@ -557,7 +677,7 @@ impl Conn {
         })?;
         conn.jid = jid.ok_or_else(|| ClientError::Refused("bind", lossy(&bound)))?;
         // RFC 6121 errata: only a session feature without <optional/> needs the iq.
-        let session_required = xml::with_parsed(&features, |n| {
+        let session_required = xml::with_parsed(features, |n| {
             n.children().any(|c| {
                 c.tag_name().name() == "session"
                     && c.tag_name().namespace() == Some(NS_SESSION)
@@ -572,17 +692,37 @@ impl Conn {
             .await?;
             timeout(t, "session", conn.await_iq("sess1")).await?;
         }
+        if login.sm {
+            if !has_child(features, "sm", NS_SM) {
+                return Err(ClientError::NotOffered(
+                    "stream management".into(),
+                    Vec::new(),
+                ));
+            }
+            conn.send(sm::enable().as_bytes()).await?;
+            let answer = timeout(t, "enable", conn.next_element()).await?;
+            let enabled = sm::parse_enabled(&answer)
+                .ok_or_else(|| ClientError::Refused("enable", lossy(&answer)))?;
+            conn.sm = Some(sm::Counter::new(enabled.id));
+        }
         let mut tail = String::new();
+        let mut stanzas = 1;
         if login.presence {
             tail.push_str("<presence/>");
+            stanzas += 1;
         }
         tail.push_str(&format!(
             "<iq type='get' id='ping1' to='{}'><ping xmlns='urn:xmpp:ping'/></iq>",
             xml::escape(&target.domain)
         ));
+        if let Some(counter) = conn.sm.as_mut() {
+            for _ in 0..stanzas {
+                counter.sent_one(0);
+            }
+        }
         conn.send(tail.as_bytes()).await?;
         timeout(t, "ping after presence", conn.await_iq("ping1")).await?;
-        Ok(conn)
+        Ok(())
     }
 }
 

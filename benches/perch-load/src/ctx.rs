@@ -122,24 +122,7 @@ impl Ctx {
     /// row (or the settle bound passes), so memory readings and the next
     /// phase do not include the tail of the previous one.
     pub async fn settle(&self) {
-        if !self.probe.is_set() || self.opts.settle_seconds <= 0.0 {
-            return;
-        }
-        let end = Instant::now() + Duration::from_secs_f64(self.opts.settle_seconds);
-        let pids = self.probe.pids();
-        let tick = Duration::from_millis(250);
-        let mut last = self.probe.cpu_s(&pids);
-        let mut quiet = 0;
-        while Instant::now() < end && quiet < 2 {
-            smol::Timer::after(tick).await;
-            let now = self.probe.cpu_s(&pids);
-            if now - last <= 0.005 + 0.02 * tick.as_secs_f64() {
-                quiet += 1;
-            } else {
-                quiet = 0;
-            }
-            last = now;
-        }
+        settle(&self.probe, self.opts.settle_seconds).await;
     }
 
     /// Logs in accounts `indices` with at most `concurrency` logins in
@@ -195,6 +178,7 @@ impl Ctx {
                         mechanism: mech,
                         resource: &resource,
                         presence: true,
+                        sm: opts.sm,
                     };
                     match Conn::login(&target, &login).await {
                         Ok(mut c) => {
@@ -250,6 +234,29 @@ impl Ctx {
         for t in tasks {
             t.await;
         }
+    }
+}
+
+/// Waits until the process `probe` reads used under 2 % of a core for two
+/// 250-ms ticks in a row, or `seconds` pass (`Ctx::settle`).
+pub async fn settle(probe: &Probe, seconds: f64) {
+    if !probe.is_set() || seconds <= 0.0 {
+        return;
+    }
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let pids = probe.pids();
+    let tick = Duration::from_millis(250);
+    let mut last = probe.cpu_s(&pids);
+    let mut quiet = 0;
+    while Instant::now() < end && quiet < 2 {
+        smol::Timer::after(tick).await;
+        let now = probe.cpu_s(&pids);
+        if now - last <= 0.005 + 0.02 * tick.as_secs_f64() {
+            quiet += 1;
+        } else {
+            quiet = 0;
+        }
+        last = now;
     }
 }
 

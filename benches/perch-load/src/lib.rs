@@ -4,11 +4,13 @@
 //! `churn` (and `register` to create accounts by XEP-0077), `guess`
 //! (how fast a password guesser gets answers through a failed-login
 //! throttle) and `offline` (messages stored for an offline contact). Each phase is bounded in count and time and emits one JSON
-//! record. Three commands start a Perch binary themselves: `crash` (kills
+//! record. Four commands start a Perch binary themselves: `crash` (kills
 //! it mid-write, again and again, and checks that every acknowledged write
 //! survived), `soak` (thousands of clients for half an hour: does memory,
-//! descriptors or CPU per message creep?) and `login-timing` (can answer
-//! times tell an unknown user from a known one?).
+//! descriptors or CPU per message creep?), `login-timing` (can answer
+//! times tell an unknown user from a known one?) and `hibernate` (what a
+//! stream-managed session whose connection was lost costs, and how fast
+//! clients resume). `chat --sm` chats with stream management (XEP-0198).
 //!
 //! Clients run as tasks on one `smol::Executor` driven by `--threads` OS
 //! threads (2 by default), many connections per thread, so 10 000 clients
@@ -20,6 +22,7 @@ pub mod conn;
 pub mod crash;
 pub mod ctx;
 pub mod floor;
+pub mod hibernate;
 pub mod histogram;
 pub mod login_timing;
 pub mod options;
@@ -30,6 +33,7 @@ pub mod rng;
 pub mod sasl;
 pub mod scenario;
 pub mod sink;
+pub mod sm;
 pub mod soak;
 pub mod source;
 pub mod spawned;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use perch_load::args::Args;
 use perch_load::conn::{Conn, Target, TlsMode};
 use perch_load::crash::{CRASH_HELP, CrashOptions};
+use perch_load::hibernate::{HIBERNATE_HELP, HibernateOptions};
 use perch_load::login_timing::{LOGIN_TIMING_HELP, TimingOptions};
 use perch_load::options::{self, OPTIONS_HELP, Scenario};
 use perch_load::soak::{SOAK_HELP, SoakOptions};
@@ -24,6 +25,7 @@ Usage:
   perch-load crash [--perch PATH] [--kills N] [--seed N] [options below]
   perch-load soak [--perch PATH] [--connections N] [--seconds S] [options below]
   perch-load login-timing [--perch PATH] [--attempts N] [options below]
+  perch-load hibernate [--perch PATH] [--clients N] [options below]
 
 Scenarios print one JSON line per phase on stdout and a table on stderr.
 `guess` measures how fast a password guesser has passwords checked, in
@@ -63,6 +65,14 @@ exit status 1 if not.
 password; SCRAM-SHA-256 first message: unknown and known user), 1000 of
 each, interleaved, and tests whether the distributions differ (Mann-Whitney
 U, Kolmogorov-Smirnov); exit status 1 if an unknown user can be told apart.
+`hibernate` starts the Perch binary --perch, logs in --clients clients
+(10000) with stream management (XEP-0198) and resumption, reads the
+server's RSS with all idle, cuts every connection without closing its
+stream (the sessions wait to be resumed), reads the RSS again, then resumes
+every session on a new connection (SASL + <resume/>) in batches: RSS per
+session connected and hibernated, resumes/s; exit status 1 unless every
+session was resumed and answered a ping.
+`chat --sm` runs chat with stream management on every client.
 ";
 
 fn main() -> ExitCode {
@@ -75,7 +85,7 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "help" | "--help" | "-h" => {
             print!(
-                "{USAGE}\n{OPTIONS_HELP}\n\n{CRASH_HELP}\n\n{SOAK_HELP}\n\n{LOGIN_TIMING_HELP}\n"
+                "{USAGE}\n{OPTIONS_HELP}\n\n{CRASH_HELP}\n\n{SOAK_HELP}\n\n{LOGIN_TIMING_HELP}\n\n{HIBERNATE_HELP}\n"
             );
             return ExitCode::SUCCESS;
         }
@@ -89,6 +99,10 @@ fn main() -> ExitCode {
         },
         "login-timing" => match TimingOptions::from_args(rest) {
             Ok(opts) => return login_timing(&opts),
+            Err(e) => return usage_error(&e),
+        },
+        "hibernate" => match HibernateOptions::from_args(rest) {
+            Ok(opts) => return hibernate(&opts),
             Err(e) => return usage_error(&e),
         },
         "sink" => sink(rest),
@@ -170,6 +184,24 @@ fn login_timing(opts: &TimingOptions) -> ExitCode {
         }
         Err(e) => {
             eprintln!("perch-load login-timing: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn hibernate(opts: &HibernateOptions) -> ExitCode {
+    match perch_load::hibernate::run(opts) {
+        Ok(report) => {
+            println!("{}", report.record());
+            eprint!("{}", report.table());
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("perch-load hibernate: {e}");
             ExitCode::FAILURE
         }
     }

@@ -134,6 +134,8 @@ pub struct Options {
     pub max_phase_seconds: f64,
     /// Print JSON lines on stdout and the table on stderr.
     pub print: bool,
+    /// chat: stream management (XEP-0198) on every client.
+    pub sm: bool,
 }
 
 impl Default for Options {
@@ -177,6 +179,7 @@ impl Default for Options {
             idle_pause: 2.0,
             max_phase_seconds: 600.0,
             print: true,
+            sm: false,
         }
     }
 }
@@ -275,6 +278,10 @@ Options (defaults in brackets):
   --steps N,N            idle: connected clients per reading [100,1000,10000]
   --pairs N              chat/churn: client pairs [50]
   --window N             chat: messages in flight per client [10]
+  --sm                   chat: every client enables stream management
+                         (XEP-0198) with resumption after binding, answers
+                         the server's <r/> and sends its own every 5
+                         stanzas; the records are chat_sm and chat_sm_latency
   --seconds S            sending time of a throughput phase [10];
                          guess: time of each mode [60]
   --modes M[,M]          guess: interleaved, parallel, addresses [all three]
@@ -314,6 +321,10 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
             }
             "quiet" => {
                 o.print = false;
+                continue;
+            }
+            "sm" => {
+                o.sm = true;
                 continue;
             }
             _ => {}
@@ -430,6 +441,11 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
             ));
         }
     }
+    if o.sm && scenario != Scenario::Chat {
+        return Err(bad(
+            "--sm: only the chat scenario manages its streams (XEP-0198)",
+        ));
+    }
     if o.user_prefix.is_empty() || o.user_prefix.contains(['@', '/', ' ']) {
         return Err(bad(
             "--user-prefix: a non-empty localpart without @, / or spaces",
@@ -506,5 +522,13 @@ mod tests {
             vec![GuessMode::Parallel, GuessMode::Interleaved]
         );
         assert_eq!(parse(Scenario::Chat, &[]).expect("valid").seconds, 10.0);
+    }
+
+    #[test]
+    fn stream_management_is_for_chat_only() {
+        assert!(!parse(Scenario::Chat, &[]).expect("valid").sm);
+        assert!(parse(Scenario::Chat, &args("--sm")).expect("valid").sm);
+        assert!(parse(Scenario::Muc, &args("--sm")).is_err());
+        assert!(parse(Scenario::Idle, &args("--sm")).is_err());
     }
 }

@@ -407,6 +407,57 @@ fn rows(records: &[Value]) -> Vec<Row> {
         vec![],
         &["tool_cpu_util"],
     ));
+    v.push(row(
+        "chat with stream management (XEP-0198): delivered msg/s",
+        "chat_sm",
+        vec![],
+        &["msgs_per_s"],
+    ));
+    v.push(row(
+        "  latency under load p50 / p99 (ms)",
+        "chat_sm",
+        vec![],
+        &["latency.p50_ms", "latency.p99_ms"],
+    ));
+    v.push(row(
+        "  server CPU s per 1000 msgs",
+        "chat_sm",
+        vec![],
+        &["server_cpu_s_per_1000"],
+    ));
+    v.push(row(
+        "    of it in the kernel (s)",
+        "chat_sm",
+        vec![],
+        &["server_kernel_s_per_1000"],
+    ));
+    let mut hibernated: Vec<(u64, bool)> = records
+        .iter()
+        .filter(|r| r["scenario"] == "hibernate")
+        .filter_map(|r| Some((r["clients"].as_u64()?, r["one_by_one"] == true)))
+        .collect();
+    hibernated.sort_unstable();
+    hibernated.dedup();
+    for (n, one_by_one) in hibernated {
+        let f = || vec![("clients", json!(n)), ("one_by_one", json!(one_by_one))];
+        let how = if one_by_one {
+            ", each cut once logged in"
+        } else {
+            ""
+        };
+        v.push(row(
+            format!("hibernate {n} sessions{how}: KiB per session connected / hibernated"),
+            "hibernate",
+            f(),
+            &["kib_per_connected", "kib_per_hibernated"],
+        ));
+        v.push(row(
+            "  resumes/s (median of batches) / logins/s",
+            "hibernate",
+            f(),
+            &["resumes_per_s", "logins_per_s"],
+        ));
+    }
     let mut ks: Vec<u64> = records
         .iter()
         .filter(|r| {
@@ -719,6 +770,45 @@ mod tests {
             "{t}"
         );
         assert!(one.contains("0.0900 ms/logout (0.0500 kernel)"), "{one}");
+    }
+
+    #[test]
+    fn chat_with_stream_management_and_hibernate_have_rows_of_their_own() {
+        let recs = vec![
+            json!({"scenario": "chat", "label": "p", "server_cpu_s_per_1000": 0.01}),
+            json!({"scenario": "chat_sm", "label": "p", "server_cpu_s_per_1000": 0.011,
+                   "msgs_per_s": 900.0}),
+            json!({"scenario": "hibernate", "label": "p", "clients": 2000, "one_by_one": false,
+                   "kib_per_connected": 9.5, "kib_per_hibernated": 8.75,
+                   "resumes_per_s": 350.0, "logins_per_s": 340.0}),
+            json!({"scenario": "hibernate", "label": "p", "clients": 2000, "one_by_one": true,
+                   "kib_per_connected": 7.0, "kib_per_hibernated": 5.5}),
+        ];
+        let t = comparison(&recs, &[]);
+        assert!(
+            t.contains("|   server CPU s per 1000 msgs | 0.0100 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("|   server CPU s per 1000 msgs | 0.0110 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "| hibernate 2000 sessions: KiB per session connected / hibernated | 9.50 / 8.75 |"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("|   resumes/s (median of batches) / logins/s | 350 / 340 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "each cut once logged in: KiB per session connected / hibernated | 7.00 / 5.50 |"
+            ),
+            "{t}"
+        );
     }
 
     #[test]

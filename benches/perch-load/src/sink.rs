@@ -3,8 +3,10 @@
 //! account and password (SCRAM included: it answers with a valid server
 //! signature but does not check the proof), binds any resource, answers
 //! every iq with an empty result, routes one-to-one messages by full JID,
-//! and runs rooms that fan out presence and groupchat. No rosters, no
-//! storage, no limits, no TLS: not a server, a mirror.
+//! and runs rooms that fan out presence and groupchat. Stream management
+//! (XEP-0198) only as far as `chat --sm` needs it: `<enabled/>`, and
+//! `<a h/>` for every `<r/>` (it asks for no acks and resumes nothing).
+//! No rosters, no storage, no limits, no TLS: not a server, a mirror.
 //!
 //! One thread, one smol LocalExecutor, like the server it stands in for.
 
@@ -167,6 +169,8 @@ struct Conn {
     auth: Auth,
     jid: Option<String>,
     closing: bool,
+    /// Stanzas received since `<enable/>` (stream management on).
+    handled: Option<u32>,
 }
 
 async fn connection(mut tcp: TcpStream, sink: Rc<Sink>) {
@@ -176,6 +180,7 @@ async fn connection(mut tcp: TcpStream, sink: Rc<Sink>) {
         auth: Auth::None,
         jid: None,
         closing: false,
+        handled: None,
     };
     let mut buf = Vec::new();
     let mut framer = xml::Framer::new();
@@ -277,7 +282,8 @@ impl Conn {
         if matches!(self.auth, Auth::Done(_)) {
             s.push_str(
                 "<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>\
-                 <session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>",
+                 <session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session>\
+                 <sm xmlns='urn:xmpp:sm:3'/>",
             );
         } else {
             s.push_str(
@@ -292,15 +298,40 @@ impl Conn {
 
     /// Handles one element; true when the stream restarts after it.
     fn element(&mut self, el: &[u8]) -> bool {
-        match xml::local_name(el) {
+        let name = xml::local_name(el);
+        if matches!(name, b"message" | b"presence" | b"iq")
+            && let Some(h) = &mut self.handled
+        {
+            *h = h.wrapping_add(1);
+        }
+        match name {
             b"message" => self.message(el),
             b"presence" => self.presence(el),
             b"iq" => self.iq(el),
             b"auth" => return self.auth(el),
             b"response" => return self.response(el),
+            b"enable" | b"r" | b"a" | b"resume" => self.sm(name),
             _ => {}
         }
         false
+    }
+
+    fn sm(&mut self, name: &[u8]) {
+        match (name, self.handled, &self.jid) {
+            (b"enable", None, Some(_)) => {
+                self.handled = Some(0);
+                self.send(&format!(
+                    "<enabled xmlns='urn:xmpp:sm:3' id='{}' resume='true' max='300'/>",
+                    base64::encode(&crate::conn::random_bytes::<12>())
+                ));
+            }
+            (b"r", Some(h), _) => self.send(&format!("<a xmlns='urn:xmpp:sm:3' h='{h}'/>")),
+            (b"a", Some(_), _) => {}
+            _ => self.send(
+                "<failed xmlns='urn:xmpp:sm:3'><unexpected-request \
+                 xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>",
+            ),
+        }
     }
 
     fn sasl_failure(&mut self) {

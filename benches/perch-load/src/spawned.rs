@@ -28,6 +28,10 @@ pub struct Settings {
     pub free_login_failures: Option<u32>,
     /// `[im] offline_max_messages`.
     pub offline_max_messages: u32,
+    /// `[c2s] resume_timeout_secs` (stream management; `None`: Perch's default).
+    pub resume_timeout_secs: Option<u32>,
+    /// `[c2s] resume_queue_max` (`None`: Perch's default).
+    pub resume_queue_max: Option<u32>,
     pub log_level: &'static str,
 }
 
@@ -39,6 +43,8 @@ impl Default for Settings {
             max_connections: 1000,
             free_login_failures: None,
             offline_max_messages: 100_000,
+            resume_timeout_secs: None,
+            resume_queue_max: None,
             log_level: "info",
         }
     }
@@ -139,7 +145,14 @@ fn generated_config(
         ));
     }
     // Plaintext with PLAIN, as in benches/servers/perch.toml.in: loopback only.
-    out.push_str("[c2s]\nrequire_encryption = false\nallow_plaintext_auth = true\n\n");
+    out.push_str("[c2s]\nrequire_encryption = false\nallow_plaintext_auth = true\n");
+    if let Some(secs) = s.resume_timeout_secs {
+        out.push_str(&format!("resume_timeout_secs = {secs}\n"));
+    }
+    if let Some(n) = s.resume_queue_max {
+        out.push_str(&format!("resume_queue_max = {n}\n"));
+    }
+    out.push('\n');
     out.push_str(&format!(
         "[limits]\nmax_connections_per_ip = 1000000\nmax_connections = {}\n",
         s.max_connections
@@ -433,6 +446,8 @@ mod tests {
         let s = Settings {
             tls_listener: true,
             free_login_failures: Some(10_000),
+            resume_timeout_secs: Some(3600),
+            resume_queue_max: Some(2000),
             ..Settings::default()
         };
         let c2s: SocketAddr = "127.0.0.1:20001".parse().expect("addr");
@@ -448,11 +463,13 @@ mod tests {
             "login_attempts_per_minute = 10000",
             "offline_max_messages = 100000",
             "messages_per_minute = 600000",
+            "resume_timeout_secs = 3600\nresume_queue_max = 2000\n",
         ] {
             assert!(text.contains(needle), "{needle} in\n{text}");
         }
         let plain = generated_config(&Settings::default(), Path::new("/d"), c2s, None);
         assert!(!plain.contains("c2s-tls") && !plain.contains("login_attempts"));
+        assert!(!plain.contains("resume_"));
     }
 
     #[test]

@@ -125,6 +125,7 @@ pub async fn recipient(
         mechanism: Mechanism::ScramSha256,
         resource: "check",
         presence: false,
+        sm: false,
     };
     let mut conn = Conn::login(target, &login).await?;
     let expected = lock(ledger).acked_messages(index);

@@ -387,6 +387,7 @@ async fn check_all(
                     mechanism: Mechanism::ScramSha256,
                     resource: "writer",
                     presence: true,
+                    sm: false,
                 };
                 Conn::login(&target, &login)
                     .await

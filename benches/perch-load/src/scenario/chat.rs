@@ -4,6 +4,13 @@
 //! in flight; delivered messages per second and send-to-receive latency.
 //! A first phase with one pair and one message in flight gives the
 //! unloaded latency.
+//!
+//! With `--sm` every client enables stream management (XEP-0198) with
+//! resumption after binding, answers each `<r/>` of the server with
+//! `<a h/>` and asks for an ack itself every 5 stanzas it sends, checking
+//! the answer (as Conversations does); the records are `chat_sm_latency`
+//! and `chat_sm`, so the server's CPU per 1 000 messages can be set
+//! beside a run without.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,6 +22,7 @@ use crate::conn::{ClientError, Conn};
 use crate::ctx::{Ctx, PeakSampler, latency_json, merge, meter_json, now_ns, round};
 use crate::histogram::Histogram;
 use crate::procfs::Meter;
+use crate::sm::{self, Inbound};
 use crate::xml::{self, Frame};
 
 use super::{body, is_error_message, mark};
@@ -24,6 +32,11 @@ pub async fn run(ctx: &Ctx) {
         return;
     };
     ctx.settle().await;
+    let (latency_name, name) = if ctx.opts.sm {
+        ("chat_sm_latency", "chat_sm")
+    } else {
+        ("chat_latency", "chat")
+    };
     phase(
         ctx,
         &mut conns,
@@ -31,7 +44,7 @@ pub async fn run(ctx: &Ctx) {
         1,
         ctx.opts.latency_msgs,
         None,
-        "chat_latency",
+        latency_name,
     )
     .await;
     ctx.settle().await;
@@ -43,7 +56,7 @@ pub async fn run(ctx: &Ctx) {
         ctx.opts.window,
         ctx.opts.max_msgs,
         Some(ctx.opts.seconds),
-        "chat",
+        name,
     )
     .await;
     ctx.close_all(conns).await;
@@ -79,6 +92,9 @@ struct Shared {
     bounced: AtomicU64,
     last_ns: AtomicU64,
     latency: Mutex<Histogram>,
+    /// Stream management: the server's `<a/>` checked, its `<r/>` answered.
+    sm_acks: AtomicU64,
+    sm_answered: AtomicU64,
 }
 
 /// One measured exchange over the first 2 × `pairs` of `conns` (which are
@@ -102,7 +118,10 @@ pub async fn phase(
         bounced: AtomicU64::new(0),
         last_ns: AtomicU64::new(0),
         latency: Mutex::new(Histogram::new()),
+        sm_acks: AtomicU64::new(0),
+        sm_answered: AtomicU64::new(0),
     });
+    let sm_on = active.iter().any(|c| c.sm.is_some());
     let jids: Vec<String> = active.iter().map(|c| c.jid.clone()).collect();
     let (done_tx, done_rx) = smol::channel::bounded::<()>(1);
     let sampler = PeakSampler::start(ctx);
@@ -160,6 +179,15 @@ pub async fn phase(
     let duration = (last > t0).then(|| (last - t0) as f64 / 1e9);
     let latency = shared.latency.lock().map(|h| h.clone()).unwrap_or_default();
     let per_1000 = |cpu: f64| round(1000.0 * cpu / received.max(1) as f64, 4);
+    let sm_fields = if sm_on {
+        json!({
+            "sm": true,
+            "sm_acks_received": shared.sm_acks.load(Ordering::Relaxed),
+            "sm_requests_answered": shared.sm_answered.load(Ordering::Relaxed),
+        })
+    } else {
+        json!({})
+    };
     let fields = merge(&[
         json!({
             "pairs": pairs, "window": window, "sent": sent, "delivered": received,
@@ -177,6 +205,7 @@ pub async fn phase(
             "rss_kib_after": ctx.probe.snapshot().map(|s| s.rss_kib),
         }),
         meter_json(&m),
+        sm_fields,
     ]);
     ctx.emit(name, fields.clone());
     fields
@@ -195,7 +224,8 @@ async fn client(
     let mut seq = 0u64;
     let mut out = Vec::with_capacity(4096);
     let mut local = Histogram::new();
-    let push = |out: &mut Vec<u8>, seq: &mut u64| {
+    let sm_before = sm_totals(&conn);
+    let push = |out: &mut Vec<u8>, seq: &mut u64, sm: &mut Option<sm::Counter>| {
         if *seq >= max_msgs || shared.stop.load(Ordering::Relaxed) {
             return;
         }
@@ -204,9 +234,14 @@ async fn client(
         out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(body(me, *seq, now_ns()).as_bytes());
         out.extend_from_slice(b"</message>");
+        if let Some(counter) = sm
+            && counter.sent_one(sm::REQUEST_EVERY)
+        {
+            counter.request(out);
+        }
     };
     for _ in 0..window {
-        push(&mut out, &mut seq);
+        push(&mut out, &mut seq, &mut conn.sm);
     }
     let result: Result<(), ClientError> = async {
         loop {
@@ -215,11 +250,16 @@ async fn client(
             while let Some(frame) = conn.next_frame()? {
                 match frame {
                     Frame::Element(a, b) => {
+                        if let Inbound::Request | Inbound::Ack(_) =
+                            conn.sm_inbound(a, b, &mut out)?
+                        {
+                            continue;
+                        }
                         let el = conn.bytes(a, b);
                         if let Some(m) = mark(el) {
                             local.record(now.saturating_sub(m.sent_ns));
                             got += 1;
-                            push(&mut out, &mut seq);
+                            push(&mut out, &mut seq, &mut conn.sm);
                         } else if is_error_message(el) {
                             shared.bounced.fetch_add(1, Ordering::Relaxed);
                         }
@@ -245,8 +285,22 @@ async fn client(
     if let Ok(mut h) = shared.latency.lock() {
         h.merge(&local);
     }
+    let sm_after = sm_totals(&conn);
+    shared
+        .sm_acks
+        .fetch_add(sm_after.0 - sm_before.0, Ordering::Relaxed);
+    shared
+        .sm_answered
+        .fetch_add(sm_after.1 - sm_before.1, Ordering::Relaxed);
     match result {
         Ok(()) => (Some(conn), Ok(())),
         Err(e) => (None, Err(e)),
     }
+}
+
+/// Acks received and requests answered so far on this connection.
+fn sm_totals(conn: &Conn) -> (u64, u64) {
+    conn.sm
+        .as_ref()
+        .map_or((0, 0), |c| (c.acks_received, c.requests_answered))
 }

@@ -63,6 +63,7 @@ pub async fn run(ctx: &Ctx) -> Result<(), String> {
             .unwrap_or(Mechanism::Plain),
         resource: "offline",
         presence,
+        sm: false,
     };
 
     ctx.log(&format!("offline: {sender} sends {n} messages to {to}"));

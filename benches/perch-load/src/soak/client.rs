@@ -118,6 +118,7 @@ pub async fn slot(plan: Arc<Plan>, counters: Arc<Counters>, slot: usize, mut rng
                 mechanism: Mechanism::ScramSha256,
                 resource: &resource,
                 presence: true,
+                sm: false,
             };
             Conn::login(plan.target(slot), &login).await
         };

@@ -408,7 +408,7 @@ async fn soak(
 }
 
 /// How many local ports Linux hands out to outgoing connections.
-fn ephemeral_ports() -> Option<u64> {
+pub(crate) fn ephemeral_ports() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
     let mut it = text.split_whitespace().map(|v| v.parse::<u64>().ok());
     let (low, high) = (it.next()??, it.next()??);
@@ -459,6 +459,7 @@ async fn create_rooms(plan: &Plan, target: &Target) -> Result<(), String> {
         mechanism: Mechanism::ScramSha256,
         resource: "rooms",
         presence: true,
+        sm: false,
     };
     let mut conn = Conn::login(target, &login)
         .await
