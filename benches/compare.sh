@@ -4,7 +4,7 @@
 # how fast the tool itself can go.
 #
 #   benches/compare.sh [--runs N] [--servers "perch prosody ejabberd sink perch-gnu"]
-#                      [--parts "chat login churn idle idle-tls muc"]
+#                      [--parts "chat chat-sm login churn idle idle-tls muc"]
 #                      [--seconds S] [--accounts N] [--quick] [--out DIR]
 #
 # Every part runs on a freshly started server (accounts are created once per
@@ -13,6 +13,12 @@
 # on the machine does not hit one server only. Results: DIR/*.jsonl (one
 # JSON record per phase), DIR/*.txt (per-part tables, server logs' last
 # lines), DIR/env.txt (machine, versions) and DIR/table.md (medians).
+#
+# "chat-sm" is chat with stream management (XEP-0198) on every client
+# (perch-load chat --sm: enable with resume, answer the server's <r/>, an
+# <r/> of its own every 5 stanzas). Prosody gets mod_smacks and ejabberd
+# mod_stream_mgmt, both at their defaults, for that part only (the other
+# parts run without, as before); Perch and the sink always offer it.
 #
 # "perch" is the static musl build, the one that ships for the Raspberry Pi
 # (same C library and allocator), built for x86-64; "perch-gnu" (not run
@@ -28,7 +34,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 HERE="$ROOT/benches"
 RUNS=3
 SERVERS="perch prosody ejabberd sink"
-PARTS="chat login churn idle idle-tls muc"
+PARTS="chat chat-sm login churn idle idle-tls muc"
+PART=""  # the part being run: chat-sm turns on the servers' XEP-0198 modules
 SECS=10
 ACCOUNTS=10000
 IDLE_STEPS="100,1000,10000"
@@ -53,7 +60,7 @@ while [ $# -gt 0 ]; do
     --accounts) ACCOUNTS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --quick) RUNS=1; SECS=2; ACCOUNTS=200; IDLE_STEPS="10,100"; MUC_SIZES="10,50"; CHURN=150; LOGINS=100; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -110,9 +117,17 @@ data_dir_of() { # name -> its directory under $BASE (both Perch builds share one
   case $1 in perch-gnu) echo "$BASE/perch" ;; *) echo "$BASE/$1" ;; esac
 }
 
+sm_modules() { # template -> what its @SM_MODULES@ becomes for $PART
+  [ "$PART" = chat-sm ] || return 0
+  case $1 in
+    *prosody*) echo '"smacks";' ;;
+    *ejabberd.yml*) echo 'mod_stream_mgmt: {}' ;;
+  esac
+}
+
 fill() { # template run_dir -> stdout
   sed -e "s|@RUN@|$2|g" -e "s|@PORT@|$PORT|g" -e "s|@TLS_PORT@|$TLS_PORT|g" \
-      -e "s|@DIST_PORT@|$EJABBERD_DIST_PORT|g" "$1"
+      -e "s|@DIST_PORT@|$EJABBERD_DIST_PORT|g" -e "s|@SM_MODULES@|$(sm_modules "$1")|g" "$1"
 }
 
 certificate() { # dir
@@ -210,6 +225,7 @@ provision() { # name: create the benchmark accounts once
 part_args() { # part -> perch-load arguments
   case $1 in
     chat) echo "chat --pairs 50 --window 10 --seconds $SECS" ;;
+    chat-sm) echo "chat --sm --pairs 50 --window 10 --seconds $SECS" ;;
     login) echo "login --clients $LOGINS --concurrency 50 --mech PLAIN,SCRAM-SHA-1,SCRAM-SHA-256" ;;
     churn) echo "churn --clients $CHURN --pairs 50 --window 10 --seconds $SECS" ;;
     idle) echo "idle --steps $IDLE_STEPS" ;;
@@ -228,7 +244,9 @@ run_part() { # server part run
       >> "$OUT/sink.jsonl" 2> "$OUT/sink.floor.$run.txt" || echo "!! floor run $run failed"
     cat "$OUT/sink.floor.$run.txt"
   fi
+  PART=$part
   start_server "$name"
+  PART=""
   port=$PORT
   [ "$part" = idle-tls ] && port=$TLS_PORT
   sleep 2
@@ -260,8 +278,19 @@ environment() {
   cat "$OUT/env.txt"
 }
 
-for n in $LOGINS $CHURN ${IDLE_STEPS##*,} ${MUC_SIZES##*,}; do
-  [ "$n" -le "$ACCOUNTS" ] || die "a scenario needs $n accounts; --accounts is $ACCOUNTS"
+accounts_needed() { # part -> how many accounts it logs in (chat: 50 pairs)
+  case $1 in
+    chat|chat-sm) echo 100 ;;
+    login) echo "$LOGINS" ;;
+    churn) echo "$CHURN" ;;
+    idle|idle-tls) echo "${IDLE_STEPS##*,}" ;;
+    muc) echo "${MUC_SIZES##*,}" ;;
+    *) die "unknown part $1" ;;
+  esac
+}
+for part in $PARTS; do
+  n=$(accounts_needed "$part")
+  [ "$n" -le "$ACCOUNTS" ] || die "$part needs $n accounts; --accounts is $ACCOUNTS"
 done
 [ "$(ulimit -n)" -ge 10100 ] || echo "warning: ulimit -n is $(ulimit -n); the 10 000-client idle step needs more" >&2
 # A server left running by an interrupted sitting would spoil the next one.
