@@ -682,6 +682,11 @@ impl Outbox {
         self.state.borrow().queued.bytes.len()
     }
 
+    /// Whether a stanza is ready for the connection to take.
+    pub fn has_released(&self) -> bool {
+        self.state.borrow().released() > 0
+    }
+
     /// Stanzas queued (released or held) and not yet taken.
     pub fn stanza_count(&self) -> usize {
         self.state.borrow().queued.len()

@@ -75,7 +75,7 @@ impl Default for C2sConfig {
             resume_timeout_secs: 300,
             max_resume_timeout_secs: 900,
             resume_queue_max: 500,
-            ack_request_stanzas: 5,
+            ack_request_stanzas: 20,
             ack_request_secs: 30,
             ping_idle_secs: 300,
             ping_timeout_secs: 60,

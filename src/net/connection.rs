@@ -181,6 +181,8 @@ struct Connection {
     ping_sent: Option<Instant>,
     /// When to ask for an ack of what was sent (stream management).
     ack_due: Option<Instant>,
+    /// What waits in `stream_out` is only `<a/>` answers (see `run`).
+    acks_only: bool,
     /// The client left too much unacknowledged: the stream ends with this
     /// after the write in progress.
     unacked_overflow: Option<StreamError>,
@@ -262,6 +264,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         ping_sent: None,
         ack_due: None,
         unacked_overflow: None,
+        acks_only: false,
     };
     log::debug!(
         "{peer}: connected{}",
@@ -341,6 +344,13 @@ impl Connection {
                 if !self.perform(transport, &mut actions).await {
                     return;
                 }
+            }
+            if std::mem::take(&mut self.acks_only) && !self.closing && !self.outbox.has_released() {
+                // Only `<a/>` answers to write: let the other tasks run
+                // first, so that stanzas they route to this client (a chat
+                // partner's reply) go in the same write. One round of the
+                // executor, no timer: still "as soon as possible".
+                futures_lite::future::yield_now().await;
             }
             if !self.flush(transport).await {
                 // A clean close or a stream error whose last write failed

@@ -234,7 +234,9 @@ impl Connection {
     /// `<r/>` from the client: `<a h/>`.
     pub(super) fn sm_answer_request(&mut self) {
         if let Some(h) = self.stream.handled() {
+            let only_acks = self.stream_out.is_empty() || self.acks_only;
             sm::write_ack(&mut self.stream_out, h);
+            self.acks_only = only_acks;
         }
     }
 
