@@ -492,3 +492,102 @@ fn login_replies_are_the_serialized_elements() {
         );
     }
 }
+
+const SM: &str = "urn:xmpp:sm:3";
+
+#[test]
+fn stream_management_elements_in_each_phase() {
+    let mut h = Harness::new(policy(false, true));
+    h.open();
+    // Before authentication: refused, the login goes on.
+    let (text, actions) = h.feed(&format!("<enable xmlns='{SM}'/>"));
+    assert!(text.contains("<unexpected-request"), "{text}");
+    assert!(actions.is_empty() && !h.stream.is_closed());
+    let (text, _) = h.feed(&format!("<resume xmlns='{SM}' previd='x' h='0'/>"));
+    assert!(text.contains("<unexpected-request"), "{text}");
+    h.authenticate();
+    let (features, _) = h.open();
+    assert!(
+        features.contains("<sm xmlns='urn:xmpp:sm:3'/>"),
+        "{features}"
+    );
+    assert!(
+        features.contains("<csi xmlns='urn:xmpp:csi:0'/>"),
+        "{features}"
+    );
+    // After authentication, before bind: enable is refused, resume asked.
+    let (text, _) = h.feed(&format!("<enable xmlns='{SM}'/>"));
+    assert!(text.contains("<unexpected-request"), "{text}");
+    let (_, actions) = h.feed(&format!("<resume xmlns='{SM}' previd='abc' h='7'/>"));
+    match actions.as_slice() {
+        [Action::SmResume { previd, h }] => assert_eq!((previd.as_str(), *h), ("abc", 7)),
+        _ => panic!("expected a resume action"),
+    }
+    // Not found: the client may bind instead.
+    h.stream.resume_result(None);
+    let (_, actions) = h.feed("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>balcony</resource></bind></iq>");
+    assert!(matches!(actions.as_slice(), [Action::Bind { .. }]));
+    let full = Jid::parse("juliet@example.com/balcony").expect("jid");
+    let mut out = Vec::new();
+    h.stream.bind_result(Ok(full), "b1", &mut out);
+    assert!(h.stream.bound_jid().is_some());
+    assert_eq!(h.stream.handled(), None);
+    let (_, actions) = h.feed(&format!("<r xmlns='{SM}'/>"));
+    assert!(
+        h.stream.is_closed(),
+        "an <r/> before enable ends the stream"
+    );
+    assert!(actions.iter().any(|a| matches!(a, Action::Close)));
+}
+
+#[test]
+fn enabled_streams_count_every_stanza_once() {
+    let mut h = Harness::new(policy(false, true));
+    h.open();
+    h.authenticate();
+    h.bind();
+    let (_, actions) = h.feed(&format!("<enable xmlns='{SM}' resume='true' max='60'/>"));
+    assert!(matches!(
+        actions.as_slice(),
+        [Action::SmEnable {
+            resume: true,
+            max: Some(60)
+        }]
+    ));
+    assert_eq!(h.stream.handled(), Some(0));
+    // Twice: refused, the first stays.
+    let (text, actions) = h.feed(&format!("<enable xmlns='{SM}'/>"));
+    assert!(
+        text.contains("<unexpected-request") && actions.is_empty(),
+        "{text}"
+    );
+    h.feed("<message to='romeo@example.com'><body>1</body></message>");
+    h.feed("<presence/>");
+    // Bounced (no id) still counts: the client need not resend it.
+    h.feed("<iq type='get'/>");
+    // Nonzas do not.
+    h.feed(&format!("<a xmlns='{SM}' h='0'/>"));
+    h.feed("<inactive xmlns='urn:xmpp:csi:0'/>");
+    assert_eq!(h.stream.handled(), Some(3));
+    let (_, actions) = h.feed(&format!("<r xmlns='{SM}'/>"));
+    assert!(matches!(actions.as_slice(), [Action::SmRequest]));
+    let (_, actions) = h.feed("<active xmlns='urn:xmpp:csi:0'/>");
+    assert!(matches!(actions.as_slice(), [Action::Csi { active: true }]));
+    let (_, actions) = h.feed(&format!("<a xmlns='{SM}' h='lots'/>"));
+    assert!(h.stream.is_closed(), "an unreadable h ends the stream");
+    assert!(actions.iter().any(|a| matches!(a, Action::Close)));
+}
+
+#[test]
+fn a_resumed_stream_is_bound_with_the_sessions_count() {
+    let mut h = Harness::new(policy(false, true));
+    h.open();
+    h.authenticate();
+    h.open();
+    h.feed(&format!("<resume xmlns='{SM}' previd='abc' h='0'/>"));
+    let full = Jid::parse("juliet@example.com/balcony").expect("jid");
+    h.stream.resume_result(Some((full.clone(), u32::MAX)));
+    assert_eq!(h.stream.bound_jid(), Some(&full));
+    h.feed("<presence/>");
+    assert_eq!(h.stream.handled(), Some(0), "the count wraps");
+}
