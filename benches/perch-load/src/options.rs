@@ -136,6 +136,9 @@ pub struct Options {
     pub print: bool,
     /// chat: stream management (XEP-0198) on every client.
     pub sm: bool,
+    /// chat: messages per second all clients send together in the
+    /// throughput phase (open loop, paced); `None` is the closed loop.
+    pub rate: Option<u64>,
 }
 
 impl Default for Options {
@@ -180,6 +183,7 @@ impl Default for Options {
             max_phase_seconds: 600.0,
             print: true,
             sm: false,
+            rate: None,
         }
     }
 }
@@ -282,6 +286,11 @@ Options (defaults in brackets):
                          (XEP-0198) with resumption after binding, answers
                          the server's <r/> and sends its own every 5
                          stanzas; the records are chat_sm and chat_sm_latency
+  --rate N               chat: the throughput phase sends N messages/s in
+                         all, each of the 2 x pairs clients one every
+                         2 x pairs / N s on a fixed schedule, not answering
+                         what it receives; --window still caps each
+                         client's messages in flight [closed loop]
   --seconds S            sending time of a throughput phase [10];
                          guess: time of each mode [60]
   --modes M[,M]          guess: interleaved, parallel, addresses [all three]
@@ -378,6 +387,13 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
             "steps" => o.steps = list(name, v)?,
             "pairs" => o.pairs = number::<usize>(name, v)?.max(1),
             "window" => o.window = number::<usize>(name, v)?.clamp(1, 10_000),
+            "rate" => {
+                let n: u64 = number(name, v)?;
+                if !(1..=10_000_000).contains(&n) {
+                    return Err(bad("--rate: 1 to 10000000 messages per second"));
+                }
+                o.rate = Some(n);
+            }
             "seconds" => {
                 o.seconds = positive(name, number(name, v)?)?;
                 seconds_given = true;
@@ -445,6 +461,9 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
         return Err(bad(
             "--sm: only the chat scenario manages its streams (XEP-0198)",
         ));
+    }
+    if o.rate.is_some() && scenario != Scenario::Chat {
+        return Err(bad("--rate: only the chat scenario paces its messages"));
     }
     if o.user_prefix.is_empty() || o.user_prefix.contains(['@', '/', ' ']) {
         return Err(bad(
@@ -530,5 +549,20 @@ mod tests {
         assert!(parse(Scenario::Chat, &args("--sm")).expect("valid").sm);
         assert!(parse(Scenario::Muc, &args("--sm")).is_err());
         assert!(parse(Scenario::Idle, &args("--sm")).is_err());
+    }
+
+    #[test]
+    fn rate_is_for_chat_only() {
+        assert_eq!(parse(Scenario::Chat, &[]).expect("valid").rate, None);
+        let o = parse(Scenario::Chat, &args("--rate 50000 --sm")).expect("valid");
+        assert_eq!((o.rate, o.sm), (Some(50_000), true));
+        for bad_rate in ["--rate 0", "--rate -5", "--rate 1.5", "--rate x", "--rate"] {
+            assert!(
+                parse(Scenario::Chat, &args(bad_rate)).is_err(),
+                "{bad_rate}"
+            );
+        }
+        assert!(parse(Scenario::Churn, &args("--rate 100")).is_err());
+        assert!(parse(Scenario::Muc, &args("--rate 100")).is_err());
     }
 }

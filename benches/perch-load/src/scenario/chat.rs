@@ -5,6 +5,16 @@
 //! A first phase with one pair and one message in flight gives the
 //! unloaded latency.
 //!
+//! With `--rate N` the throughput phase is an open loop instead: each of
+//! the 2 × pairs clients sends on a fixed schedule of one message every
+//! 2 × pairs / N seconds (N messages per second in all, the clients' first
+//! sends staggered evenly over one interval) and does not answer what it
+//! receives. A late wake-up sends every message then due at once, but
+//! never more than `window` of a client's messages are in flight (sent and
+//! neither delivered nor bounced); the schedule is kept, so a client held
+//! back catches up when its messages arrive. The record carries `"rate"`
+//! (null in the closed loop) beside the achieved `msgs_per_s`.
+//!
 //! With `--sm` every client enables stream management (XEP-0198) with
 //! resumption after binding, answers each `<r/>` of the server with
 //! `<a h/>` and asks for an ack itself every 5 stanzas it sends, checking
@@ -44,6 +54,7 @@ pub async fn run(ctx: &Ctx) {
         1,
         ctx.opts.latency_msgs,
         None,
+        None,
         latency_name,
     )
     .await;
@@ -56,6 +67,7 @@ pub async fn run(ctx: &Ctx) {
         ctx.opts.window,
         ctx.opts.max_msgs,
         Some(ctx.opts.seconds),
+        ctx.opts.rate,
         name,
     )
     .await;
@@ -99,7 +111,9 @@ struct Shared {
 
 /// One measured exchange over the first 2 × `pairs` of `conns` (which are
 /// given back afterwards). `seconds: None` runs until every client sent
-/// `max_msgs`. Returns the record it emitted.
+/// `max_msgs`. `rate: Some(n)` paces the clients to n messages per second
+/// in all (see the module's documentation). Returns the record it emitted.
+#[allow(clippy::too_many_arguments)]
 pub async fn phase(
     ctx: &Ctx,
     conns: &mut Vec<Conn>,
@@ -107,6 +121,7 @@ pub async fn phase(
     window: usize,
     max_msgs: u64,
     seconds: Option<f64>,
+    rate: Option<u64>,
     name: &str,
 ) -> Value {
     let pairs = pairs.min(conns.len() / 2);
@@ -124,6 +139,10 @@ pub async fn phase(
     let sm_on = active.iter().any(|c| c.sm.is_some());
     let jids: Vec<String> = active.iter().map(|c| c.jid.clone()).collect();
     let (done_tx, done_rx) = smol::channel::bounded::<()>(1);
+    let clients = 2 * pairs as u64;
+    let delivered: Arc<Vec<AtomicU64>> =
+        Arc::new((0..clients).map(|_| AtomicU64::new(0)).collect());
+    let interval = rate.map(|r| interval_ns(clients, r));
     let sampler = PeakSampler::start(ctx);
     let meter = Meter::start(&ctx.probe);
     let t0 = now_ns();
@@ -133,8 +152,14 @@ pub async fn phase(
         .map(|(k, conn)| {
             let partner = jids[k ^ 1].clone();
             let (shared, done) = (shared.clone(), done_rx.clone());
+            let pace = interval.map(|i| Pace::new(t0 + k as u64 * i / clients, i));
+            let seat = Seat {
+                k,
+                delivered: delivered.clone(),
+                pace,
+            };
             ctx.ex
-                .spawn(client(conn, partner, window, max_msgs, shared, done))
+                .spawn(client(conn, partner, window, max_msgs, seat, shared, done))
         })
         .collect();
     let limit = seconds
@@ -190,7 +215,7 @@ pub async fn phase(
     };
     let fields = merge(&[
         json!({
-            "pairs": pairs, "window": window, "sent": sent, "delivered": received,
+            "pairs": pairs, "window": window, "rate": rate, "sent": sent, "delivered": received,
             "bounced": shared.bounced.load(Ordering::Relaxed),
             "lost_or_pending": sent.saturating_sub(received),
             "client_failures": failures.len(),
@@ -211,11 +236,57 @@ pub async fn phase(
     fields
 }
 
+/// Sending schedule of a paced client: one message every `interval`
+/// nanoseconds from `next` (both on the `now_ns` clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pace {
+    next: u64,
+    interval: u64,
+}
+
+impl Pace {
+    fn new(start_ns: u64, interval_ns: u64) -> Pace {
+        Pace {
+            next: start_ns,
+            interval: interval_ns.max(1),
+        }
+    }
+
+    /// Messages due at `now`, at most `room`; the schedule advances by as
+    /// many, so those held back stay due (sent when room frees up).
+    fn due(&mut self, now: u64, room: u64) -> u64 {
+        if now < self.next {
+            return 0;
+        }
+        let n = ((now - self.next) / self.interval + 1).min(room);
+        self.next += n * self.interval;
+        n
+    }
+}
+
+/// Each client's interval for `rate` messages per second from `clients`.
+fn interval_ns(clients: u64, rate: u64) -> u64 {
+    (clients.saturating_mul(1_000_000_000) / rate.max(1)).max(1)
+}
+
+/// A client's place in the phase: index `k` (its partner is `k ^ 1`), the
+/// messages each client has received, and its schedule if paced.
+struct Seat {
+    k: usize,
+    delivered: Arc<Vec<AtomicU64>>,
+    pace: Option<Pace>,
+}
+
+/// How long a paced client whose window is full waits before looking again
+/// (a message arriving wakes it sooner).
+const FULL_WINDOW_POLL_NS: u64 = 500_000;
+
 async fn client(
     mut conn: Conn,
     partner: String,
     window: usize,
     max_msgs: u64,
+    mut seat: Seat,
     shared: Arc<Shared>,
     done: smol::channel::Receiver<()>,
 ) -> (Option<Conn>, Result<(), ClientError>) {
@@ -240,9 +311,13 @@ async fn client(
             counter.request(out);
         }
     };
-    for _ in 0..window {
-        push(&mut out, &mut seq, &mut conn.sm);
+    let paced = seat.pace.is_some();
+    if !paced {
+        for _ in 0..window {
+            push(&mut out, &mut seq, &mut conn.sm);
+        }
     }
+    let mut bounced = 0u64;
     let result: Result<(), ClientError> = async {
         loop {
             let now = now_ns();
@@ -259,8 +334,11 @@ async fn client(
                         if let Some(m) = mark(el) {
                             local.record(now.saturating_sub(m.sent_ns));
                             got += 1;
-                            push(&mut out, &mut seq, &mut conn.sm);
+                            if !paced {
+                                push(&mut out, &mut seq, &mut conn.sm);
+                            }
                         } else if is_error_message(el) {
+                            bounced += 1;
                             shared.bounced.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -271,12 +349,46 @@ async fn client(
             if got > 0 {
                 shared.received.fetch_add(got, Ordering::Relaxed);
                 shared.last_ns.fetch_max(now, Ordering::Relaxed);
+                if let Some(d) = seat.delivered.get(seat.k) {
+                    d.fetch_add(got, Ordering::Relaxed);
+                }
+            }
+            let mut wake = None;
+            if let Some(pace) = seat.pace.as_mut()
+                && !shared.stop.load(Ordering::Relaxed)
+                && seq < max_msgs
+            {
+                let now = now_ns();
+                let arrived = seat
+                    .delivered
+                    .get(seat.k ^ 1)
+                    .map_or(0, |d| d.load(Ordering::Relaxed));
+                let in_flight = seq.saturating_sub(arrived + bounced);
+                let room = (window as u64).saturating_sub(in_flight);
+                for _ in 0..pace.due(now, room.min(max_msgs - seq)) {
+                    push(&mut out, &mut seq, &mut conn.sm);
+                }
+                wake = Some(if pace.next > now {
+                    pace.next
+                } else {
+                    now + FULL_WINDOW_POLL_NS
+                });
             }
             if !out.is_empty() {
                 conn.send(&out).await?;
                 out.clear();
             }
-            if !conn.fill_or_stop(&done).await? {
+            let go_on = match wake {
+                None => conn.fill_or_stop(&done).await?,
+                Some(at) => {
+                    let timer = async {
+                        smol::Timer::after(Duration::from_nanos(at.saturating_sub(now_ns()))).await;
+                        Ok(true)
+                    };
+                    futures_lite::future::or(conn.fill_or_stop(&done), timer).await?
+                }
+            };
+            if !go_on {
                 return Ok(());
             }
         }
@@ -303,4 +415,44 @@ fn sm_totals(conn: &Conn) -> (u64, u64) {
     conn.sm
         .as_ref()
         .map_or((0, 0), |c| (c.acks_received, c.requests_answered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_spreads_the_rate_over_every_client() {
+        // 50 pairs, 100 senders, 50 000/s in all: 500/s each, every 2 ms.
+        assert_eq!(interval_ns(100, 50_000), 2_000_000);
+        assert_eq!(interval_ns(2, 1), 2_000_000_000);
+        assert_eq!(interval_ns(1, 10_000_000_000), 1);
+    }
+
+    #[test]
+    fn pace_keeps_its_schedule_and_the_window() {
+        let mut p = Pace::new(1_000, 100);
+        assert_eq!(p.due(999, 10), 0);
+        assert_eq!(p.due(1_000, 10), 1);
+        assert_eq!(p.next, 1_100);
+        assert_eq!(p.due(1_099, 10), 0);
+        // A late wake-up sends all that is due, on the old schedule.
+        assert_eq!(p.due(1_350, 10), 3);
+        assert_eq!(p.next, 1_400);
+        // A full window holds messages back; they stay due.
+        assert_eq!(p.due(2_000, 0), 0);
+        assert_eq!(p.due(2_000, 2), 2);
+        assert_eq!(p.next, 1_600);
+        assert_eq!(p.due(2_000, 10), 5);
+        assert_eq!(p.next, 2_100);
+        // Over a long run the count is exactly the rate.
+        let mut p = Pace::new(0, 2_000_000);
+        let mut sent = 0;
+        let mut now = 0;
+        while now < 8_000_000_000 {
+            sent += p.due(now, 10);
+            now += 1_700_000 + (now % 7) * 100_000;
+        }
+        assert_eq!(sent, 4_000);
+    }
 }

@@ -25,6 +25,7 @@ pub async fn run(ctx: &Ctx) {
         o.window,
         o.max_msgs,
         Some(o.seconds),
+        None,
         "chat_before_churn",
     )
     .await;
@@ -66,6 +67,7 @@ pub async fn run(ctx: &Ctx) {
         o.window,
         o.max_msgs,
         Some(o.seconds),
+        None,
         "chat_after_churn",
     )
     .await;
