@@ -6,8 +6,19 @@ use std::fmt;
 use crate::jid::Jid;
 use crate::xml::{Element, NS_CLIENT};
 
-/// XEP-0203 delayed delivery (the IM handlers stamp with it; `im::delay`).
-const NS_DELAY: &str = "urn:xmpp:delay";
+// Payload namespaces that layers below the IM and MUC handlers (the
+// stream's client state indication, stanza checks) look into; the
+// handlers re-export them.
+/// XEP-0203 delayed delivery.
+pub const NS_DELAY: &str = "urn:xmpp:delay";
+/// XEP-0280 message carbons.
+pub const NS_CARBONS: &str = "urn:xmpp:carbons:2";
+/// XEP-0297 stanza forwarding.
+pub const NS_FORWARD: &str = "urn:xmpp:forward:0";
+/// XEP-0045 multi-user chat, the user namespace.
+pub const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+/// XEP-0249 direct room invitations.
+pub const NS_CONFERENCE: &str = "jabber:x:conference";
 
 pub const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 

@@ -8,10 +8,9 @@ use crate::session::Session;
 use crate::stanza::{Condition, StanzaError};
 use crate::xml::{Element, NS_CLIENT};
 
-pub const NS_CARBONS: &str = "urn:xmpp:carbons:2";
-pub const NS_FORWARD: &str = "urn:xmpp:forward:0";
+use crate::stanza::NS_MUC_USER;
+pub use crate::stanza::{NS_CARBONS, NS_FORWARD};
 const NS_HINTS: &str = "urn:xmpp:hints";
-const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
 /// Payloads of instant messaging that make a message eligible (§6.1):
 /// receipts (XEP-0184), chat states (XEP-0085), markers (XEP-0333) and
 /// direct MUC invitations (XEP-0249).

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use crate::datetime::format_utc;
 use crate::xml::Element;
 
-pub const NS_DELAY: &str = "urn:xmpp:delay";
+pub use crate::stanza::NS_DELAY;
 
 /// `<delay xmlns='urn:xmpp:delay' from='{from}' stamp='…'>{reason}</delay>`.
 pub fn element(from: &str, at: SystemTime, reason: Option<&str>) -> Element {

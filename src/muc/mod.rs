@@ -55,7 +55,7 @@ pub use restore::Occupancy;
 use room::{Env, Room};
 
 pub const NS_MUC: &str = "http://jabber.org/protocol/muc";
-pub const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+pub use crate::stanza::{NS_CONFERENCE, NS_MUC_USER};
 pub const NS_MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
 pub const NS_MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
 pub const NS_MUC_REGISTER: &str = "http://jabber.org/protocol/muc#register";
@@ -64,7 +64,6 @@ pub const NS_MUC_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
 pub const NS_STABLE_ID: &str = "http://jabber.org/protocol/muc#stable_id";
 pub const NS_SELF_PING: &str = "http://jabber.org/protocol/muc#self-ping-optimization";
 pub const NS_OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
-pub const NS_CONFERENCE: &str = "jabber:x:conference";
 pub const NS_REGISTER: &str = "jabber:iq:register";
 pub const NS_VCARD: &str = "vcard-temp";
 pub const NS_DISCO_INFO: &str = crate::im::NS_DISCO_INFO;

@@ -50,9 +50,8 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::im::carbons::{NS_CARBONS, NS_FORWARD};
-use crate::muc::{NS_CONFERENCE, NS_MUC_USER};
 use crate::outbox::Batch;
+use crate::stanza::{NS_CARBONS, NS_CONFERENCE, NS_FORWARD, NS_MUC_USER};
 use crate::xml::{Element, NS_CLIENT, Node};
 
 /// How many stanzas an inactive session holds before it flushes them all.
