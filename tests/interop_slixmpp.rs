@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::process::{drain, wait_bounded};
+use common::process::{Captured, capture_within};
 use perch::testing::{TestOptions, TestServer};
 
 /// The script bounds itself to about a minute; this is the backstop.
@@ -70,27 +70,17 @@ fn interop_slixmpp() {
         .expect("the test server should have a direct-TLS listener");
 
     let script = script_path();
-    let mut child = Command::new("python3")
-        .arg(&script)
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
         .arg(c2s.ip().to_string())
         .arg(c2s.port().to_string())
         .arg(tls.port().to_string())
-        .args([ACCOUNTS[0].0, ACCOUNTS[0].1, ACCOUNTS[1].0, ACCOUNTS[1].1])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
-    let stdout = drain(child.stdout.take().expect("stdout is piped"));
-    let stderr = drain(child.stderr.take().expect("stderr is piped"));
-
-    let status = wait_bounded(&mut child, CHILD_TIMEOUT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let out = stdout.join().unwrap_or_default();
-    let err = stderr.join().unwrap_or_default();
+        .args([ACCOUNTS[0].0, ACCOUNTS[0].1, ACCOUNTS[1].0, ACCOUNTS[1].1]);
+    let Captured {
+        status,
+        stdout: out,
+        stderr: err,
+    } = capture_within(&mut cmd, None, CHILD_TIMEOUT);
     server.stop();
 
     println!("--- slixmpp_check.py (c2s {c2s}, direct TLS {tls}) ---");

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::process::{drain, wait_bounded};
+use common::process::{Captured, capture_within};
 use perch::testing::{TestOptions, TestServer};
 
 /// The scripts bound themselves to about a minute (times
@@ -95,29 +95,19 @@ fn run_script(program: &str, script: &Path, cwd: &Path, checks: &[&str]) {
     let name = script
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let mut child = Command::new(program)
-        .arg(script)
+    let mut cmd = Command::new(program);
+    cmd.arg(script)
         .arg(c2s.ip().to_string())
         .arg(c2s.port().to_string())
         .args([ACCOUNTS[0].0, ACCOUNTS[0].1, ACCOUNTS[1].0, ACCOUNTS[1].1])
         .args(debug().then_some("--debug"))
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program} {}: {e}", script.display()));
-    let stdout = drain(child.stdout.take().expect("stdout is piped"));
-    let stderr = drain(child.stderr.take().expect("stderr is piped"));
-
+        .current_dir(cwd);
     let limit = child_timeout();
-    let status = wait_bounded(&mut child, limit);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let out = stdout.join().unwrap_or_default();
-    let err = stderr.join().unwrap_or_default();
+    let Captured {
+        status,
+        stdout: out,
+        stderr: err,
+    } = capture_within(&mut cmd, None, limit);
     server.stop();
 
     println!("--- {name} (c2s {c2s}) ---");

@@ -131,15 +131,23 @@ pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// Runs `cmd` to completion with `stdin` as its standard input (none:
-/// an empty stdin), killing it after `limit`.
-pub fn run_within(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
+/// What a child run with [`capture_within`] left: its exit status (`None`
+/// if it was killed at the limit) and everything it wrote.
+pub struct Captured {
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` with `stdin` as its standard input (none: an empty stdin),
+/// killing it after `limit`, and captures what it writes.
+pub fn capture_within(cmd: &mut Command, stdin: Option<&str>, limit: Duration) -> Captured {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawning perch");
+        .unwrap_or_else(|e| panic!("spawning {:?}: {e}", cmd.get_program()));
     let stdout = drain(child.stdout.take().expect("stdout piped"));
     let stderr = drain(child.stderr.take().expect("stderr piped"));
     {
@@ -156,8 +164,21 @@ pub fn run_within(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Out
         let _ = child.wait();
     }
     // The pipes close when the child exits (or is killed), so these end.
-    let stdout = stdout.join().expect("stdout reader");
-    let stderr = stderr.join().expect("stderr reader");
+    Captured {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+/// Runs `cmd` to completion with `stdin` as its standard input (none:
+/// an empty stdin), killing it after `limit`.
+pub fn run_within(mut cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {
+    let Captured {
+        status,
+        stdout,
+        stderr,
+    } = capture_within(&mut cmd, stdin, limit);
     let Some(status) = status else {
         panic!(
             "perch {:?} did not finish within {limit:?}\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}",

@@ -128,39 +128,17 @@ fn main() -> ExitCode {
 }
 
 fn crash(opts: &CrashOptions) -> ExitCode {
-    match perch_load::crash::run(opts) {
-        Ok(report) => {
-            println!("{}", report.record());
-            eprint!("{}", report.table());
-            if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("perch-load crash: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    finish(
+        "crash",
+        perch_load::crash::run(opts).map(|r| (r.record().to_string(), r.table(), r.ok())),
+    )
 }
 
 fn soak(opts: &SoakOptions) -> ExitCode {
-    match perch_load::soak::run(opts) {
-        Ok(report) => {
-            println!("{}", report.record());
-            eprint!("{}", report.summary());
-            if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("perch-load soak: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    finish(
+        "soak",
+        perch_load::soak::run(opts).map(|r| (r.record().to_string(), r.summary(), r.ok())),
+    )
 }
 
 fn login_timing(opts: &TimingOptions) -> ExitCode {
@@ -190,18 +168,27 @@ fn login_timing(opts: &TimingOptions) -> ExitCode {
 }
 
 fn hibernate(opts: &HibernateOptions) -> ExitCode {
-    match perch_load::hibernate::run(opts) {
-        Ok(report) => {
-            println!("{}", report.record());
-            eprint!("{}", report.table());
-            if report.ok() {
+    finish(
+        "hibernate",
+        perch_load::hibernate::run(opts).map(|r| (r.record().to_string(), r.table(), r.ok())),
+    )
+}
+
+/// Prints what a command that checks something reports (its JSON record
+/// on stdout, its table on stderr); it fails unless the check passed.
+fn finish(command: &str, outcome: Result<(String, String, bool), String>) -> ExitCode {
+    match outcome {
+        Ok((record, table, ok)) => {
+            println!("{record}");
+            eprint!("{table}");
+            if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             }
         }
         Err(e) => {
-            eprintln!("perch-load hibernate: {e}");
+            eprintln!("perch-load {command}: {e}");
             ExitCode::FAILURE
         }
     }
