@@ -189,7 +189,7 @@ pub async fn restore_all(server: &Rc<Server>, ex: &Rc<LocalExecutor<'static>>) {
                 // Counted like any waiting session (they were within the
                 // limit when they were saved).
                 server.count_waiting();
-                let waiting = Hibernating::restored(server.clone(), session, until);
+                let waiting = Hibernating::until(server.clone(), session, until);
                 ex.spawn(waiting.wait()).detach();
             }
             Err(why) => {

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::config::{Config, ListenerKind};
 
 mod power_cut;
+#[cfg(test)]
+pub mod world;
 
 pub use power_cut::{CutMode, PowerCut};
 

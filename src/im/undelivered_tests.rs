@@ -7,13 +7,9 @@ use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{parse_serialized, session_ending};
-use crate::config::Config;
-use crate::jid::Jid;
-use crate::server::Server;
 use crate::session::{Outbox, Session};
-use crate::store::Store;
-use crate::testing::TempDir;
-use crate::xml::{Element, NS_CLIENT};
+use crate::testing::world::{World, received};
+use crate::xml::Element;
 
 /// When the sessions below lost their connection.
 const FAILED_STAMP: &str = "stamp='2023-11-14T22:13:20Z'";
@@ -22,78 +18,16 @@ fn failed_at() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000)
 }
 
-struct World {
-    server: Rc<Server>,
-    ex: &'static smol::LocalExecutor<'static>,
-    _dir: TempDir,
+/// The undelivered stanzas' world: juliet and romeo.
+fn world(extra: &str) -> World {
+    World::new(&["juliet@localhost", "romeo@localhost"], extra)
 }
 
-impl World {
-    /// A server for `localhost` with the accounts juliet and romeo.
-    fn new() -> World {
-        World::with_config("")
-    }
-
-    fn with_config(extra: &str) -> World {
-        let dir = TempDir::new("undelivered");
-        let ex: &'static smol::LocalExecutor<'static> =
-            Box::leak(Box::new(smol::LocalExecutor::new()));
-        let mut store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
-        store.start_committer(ex);
-        let config = Config::from_toml_str(
-            &format!("[[host]]\ndomain = \"localhost\"\n{extra}"),
-            "test",
-        )
-        .expect("config");
-        let world = World {
-            server: Server::new(config, store),
-            ex,
-            _dir: dir,
-        };
-        for user in ["juliet@localhost", "romeo@localhost"] {
-            let creds = crate::sasl::Credentials::derive("pw", 4096).expect("derive");
-            let accounts = world.server.store().accounts();
-            world
-                .block_on(accounts.create(user, &creds))
-                .expect("create");
-        }
-        world
-    }
-
-    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
-        smol::block_on(self.ex.run(f))
-    }
-
-    /// A bound session; available with `priority` when given.
-    fn session(&self, full: &str, priority: Option<i8>) -> Rc<Session> {
-        let jid = Jid::parse(full).expect("jid");
-        let session = self
-            .server
-            .bind(&jid.to_bare(), jid.resource(), Outbox::new())
-            .expect("bind");
-        if let Some(p) = priority {
-            session.priority.set(p);
-            *session.presence.borrow_mut() = Some(Element::new("presence", NS_CLIENT));
-        }
-        session
-    }
-
-    /// Ends `session` with `stanzas` undelivered, as the stream would.
-    fn end(&self, session: &Rc<Session>, stanzas: &[&str]) {
-        let stanzas = stanzas.iter().map(|s| parse(s)).collect();
-        session_ending(&self.server.env(), session, stanzas, failed_at(), false);
-        self.server.unbind(session);
-    }
-
-    /// The messages in `account`'s offline storage.
-    fn offline(&self, account: &str) -> Vec<String> {
-        self.block_on(self.server.store().flush());
-        crate::store::offline::read_after(self.server.store(), account, 0)
-            .expect("read")
-            .into_iter()
-            .map(|(_, xml)| String::from_utf8(xml).expect("utf-8"))
-            .collect()
-    }
+/// Ends `session` with `stanzas` undelivered, as the stream would.
+fn end(w: &World, session: &Rc<Session>, stanzas: &[&str]) {
+    let stanzas = stanzas.iter().map(|s| parse(s)).collect();
+    session_ending(&w.server.env(), session, stanzas, failed_at(), false);
+    w.server.unbind(session);
 }
 
 /// A stanza in the client namespace, as a session's queue holds it.
@@ -101,22 +35,15 @@ fn parse(xml: &str) -> Element {
     parse_serialized(xml.as_bytes()).expect("stanza")
 }
 
-/// What `session` received since the last call.
-fn received(session: &Session) -> String {
-    let mut batch = crate::outbox::Batch::default();
-    session.outbox.drain(&mut batch);
-    String::from_utf8(batch.bytes().to_vec()).expect("utf-8")
-}
-
 const CHAT: &str = "<message from='romeo@localhost/garden' to='juliet@localhost/phone' \
                     type='chat' id='m1'><body>hi</body></message>";
 
 #[test]
 fn a_chat_message_for_a_lone_session_is_stored_offline_with_the_failure_time() {
-    let w = World::new();
+    let w = world("");
     let romeo = w.session("romeo@localhost/garden", Some(0));
     let phone = w.session("juliet@localhost/phone", Some(0));
-    w.end(&phone, &[CHAT]);
+    end(&w, &phone, &[CHAT]);
     let stored = w.offline("juliet@localhost");
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(stored[0].contains("id='m1'"), "{stored:?}");
@@ -135,7 +62,7 @@ fn a_chat_message_for_a_lone_session_is_stored_offline_with_the_failure_time() {
     // too, a sibling with carbons (which had no copy) gets it.
     let tablet = w.session("juliet@localhost/tablet", Some(0));
     tablet.im.carbons.set(true);
-    w.end(&laptop, &[got.as_str()]);
+    end(&w, &laptop, &[got.as_str()]);
     let got = received(&tablet);
     assert!(got.contains("id='m1'"), "{got}");
     assert!(got.contains(FAILED_STAMP), "{got}");
@@ -143,12 +70,12 @@ fn a_chat_message_for_a_lone_session_is_stored_offline_with_the_failure_time() {
 
 #[test]
 fn another_available_session_gets_the_message_with_the_failure_time() {
-    let w = World::new();
+    let w = world("");
     let _romeo = w.session("romeo@localhost/garden", Some(0));
     let phone = w.session("juliet@localhost/phone", Some(0));
     let laptop = w.session("juliet@localhost/laptop", Some(0));
     let away = w.session("juliet@localhost/bot", Some(-1));
-    w.end(&phone, &[CHAT]);
+    end(&w, &phone, &[CHAT]);
     let got = received(&laptop);
     assert!(got.contains("id='m1'"), "{got}");
     assert!(got.contains(FAILED_STAMP), "{got}");
@@ -160,10 +87,11 @@ fn another_available_session_gets_the_message_with_the_failure_time() {
 
 #[test]
 fn a_message_that_is_already_stamped_keeps_its_stamp_alone() {
-    let w = World::new();
+    let w = world("");
     let phone = w.session("juliet@localhost/phone", Some(0));
     let laptop = w.session("juliet@localhost/laptop", Some(0));
-    w.end(
+    end(
+        &w,
         &phone,
         &[
             "<message from='romeo@localhost/garden' to='juliet@localhost/phone' type='chat' \
@@ -179,12 +107,12 @@ fn a_message_that_is_already_stamped_keeps_its_stamp_alone() {
 
 #[test]
 fn nothing_is_redelivered_to_a_session_that_had_a_carbon() {
-    let w = World::new();
+    let w = world("");
     let romeo = w.session("romeo@localhost/garden", Some(0));
     let phone = w.session("juliet@localhost/phone", Some(0));
     let laptop = w.session("juliet@localhost/laptop", Some(0));
     laptop.im.carbons.set(true);
-    w.end(&phone, &[CHAT]);
+    end(&w, &phone, &[CHAT]);
     assert_eq!(received(&laptop), "");
     assert!(w.offline("juliet@localhost").is_empty());
     assert_eq!(received(&romeo), "");
@@ -193,10 +121,11 @@ fn nothing_is_redelivered_to_a_session_that_had_a_carbon() {
 #[test]
 fn a_message_to_the_bare_jid_is_not_redelivered_to_resources_that_had_it() {
     // RFC 6121 §8.5.2.1.1: it went to every resource of the top priority.
-    let w = World::new();
+    let w = world("");
     let phone = w.session("juliet@localhost/phone", Some(1));
     let laptop = w.session("juliet@localhost/laptop", Some(1));
-    w.end(
+    end(
+        &w,
         &phone,
         &[
             "<message from='romeo@localhost/garden' to='juliet@localhost' type='chat' \
@@ -208,7 +137,8 @@ fn a_message_to_the_bare_jid_is_not_redelivered_to_resources_that_had_it() {
 
     // A lower-priority resource did not get it: it does now.
     let phone = w.session("juliet@localhost/phone", Some(5));
-    w.end(
+    end(
+        &w,
         &phone,
         &[
             "<message from='romeo@localhost/garden' to='juliet@localhost' type='chat' \
@@ -222,11 +152,12 @@ fn a_message_to_the_bare_jid_is_not_redelivered_to_resources_that_had_it() {
 fn a_message_out_of_offline_storage_was_this_sessions_alone() {
     // Delivered from storage to one resource: neither the bare JID it is
     // addressed to nor a sibling's carbons mean the others have it.
-    let w = World::new();
+    let w = world("");
     let phone = w.session("juliet@localhost/phone", Some(0));
     let laptop = w.session("juliet@localhost/laptop", Some(0));
     laptop.im.carbons.set(true);
-    w.end(
+    end(
+        &w,
         &phone,
         &[
             "<message from='romeo@localhost/garden' to='juliet@localhost' type='chat' \
@@ -241,10 +172,11 @@ fn a_message_out_of_offline_storage_was_this_sessions_alone() {
 
 #[test]
 fn an_iq_request_gets_service_unavailable() {
-    let w = World::new();
+    let w = world("");
     let romeo = w.session("romeo@localhost/garden", Some(0));
     let phone = w.session("juliet@localhost/phone", Some(0));
-    w.end(
+    end(
+        &w,
         &phone,
         &[
             "<iq from='romeo@localhost/garden' to='juliet@localhost/phone' type='get' \
@@ -263,10 +195,11 @@ fn an_iq_request_gets_service_unavailable() {
 
 #[test]
 fn the_servers_own_requests_and_the_sessions_own_are_not_answered() {
-    let w = World::new();
+    let w = world("");
     let phone = w.session("juliet@localhost/phone", Some(0));
     let laptop = w.session("juliet@localhost/laptop", Some(0));
-    w.end(
+    end(
+        &w,
         &phone,
         &[
             "<iq from='localhost' to='juliet@localhost/phone' type='get' id='p1'>\
@@ -283,11 +216,12 @@ fn the_servers_own_requests_and_the_sessions_own_are_not_answered() {
 
 #[test]
 fn groupchat_headlines_errors_presence_and_chat_states_are_dropped() {
-    let w = World::new();
+    let w = world("");
     let romeo = w.session("romeo@localhost/garden", Some(0));
     let phone = w.session("juliet@localhost/phone", Some(0));
     let laptop = w.session("juliet@localhost/laptop", Some(0));
-    w.end(
+    end(
+        &w,
         &phone,
         &[
             "<message from='room@conference.localhost/romeo' to='juliet@localhost/phone' \
@@ -309,10 +243,11 @@ fn groupchat_headlines_errors_presence_and_chat_states_are_dropped() {
 
 #[test]
 fn carbons_and_archive_results_are_dropped() {
-    let w = World::new();
+    let w = world("");
     let phone = w.session("juliet@localhost/phone", Some(0));
     phone.im.carbons.set(true);
-    w.end(
+    end(
+        &w,
         &phone,
         &[
             "<message from='juliet@localhost' to='juliet@localhost/phone' type='chat' \
@@ -332,10 +267,10 @@ fn carbons_and_archive_results_are_dropped() {
 
 #[test]
 fn a_message_that_does_not_fit_offline_storage_is_bounced() {
-    let w = World::with_config("[im]\noffline_max_messages = 0\n");
+    let w = world("[im]\noffline_max_messages = 0\n");
     let romeo = w.session("romeo@localhost/garden", Some(0));
     let phone = w.session("juliet@localhost/phone", Some(0));
-    w.end(&phone, &[CHAT]);
+    end(&w, &phone, &[CHAT]);
     let got = received(&romeo);
     assert!(
         got.contains("id='m1'") && got.contains("type='error'"),

@@ -31,8 +31,9 @@ pub struct Hibernating {
 }
 
 impl Hibernating {
-    /// The session's connection is gone; from now on it waits (the caller
-    /// counted it with `Server::start_waiting`).
+    /// The session's connection is gone; from now on it waits its
+    /// resumption timeout (the caller counted it with
+    /// `Server::start_waiting`).
     pub fn start(server: Rc<Server>, session: Rc<Session>) -> Hibernating {
         let timeout = session
             .sm
@@ -40,27 +41,17 @@ impl Hibernating {
             .as_ref()
             .map(|sm| sm.resume_timeout)
             .unwrap_or_default();
-        let until = Instant::now() + timeout;
-        if let Some(sm) = session.sm.borrow_mut().as_mut() {
-            sm.waiting_until = Some(until);
-        }
-        let carrier = Carrier::new();
-        session.carry(carrier.clone());
         log::debug!(
             "{} waits {} s for resumption",
             session.jid,
             timeout.as_secs()
         );
-        Hibernating {
-            server,
-            session,
-            carrier,
-            until,
-        }
+        Hibernating::until(server, session, Instant::now() + timeout)
     }
 
-    /// A session restored at start-up, waiting until `until`.
-    pub fn restored(server: Rc<Server>, session: Rc<Session>, until: Instant) -> Hibernating {
+    /// The session waits until `until` (one restored at start-up keeps
+    /// what was left of its wait).
+    pub fn until(server: Rc<Server>, session: Rc<Session>, until: Instant) -> Hibernating {
         if let Some(sm) = session.sm.borrow_mut().as_mut() {
             sm.waiting_until = Some(until);
         }

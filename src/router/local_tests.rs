@@ -6,79 +6,27 @@
 use std::rc::Rc;
 
 use super::from_client;
-use crate::config::Config;
 use crate::jid::Jid;
-use crate::server::Server;
-use crate::session::{Outbox, Session};
-use crate::store::Store;
-use crate::testing::TempDir;
+use crate::session::Session;
+use crate::testing::world::{World, received};
 use crate::xml::{Element, NS_CLIENT};
 
-struct World {
-    server: Rc<Server>,
-    ex: &'static smol::LocalExecutor<'static>,
-    _dir: TempDir,
+/// The routing world: juliet, romeo and nurse.
+fn world(extra: &str) -> World {
+    World::new(
+        &["juliet@localhost", "romeo@localhost", "nurse@localhost"],
+        extra,
+    )
 }
 
-impl World {
-    /// A server for `localhost` (MUC on `conference.localhost`) with the
-    /// accounts juliet, romeo and nurse.
-    fn new() -> World {
-        World::with_config("")
-    }
+/// Routing into the world, as a connection or the server would.
+trait Route {
+    fn send(&self, from: &Rc<Session>, xml: &str);
+    fn deliver(&self, xml: &str);
+    fn offline_count(&self, account: &str) -> usize;
+}
 
-    /// [`World::new`] with `extra` appended to its configuration.
-    fn with_config(extra: &str) -> World {
-        let dir = TempDir::new("router-rules");
-        let ex: &'static smol::LocalExecutor<'static> =
-            Box::leak(Box::new(smol::LocalExecutor::new()));
-        let mut store = Store::open(&dir.path().join("db.redb"), 1 << 20).expect("open");
-        store.start_committer(ex);
-        let config = Config::from_toml_str(
-            &format!("[[host]]\ndomain = \"localhost\"\nmuc = \"conference.localhost\"\n{extra}"),
-            "test",
-        )
-        .expect("config");
-        let server = Server::new(config, store);
-        let world = World {
-            server,
-            ex,
-            _dir: dir,
-        };
-        for user in ["juliet@localhost", "romeo@localhost", "nurse@localhost"] {
-            let creds = crate::sasl::Credentials::derive("pw", 4096).expect("derive");
-            world.block_on(async {
-                world
-                    .server
-                    .store()
-                    .accounts()
-                    .create(user, &creds)
-                    .await
-                    .expect("create")
-            });
-        }
-        world
-    }
-
-    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
-        smol::block_on(self.ex.run(f))
-    }
-
-    /// A bound session; `priority` set and available when given.
-    fn session(&self, full: &str, priority: Option<i8>) -> Rc<Session> {
-        let jid = Jid::parse(full).expect("jid");
-        let bare = jid.to_bare();
-        let session = self
-            .server
-            .bind(&bare, jid.resource(), Outbox::new())
-            .expect("bind");
-        if let Some(p) = priority {
-            session.priority.set(p);
-            *session.presence.borrow_mut() = Some(Element::new("presence", NS_CLIENT));
-        }
-        session
-    }
-
+impl Route for World {
     /// `xml` from `from`'s session, routed as the connection would.
     fn send(&self, from: &Rc<Session>, xml: &str) {
         let mut stanza = parse(xml);
@@ -95,10 +43,7 @@ impl World {
     }
 
     fn offline_count(&self, account: &str) -> usize {
-        self.block_on(self.server.store().flush());
-        crate::store::offline::read_after(self.server.store(), account, 0)
-            .expect("read")
-            .len()
+        self.offline(account).len()
     }
 }
 
@@ -111,13 +56,6 @@ fn parse(xml: &str) -> Element {
         &xml[name_end..]
     );
     Element::parse(&with_ns).expect("stanza")
-}
-
-/// What `session` received since the last call.
-fn received(session: &Session) -> String {
-    let mut batch = crate::outbox::Batch::default();
-    session.outbox.drain(&mut batch);
-    String::from_utf8(batch.bytes().to_vec()).expect("utf-8")
 }
 
 fn error_condition(text: &str) -> Option<&str> {
@@ -134,7 +72,7 @@ fn error_condition(text: &str) -> Option<&str> {
 
 #[test]
 fn a_message_to_a_connected_full_jid_goes_to_that_resource_only() {
-    let w = World::new();
+    let w = world("");
     let juliet = w.session("juliet@localhost/balcony", Some(0));
     let juliet_phone = w.session("juliet@localhost/phone", Some(0));
     let romeo = w.session("romeo@localhost/garden", Some(0));
@@ -150,7 +88,7 @@ fn a_message_to_a_connected_full_jid_goes_to_that_resource_only() {
 #[test]
 fn chat_to_the_bare_jid_goes_to_the_highest_priority_resources() {
     // RFC 6121 §8.5.2.1.1.
-    let w = World::new();
+    let w = world("");
     let high = w.session("juliet@localhost/desk", Some(5));
     let also_high = w.session("juliet@localhost/laptop", Some(5));
     let low = w.session("juliet@localhost/phone", Some(1));
@@ -167,7 +105,7 @@ fn chat_to_the_bare_jid_goes_to_the_highest_priority_resources() {
 #[test]
 fn a_headline_to_the_bare_jid_goes_to_every_available_resource() {
     // RFC 6121 §8.5.2.1.1: headline to all non-negative resources.
-    let w = World::new();
+    let w = world("");
     let high = w.session("juliet@localhost/desk", Some(5));
     let low = w.session("juliet@localhost/phone", Some(0));
     let negative = w.session("juliet@localhost/bot", Some(-1));
@@ -184,7 +122,7 @@ fn a_headline_to_the_bare_jid_goes_to_every_available_resource() {
 #[test]
 fn without_an_available_resource_a_chat_message_is_stored_offline() {
     // RFC 6121 §8.5.2.2.1 (and negative priority counts as unavailable).
-    let w = World::new();
+    let w = world("");
     let negative = w.session("juliet@localhost/bot", Some(-1));
     let romeo = w.session("romeo@localhost/garden", Some(0));
     w.send(
@@ -209,7 +147,7 @@ fn without_an_available_resource_a_chat_message_is_stored_offline() {
 #[test]
 fn a_message_to_a_gone_resource_is_treated_by_type() {
     // RFC 6121 §8.5.3.2.1.
-    let w = World::new();
+    let w = world("");
     let juliet = w.session("juliet@localhost/balcony", Some(0));
     let romeo = w.session("romeo@localhost/garden", Some(0));
     // chat and normal: as if to the bare JID.
@@ -242,7 +180,7 @@ fn a_message_to_a_gone_resource_is_treated_by_type() {
 #[test]
 fn an_iq_to_a_gone_resource_gets_service_unavailable_and_a_result_is_dropped() {
     // RFC 6121 §8.5.3.2.1 (iq): requests are answered, answers dropped.
-    let w = World::new();
+    let w = world("");
     let romeo = w.session("romeo@localhost/garden", Some(0));
     w.send(
         &romeo,
@@ -265,7 +203,7 @@ fn an_iq_to_a_gone_resource_gets_service_unavailable_and_a_result_is_dropped() {
 #[test]
 fn stanzas_to_an_account_that_does_not_exist() {
     // RFC 6121 §8.5.1.
-    let w = World::new();
+    let w = world("");
     let romeo = w.session("romeo@localhost/garden", Some(0));
     w.send(
         &romeo,
@@ -291,7 +229,7 @@ fn stanzas_to_an_account_that_does_not_exist() {
 
 #[test]
 fn a_groupchat_message_to_a_bare_account_is_refused() {
-    let w = World::new();
+    let w = world("");
     let juliet = w.session("juliet@localhost/balcony", Some(0));
     let romeo = w.session("romeo@localhost/garden", Some(0));
     w.send(
@@ -308,7 +246,7 @@ fn a_groupchat_message_to_a_bare_account_is_refused() {
 #[test]
 fn a_message_without_to_goes_to_the_senders_own_account() {
     // RFC 6120 §10.3.1: no `to` is the sender's own bare JID.
-    let w = World::new();
+    let w = world("");
     let desk = w.session("juliet@localhost/desk", Some(1));
     let phone = w.session("juliet@localhost/phone", Some(0));
     w.send(
@@ -321,7 +259,7 @@ fn a_message_without_to_goes_to_the_senders_own_account() {
 
 #[test]
 fn a_remote_domain_is_out_of_reach_until_federation() {
-    let w = World::new();
+    let w = world("");
     let romeo = w.session("romeo@localhost/garden", Some(0));
     w.send(
         &romeo,
@@ -342,7 +280,7 @@ fn a_remote_domain_is_out_of_reach_until_federation() {
 #[test]
 fn a_service_domain_reaches_its_service() {
     // The MUC service answers its own disco#info; the user host lists it.
-    let w = World::new();
+    let w = world("");
     let romeo = w.session("romeo@localhost/garden", Some(0));
     w.send(
         &romeo,
@@ -369,7 +307,7 @@ fn a_service_domain_reaches_its_service() {
 fn a_subscription_request_past_the_limit_is_refused_with_the_limit() {
     // Romeo keeps one unanswered request; the second is answered with an
     // error naming the limit, and not kept.
-    let w = World::with_config("[im]\nroster_max_items = 1\n");
+    let w = world("[im]\nroster_max_items = 1\n");
     let romeo = w.session("romeo@localhost/garden", Some(0));
     let juliet = w.session("juliet@localhost/balcony", Some(0));
     let nurse = w.session("nurse@localhost/hall", Some(0));
