@@ -197,11 +197,6 @@ impl Server {
         self.waiting.set(self.waiting.get().saturating_sub(1));
     }
 
-    /// Sessions waiting for resumption now.
-    pub fn waiting_count(&self) -> usize {
-        self.waiting.get()
-    }
-
     pub fn config(&self) -> &Config {
         &self.config
     }

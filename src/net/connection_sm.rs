@@ -129,13 +129,11 @@ impl Connection {
                 return;
             }
         };
-        let acked = session.sm.borrow_mut().as_mut().map(|sm| {
-            let acked = sm.ack(h);
-            if acked.is_ok() {
-                delete_acknowledged_offline(&self.server, &session.jid, sm, h);
-            }
-            acked
-        });
+        let acked = session
+            .sm
+            .borrow_mut()
+            .as_mut()
+            .map(|sm| acknowledge(&self.server, &session, sm, h));
         match acked {
             Some(Ok(_)) => {}
             Some(Err(too_high)) => {
@@ -201,23 +199,12 @@ impl Connection {
         let Some(sm) = slot.as_mut() else {
             return;
         };
-        match sm.ack(h) {
+        match acknowledge(&self.server, &session, sm, h) {
             Err(too_high) => {
                 drop(slot);
                 self.fail(too_high.stream_error(), actions);
             }
-            Ok(_) => {
-                delete_acknowledged_offline(&self.server, &session.jid, sm, h);
-                // Everything it was ever sent is acknowledged: whatever the
-                // thresholds say (client state indication may have dropped
-                // stanzas they counted), its offline messages arrived.
-                if sm.unacked.is_empty()
-                    && session.outbox.stanza_count() == 0
-                    && session.csi.borrow().held_len() == 0
-                {
-                    let all = std::mem::take(&mut sm.offline_pending);
-                    delete_offline(&self.server, &session.jid, all);
-                }
+            Ok(()) => {
                 if sm.unacked.is_empty() {
                     self.ack_due = None;
                 } else if sm.should_request(every) {
@@ -368,15 +355,28 @@ impl crate::stream::csi::CsiEnv for CsiLookup<'_> {
     }
 }
 
-/// Deletes the offline messages the client's `h` acknowledged (they were
-/// kept in storage until now; see `sm::OfflinePending`).
-fn delete_acknowledged_offline(
+/// The client handled `h` stanzas: drops them from the unacknowledged
+/// queue and deletes the offline messages that covers (kept in storage
+/// until now; see `sm::OfflinePending`).
+fn acknowledge(
     server: &crate::server::Server,
-    full: &crate::jid::Jid,
+    session: &crate::session::Session,
     sm: &mut StreamManagement,
     h: u32,
-) {
-    delete_offline(server, full, sm.take_acknowledged_offline(h));
+) -> Result<(), sm::TooHigh> {
+    sm.ack(h)?;
+    let mut done = sm.take_acknowledged_offline(h);
+    // Everything it was ever sent is acknowledged: whatever the thresholds
+    // say (client state indication may have dropped stanzas they counted),
+    // its offline messages arrived.
+    if sm.unacked.is_empty()
+        && session.outbox.stanza_count() == 0
+        && session.csi.borrow().held_len() == 0
+    {
+        done.append(&mut sm.offline_pending);
+    }
+    delete_offline(server, &session.jid, done);
+    Ok(())
 }
 
 fn delete_offline(

@@ -81,12 +81,6 @@ pub fn append_op(owner: &str, seq: u64, xml: Vec<u8>) -> WriteOp {
     })
 }
 
-/// Deletes the messages numbered up to `through` (delivered ones).
-pub fn delete_through_op(owner: &str, through: u64) -> WriteOp {
-    let owner = owner.to_string();
-    Box::new(move |txn| delete_range(txn, &owner, through))
-}
-
 /// Deletes the messages numbered after `after` up to `through`: those one
 /// stream-managed session acknowledged (another session may still hold
 /// earlier ones unacknowledged).
@@ -152,7 +146,7 @@ mod tests {
         assert_eq!(texts(1), vec!["two", "three"]);
         assert!(texts(u64::MAX).is_empty());
         store
-            .write_now(delete_through_op("a@x", 2))
+            .write_now(delete_between_op("a@x", 0, 2))
             .expect("delete");
         assert_eq!(texts(0), vec!["three"]);
         store
