@@ -86,6 +86,8 @@ pub struct Env<'a> {
     /// Rosters, blocklists and offline counters of active accounts.
     pub im: &'a ImCache,
     pub ids: &'a Ids,
+    /// The message archive's clock, ids and cached preferences.
+    pub archive: &'a crate::archive::Archive,
     pub routes: &'a dyn Routing,
     pub scheduled: &'a Scheduled,
     /// When the server started (for uptime).

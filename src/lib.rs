@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod archive;
 pub mod backup;
 pub mod check;
 pub mod config;

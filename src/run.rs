@@ -232,6 +232,7 @@ pub async fn serve(
         tasks.push(ex.spawn(admin::serve(admin, server.clone())));
     }
     tasks.push(ex.spawn(save_room_history(server.clone())));
+    tasks.push(ex.spawn(crate::archive::cleanup::run(server.clone())));
     tasks.push(ex.spawn(log_repeat_summaries(server.clone())));
     let hosts: Vec<&str> = server
         .config()

@@ -52,6 +52,8 @@ pub struct Server {
     /// are counted against `[limits] max_connections` here).
     waiting: Cell<usize>,
     ids: Ids,
+    /// The message archive's clock, ids and cached preferences.
+    archive: crate::archive::Archive,
     /// Open connections per address, and who gives way at the limit.
     admission: RefCell<Admission>,
     /// How fast passwords may be guessed, per address and per account.
@@ -88,6 +90,13 @@ impl Server {
             fresh.to_vec()
         });
         let muc = Rc::new(Rooms::new(&secret, &config.admins));
+        let archive = crate::archive::Archive::open(&store).unwrap_or_else(|e| {
+            // Ids given out before stop naming their messages, and the
+            // clock may repeat stamps: say so, and run on a fresh start.
+            log::error!("cannot read the archive's state: {e}");
+            let fresh: [u8; 32] = Ids::default().random_bytes();
+            crate::archive::Archive::new(&fresh, 0)
+        });
         let routes = routes(&config, &muc);
         let throttle = LoginThrottle::new(throttle_policy(&config.limits));
         let server = Rc::new(Server {
@@ -105,6 +114,7 @@ impl Server {
             stopping: Cell::new(false),
             waiting: Cell::new(0),
             ids: Ids::default(),
+            archive,
             admission: RefCell::new(Admission::default()),
             login_throttle: RefCell::new(throttle),
             log_limit: RefCell::new(LogLimiter::default()),
@@ -140,6 +150,7 @@ impl Server {
             hold: &self.hold,
             im: &self.im,
             ids: &self.ids,
+            archive: &self.archive,
             routes: &self.routes,
             scheduled: &self.scheduled,
             started: self.started,

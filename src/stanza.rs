@@ -15,6 +15,10 @@ pub const NS_DELAY: &str = "urn:xmpp:delay";
 pub const NS_CARBONS: &str = "urn:xmpp:carbons:2";
 /// XEP-0297 stanza forwarding.
 pub const NS_FORWARD: &str = "urn:xmpp:forward:0";
+/// XEP-0313 message archive management.
+pub const NS_MAM: &str = "urn:xmpp:mam:2";
+/// XEP-0359 unique and stable stanza ids.
+pub const NS_SID: &str = "urn:xmpp:sid:0";
 /// XEP-0045 multi-user chat, the user namespace.
 pub const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
 /// XEP-0249 direct room invitations.

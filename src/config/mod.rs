@@ -25,6 +25,7 @@ use toml::de::DeTable;
 
 mod addresses;
 mod admins;
+mod archive;
 mod c2s;
 mod contact;
 mod data_dir;
@@ -42,6 +43,7 @@ mod toml_reader;
 
 use toml_reader::TableReader;
 
+pub use archive::{ArchiveConfig, DefaultPolicy};
 pub use c2s::C2sConfig;
 pub use contact::ContactAddresses;
 pub use data_dir::{DB_FILE, DEFAULT_DATA_DIR, Surroundings};
@@ -79,6 +81,7 @@ pub struct Config {
     /// XEP-0215 services offered to the users of every host.
     pub external_services: Vec<ExternalService>,
     pub muc: MucConfig,
+    pub archive: ArchiveConfig,
 }
 
 impl Default for Config {
@@ -109,6 +112,7 @@ impl Config {
             contact: ContactAddresses::default(),
             external_services: Vec::new(),
             muc: MucConfig::default(),
+            archive: ArchiveConfig::default(),
         }
     }
 
@@ -191,6 +195,9 @@ impl Config {
                 })
                 .unwrap_or(defaults.external_services),
             muc: top.table("muc", MucConfig::read).unwrap_or(defaults.muc),
+            archive: top
+                .table("archive", ArchiveConfig::read)
+                .unwrap_or(defaults.archive),
         }
     }
 
@@ -442,6 +449,7 @@ pub(crate) mod tests {
                 "# [[external_service]]",
             ),
             ("[muc]\n", "[muc]"),
+            ("[archive]\n", "[archive]"),
         ];
         for (header, shown) in tables {
             let message = error(&format!("{header}no_such_key = 1\n"));
@@ -603,7 +611,7 @@ cache_kib = 16384
         );
         assert_eq!(
             error("log_level = \"info\"\nloglevel = \"debug\"\n"),
-            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc)"
+            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc, archive)"
         );
         assert_eq!(
             error("\n[storage]\ncache = 3\n"),

@@ -117,6 +117,14 @@ fn storage_full(
     )
 }
 
+/// Whether `message` is in `account`'s archive (it carries the stanza id
+/// the archive gave it, XEP-0359).
+fn archived(message: &Element, account: &Jid) -> bool {
+    message
+        .children()
+        .any(|c| c.is("stanza-id", crate::stanza::NS_SID) && c.attr("by") == Some(account.as_str()))
+}
+
 /// `session` became available with a non-negative priority: it gets the
 /// stored messages, once every message stored so far is on disk.
 pub fn deliver_stored(env: &Env, session: &Rc<Session>) {
@@ -199,6 +207,10 @@ fn deliver_now(env: &Env, session: &Session, account: &Jid) {
             .ok()
             .and_then(|x| Element::parse(x).ok())
         {
+            // A client that caught up from the archive before becoming
+            // available has the archived ones (as with Prosody): each
+            // message reaches one device's view once.
+            Some(message) if session.im.archive_queried.get() && archived(&message, account) => {}
             Some(message) => session.send(&message),
             None => log::error!("offline message {seq} of {account} is unreadable; dropped"),
         }

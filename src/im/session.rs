@@ -14,4 +14,7 @@ pub struct SessionIm {
     /// When its current presence was set: the XEP-0203 stamp on copies of
     /// that presence sent later (probe answers, new subscribers).
     pub presence_since: Cell<Option<SystemTime>>,
+    /// It queried the account's archive (XEP-0313) before its initial
+    /// presence: it has the archived offline messages already.
+    pub archive_queried: Cell<bool>,
 }

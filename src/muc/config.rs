@@ -145,6 +145,13 @@ impl RoomConfig {
         }
     }
 
+    /// Whether the room's messages go into its archive for everyone to
+    /// query (XEP-0313): stored rooms that log. A stored room that does
+    /// not still writes its join history there.
+    pub fn archived(&self) -> bool {
+        self.persistent && self.logging
+    }
+
     pub fn non_anonymous(&self) -> bool {
         self.whois == Whois::Anyone
     }
@@ -278,6 +285,13 @@ impl RoomConfig {
                     .with_label("Log the discussions")
                     .with_bool(self.logging),
             )
+            // The same switch under the name Prosody's clients know it by
+            // (XEP-0313 room archives).
+            .with_field(
+                Field::new("muc#roomconfig_enablearchiving", FieldType::Boolean)
+                    .with_label("Archive the discussions (stored rooms)")
+                    .with_bool(self.logging),
+            )
             .with_field(
                 Field::new("muc#roomconfig_roomadmins", FieldType::JidMulti)
                     .with_label("Room admins")
@@ -396,6 +410,9 @@ pub fn apply_submission(
         c.members_may_invite = v;
     }
     if let Some(v) = boolean("muc#roomconfig_enablelogging")? {
+        c.logging = v;
+    }
+    if let Some(v) = boolean("muc#roomconfig_enablearchiving")? {
         c.logging = v;
     }
     let secret = text("muc#roomconfig_roomsecret", MAX_PASSWORD_CHARS)?;

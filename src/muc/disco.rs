@@ -97,6 +97,17 @@ impl Room {
         ] {
             q.push_child(feature(var));
         }
+        // Stored rooms give their messages stanza ids, which moderators
+        // name to retract one (XEP-0359, XEP-0425); those that log answer
+        // archive queries (XEP-0313).
+        if c.persistent {
+            q.push_child(feature(crate::stanza::NS_SID));
+            q.push_child(feature(super::moderation::NS_MODERATE));
+        }
+        if c.archived() {
+            q.push_child(feature(crate::stanza::NS_MAM));
+            q.push_child(feature(crate::archive::NS_MAM_EXTENDED));
+        }
         let subject = self
             .subject
             .as_ref()

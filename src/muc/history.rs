@@ -19,6 +19,8 @@ pub struct Entry {
     pub stamp: SystemTime,
     /// Serialized size, which `maxchars` counts.
     pub chars: usize,
+    /// Its stamp in the room's archive (XEP-0313), 0 if not archived.
+    pub key: u64,
 }
 
 #[derive(Default)]
@@ -67,11 +69,30 @@ impl History {
         self.bytes
     }
 
+    /// Puts `stanza` in place of the message archived under `key` (a
+    /// moderated message's tombstone), if it is still kept.
+    pub fn replace(&mut self, key: u64, stanza: Element) {
+        if key == 0 {
+            return;
+        }
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.key == key) {
+            let chars = stanza.to_bytes(NS_CLIENT).len();
+            self.bytes = self.bytes - entry.chars + chars;
+            entry.chars = chars;
+            entry.stanza = stanza;
+        }
+    }
+
+    /// The archive stamp of the oldest message kept (0: not archived).
+    pub fn oldest_key(&self) -> Option<u64> {
+        self.entries.front().map(|e| e.key)
+    }
+
     /// Records a message, dropping the oldest ones beyond `max_len`
     /// messages or `max_bytes` bytes.
     pub fn push(&mut self, stanza: Element, stamp: SystemTime, max_len: usize, max_bytes: usize) {
         let chars = stanza.to_bytes(NS_CLIENT).len();
-        self.push_sized(stanza, chars, stamp, max_len, max_bytes);
+        self.push_sized(stanza, chars, stamp, 0, max_len, max_bytes);
     }
 
     /// [`History::push`] for a stanza whose serialized length (`chars`,
@@ -81,6 +102,7 @@ impl History {
         stanza: Element,
         chars: usize,
         stamp: SystemTime,
+        key: u64,
         max_len: usize,
         max_bytes: usize,
     ) {
@@ -96,6 +118,7 @@ impl History {
             stanza,
             stamp,
             chars,
+            key,
         });
         self.trim(max_len, max_bytes);
     }

@@ -6,6 +6,8 @@
 use crate::forms::{Field, FieldType, Form, FormType, parse_bool};
 use crate::jid::Jid;
 use crate::stanza::{self, Condition, NS_STANZAS, StanzaError};
+use crate::store::MucWrite;
+use crate::store::archive::ArchiveRecord;
 use crate::xml::{Element, NS_CLIENT, Node};
 
 use super::record::Subject;
@@ -109,26 +111,67 @@ impl Room {
                 stamp: env.now,
             });
             self.save_room(sink);
-        } else if worth_keeping(&stanza) {
-            return self.broadcast_and_keep(env, stanza, sink);
+        } else if crate::archive::policy::has_archivable_content(&stanza) {
+            return self.broadcast_and_keep(env, stanza, &nick, sink);
         }
         sink.broadcast(&stanza, &self.all_sessions());
     }
 
-    /// Sends a message to every occupant and keeps it in the history. It
-    /// is serialized once, both to be written and to be measured for the
-    /// history's limits, and the history takes the stanza itself.
-    fn broadcast_and_keep(&mut self, env: &Env, stanza: Element, sink: &mut dyn Sink) {
+    /// Sends a message from `nick` to every occupant and keeps it in the
+    /// history. A stored room writes it into its archive with a stanza id
+    /// (XEP-0359): the reflection waits for the write, so no occupant sees
+    /// a message a power cut could take back, and the join history is on
+    /// disk. It is serialized once, to be written, measured for the
+    /// history's limits and sent; the history takes the stanza itself.
+    pub(super) fn broadcast_and_keep(
+        &mut self,
+        env: &Env,
+        mut stanza: Element,
+        nick: &str,
+        sink: &mut dyn Sink,
+    ) {
+        let room = self.jid.to_string();
+        // Only the room names its messages.
+        crate::archive::policy::strip_ids_by(&mut stanza, &self.jid);
+        let key = if self.config.persistent {
+            let key = env.archive.next_stamp(env.now);
+            crate::archive::policy::stamp_id(&mut stanza, &room, &env.archive.id(&room, key));
+            key
+        } else {
+            0
+        };
         let prepared = stanza.prepare_with_to(NS_CLIENT);
+        if key != 0 {
+            let real = self
+                .occupants
+                .get(nick)
+                .map(|o| o.bare.to_string())
+                .unwrap_or_default();
+            sink.store(MucWrite::Archive {
+                room: room.clone(),
+                record: ArchiveRecord {
+                    stamp: key,
+                    flags: 0,
+                    index: nick.to_string(),
+                    extra: real,
+                    xml: prepared.bytes_without_to().to_vec(),
+                },
+            });
+        }
         sink.broadcast_prepared(&stanza, &prepared, &self.all_sessions());
         self.history.push_sized(
             stanza,
             prepared.len_without_to(),
             env.now,
+            key,
             self.config.history_length as usize,
             super::room::MAX_HISTORY_BYTES,
         );
-        self.history_dirty = true;
+        if key != 0 && !self.config.logging {
+            // Not archived: the disk keeps the join history only.
+            let before = self.history.oldest_key().unwrap_or(key.saturating_add(1));
+            sink.store(MucWrite::ArchiveTrim { room, before });
+        }
     }
 
     /// A delay stamp that claims to come from the room is the room's to
@@ -641,26 +684,4 @@ impl Room {
             self.refresh_view(env, nick, old, sink);
         }
     }
-}
-
-/// Whether a groupchat message goes into the history: it has content (a
-/// body, a subject, an encrypted payload (XEP-0380), a chat marker
-/// (XEP-0333)) or the sender asked for it to be stored (`<store/>`), and
-/// the sender did not ask for it to stay out (XEP-0334 hints). Join history
-/// is how clients catch up on reactions and read markers too (as with
-/// Prosody).
-fn worth_keeping(stanza: &Element) -> bool {
-    const NS_HINTS: &str = "urn:xmpp:hints";
-    const NS_EME: &str = "urn:xmpp:eme:0";
-    const NS_MARKERS: &str = "urn:xmpp:chat-markers:0";
-    let content = stanza.get_child("body", NS_CLIENT).is_some()
-        || stanza.get_child("subject", NS_CLIENT).is_some()
-        || stanza.get_child("store", NS_HINTS).is_some()
-        || stanza.get_child("encryption", NS_EME).is_some()
-        || stanza
-            .children()
-            .any(|c| c.ns == NS_MARKERS && c.name != "markable");
-    let opted_out = stanza.get_child("no-store", NS_HINTS).is_some()
-        || stanza.get_child("no-permanent-store", NS_HINTS).is_some();
-    content && !opted_out
 }

@@ -12,12 +12,14 @@
 //! (persistent rooms are saved first).
 
 pub mod admin;
+mod archive;
 pub mod config;
 pub mod disco;
 mod dispatch;
 pub mod history;
 mod host;
 pub mod message;
+pub mod moderation;
 pub mod occupant;
 pub mod owner;
 pub mod presence;
@@ -245,7 +247,48 @@ impl Service {
             is_server_admin: is_admin,
             occupant_key: &self.occupant_key,
             new_id,
+            archive: &env.archive.ids,
         }
+    }
+
+    /// Runs `f` on the room `jid` (in memory) with its environment.
+    fn with_room<T>(
+        &self,
+        env: &Host,
+        jid: &Jid,
+        f: impl FnOnce(&Room, &Env) -> T,
+    ) -> Result<T, StanzaError> {
+        let rooms = self.rooms.borrow();
+        let room = rooms
+            .get(jid)
+            .ok_or_else(|| StanzaError::new(Condition::ItemNotFound))?;
+        let new_id = || env.new_id();
+        let is_admin = |j: &Jid| self.is_server_admin(j);
+        let room_env = self.env(env, env.now(), env.clock(), &is_admin, &new_id);
+        Ok(f(room, &room_env))
+    }
+
+    /// Runs `f` on the room `jid` (in memory) as one of its events: what it
+    /// emits is delivered once what it stores is on disk.
+    fn with_room_dispatch<T>(
+        &self,
+        env: &Host,
+        jid: &Jid,
+        f: impl FnOnce(&mut Room, &Env, &mut dyn room::Sink) -> T,
+    ) -> Result<T, StanzaError> {
+        let mut dispatch = self.dispatch(env, jid);
+        let out = {
+            let mut rooms = self.rooms.borrow_mut();
+            let room = rooms
+                .get_mut(jid)
+                .ok_or_else(|| StanzaError::new(Condition::ItemNotFound))?;
+            let new_id = || env.new_id();
+            let is_admin = |j: &Jid| self.is_server_admin(j);
+            let room_env = self.env(env, env.now(), env.clock(), &is_admin, &new_id);
+            f(room, &room_env, &mut dispatch)
+        };
+        self.finish(env, jid, dispatch);
+        Ok(out)
     }
 
     /// Whether a write of `room` may not be on disk yet.
@@ -396,17 +439,9 @@ impl Service {
         }
         let settings = &env.config.muc;
         let max_len = record.config.history_length.min(settings.max_history) as usize;
-        let history = match stored.history.map(|h| record::decode_history(&h)) {
-            Some(Ok(messages)) => {
-                history::History::from_stored(messages, max_len, room::MAX_HISTORY_BYTES)
-            }
-            Some(Err(e)) => {
-                log::warn!("room {jid}: history unreadable, starting empty: {e}");
-                history::History::default()
-            }
-            None => history::History::default(),
-        };
-        let room = Room::restore(jid.clone(), record, affiliations, history);
+        let (history, legacy) = archive::join_history(env, jid, stored.history, max_len);
+        let mut room = Room::restore(jid.clone(), record, affiliations, history);
+        room.legacy_history = legacy;
         log::debug!("loaded room {jid}");
         self.rooms.borrow_mut().insert(jid.clone(), room);
         Loaded::InMemory
@@ -501,7 +536,10 @@ impl Service {
             max_history: settings.max_history,
             max_occupants: settings.max_occupants,
         };
-        let room = Room::create(jid.clone(), creator, config::RoomConfig::new(&bounds), now);
+        let mut room_config = config::RoomConfig::new(&bounds);
+        // Archived once it is made persistent, unless its owner says no.
+        room_config.logging = env.config.archive.rooms_by_default;
+        let room = Room::create(jid.clone(), creator, room_config, now);
         if let Some(mark) = self.unsaved.borrow_mut().get_mut(jid) {
             // A room of that name whose removal failed: the new room's
             // first write is a whole rewrite, which removes the old one.
@@ -654,6 +692,18 @@ pub fn handle(service: &Service, env: &Host, stanza: Element, to: &Jid) {
             if let Err(e) = service.create(env, &jid, &from, now) {
                 return bounce(env, &stanza, e.with_by(jid.as_str()));
             }
+        }
+    }
+    // Archive queries and moderation read the archive, which the room
+    // (sans-I/O) does not.
+    if to.resource().is_none()
+        && Kind::of(&stanza) == Some(Kind::Iq)
+        && let Some(ns) = stanza.first_child().map(|p| p.ns.to_string())
+    {
+        match ns.as_str() {
+            crate::stanza::NS_MAM => return archive::query(service, env, &stanza, &jid),
+            moderation::NS_MODERATE => return moderation::handle(service, env, &stanza, &jid),
+            _ => {}
         }
     }
     let mut dispatch = service.dispatch(env, &jid);

@@ -171,7 +171,6 @@ impl Room {
         match (old.persistent, self.config.persistent) {
             (false, true) => {
                 self.save_everything(sink);
-                self.history_dirty = !self.history.is_empty();
             }
             (true, false) => sink.store(MucWrite::DeleteRoom {
                 room: self.jid.to_string(),

@@ -242,7 +242,7 @@ impl Room {
         if self.config.non_anonymous() {
             codes.push(100);
         }
-        if self.config.logging {
+        if self.config.archived() {
             codes.push(170);
         }
         // The others (and the user's other clients in the same nick) see

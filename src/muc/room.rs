@@ -21,7 +21,7 @@ use crate::xml::{Element, NS_CLIENT, Prepared};
 use super::config::{ConfigBounds, RoomConfig};
 use super::history::History;
 use super::occupant::Occupant;
-use super::record::{AffiliationRecord, RoomRecord, Subject, encode_history};
+use super::record::{AffiliationRecord, RoomRecord, Subject};
 use super::roles::{Affiliation, Role};
 use super::{NS_MUC_USER, NS_OCCUPANT_ID};
 
@@ -47,6 +47,8 @@ pub struct Env<'a> {
     pub occupant_key: &'a ring::hmac::Key,
     /// A fresh unique id (stanza ids, command sessions).
     pub new_id: &'a dyn Fn() -> String,
+    /// Stamps and stanza ids of archived messages (XEP-0313, XEP-0359).
+    pub archive: &'a crate::archive::ids::ArchiveIds,
 }
 
 impl Env<'_> {
@@ -147,8 +149,9 @@ pub struct Room {
     /// Real full JID -> nickname.
     pub(super) by_real: FastMap<Jid, String>,
     pub(super) history: History,
-    /// The history changed since it was loaded or last saved.
-    pub(super) history_dirty: bool,
+    /// A history saved whole by an older Perch is stored (the archive
+    /// holds it now): deleted at the room's next write.
+    pub(super) legacy_history: bool,
     iq_routes: VecDeque<IqRoute>,
     pub destroyed: bool,
 }
@@ -199,7 +202,7 @@ impl Room {
             occupants: BTreeMap::new(),
             by_real: FastMap::default(),
             history: History::default(),
-            history_dirty: false,
+            legacy_history: false,
             iq_routes: VecDeque::new(),
             destroyed: false,
         }
@@ -593,33 +596,28 @@ impl Room {
     /// write of it failed, when the disk may be behind memory. A room that
     /// is not persistent (any more) is removed from the disk.
     pub(super) fn save_again(&mut self, sink: &mut dyn Sink) {
-        sink.store(MucWrite::DeleteRoom {
-            room: self.jid.to_string(),
-        });
         if self.config.persistent {
+            // Its archive stays: each message's write stands on its own.
+            sink.store(MucWrite::ResetRoom {
+                room: self.jid.to_string(),
+            });
             self.save_everything(sink);
-            self.history_dirty = true;
-            if let Some(history) = self.take_history_write() {
-                sink.store(history);
-            }
+        } else {
+            sink.store(MucWrite::DeleteRoom {
+                room: self.jid.to_string(),
+            });
         }
     }
 
-    /// The history, stored when a persistent room leaves memory and every
-    /// [`super::HISTORY_SAVE_INTERVAL`] while occupied; `None` when there is
-    /// nothing new to store.
+    /// The removal of a history an older Perch saved whole (the archive
+    /// has the messages now), once; `None` when there is none.
     pub fn take_history_write(&mut self) -> Option<MucWrite> {
-        if !self.config.persistent || !self.history_dirty {
+        if !std::mem::take(&mut self.legacy_history) {
             return None;
         }
-        self.history_dirty = false;
         Some(MucWrite::PutHistory {
             room: self.jid.to_string(),
-            value: if self.history.is_empty() {
-                Vec::new()
-            } else {
-                encode_history(&self.history.to_stored())
-            },
+            value: Vec::new(),
         })
     }
 

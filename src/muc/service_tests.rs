@@ -273,21 +273,46 @@ fn room_creation_can_be_restricted() {
     assert!(drain(&romeo).contains("code='110'"));
 }
 
-fn stored_history(h: &Harness) -> Vec<String> {
-    let stored = h.server.store().muc_rooms().load(ROOM).expect("read");
-    let bytes = stored.and_then(|r| r.history).unwrap_or_default();
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    super::record::decode_history(&bytes)
-        .expect("decodes")
-        .iter()
-        .map(|m| m.xml.clone())
-        .collect()
+#[test]
+fn a_stored_rooms_messages_are_on_disk_before_anyone_sees_them() {
+    use crate::store::archive::{self, Kind};
+    let h = Harness::new();
+    let romeo = h.client("romeo@localhost/a");
+    join(&h, &romeo, "Romeo");
+    configure(
+        &h,
+        &romeo,
+        "<field var='muc#roomconfig_persistentroom'><value>1</value></field>",
+    );
+    h.settle();
+    drain(&romeo);
+    h.send(
+        &romeo,
+        &format!("<message xmlns='jabber:client' type='groupchat' id='m1' to='{ROOM}'>\
+                  <body>first</body><stanza-id xmlns='urn:xmpp:sid:0' by='{ROOM}' id='forged'/></message>"),
+    );
+    assert_eq!(drain(&romeo), "", "the reflection waits for the write");
+    h.settle();
+    let out = drain(&romeo);
+    let stats = archive::stats(h.server.store(), Kind::Room, ROOM).expect("stats");
+    assert_eq!(stats.count, 1);
+    let id = h.server.env().archive.ids.id(ROOM, stats.last);
+    assert!(
+        out.contains(&format!("by='{ROOM}'")) && out.contains(&id) && !out.contains("forged"),
+        "{out}"
+    );
+    let record = archive::get(h.server.store(), Kind::Room, ROOM, stats.last)
+        .expect("read")
+        .expect("archived");
+    assert_eq!(record.index, "Romeo");
+    assert_eq!(record.extra, "romeo@localhost");
+    assert!(String::from_utf8_lossy(&record.xml).contains("first"));
+    // Nothing is saved whole any more: the archive is the history.
+    assert_eq!(h.server.muc().save_changed_history(&h.server.env()), 0);
 }
 
 #[test]
-fn changed_history_of_occupied_rooms_is_saved_periodically() {
+fn a_history_saved_whole_by_an_older_perch_is_read_once_then_removed() {
     let h = Harness::new();
     let romeo = h.client("romeo@localhost/a");
     join(&h, &romeo, "Romeo");
@@ -299,43 +324,32 @@ fn changed_history_of_occupied_rooms_is_saved_periodically() {
     h.settle();
     h.send(
         &romeo,
-        &format!("<message xmlns='jabber:client' type='groupchat' id='m1' to='{ROOM}'><body>first</body></message>"),
+        &format!("<presence xmlns='jabber:client' type='unavailable' to='{ROOM}/Romeo'/>"),
     );
     h.settle();
-    assert!(stored_history(&h).is_empty(), "not saved per message");
-
+    assert_eq!(h.server.muc().loaded_rooms(), 0);
+    let old = super::record::encode_history(&[super::record::StoredMessage {
+        stamp: std::time::SystemTime::now(),
+        xml: format!(
+            "<message xmlns='jabber:client' type='groupchat' from='{ROOM}/Old'><body>from before</body></message>"
+        ),
+    }]);
+    let write = crate::store::MucWrite::PutHistory {
+        room: ROOM.to_string(),
+        value: old,
+    };
+    h.server
+        .store()
+        .write_now(crate::store::muc_write_op(vec![write]))
+        .expect("write");
+    let juliet = h.client("juliet@localhost/b");
+    join(&h, &juliet, "Juliet");
+    h.settle();
+    assert!(drain(&juliet).contains("from before"));
     assert_eq!(h.server.muc().save_changed_history(&h.server.env()), 1);
     h.settle();
-    let saved = stored_history(&h);
-    assert_eq!(saved.len(), 1, "{saved:?}");
-    assert!(saved[0].contains("first"), "{saved:?}");
-    assert_eq!(h.server.muc().loaded_rooms(), 1, "the room stays occupied");
-
-    assert_eq!(
-        h.server.muc().save_changed_history(&h.server.env()),
-        0,
-        "nothing new, nothing written"
-    );
-    drain(&romeo);
-    h.send(
-        &romeo,
-        &format!("<message xmlns='jabber:client' type='groupchat' id='m2' to='{ROOM}'><body>second</body></message>"),
-    );
-    assert_eq!(h.server.muc().save_changed_history(&h.server.env()), 1);
-    // A message sent while the checkpoint is queued waits behind it, and
-    // nothing is lost or reordered.
-    h.send(
-        &romeo,
-        &format!("<message xmlns='jabber:client' type='groupchat' id='m3' to='{ROOM}'><body>third</body></message>"),
-    );
-    h.settle();
-    let out = drain(&romeo);
-    let second = out.find("id='m2'").expect("m2 delivered");
-    let third = out.find("id='m3'").expect("m3 delivered");
-    assert!(second < third, "{out}");
-    let saved = stored_history(&h);
-    assert_eq!(saved.len(), 2, "{saved:?}");
-    assert!(saved[1].contains("second"), "{saved:?}");
+    let stored = h.server.store().muc_rooms().load(ROOM).expect("read");
+    assert!(stored.and_then(|r| r.history).is_none(), "removed");
 }
 
 #[test]

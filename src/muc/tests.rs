@@ -116,6 +116,7 @@ struct World {
     settings: MucConfig,
     admins: Vec<Jid>,
     key: ring::hmac::Key,
+    archive: crate::archive::ids::ArchiveIds,
     now: SystemTime,
     clock: Instant,
 }
@@ -150,6 +151,7 @@ impl World {
             settings,
             admins: vec![jid("root@example")],
             key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"test secret"),
+            archive: crate::archive::ids::ArchiveIds::new(b"test secret", 0),
             now,
             clock: Instant::now(),
         };
@@ -181,6 +183,7 @@ impl World {
             is_server_admin: &is_admin,
             occupant_key: &self.key,
             new_id: &new_id,
+            archive: &self.archive,
         };
         self.room.handle(&env, stanza, &from, &to, &mut rec);
         rec

@@ -22,6 +22,7 @@ pub(super) fn test_env_stub() -> Env<'static> {
         is_server_admin: &no_admin,
         occupant_key: KEY.get_or_init(|| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"k")),
         new_id: &no_id,
+        archive: Box::leak(Box::new(crate::archive::ids::ArchiveIds::new(b"k", 0))),
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::rc::Rc;
 
+use crate::archive;
 use crate::env::Env;
 use crate::im;
 use crate::jid::Jid;
@@ -34,6 +35,10 @@ pub(super) fn to_user(env: &Env, stanza: Element, to: &Jid) {
         // Subscription stanzas and probes concern the account, whatever
         // resource they name (RFC 6121 §3, §4.3).
         return im::presence::to_bare(env, stanza, &bare);
+    }
+    let mut stanza = stanza;
+    if kind == Some(Kind::Message) {
+        archive::chat::received(env, &mut stanza, &bare);
     }
     if to.resource().is_some() {
         if let Some(session) = env.session(to) {
@@ -73,6 +78,9 @@ fn to_bare_account(env: &Env, stanza: Element, bare: &Jid) {
     match Kind::of(&stanza) {
         Some(Kind::Message) => message_to_bare(env, stanza, bare),
         Some(Kind::Presence) => im::presence::to_bare(env, stanza, bare),
+        Some(Kind::Iq) if stanza.first_child().is_some_and(archive::page::is_mam) => {
+            archive::account::handle(env, stanza, bare)
+        }
         Some(Kind::Iq) => im::account::handle(env, stanza, bare),
         None => {}
     }

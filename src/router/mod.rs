@@ -13,6 +13,7 @@ pub use table::{Route, Routes, Taken};
 
 use std::rc::Rc;
 
+use crate::archive;
 use crate::env::{Env, Routing};
 use crate::im;
 use crate::jid::Jid;
@@ -39,8 +40,18 @@ pub fn from_client(env: &Env, origin: &Rc<Session>, stanza: Element, to: Option<
         // RFC 6120 §10.3: no `to` means the sender's own account.
         (_, None) => origin.jid.to_bare(),
     };
+    let mut stanza = stanza;
     if kind == Kind::Message {
-        im::carbons::copy_sent(env, origin, &stanza, &to);
+        match archive::chat::sent(env, &mut stanza, &origin.jid, &to) {
+            // The sender's other clients learn the id with their copy
+            // (XEP-0313 §5.1.1); the recipient gets its own archive's.
+            Some(id) => {
+                let mut copy = stanza.clone();
+                archive::policy::stamp_id(&mut copy, origin.jid.to_bare().as_str(), &id);
+                im::carbons::copy_sent(env, origin, &copy, &to);
+            }
+            None => im::carbons::copy_sent(env, origin, &stanza, &to),
+        }
     }
     env.deliver(stanza, &to);
 }

@@ -16,5 +16,6 @@ pub(super) fn remove_all(txn: &WriteTransaction, bare: &str) -> Result<(), Store
     super::private_xml::remove_account(txn, bare)?;
     super::roster::purge(txn, bare)?;
     super::offline::purge(txn, bare)?;
+    super::archive::remove_account(txn, bare)?;
     super::blocking::purge(txn, bare)
 }

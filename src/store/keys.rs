@@ -11,7 +11,11 @@
 //!   forbids the character), so bytewise order is the order of the pairs,
 //!   and all keys of one owner form the range [`first` 0x00, `first` 0x01);
 //! - owner and sequence number: `owner` 0x00, then the number as 8 bytes big
-//!   endian, so that key order is number order.
+//!   endian, so that key order is number order;
+//! - owner, second part and number (an index by the second part, e.g. an
+//!   archive's messages with one peer): `owner` 0x00 `second` 0x00 number,
+//!   so that one owner's keys of one second part form a range in number
+//!   order.
 //!
 //! Values: u64 as 8 bytes big endian, a pair of u64 as 16, a string as its
 //! UTF-8 bytes, nothing as no bytes.
@@ -136,6 +140,63 @@ pub(crate) fn number(table: Def, owner: &str, key: &[u8]) -> Result<u64, StoreEr
         .ok_or_else(|| corrupt(table, format!("a numbered key of {owner} is malformed")))
 }
 
+/// The key of `owner`'s record number `seq` filed under `second`.
+pub(crate) fn pair_numbered(
+    table: Def,
+    owner: &str,
+    second: &str,
+    seq: u64,
+) -> Result<Vec<u8>, StoreError> {
+    let mut key = pair(table, owner, second)?;
+    key.reserve(9);
+    key.push(SEPARATOR);
+    key.extend_from_slice(&seq.to_be_bytes());
+    Ok(key)
+}
+
+/// `owner`'s keys filed under `second` numbered from `first` up to and
+/// including `last`.
+pub(crate) fn pair_numbered_between(
+    table: Def,
+    owner: &str,
+    second: &str,
+    first: u64,
+    last: u64,
+) -> Result<KeyRange, StoreError> {
+    let start = pair_numbered(table, owner, second, first)?;
+    let end = match last.checked_add(1) {
+        Some(next) => pair_numbered(table, owner, second, next)?,
+        None => {
+            let mut end = pair(table, owner, second)?;
+            end.push(AFTER_SEPARATOR);
+            end
+        }
+    };
+    Ok(KeyRange { start, end })
+}
+
+/// The number of a key of `owner` filed under `second` (read from the
+/// range [`pair_numbered_between`] gave).
+pub(crate) fn pair_number(
+    table: Def,
+    owner: &str,
+    second: &str,
+    key: &[u8],
+) -> Result<u64, StoreError> {
+    key.strip_prefix(owner.as_bytes())
+        .and_then(|rest| rest.strip_prefix(&[SEPARATOR]))
+        .and_then(|rest| rest.strip_prefix(second.as_bytes()))
+        .and_then(|rest| rest.strip_prefix(&[SEPARATOR]))
+        .and_then(|rest| <[u8; 8]>::try_from(rest).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| {
+            corrupt(
+                table,
+                format!("a key of {owner} under {second} is malformed"),
+            )
+        })
+}
+
 pub(crate) fn u64_value(n: u64) -> [u8; 8] {
     n.to_be_bytes()
 }
@@ -248,6 +309,30 @@ mod tests {
         let all = numbered_between(T, "a@b", 0, u64::MAX).expect("range");
         assert!(keys.iter().all(|k| all.bounds().contains(&k.as_slice())));
         assert_eq!(all.end, owned_by(T, "a@b").expect("range").end);
+    }
+
+    #[test]
+    fn pair_numbered_keys_group_by_second_part() {
+        let keys: Vec<Vec<u8>> = [("a", 0u64), ("a", 7), ("a", u64::MAX), ("ab", 0), ("b", 1)]
+            .iter()
+            .map(|&(second, n)| pair_numbered(T, "o@h", second, n).expect("key"))
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        assert_eq!(pair_number(T, "o@h", "a", &keys[1]).expect("number"), 7);
+        assert!(pair_number(T, "o@h", "ab", &keys[1]).is_err());
+        assert!(pair_number(T, "o@h", "a", b"o@h\0a\0short").is_err());
+        assert!(pair_numbered(T, "o@h", "a\0", 1).is_err());
+
+        let inside = |range: &KeyRange, k: &Vec<u8>| range.bounds().contains(&k.as_slice());
+        let all_a = pair_numbered_between(T, "o@h", "a", 0, u64::MAX).expect("range");
+        assert!(keys[..3].iter().all(|k| inside(&all_a, k)));
+        assert!(!inside(&all_a, &keys[3]) && !inside(&all_a, &keys[4]));
+        let some = pair_numbered_between(T, "o@h", "a", 1, 7).expect("range");
+        assert!(!inside(&some, &keys[0]) && inside(&some, &keys[1]) && !inside(&some, &keys[2]));
+        assert!(
+            keys.iter()
+                .all(|k| inside(&owned_by(T, "o@h").expect("range"), k))
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod account_data;
 mod account_exists;
 pub mod accounts;
+pub mod archive;
 mod backup;
 pub mod blocking;
 mod commit;

@@ -5,6 +5,7 @@
 
 use redb::{ReadableTable, ReadableTableMetadata};
 
+use super::archive::{self, ArchiveRecord, Kind};
 use super::schema::{MUC_AFFILIATIONS, MUC_HISTORY, MUC_ROOMS};
 use super::{Store, StoreError, WriteOp, keys};
 
@@ -15,8 +16,14 @@ pub enum MucWrite {
         room: String,
         value: Vec<u8>,
     },
-    /// Removes the room with its affiliations and history.
+    /// Removes the room with its affiliations, history and archive.
     DeleteRoom {
+        room: String,
+    },
+    /// Removes the room's configuration and affiliations (and an old
+    /// history saved whole) but not its archive: the first step of writing
+    /// a room again whole after a failed write.
+    ResetRoom {
         room: String,
     },
     PutAffiliation {
@@ -31,6 +38,26 @@ pub enum MucWrite {
     PutHistory {
         room: String,
         value: Vec<u8>,
+    },
+    /// Appends a message to the room's archive.
+    Archive {
+        room: String,
+        record: ArchiveRecord,
+    },
+    /// Replaces the flags and stanza of the archived message `stamp` (a
+    /// retraction's or moderation's tombstone), keeping its nick and real
+    /// JID; nothing if it is gone.
+    ArchiveReplace {
+        room: String,
+        stamp: u64,
+        flags: u8,
+        xml: Vec<u8>,
+    },
+    /// Deletes the room's archived messages with stamps below `before` (a
+    /// room that keeps only its recent history).
+    ArchiveTrim {
+        room: String,
+        before: u64,
     },
 }
 
@@ -52,6 +79,15 @@ pub fn write_op(writes: Vec<MucWrite>) -> WriteOp {
     })
 }
 
+/// Removes what is stored of `room` but its archive.
+fn reset(txn: &redb::WriteTransaction, room: &str) -> Result<(), StoreError> {
+    txn.open_table(MUC_ROOMS)?.remove(keys::single(room))?;
+    txn.open_table(MUC_HISTORY)?.remove(keys::single(room))?;
+    let range = keys::owned_by(MUC_AFFILIATIONS, room)?;
+    super::remove_range(&mut txn.open_table(MUC_AFFILIATIONS)?, &range)?;
+    Ok(())
+}
+
 fn apply(txn: &redb::WriteTransaction, write: &MucWrite) -> Result<(), StoreError> {
     match write {
         MucWrite::PutRoom { room, value } => {
@@ -59,11 +95,10 @@ fn apply(txn: &redb::WriteTransaction, write: &MucWrite) -> Result<(), StoreErro
                 .insert(keys::single(room), value.as_slice())?;
         }
         MucWrite::DeleteRoom { room } => {
-            txn.open_table(MUC_ROOMS)?.remove(keys::single(room))?;
-            txn.open_table(MUC_HISTORY)?.remove(keys::single(room))?;
-            let range = keys::owned_by(MUC_AFFILIATIONS, room)?;
-            super::remove_range(&mut txn.open_table(MUC_AFFILIATIONS)?, &range)?;
+            reset(txn, room)?;
+            archive::purge(txn, Kind::Room, room)?;
         }
+        MucWrite::ResetRoom { room } => reset(txn, room)?,
         MucWrite::PutAffiliation { room, user, value } => {
             let key = keys::pair(MUC_AFFILIATIONS, room, user)?;
             txn.open_table(MUC_AFFILIATIONS)?
@@ -80,6 +115,18 @@ fn apply(txn: &redb::WriteTransaction, write: &MucWrite) -> Result<(), StoreErro
             } else {
                 table.insert(keys::single(room), value.as_slice())?;
             }
+        }
+        MucWrite::Archive { room, record } => archive::append(txn, Kind::Room, room, record)?,
+        MucWrite::ArchiveReplace {
+            room,
+            stamp,
+            flags,
+            xml,
+        } => archive::replace(txn, Kind::Room, room, *stamp, *flags, xml)?,
+        MucWrite::ArchiveTrim { room, before } => {
+            // Unbounded, unlike expiry: called as messages arrive, it
+            // finds only the few that fell out of the kept history.
+            archive::delete_before(txn, Kind::Room, room, *before, usize::MAX)?;
         }
     }
     Ok(())

@@ -91,6 +91,36 @@ pub(crate) const BLOCKLIST: Def = TableDefinition::new("blocklist");
 /// older than this table get it at the first save.
 pub(crate) const SAVED_SESSIONS: Def = TableDefinition::new("saved_sessions");
 
+/// Message archives (XEP-0313), one set of tables for accounts and one for
+/// rooms (`store::archive`); files older than these tables get them at the
+/// first archived message, and reads treat a missing table as empty.
+///
+/// Owner (the account's or the room's bare JID) 0x00 stamp (microseconds
+/// since the Unix epoch, 8 bytes big endian, unique per archive) -> flags
+/// (1 byte: bit 0 outgoing, bit 1 tombstone), u16 big endian length and
+/// the index string (the peer's bare JID; a room: the sender's nick), u16
+/// big endian length and the extra string (a room: the sender's real JID;
+/// else empty), then the stanza serialized as UTF-8 XML in `jabber:client`.
+pub(crate) const ARCHIVE_USER_MESSAGES: Def = TableDefinition::new("archive_user_messages");
+/// Owner 0x00 index string 0x00 stamp (8 bytes big endian) -> nothing: the
+/// messages of [`ARCHIVE_USER_MESSAGES`] by peer, so that "the newest with
+/// X" is one range scan.
+pub(crate) const ARCHIVE_USER_WITH: Def = TableDefinition::new("archive_user_with");
+/// Owner -> message count, sum of the lengths of its values in
+/// [`ARCHIVE_USER_MESSAGES`], stamps of the oldest and of the newest
+/// message: 4 x 8 bytes big endian, written with every change of the
+/// archive. No row: no message.
+pub(crate) const ARCHIVE_USER_STATS: Def = TableDefinition::new("archive_user_stats");
+/// As [`ARCHIVE_USER_MESSAGES`], for rooms.
+pub(crate) const ARCHIVE_ROOM_MESSAGES: Def = TableDefinition::new("archive_room_messages");
+/// As [`ARCHIVE_USER_WITH`], for rooms (index: the sender's nick).
+pub(crate) const ARCHIVE_ROOM_WITH: Def = TableDefinition::new("archive_room_with");
+/// As [`ARCHIVE_USER_STATS`], for rooms.
+pub(crate) const ARCHIVE_ROOM_STATS: Def = TableDefinition::new("archive_room_stats");
+/// Account bare JID -> its archiving preferences, as `archive::prefs`
+/// encodes them. No row: the server's default.
+pub(crate) const ARCHIVE_PREFS: Def = TableDefinition::new("archive_prefs");
+
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
 /// Every table of the schema, for `perch backup`: a table created in
@@ -115,6 +145,13 @@ pub(crate) const TABLES: &[&dyn super::backup::CopyTable] = &[
     &MUC_ROOMS,
     &MUC_AFFILIATIONS,
     &MUC_HISTORY,
+    &ARCHIVE_USER_MESSAGES,
+    &ARCHIVE_USER_WITH,
+    &ARCHIVE_USER_STATS,
+    &ARCHIVE_ROOM_MESSAGES,
+    &ARCHIVE_ROOM_WITH,
+    &ARCHIVE_ROOM_STATS,
+    &ARCHIVE_PREFS,
 ];
 
 /// What `migrate` found and did.
@@ -194,6 +231,13 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<Migration, StoreError> {
                 OFFLINE_MESSAGES,
                 BLOCKLIST,
                 SAVED_SESSIONS,
+                ARCHIVE_USER_MESSAGES,
+                ARCHIVE_USER_WITH,
+                ARCHIVE_USER_STATS,
+                ARCHIVE_ROOM_MESSAGES,
+                ARCHIVE_ROOM_WITH,
+                ARCHIVE_ROOM_STATS,
+                ARCHIVE_PREFS,
             ] {
                 txn.open_table(table)?;
             }

@@ -733,7 +733,15 @@ impl C2sStream {
             return;
         };
         match stanza::check_client_stanza(&mut el, kind, jid) {
-            Ok(to) => actions.push(Action::Route { stanza: el, to }),
+            Ok(to) => {
+                // RFC 6120 §4.7.4: a message keeps the language of the
+                // stream it was written in, wherever it is delivered or
+                // archived.
+                if kind == Kind::Message && el.attr("xml:lang").is_none() {
+                    el.set_attr("xml:lang", self.lang.as_str());
+                }
+                actions.push(Action::Route { stanza: el, to })
+            }
             Err(Invalid::Drop) => {}
             Err(Invalid::Reply(error)) => {
                 if let Some(mut reply) = stanza::error_reply(&el, &error) {

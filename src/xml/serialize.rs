@@ -57,6 +57,11 @@ impl Prepared {
         self.bytes.len()
     }
 
+    /// The serialized element without a `to` attribute.
+    pub fn bytes_without_to(&self) -> &[u8] {
+        &self.bytes
+    }
+
     pub fn to_bytes_with_to(&self, to: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes.len() + to.len() + 6);
         self.write_with_to(to, &mut out);
