@@ -145,7 +145,26 @@ for d in DIRS:
                 save("forms", form.encode())
         for jid in re.findall(r"jid:\s*(\S+)", text):
             save("jid", jid.encode())
+        for s in stanzas:
+            for q in re.findall(r"<(?:query|prefs) xmlns=.urn:xmpp:mam:2.*?</(?:query|prefs)>", s, re.S):
+                save("mam_query", q.encode())
         count += 1
+
+
+# Archive queries (XEP-0313) as the XEP shows them, for mam_query.
+MAM_FORM = ("<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'>"
+            "<value>urn:xmpp:mam:2</value></field>{}</x>")
+for fields in (
+    "<field var='with'><value>juliet@capulet.lit</value></field>",
+    "<field var='start'><value>2010-06-07T00:00:00Z</value></field>"
+    "<field var='end'><value>2010-07-07T13:23:54Z</value></field>",
+    "<field var='ids'><value>28482-98726-73623</value><value>09af3-cc343-b409f</value></field>",
+    "<field var='after-id'><value>x</value></field><field var='before-id'><value>y</value></field>",
+):
+    for rsm in ("", "<set xmlns='http://jabber.org/protocol/rsm'><max>10</max><after>a</after></set>",
+                "<set xmlns='http://jabber.org/protocol/rsm'><max>0</max><before/></set>"):
+        save("mam_query", f"<query xmlns='urn:xmpp:mam:2' queryid='f27'>{MAM_FORM.format(fields)}{rsm}<flip-page/></query>".encode())
+save("mam_query", b"<prefs xmlns='urn:xmpp:mam:2' default='roster'><always><jid>romeo@montague.lit</jid></always><never><jid>montague@montague.lit</jid></never></prefs>")
 
 
 # The muc_room target's input is a tape of small choices (see

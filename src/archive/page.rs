@@ -46,22 +46,29 @@ pub fn answer(env: &Env, iq: &Element, query: &Query, target: &Target) -> Result
         .and_then(|f| Jid::parse(f).ok())
         .ok_or_else(|| StanzaError::new(Condition::BadRequest))?;
     let page = run(env, query, target)?;
-    let mut records = page.records;
-    if query.flip_page {
-        records.reverse();
-    }
     let owner = target.owner.as_str();
-    let ids: Vec<String> = records
+    let mut results: Vec<(&ArchiveRecord, String)> = page
+        .records
         .iter()
-        .map(|r| env.archive.ids.id(owner, r.stamp))
+        .map(|r| (r, env.archive.ids.id(owner, r.stamp)))
         .collect();
-    for (record, id) in records.iter().zip(&ids) {
+    // `<first/>` and `<last/>` stay the oldest and the newest of the page
+    // (see `Query::flip_page`), whatever order the results go out in.
+    let set = ResultSet {
+        first: results.first().map(|(_, id)| id.clone()),
+        last: results.last().map(|(_, id)| id.clone()),
+        count: page.count,
+    };
+    if query.flip_page {
+        results.reverse();
+    }
+    for (record, id) in &results {
         let Some(message) = stored_message(record, target) else {
             continue;
         };
         let result = super::query::result_wrapper(
             query.query_id.as_deref(),
-            id,
+            id.as_str(),
             ids::time_of(record.stamp),
             message,
         );
@@ -71,11 +78,6 @@ pub fn answer(env: &Env, iq: &Element, query: &Query, target: &Target) -> Result
         }
         send(env, wrapper.with_child(result), &requester);
     }
-    let set = ResultSet {
-        first: ids.first().cloned(),
-        last: ids.last().cloned(),
-        count: page.count,
-    };
     let mut reply = crate::stanza::iq_result(iq);
     reply.push_child(super::query::fin(page.complete, &set));
     send(env, reply, &requester);

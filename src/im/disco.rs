@@ -90,6 +90,15 @@ pub fn account_info(owner_asking: bool, node: Option<&str>) -> Result<Element, S
         for f in ACCOUNT_FEATURES {
             query.push_child(feature(f));
         }
+        // The account's archive (XEP-0313 §7) and its stanza ids
+        // (XEP-0359 §6), answered at the bare JID by `archive::account`.
+        for f in [
+            crate::stanza::NS_MAM,
+            "urn:xmpp:mam:2#extended",
+            crate::stanza::NS_SID,
+        ] {
+            query.push_child(feature(f));
+        }
     }
     Ok(query)
 }

@@ -46,9 +46,12 @@ pub fn from_client(env: &Env, origin: &Rc<Session>, stanza: Element, to: Option<
             // The sender's other clients learn the id with their copy
             // (XEP-0313 §5.1.1); the recipient gets its own archive's.
             Some(id) => {
-                let mut copy = stanza.clone();
-                archive::policy::stamp_id(&mut copy, origin.jid.to_bare().as_str(), &id);
-                im::carbons::copy_sent(env, origin, &copy, &to);
+                let owner = origin.jid.to_bare();
+                if env.any_session_of(&owner, |s| s.id != origin.id && s.im.carbons.get()) {
+                    let mut copy = stanza.clone();
+                    archive::policy::stamp_id(&mut copy, owner.as_str(), &id);
+                    im::carbons::copy_sent(env, origin, &copy, &to);
+                }
             }
             None => im::carbons::copy_sent(env, origin, &stanza, &to),
         }
