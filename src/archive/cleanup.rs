@@ -217,4 +217,77 @@ mod tests {
         assert_eq!(jobs.len(), 3);
         assert!(jobs.iter().all(|j| j.expire_before.is_none()));
     }
+
+    fn record(stamp: u64, body_len: usize) -> archive::ArchiveRecord {
+        archive::ArchiveRecord {
+            stamp,
+            flags: 0,
+            index: "juliet@localhost".into(),
+            extra: String::new(),
+            xml: format!("<message><body>{}</body></message>", "x".repeat(body_len)).into_bytes(),
+        }
+    }
+
+    #[test]
+    fn a_pass_removes_expired_messages_in_batches_and_trims_to_the_cap() {
+        let world = crate::testing::world::World::new(
+            &["romeo@localhost", "juliet@localhost"],
+            "[archive]\nexpires = \"30d\"\nmax_mib_per_account = 1\n",
+        );
+        let store = world.server.store();
+        let now = ids::micros(SystemTime::now());
+        let day = DAY * 1_000_000;
+        // Romeo: 1 200 messages older than 30 days (more than two batches)
+        // and 10 recent ones; Juliet: recent, but 3 MiB of them.
+        let mut records: Vec<(&str, archive::ArchiveRecord)> = Vec::new();
+        for n in 0..1_200u64 {
+            records.push(("romeo@localhost", record(now - 40 * day + n, 10)));
+        }
+        for n in 0..10u64 {
+            records.push(("romeo@localhost", record(now - day + n, 10)));
+        }
+        for n in 0..300u64 {
+            records.push(("juliet@localhost", record(now - day + n, 10_000)));
+        }
+        let records: Vec<(String, archive::ArchiveRecord)> = records
+            .into_iter()
+            .map(|(o, r)| (o.to_string(), r))
+            .collect();
+        store
+            .write_now(Box::new(move |txn| {
+                for (owner, r) in &records {
+                    archive::append(txn, Kind::User, owner, r)?;
+                }
+                Ok(())
+            }))
+            .expect("append");
+        let preview =
+            preview(store, &world.server.config().archive, SystemTime::now()).expect("preview");
+        let romeo = preview
+            .iter()
+            .find(|(j, _)| j.owner == "romeo@localhost")
+            .expect("romeo");
+        assert_eq!(romeo.1, 1_200);
+        assert_eq!(
+            archive::stats(store, Kind::User, "romeo@localhost")
+                .expect("stats")
+                .count,
+            1_210,
+            "a preview removes nothing"
+        );
+        let removed = world.block_on(pass(&world.server)).expect("pass");
+        assert_eq!(removed.archives, 2);
+        let romeo = archive::stats(store, Kind::User, "romeo@localhost").expect("stats");
+        assert_eq!(romeo.count, 10);
+        assert!(romeo.first >= now - day);
+        let juliet = archive::stats(store, Kind::User, "juliet@localhost").expect("stats");
+        assert!(juliet.bytes <= 1 << 20, "{juliet:?}");
+        assert!(juliet.count > 50, "only the oldest go: {juliet:?}");
+        assert_eq!(removed.messages, 1_200 + (300 - juliet.count));
+        // A second pass has nothing to do.
+        assert_eq!(
+            world.block_on(pass(&world.server)).expect("pass"),
+            Removed::default()
+        );
+    }
 }
