@@ -39,16 +39,17 @@ fn answer(env: &Env, iq: &Element, account: &Jid) -> Result<(), StanzaError> {
         ("query", "set") => {
             let limits = &env.config.archive;
             let parsed = query::parse(payload, limits.page_default, limits.page_max)?;
-            if let Some(session) = requester.as_ref().and_then(|r| env.session(r)) {
-                // It caught up from the archive: see `im::offline`.
-                session.im.archive_queried.set(true);
-            }
             let target = Target {
                 kind: Kind::User,
                 owner: account,
                 show_real_jids: false,
             };
-            page::answer(env, iq, &parsed, &target)
+            let caught_up = page::answer(env, iq, &parsed, &target)?;
+            if caught_up && let Some(session) = requester.as_ref().and_then(|r| env.session(r)) {
+                // It has the archived offline messages: see `im::offline`.
+                session.im.archive_queried.set(true);
+            }
+            Ok(())
         }
         ("prefs", "get") => {
             let prefs = env

@@ -25,8 +25,9 @@ pub fn sent(env: &Env, stanza: &mut Element, sender: &Jid, to: &Jid) -> Option<S
     let owner = sender.to_bare();
     policy::strip_ids_by(stanza, &owner);
     let peer = to.to_bare();
-    if peer == owner
-        || env.is_muc_host(peer.domain())
+    // A note to self is archived here, once (XEP-0313 §6.1.1), under the
+    // account's own JID.
+    if env.is_muc_host(peer.domain())
         || !policy::is_archivable_chat(stanza)
         || !archives(env, &owner, &peer)
     {

@@ -39,8 +39,15 @@ pub struct Page {
 }
 
 /// Answers the iq `iq` (a `<query/>` parsed as `query`) from `target`'s
-/// archive, or says why not.
-pub fn answer(env: &Env, iq: &Element, query: &Query, target: &Target) -> Result<(), StanzaError> {
+/// archive, or says why not. Returns whether the requester now has every
+/// message archived so far: the query was not narrowed (by correspondent,
+/// end or ids) and its page reached the newest message.
+pub fn answer(
+    env: &Env,
+    iq: &Element,
+    query: &Query,
+    target: &Target,
+) -> Result<bool, StanzaError> {
     let requester = iq
         .attr("from")
         .and_then(|f| Jid::parse(f).ok())
@@ -81,7 +88,12 @@ pub fn answer(env: &Env, iq: &Element, query: &Query, target: &Target) -> Result
     let mut reply = crate::stanza::iq_result(iq);
     reply.push_child(super::query::fin(page.complete, &set));
     send(env, reply, &requester);
-    Ok(())
+    let forward = matches!(query.page.position, Position::First | Position::After(_));
+    let whole = query.with.is_none()
+        && query.end.is_none()
+        && query.before_id.is_none()
+        && query.ids.is_empty();
+    Ok(whole && forward && page.complete && query.page.max > 0)
 }
 
 /// Finds the page `query` asks for.

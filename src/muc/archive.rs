@@ -88,7 +88,7 @@ fn answer(
                 owner: jid,
                 show_real_jids,
             };
-            crate::archive::page::answer(env, iq, &parsed, &target)
+            crate::archive::page::answer(env, iq, &parsed, &target).map(drop)
         }
         ("metadata", "get") => reply(crate::archive::account::metadata_of(env, Kind::Room, jid)?),
         _ => Err(StanzaError::new(Condition::FeatureNotImplemented)),

@@ -99,6 +99,10 @@ impl Room {
         stanza.remove_attr("to");
         stanza.set_attr("from", self.occupant_jid(&nick));
         self.strip_forged_delay(&mut stanza);
+        // What the room says about an occupant (a real JID, a role) is the
+        // room's to say: one the sender put in would be reflected and
+        // archived as if the room had (XEP-0313 §8.4).
+        stanza.remove_children_where(|c| c.is("x", NS_MUC_USER));
         if stanza.attr("id").is_none() {
             stanza.set_attr("id", (env.new_id)());
         }

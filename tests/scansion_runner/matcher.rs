@@ -94,7 +94,26 @@ fn match_elem(
 
     let want = e.text();
     let got = r.text();
-    if (strict || !want.trim().is_empty()) && want.trim() != got.trim() {
+    let text_capture = want
+        .trim()
+        .strip_prefix(CAPTURE_PREFIX)
+        .and_then(|s| s.strip_suffix('}'))
+        .map(str::to_string);
+    if let Some(name) = text_capture {
+        let got = got.trim().to_string();
+        match caps.get(&name) {
+            Some(known) if *known != got => {
+                return Err(format!(
+                    "{}: text {got:?} differs from capture {name}='{known}'",
+                    here()
+                ));
+            }
+            Some(_) => {}
+            None => {
+                caps.insert(name, got);
+            }
+        }
+    } else if (strict || !want.trim().is_empty()) && want.trim() != got.trim() {
         return Err(format!(
             "{}: has text {:?}, expected {:?}",
             here(),

@@ -25,6 +25,10 @@
 //!   arrives within 1 s (stanzas left over from earlier steps count);
 //! - a send waits 100 ms when the previous action was another client's.
 //!
+//! Captures (Perch extensions): `{scansion:capture:NAME}` as the whole text
+//! of an expected element captures (or compares) that text, and in a
+//! `sends` block it is replaced by the captured value.
+//!
 //! Server configuration per script (a Perch extension, invisible to other
 //! runners because the lines are comments): every line
 //! `# perch-config: <TOML line>` is appended, in order, to the suite's

@@ -207,6 +207,7 @@ impl Player<'_> {
             }
             Action::Sends(block) => {
                 let text = self.substitute(&block.text)?;
+                let text = self.substitute_captures(&text)?;
                 let elems = script::parse_block(&text, block.first_line).map_err(|e| {
                     StepError::new(format!("malformed XML after substitution: {e}"))
                 })?;
@@ -302,6 +303,31 @@ impl Player<'_> {
                 }
             }
         }
+    }
+
+    /// A Perch extension: `{scansion:capture:NAME}` in a `sends` block is
+    /// replaced by the value captured under NAME, so a script can send back
+    /// an id the server gave (an archive id to page from, a message to
+    /// retract).
+    fn substitute_captures(&self, text: &str) -> Result<String, StepError> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("{scansion:capture:") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + "{scansion:capture:".len()..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| StepError::new("unterminated capture".to_string()))?;
+            let name = &after[..end];
+            let value = self
+                .captures
+                .get(name)
+                .ok_or_else(|| StepError::new(format!("nothing captured as {name}")))?;
+            out.push_str(&super::tree::escape(value));
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
     }
 
     fn substitute(&self, text: &str) -> Result<String, StepError> {
