@@ -1,6 +1,6 @@
-//! Account and room administration shared by the CLI and the admin socket,
-//! so that `perch user …` and `perch room …` behave the same whether or not
-//! the server is running.
+//! Account, room and archive administration shared by the CLI and the
+//! admin socket, so that `perch user …`, `perch room …` and `perch archive
+//! …` behave the same whether or not the server is running.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -43,6 +43,13 @@ pub enum Command {
     RoomDestroy {
         jid: String,
         reason: Option<String>,
+    },
+    /// Every message archive's size and dates (`crate::archive::admin`).
+    ArchiveStats,
+    /// Removes what the retention settings no longer keep; with `dry_run`
+    /// only says what that would be.
+    ArchiveExpire {
+        dry_run: bool,
     },
     /// A consistent copy of the database into the file that travels with
     /// the request over the admin socket (SCM_RIGHTS), so the server writes
@@ -176,7 +183,11 @@ pub fn validate(cmd: &Command, hosts: &[String]) -> Result<(), AdminError> {
         Command::UserList { domain: Some(d) } => Jid::parse(d)
             .map(|_| ())
             .map_err(|e| AdminError::BadJid(d.clone(), e.to_string())),
-        Command::UserList { domain: None } | Command::RoomList | Command::Backup => Ok(()),
+        Command::UserList { domain: None }
+        | Command::RoomList
+        | Command::Backup
+        | Command::ArchiveStats
+        | Command::ArchiveExpire { .. } => Ok(()),
         Command::RoomDestroy { jid, reason } => {
             room_jid(jid)?;
             reason.as_deref().map_or(Ok(()), check_reason)
@@ -346,6 +357,10 @@ pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, Admi
             store.muc_rooms().delete(jid.as_str()).await?;
             Ok(vec![format!("destroyed {jid}")])
         }
+        Command::ArchiveStats => Ok(crate::archive::admin::stats(store, store.path())?),
+        Command::ArchiveExpire { dry_run } => {
+            Ok(crate::archive::admin::expire(server, *dry_run).await?)
+        }
         Command::Backup => Err(AdminError::Protocol(
             "a backup needs its target file passed along".to_string(),
         )),
@@ -369,6 +384,16 @@ pub fn log_line(cmd: &Command, lines: &[String]) -> Option<String> {
         Command::UserList { domain: None } => Some(count("user list")),
         Command::UserList { domain: Some(d) } => Some(count(&format!("user list {d}"))),
         Command::RoomList => Some(count("room list")),
+        // The totals: one line per archive would flood the log.
+        Command::ArchiveStats => Some(format!(
+            "archive stats: {}",
+            lines.iter().rev().nth(1).map_or("", String::as_str)
+        )),
+        Command::ArchiveExpire { dry_run } => Some(format!(
+            "archive expire{}: {}",
+            if *dry_run { " --dry-run" } else { "" },
+            lines.last().map_or("", String::as_str)
+        )),
         _ => Some(lines.join("; ")),
     }
 }
@@ -388,12 +413,14 @@ async fn derive(password: &str) -> Result<Credentials, AdminError> {
 //   user-add / jid / password [/ reuse-deleted] | user-del / jid
 //   | user-passwd / jid / password | user-check / jid / add|reuse-deleted|change
 //   | user-list [/ domain] | room-list | room-destroy / jid [/ reason]
+//   | archive-stats | archive-expire [/ dry-run]
 //   | backup (with the target file's descriptor)
 // The answer is `ok`, `invalid: …` (the request was at fault) or
 // `error: …` on the first line, then result lines,
 // then the server closes the connection.
 
 const REUSE_DELETED: &str = "reuse-deleted";
+const DRY_RUN: &str = "dry-run";
 
 pub fn encode_request(cmd: &Command) -> String {
     let fields: Vec<&str> = match cmd {
@@ -432,6 +459,9 @@ pub fn encode_request(cmd: &Command) -> String {
             Some(r) => vec!["room-destroy", jid, r],
             None => vec!["room-destroy", jid],
         },
+        Command::ArchiveStats => vec!["archive-stats"],
+        Command::ArchiveExpire { dry_run: false } => vec!["archive-expire"],
+        Command::ArchiveExpire { dry_run: true } => vec!["archive-expire", DRY_RUN],
         Command::Backup => vec!["backup"],
     };
     let mut out = fields.join("\n");
@@ -490,6 +520,18 @@ pub fn decode_request(text: &str) -> Result<Command, AdminError> {
         Some("room-destroy") => Ok(Command::RoomDestroy {
             jid: field(1)?,
             reason: fields.get(2).map(|s| s.to_string()),
+        }),
+        Some("archive-stats") => Ok(Command::ArchiveStats),
+        Some("archive-expire") => Ok(Command::ArchiveExpire {
+            dry_run: match fields.get(1).copied() {
+                None => false,
+                Some(DRY_RUN) => true,
+                Some(other) => {
+                    return Err(AdminError::Protocol(format!(
+                        "unknown archive-expire flag '{other}'"
+                    )));
+                }
+            },
         }),
         Some("backup") => Ok(Command::Backup),
         Some(other) => Err(AdminError::Protocol(format!("unknown command '{other}'"))),
@@ -563,6 +605,9 @@ mod tests {
                 jid: "r@muc".into(),
                 reason: Some("Moving out".into()),
             },
+            Command::ArchiveStats,
+            Command::ArchiveExpire { dry_run: false },
+            Command::ArchiveExpire { dry_run: true },
             Command::Backup,
         ];
         for cmd in cmds {
@@ -572,6 +617,7 @@ mod tests {
         assert!(decode_request("user-add\na@b\n\n").is_err());
         assert!(decode_request("user-add\na@b\npw\nsudo\n\n").is_err());
         assert!(decode_request("user-check\na@b\nmaybe\n\n").is_err());
+        assert!(decode_request("archive-expire\nnow\n\n").is_err());
     }
 
     #[test]

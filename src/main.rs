@@ -1,5 +1,5 @@
 //! The `perch` command: run the server, check a configuration, manage
-//! accounts and chat rooms.
+//! accounts, chat rooms and message archives.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,7 +32,7 @@ const SYSTEM_CONFIG: &str = "/etc/perch/perch.toml";
 /// certificate created on first start. Start the server before adding
 /// accounts: other commands never create a database.
 #[argh(
-    example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch room list\nperch backup /var/backups/perch.redb\nperch check --config /etc/perch/perch.toml",
+    example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch room list\nperch archive stats\nperch backup /var/backups/perch.redb\nperch check --config /etc/perch/perch.toml",
     note = "perch --version prints the version.\nThe configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd), /etc/perch/perch.toml; otherwise\nbuilt-in defaults apply. See perch.example.toml for every key.",
     error_code(1, "an error while running (a port in use, an unreadable file, ...)"),
     error_code(2, "the configuration or an argument is invalid"),
@@ -54,6 +54,7 @@ enum Sub {
     Check(CheckCmd),
     User(UserCmd),
     Room(RoomCmd),
+    Archive(ArchiveCmd),
     Backup(BackupCmd),
     Export(ExportCmd),
     Import(ImportCmd),
@@ -98,8 +99,9 @@ struct BackupCmd {
 #[derive(FromArgs)]
 /// Export all accounts in the XEP-0227 portable format (the one Prosody and
 /// ejabberd use), one file per account, into a new or empty directory.
-/// Works while the server runs. The files hold password hashes: keep them
-/// private.
+/// Works while the server runs. Each account's message archive is included;
+/// chat rooms and their archives are not (XEP-0227 has no format for
+/// rooms). The files hold password hashes: keep them private.
 #[argh(subcommand, name = "export", example = "perch export ./perch-export")]
 struct ExportCmd {
     /// the directory to write
@@ -113,7 +115,8 @@ struct ExportCmd {
 #[derive(FromArgs)]
 /// Import accounts from XEP-0227 files (a directory or one file), e.g. from
 /// Prosody or ejabberd. Stop the server first. Existing accounts are left
-/// unchanged.
+/// unchanged. Archived messages get new ids (they derive from this
+/// server's secret) and then follow the [archive] retention settings.
 #[argh(subcommand, name = "import", example = "perch import ./prosody-export")]
 struct ImportCmd {
     /// a directory of XEP-0227 files, or one <server-data/> file
@@ -250,6 +253,57 @@ struct RoomDestroy {
     config: Option<PathBuf>,
 }
 
+#[derive(FromArgs)]
+/// Message archives of accounts and chat rooms: sizes and expiry (works
+/// while the server runs).
+#[argh(
+    subcommand,
+    name = "archive",
+    example = "perch archive stats\nperch archive expire --dry-run",
+    note = "The archives (XEP-0313) keep what the retention settings of the\nconfiguration allow: [archive] expires and max_mib_per_account for\naccounts, room_expires and max_mib_per_room for rooms. The server removes\nthe rest by itself every cleanup_interval_secs; `perch archive expire`\ndoes it at once, and with --dry-run shows what that would remove."
+)]
+struct ArchiveCmd {
+    #[argh(subcommand)]
+    action: ArchiveAction,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum ArchiveAction {
+    Stats(ArchiveStats),
+    Expire(ArchiveExpire),
+}
+
+#[derive(FromArgs)]
+/// One line per archive, accounts then rooms: its address, messages, size
+/// and the times (UTC) of its oldest and newest message; then the totals
+/// and the size of the database file.
+#[argh(subcommand, name = "stats")]
+struct ArchiveStats {
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Remove the archived messages older than [archive] expires (accounts) or
+/// room_expires (rooms), then the oldest of each archive still over
+/// max_mib_per_account or max_mib_per_room; prints per archive how many,
+/// and the total.
+#[argh(
+    subcommand,
+    name = "expire",
+    example = "perch archive expire --dry-run\nperch archive expire -c /etc/perch/perch.toml"
+)]
+struct ArchiveExpire {
+    /// only count what would be removed; nothing is changed
+    #[argh(switch)]
+    dry_run: bool,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     // The database, keys, backups and exports hold secrets: everything
     // created from here on is owner-only.
@@ -268,6 +322,7 @@ fn main() -> ExitCode {
         Sub::Check(cmd) => check(cmd.config.as_deref()),
         Sub::User(cmd) => user(cmd.action),
         Sub::Room(cmd) => room(cmd.action),
+        Sub::Archive(cmd) => archive(cmd.action),
         Sub::Backup(cmd) => backup(cmd),
         Sub::Export(cmd) => export(cmd),
         Sub::Import(cmd) => import(cmd),
@@ -570,14 +625,28 @@ fn room(action: RoomAction) -> ExitCode {
             },
         ),
     };
-    let config = match load_config(config_file.as_deref()) {
+    admin_command(config_file.as_deref(), &cmd)
+}
+
+fn archive(action: ArchiveAction) -> ExitCode {
+    let (config_file, cmd) = match action {
+        ArchiveAction::Stats(a) => (a.config, Command::ArchiveStats),
+        ArchiveAction::Expire(a) => (a.config, Command::ArchiveExpire { dry_run: a.dry_run }),
+    };
+    admin_command(config_file.as_deref(), &cmd)
+}
+
+/// Runs an admin command that needs no more than the configuration:
+/// through the running server, else on the database file.
+fn admin_command(config_file: Option<&Path>, cmd: &Command) -> ExitCode {
+    let config = match load_config(config_file) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Err(code) = require_data(&config, config_file.as_deref()) {
+    if let Err(code) = require_data(&config, config_file) {
         return code;
     }
-    report(run_admin(&config, &cmd))
+    report(run_admin(&config, cmd))
 }
 
 /// How `perch user add` and `perch user passwd` get their password.

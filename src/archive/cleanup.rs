@@ -87,17 +87,26 @@ pub async fn run(server: Rc<Server>) {
 
 /// One pass over every archive.
 pub async fn pass(server: &Server) -> Result<Removed, StoreError> {
+    let each = pass_each(server).await?;
+    Ok(Removed {
+        archives: each.len(),
+        messages: each.iter().map(|(_, n)| n).sum(),
+    })
+}
+
+/// One pass over every archive (accounts, then rooms), saying what each
+/// archive that needed it lost (`perch archive expire`).
+pub async fn pass_each(server: &Server) -> Result<Vec<(Job, u64)>, StoreError> {
     let store = server.store();
     let config = &server.config().archive;
-    let mut removed = Removed::default();
+    let mut removed = Vec::new();
     for kind in [Kind::User, Kind::Room] {
         let all = archive::all_stats(store, kind)?;
         for job in plan(config, kind, &all, SystemTime::now()) {
             let before = archive::stats(store, kind, &job.owner)?.count;
             carry_out(server, &job).await?;
             let after = archive::stats(store, kind, &job.owner)?.count;
-            removed.archives += 1;
-            removed.messages += before.saturating_sub(after);
+            removed.push((job, before.saturating_sub(after)));
         }
     }
     Ok(removed)
@@ -128,10 +137,22 @@ async fn carry_out(server: &Server, job: &Job) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// What a pass would remove now, without removing anything (`perch
-/// archive expire --dry-run`): per archive, the messages past expiry
-/// (counted) and, for one over its cap, an estimate of those beyond it.
+/// What a pass would remove now, without removing anything: per archive
+/// that needs it, how many messages [`run`] would remove at `now`
+/// (accounts, then rooms). Blocks until done: for callers off the event
+/// loop; `perch archive expire --dry-run` uses [`preview_yielding`].
 pub fn preview(
+    store: &crate::store::Store,
+    config: &ArchiveConfig,
+    now: SystemTime,
+) -> Result<Vec<(Job, u64)>, StoreError> {
+    // Nothing in it waits for anything but its own yields.
+    futures_lite::future::block_on(preview_yielding(store, config, now))
+}
+
+/// [`preview`], letting other tasks run between batches of messages read
+/// (an archive past expiry may hold years of them).
+pub async fn preview_yielding(
     store: &crate::store::Store,
     config: &ArchiveConfig,
     now: SystemTime,
@@ -140,25 +161,55 @@ pub fn preview(
     for kind in [Kind::User, Kind::Room] {
         let all = archive::all_stats(store, kind)?;
         for job in plan(config, kind, &all, now) {
-            let mut doomed = match job.expire_before {
-                Some(before) => {
-                    archive::count(store, kind, &job.owner, 0, before - 1, None, u64::MAX)?
-                        .unwrap_or(0)
-                }
-                None => 0,
-            };
-            if let (Some(max), Some((_, stats))) =
-                (job.max_bytes, all.iter().find(|(o, _)| *o == job.owner))
-                && stats.count > 0
-            {
-                let average = stats.bytes / stats.count;
-                let over = stats.bytes.saturating_sub(max);
-                doomed = doomed.max(over.div_ceil(average.max(1)));
-            }
+            let bytes = all
+                .iter()
+                .find(|(owner, _)| *owner == job.owner)
+                .map_or(0, |(_, stats)| stats.bytes);
+            let doomed = doomed(store, &job, bytes).await?;
             out.push((job, doomed));
         }
     }
     Ok(out)
+}
+
+/// How many messages carrying out `job` on an archive of `bytes` removes:
+/// the oldest first, while they are past expiry or the archive is still
+/// over its cap (expired ones are the oldest, so the two removals take
+/// one run of messages from the oldest on, as [`carry_out`] does). The
+/// messages are read in batches, up to the first that stays: exact, where
+/// the totals alone would only give an estimate for a cap. Other tasks run
+/// between batches, as between the writes of a pass.
+async fn doomed(store: &crate::store::Store, job: &Job, bytes: u64) -> Result<u64, StoreError> {
+    let mut doomed = 0;
+    let mut left = bytes;
+    let mut lo = 0;
+    loop {
+        let scan = archive::Scan {
+            lo,
+            hi: u64::MAX,
+            with: None,
+            descending: false,
+            limit: BATCH,
+        };
+        let (records, more) = archive::scan(store, job.kind, &job.owner, &scan, &|_| true)?;
+        for record in &records {
+            let expired = job
+                .expire_before
+                .is_some_and(|before| record.stamp < before);
+            let over = job.max_bytes.is_some_and(|max| left > max);
+            if !expired && !over {
+                return Ok(doomed);
+            }
+            doomed += 1;
+            // The totals count values as stored, which is as encoded.
+            left = left.saturating_sub(record.encode()?.len() as u64);
+        }
+        match records.last().and_then(|r| r.stamp.checked_add(1)) {
+            Some(next) if more => lo = next,
+            _ => return Ok(doomed),
+        }
+        futures_lite::future::yield_now().await;
+    }
 }
 
 #[cfg(test)]

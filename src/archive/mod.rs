@@ -11,10 +11,12 @@
 //! - `page.rs`: a query run against an archive, and its answer;
 //! - `account.rs`: an account's own archive, preferences and metadata;
 //! - `cleanup.rs`: expiry and size caps, in small batches;
+//! - `admin.rs`: `perch archive stats` and `perch archive expire`;
 //! - the tables are in `store/archive.rs`; rooms archive through
 //!   `muc/archive.rs`.
 
 pub mod account;
+pub mod admin;
 pub mod chat;
 pub mod cleanup;
 pub mod ids;

@@ -1,6 +1,7 @@
 //! The admin socket: a Unix socket in the data directory through which
-//! `perch user …` reaches a running server (redb allows one writer, and the
-//! server is it). Access is by file permission: owner only.
+//! `perch user …`, `room …`, `archive …` and `backup` reach a running
+//! server (redb allows one writer, and the server is it). Access is by
+//! file permission: owner only.
 
 use std::cell::RefCell;
 use std::fs::File;
@@ -233,9 +234,10 @@ pub fn request_with_file(
         }
     };
     let io_err = |e: std::io::Error| AdminError::Protocol(e.to_string());
-    // A backup of a large database on an SD card takes a while.
+    // A backup of a large database on an SD card takes a while, and so
+    // may an expiry that reads or removes years of messages.
     let timeout = match cmd {
-        Command::Backup => std::time::Duration::from_secs(3600),
+        Command::Backup | Command::ArchiveExpire { .. } => std::time::Duration::from_secs(3600),
         _ => std::time::Duration::from_secs(30),
     };
     stream.set_read_timeout(Some(timeout)).map_err(io_err)?;

@@ -32,7 +32,7 @@ use crate::sasl::{Credentials, DEFAULT_ITERATIONS, ScramHash, ScramKeys};
 use crate::store::accounts::{create_in, credentials_in};
 use crate::xml::Element;
 
-use super::{Family, ImportWrite, PortableError};
+use super::{Family, ImportWrite, PortableError, Source};
 
 pub const NS_SCRAM: &str = "urn:xmpp:pie:0#scram";
 
@@ -144,11 +144,11 @@ impl Family for AccountsFamily {
 
     fn export_user(
         &self,
-        txn: &redb::ReadTransaction,
+        source: &Source<'_>,
         user: &Jid,
         element: &mut Element,
     ) -> Result<(), PortableError> {
-        if let Some(credentials) = credentials_in(txn, user.as_str())? {
+        if let Some(credentials) = credentials_in(source.txn, user.as_str())? {
             for keys in credentials.all_keys() {
                 element.push_child(scram_element(keys));
             }
@@ -164,6 +164,7 @@ impl Family for AccountsFamily {
         &self,
         user: &Jid,
         element: &Element,
+        _notices: &mut Vec<String>,
     ) -> Result<Option<ImportWrite>, PortableError> {
         let bad = |why: String| PortableError::BadUserData(format!("{user}: {why}"));
         let credentials = match element.attr("password") {
@@ -291,12 +292,12 @@ mod tests {
         let family = AccountsFamily;
         let u = user("juliet@capulet.lit");
         let empty = Element::parse("<user xmlns='urn:xmpp:pie:0' name='juliet'/>").expect("xml");
-        assert!(family.import_user(&u, &empty).is_err());
+        assert!(family.import_user(&u, &empty, &mut Vec::new()).is_err());
         let with_password =
             Element::parse("<user xmlns='urn:xmpp:pie:0' name='juliet' password='balcony'/>")
                 .expect("xml");
         assert!(matches!(
-            family.import_user(&u, &with_password),
+            family.import_user(&u, &with_password, &mut Vec::new()),
             Ok(Some(_))
         ));
         let only_512 = Element::parse(
@@ -304,7 +305,7 @@ mod tests {
              <scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-512'/></user>",
         )
         .expect("xml");
-        match family.import_user(&u, &only_512) {
+        match family.import_user(&u, &only_512, &mut Vec::new()) {
             Err(e) => assert!(e.to_string().contains("SCRAM-SHA-512"), "{e}"),
             Ok(_) => panic!("accepted an account without usable credentials"),
         }

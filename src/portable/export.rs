@@ -17,6 +17,11 @@
 //! also works for one user per file, but needs includes, which Prosody
 //! does not follow.)
 //!
+//! Each account's message archive is in its file (`<archive
+//! xmlns='urn:xmpp:pie:0#mam'/>`, see `archive.rs`), with the ids its
+//! messages have here; rooms' archives are not exported: XEP-0227 has no
+//! format for rooms.
+//!
 //! The directory and files are readable by their owner only: they hold
 //! SCRAM keys, which allow offline guessing of passwords.
 
@@ -31,7 +36,7 @@ use crate::store::accounts::list_in;
 use crate::xml::Element;
 
 use super::files;
-use super::{FAMILIES, NS_PIE, PortableError};
+use super::{FAMILIES, NS_PIE, PortableError, Source};
 
 /// What an export wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,13 +56,14 @@ pub fn export(store: &Store, dir: &Path) -> Result<ExportSummary, PortableError>
         })?;
         hosts.entry(jid.domain().to_string()).or_default().push(jid);
     }
+    let source = Source { txn: &txn, store };
     let mut users = 0;
     for (host, jids) in &hosts {
         for jid in jids {
             let name = jid.local().unwrap_or_default();
             let mut user = Element::new("user", NS_PIE).with_attr("name", name);
             for family in FAMILIES {
-                family.export_user(&txn, jid, &mut user)?;
+                family.export_user(&source, jid, &mut user)?;
             }
             let document = Element::new("server-data", NS_PIE).with_child(
                 Element::new("host", NS_PIE)

@@ -122,7 +122,7 @@ fn import_user(
 ) -> Option<Vec<ImportWrite>> {
     let mut writes = Vec::new();
     for family in FAMILIES {
-        match family.import_user(jid, element) {
+        match family.import_user(jid, element, &mut report.notices) {
             Ok(Some(write)) => writes.push(write),
             Ok(None) => {}
             Err(e) if family.required() => {

@@ -13,11 +13,14 @@
 //! imported, as the XEP asks ("SHOULD notify the operator").
 //!
 //! Today's families, each in its own file: accounts (SCRAM credentials),
-//! roster (contacts and pending subscription requests), vCard, private XML
-//! and offline messages. Multi-user chat rooms are not carried: XEP-0227
-//! has no format for them.
+//! roster (contacts and pending subscription requests), vCard, private XML,
+//! offline messages and the account's message archive (XEP-0227's "Message
+//! Archive").
+//! Multi-user chat rooms, and so their message archives, are not carried:
+//! XEP-0227 has no format for them (its archives are users' only).
 
 mod accounts;
+mod archive;
 mod export;
 mod files;
 mod import;
@@ -33,7 +36,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::jid::Jid;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 use crate::xml::Element;
 
 /// The namespace of XEP-0227 since version 1.0.
@@ -59,7 +62,7 @@ pub trait Family {
     /// user's `<user/>` element, reading through the export's snapshot.
     fn export_user(
         &self,
-        txn: &redb::ReadTransaction,
+        source: &Source<'_>,
         user: &Jid,
         element: &mut Element,
     ) -> Result<(), PortableError>;
@@ -70,12 +73,25 @@ pub trait Family {
     /// Reads this family's data for `user` from its `<user/>` element and
     /// returns the write that stores it (inside the import's transaction),
     /// or `None` when there is nothing to store. Pure: nothing is written
-    /// until every user has been read.
+    /// until every user has been read. Parts passed over while the rest is
+    /// imported (one bad message among thousands) are told in `notices`,
+    /// one line each, naming the user.
     fn import_user(
         &self,
         user: &Jid,
         element: &Element,
+        notices: &mut Vec<String>,
     ) -> Result<Option<ImportWrite>, PortableError>;
+}
+
+/// What an export reads from. Nothing writes to the database while an
+/// export runs (it works on a snapshot of a running server's, or on a
+/// database no server holds), so reads through `store` see what `txn`
+/// sees; `store` serves the families whose tables are read through the
+/// store's own API.
+pub struct Source<'a> {
+    pub txn: &'a redb::ReadTransaction,
+    pub store: &'a Store,
 }
 
 /// A family's part of an import, applied inside the import's transaction.
@@ -89,6 +105,7 @@ pub const FAMILIES: &[&dyn Family] = &[
     &vcards::VCardFamily,
     &private_xml::PrivateXmlFamily,
     &offline::OfflineFamily,
+    &archive::ArchiveFamily,
 ];
 
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use crate::store::StoreError;
 use crate::store::offline::{all_in, append_op};
 use crate::xml::{Element, NS_CLIENT};
 
-use super::{Family, ImportWrite, NS_PIE, NS_PIE_OLD, PortableError};
+use super::{Family, ImportWrite, NS_PIE, NS_PIE_OLD, PortableError, Source};
 
 pub struct OfflineFamily;
 
@@ -25,11 +25,11 @@ impl Family for OfflineFamily {
 
     fn export_user(
         &self,
-        txn: &redb::ReadTransaction,
+        source: &Source<'_>,
         user: &Jid,
         element: &mut Element,
     ) -> Result<(), PortableError> {
-        let stored = all_in(txn, user.as_str())?;
+        let stored = all_in(source.txn, user.as_str())?;
         if stored.is_empty() {
             return Ok(());
         }
@@ -55,6 +55,7 @@ impl Family for OfflineFamily {
         &self,
         user: &Jid,
         element: &Element,
+        _notices: &mut Vec<String>,
     ) -> Result<Option<ImportWrite>, PortableError> {
         let now = SystemTime::now();
         let mut messages = Vec::new();

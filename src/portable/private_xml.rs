@@ -11,7 +11,7 @@ use crate::jid::Jid;
 use crate::store::private_xml::{NS_PRIVATE, all_in, set_op};
 use crate::xml::Element;
 
-use super::{Family, ImportWrite, PortableError};
+use super::{Family, ImportWrite, PortableError, Source};
 
 pub struct PrivateXmlFamily;
 
@@ -22,11 +22,11 @@ impl Family for PrivateXmlFamily {
 
     fn export_user(
         &self,
-        txn: &redb::ReadTransaction,
+        source: &Source<'_>,
         user: &Jid,
         element: &mut Element,
     ) -> Result<(), PortableError> {
-        let stored = all_in(txn, user.as_str())?;
+        let stored = all_in(source.txn, user.as_str())?;
         if stored.is_empty() {
             return Ok(());
         }
@@ -46,6 +46,7 @@ impl Family for PrivateXmlFamily {
         &self,
         user: &Jid,
         element: &Element,
+        _notices: &mut Vec<String>,
     ) -> Result<Option<ImportWrite>, PortableError> {
         let mut by_namespace: BTreeMap<String, Vec<Element>> = BTreeMap::new();
         for query in element.children().filter(|c| self.claims(c)) {

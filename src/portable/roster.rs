@@ -18,7 +18,7 @@ use crate::jid::Jid;
 use crate::store::roster::{load_in, write_op};
 use crate::xml::{Element, NS_CLIENT};
 
-use super::{Family, ImportWrite, PortableError};
+use super::{Family, ImportWrite, PortableError, Source};
 
 pub struct RosterFamily;
 
@@ -68,11 +68,11 @@ impl Family for RosterFamily {
 
     fn export_user(
         &self,
-        txn: &redb::ReadTransaction,
+        source: &Source<'_>,
         user: &Jid,
         element: &mut Element,
     ) -> Result<(), PortableError> {
-        let roster = load_in(txn, user)?;
+        let roster = load_in(source.txn, user)?;
         if !roster.is_empty() {
             let mut query = Element::new("query", NS_ROSTER);
             for item in roster.items() {
@@ -99,6 +99,7 @@ impl Family for RosterFamily {
         &self,
         user: &Jid,
         element: &Element,
+        _notices: &mut Vec<String>,
     ) -> Result<Option<ImportWrite>, PortableError> {
         let bad = |why: String| PortableError::BadUserData(format!("{user}: {why}"));
         let mut items: BTreeMap<Jid, RosterItem> = BTreeMap::new();

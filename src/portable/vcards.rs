@@ -8,7 +8,7 @@ use crate::jid::Jid;
 use crate::store::vcards::{get_in, set_op};
 use crate::xml::Element;
 
-use super::{Family, ImportWrite, PortableError};
+use super::{Family, ImportWrite, PortableError, Source};
 
 pub struct VCardFamily;
 
@@ -19,11 +19,11 @@ impl Family for VCardFamily {
 
     fn export_user(
         &self,
-        txn: &redb::ReadTransaction,
+        source: &Source<'_>,
         user: &Jid,
         element: &mut Element,
     ) -> Result<(), PortableError> {
-        if let Some(vcard) = get_in(txn, user.as_str())? {
+        if let Some(vcard) = get_in(source.txn, user.as_str())? {
             element.push_child(vcard);
         }
         Ok(())
@@ -37,6 +37,7 @@ impl Family for VCardFamily {
         &self,
         user: &Jid,
         element: &Element,
+        _notices: &mut Vec<String>,
     ) -> Result<Option<ImportWrite>, PortableError> {
         let mut vcards = element.children().filter(|c| self.claims(c));
         let (Some(vcard), None) = (vcards.next(), vcards.next()) else {

@@ -1,6 +1,7 @@
 //! Integration tests of the `perch` command-line binary: argument parsing,
-//! `perch check`, `perch user …` with and without a running server (the
-//! admin socket), `perch run` start-up failures, signals and shutdown.
+//! `perch check`, `perch user …` and `perch archive …` with and without a
+//! running server (the admin socket), `perch run` start-up failures,
+//! signals and shutdown.
 //!
 //! Every test runs the real binary (`CARGO_BIN_EXE_perch`) in its own
 //! temporary directory with an explicit `--config` whose `data_dir` lies
@@ -11,6 +12,7 @@
 //! outcome). Every wait is bounded; a child still running at the end of a
 //! test is killed.
 
+mod archive;
 mod args_and_check;
 #[path = "../common/mod.rs"]
 mod common;
