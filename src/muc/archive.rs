@@ -127,7 +127,12 @@ pub(super) fn join_history(
         };
     }
     for record in newest {
-        if let Some(stanza) = crate::archive::page::parse_stored(&record.xml) {
+        // Subject changes are archived but not history: a joining occupant
+        // gets the subject on its own (§7.2.15).
+        if let Some(stanza) = crate::archive::page::parse_stored(&record.xml).filter(|s| {
+            s.get_child("body", crate::xml::NS_CLIENT).is_some()
+                || s.get_child("subject", crate::xml::NS_CLIENT).is_none()
+        }) {
             history.push_sized(
                 stanza,
                 record.xml.len(),

@@ -103,6 +103,8 @@ impl Room {
         // room's to say: one the sender put in would be reflected and
         // archived as if the room had (XEP-0313 §8.4).
         stanza.remove_children_where(|c| c.is("x", NS_MUC_USER));
+        // Only the room names its messages (XEP-0359 §3.1).
+        crate::archive::policy::strip_ids_by(&mut stanza, &self.jid);
         if stanza.attr("id").is_none() {
             stanza.set_attr("id", (env.new_id)());
         }
@@ -115,28 +117,34 @@ impl Room {
                 stamp: env.now,
             });
             self.save_room(sink);
+            // A room that logs archives its subject changes too (XEP-0313
+            // §6.1.2); joining occupants get the subject apart from the
+            // history.
+            if self.config.archived() {
+                return self.reflect(env, stanza, &nick, false, sink);
+            }
         } else if crate::archive::policy::has_archivable_content(&stanza) {
-            return self.broadcast_and_keep(env, stanza, &nick, sink);
+            return self.reflect(env, stanza, &nick, true, sink);
         }
         sink.broadcast(&stanza, &self.all_sessions());
     }
 
-    /// Sends a message from `nick` to every occupant and keeps it in the
-    /// history. A stored room writes it into its archive with a stanza id
-    /// (XEP-0359): the reflection waits for the write, so no occupant sees
-    /// a message a power cut could take back, and the join history is on
-    /// disk. It is serialized once, to be written, measured for the
-    /// history's limits and sent; the history takes the stanza itself.
-    pub(super) fn broadcast_and_keep(
+    /// Sends a message from `nick` to every occupant and, with `history`,
+    /// keeps it in the history. A stored room writes it into its archive
+    /// with a stanza id (XEP-0359): the reflection waits for the write, so
+    /// no occupant sees a message a power cut could take back, and the join
+    /// history is on disk. It is serialized once, to be written, measured
+    /// for the history's limits and sent; the history takes the stanza
+    /// itself.
+    pub(super) fn reflect(
         &mut self,
         env: &Env,
         mut stanza: Element,
         nick: &str,
+        history: bool,
         sink: &mut dyn Sink,
     ) {
         let room = self.jid.to_string();
-        // Only the room names its messages.
-        crate::archive::policy::strip_ids_by(&mut stanza, &self.jid);
         let key = if self.config.persistent {
             let key = env.archive.next_stamp(env.now);
             crate::archive::policy::stamp_id(&mut stanza, &room, &env.archive.id(&room, key));
@@ -163,6 +171,9 @@ impl Room {
             });
         }
         sink.broadcast_prepared(&stanza, &prepared, &self.all_sessions());
+        if !history {
+            return;
+        }
         self.history.push_sized(
             stanza,
             prepared.len_without_to(),

@@ -163,7 +163,7 @@ impl Room {
             .with_attr("from", self.jid.as_str())
             .with_attr("id", (env.new_id)())
             .with_child(retract);
-        self.broadcast_and_keep(env, notice, "", sink);
+        self.reflect(env, notice, "", true, sink);
         sink.reply(stanza::iq_result(iq));
         Ok(())
     }
