@@ -72,7 +72,7 @@ pub fn answer(
         results.reverse();
     }
     for (record, id) in &results {
-        let Some(message) = stored_message(record, target) else {
+        let Some(message) = stored_message(record, target, id) else {
             continue;
         };
         let result = super::query::result_wrapper(
@@ -260,9 +260,13 @@ fn peer_of(record: &ArchiveRecord) -> Option<Jid> {
     stanza.attr(attr).and_then(|j| Jid::parse(j).ok())
 }
 
-/// The archived stanza as a result shows it.
-fn stored_message(record: &ArchiveRecord, target: &Target) -> Option<Element> {
+/// The archived stanza as a result shows it: a room's message as it was
+/// reflected, with the stanza id the room gave it (stored without: `id`).
+fn stored_message(record: &ArchiveRecord, target: &Target, id: &str) -> Option<Element> {
     let mut message = parse_stored(&record.xml)?;
+    if target.kind == Kind::Room {
+        super::policy::stamp_id(&mut message, target.owner.as_str(), id);
+    }
     if target.kind == Kind::Room && target.show_real_jids && !record.extra.is_empty() {
         message.push_child(
             Element::new("x", crate::stanza::NS_MUC_USER).with_child(

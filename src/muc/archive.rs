@@ -129,13 +129,17 @@ pub(super) fn join_history(
     for record in newest {
         // Subject changes are archived but not history: a joining occupant
         // gets the subject on its own (§7.2.15).
-        if let Some(stanza) = crate::archive::page::parse_stored(&record.xml).filter(|s| {
+        if let Some(mut stanza) = crate::archive::page::parse_stored(&record.xml).filter(|s| {
             s.get_child("body", crate::xml::NS_CLIENT).is_some()
                 || s.get_child("subject", crate::xml::NS_CLIENT).is_none()
         }) {
+            // Stored without its stanza id: the key gives it back.
+            let id = env.archive.ids.id(jid.as_str(), record.stamp);
+            crate::archive::policy::stamp_id(&mut stanza, jid.as_str(), &id);
+            let chars = stanza.to_bytes(crate::xml::NS_CLIENT).len();
             history.push_sized(
                 stanza,
-                record.xml.len(),
+                chars,
                 crate::archive::ids::time_of(record.stamp),
                 record.stamp,
                 max_len,

@@ -147,18 +147,13 @@ impl Room {
         let room = self.jid.to_string();
         let key = if self.config.persistent {
             let key = env.archive.next_stamp(env.now);
-            crate::archive::policy::stamp_id(&mut stanza, &room, &env.archive.id(&room, key));
-            key
-        } else {
-            0
-        };
-        let prepared = stanza.prepare_with_to(NS_CLIENT);
-        if key != 0 {
             let real = self
                 .occupants
                 .get(nick)
                 .map(|o| o.bare.to_string())
                 .unwrap_or_default();
+            // Stored without its stanza id, which the key gives back (a
+            // fifth of a short message's size on disk).
             sink.store(MucWrite::Archive {
                 room: room.clone(),
                 record: ArchiveRecord {
@@ -166,10 +161,15 @@ impl Room {
                     flags: 0,
                     index: nick.to_string(),
                     extra: real,
-                    xml: prepared.bytes_without_to().to_vec(),
+                    xml: stanza.to_bytes(NS_CLIENT),
                 },
             });
-        }
+            crate::archive::policy::stamp_id(&mut stanza, &room, &env.archive.id(&room, key));
+            key
+        } else {
+            0
+        };
+        let prepared = stanza.prepare_with_to(NS_CLIENT);
         sink.broadcast_prepared(&stanza, &prepared, &self.all_sessions());
         if !history {
             return;

@@ -132,7 +132,9 @@ impl Room {
         let mut tombstone = Element::new("message", NS_CLIENT);
         tombstone.attrs = original.attrs.clone();
         for child in original.children() {
-            if child.is("occupant-id", NS_OCCUPANT_ID) || child.ns == crate::stanza::NS_SID {
+            if child.is("occupant-id", NS_OCCUPANT_ID)
+                || child.is("origin-id", crate::stanza::NS_SID)
+            {
                 tombstone.push_child(child.clone());
             }
         }
@@ -149,6 +151,9 @@ impl Room {
             flags: TOMBSTONE,
             xml: tombstone.to_bytes(NS_CLIENT),
         });
+        // The join history shows it with its stanza id, as it showed the
+        // message (the archive keeps it without, like every message).
+        crate::archive::policy::stamp_id(&mut tombstone, self.jid.as_str(), &request.id);
         self.history.replace(stamp, tombstone);
         // Everyone is told, and so is the archive (a client catching up
         // learns of it there).
