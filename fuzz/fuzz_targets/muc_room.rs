@@ -23,6 +23,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
+use perch::archive::ids::{ArchiveIds, time_of};
+use perch::archive::page::parse_stored;
 use perch::config::MucConfig;
 use perch::jid::Jid;
 use perch::muc::config::{ConfigBounds, RoomConfig};
@@ -34,6 +36,7 @@ use perch::muc::{
     NS_MUC, NS_MUC_ADMIN, NS_MUC_OWNER, NS_MUC_REGISTER, NS_MUC_REQUEST, NS_MUC_USER, NS_REGISTER,
 };
 use perch::store::MucWrite;
+use perch::store::archive::ArchiveRecord;
 use perch::xml::{Element, NS_CLIENT};
 
 const ROOM: &str = "room@muc.example";
@@ -115,6 +118,8 @@ struct Stored {
     record: Option<Vec<u8>>,
     affiliations: BTreeMap<String, Vec<u8>>,
     history: Option<Vec<u8>>,
+    /// The room's archive, by stamp.
+    archive: BTreeMap<u64, ArchiveRecord>,
 }
 
 impl Stored {
@@ -122,6 +127,25 @@ impl Stored {
         match op {
             MucWrite::PutRoom { value, .. } => self.record = Some(value),
             MucWrite::DeleteRoom { .. } => *self = Stored::default(),
+            MucWrite::ResetRoom { .. } => {
+                self.record = None;
+                self.affiliations.clear();
+                self.history = None;
+            }
+            MucWrite::Archive { record, .. } => {
+                self.archive.insert(record.stamp, record);
+            }
+            MucWrite::ArchiveReplace {
+                stamp, flags, xml, ..
+            } => {
+                if let Some(r) = self.archive.get_mut(&stamp) {
+                    r.flags = flags;
+                    r.xml = xml;
+                }
+            }
+            MucWrite::ArchiveTrim { before, .. } => {
+                self.archive.retain(|&stamp, _| stamp >= before);
+            }
             MucWrite::PutAffiliation { user, value, .. } => {
                 self.affiliations.insert(user, value);
             }
@@ -144,7 +168,20 @@ impl Stored {
             })
             .collect();
         let max_len = record.config.history_length.min(settings.max_history) as usize;
+        let mut archived = History::default();
+        for r in self.archive.values().rev().take(max_len).rev() {
+            let stanza = parse_stored(&r.xml).expect("an archived message parses");
+            archived.push_sized(
+                stanza,
+                r.xml.len(),
+                time_of(r.stamp),
+                r.stamp,
+                max_len,
+                MAX_HISTORY_BYTES,
+            );
+        }
         let history = match &self.history {
+            _ if !archived.is_empty() => archived,
             Some(bytes) if !bytes.is_empty() => History::from_stored(
                 decode_history(bytes).expect("a stored history decodes"),
                 max_len,
@@ -224,6 +261,7 @@ struct World {
     stored: Stored,
     settings: MucConfig,
     key: ring::hmac::Key,
+    archive: ArchiveIds,
     now: SystemTime,
     clock: Instant,
 }
@@ -239,6 +277,7 @@ fn new_id() -> String {
 fn room_env<'a>(
     settings: &'a MucConfig,
     key: &'a ring::hmac::Key,
+    archive: &'a ArchiveIds,
     now: SystemTime,
     clock: Instant,
 ) -> Env<'a> {
@@ -249,12 +288,19 @@ fn room_env<'a>(
         is_server_admin: &is_server_admin,
         occupant_key: key,
         new_id: &new_id,
+        archive,
     }
 }
 
 impl World {
     fn env(&self) -> Env<'_> {
-        room_env(&self.settings, &self.key, self.now, self.clock)
+        room_env(
+            &self.settings,
+            &self.key,
+            &self.archive,
+            self.now,
+            self.clock,
+        )
     }
 
     fn bounds(&self) -> ConfigBounds {
@@ -290,7 +336,13 @@ impl World {
         let before = View::of(self.room.as_ref());
         let count_before = self.room.as_ref().map_or(0, Room::occupant_count);
         let mut rec = Recorder::default();
-        let env = room_env(&self.settings, &self.key, self.now, self.clock);
+        let env = room_env(
+            &self.settings,
+            &self.key,
+            &self.archive,
+            self.now,
+            self.clock,
+        );
         let Some(room) = self.room.as_mut() else {
             return;
         };
@@ -901,6 +953,7 @@ fuzz_target!(|data: &[u8]| {
         stored: Stored::default(),
         settings,
         key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"fuzz"),
+        archive: ArchiveIds::new(b"fuzz", 0),
         now,
         clock: Instant::now(),
     };
