@@ -4,8 +4,11 @@
 # how fast the tool itself can go.
 #
 #   benches/compare.sh [--runs N] [--servers "perch prosody ejabberd sink perch-gnu"]
-#                      [--parts "chat chat-sm login churn idle idle-tls muc"]
+#                      [--parts "chat chat-sm login churn idle idle-tls muc mam mam-chat"]
 #                      [--seconds S] [--accounts N] [--quick] [--out DIR]
+#                      [--mam-sizes N,N] [--mam-prosody-sizes N,N] [--mam-query-seconds S]
+#                      [--mam-chat-rate "N N"]
+#                      [--no-build]
 #
 # Every part runs on a freshly started server (accounts are created once per
 # server and kept), so no scenario runs after another one's churn. Runs are
@@ -20,10 +23,37 @@
 # mod_stream_mgmt, both at their defaults, for that part only (the other
 # parts run without, as before); Perch and the sink always offer it.
 #
+# Archiving (XEP-0313): Prosody's configuration has no MAM, so every part
+# but "mam" and "mam-chat" runs Perch with `[archive] default = "never"`.
+# "mam" (not run unless named in --parts) is `perch-load mam` on a fresh
+# data directory per run and per archive set-up, with 101 accounts of its
+# own (the owner and 100 contacts): one account's and one persistent
+# room's archive filled to each of --mam-sizes (10000,100000,1000000;
+# Prosody: --mam-prosody-sizes, default the same), queries timed at each
+# size, the database's bytes per archived message, and writes with 50
+# senders, one sender and the room's 5 with the server's fsyncs counted
+# (perf stat on the syscall tracepoints). Perch runs once per run; Prosody
+# twice, with mod_mam and mod_muc_mam storing in its internal files
+# (label prosody-internal) and in SQLite (prosody-sql; needs Debian's
+# lua-dbi-sqlite3, installed if missing). Each kind of query gets at most
+# --mam-query-seconds (20) per size: Prosody's internal store reads the
+# whole archive for every query. ejabberd is not measured: its mod_mam
+# needs an SQL database for archives of this size. "mam-chat" is
+# `perch-load chat --rate R` for each R of --mam-chat-rate ("1000 20000"
+# msg/s in all; the first below every server's ceiling, the second below
+# Perch's) with archiving off (labels perch-no-archive@R,
+# prosody-no-archive@R) and on (perch-archive@R; prosody-archive-internal@R,
+# prosody-archive-sql@R): the CPU per 1 000 messages at equal load. Both
+# chat partners are local accounts, so with archiving on each message is
+# archived twice, in the sender's archive and in the recipient's.
+#
 # "perch" is the static musl build, the one that ships for the Raspberry Pi
 # (same C library and allocator), built for x86-64; "perch-gnu" (not run
 # unless named in --servers) is the glibc build, for comparison. Both use
 # the same data directory, so their accounts are created once.
+#
+# Binaries go to $CARGO_TARGET_DIR (default target/); --no-build uses those
+# already there.
 #
 # Needs root (apt-get, and dropping to the prosody/ejabberd users), loopback
 # only, about 6 GB of RAM free for ejabberd's 10 000 idle clients, and
@@ -43,6 +73,13 @@ MUC_SIZES="10,100,500,1000"
 CHURN=5000
 LOGINS=500
 OUT=""
+MAM_SIZES="10000,100000,1000000"
+MAM_PROSODY_SIZES=""
+MAM_CHAT_RATE="1000 20000"
+MAM_QUERY_SECONDS=20
+BUILD=yes
+MAM_VARIANT=""  # the archive set-up of a mam/mam-chat run: off, on, internal, sql
+MAM_DIR=""      # a mam run's own data directory
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
 
@@ -59,13 +96,20 @@ while [ $# -gt 0 ]; do
     --seconds) SECS=$2; shift 2 ;;
     --accounts) ACCOUNTS=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    --quick) RUNS=1; SECS=2; ACCOUNTS=200; IDLE_STEPS="10,100"; MUC_SIZES="10,50"; CHURN=150; LOGINS=100; shift ;;
+    --mam-sizes) MAM_SIZES=$2; shift 2 ;;
+    --mam-prosody-sizes) MAM_PROSODY_SIZES=$2; shift 2 ;;
+    --mam-chat-rate) MAM_CHAT_RATE=$2; shift 2 ;;
+    --mam-query-seconds) MAM_QUERY_SECONDS=$2; shift 2 ;;
+    --no-build) BUILD=no; shift ;;
+    --quick) RUNS=1; SECS=2; ACCOUNTS=200; IDLE_STEPS="10,100"; MUC_SIZES="10,50"; CHURN=150; LOGINS=100
+             MAM_SIZES="1000,3000"; MAM_CHAT_RATE=1000; MAM_QUERY_SECONDS=5; shift ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
 
 [ "$(uname -s)" = Linux ] || die "needs Linux (/proc)"
+MAM_PROSODY_SIZES="${MAM_PROSODY_SIZES:-$MAM_SIZES}"
 BASE="${PERCH_BENCH_DIR:-}"
 if [ -z "$BASE" ]; then
   # tmpfs keeps every server's storage off the disk: fsync costs the same (nothing) for all.
@@ -85,13 +129,15 @@ needs_debian_servers() { case " $SERVERS " in *" prosody "*|*" ejabberd "*) retu
 
 install_servers() {
   needs_debian_servers || return 0
-  if command -v prosody >/dev/null && command -v ejabberdctl >/dev/null && dpkg -s lua-event >/dev/null 2>&1; then
-    return 0
-  fi
-  [ "$(id -u)" = 0 ] || die "prosody/ejabberd missing and not root: apt-get install prosody lua-event ejabberd"
-  echo "== installing prosody lua-event ejabberd"
+  # lua-dbi-sqlite3: Prosody's SQL storage on SQLite, for the mam parts.
+  local pkgs="prosody lua-event ejabberd lua-dbi-sqlite3" p missing=""
+  for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  [ -z "$missing" ] && return 0
+  [ "$(id -u)" = 0 ] || die "missing and not root: apt-get install$missing"
+  echo "== installing$missing"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody lua-event ejabberd >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   # The packages may start system-wide instances on 5222; they are not ours to measure.
   for s in prosody ejabberd; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$s" 2>/dev/null; then systemctl stop "$s" || true; fi
@@ -99,14 +145,19 @@ install_servers() {
 }
 
 build() {
+  local target="${CARGO_TARGET_DIR:-$ROOT/target}"
+  PERCH="$target/$MUSL_TARGET/release/perch"
+  PERCH_GNU="$target/release/perch"
+  LOAD="$target/release/perch-load"
+  if [ "$BUILD" = no ]; then
+    [ -x "$PERCH" ] && [ -x "$PERCH_GNU" ] && [ -x "$LOAD" ] || die "--no-build: no binaries in $target"
+    return 0
+  fi
   echo "== cargo build --release --workspace, and perch for $MUSL_TARGET"
   (cd "$ROOT" && cargo build --release --workspace --quiet)
   rustup target list --installed | grep -qx "$MUSL_TARGET" || rustup target add "$MUSL_TARGET"
   # ring's C and assembly build with the host gcc (.cargo/config.toml sets CC for the target).
   (cd "$ROOT" && cargo build --release -p perch --target "$MUSL_TARGET" --quiet)
-  PERCH="$ROOT/target/$MUSL_TARGET/release/perch"
-  PERCH_GNU="$ROOT/target/release/perch"
-  LOAD="$ROOT/target/release/perch-load"
 }
 
 perch_binary() { # name -> the Perch build that server name runs
@@ -114,6 +165,7 @@ perch_binary() { # name -> the Perch build that server name runs
 }
 
 data_dir_of() { # name -> its directory under $BASE (both Perch builds share one)
+  if [ -n "$MAM_DIR" ]; then echo "$MAM_DIR"; return 0; fi
   case $1 in perch-gnu) echo "$BASE/perch" ;; *) echo "$BASE/$1" ;; esac
 }
 
@@ -125,9 +177,37 @@ sm_modules() { # template -> what its @SM_MODULES@ becomes for $PART
   esac
 }
 
+# What the templates' archive placeholders become for $MAM_VARIANT: empty
+# (no archive: every part but mam and mam-chat), "on" (Perch archives),
+# "internal" or "sql" (Prosody's mod_mam stores there).
+archive_of() { # placeholder -> text
+  local v=$MAM_VARIANT
+  case $1 in
+    ARCHIVE)
+      case $v in
+        on) echo 'archive = { default = "always", expires = "never", room_expires = "never", max_mib_per_account = 1000000, max_mib_per_room = 1000000 }' ;;
+        *) echo 'archive = { default = "never" }' ;;
+      esac ;;
+    MAM_MODULES) case $v in internal|sql) echo '"mam";' ;; esac ;;
+    MUC_MODULES) case $v in internal|sql) echo '"muc_mam";' ;; esac ;;
+    STORAGE)
+      case $v in
+        sql) echo 'storage = { archive = "sql"; muc_log = "sql" }; sql = { driver = "SQLite3"; database = "prosody.sqlite" }' ;;
+        *) echo 'storage = "internal"' ;;
+      esac ;;
+    MAM_OPTIONS)
+      case $v in
+        internal|sql) echo 'archive_expires_after = "never"; muc_log_expires_after = "never"; storage_archive_item_limit = 100000000; default_archive_policy = true; muc_log_by_default = true' ;;
+      esac ;;
+  esac
+}
+
 fill() { # template run_dir -> stdout
   sed -e "s|@RUN@|$2|g" -e "s|@PORT@|$PORT|g" -e "s|@TLS_PORT@|$TLS_PORT|g" \
-      -e "s|@DIST_PORT@|$EJABBERD_DIST_PORT|g" -e "s|@SM_MODULES@|$(sm_modules "$1")|g" "$1"
+      -e "s|@DIST_PORT@|$EJABBERD_DIST_PORT|g" -e "s|@SM_MODULES@|$(sm_modules "$1")|g" \
+      -e "s|@ARCHIVE@|$(archive_of ARCHIVE)|g" -e "s|@MAM_MODULES@|$(archive_of MAM_MODULES)|g" \
+      -e "s|@MUC_MODULES@|$(archive_of MUC_MODULES)|g" -e "s|@STORAGE@|$(archive_of STORAGE)|g" \
+      -e "s|@MAM_OPTIONS@|$(archive_of MAM_OPTIONS)|g" "$1"
 }
 
 certificate() { # dir
@@ -222,6 +302,83 @@ provision() { # name: create the benchmark accounts once
   touch "$d/.accounts-$ACCOUNTS"
 }
 
+mam_variants() { # server part -> the archive set-ups it runs
+  case "$1:$2" in
+    perch:mam|perch-gnu:mam) echo on ;;
+    prosody:mam) echo "internal sql" ;;
+    perch:mam-chat|perch-gnu:mam-chat) echo "off on" ;;
+    prosody:mam-chat) echo "off internal sql" ;;
+    *) echo "" ;;
+  esac
+}
+
+mam_label() { # server part variant -> the label of its records
+  case "$2:$3" in
+    mam:on) echo "$1" ;;
+    mam:*) echo "$1-$3" ;;
+    mam-chat:off) echo "$1-no-archive" ;;
+    mam-chat:on) echo "$1-archive" ;;
+    mam-chat:*) echo "$1-archive-$3" ;;
+  esac
+}
+
+mam_load() { # server label part run perch-load-args…
+  local name=$1 label=$2 part=$3 run=$4
+  shift 4
+  echo "== run $run: $label $part (pid $SERVER_PID)"
+  "$LOAD" "$@" --port "$PORT" --server-pid "$SERVER_PID" "${PROBE_ARGS[@]}" \
+    --label "$label" --run "$run" --max-phase-seconds 3600 \
+    >> "$OUT/$name.jsonl" 2> "$OUT/$label.$part.$run.txt" || echo "!! $label $part run $run failed"
+  grep -v '^\[perch-load\]' "$OUT/$label.$part.$run.txt" || true
+}
+
+# A mam or mam-chat run: a fresh data directory with only the accounts it
+# needs, so every run starts from empty archives.
+run_mam() { # server part run
+  local name=$1 part=$2 run=$3 variant label d n sizes t0 data rate
+  for variant in $(mam_variants "$name" "$part"); do
+    MAM_VARIANT=$variant
+    MAM_DIR="$BASE/$name-$part-$variant"
+    rm -rf "$MAM_DIR"; mkdir -p "$MAM_DIR"
+    label=$(mam_label "$name" "$part" "$variant")
+    start_server "$name"
+    d=$MAM_DIR
+    n=101; [ "$part" = mam-chat ] && n=100
+    t0=$(date +%s)
+    case $name in
+      perch|perch-gnu)
+        seq 1 "$n" | xargs -P 4 -I{} sh -c \
+          "echo load-password | '$(perch_binary "$name")' user add load{}@localhost --password-stdin --config '$d/perch.toml' >/dev/null" ;;
+      *)
+        "$LOAD" register --port "$PORT" --clients "$n" --concurrency 8 --label "$label" >/dev/null 2>&1 ;;
+    esac
+    if [ "$part" = mam ]; then
+      sizes=$MAM_SIZES; [ "$name" = prosody ] && sizes=$MAM_PROSODY_SIZES
+      case $name in perch|perch-gnu) data="$d/data/perch.redb" ;; *) data="$d/data" ;; esac
+      mam_load "$name" "$label" "$part" "$run" \
+        mam --sizes "$sizes" --data-path "$data" --fsyncs perf --query-seconds "$MAM_QUERY_SECONDS"
+    else
+      for rate in $MAM_CHAT_RATE; do
+        mam_load "$name" "$label@$rate" "$part" "$run" \
+          chat --pairs 50 --window 10 --rate "$rate" --seconds "$SECS"
+      done
+    fi
+    echo "   ($(( $(date +%s) - t0 )) s)"
+    if [ "$part" = mam ]; then
+      case $name in
+        # What the archives' records take, beside the file's size.
+        perch|perch-gnu) "$(perch_binary "$name")" archive stats --config "$d/perch.toml" \
+                           > "$OUT/$label.$part.$run.archive-stats.txt" 2>&1 || true ;;
+      esac
+    fi
+    stop_server
+    tail -n 20 "$d/server.log" > "$OUT/$label.$part.$run.server-log.txt" 2>/dev/null || true
+    cp "$d/prosody.log" "$OUT/$label.$part.$run.prosody.log" 2>/dev/null || true
+    rm -rf "$MAM_DIR"
+  done
+  MAM_VARIANT=""; MAM_DIR=""
+}
+
 part_args() { # part -> perch-load arguments
   case $1 in
     chat) echo "chat --pairs 50 --window 10 --seconds $SECS" ;;
@@ -238,6 +395,9 @@ part_args() { # part -> perch-load arguments
 run_part() { # server part run
   local name=$1 part=$2 run=$3 port args
   case "$name:$part" in sink:idle|sink:idle-tls) return 0 ;; esac
+  case $part in
+    mam|mam-chat) run_mam "$name" "$part" "$run"; return 0 ;;
+  esac
   if [ "$name:$part" = sink:muc ]; then
     # No server at all: what K loopback writes and the tool's reading cost here.
     "$LOAD" floor --occupants "$MUC_SIZES" --label sink --run "$run" \
@@ -274,6 +434,7 @@ environment() {
     echo "perch: $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown) ($MUSL_TARGET static; perch-gnu: glibc)"
     dpkg-query -W -f='${Package} ${Version}\n' prosody ejabberd erlang-base lua5.4 lua-event 2>/dev/null || true
     echo "runs: $RUNS, parts: $PARTS, servers: $SERVERS, seconds: $SECS"
+    case " $PARTS " in *" mam"*) echo "mam sizes: perch $MAM_SIZES, prosody $MAM_PROSODY_SIZES; query seconds $MAM_QUERY_SECONDS; mam-chat rates: $MAM_CHAT_RATE msg/s; lua-dbi-sqlite3 $(dpkg-query -W -f='${Version}' lua-dbi-sqlite3 2>/dev/null)" ;; esac
   } > "$OUT/env.txt"
   cat "$OUT/env.txt"
 }
@@ -285,6 +446,7 @@ accounts_needed() { # part -> how many accounts it logs in (chat: 50 pairs)
     churn) echo "$CHURN" ;;
     idle|idle-tls) echo "${IDLE_STEPS##*,}" ;;
     muc) echo "${MUC_SIZES##*,}" ;;
+    mam|mam-chat) echo 0 ;;  # their own data directories and accounts
     *) die "unknown part $1" ;;
   esac
 }
@@ -299,7 +461,11 @@ trap 'exit 130' INT TERM
 install_servers
 build
 environment
-for s in $SERVERS; do provision "$s"; done
+# The mam parts create their own accounts; the others share ACCOUNTS.
+case " $PARTS " in
+  *" chat "*|*" chat-sm "*|*" login "*|*" churn "*|*" idle "*|*" idle-tls "*|*" muc "*)
+    for s in $SERVERS; do provision "$s"; done ;;
+esac
 for run in $(seq 1 "$RUNS"); do
   for part in $PARTS; do
     for s in $SERVERS; do run_part "$s" "$part" "$run"; done

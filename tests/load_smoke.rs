@@ -402,3 +402,66 @@ fn every_scenario_against_perch() {
     );
     assert_eq!(guesses[2]["clients"], 3, "{guesses:#?}");
 }
+
+#[test]
+fn mam_against_perch() {
+    // The owner load1, 4 contacts (2 of them in the room), two tiny sizes,
+    // then the writing phases; no fsync counter (it needs perf or strace).
+    let accounts = (1..=5)
+        .map(|i| (format!("load{i}@localhost"), "load-password".to_string()))
+        .collect();
+    let server = TestServer::start(TestOptions {
+        accounts,
+        extra_config: "[limits]\nmax_connections_per_ip = 1000\n\
+                       [muc]\nmessage_burst = 10000\nmessages_per_minute = 600000\n"
+            .into(),
+        ..TestOptions::default()
+    })
+    .expect("server starts");
+    let mut opts = tiny(Scenario::Mam, server.c2s_addr());
+    opts.max_phase_seconds = 30.0;
+    opts.mam.contacts = 4;
+    opts.mam.room_senders = 2;
+    opts.mam.sizes = vec![30, 120];
+    opts.mam.reps = 6;
+    opts.mam.page = 10;
+    opts.mam.write_msgs = 40;
+    opts.mam.write_senders = 4;
+    opts.mam.data_path = server.data_dir().map(|d| d.join("perch.redb"));
+    let records = run(opts);
+    let sizes = find(&records, "mam_size");
+    assert_eq!(sizes.len(), 2, "{records:#?}");
+    assert_eq!(sizes[1]["user_archived"], 120, "{records:#?}");
+    assert_eq!(sizes[1]["room_archived"], 120, "{records:#?}");
+    assert!(
+        sizes[1]["stanza_bytes"].as_f64().unwrap_or(0.0) > 100.0,
+        "{records:#?}"
+    );
+    let queries = find(&records, "mam_query");
+    // Five kinds, two archives, two sizes.
+    assert_eq!(queries.len(), 20, "{records:#?}");
+    for q in &queries {
+        assert_eq!(q["errors"], 0, "{q}");
+        assert!(q["latency"]["p50_ms"].as_f64().is_some(), "{q}");
+        match q["kind"].as_str() {
+            Some("count") => assert_eq!(q["count"], q["archived"], "{q}"),
+            Some("with") => {
+                // At 30 messages from 4 contacts, 7 or 8 each.
+                assert!(q["results_per_query"].as_f64().unwrap_or(0.0) >= 7.0, "{q}");
+                assert_eq!(q["matched_share"], 1.0, "{q}");
+            }
+            Some("newest") => assert_eq!(q["results_per_query"], 10.0, "{q}"),
+            _ => {}
+        }
+    }
+    let writes = find(&records, "mam_write");
+    let senders: Vec<u64> = writes
+        .iter()
+        .filter_map(|w| w["senders"].as_u64())
+        .collect();
+    assert_eq!(senders, [4, 1, 2], "{records:#?}");
+    for w in writes {
+        assert_eq!(w["confirmed"], 40, "{w}");
+        assert_eq!(w["bounced"], 0, "{w}");
+    }
+}

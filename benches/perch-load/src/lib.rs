@@ -3,7 +3,8 @@
 //! nothing of their internals. Scenarios: `login`, `idle`, `chat`, `muc`,
 //! `churn` (and `register` to create accounts by XEP-0077), `guess`
 //! (how fast a password guesser gets answers through a failed-login
-//! throttle) and `offline` (messages stored for an offline contact). Each phase is bounded in count and time and emits one JSON
+//! throttle), `offline` (messages stored for an offline contact) and
+//! `mam` (a message archive filled to a million and queried). Each phase is bounded in count and time and emits one JSON
 //! record. Four commands start a Perch binary themselves: `crash` (kills
 //! it mid-write, again and again, and checks that every acknowledged write
 //! survived), `soak` (thousands of clients for half an hour: does memory,
@@ -25,6 +26,7 @@ pub mod floor;
 pub mod hibernate;
 pub mod histogram;
 pub mod login_timing;
+pub mod mam;
 pub mod options;
 pub mod procfs;
 pub mod report;
@@ -67,9 +69,10 @@ pub fn run(opts: Options) -> Result<Vec<Value>, String> {
     }
     let ctx = Ctx::new(opts, ex.clone())?;
     let (failure, records) = smol::block_on(ex.run(async {
-        // Only `guess` (a server that offers no PLAIN) and `offline` (fewer
-        // messages delivered than sent) can fail as a whole; the others
-        // report their failures in their records.
+        // Only `guess` (a server that offers no PLAIN), `offline` (fewer
+        // messages delivered than sent) and `mam` (no archive to set up or
+        // fill) can fail as a whole; the others report their failures in
+        // their records.
         let mut failure = None;
         match ctx.opts.scenario {
             Scenario::Login => scenario::login::run(&ctx).await,
@@ -80,6 +83,7 @@ pub fn run(opts: Options) -> Result<Vec<Value>, String> {
             Scenario::Register => scenario::register::run(&ctx).await,
             Scenario::Guess => failure = scenario::guess::run(&ctx).await.err(),
             Scenario::Offline => failure = scenario::offline::run(&ctx).await.err(),
+            Scenario::Mam => failure = mam::run(&ctx).await.err(),
         }
         (failure, ctx.take_records())
     }));

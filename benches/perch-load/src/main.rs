@@ -8,6 +8,7 @@ use perch_load::conn::{Conn, Target, TlsMode};
 use perch_load::crash::{CRASH_HELP, CrashOptions};
 use perch_load::hibernate::{HIBERNATE_HELP, HibernateOptions};
 use perch_load::login_timing::{LOGIN_TIMING_HELP, TimingOptions};
+use perch_load::mam::MAM_HELP;
 use perch_load::options::{self, OPTIONS_HELP, Scenario};
 use perch_load::soak::{SOAK_HELP, SoakOptions};
 use perch_load::{procfs, report};
@@ -16,7 +17,7 @@ const USAGE: &str = "\
 perch-load: XMPP load generator for servers on this machine
 
 Usage:
-  perch-load login|idle|chat|muc|churn|register|guess|offline [options]
+  perch-load login|idle|chat|muc|churn|register|guess|offline|mam [options]
   perch-load sink [--host A] [--port N] [--domain D] [--password PW] [--max-seconds S]
   perch-load wait [--host A] [--port N] [--domain D] [--timeout S]
   perch-load floor [--occupants N,N] [--rounds N] [--threads N] [--label L] [--run R]
@@ -42,6 +43,12 @@ server's CPU over that time. Then the recipient logs in, sends initial
 presence and counts the stored messages: `delivered_s` is presence to the
 last one. Fails if fewer than --messages arrive (raise the server's
 offline quota: Perch's [im] offline_max_messages).
+`mam`: fills one account's archive (XEP-0313) with 1:1 messages from
+--contacts accounts and one persistent room's with groupchat, to each of
+--sizes, and at each size times queries (newest page, newest with a
+contact, page after an id, since a date, count): server CPU per query and
+latency; the bytes of --data-path per archived message; then writes with
+--write-senders senders and with one, counting fsyncs (--fsyncs perf).
 `sink` is a trivial XMPP server to measure the tool itself against.
 `floor` fans a stanza out to N loopback connections with no server at all:
 the kernel's cost of the writes, and the lowest fan-out latency the `muc`
@@ -85,7 +92,7 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "help" | "--help" | "-h" => {
             print!(
-                "{USAGE}\n{OPTIONS_HELP}\n\n{CRASH_HELP}\n\n{SOAK_HELP}\n\n{LOGIN_TIMING_HELP}\n\n{HIBERNATE_HELP}\n"
+                "{USAGE}\n{OPTIONS_HELP}\n\n{MAM_HELP}\n\n{CRASH_HELP}\n\n{SOAK_HELP}\n\n{LOGIN_TIMING_HELP}\n\n{HIBERNATE_HELP}\n"
             );
             return ExitCode::SUCCESS;
         }

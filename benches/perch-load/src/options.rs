@@ -18,10 +18,11 @@ pub enum Scenario {
     Register,
     Guess,
     Offline,
+    Mam,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Login,
         Scenario::Idle,
         Scenario::Chat,
@@ -30,6 +31,7 @@ impl Scenario {
         Scenario::Register,
         Scenario::Guess,
         Scenario::Offline,
+        Scenario::Mam,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +44,7 @@ impl Scenario {
             Scenario::Register => "register",
             Scenario::Guess => "guess",
             Scenario::Offline => "offline",
+            Scenario::Mam => "mam",
         }
     }
 }
@@ -139,6 +142,8 @@ pub struct Options {
     /// chat: messages per second all clients send together in the
     /// throughput phase (open loop, paced); `None` is the closed loop.
     pub rate: Option<u64>,
+    /// mam: the options only it has.
+    pub mam: crate::mam::MamSettings,
 }
 
 impl Default for Options {
@@ -184,6 +189,7 @@ impl Default for Options {
             print: true,
             sm: false,
             rate: None,
+            mam: crate::mam::MamSettings::default(),
         }
     }
 }
@@ -442,6 +448,9 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
             "settle-seconds" => o.settle_seconds = positive(name, number(name, v)?)?,
             "idle-pause" => o.idle_pause = positive(name, number(name, v)?)?,
             "max-phase-seconds" => o.max_phase_seconds = positive(name, number(name, v)?)?,
+            _ if scenario == Scenario::Mam && crate::mam::settings::NAMES.contains(&name) => {
+                o.mam.set(name, v).map_err(bad)?
+            }
             _ => return Err(bad(format!("unknown option --{name}"))),
         }
     }
@@ -464,6 +473,9 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
     }
     if o.rate.is_some() && scenario != Scenario::Chat {
         return Err(bad("--rate: only the chat scenario paces its messages"));
+    }
+    if scenario == Scenario::Mam {
+        o.mam.check().map_err(bad)?;
     }
     if o.user_prefix.is_empty() || o.user_prefix.contains(['@', '/', ' ']) {
         return Err(bad(
@@ -549,6 +561,24 @@ mod tests {
         assert!(parse(Scenario::Chat, &args("--sm")).expect("valid").sm);
         assert!(parse(Scenario::Muc, &args("--sm")).is_err());
         assert!(parse(Scenario::Idle, &args("--sm")).is_err());
+    }
+
+    #[test]
+    fn mam_options_are_for_mam_only() {
+        let o = parse(
+            Scenario::Mam,
+            &args("--sizes 10,20 --contacts 3 --room-senders 2 --write-senders 3 --port 1"),
+        )
+        .expect("valid");
+        assert_eq!(
+            (o.mam.sizes.clone(), o.mam.contacts, o.port),
+            (vec![10, 20], 3, 1)
+        );
+        assert!(parse(Scenario::Chat, &args("--sizes 10")).is_err());
+        assert!(
+            parse(Scenario::Mam, &args("--contacts 3")).is_err(),
+            "50 write senders"
+        );
     }
 
     #[test]

@@ -15,6 +15,11 @@ fn num(rec: &Value, path: &str) -> Option<f64> {
     get(rec, path).and_then(Value::as_f64)
 }
 
+/// A number as the tables show it (three significant digits or so).
+pub(crate) fn fmt_cell(v: f64) -> String {
+    fmt_num(v)
+}
+
 fn fmt_num(v: f64) -> String {
     if v == 0.0 {
         "0".into()
@@ -38,7 +43,7 @@ fn s(rec: &Value, key: &str) -> String {
 }
 
 /// Columns padded to their widest cell, a rule under the header.
-fn render<const N: usize>(rows: &[[String; N]]) -> String {
+pub(crate) fn render<const N: usize>(rows: &[[String; N]]) -> String {
     let widths: Vec<usize> = (0..N)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
@@ -148,6 +153,11 @@ pub fn run_table(records: &[Value]) -> String {
     let (offline, records): (Vec<&Value>, Vec<&Value>) = records
         .into_iter()
         .partition(|r| r["scenario"] == "offline");
+    let (mam, records): (Vec<&Value>, Vec<&Value>) = records.into_iter().partition(|r| {
+        r["scenario"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("mam_"))
+    });
     let mut out = String::new();
     if !records.is_empty() {
         out.push_str(&main_table(&records));
@@ -157,6 +167,9 @@ pub fn run_table(records: &[Value]) -> String {
     }
     if !offline.is_empty() {
         out.push_str(&offline_table(&offline));
+    }
+    if !mam.is_empty() {
+        out.push_str(&crate::mam::report::table(&mam));
     }
     out
 }
@@ -263,15 +276,15 @@ fn main_table(records: &[&Value]) -> String {
 }
 
 /// A row of the comparison: which records, which number(s).
-struct Row {
-    title: String,
+pub(crate) struct Row {
+    pub(crate) title: String,
     scenario: &'static str,
     filter: Vec<(&'static str, Value)>,
     /// One path, or two shown as "a / b" (p50 / p99).
     paths: Vec<&'static str>,
 }
 
-fn row(
+pub(crate) fn row(
     title: impl Into<String>,
     scenario: &'static str,
     filter: Vec<(&'static str, Value)>,
@@ -630,6 +643,7 @@ fn rows(records: &[Value]) -> Vec<Row> {
             &["delivered", "delivered_s"],
         ));
     }
+    v.extend(crate::mam::report::rows(records));
     v
 }
 
