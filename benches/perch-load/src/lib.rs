@@ -27,6 +27,7 @@ pub mod hibernate;
 pub mod histogram;
 pub mod login_timing;
 pub mod mam;
+pub mod mam_settings;
 pub mod options;
 pub mod procfs;
 pub mod report;

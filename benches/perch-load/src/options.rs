@@ -143,7 +143,7 @@ pub struct Options {
     /// throughput phase (open loop, paced); `None` is the closed loop.
     pub rate: Option<u64>,
     /// mam: the options only it has.
-    pub mam: crate::mam::MamSettings,
+    pub mam: crate::mam_settings::MamSettings,
 }
 
 impl Default for Options {
@@ -189,7 +189,7 @@ impl Default for Options {
             print: true,
             sm: false,
             rate: None,
-            mam: crate::mam::MamSettings::default(),
+            mam: crate::mam_settings::MamSettings::default(),
         }
     }
 }
@@ -448,7 +448,7 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
             "settle-seconds" => o.settle_seconds = positive(name, number(name, v)?)?,
             "idle-pause" => o.idle_pause = positive(name, number(name, v)?)?,
             "max-phase-seconds" => o.max_phase_seconds = positive(name, number(name, v)?)?,
-            _ if scenario == Scenario::Mam && crate::mam::settings::NAMES.contains(&name) => {
+            _ if scenario == Scenario::Mam && crate::mam_settings::NAMES.contains(&name) => {
                 o.mam.set(name, v).map_err(bad)?
             }
             _ => return Err(bad(format!("unknown option --{name}"))),

@@ -9,31 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FsyncTool {
-    None,
-    Perf,
-    Strace,
-}
-
-impl FsyncTool {
-    pub fn parse(s: &str) -> Option<FsyncTool> {
-        match s {
-            "none" => Some(FsyncTool::None),
-            "perf" => Some(FsyncTool::Perf),
-            "strace" => Some(FsyncTool::Strace),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            FsyncTool::None => "none",
-            FsyncTool::Perf => "perf",
-            FsyncTool::Strace => "strace",
-        }
-    }
-}
+pub use crate::mam_settings::FsyncTool;
 
 /// A counter attached to the server's processes.
 pub struct FsyncCounter {

@@ -58,7 +58,6 @@ pub mod fsync;
 pub mod measure;
 pub mod query;
 pub mod report;
-pub mod settings;
 pub mod stamp;
 
 use std::path::Path;
@@ -74,7 +73,7 @@ use fill::{Dest, Filled};
 use fsync::FsyncTool;
 use measure::{Archive, Seq};
 
-pub use settings::{MAM_HELP, MamSettings};
+pub use crate::mam_settings::{self as settings, MAM_HELP, MamSettings};
 
 const NS_MUC: &str = "http://jabber.org/protocol/muc";
 const NS_MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";

@@ -3,7 +3,32 @@
 
 use std::path::PathBuf;
 
-use super::fsync::FsyncTool;
+/// How the server's fsyncs are counted (`--fsyncs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncTool {
+    None,
+    Perf,
+    Strace,
+}
+
+impl FsyncTool {
+    pub fn parse(s: &str) -> Option<FsyncTool> {
+        match s {
+            "none" => Some(FsyncTool::None),
+            "perf" => Some(FsyncTool::Perf),
+            "strace" => Some(FsyncTool::Strace),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FsyncTool::None => "none",
+            FsyncTool::Perf => "perf",
+            FsyncTool::Strace => "strace",
+        }
+    }
+}
 
 /// Which archives a run fills and queries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
