@@ -88,6 +88,8 @@ pub struct Env<'a> {
     pub ids: &'a Ids,
     /// The message archive's clock, ids and cached preferences.
     pub archive: &'a crate::archive::Archive,
+    /// Verified entity capabilities and publish budgets (pubsub, PEP).
+    pub pubsub: &'a crate::pubsub::state::PubsubState,
     pub routes: &'a dyn Routing,
     pub scheduled: &'a Scheduled,
     /// When the server started (for uptime).

@@ -24,6 +24,7 @@ pub mod memory;
 pub mod muc;
 pub mod net;
 pub mod outbox;
+pub mod pubsub;
 pub mod password_work;
 pub mod portable;
 pub mod reload;

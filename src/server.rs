@@ -54,6 +54,8 @@ pub struct Server {
     ids: Ids,
     /// The message archive's clock, ids and cached preferences.
     archive: crate::archive::Archive,
+    /// Verified entity capabilities and publish budgets (pubsub, PEP).
+    pubsub: crate::pubsub::state::PubsubState,
     /// Open connections per address, and who gives way at the limit.
     admission: RefCell<Admission>,
     /// How fast passwords may be guessed, per address and per account.
@@ -98,6 +100,7 @@ impl Server {
             crate::archive::Archive::new(&fresh, 0)
         });
         let routes = routes(&config, &muc);
+        let pubsub = crate::pubsub::state::PubsubState::new(config.pubsub.caps_cache as usize);
         let throttle = LoginThrottle::new(throttle_policy(&config.limits));
         let server = Rc::new(Server {
             limits: Cell::new(config.limits),
@@ -115,6 +118,7 @@ impl Server {
             waiting: Cell::new(0),
             ids: Ids::default(),
             archive,
+            pubsub,
             admission: RefCell::new(Admission::default()),
             login_throttle: RefCell::new(throttle),
             log_limit: RefCell::new(LogLimiter::default()),
@@ -151,6 +155,7 @@ impl Server {
             im: &self.im,
             ids: &self.ids,
             archive: &self.archive,
+            pubsub: &self.pubsub,
             routes: &self.routes,
             scheduled: &self.scheduled,
             started: self.started,
@@ -380,7 +385,8 @@ impl Drop for ConnectionGuard {
 }
 
 /// The route table of the configured hosts: each user host, and its MUC
-/// domain served by the one MUC service. (The configuration refuses a
+/// domain served by the one MUC service, and its pubsub domain served by
+/// the pubsub service. (The configuration refuses a
 /// domain used twice.)
 fn routes(config: &Config, muc: &Rc<crate::muc::Service>) -> Routes {
     let mut routes = Routes::default();
@@ -392,6 +398,14 @@ fn routes(config: &Config, muc: &Rc<crate::muc::Service>) -> Routes {
     for host in &config.hosts {
         if let Some(domain) = &host.muc
             && let Err(e) = routes.add_service(domain, &host.domain, muc.clone())
+        {
+            log::error!("{e}");
+        }
+    }
+    let pubsub: Rc<dyn crate::env::Service> = Rc::new(crate::pubsub::host::PubsubService);
+    for host in &config.hosts {
+        if let Some(domain) = &host.pubsub
+            && let Err(e) = routes.add_service(domain, &host.domain, pubsub.clone())
         {
             log::error!("{e}");
         }

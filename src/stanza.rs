@@ -134,6 +134,18 @@ pub struct StanzaError {
     pub kind: ErrorType,
     pub text: Option<String>,
     pub by: Option<String>,
+    /// An application-specific condition (RFC 6120 §8.3.4) after the
+    /// defined one, e.g. XEP-0060's `<precondition-not-met/>`.
+    pub app: Option<AppCondition>,
+}
+
+/// An application-specific error condition: its element name, namespace
+/// and, for XEP-0060's `<unsupported/>`, the feature it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppCondition {
+    pub name: &'static str,
+    pub ns: &'static str,
+    pub feature: Option<&'static str>,
 }
 
 impl StanzaError {
@@ -143,7 +155,13 @@ impl StanzaError {
             kind: condition.default_type(),
             text: None,
             by: None,
+            app: None,
         }
+    }
+
+    pub fn with_app(mut self, app: AppCondition) -> Self {
+        self.app = Some(app);
+        self
     }
 
     pub fn with_type(mut self, kind: ErrorType) -> Self {
@@ -169,6 +187,13 @@ impl StanzaError {
         error.push_child(Element::new(self.condition.name(), NS_STANZAS));
         if let Some(text) = &self.text {
             error.push_child(Element::new("text", NS_STANZAS).with_text(text.as_str()));
+        }
+        if let Some(app) = &self.app {
+            let mut el = Element::new(app.name, app.ns);
+            if let Some(feature) = app.feature {
+                el.set_attr("feature", feature);
+            }
+            error.push_child(el);
         }
         error
     }

@@ -37,6 +37,7 @@ mod limits;
 mod listener;
 mod log_level;
 mod muc;
+mod pubsub;
 mod registration;
 mod storage;
 mod toml_reader;
@@ -51,12 +52,14 @@ pub use external_services::{
     DEFAULT_TURN_TTL_SECS, ExternalService, ServiceCredentials, Transport,
 };
 pub use host::{
-    CREDENTIALS_PREFIX, DEFAULT_DOMAIN, HostConfig, default_muc, expand_credentials_path,
+    CREDENTIALS_PREFIX, DEFAULT_DOMAIN, HostConfig, default_muc, default_pubsub,
+    expand_credentials_path,
 };
 pub use im::{BlockedStanzas, ImConfig};
 pub use limits::{Limits, MIN_STANZA_BYTES};
 pub use listener::{ListenerConfig, ListenerKind};
 pub use muc::{MucConfig, RoomCreation};
+pub use pubsub::{CreateNodes, PubsubConfig};
 pub use registration::RegistrationConfig;
 pub use storage::StorageConfig;
 
@@ -82,6 +85,9 @@ pub struct Config {
     pub external_services: Vec<ExternalService>,
     pub muc: MucConfig,
     pub archive: ArchiveConfig,
+    /// Publish-subscribe (XEP-0060), PEP (XEP-0163) and the
+    /// entity-capabilities cache (XEP-0115).
+    pub pubsub: PubsubConfig,
 }
 
 impl Default for Config {
@@ -113,6 +119,7 @@ impl Config {
             external_services: Vec::new(),
             muc: MucConfig::default(),
             archive: ArchiveConfig::default(),
+            pubsub: PubsubConfig::default(),
         }
     }
 
@@ -167,14 +174,23 @@ impl Config {
         defaults: Config,
         credentials_dir: Option<&Path>,
     ) -> Config {
+        // Read before the literal, in the same order, because [pubsub] is
+        // checked against it.
+        let log_level = log_level::read(top).unwrap_or(defaults.log_level);
+        let data_dir = data_dir::read(top).unwrap_or(defaults.data_dir);
+        let admins = admins::read(top).unwrap_or(defaults.admins);
+        let hosts = host::read(top, credentials_dir).unwrap_or(defaults.hosts);
+        let listeners = listener::read(top).unwrap_or(defaults.listeners);
+        let c2s = top.table("c2s", C2sConfig::read).unwrap_or(defaults.c2s);
+        let limits = top.table("limits", Limits::read).unwrap_or(defaults.limits);
         Config {
-            log_level: log_level::read(top).unwrap_or(defaults.log_level),
-            data_dir: data_dir::read(top).unwrap_or(defaults.data_dir),
-            admins: admins::read(top).unwrap_or(defaults.admins),
-            hosts: host::read(top, credentials_dir).unwrap_or(defaults.hosts),
-            listeners: listener::read(top).unwrap_or(defaults.listeners),
-            c2s: top.table("c2s", C2sConfig::read).unwrap_or(defaults.c2s),
-            limits: top.table("limits", Limits::read).unwrap_or(defaults.limits),
+            log_level,
+            data_dir,
+            admins,
+            hosts,
+            listeners,
+            c2s,
+            limits,
             storage: top
                 .table("storage", StorageConfig::read)
                 .unwrap_or(defaults.storage),
@@ -198,6 +214,9 @@ impl Config {
             archive: top
                 .table("archive", ArchiveConfig::read)
                 .unwrap_or(defaults.archive),
+            pubsub: top
+                .table("pubsub", |table| PubsubConfig::read(table, &limits))
+                .unwrap_or_else(|| PubsubConfig::defaults_within(&limits)),
         }
     }
 
@@ -377,6 +396,7 @@ pub(crate) mod tests {
                 certificate: None,
                 key: None,
                 muc: Some("conference.localhost".into()),
+                pubsub: Some("pubsub.localhost".into()),
                 allow_mismatched_certificate: false,
             }]
         );
@@ -450,6 +470,7 @@ pub(crate) mod tests {
             ),
             ("[muc]\n", "[muc]"),
             ("[archive]\n", "[archive]"),
+            ("[pubsub]\n", "[pubsub]"),
         ];
         for (header, shown) in tables {
             let message = error(&format!("{header}no_such_key = 1\n"));
@@ -554,6 +575,7 @@ cache_kib = 16384
                     certificate: Some("/etc/le/fullchain.pem".into()),
                     key: Some("/etc/le/privkey.pem".into()),
                     muc: Some("rooms.example.org".into()),
+                    pubsub: Some("pubsub.example.org".into()),
                     allow_mismatched_certificate: false,
                 },
                 HostConfig {
@@ -561,6 +583,7 @@ cache_kib = 16384
                     certificate: None,
                     key: None,
                     muc: Some("conference.example.net".into()),
+                    pubsub: Some("pubsub.example.net".into()),
                     allow_mismatched_certificate: false,
                 },
             ]
@@ -611,7 +634,7 @@ cache_kib = 16384
         );
         assert_eq!(
             error("log_level = \"info\"\nloglevel = \"debug\"\n"),
-            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc, archive)"
+            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc, archive, pubsub)"
         );
         assert_eq!(
             error("\n[storage]\ncache = 3\n"),

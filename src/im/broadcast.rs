@@ -67,11 +67,13 @@ pub fn available(env: &Env, origin: &Rc<Session>, mut stanza: Element) {
     *origin.presence.borrow_mut() = Some(stanza.clone());
     origin.im.presence_since.set(Some(env.now()));
 
+    // The account's own resources first (the sender's echo confirms the
+    // change before anything contacts' servers do in response arrives).
+    to_own_resources(env, origin, &mut stanza);
     for contact in subscribers(env, &user) {
         stanza.set_attr("to", contact.as_str());
         env.deliver(stanza.clone(), &contact);
     }
-    to_own_resources(env, origin, &mut stanza);
     if initial {
         for contact in publishers(env, &user) {
             probe(env, &user, &contact);

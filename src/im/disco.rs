@@ -86,6 +86,15 @@ pub fn account_info(owner_asking: bool, node: Option<&str>) -> Result<Element, S
             .with_attr("category", "account")
             .with_attr("type", "registered"),
     );
+    // XEP-0163 §6.1: every account is a PEP service.
+    query.push_child(
+        Element::new("identity", NS_DISCO_INFO)
+            .with_attr("category", "pubsub")
+            .with_attr("type", "pep"),
+    );
+    for f in PEP_FEATURES {
+        query.push_child(feature(f));
+    }
     if owner_asking {
         for f in ACCOUNT_FEATURES {
             query.push_child(feature(f));
@@ -102,6 +111,40 @@ pub fn account_info(owner_asking: bool, node: Option<&str>) -> Result<Element, S
     }
     Ok(query)
 }
+
+/// What each account's PEP service offers (XEP-0060 §10, XEP-0163,
+/// XEP-0402 §4 and XEP-0411 for the bookmarks conversion).
+pub const PEP_FEATURES: &[&str] = &[
+    "http://jabber.org/protocol/pubsub",
+    "http://jabber.org/protocol/pubsub#access-open",
+    "http://jabber.org/protocol/pubsub#access-presence",
+    "http://jabber.org/protocol/pubsub#access-roster",
+    "http://jabber.org/protocol/pubsub#access-whitelist",
+    "http://jabber.org/protocol/pubsub#auto-create",
+    "http://jabber.org/protocol/pubsub#auto-subscribe",
+    "http://jabber.org/protocol/pubsub#config-node",
+    "http://jabber.org/protocol/pubsub#config-node-max",
+    "http://jabber.org/protocol/pubsub#create-and-configure",
+    "http://jabber.org/protocol/pubsub#create-nodes",
+    "http://jabber.org/protocol/pubsub#delete-items",
+    "http://jabber.org/protocol/pubsub#delete-nodes",
+    "http://jabber.org/protocol/pubsub#filtered-notifications",
+    "http://jabber.org/protocol/pubsub#item-ids",
+    "http://jabber.org/protocol/pubsub#last-published",
+    "http://jabber.org/protocol/pubsub#multi-items",
+    "http://jabber.org/protocol/pubsub#persistent-items",
+    "http://jabber.org/protocol/pubsub#presence-notifications",
+    "http://jabber.org/protocol/pubsub#publish",
+    "http://jabber.org/protocol/pubsub#publish-options",
+    "http://jabber.org/protocol/pubsub#purge-nodes",
+    "http://jabber.org/protocol/pubsub#retract-items",
+    "http://jabber.org/protocol/pubsub#retrieve-affiliations",
+    "http://jabber.org/protocol/pubsub#retrieve-items",
+    "http://jabber.org/protocol/pubsub#retrieve-subscriptions",
+    "http://jabber.org/protocol/pubsub#subscribe",
+    "urn:xmpp:bookmarks:1#compat",
+    "urn:xmpp:bookmarks:1#compat-pep",
+];
 
 /// disco#items of an account's bare JID: nothing is published there yet.
 pub fn account_items(node: Option<&str>) -> Result<Element, StanzaError> {

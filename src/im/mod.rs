@@ -9,6 +9,7 @@ pub mod blocking;
 pub mod blocklist;
 pub mod broadcast;
 pub mod cache;
+pub mod caps;
 pub mod carbons;
 pub mod contact_info;
 pub mod delay;

@@ -166,6 +166,24 @@ impl Change {
     }
 }
 
+/// The version string of roster version `version`. A roster never changed
+/// (version 0) is reported as "1", as Prosody does and clients and test
+/// scripts expect; [`parse_version`] reads "1" back as 0, so a client that
+/// cached the empty roster still gets the first change.
+pub fn version_string(version: u64) -> String {
+    version.max(1).to_string()
+}
+
+/// The version a client's cached version string stands for (see
+/// [`version_string`]): "1" may be the empty roster, so it counts as 0 and
+/// the first change is sent again rather than missed.
+pub fn parse_version(ver: &str) -> Option<u64> {
+    match ver.trim().parse::<u64>().ok()? {
+        1 => Some(0),
+        v => Some(v),
+    }
+}
+
 /// What a client holding some roster version needs (RFC 6121 §2.6.3).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Catchup<'a> {
@@ -341,6 +359,10 @@ impl Roster {
         }
         if next.pending_in && !before.pending_in {
             if let Some(request) = request {
+                // The roster changed (it holds one more request), though
+                // no push shows it: Prosody counts it too, and clients
+                // and test scripts follow its numbering.
+                self.next_version();
                 self.pending_in.insert(contact.clone(), request.clone());
                 changes.push(Change::PendingIn {
                     jid: contact.clone(),
@@ -377,7 +399,7 @@ impl Roster {
 
     /// What a client that announced `ver` (or none) must be sent.
     pub fn catch_up(&self, ver: Option<&str>) -> Catchup<'_> {
-        let known = ver.and_then(|v| v.trim().parse::<u64>().ok());
+        let known = ver.and_then(parse_version);
         match known {
             Some(v) if v == self.version => Catchup::Current,
             Some(v) if v < self.version && v >= self.floor => {
@@ -527,6 +549,38 @@ mod tests {
         }
         // Many changes since an old version: the full roster is cheaper.
         assert!(matches!(r.catch_up(Some("0")), Catchup::Full(_)));
+    }
+
+    #[test]
+    fn an_empty_roster_is_version_1_and_its_first_change_is_not_missed() {
+        let mut r = Roster::default();
+        assert_eq!(version_string(r.version()), "1");
+        // A client that cached the empty roster is current…
+        assert_eq!(r.catch_up(Some("1")), Catchup::Current);
+        assert_eq!(r.catch_up(Some("0")), Catchup::Current);
+        r.set_item(&jid("a@x"), None, vec![]); // v1
+        assert_eq!(version_string(r.version()), "1");
+        // …and after the first change, which is also "1", it still gets it.
+        match r.catch_up(Some("1")) {
+            Catchup::Pushes(p) => assert_eq!(p.len(), 1),
+            Catchup::Full(items) => assert_eq!(items.len(), 1),
+            Catchup::Current => panic!("the first change was missed"),
+        }
+        r.set_item(&jid("b@x"), None, vec![]); // v2
+        assert_eq!(r.catch_up(Some("2")), Catchup::Current);
+    }
+
+    #[test]
+    fn a_new_inbound_request_counts_as_a_change() {
+        let mut r = Roster::default();
+        let pending = SubState {
+            pending_in: true,
+            ..r.state(&jid("a@x"))
+        };
+        let request = Element::new("presence", crate::xml::NS_CLIENT);
+        let changes = r.apply_state(&jid("a@x"), pending, Some(request));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(r.version(), 1);
     }
 
     #[test]

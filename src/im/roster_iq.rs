@@ -133,7 +133,7 @@ fn internal(e: &dyn std::fmt::Display) -> StanzaError {
 }
 
 fn get(env: &Env, iq: &Element, roster: &Roster, ver: Option<&str>) {
-    let version = roster.version().to_string();
+    let version = super::roster::version_string(roster.version());
     match roster.catch_up(ver) {
         Catchup::Current => env.reply_to_sender(stanza::iq_result(iq)),
         Catchup::Pushes(changes) => {
@@ -260,7 +260,7 @@ fn send_push(env: &Env, to: &Jid, item: Element, ver: u64) {
         .with_attr("to", to.as_str())
         .with_child(
             Element::new("query", NS_ROSTER)
-                .with_attr("ver", ver.to_string())
+                .with_attr("ver", super::roster::version_string(ver))
                 .with_child(item),
         );
     env.send_to_session(to, &push);

@@ -1,7 +1,10 @@
 //! What the IM handlers remember about one bound session.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::SystemTime;
+
+use super::caps::{CapsClaim, Features};
 
 #[derive(Default)]
 pub struct SessionIm {
@@ -17,4 +20,17 @@ pub struct SessionIm {
     /// It queried the account's archive (XEP-0313) before its initial
     /// presence: it has the archived offline messages already.
     pub archive_queried: Cell<bool>,
+    /// The entity capabilities its presence claims (XEP-0115), with the
+    /// features once verified: PEP notifications follow its `+notify`s.
+    pub caps: RefCell<Option<SessionCaps>>,
+    /// While its available presence is being broadcast: it came online or
+    /// changed capabilities, so PEP services that see the presence send it
+    /// their last items (or first ask what it wants).
+    pub pep_fresh: Cell<bool>,
+}
+
+/// A session's claimed capabilities and, once known, its features.
+pub struct SessionCaps {
+    pub claim: CapsClaim,
+    pub features: Option<Rc<Features>>,
 }

@@ -128,15 +128,17 @@ pub fn inbound(env: &Env, stanza: Element, user: &Jid, request: Request) {
         save(env, &state, user, &roster, &changes);
         (before, result, changes)
     };
-    push(env, user, &changes);
     let next = result.next;
     match result.action {
         InboundAction::Deliver => {
+            // The stanza first, then the roster push it caused (the order
+            // Prosody keeps, which clients' tests expect).
             for session in env.sessions_of(user) {
                 if session.is_available() {
                     session.send(&stanza);
                 }
             }
+            push(env, user, &changes);
             match request {
                 // Until the user answers, the contact sees the user as
                 // offline: say so now rather than leave it guessing (this
@@ -156,13 +158,14 @@ pub fn inbound(env: &Env, stanza: Element, user: &Jid, request: Request) {
             }
         }
         InboundAction::AutoApprove => {
+            push(env, user, &changes);
             // §3.1.3: subscribed already, or pre-approved (§3.4).
             roster_iq::send_request(env, user, &contact, Request::Subscribed);
             if next.subscription.has_from() {
                 broadcast::presence_to(env, user, &contact);
             }
         }
-        InboundAction::Ignore => {}
+        InboundAction::Ignore => push(env, user, &changes),
     }
 }
 

@@ -94,7 +94,7 @@ fn set(env: &Env, iq: Element, account: &Jid, owner: bool) {
 
 /// Contacts learn of a new avatar from the next presence; send it now
 /// rather than when the user next changes status.
-fn rebroadcast_presence(env: &Env, account: &Jid) {
+pub fn rebroadcast_presence(env: &Env, account: &Jid) {
     for session in env.sessions_of(account) {
         let presence = session.presence.borrow().clone();
         if let Some(presence) = presence {

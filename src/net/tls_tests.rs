@@ -191,6 +191,7 @@ fn from_host_config() {
         certificate: None,
         key: None,
         muc: Some("rooms.example.org".into()),
+        pubsub: None,
         allow_mismatched_certificate: false,
     };
     assert_eq!(

@@ -8,6 +8,7 @@ use crate::archive;
 use crate::env::Env;
 use crate::im;
 use crate::jid::Jid;
+use crate::pubsub;
 use crate::session::Session;
 use crate::stanza::{Condition, Kind, StanzaError};
 use crate::xml::Element;
@@ -77,13 +78,47 @@ pub(super) fn to_user(env: &Env, stanza: Element, to: &Jid) {
 fn to_bare_account(env: &Env, stanza: Element, bare: &Jid) {
     match Kind::of(&stanza) {
         Some(Kind::Message) => message_to_bare(env, stanza, bare),
-        Some(Kind::Presence) => im::presence::to_bare(env, stanza, bare),
-        Some(Kind::Iq) if stanza.first_child().is_some_and(archive::page::is_mam) => {
-            archive::account::handle(env, stanza, bare)
+        Some(Kind::Presence) => {
+            pubsub::pep::presence_received(env, &stanza, bare);
+            im::presence::to_bare(env, stanza, bare)
         }
-        Some(Kind::Iq) => im::account::handle(env, stanza, bare),
+        Some(Kind::Iq) => iq_to_bare(env, stanza, bare),
         None => {}
     }
+}
+
+/// An iq to an account's bare JID: the server answers for the account
+/// (RFC 6121 §8.5.2.1.3), with the archive and PEP services at that
+/// address.
+fn iq_to_bare(env: &Env, iq: Element, bare: &Jid) {
+    let Some(payload) = iq.first_child() else {
+        return im::account::handle(env, iq, bare);
+    };
+    if archive::page::is_mam(payload) {
+        return archive::account::handle(env, iq, bare);
+    }
+    if payload.name == "pubsub"
+        && (payload.ns == pubsub::NS_PUBSUB || payload.ns == pubsub::NS_PUBSUB_OWNER)
+    {
+        return pubsub::pep::handle_iq(env, iq, bare);
+    }
+    if pubsub::pep::caps_answer(env, &iq, bare) {
+        return;
+    }
+    if payload.is("query", pubsub::pep::NS_DISCO_ITEMS) && iq.attr("type") == Some("get") {
+        let answer = match im::reply::requester(&iq) {
+            Some(requester) => {
+                pubsub::pep::disco_items(env, bare, &requester, payload.attr("node"))
+            }
+            None => return,
+        };
+        return im::reply::answer(env, &iq, answer.map(Some));
+    }
+    if let Some(follow) = pubsub::sync::Follow::of_account_iq(&iq, bare) {
+        im::account::handle(env, iq, bare);
+        return follow.run(env, bare);
+    }
+    im::account::handle(env, iq, bare)
 }
 
 fn message_to_bare(env: &Env, stanza: Element, bare: &Jid) {

@@ -17,6 +17,7 @@ use crate::archive;
 use crate::env::{Env, Routing};
 use crate::im;
 use crate::jid::Jid;
+use crate::pubsub;
 use crate::session::Session;
 use crate::stanza::Kind;
 use crate::xml::{Element, NS_CLIENT};
@@ -36,7 +37,17 @@ pub fn from_client(env: &Env, origin: &Rc<Session>, stanza: Element, to: Option<
             return im::presence::directed_from_client(env, origin, stanza, to);
         }
         (_, Some(to)) => to,
-        (Kind::Presence, None) => return im::presence::broadcast_own(env, origin, stanza),
+        (Kind::Presence, None) => {
+            let available = stanza.attr("type").is_none();
+            if available {
+                pubsub::pep::own_presence(env, origin, &stanza);
+            }
+            im::presence::broadcast_own(env, origin, stanza);
+            if available {
+                pubsub::pep::after_own_presence(origin);
+            }
+            return;
+        }
         // RFC 6120 §10.3: no `to` means the sender's own account.
         (_, None) => origin.jid.to_bare(),
     };

@@ -17,5 +17,7 @@ pub(super) fn remove_all(txn: &WriteTransaction, bare: &str) -> Result<(), Store
     super::roster::purge(txn, bare)?;
     super::offline::purge(txn, bare)?;
     super::archive::remove_account(txn, bare)?;
+    // The account's PEP service (XEP-0163) is addressed by its bare JID.
+    super::pubsub::remove_service(txn, bare)?;
     super::blocking::purge(txn, bare)
 }

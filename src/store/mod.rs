@@ -15,6 +15,7 @@ pub mod last_logout;
 mod muc;
 pub mod offline;
 pub mod private_xml;
+pub mod pubsub;
 pub mod roster;
 pub mod saved_sessions;
 mod schema;
@@ -28,6 +29,7 @@ pub use commit::{BatchFailure, Waiter, WriteOp, WriteTicket};
 pub use last_logout::{LastLogout, LastLogouts};
 pub use muc::{MucRooms, MucWrite, StoredRoom, write_op as muc_write_op};
 pub use private_xml::PrivateXml;
+pub use pubsub::Pubsub;
 pub use schema::SCHEMA_VERSION;
 pub use tombstones::Tombstones;
 pub use vcards::VCards;
@@ -385,6 +387,10 @@ impl Store {
 
     pub fn private_xml(&self) -> PrivateXml<'_> {
         PrivateXml::new(self)
+    }
+
+    pub fn pubsub(&self) -> Pubsub<'_> {
+        Pubsub::new(self)
     }
 
     pub fn last_logouts(&self) -> LastLogouts<'_> {

@@ -121,6 +121,28 @@ pub(crate) const ARCHIVE_ROOM_STATS: Def = TableDefinition::new("archive_room_st
 /// encodes them. No row: the server's default.
 pub(crate) const ARCHIVE_PREFS: Def = TableDefinition::new("archive_prefs");
 
+/// Publish-subscribe nodes (XEP-0060), of every account's PEP service
+/// (XEP-0163; the service is the account's bare JID) and of the pubsub
+/// service (the service is its domain), in `store::pubsub`; files older
+/// than these tables get them at the first write, and reads treat a
+/// missing table as empty.
+///
+/// Service 0x00 node name -> the node's record as `pubsub::NodeRecord`
+/// encodes it: a version byte (1), the configuration (opaque to the store)
+/// length-prefixed, the number of affiliations then per affiliation the
+/// bare JID length-prefixed and a byte (1 owner, 2 publisher, 3
+/// publish-only, 4 member, 5 none, 6 outcast), the number of subscriptions
+/// then per subscription the JID and the subscription id, each
+/// length-prefixed. Numbers and lengths are unsigned LEB128 (7 bits a byte,
+/// low bits first).
+pub(crate) const PUBSUB_NODES: Def = TableDefinition::new("pubsub_nodes");
+/// Service 0x00 node name 0x00 item id -> the publication stamp (8 bytes big
+/// endian; newer items have greater stamps), the publisher's JID
+/// length-prefixed (LEB128 as in [`PUBSUB_NODES`]), then the item's payload
+/// serialized as UTF-8 XML (the rest). A node's items form one range,
+/// ordered by id; their order of publication is the stamps'.
+pub(crate) const PUBSUB_ITEMS: Def = TableDefinition::new("pubsub_items");
+
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
 /// Every table of the schema, for `perch backup`: a table created in
@@ -152,6 +174,8 @@ pub(crate) const TABLES: &[&dyn super::backup::CopyTable] = &[
     &ARCHIVE_ROOM_WITH,
     &ARCHIVE_ROOM_STATS,
     &ARCHIVE_PREFS,
+    &PUBSUB_NODES,
+    &PUBSUB_ITEMS,
 ];
 
 /// What `migrate` found and did.
@@ -238,6 +262,8 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<Migration, StoreError> {
                 ARCHIVE_ROOM_WITH,
                 ARCHIVE_ROOM_STATS,
                 ARCHIVE_PREFS,
+                PUBSUB_NODES,
+                PUBSUB_ITEMS,
             ] {
                 txn.open_table(table)?;
             }

@@ -1,0 +1,497 @@
+//! The requests of XEP-0060 §6–§7 that any entity makes of a node:
+//! publish (with auto-create and publish-options), retract, retrieve items,
+//! subscribe, unsubscribe, and one's own subscriptions and affiliations.
+//! The owner's requests are in `owner`. The same code serves PEP and the
+//! pubsub service; [`ServiceRef`] says which.
+
+use crate::config::CreateNodes;
+use crate::env::{Continuation, Env};
+use crate::jid::Jid;
+use crate::stanza::{self, Condition, StanzaError};
+use crate::store::pubsub::{self as stored, StoredItem, Subscription};
+use crate::xml::Element;
+
+use super::config::{ConfigError, NodeConfig, SendLastPublished};
+use super::node::{self, Node};
+use super::request::Request;
+use super::{NS_PUBSUB, ServiceRef, errors, notify, owner};
+
+/// What a request answers, and what follows the answer (the last item
+/// after a subscription comes after its result, §6.1.7).
+pub struct Answer {
+    pub payload: Option<Element>,
+    pub then: Option<Continuation>,
+}
+
+impl Answer {
+    pub fn empty() -> Answer {
+        Answer {
+            payload: None,
+            then: None,
+        }
+    }
+
+    pub fn with(payload: Element) -> Answer {
+        Answer {
+            payload: Some(payload),
+            then: None,
+        }
+    }
+}
+
+/// Handles `request`, which came in `iq` from `requester`, and answers it.
+/// Returns whether it succeeded.
+pub fn handle(
+    env: &Env,
+    svc: &ServiceRef,
+    iq: &Element,
+    request: Request,
+    requester: &Jid,
+) -> bool {
+    match run(env, svc, request, requester) {
+        Ok(answer) => {
+            let mut reply = stanza::iq_result(iq);
+            if let Some(payload) = answer.payload {
+                reply.push_child(payload);
+            }
+            env.reply_to_sender(reply);
+            if let Some(then) = answer.then {
+                then(env);
+            }
+            true
+        }
+        Err(e) => {
+            env.bounce(iq, e);
+            false
+        }
+    }
+}
+
+pub fn run(
+    env: &Env,
+    svc: &ServiceRef,
+    request: Request,
+    requester: &Jid,
+) -> Result<Answer, StanzaError> {
+    match request {
+        Request::Publish {
+            node,
+            id,
+            payload,
+            options,
+        } => publish(env, svc, requester, node, id, payload, options.as_ref()),
+        Request::Retract { node, ids, notify } => retract(env, svc, requester, &node, ids, notify),
+        Request::Items { node, max, ids } => items(env, svc, requester, &node, max, &ids),
+        Request::Subscribe { node, jid } => subscribe(env, svc, requester, &node, &jid),
+        Request::Unsubscribe { node, jid, subid } => {
+            unsubscribe(env, svc, requester, &node, &jid, subid.as_deref())
+        }
+        Request::Options { .. } => Err(errors::unsupported("subscription-options")),
+        Request::MySubscriptions { node } => my_subscriptions(env, svc, requester, node),
+        Request::MyAffiliations { node } => my_affiliations(env, svc, requester, node),
+        other => owner::run(env, svc, other, requester),
+    }
+}
+
+/// Who may create nodes (§8.1.1): on PEP the account itself; on the
+/// service, as `[pubsub] create_nodes` says.
+pub fn may_create(env: &Env, svc: &ServiceRef, requester: &Jid) -> bool {
+    match svc.account {
+        Some(account) => account.bare_str() == requester.bare_str(),
+        None => match env.config.pubsub.create_nodes {
+            CreateNodes::Admins => env.config.admins.iter().any(|a| a == requester.bare_str()),
+            CreateNodes::Local => env.is_local_host(requester.domain()),
+            CreateNodes::Anyone => true,
+        },
+    }
+}
+
+/// The most nodes the service may hold.
+pub fn max_nodes(env: &Env, svc: &ServiceRef) -> usize {
+    let limits = &env.config.pubsub;
+    if svc.is_pep() {
+        limits.max_nodes_per_account as usize
+    } else {
+        limits.max_nodes as usize
+    }
+}
+
+/// A node configuration error as XEP-0060 answers it.
+pub fn config_error(e: ConfigError) -> StanzaError {
+    match e {
+        ConfigError::NotAcceptable(text) => errors::not_acceptable(&text)
+            .with_app(errors::INVALID_OPTIONS)
+            .with_type(crate::stanza::ErrorType::Modify),
+        ConfigError::PreconditionNotMet(text) => errors::precondition_not_met(&text),
+    }
+}
+
+/// The items a node keeps under its configuration and the server's limit.
+pub fn kept_items(env: &Env, config: &NodeConfig) -> usize {
+    if config.persist_items {
+        config.max_items(env.config.pubsub.max_items)
+    } else {
+        0
+    }
+}
+
+/// §7.1.
+fn publish(
+    env: &Env,
+    svc: &ServiceRef,
+    requester: &Jid,
+    name: String,
+    id: Option<String>,
+    payload: Option<Element>,
+    options: Option<&crate::forms::Form>,
+) -> Result<Answer, StanzaError> {
+    let limits = &env.config.pubsub;
+    let payload_xml = match &payload {
+        Some(p) => String::from_utf8_lossy(&p.to_bytes("")).into_owned(),
+        None => String::new(),
+    };
+    if payload_xml.len() > limits.max_item_bytes {
+        return Err(errors::not_acceptable(&format!(
+            "an item's payload is at most {} bytes",
+            limits.max_item_bytes
+        ))
+        .with_app(errors::PAYLOAD_TOO_BIG));
+    }
+    check_rate(env, requester)?;
+    let limit = limits.max_items;
+    let (node, create) = match node::load(env, svc, &name)? {
+        Some(node) => {
+            node.check_publish(svc, requester)?;
+            if let Some(form) = options {
+                node.config
+                    .check_preconditions(form, limit)
+                    .map_err(config_error)?;
+            }
+            (node, None)
+        }
+        None => {
+            // §7.1.4: the node is created by its first publication.
+            if !may_create(env, svc, requester) {
+                return Err(errors::item_not_found());
+            }
+            let mut config = svc.default_config();
+            if let Some(form) = options {
+                config =
+                    NodeConfig::from_publish_options(config, form, limit).map_err(config_error)?;
+            }
+            check_node_count(env, svc)?;
+            let node = Node::new(name, config, requester);
+            let record = node.to_record();
+            (node, Some((record, max_nodes(env, svc))))
+        }
+    };
+    if payload.is_none() && (node.config.persist_items || node.config.deliver_payloads) {
+        // §7.1.3.6: a node that keeps or delivers payloads needs one.
+        return Err(
+            errors::bad_request("the item needs a payload").with_app(errors::PAYLOAD_REQUIRED)
+        );
+    }
+    let item = StoredItem {
+        id: id.unwrap_or_else(|| env.new_id()),
+        stamp: env.archive.ids.next_stamp(env.now()),
+        publisher: requester.bare_str().to_string(),
+        payload: payload_xml,
+    };
+    env.persist(stored::publish_op(
+        svc.jid,
+        &node.name,
+        item.clone(),
+        kept_items(env, &node.config),
+        create,
+    ));
+    notify::broadcast(env, svc, &node, notify::items_event(env, svc, &node, &item));
+    Ok(Answer::with(
+        Element::new("pubsub", NS_PUBSUB).with_child(
+            Element::new("publish", NS_PUBSUB)
+                .with_attr("node", node.name.as_str())
+                .with_child(Element::new("item", NS_PUBSUB).with_attr("id", item.id.as_str())),
+        ),
+    ))
+}
+
+/// `[pubsub] publish_per_minute`, per account (or per remote entity's
+/// domain: all of a remote server's users share one bucket).
+fn check_rate(env: &Env, requester: &Jid) -> Result<(), StanzaError> {
+    let per_minute = env.config.pubsub.publish_per_minute;
+    if env.pubsub.allow_publish(requester, per_minute, env.clock()) {
+        Ok(())
+    } else {
+        Err(StanzaError::new(Condition::PolicyViolation)
+            .with_type(crate::stanza::ErrorType::Wait)
+            .with_text(format!(
+                "at most {per_minute} publications a minute; wait a moment"
+            )))
+    }
+}
+
+pub fn check_node_count(env: &Env, svc: &ServiceRef) -> Result<(), StanzaError> {
+    let count = env.store.pubsub().node_count(svc.jid).map_err(|e| {
+        log::error!("counting the nodes of {}: {e}", svc.jid);
+        errors::internal()
+    })?;
+    let max = max_nodes(env, svc);
+    if count >= max {
+        return Err(StanzaError::new(Condition::NotAllowed)
+            .with_text(format!("this service holds at most {max} nodes"))
+            .with_app(errors::MAX_NODES_EXCEEDED));
+    }
+    Ok(())
+}
+
+/// §7.2.
+fn retract(
+    env: &Env,
+    svc: &ServiceRef,
+    requester: &Jid,
+    name: &str,
+    ids: Vec<String>,
+    notify: Option<bool>,
+) -> Result<Answer, StanzaError> {
+    let node = node::existing(env, svc, name)?;
+    if !node.may_retract(svc, requester) {
+        return Err(errors::forbidden());
+    }
+    let mut present = Vec::with_capacity(ids.len());
+    for id in ids {
+        let found = env.store.pubsub().item(svc.jid, name, &id).map_err(|e| {
+            log::error!("reading item {id:?} of {name:?} at {}: {e}", svc.jid);
+            errors::internal()
+        })?;
+        if found.is_some() {
+            present.push(id);
+        }
+    }
+    if present.is_empty() {
+        // §7.2.3.5.
+        return Err(errors::item_not_found());
+    }
+    env.persist(stored::retract_op(svc.jid, name, present.clone()));
+    if notify.unwrap_or(node.config.notify_retract) {
+        notify::broadcast(env, svc, &node, notify::retract_event(name, &present));
+    }
+    Ok(Answer::empty())
+}
+
+/// §6.5.
+fn items(
+    env: &Env,
+    svc: &ServiceRef,
+    requester: &Jid,
+    name: &str,
+    max: Option<usize>,
+    ids: &[String],
+) -> Result<Answer, StanzaError> {
+    let node = node::existing(env, svc, name)?;
+    node.check_access(env, svc, requester)?;
+    let mut stored = env.store.pubsub().items(svc.jid, name).map_err(|e| {
+        log::error!("reading the items of {name:?} at {}: {e}", svc.jid);
+        errors::internal()
+    })?;
+    if !ids.is_empty() {
+        stored.retain(|item| ids.contains(&item.id));
+    } else if let Some(max) = max {
+        // §6.5.7: the most recent ones.
+        let skip = stored.len().saturating_sub(max);
+        stored.drain(..skip);
+    }
+    let publisher = notify::shows_publisher(env, svc);
+    let mut items = Element::new("items", NS_PUBSUB).with_attr("node", name);
+    for item in &stored {
+        items.push_child(notify::item_element(NS_PUBSUB, item, publisher, true));
+    }
+    Ok(Answer::with(
+        Element::new("pubsub", NS_PUBSUB).with_child(items),
+    ))
+}
+
+/// §6.1.
+fn subscribe(
+    env: &Env,
+    svc: &ServiceRef,
+    requester: &Jid,
+    name: &str,
+    jid: &str,
+) -> Result<Answer, StanzaError> {
+    let jid = Jid::parse(jid).map_err(|_| invalid_jid())?;
+    if jid.bare_str() != requester.bare_str() {
+        // §6.1.3.1: one subscribes oneself.
+        return Err(invalid_jid());
+    }
+    let mut node = node::existing(env, svc, name)?;
+    node.check_access(env, svc, &jid)?;
+    let existing = node
+        .record
+        .subscriptions
+        .iter()
+        .find(|s| s.jid == jid.as_str())
+        .cloned();
+    let subscription = match existing {
+        Some(s) => s,
+        None => {
+            let max = env.config.pubsub.max_subscriptions_per_node as usize;
+            if node.record.subscriptions.len() >= max {
+                return Err(StanzaError::new(Condition::NotAllowed)
+                    .with_text(format!("this node has {max} subscriptions, the limit"))
+                    .with_app(errors::TOO_MANY_SUBSCRIPTIONS));
+            }
+            let s = Subscription {
+                jid: jid.as_str().to_string(),
+                subid: env.new_id(),
+            };
+            node.record.subscriptions.push(s.clone());
+            env.persist(stored::put_node_op(svc.jid, name, node.to_record()));
+            s
+        }
+    };
+    let payload = Element::new("pubsub", NS_PUBSUB).with_child(subscription_element(
+        NS_PUBSUB,
+        Some(name),
+        &subscription,
+    ));
+    let then: Option<Continuation> = match node.config.send_last_published_item {
+        SendLastPublished::Never => None,
+        SendLastPublished::OnSub | SendLastPublished::OnSubAndPresence => {
+            let svc_jid = svc.jid.to_string();
+            let account = svc.account.cloned();
+            Some(Box::new(move |env: &Env| {
+                let svc = ServiceRef {
+                    jid: &svc_jid,
+                    account: account.as_ref(),
+                };
+                notify::send_last_item(env, &svc, &node, &jid);
+            }))
+        }
+    };
+    Ok(Answer {
+        payload: Some(payload),
+        then,
+    })
+}
+
+fn invalid_jid() -> StanzaError {
+    errors::bad_request("subscribe and unsubscribe your own JID").with_app(errors::INVALID_JID)
+}
+
+/// `<subscription node jid subid subscription='subscribed'/>`.
+pub fn subscription_element(ns: &str, node: Option<&str>, s: &Subscription) -> Element {
+    let mut el = Element::new("subscription", ns.to_string());
+    if let Some(node) = node {
+        el.set_attr("node", node);
+    }
+    el.set_attr("jid", s.jid.as_str());
+    el.set_attr("subid", s.subid.as_str());
+    el.set_attr("subscription", "subscribed");
+    el
+}
+
+/// §6.2.
+fn unsubscribe(
+    env: &Env,
+    svc: &ServiceRef,
+    requester: &Jid,
+    name: &str,
+    jid: &str,
+    subid: Option<&str>,
+) -> Result<Answer, StanzaError> {
+    let jid = Jid::parse(jid).map_err(|_| invalid_jid())?;
+    let mut node = node::existing(env, svc, name)?;
+    if jid.bare_str() != requester.bare_str() && !node.is_owner(svc, requester) {
+        return Err(invalid_jid());
+    }
+    let before = node.record.subscriptions.len();
+    node.record
+        .subscriptions
+        .retain(|s| !(s.jid == jid.as_str() && subid.is_none_or(|id| id == s.subid)));
+    if node.record.subscriptions.len() == before {
+        // §6.2.3.2.
+        return Err(StanzaError::new(Condition::UnexpectedRequest).with_app(errors::NOT_SUBSCRIBED));
+    }
+    env.persist(stored::put_node_op(svc.jid, name, node.to_record()));
+    Ok(Answer::empty())
+}
+
+/// Every node of the service, decoded; a node whose record cannot be read
+/// is logged and left out.
+pub fn all_nodes(env: &Env, svc: &ServiceRef) -> Result<Vec<Node>, StanzaError> {
+    let nodes = env.store.pubsub().nodes(svc.jid).map_err(|e| {
+        log::error!("reading the nodes of {}: {e}", svc.jid);
+        errors::internal()
+    })?;
+    Ok(nodes
+        .into_iter()
+        .filter_map(|(name, record)| match NodeConfig::decode(&record.config) {
+            Ok(config) => Some(Node {
+                name,
+                record,
+                config,
+            }),
+            Err(e) => {
+                log::error!(
+                    "pubsub node {name:?} of {}: bad configuration: {e}",
+                    svc.jid
+                );
+                None
+            }
+        })
+        .collect())
+}
+
+/// §5.6.
+fn my_subscriptions(
+    env: &Env,
+    svc: &ServiceRef,
+    requester: &Jid,
+    only: Option<String>,
+) -> Result<Answer, StanzaError> {
+    let mut list = Element::new("subscriptions", NS_PUBSUB);
+    if let Some(node) = &only {
+        list.set_attr("node", node.as_str());
+    }
+    for node in all_nodes(env, svc)? {
+        if only.as_ref().is_some_and(|o| *o != node.name) {
+            continue;
+        }
+        for s in &node.record.subscriptions {
+            if Jid::parse(&s.jid).is_ok_and(|j| j.bare_str() == requester.bare_str()) {
+                list.push_child(subscription_element(NS_PUBSUB, Some(&node.name), s));
+            }
+        }
+    }
+    Ok(Answer::with(
+        Element::new("pubsub", NS_PUBSUB).with_child(list),
+    ))
+}
+
+/// §5.7.
+fn my_affiliations(
+    env: &Env,
+    svc: &ServiceRef,
+    requester: &Jid,
+    only: Option<String>,
+) -> Result<Answer, StanzaError> {
+    let mut list = Element::new("affiliations", NS_PUBSUB);
+    if let Some(node) = &only {
+        list.set_attr("node", node.as_str());
+    }
+    for node in all_nodes(env, svc)? {
+        if only.as_ref().is_some_and(|o| *o != node.name) {
+            continue;
+        }
+        let affiliation = node.affiliation(svc, requester);
+        if affiliation != crate::store::pubsub::Affiliation::None {
+            list.push_child(
+                Element::new("affiliation", NS_PUBSUB)
+                    .with_attr("node", node.name.as_str())
+                    .with_attr("affiliation", node::affiliation_name(affiliation)),
+            );
+        }
+    }
+    Ok(Answer::with(
+        Element::new("pubsub", NS_PUBSUB).with_child(list),
+    ))
+}

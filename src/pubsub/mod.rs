@@ -1,0 +1,74 @@
+//! Publish-subscribe (XEP-0060): one engine for the personal eventing
+//! service of every account (PEP, XEP-0163) and for the pubsub service at
+//! `pubsub.<domain>`.
+//!
+//! - `request`: the `<pubsub/>` payload parsed into a [`request::Request`];
+//! - `node`: a node loaded from the store, affiliations and access models;
+//! - `engine`: the requests any entity makes (publish, retract, items,
+//!   subscribe…), `owner`: the owner's (create, configure, delete…);
+//! - `notify`: event notifications and the last item sent on subscription
+//!   and presence;
+//! - `pep`: the service at each account's bare JID, with the entity
+//!   capabilities that filter its notifications; `host`: the service at a
+//!   domain of its own (a route table entry);
+//! - `config`, `errors`: node configuration forms, XEP-0060's errors;
+//! - `bookmarks`, `avatar`: conversions that keep older protocols in step.
+
+pub mod avatar;
+pub mod bookmarks;
+pub mod config;
+pub mod engine;
+pub mod errors;
+pub mod host;
+pub mod node;
+pub mod notify;
+pub mod owner;
+pub mod pep;
+pub mod request;
+pub mod state;
+pub mod sync;
+
+use crate::jid::Jid;
+
+pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+pub const NS_PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
+pub const NS_PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
+
+/// The service a request is for: an account's PEP service (its address is
+/// the bare JID) or a pubsub service at a domain.
+#[derive(Clone, Copy)]
+pub struct ServiceRef<'a> {
+    /// The service's address: where events come from, the store's key.
+    pub jid: &'a str,
+    /// The account, for PEP: its owner.
+    pub account: Option<&'a Jid>,
+}
+
+impl<'a> ServiceRef<'a> {
+    pub fn pep(account: &'a Jid) -> ServiceRef<'a> {
+        ServiceRef {
+            jid: account.as_str(),
+            account: Some(account),
+        }
+    }
+
+    pub fn domain(domain: &'a str) -> ServiceRef<'a> {
+        ServiceRef {
+            jid: domain,
+            account: None,
+        }
+    }
+
+    pub fn is_pep(&self) -> bool {
+        self.account.is_some()
+    }
+
+    /// The configuration of a node created without one.
+    pub fn default_config(&self) -> config::NodeConfig {
+        if self.is_pep() {
+            config::NodeConfig::pep_default()
+        } else {
+            config::NodeConfig::service_default()
+        }
+    }
+}

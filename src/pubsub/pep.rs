@@ -1,0 +1,239 @@
+//! The personal eventing service (XEP-0163): every account's bare JID is a
+//! pubsub service owned by the account. Its nodes are created by their
+//! first publication; their notifications follow presence: the account's
+//! own resources and the resources of contacts subscribed to its presence
+//! get the events of the nodes their client names with `NODE+notify` in its
+//! entity capabilities (XEP-0115), which the service learns by asking the
+//! client once per capability set and verifying the answer.
+
+use std::rc::Rc;
+
+use crate::env::Env;
+use crate::im::caps::{self, Features};
+use crate::im::session::SessionCaps;
+use crate::jid::Jid;
+use crate::session::Session;
+use crate::stanza::StanzaError;
+use crate::xml::{Element, NS_CLIENT};
+
+use super::request::{self, Request};
+use super::{ServiceRef, engine, errors, notify, sync};
+
+pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+
+/// The id of the server's capability queries. Clients answer with it;
+/// Prosody uses the same, and test scripts written against it expect it.
+const DISCO_ID: &str = "disco";
+
+/// An iq with a `<pubsub/>` payload addressed to `account`'s bare JID.
+pub fn handle_iq(env: &Env, iq: Element, account: &Jid) {
+    let set = match iq.attr("type") {
+        Some("set") => true,
+        Some("get") => false,
+        _ => return,
+    };
+    let Some(requester) = iq.attr("from").and_then(|f| Jid::parse(f).ok()) else {
+        return;
+    };
+    let Some(payload) = iq.first_child() else {
+        return;
+    };
+    let request = match request::parse(payload, set) {
+        Ok(r) => r,
+        Err(e) => return env.bounce(&iq, e),
+    };
+    let owner = requester.bare_str() == account.bare_str();
+    if !owner && !may_ask_others(&request) {
+        // Only the account writes to its own service.
+        return env.bounce(&iq, errors::forbidden());
+    }
+    let svc = ServiceRef::pep(account);
+    let follow = sync::Follow::of(&request);
+    if engine::handle(env, &svc, &iq, request, &requester) && owner {
+        follow.run(env, account);
+    }
+}
+
+/// What someone other than the account may ask of its PEP service.
+fn may_ask_others(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Items { .. }
+            | Request::Subscribe { .. }
+            | Request::Unsubscribe { .. }
+            | Request::Options { .. }
+            | Request::MySubscriptions { .. }
+            | Request::MyAffiliations { .. }
+    )
+}
+
+/// A client of the account sent available presence: remember the
+/// capabilities it claims, before the presence is broadcast, so that
+/// contacts' services see them; if it came online or changed them, the
+/// account's own service asks what it wants (or sends it the last items)
+/// first, before the presence is echoed, as clients expect.
+pub fn own_presence(env: &Env, origin: &Session, presence: &Element) {
+    let initial = !origin.is_available();
+    let claim = caps::claim_of(presence);
+    let changed = {
+        let mut current = origin.im.caps.borrow_mut();
+        let same = match (current.as_ref(), &claim) {
+            (Some(c), Some(claim)) => c.claim == *claim,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            *current = claim.map(|claim| SessionCaps {
+                features: env.pubsub.caps.get(&claim.ver),
+                claim,
+            });
+        }
+        !same
+    };
+    origin.im.pep_fresh.set(initial || changed);
+    presence_seen(env, &origin.jid.to_bare(), origin);
+}
+
+/// After a client's available presence went out: the services of contacts
+/// that received it have seen it.
+pub fn after_own_presence(origin: &Session) {
+    origin.im.pep_fresh.set(false);
+}
+
+/// Available presence from someone reached the local account `account`.
+pub fn presence_received(env: &Env, presence: &Element, account: &Jid) {
+    if presence.attr("type").is_some() {
+        return;
+    }
+    let Some(from) = presence.attr("from").and_then(|f| Jid::parse(f).ok()) else {
+        return;
+    };
+    if from.resource().is_none() || !env.is_local_host(from.domain()) {
+        return;
+    }
+    if let Some(session) = env.session(&from) {
+        presence_seen(env, account, &session);
+    }
+}
+
+/// The service of `account` saw `session` come online or change its
+/// capabilities: it sends the last items the client wants, or first asks
+/// what the client wants.
+fn presence_seen(env: &Env, account: &Jid, session: &Session) {
+    if !session.im.pep_fresh.get() {
+        return;
+    }
+    let node = {
+        let caps = session.im.caps.borrow();
+        let Some(caps) = caps.as_ref() else {
+            return;
+        };
+        if caps.features.is_some() {
+            None
+        } else {
+            Some(caps.claim.disco_node())
+        }
+    };
+    match node {
+        None => notify::last_items_on_presence(env, account, session),
+        Some(node) => {
+            let query = Element::new("iq", NS_CLIENT)
+                .with_attr("type", "get")
+                .with_attr("id", DISCO_ID)
+                .with_attr("from", account.as_str())
+                .with_attr("to", session.jid.as_str())
+                .with_child(Element::new("query", NS_DISCO_INFO).with_attr("node", node));
+            session.send(&query);
+        }
+    }
+}
+
+/// A client's answer to a capability query of `account`'s service.
+/// Returns whether it was one.
+pub fn caps_answer(env: &Env, iq: &Element, account: &Jid) -> bool {
+    if iq.attr("id") != Some(DISCO_ID) || iq.attr("type") != Some("result") {
+        return false;
+    }
+    let Some(query) = iq.get_child("query", NS_DISCO_INFO) else {
+        return false;
+    };
+    let Some(from) = iq.attr("from").and_then(|f| Jid::parse(f).ok()) else {
+        return true;
+    };
+    let Some(session) = env.session(&from) else {
+        return true;
+    };
+    let features = {
+        let mut current = session.im.caps.borrow_mut();
+        let Some(caps) = current.as_mut() else {
+            return true;
+        };
+        if query.attr("node") != Some(caps.claim.disco_node().as_str()) {
+            return true;
+        }
+        match &caps.features {
+            Some(known) => known.clone(),
+            None => {
+                if !caps::verifies(query, &caps.claim) {
+                    log::debug!("{from}: capabilities do not match their hash; ignored");
+                    return true;
+                }
+                let features: Rc<Features> = Rc::new(Features::from_info(query));
+                env.pubsub
+                    .caps
+                    .insert(caps.claim.ver.clone(), features.clone());
+                caps.features = Some(features.clone());
+                features
+            }
+        }
+    };
+    drop(features);
+    notify::last_items_on_presence(env, account, &session);
+    true
+}
+
+/// disco#items of an account (XEP-0060 §5.2): the nodes the requester may
+/// see; with `node`, that node's items (§5.5).
+pub fn disco_items(
+    env: &Env,
+    account: &Jid,
+    requester: &Jid,
+    node: Option<&str>,
+) -> Result<Element, StanzaError> {
+    let svc = ServiceRef::pep(account);
+    let mut query = Element::new("query", NS_DISCO_ITEMS);
+    match node {
+        None => {
+            for n in engine::all_nodes(env, &svc)? {
+                if n.check_access(env, &svc, requester).is_err() {
+                    continue;
+                }
+                let mut item = Element::new("item", NS_DISCO_ITEMS)
+                    .with_attr("jid", account.as_str())
+                    .with_attr("node", n.name.as_str());
+                if !n.config.title.is_empty() {
+                    item.set_attr("name", n.config.title.as_str());
+                }
+                query.push_child(item);
+            }
+        }
+        Some(name) => {
+            let n = super::node::existing(env, &svc, name)?;
+            n.check_access(env, &svc, requester)?;
+            query.set_attr("node", name);
+            let items = env.store.pubsub().items(svc.jid, name).map_err(|e| {
+                log::error!("reading the items of {name:?} at {account}: {e}");
+                errors::internal()
+            })?;
+            for item in items {
+                query.push_child(
+                    Element::new("item", NS_DISCO_ITEMS)
+                        .with_attr("jid", account.as_str())
+                        .with_attr("name", item.id),
+                );
+            }
+        }
+    }
+    Ok(query)
+}
