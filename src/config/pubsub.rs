@@ -431,7 +431,19 @@ mod tests {
     fn every_problem_is_reported_in_file_order() {
         let text =
             "[pubsub]\nmax_items = 0\nmax_nodes = 0\ncreate_nodes = \"all\"\ncaps_cache = 1\n";
-        assert_eq!(problems(text).len(), 4);
+        let lines: Vec<String> = problems(text)
+            .iter()
+            .map(|problem| problem.split(' ').take(2).collect::<Vec<_>>().join(" "))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                "perch.toml:2: pubsub.max_items:",
+                "perch.toml:3: pubsub.max_nodes:",
+                "perch.toml:4: pubsub.create_nodes:",
+                "perch.toml:5: pubsub.caps_cache:",
+            ]
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn permutations(items: &[String]) -> Vec<Vec<String>> {
         }
         for i in 0..k - 1 {
             heap(k - 1, items, out);
-            if k % 2 == 0 {
+            if k.is_multiple_of(2) {
                 items.swap(i, k - 1);
             } else {
                 items.swap(0, k - 1);

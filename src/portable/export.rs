@@ -22,6 +22,10 @@
 //! messages have here; rooms' archives are not exported: XEP-0227 has no
 //! format for rooms.
 //!
+//! Its PEP nodes are in it too (two `<pubsub/>` children, see `pep.rs`),
+//! without the times their items were published: XEP-0227 has no place
+//! for them, and the import keeps the items' order instead.
+//!
 //! The directory and files are readable by their owner only: they hold
 //! SCRAM keys, which allow offline guessing of passwords.
 

@@ -14,10 +14,13 @@
 //!
 //! Today's families, each in its own file: accounts (SCRAM credentials),
 //! roster (contacts and pending subscription requests), vCard, private XML,
-//! offline messages and the account's message archive (XEP-0227's "Message
+//! offline messages, the account's PEP nodes (XEP-0227's "Personal
+//! Eventing Protocol": configuration, affiliations, subscriptions and
+//! items) and the account's message archive (XEP-0227's "Message
 //! Archive").
-//! Multi-user chat rooms, and so their message archives, are not carried:
-//! XEP-0227 has no format for them (its archives are users' only).
+//! Multi-user chat rooms, and so their message archives, are not carried,
+//! nor are the nodes of the pubsub service at `pubsub.<domain>`: XEP-0227
+//! has no format for them (its archives and nodes are users' only).
 
 mod accounts;
 mod archive;
@@ -25,6 +28,7 @@ mod export;
 mod files;
 mod import;
 mod offline;
+mod pep;
 mod private_xml;
 mod roster;
 mod vcards;
@@ -105,6 +109,7 @@ pub const FAMILIES: &[&dyn Family] = &[
     &vcards::VCardFamily,
     &private_xml::PrivateXmlFamily,
     &offline::OfflineFamily,
+    &pep::PepFamily,
     &archive::ArchiveFamily,
 ];
 

@@ -363,7 +363,10 @@ mod tests {
         );
         assert_eq!(from_item(&b.room, &payload), Some(b.clone()));
         // Items keep their extensions through the legacy form too.
-        assert_eq!(from_legacy(&to_legacy(&[b.clone()], &[])), vec![b.clone()]);
+        assert_eq!(
+            from_legacy(&to_legacy(std::slice::from_ref(&b), &[])),
+            vec![b.clone()]
+        );
         let plain = Bookmark {
             autojoin: false,
             extensions: None,

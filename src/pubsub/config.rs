@@ -22,15 +22,12 @@ use std::fmt;
 
 use crate::forms::{Field, FieldType, Form, FormType, NS_DATA, parse_bool};
 use crate::im::roster::MAX_NAME_BYTES;
-use crate::stanza::{Condition, ErrorType, StanzaError};
 use crate::xml::Element;
 
 /// `FORM_TYPE` of the configuration form (§16.4.3).
 pub const NS_NODE_CONFIG: &str = "http://jabber.org/protocol/pubsub#node_config";
 /// `FORM_TYPE` of the publish options of a publish request (§7.1.5).
 pub const NS_PUBLISH_OPTIONS: &str = "http://jabber.org/protocol/pubsub#publish-options";
-/// Namespace of the pubsub-specific error conditions (§14.2).
-pub const NS_PUBSUB_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";
 /// XEP-0122 data form validation, used for the `max_items` range.
 pub const NS_XDATA_VALIDATE: &str = "http://jabber.org/protocol/xdata-validate";
 
@@ -262,42 +259,6 @@ impl ConfigError {
         match self {
             ConfigError::NotAcceptable(t) | ConfigError::PreconditionNotMet(t) => t,
         }
-    }
-
-    /// The stanza error, without the pubsub-specific condition:
-    /// [`StanzaError`] has no room for an application condition, see
-    /// [`ConfigError::app_condition`].
-    pub fn stanza_error(&self) -> StanzaError {
-        match self {
-            ConfigError::NotAcceptable(t) => {
-                StanzaError::new(Condition::NotAcceptable).with_text(t)
-            }
-            ConfigError::PreconditionNotMet(t) => StanzaError::new(Condition::Conflict)
-                .with_type(ErrorType::Cancel)
-                .with_text(t),
-        }
-    }
-
-    /// The pubsub-specific condition element that goes into the `<error/>`
-    /// after the defined condition and the text (§7.1.5:
-    /// `<precondition-not-met/>`).
-    pub fn app_condition(&self) -> Option<Element> {
-        match self {
-            ConfigError::NotAcceptable(_) => None,
-            ConfigError::PreconditionNotMet(_) => {
-                Some(Element::new("precondition-not-met", NS_PUBSUB_ERRORS))
-            }
-        }
-    }
-
-    /// The complete `<error/>` element: [`ConfigError::stanza_error`] with
-    /// [`ConfigError::app_condition`] appended.
-    pub fn to_element(&self) -> Element {
-        let mut error = self.stanza_error().to_element();
-        if let Some(condition) = self.app_condition() {
-            error.push_child(condition);
-        }
-        error
     }
 }
 
@@ -553,8 +514,8 @@ impl NodeConfig {
     }
 
     /// The configuration form (§8.2.1), `<x xmlns='jabber:x:data'
-    /// type='form'/>`. Its fields, their order, labels and options are
-    /// those Prosody sends, which clients and test scripts expect.
+    /// type='form'/>`. The fields, their order, labels and options are
+    /// fixed: the black-box test scripts (pubsub_config.scs) compare them.
     pub fn to_form(&self, limit: u32) -> Element {
         // Field::to_element has no XEP-0122 <validate/>: added by hand.
         let mut max_items = Field::new(MAX_ITEMS, FieldType::TextSingle)
@@ -755,7 +716,7 @@ impl NodeConfig {
         );
         let mut flags = 0;
         for (on, bit) in [
-            (self.persist_items, PERSIST),
+            (self.persist_items, PERSIST_ITEMS_BIT),
             (self.deliver_notifications, DELIVER_NOTIFICATIONS_BIT),
             (self.deliver_payloads, DELIVER_PAYLOADS_BIT),
             (self.notify_delete, NOTIFY_DELETE_BIT),
@@ -825,7 +786,7 @@ impl NodeConfig {
             description,
             node_type,
             max_items,
-            persist_items: flags & PERSIST != 0,
+            persist_items: flags & PERSIST_ITEMS_BIT != 0,
             access_model,
             roster_groups_allowed,
             publish_model,
@@ -864,12 +825,12 @@ fn list_field<T: Choice>(var: &str, label: Option<&str>, value: T) -> Field {
     field.with_value(value.as_str())
 }
 
-const PERSIST: u8 = 1;
+const PERSIST_ITEMS_BIT: u8 = 1;
 const DELIVER_NOTIFICATIONS_BIT: u8 = 2;
 const DELIVER_PAYLOADS_BIT: u8 = 4;
 const NOTIFY_DELETE_BIT: u8 = 8;
 const NOTIFY_RETRACT_BIT: u8 = 16;
-const ALL_FLAGS: u8 = PERSIST
+const ALL_FLAGS: u8 = PERSIST_ITEMS_BIT
     | DELIVER_NOTIFICATIONS_BIT
     | DELIVER_PAYLOADS_BIT
     | NOTIFY_DELETE_BIT

@@ -1,8 +1,5 @@
 use super::*;
 
-use crate::stanza::NS_STANZAS;
-use crate::xml::NS_CLIENT;
-
 const LIMIT: u32 = 256;
 
 fn form(xml: &str) -> Form {
@@ -600,34 +597,11 @@ fn preconditions_compare_by_meaning() {
 }
 
 #[test]
-fn errors_become_stanza_errors() {
+fn errors_carry_their_text() {
     let err = ConfigError::PreconditionNotMet("Field does not match: access_model".into());
-    let el = err.to_element();
-    assert!(el.is("error", NS_CLIENT));
-    assert_eq!(el.attr("type"), Some("cancel"));
-    let children: Vec<(&str, &str)> = el
-        .children()
-        .map(|c| (c.name.as_ref(), c.ns.as_ref()))
-        .collect();
-    assert_eq!(
-        children,
-        [
-            ("conflict", NS_STANZAS),
-            ("text", NS_STANZAS),
-            ("precondition-not-met", NS_PUBSUB_ERRORS)
-        ]
-    );
-    assert_eq!(
-        el.get_child("text", NS_STANZAS).map(|t| t.text()),
-        Some("Field does not match: access_model".into())
-    );
+    assert_eq!(err.text(), "Field does not match: access_model");
     assert_eq!(err.to_string(), "Field does not match: access_model");
-    let err = ConfigError::NotAcceptable("bad".into());
-    assert_eq!(err.app_condition(), None);
-    let se = err.stanza_error();
-    assert_eq!(se.condition, Condition::NotAcceptable);
-    assert_eq!(se.kind, ErrorType::Modify);
-    assert_eq!(se.text.as_deref(), Some("bad"));
+    assert_eq!(ConfigError::NotAcceptable("bad".into()).text(), "bad");
 }
 
 #[test]

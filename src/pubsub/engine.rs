@@ -197,13 +197,16 @@ fn publish(
         publisher: requester.bare_str().to_string(),
         payload: payload_xml,
     };
-    env.persist(stored::publish_op(
-        svc.jid,
-        &node.name,
-        item.clone(),
-        kept_items(env, &node.config),
-        create,
-    ));
+    svc.persist(
+        env,
+        stored::publish_op(
+            svc.jid,
+            &node.name,
+            item.clone(),
+            kept_items(env, &node.config),
+            create,
+        ),
+    );
     notify::broadcast(env, svc, &node, notify::items_event(env, svc, &node, &item));
     Ok(Answer::with(
         Element::new("pubsub", NS_PUBSUB).with_child(
@@ -270,7 +273,7 @@ fn retract(
         // §7.2.3.5.
         return Err(errors::item_not_found());
     }
-    env.persist(stored::retract_op(svc.jid, name, present.clone()));
+    svc.persist(env, stored::retract_op(svc.jid, name, present.clone()));
     if notify.unwrap_or(node.config.notify_retract) {
         notify::broadcast(env, svc, &node, notify::retract_event(name, &present));
     }
@@ -344,7 +347,7 @@ fn subscribe(
                 subid: env.new_id(),
             };
             node.record.subscriptions.push(s.clone());
-            env.persist(stored::put_node_op(svc.jid, name, node.to_record()));
+            svc.persist(env, stored::put_node_op(svc.jid, name, node.to_record()));
             s
         }
     };
@@ -409,9 +412,11 @@ fn unsubscribe(
         .retain(|s| !(s.jid == jid.as_str() && subid.is_none_or(|id| id == s.subid)));
     if node.record.subscriptions.len() == before {
         // §6.2.3.2.
-        return Err(StanzaError::new(Condition::UnexpectedRequest).with_app(errors::NOT_SUBSCRIBED));
+        return Err(StanzaError::new(Condition::UnexpectedRequest)
+            .with_type(crate::stanza::ErrorType::Cancel)
+            .with_app(errors::NOT_SUBSCRIBED));
     }
-    env.persist(stored::put_node_op(svc.jid, name, node.to_record()));
+    svc.persist(env, stored::put_node_op(svc.jid, name, node.to_record()));
     Ok(Answer::empty())
 }
 

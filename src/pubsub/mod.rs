@@ -63,6 +63,15 @@ impl<'a> ServiceRef<'a> {
         self.account.is_some()
     }
 
+    /// Submits a write to the service's nodes; on PEP it does nothing if
+    /// the account was deleted before it commits.
+    pub fn persist(&self, env: &crate::env::Env, op: crate::store::WriteOp) {
+        match self.account {
+            Some(account) => env.persist(crate::store::pubsub::for_account(account.as_str(), op)),
+            None => env.persist(op),
+        };
+    }
+
     /// The configuration of a node created without one.
     pub fn default_config(&self) -> config::NodeConfig {
         if self.is_pep() {

@@ -46,16 +46,19 @@ pub fn run(
             }
             let before = kept_items(env, &node.config);
             node.config.apply(&form, limit).map_err(config_error)?;
-            env.persist(stored::put_node_op(svc.jid, &node.name, node.to_record()));
+            svc.persist(
+                env,
+                stored::put_node_op(svc.jid, &node.name, node.to_record()),
+            );
             let after = kept_items(env, &node.config);
             if after < before {
-                env.persist(stored::trim_op(svc.jid, &node.name, after));
+                svc.persist(env, stored::trim_op(svc.jid, &node.name, after));
             }
             Ok(Answer::empty())
         }
         Request::Delete { node, redirect } => {
             let node = owned(env, svc, requester, &node)?;
-            env.persist(stored::delete_node_op(svc.jid, &node.name));
+            svc.persist(env, stored::delete_node_op(svc.jid, &node.name));
             if node.config.notify_delete {
                 let mut delete =
                     Element::new("delete", NS_PUBSUB_EVENT).with_attr("node", node.name.as_str());
@@ -70,7 +73,7 @@ pub fn run(
         }
         Request::Purge { node } => {
             let node = owned(env, svc, requester, &node)?;
-            env.persist(stored::purge_op(svc.jid, &node.name));
+            svc.persist(env, stored::purge_op(svc.jid, &node.name));
             if node.config.notify_retract {
                 let purge =
                     Element::new("purge", NS_PUBSUB_EVENT).with_attr("node", node.name.as_str());
@@ -92,7 +95,10 @@ pub fn run(
         Request::SubscriptionsSet { node, changes } => {
             let mut node = owned(env, svc, requester, &node)?;
             set_subscriptions(env, &mut node, changes)?;
-            env.persist(stored::put_node_op(svc.jid, &node.name, node.to_record()));
+            svc.persist(
+                env,
+                stored::put_node_op(svc.jid, &node.name, node.to_record()),
+            );
             Ok(Answer::empty())
         }
         Request::AffiliationsGet { node } => {
@@ -115,7 +121,10 @@ pub fn run(
         Request::AffiliationsSet { node, changes } => {
             let mut node = owned(env, svc, requester, &node)?;
             set_affiliations(svc, &mut node, changes)?;
-            env.persist(stored::put_node_op(svc.jid, &node.name, node.to_record()));
+            svc.persist(
+                env,
+                stored::put_node_op(svc.jid, &node.name, node.to_record()),
+            );
             Ok(Answer::empty())
         }
         // The user requests are the engine's.
@@ -148,12 +157,15 @@ fn create(
             .map_err(config_error)?;
     }
     let node = Node::new(name, config, requester);
-    env.persist(stored::create_node_op(
-        svc.jid,
-        &node.name,
-        node.to_record(),
-        engine::max_nodes(env, svc),
-    ));
+    svc.persist(
+        env,
+        stored::create_node_op(
+            svc.jid,
+            &node.name,
+            node.to_record(),
+            engine::max_nodes(env, svc),
+        ),
+    );
     if instant {
         return Ok(Answer::with(Element::new("pubsub", NS_PUBSUB).with_child(
             Element::new("create", NS_PUBSUB).with_attr("node", node.name.as_str()),

@@ -260,13 +260,16 @@ fn publish_owned(
         publisher: account.as_str().to_string(),
         payload: String::from_utf8_lossy(&payload.to_bytes("")).into_owned(),
     };
-    env.persist(stored::publish_op(
-        svc.jid,
-        name,
-        item.clone(),
-        kept_items(env, &node.config),
-        create,
-    ));
+    svc.persist(
+        env,
+        stored::publish_op(
+            svc.jid,
+            name,
+            item.clone(),
+            kept_items(env, &node.config),
+            create,
+        ),
+    );
     notify::broadcast(
         env,
         &svc,
@@ -281,7 +284,7 @@ fn retract_owned(env: &Env, account: &Jid, name: &str, id: &str) {
         return;
     };
     let ids = vec![id.to_string()];
-    env.persist(stored::retract_op(svc.jid, name, ids.clone()));
+    svc.persist(env, stored::retract_op(svc.jid, name, ids.clone()));
     if node.config.notify_retract {
         notify::broadcast(env, &svc, &node, notify::retract_event(name, &ids));
     }
@@ -326,7 +329,19 @@ fn avatar_published(env: &Env, account: &Jid, metadata: &Element) {
         return;
     }
     let vcard = avatar::with_photo(old.as_ref(), avatar.as_ref());
-    env.persist(vcards::set_op(account.as_str(), Some(&vcard), new_hash));
+    // The vCard's own rules apply (its size limit, an empty one is none).
+    let update = match im::vcard::check_update(&vcard, env.config.limits.max_vcard_bytes) {
+        Ok(update) => update,
+        Err(e) => {
+            log::debug!("{account}: avatar not copied to the vCard: {e}");
+            return;
+        }
+    };
+    env.persist(vcards::set_op(
+        account.as_str(),
+        update.vcard.as_ref(),
+        update.photo_hash,
+    ));
     let account = account.clone();
     env.after_durable(Box::new(move |env| {
         im::vcard::rebroadcast_presence(env, &account)

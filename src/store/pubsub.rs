@@ -795,3 +795,16 @@ pub fn import_node_op(
 #[cfg(test)]
 #[path = "pubsub_tests.rs"]
 mod tests;
+
+/// `op` on the PEP service of `account`, skipped if the account no longer
+/// exists when it commits: a publication queued behind the account's
+/// deletion must not bring its nodes back.
+pub fn for_account(account: &str, op: WriteOp) -> WriteOp {
+    let account = account.to_string();
+    Box::new(move |txn| {
+        if !super::account_exists::has_account(txn, &account)? {
+            return Ok(());
+        }
+        op(txn)
+    })
+}

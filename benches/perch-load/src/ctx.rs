@@ -134,6 +134,18 @@ impl Ctx {
         mech: Mechanism,
         resource: &str,
     ) -> Batch {
+        self.login_many_with(indices, mech, resource, true).await
+    }
+
+    /// `login_many`, with or without the initial `<presence/>` (a client
+    /// that announces capabilities sends its own).
+    pub async fn login_many_with(
+        &self,
+        indices: std::ops::Range<usize>,
+        mech: Mechanism,
+        resource: &str,
+        presence: bool,
+    ) -> Batch {
         let concurrency = self.opts.concurrency.min(indices.len().max(1));
         let next = Arc::new(AtomicUsize::new(indices.start));
         let end = indices.end;
@@ -177,7 +189,7 @@ impl Ctx {
                         password: &opts.password,
                         mechanism: mech,
                         resource: &resource,
-                        presence: true,
+                        presence,
                         sm: opts.sm,
                     };
                     match Conn::login(&target, &login).await {

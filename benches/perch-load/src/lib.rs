@@ -4,7 +4,10 @@
 //! `churn` (and `register` to create accounts by XEP-0077), `guess`
 //! (how fast a password guesser gets answers through a failed-login
 //! throttle), `offline` (messages stored for an offline contact) and
-//! `mam` (a message archive filled to a million and queried). Each phase is bounded in count and time and emits one JSON
+//! `mam` (a message archive filled to a million and queried) and `pep`
+//! (personal eventing: 1 000 accounts with 100 contacts each publishing,
+//! CPU per 1 000 notifications beside chat's per 1 000 messages). Each
+//! phase is bounded in count and time and emits one JSON
 //! record. Four commands start a Perch binary themselves: `crash` (kills
 //! it mid-write, again and again, and checks that every acknowledged write
 //! survived), `soak` (thousands of clients for half an hour: does memory,
@@ -29,6 +32,8 @@ pub mod login_timing;
 pub mod mam;
 pub mod mam_settings;
 pub mod options;
+pub mod pep;
+pub mod pep_settings;
 pub mod procfs;
 pub mod report;
 pub mod rlimit;
@@ -71,8 +76,9 @@ pub fn run(opts: Options) -> Result<Vec<Value>, String> {
     let ctx = Ctx::new(opts, ex.clone())?;
     let (failure, records) = smol::block_on(ex.run(async {
         // Only `guess` (a server that offers no PLAIN), `offline` (fewer
-        // messages delivered than sent) and `mam` (no archive to set up or
-        // fill) can fail as a whole; the others report their failures in
+        // messages delivered than sent), `mam` (no archive to set up or
+        // fill) and `pep` (rosters not set up, a stream broken) can fail
+        // as a whole; the others report their failures in
         // their records.
         let mut failure = None;
         match ctx.opts.scenario {
@@ -85,6 +91,7 @@ pub fn run(opts: Options) -> Result<Vec<Value>, String> {
             Scenario::Guess => failure = scenario::guess::run(&ctx).await.err(),
             Scenario::Offline => failure = scenario::offline::run(&ctx).await.err(),
             Scenario::Mam => failure = mam::run(&ctx).await.err(),
+            Scenario::Pep => failure = pep::run(&ctx).await.err(),
         }
         (failure, ctx.take_records())
     }));

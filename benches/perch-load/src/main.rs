@@ -10,6 +10,7 @@ use perch_load::hibernate::{HIBERNATE_HELP, HibernateOptions};
 use perch_load::login_timing::{LOGIN_TIMING_HELP, TimingOptions};
 use perch_load::mam::MAM_HELP;
 use perch_load::options::{self, OPTIONS_HELP, Scenario};
+use perch_load::pep::PEP_HELP;
 use perch_load::soak::{SOAK_HELP, SoakOptions};
 use perch_load::{procfs, report};
 
@@ -17,7 +18,7 @@ const USAGE: &str = "\
 perch-load: XMPP load generator for servers on this machine
 
 Usage:
-  perch-load login|idle|chat|muc|churn|register|guess|offline|mam [options]
+  perch-load login|idle|chat|muc|churn|register|guess|offline|mam|pep [options]
   perch-load sink [--host A] [--port N] [--domain D] [--password PW] [--max-seconds S]
   perch-load wait [--host A] [--port N] [--domain D] [--timeout S]
   perch-load floor [--occupants N,N] [--rounds N] [--threads N] [--label L] [--run R]
@@ -49,6 +50,13 @@ offline quota: Perch's [im] offline_max_messages).
 contact, page after an id, since a date, count): server CPU per query and
 latency; the bytes of --data-path per archived message; then writes with
 --write-senders senders and with one, counting fsyncs (--fsyncs perf).
+`pep`: --accounts (1000) accounts with --contacts (100) contacts each
+(subscription both: a ring; set up over XMPP, untimed, unless --roster
+ready), all online with caps asking for tune+notify, publish tunes to
+their own PEP nodes at --rate publications/s: server CPU per 1 000
+notifications delivered, notifications/s, latency, whether all expected
+arrived; RSS per account before and with --nodes (10) nodes of one item;
+then chat on the same server as the yardstick, and the ratio (goal 1.5).
 `sink` is a trivial XMPP server to measure the tool itself against.
 `floor` fans a stanza out to N loopback connections with no server at all:
 the kernel's cost of the writes, and the lowest fan-out latency the `muc`
@@ -92,7 +100,7 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "help" | "--help" | "-h" => {
             print!(
-                "{USAGE}\n{OPTIONS_HELP}\n\n{MAM_HELP}\n\n{CRASH_HELP}\n\n{SOAK_HELP}\n\n{LOGIN_TIMING_HELP}\n\n{HIBERNATE_HELP}\n"
+                "{USAGE}\n{OPTIONS_HELP}\n\n{MAM_HELP}\n\n{PEP_HELP}\n\n{CRASH_HELP}\n\n{SOAK_HELP}\n\n{LOGIN_TIMING_HELP}\n\n{HIBERNATE_HELP}\n"
             );
             return ExitCode::SUCCESS;
         }

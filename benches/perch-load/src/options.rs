@@ -19,10 +19,11 @@ pub enum Scenario {
     Guess,
     Offline,
     Mam,
+    Pep,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Login,
         Scenario::Idle,
         Scenario::Chat,
@@ -32,6 +33,7 @@ impl Scenario {
         Scenario::Guess,
         Scenario::Offline,
         Scenario::Mam,
+        Scenario::Pep,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Scenario {
             Scenario::Guess => "guess",
             Scenario::Offline => "offline",
             Scenario::Mam => "mam",
+            Scenario::Pep => "pep",
         }
     }
 }
@@ -144,6 +147,8 @@ pub struct Options {
     pub rate: Option<u64>,
     /// mam: the options only it has.
     pub mam: crate::mam_settings::MamSettings,
+    /// pep: the options only it has.
+    pub pep: crate::pep_settings::PepSettings,
 }
 
 impl Default for Options {
@@ -190,6 +195,7 @@ impl Default for Options {
             sm: false,
             rate: None,
             mam: crate::mam_settings::MamSettings::default(),
+            pep: crate::pep_settings::PepSettings::default(),
         }
     }
 }
@@ -348,6 +354,11 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
             .next()
             .ok_or_else(|| bad(format!("--{name} needs a value")))?;
         match name {
+            // pep's own options first: its --rate is a list of publication
+            // rates, not chat's.
+            _ if scenario == Scenario::Pep && crate::pep_settings::NAMES.contains(&name) => {
+                o.pep.set(name, v).map_err(bad)?
+            }
             "host" => {
                 let ip: IpAddr = v
                     .parse()
@@ -477,6 +488,9 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
     if scenario == Scenario::Mam {
         o.mam.check().map_err(bad)?;
     }
+    if scenario == Scenario::Pep {
+        o.pep.check().map_err(bad)?;
+    }
     if o.user_prefix.is_empty() || o.user_prefix.contains(['@', '/', ' ']) {
         return Err(bad(
             "--user-prefix: a non-empty localpart without @, / or spaces",
@@ -579,6 +593,27 @@ mod tests {
             parse(Scenario::Mam, &args("--contacts 3")).is_err(),
             "50 write senders"
         );
+    }
+
+    #[test]
+    fn pep_options_are_for_pep_only() {
+        let o = parse(
+            Scenario::Pep,
+            &args("--accounts 6 --contacts 4 --rate 5,50 --chat-pairs 3 --seconds 2 --port 1"),
+        )
+        .expect("valid");
+        assert_eq!(
+            (o.pep.accounts, o.pep.contacts, o.pep.rates.clone(), o.port),
+            (6, 4, vec![5, 50], 1)
+        );
+        assert_eq!((o.rate, o.seconds), (None, 2.0));
+        assert!(parse(Scenario::Chat, &args("--accounts 6")).is_err());
+        assert!(
+            parse(Scenario::Pep, &args("--accounts 6")).is_err(),
+            "100 contacts of 6 accounts"
+        );
+        let o = parse(Scenario::Pep, &[]).expect("valid");
+        assert_eq!((o.pep.accounts, o.pep.contacts), (1000, 100));
     }
 
     #[test]

@@ -158,6 +158,9 @@ pub fn run_table(records: &[Value]) -> String {
             .as_str()
             .is_some_and(|s| s.starts_with("mam_"))
     });
+    let (pep, records): (Vec<&Value>, Vec<&Value>) = records
+        .into_iter()
+        .partition(|r| crate::pep::report::is_pep(r));
     let mut out = String::new();
     if !records.is_empty() {
         out.push_str(&main_table(&records));
@@ -170,6 +173,9 @@ pub fn run_table(records: &[Value]) -> String {
     }
     if !mam.is_empty() {
         out.push_str(&crate::mam::report::table(&mam));
+    }
+    if !pep.is_empty() {
+        out.push_str(&crate::pep::report::table(&pep));
     }
     out
 }
@@ -644,6 +650,7 @@ fn rows(records: &[Value]) -> Vec<Row> {
         ));
     }
     v.extend(crate::mam::report::rows(records));
+    v.extend(crate::pep::report::rows(records));
     v
 }
 
@@ -714,6 +721,7 @@ pub fn comparison(records: &[Value], order: &[String]) -> String {
             let _ = writeln!(out, "| {} | {} |", row.title, cells.join(" | "));
         }
     }
+    out.push_str(&crate::pep::report::ratios(records, &labels));
     out
 }
 
