@@ -148,6 +148,17 @@ for d in DIRS:
         for s in stanzas:
             for q in re.findall(r"<(?:query|prefs) xmlns=.urn:xmpp:mam:2.*?</(?:query|prefs)>", s, re.S):
                 save("mam_query", q.encode())
+        # Pubsub requests, forms, capabilities, bookmarks, avatars.
+        for s in stanzas:
+            for p in re.findall(r"<pubsub xmlns=.http://jabber.org/protocol/pubsub.*?</pubsub>", s, re.S):
+                save("pubsub", p.encode())
+            for pattern in (r"<x xmlns=.jabber:x:data.*?</x>", r"<c xmlns=.http://jabber.org/protocol/caps.*?/>",
+                            r"<query xmlns=.http://jabber.org/protocol/disco#info.*?</query>",
+                            r"<storage xmlns=.storage:bookmarks.*?</storage>",
+                            r"<metadata xmlns=.urn:xmpp:avatar:metadata.*?</metadata>",
+                            r"<vCard xmlns=.vcard-temp.*?</vCard>"):
+                for x in re.findall(pattern, s, re.S):
+                    save("pubsub", x.encode())
         count += 1
 
 

@@ -460,7 +460,8 @@ mod tests {
     #[test]
     fn one_file_per_user_with_other_data() {
         // One <server-data/> file per user, as Prosody writes them, with a
-        // SCRAM-SHA-1-only account and data Perch has no importer for yet.
+        // SCRAM-SHA-1-only account, a PEP node and data Perch has no
+        // importer for yet.
         let dir = TempDir::new("portable-prosody");
         let input = dir.path().join("in");
         let c = Credentials::derive("balcony", 10_000).expect("derive");
@@ -475,7 +476,12 @@ mod tests {
                  <query xmlns='jabber:iq:roster'><item jid='romeo@montague.lit'/></query>\
                  <vCard xmlns='vcard-temp'><FN>Juliet</FN></vCard>\
                  <query xmlns='jabber:iq:last' seconds='1'/>\
-                 <pubsub xmlns='http://jabber.org/protocol/pubsub'/>\
+                 <pubsub xmlns='http://jabber.org/protocol/pubsub#owner'>\
+                 <configure node='http://jabber.org/protocol/nick'/></pubsub>\
+                 <pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+                 <items node='http://jabber.org/protocol/nick'><item id='current'>\
+                 <nick xmlns='http://jabber.org/protocol/nick'>Jules</nick></item></items>\
+                 </pubsub>\
                  </user></host></server-data>"
             ),
         );
@@ -496,7 +502,7 @@ mod tests {
                 "tybalt@capulet.lit".to_string()
             ]
         );
-        assert_eq!(report.not_imported.len(), 2, "{:?}", report.lines());
+        assert_eq!(report.not_imported.len(), 1, "{:?}", report.lines());
         assert!(report.skipped.iter().any(|s| s.contains("verona.lit")));
         assert!(report.notices.iter().any(|n| n.contains("notes.xml")));
         let juliet = target
@@ -515,6 +521,19 @@ mod tests {
                 .get("juliet@capulet.lit")
                 .expect("vcard")
                 .is_some()
+        );
+        let nick = target
+            .pubsub()
+            .item(
+                "juliet@capulet.lit",
+                "http://jabber.org/protocol/nick",
+                "current",
+            )
+            .expect("read")
+            .expect("imported");
+        assert_eq!(
+            nick.payload,
+            "<nick xmlns='http://jabber.org/protocol/nick'>Jules</nick>"
         );
         let tybalt = target
             .accounts()
