@@ -51,8 +51,8 @@
 //! say) refuses the account's PEP data, since guessing could open a node
 //! its owner had closed. A form that does not name `pubsub#max_items` on
 //! a node holding more items than the default keeps gets `max`: the old
-//! server kept them all, and the next publication would otherwise drop
-//! all but the newest. The account owns each of its nodes, as when it
+//! server kept them all, and the next publication would otherwise trim
+//! them to the default's one. The account owns each of its nodes, as when it
 //! creates one here. An item without `publisher` is the account's (on PEP
 //! the account publishes). A subscription without `subid` gets a new one;
 //! one that is neither `subscribed` nor `none` (awaiting approval, which
@@ -67,7 +67,12 @@
 //! service treats it as the limit, as it does after the limit is lowered.
 //! Anything malformed, or beyond a limit, refuses the account's PEP data
 //! with an error naming the account and the node; the account and its
-//! other data are imported.
+//! other data are imported. Payloads are not held to `[pubsub]
+//! max_item_bytes`: like the other families' data, they are bounded by the
+//! import's limits on files.
+//!
+//! Only PEP is carried: the nodes of the pubsub service at
+//! `pubsub.<domain>` have no place in XEP-0227.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
@@ -357,6 +362,9 @@ fn read_nodes(
         .filter(|c| c.is("pubsub", NS_PUBSUB))
         .flat_map(Element::children)
         .collect();
+    if owner_parts.is_empty() && item_parts.is_empty() {
+        return Ok(Vec::new());
+    }
     let known = known_options();
     let mut ignored_options = BTreeSet::new();
     let mut ignored_elements = BTreeSet::new();

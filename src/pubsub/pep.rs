@@ -149,6 +149,21 @@ fn presence_seen(env: &Env, account: &Jid, session: &Session) {
     }
 }
 
+/// `account` approved `contact`'s presence subscription (XEP-0163 §4.3.2):
+/// the contact's online resources get the last items they want of the
+/// account's nodes, as on presence.
+pub fn subscription_approved(env: &Env, account: &Jid, contact: &Jid) {
+    let contact = contact.to_bare();
+    if contact.local().is_none() || !env.is_local_host(contact.domain()) {
+        return;
+    }
+    for session in env.sessions_of(&contact) {
+        if session.is_available() {
+            notify::last_items_on_presence(env, account, &session);
+        }
+    }
+}
+
 /// A client's answer to a capability query of `account`'s service.
 /// Returns whether it was one.
 pub fn caps_answer(env: &Env, iq: &Element, account: &Jid) -> bool {

@@ -34,7 +34,12 @@ pub fn from_client(env: &Env, origin: &Rc<Session>, stanza: Element, to: Option<
     }
     let to = match (kind, to) {
         (Kind::Presence, Some(to)) => {
-            return im::presence::directed_from_client(env, origin, stanza, to);
+            let approval = stanza.attr("type") == Some("subscribed");
+            im::presence::directed_from_client(env, origin, stanza, to.clone());
+            if approval {
+                pubsub::pep::subscription_approved(env, &origin.jid.to_bare(), &to);
+            }
+            return;
         }
         (_, Some(to)) => to,
         (Kind::Presence, None) => {

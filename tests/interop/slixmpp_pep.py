@@ -137,6 +137,7 @@ QUIET = 0.5 * SCALE
 #: Log lines of a failed check shown after its FAIL line.
 TRACE_LINES = 120
 
+NS_PUBSUB_EVENT = "http://jabber.org/protocol/pubsub#event"
 NS_PUBSUB_ERRORS = "http://jabber.org/protocol/pubsub#errors"
 NS_PUBLISH_OPTIONS = "http://jabber.org/protocol/pubsub#publish-options"
 NS_NICK = "http://jabber.org/protocol/nick"
@@ -324,11 +325,22 @@ class Client:
             self.outcome.set_result(what)
 
     def _on_pubsub_publish(self, msg) -> None:
-        items = msg["pubsub_event"]["items"]
-        for item in items:
-            if item.name != "item":
-                continue
-            self.pep.append(Event(msg["from"].bare, items["node"], item["id"], payload_of(item)))
+        # The raw XML: xep_0060 raises this event while it iterates over
+        # the same stanza object, and iterating it here would reset its
+        # cursor (an endless loop).
+        items = msg.xml.find(f"{{{NS_PUBSUB_EVENT}}}event/{{{NS_PUBSUB_EVENT}}}items")
+        if items is None:
+            return
+        for item in items.findall(f"{{{NS_PUBSUB_EVENT}}}item"):
+            children = list(item)
+            self.pep.append(
+                Event(
+                    msg["from"].bare,
+                    items.get("node", ""),
+                    item.get("id", ""),
+                    children[0] if children else None,
+                )
+            )
         self.changed.set()
 
     def _on_nick(self, msg) -> None:

@@ -166,7 +166,7 @@ impl PepSettings {
 
     /// Checks what depends on more than one option.
     pub fn check(&self) -> Result<(), String> {
-        if self.contacts % 2 != 0 || self.contacts >= self.accounts {
+        if !self.contacts.is_multiple_of(2) || self.contacts >= self.accounts {
             return Err(format!(
                 "--contacts {}: an even number below --accounts {} (the ring's neighbours on both sides)",
                 self.contacts, self.accounts

@@ -16,6 +16,8 @@ fn f(r: &Value, path: &str) -> String {
     }
     match v {
         Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        // Counts are whole numbers; fmt_cell would write 10 as "10.0".
+        _ if v.is_u64() || v.is_i64() => v.to_string(),
         _ => v.as_f64().map(fmt_cell).unwrap_or_else(|| "-".into()),
     }
 }
