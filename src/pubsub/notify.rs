@@ -79,6 +79,7 @@ pub fn broadcast(env: &Env, svc: &ServiceRef, node: &Node, event_child: Element)
         return;
     }
     let mut stanza = message(env, svc, &node.config, event_child);
+    let prepared = svc.account.map(|_| stanza.prepare_with_to(NS_CLIENT));
     // Explicit subscriptions (§6.1): to the JID as subscribed.
     let mut reached: Vec<Jid> = Vec::new();
     for sub in &node.record.subscriptions {
@@ -92,7 +93,8 @@ pub fn broadcast(env: &Env, svc: &ServiceRef, node: &Node, event_child: Element)
         env.deliver(stanza.clone(), &to);
         reached.push(to);
     }
-    if let Some(account) = svc.account {
+    if let (Some(account), Some(prepared)) = (svc.account, prepared) {
+        // Serialized once above (without `to`); each copy only gets its own.
         for session in interested_sessions(env, svc, account, node) {
             // A full JID subscribed explicitly has its copy already, and a
             // bare JID's copy went to every resource of it.
@@ -101,8 +103,8 @@ pub fn broadcast(env: &Env, svc: &ServiceRef, node: &Node, event_child: Element)
             }) {
                 continue;
             }
-            stanza.set_attr("to", session.jid.as_str());
-            session.send(&stanza);
+            env.hold
+                .send_prepared(&session.outbox, &prepared, session.jid.as_str());
         }
     }
 }
