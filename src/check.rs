@@ -22,12 +22,10 @@ pub fn check(config: &Config) -> Report {
     for host in &config.hosts {
         let muc = host.muc.as_deref().unwrap_or("disabled");
         let pubsub = host.pubsub.as_deref().unwrap_or("disabled");
-        report
-            .lines
-            .push(format!(
-                "host {} (chat rooms: {muc}, pubsub: {pubsub})",
-                host.domain
-            ));
+        report.lines.push(format!(
+            "host {} (chat rooms: {muc}, pubsub: {pubsub})",
+            host.domain
+        ));
         match host.certificate_files() {
             Some((cert, key)) => configured_certificate(host, cert, key, &mut report),
             None => self_signed_certificate(host, &config.data_dir, &mut report),

@@ -16,6 +16,7 @@
 //!          since='Unix seconds of its presence'>
 //!   <available><presence …/></available>      its presence, if available
 //!   <directed jid='…'/>…                       directed presence sent
+//!   <caps node ver hash><feature var/>…</caps>  its verified capabilities
 //!   <room jid='…' nick='…'><presence …/></room>…  persistent rooms it is in
 //!   <unacked><message …/>…</unacked>           sent, not acknowledged
 //!   <queued>…</queued>                          held back or not yet sent
@@ -119,6 +120,9 @@ fn saved(
     for to in session.directed.borrow().iter() {
         el.push_child(Element::new("directed", NS_SAVED).with_attr("jid", to.as_str()));
     }
+    if let Some(caps) = saved_caps(session) {
+        el.push_child(caps);
+    }
     // Temporary rooms do not survive the restart, but the client is told
     // it left them (see `restore`).
     for room in server.muc().occupancies_of(&session.jid) {
@@ -206,6 +210,41 @@ pub async fn restore_all(server: &Rc<Server>, ex: &Rc<LocalExecutor<'static>>) {
     );
 }
 
+/// The session's verified capabilities (XEP-0115), so that PEP keeps
+/// sending it what it asked for after the restart without asking again:
+/// `<caps node ver hash><feature var/>…</caps>`.
+fn saved_caps(session: &Session) -> Option<Element> {
+    let caps = session.im.caps.borrow();
+    let caps = caps.as_ref()?;
+    let features = caps.features.as_ref()?;
+    let mut el = Element::new("caps", NS_SAVED)
+        .with_attr("node", caps.claim.node.as_str())
+        .with_attr("ver", caps.claim.ver.as_str())
+        .with_attr("hash", caps.claim.hash.name());
+    for var in features.iter() {
+        el.push_child(Element::new("feature", NS_SAVED).with_attr("var", var));
+    }
+    Some(el)
+}
+
+fn restored_caps(el: &Element) -> Option<crate::im::session::SessionCaps> {
+    use crate::im::caps::{CapsClaim, CapsHash, Features};
+    let claim = CapsClaim {
+        node: el.attr("node")?.to_string(),
+        ver: el.attr("ver")?.to_string(),
+        hash: CapsHash::from_name(el.attr("hash")?)?,
+    };
+    let features = Features::from_vars(
+        el.children()
+            .filter(|f| f.is("feature", NS_SAVED))
+            .filter_map(|f| f.attr("var")),
+    );
+    Some(crate::im::session::SessionCaps {
+        claim,
+        features: Some(std::rc::Rc::new(features)),
+    })
+}
+
 /// Recreates one saved session; returns it and when its wait ends.
 fn restore(server: &Rc<Server>, id: &str, xml: &str) -> Result<(Rc<Session>, Instant), String> {
     let el = Element::parse(xml).map_err(|e| format!("unreadable ({e})"))?;
@@ -244,6 +283,7 @@ fn restore(server: &Rc<Server>, id: &str, xml: &str) -> Result<(Rc<Session>, Ins
         .priority
         .set(attr("priority").parse::<i8>().unwrap_or(0));
     let im = &session.im;
+    *im.caps.borrow_mut() = el.get_child("caps", NS_SAVED).and_then(restored_caps);
     im.roster_interested.set(attr("roster") == "1");
     im.blocklist_interested.set(attr("blocklist") == "1");
     im.carbons.set(attr("carbons") == "1");
@@ -368,5 +408,24 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         assert_eq!(unix(t), 1_800_000_000);
         assert_eq!(unix(UNIX_EPOCH - Duration::from_secs(5)), 0);
+    }
+
+    #[test]
+    fn capabilities_come_back_verified() {
+        let el = Element::new("caps", NS_SAVED)
+            .with_attr("node", "https://client.example")
+            .with_attr("ver", "gp5XnGgrfe+M+Gdhd73yGmTUAc8=")
+            .with_attr("hash", "sha-1")
+            .with_child(
+                Element::new("feature", NS_SAVED)
+                    .with_attr("var", "http://jabber.org/protocol/tune+notify"),
+            );
+        let caps = restored_caps(&el).expect("restored");
+        assert_eq!(caps.claim.ver, "gp5XnGgrfe+M+Gdhd73yGmTUAc8=");
+        let features = caps.features.expect("features");
+        assert!(features.wants_notify("http://jabber.org/protocol/tune"));
+        assert!(!features.wants_notify("http://jabber.org/protocol/mood"));
+        let unknown_hash = el.clone().with_attr("hash", "md4");
+        assert!(restored_caps(&unknown_hash).is_none());
     }
 }

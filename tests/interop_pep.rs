@@ -128,7 +128,10 @@ fn judge(out: &str, checks: &[&str], known: &[(&str, &str)]) -> Verdict {
         out.lines()
             .any(|l| l == format!("ok {check}") || l.starts_with(&format!("ok {check} (")))
     };
-    let failed = |check: &str| out.lines().any(|l| l.starts_with(&format!("FAIL {check}:")));
+    let failed = |check: &str| {
+        out.lines()
+            .any(|l| l.starts_with(&format!("FAIL {check}:")))
+    };
     let is_known = |check: &str| known.iter().any(|(k, _)| *k == check);
     let mut verdict = Verdict::default();
     for line in out.lines().filter(|l| l.starts_with("FAIL ")) {

@@ -20,7 +20,7 @@ pub fn subscribers(env: &Env, user: &Jid) -> Vec<Jid> {
 }
 
 /// Contacts whose presence the user receives ('to' or 'both'), unblocked.
-fn publishers(env: &Env, user: &Jid) -> Vec<Jid> {
+pub fn publishers(env: &Env, user: &Jid) -> Vec<Jid> {
     contacts_where(env, user, |item| item.subscription.has_to())
 }
 

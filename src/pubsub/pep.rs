@@ -9,6 +9,7 @@
 use std::rc::Rc;
 
 use crate::env::Env;
+use crate::im;
 use crate::im::caps::{self, Features};
 use crate::im::session::SessionCaps;
 use crate::jid::Jid;
@@ -157,11 +158,14 @@ pub fn subscription_approved(env: &Env, account: &Jid, contact: &Jid) {
     if contact.local().is_none() || !env.is_local_host(contact.domain()) {
         return;
     }
-    for session in env.sessions_of(&contact) {
-        if session.is_available() {
-            notify::last_items_on_presence(env, account, &session);
+    let account = account.clone();
+    env.after_durable(Box::new(move |env: &Env| {
+        for session in env.sessions_of(&contact) {
+            if session.is_available() {
+                notify::last_items_on_presence(env, &account, &session);
+            }
         }
-    }
+    }));
 }
 
 /// A client's answer to a capability query of `account`'s service.
@@ -179,7 +183,7 @@ pub fn caps_answer(env: &Env, iq: &Element, account: &Jid) -> bool {
     let Some(session) = env.session(&from) else {
         return true;
     };
-    let features = {
+    let learned = {
         let mut current = session.im.caps.borrow_mut();
         let Some(caps) = current.as_mut() else {
             return true;
@@ -188,7 +192,7 @@ pub fn caps_answer(env: &Env, iq: &Element, account: &Jid) -> bool {
             return true;
         }
         match &caps.features {
-            Some(known) => known.clone(),
+            Some(_) => false,
             None => {
                 if !caps::verifies(query, &caps.claim) {
                     log::debug!("{from}: capabilities do not match their hash; ignored");
@@ -198,13 +202,35 @@ pub fn caps_answer(env: &Env, iq: &Element, account: &Jid) -> bool {
                 env.pubsub
                     .caps
                     .insert(caps.claim.ver.clone(), features.clone());
-                caps.features = Some(features.clone());
-                features
+                caps.features = Some(features);
+                true
             }
         }
     };
-    drop(features);
-    notify::last_items_on_presence(env, account, &session);
+    // The asking service sends what the client wants. When this answer is
+    // the first to tell what the client wants, so do the other services
+    // whose events it gets (its own account's, and its contacts'): one
+    // of them may have published while the question was out.
+    let mut services = vec![account.clone()];
+    if learned {
+        let own = session.jid.to_bare();
+        for contact in std::iter::once(own.clone()).chain(im::broadcast::publishers(env, &own)) {
+            if contact.local().is_some()
+                && env.is_local_host(contact.domain())
+                && !services.contains(&contact)
+            {
+                services.push(contact);
+            }
+        }
+    }
+    // Read once every write submitted so far is on disk: a publication
+    // another client made a moment ago is then among the last items.
+    let session = session.clone();
+    env.after_durable(Box::new(move |env: &Env| {
+        for service in &services {
+            notify::last_items_on_presence(env, service, &session);
+        }
+    }));
     true
 }
 

@@ -154,7 +154,9 @@ fn check_good_config_prints_what_would_run() {
     );
     out.expect_code(0)
         .expect_stdout(&format!("configuration {}: valid", config.display()))
-        .expect_stdout("host localhost (chat rooms: conference.localhost, pubsub: pubsub.localhost)")
+        .expect_stdout(
+            "host localhost (chat rooms: conference.localhost, pubsub: pubsub.localhost)",
+        )
         .expect_stdout("host example.org (chat rooms: disabled, pubsub: pubsub.example.org)")
         .expect_stdout(&format!(
             "certificate: self-signed, kept in {}",

@@ -53,7 +53,10 @@ import uuid
 import xml.etree.ElementTree as ET
 from typing import Any, FrozenSet, Optional
 
-from slixmpp_pep import (
+# No __pycache__ in the source tree for the import below.
+sys.dont_write_bytecode = True
+
+from slixmpp_pep import (  # noqa: E402 - after the line above
     NS_PUBSUB_ERRORS,
     WAIT,
     CheckFailed,
@@ -205,7 +208,8 @@ class OmemoChecks:
         items = {i["id"]: payload_of(i) for i in iq["pubsub"]["items"]}
         expect(
             items.get(item_id) is not None,
-            f"{reader.label}: {node} of {self.a.bare} has no item {item_id!r} (items {sorted(items)})",
+            f"{reader.label}: {node} of {self.a.bare} has no item {item_id!r} "
+            f"(items {sorted(items)})",
         )
         return items[item_id]
 
@@ -232,7 +236,8 @@ class OmemoChecks:
                 bundle = parse(el, self.a.bare, self.device_id)
             except Exception as e:  # noqa: BLE001 - schema or parse error
                 raise CheckFailed(
-                    f"{reader.label}: A's {ns} bundle does not parse: {e}: {ET.tostring(el)[:300]!r}"
+                    f"{reader.label}: A's {ns} bundle does not parse: {e}: "
+                    f"{ET.tostring(el)[:300]!r}"
                 ) from None
             expect(
                 bundle.identity_key == self.identity_key,

@@ -97,3 +97,59 @@ fn a_resumed_client_is_told_it_left_a_room_that_did_not_survive() {
         .unwrap_or_default();
     assert_eq!(codes, ["110", "332"], "{gone}");
 }
+
+#[test]
+fn a_resumed_session_keeps_its_pep_interests_across_the_restart() {
+    let server = server_with("");
+    let (mut alice, id) = sm_login(&server, ALICE, "phone", true);
+    let id = id.expect("resumable");
+    // Capabilities asking for tunes (the hash is that of the answer below).
+    let node = "https://perch.example/notify";
+    let ver = "gp5XnGgrfe+M+Gdhd73yGmTUAc8=";
+    alice.send(&format!(
+        "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='{node}' ver='{ver}'/></presence>"
+    ));
+    loop {
+        let el = alice.element();
+        if el.name == "iq" && el.attr("id") == Some("disco") {
+            break;
+        }
+    }
+    alice.send(&format!(
+        "<iq type='result' id='disco' to='alice@localhost'>\
+           <query xmlns='http://jabber.org/protocol/disco#info' node='{node}#{ver}'>\
+             <identity category='client' type='pc' name='Perch test'/>\
+             <feature var='http://jabber.org/protocol/disco#info'/>\
+             <feature var='http://jabber.org/protocol/tune+notify'/>\
+             <feature var='urn:xmpp:avatar:metadata+notify'/>\
+           </query></iq>"
+    ));
+    alice.ping("learned");
+    let server = server.restart(TestOptions::default()).expect("restart");
+    alice.cut();
+    let (mut alice, answer) = resume_as(&server, ALICE, &id, 0);
+    assert!(answer.is("resumed", NS_SM), "{answer}");
+    // What was not acknowledged comes again first (the old query among it).
+    until_pong(&mut alice, "replayed");
+    // The server is new and did not ask again: the interest came back
+    // with the session, so her own tune reaches her.
+    alice.send(
+        "<iq type='set' id='tune'><pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+           <publish node='http://jabber.org/protocol/tune'><item id='current'>\
+             <tune xmlns='http://jabber.org/protocol/tune'><title>After</title></tune>\
+           </item></publish></pubsub></iq>",
+    );
+    loop {
+        let el = alice.element();
+        if el.name == "iq" && el.attr("id") == Some("disco") && el.attr("type") == Some("get") {
+            panic!("asked for capabilities again: {el}");
+        }
+        if el.name == "message"
+            && el
+                .get_child("event", "http://jabber.org/protocol/pubsub#event")
+                .is_some_and(|e| e.to_string().contains("After"))
+        {
+            break;
+        }
+    }
+}

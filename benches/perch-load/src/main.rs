@@ -11,6 +11,7 @@ use perch_load::login_timing::{LOGIN_TIMING_HELP, TimingOptions};
 use perch_load::mam::MAM_HELP;
 use perch_load::options::{self, OPTIONS_HELP, Scenario};
 use perch_load::pep::PEP_HELP;
+use perch_load::pep::provision::PEP_ROSTERS_HELP;
 use perch_load::soak::{SOAK_HELP, SoakOptions};
 use perch_load::{procfs, report};
 
@@ -24,6 +25,7 @@ Usage:
   perch-load floor [--occupants N,N] [--rounds N] [--threads N] [--label L] [--run R]
   perch-load stats --server-pid PID [--include-children] [--label L] [--run R] [--startup-s S]
   perch-load table [--order a,b,c] FILE...
+  perch-load pep-rosters --format xep0227|prosody --out PATH [--accounts N --contacts N]
   perch-load crash [--perch PATH] [--kills N] [--seed N] [options below]
   perch-load soak [--perch PATH] [--connections N] [--seconds S] [options below]
   perch-load login-timing [--perch PATH] [--attempts N] [options below]
@@ -57,6 +59,9 @@ their own PEP nodes at --rate publications/s: server CPU per 1 000
 notifications delivered, notifications/s, latency, whether all expected
 arrived; RSS per account before and with --nodes (10) nodes of one item;
 then chat on the same server as the yardstick, and the ratio (goal 1.5).
+`pep-rosters` writes pep's rosters for a server to load before it starts
+(a XEP-0227 file for perch import or ejabberdctl import_piefxis; Prosody's
+internal storage), for `pep --roster ready`.
 `sink` is a trivial XMPP server to measure the tool itself against.
 `floor` fans a stanza out to N loopback connections with no server at all:
 the kernel's cost of the writes, and the lowest fan-out latency the `muc`
@@ -100,7 +105,7 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "help" | "--help" | "-h" => {
             print!(
-                "{USAGE}\n{OPTIONS_HELP}\n\n{MAM_HELP}\n\n{PEP_HELP}\n\n{CRASH_HELP}\n\n{SOAK_HELP}\n\n{LOGIN_TIMING_HELP}\n\n{HIBERNATE_HELP}\n"
+                "{USAGE}\n{OPTIONS_HELP}\n\n{MAM_HELP}\n\n{PEP_HELP}\n\n{PEP_ROSTERS_HELP}\n\n{CRASH_HELP}\n\n{SOAK_HELP}\n\n{LOGIN_TIMING_HELP}\n\n{HIBERNATE_HELP}\n"
             );
             return ExitCode::SUCCESS;
         }
@@ -125,6 +130,7 @@ fn main() -> ExitCode {
         "floor" => floor(rest),
         "stats" => stats(rest),
         "table" => table(rest),
+        "pep-rosters" => perch_load::pep::provision::command(rest),
         name => match Scenario::ALL.iter().find(|s| s.name() == name) {
             Some(&scenario) => match options::parse(scenario, rest) {
                 Ok(opts) => perch_load::run(opts).map(|_| ()),

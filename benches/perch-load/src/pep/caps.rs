@@ -240,7 +240,10 @@ mod tests {
         );
         let time = b"<iq type='get' id='q' from='localhost'><time xmlns='urn:xmpp:time'/></iq>";
         let a = answer_iq(&info, time).expect("owed");
-        assert!(a.contains("service-unavailable") && a.contains("to='localhost'"), "{a}");
+        assert!(
+            a.contains("service-unavailable") && a.contains("to='localhost'"),
+            "{a}"
+        );
         assert_eq!(answer_iq(&info, b"<iq type='result' id='x'/>"), None);
     }
 }

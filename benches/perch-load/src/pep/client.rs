@@ -106,8 +106,9 @@ impl Job {
     }
 
     fn due(&self, index: u64) -> u64 {
-        self.pace
-            .map_or(0, |(start, gap)| start.saturating_add(index.saturating_mul(gap)))
+        self.pace.map_or(0, |(start, gap)| {
+            start.saturating_add(index.saturating_mul(gap))
+        })
     }
 
     fn publish(&self, j: u64, index: u64, now: u64, out: &mut Vec<u8>) {
@@ -270,7 +271,9 @@ pub async fn client(
                                 answered_ok += 1;
                             } else {
                                 shared.errors.fetch_add(1, Ordering::Relaxed);
-                                shared.sample(String::from_utf8_lossy(el).chars().take(300).collect());
+                                shared.sample(
+                                    String::from_utf8_lossy(el).chars().take(300).collect(),
+                                );
                             }
                         } else if let Some(answer) = caps::answer_iq(&info, el) {
                             if caps::is_disco_info_get(el) {
@@ -297,7 +300,9 @@ pub async fn client(
             }
             if got > 0 {
                 shared.notifications.fetch_add(got, Ordering::Relaxed);
-                shared.last_notification_ns.fetch_max(now, Ordering::Relaxed);
+                shared
+                    .last_notification_ns
+                    .fetch_max(now, Ordering::Relaxed);
                 if let Some(r) = shared.received.get(k) {
                     r.fetch_add(got, Ordering::Relaxed);
                 }
@@ -394,7 +399,10 @@ mod tests {
         assert_eq!(counts, vec![3, 3, 2, 2]);
         assert_eq!(job.index(1, 2), 9);
         assert_eq!(job.due(9), 1090);
-        let few = Job { total: 2, ..job.clone() };
+        let few = Job {
+            total: 2,
+            ..job.clone()
+        };
         assert_eq!((few.count_for(1), few.count_for(2)), (1, 0));
         let quiet = Job {
             nodes: Nodes::Quiet(10),

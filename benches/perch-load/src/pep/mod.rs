@@ -49,6 +49,7 @@
 
 pub mod caps;
 pub mod client;
+pub mod provision;
 pub mod report;
 pub mod roster;
 
@@ -123,12 +124,8 @@ async fn setup(ctx: &Ctx) -> Result<(), String> {
         return Err(format!("pep: set-up logins failed: {samples:?}"));
     }
     let mut conns = batch.conns;
-    let contacts = |k: usize| -> Vec<String> {
-        s.contacts_of(k)
-            .into_iter()
-            .map(|j| bare(ctx, j))
-            .collect()
-    };
+    let contacts =
+        |k: usize| -> Vec<String> { s.contacts_of(k).into_iter().map(|j| bare(ctx, j)).collect() };
     let tally = Arc::new(roster::Tally::default());
     let mut failures: Vec<String> = Vec::new();
     let step = ctx.opts.step_timeout();
@@ -176,13 +173,13 @@ async fn setup(ctx: &Ctx) -> Result<(), String> {
         }
         conns.sort_by_key(|c| c.index);
     }
-    let mut both = 0usize;
-    let mut short = 0usize;
+    let (mut both, mut short, mut others) = (0usize, 0usize, 0usize);
     for c in conns.iter_mut() {
         let mine = contacts(c.index);
         match roster::count_both(c, &mine, step).await {
-            Ok(b) => {
+            Ok((b, o)) => {
                 both += b;
+                others += o;
                 if b < mine.len() {
                     short += 1;
                 }
@@ -200,7 +197,9 @@ async fn setup(ctx: &Ctx) -> Result<(), String> {
             "asked": tally.asked.load(Ordering::Relaxed),
             "confirmed": tally.confirmed.load(Ordering::Relaxed),
             "approved": tally.approved.load(Ordering::Relaxed),
+            "removed": tally.removed.load(Ordering::Relaxed),
             "both": both, "both_expected": expected, "accounts_short": short,
+            "other_subscribers": others,
             "client_failures": failures.len() + broken,
             "failure_samples": failures.iter().take(3).collect::<Vec<_>>(),
             "setup_s": round(t0.elapsed().as_secs_f64(), 2),

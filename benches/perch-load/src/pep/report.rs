@@ -362,7 +362,9 @@ mod tests {
         let r = ratios(&recs, &["a".to_string(), "b".to_string()]);
         assert!(r.contains("| pep (medians) | a | b | b ÷ a |"), "{r}");
         assert!(
-            r.contains("| 50 publ/s: server CPU s per 1000 notifications | 0.0200 | 0.10 | 5.00× |"),
+            r.contains(
+                "| 50 publ/s: server CPU s per 1000 notifications | 0.0200 | 0.10 | 5.00× |"
+            ),
             "{r}"
         );
         assert!(

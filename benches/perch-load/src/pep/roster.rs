@@ -4,8 +4,10 @@
 //! (`<presence type='subscribe'/>`, all at once) and approves every request
 //! it gets, until it has heard `subscribed` from each of them; a contact
 //! that asks at the same time is approved, so both directions come about.
-//! Then each fetches its roster again and counts the contacts it has with
-//! subscription both.
+//! Roster items of accounts that are not its contacts (an earlier run's)
+//! are removed. Then each fetches its roster again and counts the
+//! contacts it has with subscription both, and anyone else subscribed to
+//! its presence.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,7 +24,9 @@ pub const NS_ROSTER: &str = "jabber:iq:roster";
 pub fn items(el: &[u8]) -> Vec<(String, String)> {
     xml::with_parsed(el, |n| {
         n.descendants()
-            .filter(|c| c.tag_name().name() == "item" && c.tag_name().namespace() == Some(NS_ROSTER))
+            .filter(|c| {
+                c.tag_name().name() == "item" && c.tag_name().namespace() == Some(NS_ROSTER)
+            })
             .filter_map(|c| {
                 Some((
                     c.attribute("jid")?.to_ascii_lowercase(),
@@ -71,6 +75,8 @@ pub struct Tally {
     pub asked: AtomicU64,
     pub confirmed: AtomicU64,
     pub approved: AtomicU64,
+    /// Roster items of accounts that are not contacts, removed.
+    pub removed: AtomicU64,
     /// Clients that have sent all their requests (the rest still fetch).
     pub started: AtomicU64,
 }
@@ -85,13 +91,32 @@ pub async fn subscribe(
 ) -> (Option<Conn>, Result<(), ClientError>) {
     let result: Result<(), ClientError> = async {
         let roster = timeout(step, "roster", fetch(&mut conn, "r1", &tally.approved)).await?;
-        let receiving: HashSet<String> = items(&roster)
-            .into_iter()
+        let listed = items(&roster);
+        let receiving: HashSet<String> = listed
+            .iter()
             .filter(|(_, sub)| sub == "to" || sub == "both")
-            .map(|(jid, _)| jid)
+            .map(|(jid, _)| jid.clone())
             .collect();
         let mut waiting: HashSet<Vec<u8>> = HashSet::new();
         let mut out = Vec::new();
+        // Anyone else (an earlier run's contacts) is removed: only the
+        // ring's contacts may get notifications.
+        let wanted: HashSet<String> = contacts.iter().map(|c| c.to_ascii_lowercase()).collect();
+        for (i, (jid, _)) in listed
+            .iter()
+            .filter(|(j, _)| !wanted.contains(j))
+            .enumerate()
+        {
+            out.extend_from_slice(
+                format!(
+                    "<iq type='set' id='rm{i}'><query xmlns='{NS_ROSTER}'>\
+                     <item jid='{}' subscription='remove'/></query></iq>",
+                    xml::escape(jid)
+                )
+                .as_bytes(),
+            );
+            tally.removed.fetch_add(1, Ordering::Relaxed);
+        }
         for c in contacts
             .iter()
             .filter(|c| !receiving.contains(&c.to_ascii_lowercase()))
@@ -159,23 +184,27 @@ pub async fn subscribe(
     }
 }
 
-/// The contacts among `contacts` the roster has with subscription both.
+/// The contacts among `contacts` the roster has with subscription both,
+/// and the others it has with subscription from or both (who would get
+/// notifications too).
 pub async fn count_both(
     conn: &mut Conn,
     contacts: &[String],
     step: std::time::Duration,
-) -> Result<usize, ClientError> {
+) -> Result<(usize, usize), ClientError> {
     let unused = AtomicU64::new(0);
     let roster = timeout(step, "roster", fetch(conn, "r2", &unused)).await?;
-    let both: HashSet<String> = items(&roster)
-        .into_iter()
-        .filter(|(_, sub)| sub == "both")
-        .map(|(jid, _)| jid)
-        .collect();
-    Ok(contacts
+    let wanted: HashSet<String> = contacts.iter().map(|c| c.to_ascii_lowercase()).collect();
+    let listed = items(&roster);
+    let both = listed
         .iter()
-        .filter(|c| both.contains(&c.to_ascii_lowercase()))
-        .count())
+        .filter(|(jid, sub)| sub == "both" && wanted.contains(jid))
+        .count();
+    let others = listed
+        .iter()
+        .filter(|(jid, sub)| (sub == "both" || sub == "from") && !wanted.contains(jid))
+        .count();
+    Ok((both, others))
 }
 
 #[cfg(test)]
