@@ -4,139 +4,20 @@
 //! The owner's requests are in `owner`. The same code serves PEP and the
 //! pubsub service; [`ServiceRef`] says which.
 
-use crate::config::CreateNodes;
 use crate::env::{Continuation, Env};
 use crate::jid::Jid;
-use crate::stanza::{self, Condition, StanzaError};
+use crate::stanza::{Condition, StanzaError};
 use crate::store::pubsub::{self as stored, StoredItem, Subscription};
 use crate::xml::Element;
 
-use super::config::{ConfigError, NodeConfig, SendLastPublished};
+use super::answer::Answer;
+use super::config::{NodeConfig, SendLastPublished};
 use super::node::{self, Node};
-use super::request::Request;
-use super::{NS_PUBSUB, ServiceRef, errors, notify, owner};
-
-/// What a request answers, and what follows the answer (the last item
-/// after a subscription comes after its result, §6.1.7).
-pub struct Answer {
-    pub payload: Option<Element>,
-    pub then: Option<Continuation>,
-}
-
-impl Answer {
-    pub fn empty() -> Answer {
-        Answer {
-            payload: None,
-            then: None,
-        }
-    }
-
-    pub fn with(payload: Element) -> Answer {
-        Answer {
-            payload: Some(payload),
-            then: None,
-        }
-    }
-}
-
-/// Handles `request`, which came in `iq` from `requester`, and answers it.
-/// Returns whether it succeeded.
-pub fn handle(
-    env: &Env,
-    svc: &ServiceRef,
-    iq: &Element,
-    request: Request,
-    requester: &Jid,
-) -> bool {
-    match run(env, svc, request, requester) {
-        Ok(answer) => {
-            let mut reply = stanza::iq_result(iq);
-            if let Some(payload) = answer.payload {
-                reply.push_child(payload);
-            }
-            env.reply_to_sender(reply);
-            if let Some(then) = answer.then {
-                then(env);
-            }
-            true
-        }
-        Err(e) => {
-            env.bounce(iq, e);
-            false
-        }
-    }
-}
-
-pub fn run(
-    env: &Env,
-    svc: &ServiceRef,
-    request: Request,
-    requester: &Jid,
-) -> Result<Answer, StanzaError> {
-    match request {
-        Request::Publish {
-            node,
-            id,
-            payload,
-            options,
-        } => publish(env, svc, requester, node, id, payload, options.as_ref()),
-        Request::Retract { node, ids, notify } => retract(env, svc, requester, &node, ids, notify),
-        Request::Items { node, max, ids } => items(env, svc, requester, &node, max, &ids),
-        Request::Subscribe { node, jid } => subscribe(env, svc, requester, &node, &jid),
-        Request::Unsubscribe { node, jid, subid } => {
-            unsubscribe(env, svc, requester, &node, &jid, subid.as_deref())
-        }
-        Request::Options { .. } => Err(errors::unsupported("subscription-options")),
-        Request::MySubscriptions { node } => my_subscriptions(env, svc, requester, node),
-        Request::MyAffiliations { node } => my_affiliations(env, svc, requester, node),
-        other => owner::run(env, svc, other, requester),
-    }
-}
-
-/// Who may create nodes (§8.1.1): on PEP the account itself; on the
-/// service, as `[pubsub] create_nodes` says.
-pub fn may_create(env: &Env, svc: &ServiceRef, requester: &Jid) -> bool {
-    match svc.account {
-        Some(account) => account.bare_str() == requester.bare_str(),
-        None => match env.config.pubsub.create_nodes {
-            CreateNodes::Admins => env.config.admins.iter().any(|a| a == requester.bare_str()),
-            CreateNodes::Local => env.is_local_host(requester.domain()),
-            CreateNodes::Anyone => true,
-        },
-    }
-}
-
-/// The most nodes the service may hold.
-pub fn max_nodes(env: &Env, svc: &ServiceRef) -> usize {
-    let limits = &env.config.pubsub;
-    if svc.is_pep() {
-        limits.max_nodes_per_account as usize
-    } else {
-        limits.max_nodes as usize
-    }
-}
-
-/// A node configuration error as XEP-0060 answers it.
-pub fn config_error(e: ConfigError) -> StanzaError {
-    match e {
-        ConfigError::NotAcceptable(text) => errors::not_acceptable(&text)
-            .with_app(errors::INVALID_OPTIONS)
-            .with_type(crate::stanza::ErrorType::Modify),
-        ConfigError::PreconditionNotMet(text) => errors::precondition_not_met(&text),
-    }
-}
-
-/// The items a node keeps under its configuration and the server's limit.
-pub fn kept_items(env: &Env, config: &NodeConfig) -> usize {
-    if config.persist_items {
-        config.max_items(env.config.pubsub.max_items)
-    } else {
-        0
-    }
-}
+use super::policy::{check_node_count, config_error, kept_items, max_nodes, may_create};
+use super::{NS_PUBSUB, ServiceRef, errors, notify};
 
 /// §7.1.
-fn publish(
+pub fn publish(
     env: &Env,
     svc: &ServiceRef,
     requester: &Jid,
@@ -232,22 +113,8 @@ fn check_rate(env: &Env, requester: &Jid) -> Result<(), StanzaError> {
     }
 }
 
-pub fn check_node_count(env: &Env, svc: &ServiceRef) -> Result<(), StanzaError> {
-    let count = env.store.pubsub().node_count(svc.jid).map_err(|e| {
-        log::error!("counting the nodes of {}: {e}", svc.jid);
-        errors::internal()
-    })?;
-    let max = max_nodes(env, svc);
-    if count >= max {
-        return Err(StanzaError::new(Condition::NotAllowed)
-            .with_text(format!("this service holds at most {max} nodes"))
-            .with_app(errors::MAX_NODES_EXCEEDED));
-    }
-    Ok(())
-}
-
 /// §7.2.
-fn retract(
+pub fn retract(
     env: &Env,
     svc: &ServiceRef,
     requester: &Jid,
@@ -281,7 +148,7 @@ fn retract(
 }
 
 /// §6.5.
-fn items(
+pub fn items(
     env: &Env,
     svc: &ServiceRef,
     requester: &Jid,
@@ -313,7 +180,7 @@ fn items(
 }
 
 /// §6.1.
-fn subscribe(
+pub fn subscribe(
     env: &Env,
     svc: &ServiceRef,
     requester: &Jid,
@@ -393,7 +260,7 @@ pub fn subscription_element(ns: &str, node: Option<&str>, s: &Subscription) -> E
 }
 
 /// §6.2.
-fn unsubscribe(
+pub fn unsubscribe(
     env: &Env,
     svc: &ServiceRef,
     requester: &Jid,
@@ -447,7 +314,7 @@ pub fn all_nodes(env: &Env, svc: &ServiceRef) -> Result<Vec<Node>, StanzaError> 
 }
 
 /// §5.6.
-fn my_subscriptions(
+pub fn my_subscriptions(
     env: &Env,
     svc: &ServiceRef,
     requester: &Jid,
@@ -473,7 +340,7 @@ fn my_subscriptions(
 }
 
 /// §5.7.
-fn my_affiliations(
+pub fn my_affiliations(
     env: &Env,
     svc: &ServiceRef,
     requester: &Jid,

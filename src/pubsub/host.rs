@@ -8,7 +8,7 @@ use crate::stanza::{self, Condition, Kind, StanzaError};
 use crate::xml::Element;
 
 use super::pep::{NS_DISCO_INFO, NS_DISCO_ITEMS};
-use super::{NS_PUBSUB, NS_PUBSUB_OWNER, ServiceRef, engine, errors, node, request};
+use super::{NS_PUBSUB, NS_PUBSUB_OWNER, ServiceRef, dispatch, engine, errors, node, request};
 
 const NS_PING: &str = "urn:xmpp:ping";
 
@@ -82,7 +82,7 @@ fn iq(env: &Env, iq: &Element, to: &Jid) {
     if payload.ns == NS_PUBSUB || payload.ns == NS_PUBSUB_OWNER {
         match request::parse(payload, set) {
             Ok(request) => {
-                engine::handle(env, &svc, iq, request, &requester);
+                dispatch::handle(env, &svc, iq, request, &requester);
             }
             Err(e) => env.bounce(iq, e),
         }

@@ -4,8 +4,11 @@
 //!
 //! - `request`: the `<pubsub/>` payload parsed into a [`request::Request`];
 //! - `node`: a node loaded from the store, affiliations and access models;
-//! - `engine`: the requests any entity makes (publish, retract, items,
-//!   subscribe…), `owner`: the owner's (create, configure, delete…);
+//! - `dispatch`: a request to the code that answers it, the [`answer::Answer`]
+//!   back; `engine`: the requests any entity makes (publish, retract,
+//!   items, subscribe…), `owner`: the owner's (create, configure,
+//!   delete…); `policy`: the service-wide rules (who creates nodes, how
+//!   many nodes and items);
 //! - `notify`: event notifications and the last item sent on subscription
 //!   and presence;
 //! - `pep`: the service at each account's bare JID, with the entity
@@ -14,9 +17,11 @@
 //! - `config`, `errors`: node configuration forms, XEP-0060's errors;
 //! - `bookmarks`, `avatar`: conversions that keep older protocols in step.
 
+pub mod answer;
 pub mod avatar;
 pub mod bookmarks;
 pub mod config;
+pub mod dispatch;
 pub mod engine;
 pub mod errors;
 pub mod host;
@@ -24,6 +29,7 @@ pub mod node;
 pub mod notify;
 pub mod owner;
 pub mod pep;
+pub mod policy;
 pub mod request;
 pub mod state;
 pub mod sync;

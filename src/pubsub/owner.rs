@@ -8,9 +8,11 @@ use crate::stanza::{Condition, StanzaError};
 use crate::store::pubsub::{self as stored, Affiliation, Subscription};
 use crate::xml::Element;
 
+use super::answer::Answer;
 use super::config::NodeConfig;
-use super::engine::{self, Answer, config_error, kept_items, subscription_element};
+use super::engine::subscription_element;
 use super::node::{self, Node, affiliation_name, parse_affiliation};
+use super::policy::{self, config_error, kept_items};
 use super::request::Request;
 use super::{NS_PUBSUB, NS_PUBSUB_EVENT, NS_PUBSUB_OWNER, ServiceRef, errors, notify};
 
@@ -140,7 +142,7 @@ fn create(
     name: Option<String>,
     form: Option<&crate::forms::Form>,
 ) -> Result<Answer, StanzaError> {
-    if !engine::may_create(env, svc, requester) {
+    if !policy::may_create(env, svc, requester) {
         return Err(errors::forbidden());
     }
     let instant = name.is_none();
@@ -149,7 +151,7 @@ fn create(
         // §8.1.3.
         return Err(StanzaError::new(Condition::Conflict));
     }
-    engine::check_node_count(env, svc)?;
+    policy::check_node_count(env, svc)?;
     let mut config: NodeConfig = svc.default_config();
     if let Some(form) = form {
         config
@@ -163,7 +165,7 @@ fn create(
             svc.jid,
             &node.name,
             node.to_record(),
-            engine::max_nodes(env, svc),
+            policy::max_nodes(env, svc),
         ),
     );
     if instant {

@@ -18,7 +18,7 @@ use crate::stanza::StanzaError;
 use crate::xml::{Element, NS_CLIENT};
 
 use super::request::{self, Request};
-use super::{ServiceRef, engine, errors, notify, sync};
+use super::{ServiceRef, dispatch, engine, errors, notify, sync};
 
 pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
@@ -51,7 +51,7 @@ pub fn handle_iq(env: &Env, iq: Element, account: &Jid) {
     }
     let svc = ServiceRef::pep(account);
     let follow = sync::Follow::of(&request);
-    if engine::handle(env, &svc, &iq, request, &requester) && owner {
+    if dispatch::handle(env, &svc, &iq, request, &requester) && owner {
         follow.run(env, account);
     }
 }

@@ -21,8 +21,8 @@ use crate::xml::Element;
 use super::avatar::{self, NS_AVATAR_DATA, NS_AVATAR_METADATA};
 use super::bookmarks::{self, Bookmark, NS_BOOKMARKS, NS_LEGACY};
 use super::config::{AccessModel, MaxItems, NodeConfig, SendLastPublished};
-use super::engine::{kept_items, max_nodes};
 use super::node::{self, Node};
+use super::policy::{kept_items, max_nodes};
 use super::request::Request;
 use super::{ServiceRef, notify};
 

@@ -77,7 +77,9 @@ impl Ring {
 
     /// One user's roster as Prosody's internal storage writes it.
     pub fn prosody_roster(&self, k: usize) -> String {
-        let mut s = String::from("return {\n\t[false] = {\n\t\t[\"version\"] = 1;\n\t\t[\"pending\"] = {};\n\t};\n");
+        let mut s = String::from(
+            "return {\n\t[false] = {\n\t\t[\"version\"] = 1;\n\t\t[\"pending\"] = {};\n\t};\n",
+        );
         for j in self.pep.contacts_of(k) {
             let _ = write!(
                 s,
@@ -91,9 +93,7 @@ impl Ring {
 
     /// Writes every roster under Prosody's `data_path`.
     pub fn write_prosody(&self, data_path: &Path) -> Result<usize, String> {
-        let dir = data_path
-            .join(prosody_encode(&self.domain))
-            .join("roster");
+        let dir = data_path.join(prosody_encode(&self.domain)).join("roster");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for k in 0..self.pep.accounts {
             let path = dir.join(format!("{}.dat", prosody_encode(&self.user(k))));
@@ -169,8 +169,7 @@ pub fn command(args: &[String]) -> Result<(), String> {
     let out = p.value("out").ok_or("--out PATH is needed")?;
     match p.value("format") {
         Some("xep0227") => {
-            let mut f =
-                std::fs::File::create(out).map_err(|e| format!("{out}: {e}"))?;
+            let mut f = std::fs::File::create(out).map_err(|e| format!("{out}: {e}"))?;
             f.write_all(ring.xep0227().as_bytes())
                 .map_err(|e| format!("{out}: {e}"))?;
             eprintln!(
@@ -242,16 +241,23 @@ mod tests {
 
     #[test]
     fn prosody_files_are_lua_tables_under_the_encoded_names() {
-        assert_eq!(prosody_encode("conference.localhost"), "conference%2elocalhost");
+        assert_eq!(
+            prosody_encode("conference.localhost"),
+            "conference%2elocalhost"
+        );
         assert_eq!(prosody_encode("load1"), "load1");
         let r = ring().prosody_roster(0);
         assert!(r.starts_with("return {\n\t[false] = {"), "{r}");
-        assert!(r.contains("[\"load2@localhost\"] = {\n\t\t[\"subscription\"] = \"both\";"), "{r}");
+        assert!(
+            r.contains("[\"load2@localhost\"] = {\n\t\t[\"subscription\"] = \"both\";"),
+            "{r}"
+        );
         assert!(r.contains("[\"load5@localhost\"]"), "{r}");
         assert!(!r.contains("load3@"), "{r}");
         let dir = std::env::temp_dir().join(format!("perch-load-rosters-{}", std::process::id()));
         assert_eq!(ring().write_prosody(&dir), Ok(5));
-        let text = std::fs::read_to_string(dir.join("localhost/roster/load3.dat")).expect("written");
+        let text =
+            std::fs::read_to_string(dir.join("localhost/roster/load3.dat")).expect("written");
         assert!(text.contains("load2@localhost") && text.contains("load4@localhost"));
         let _ = std::fs::remove_dir_all(&dir);
     }
