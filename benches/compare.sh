@@ -8,6 +8,8 @@
 #                      [--seconds S] [--accounts N] [--quick] [--out DIR]
 #                      [--mam-sizes N,N] [--mam-prosody-sizes N,N] [--mam-query-seconds S]
 #                      [--mam-chat-rate "N N"]
+#                      [--pep-accounts N] [--pep-contacts N] [--pep-rate R,R]
+#                      [--pep-seconds S] [--pep-roster ready|subscribe]
 #                      [--no-build]
 #
 # Every part runs on a freshly started server (accounts are created once per
@@ -47,6 +49,24 @@
 # chat partners are local accounts, so with archiving on each message is
 # archived twice, in the sender's archive and in the recipient's.
 #
+# "pep" (not run unless named in --parts) is `perch-load pep` on a fresh
+# data directory per server and run: --pep-accounts (1000) accounts with
+# --pep-contacts (100) contacts each (subscription both, a ring), all
+# online with caps asking for tune+notify, publishing tunes at each of
+# --pep-rate (10,100,500) publications/s for --pep-seconds (10) each:
+# server CPU per 1 000 notifications, notifications/s, latency, RSS per
+# account before and with 10 nodes of one item each; then chat on the same
+# server (50 pairs, closed loop, then at each phase's notification rate) as
+# the yardstick, and the ratio. The rosters are provisioned before the
+# server starts (--pep-roster ready, the default): `perch-load pep-rosters`
+# writes a XEP-0227 file that Perch imports (`perch import`) and ejabberd
+# too (`ejabberdctl import_piefxis`), and Prosody's internal roster files
+# (accounts created with `perch-load register`); --pep-roster subscribe
+# makes the subscriptions over XMPP instead (about a minute for Perch at
+# 1000 x 100; Prosody 0.12 manages about 36 roster writes a second, which
+# would take hours). Prosody gets "pep" (mod_pep at its defaults), ejabberd
+# mod_caps and mod_pubsub with the "pep" plugin, for this part only.
+#
 # "perch" is the static musl build, the one that ships for the Raspberry Pi
 # (same C library and allocator), built for x86-64; "perch-gnu" (not run
 # unless named in --servers) is the glibc build, for comparison. Both use
@@ -80,6 +100,12 @@ MAM_QUERY_SECONDS=20
 BUILD=yes
 MAM_VARIANT=""  # the archive set-up of a mam/mam-chat run: off, on, internal, sql
 MAM_DIR=""      # a mam run's own data directory
+PEP_ACCOUNTS=1000
+PEP_CONTACTS=100
+PEP_RATE="10,100,500"
+PEP_SECONDS=10
+PEP_ROSTER=ready
+PEP_DIR=""      # a pep run's own data directory
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
 
@@ -100,9 +126,15 @@ while [ $# -gt 0 ]; do
     --mam-prosody-sizes) MAM_PROSODY_SIZES=$2; shift 2 ;;
     --mam-chat-rate) MAM_CHAT_RATE=$2; shift 2 ;;
     --mam-query-seconds) MAM_QUERY_SECONDS=$2; shift 2 ;;
+    --pep-accounts) PEP_ACCOUNTS=$2; shift 2 ;;
+    --pep-contacts) PEP_CONTACTS=$2; shift 2 ;;
+    --pep-rate) PEP_RATE=$2; shift 2 ;;
+    --pep-seconds) PEP_SECONDS=$2; shift 2 ;;
+    --pep-roster) PEP_ROSTER=$2; shift 2 ;;
     --no-build) BUILD=no; shift ;;
     --quick) RUNS=1; SECS=2; ACCOUNTS=200; IDLE_STEPS="10,100"; MUC_SIZES="10,50"; CHURN=150; LOGINS=100
-             MAM_SIZES="1000,3000"; MAM_CHAT_RATE=1000; MAM_QUERY_SECONDS=5; shift ;;
+             MAM_SIZES="1000,3000"; MAM_CHAT_RATE=1000; MAM_QUERY_SECONDS=5
+             PEP_ACCOUNTS=100; PEP_CONTACTS=10; PEP_RATE="10,50"; PEP_SECONDS=2; shift ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
@@ -110,6 +142,7 @@ done
 
 [ "$(uname -s)" = Linux ] || die "needs Linux (/proc)"
 MAM_PROSODY_SIZES="${MAM_PROSODY_SIZES:-$MAM_SIZES}"
+case $PEP_ROSTER in ready|subscribe) ;; *) die "--pep-roster: ready or subscribe" ;; esac
 BASE="${PERCH_BENCH_DIR:-}"
 if [ -z "$BASE" ]; then
   # tmpfs keeps every server's storage off the disk: fsync costs the same (nothing) for all.
@@ -166,6 +199,7 @@ perch_binary() { # name -> the Perch build that server name runs
 
 data_dir_of() { # name -> its directory under $BASE (both Perch builds share one)
   if [ -n "$MAM_DIR" ]; then echo "$MAM_DIR"; return 0; fi
+  if [ -n "$PEP_DIR" ]; then echo "$PEP_DIR"; return 0; fi
   case $1 in perch-gnu) echo "$BASE/perch" ;; *) echo "$BASE/$1" ;; esac
 }
 
@@ -174,6 +208,15 @@ sm_modules() { # template -> what its @SM_MODULES@ becomes for $PART
   case $1 in
     *prosody*) echo '"smacks";' ;;
     *ejabberd.yml*) echo 'mod_stream_mgmt: {}' ;;
+  esac
+}
+
+pep_modules() { # placeholder -> what it becomes for $PART (pep: PEP on)
+  [ "$PART" = pep ] || return 0
+  case $1 in
+    PEP_MODULES) echo '"pep";' ;;
+    CAPS_MODULE) echo 'mod_caps: {}' ;;
+    PUBSUB_MODULE) echo 'mod_pubsub: {access_createnode: pubsub_createnode, plugins: [flat, pep]}' ;;
   esac
 }
 
@@ -207,7 +250,8 @@ fill() { # template run_dir -> stdout
       -e "s|@DIST_PORT@|$EJABBERD_DIST_PORT|g" -e "s|@SM_MODULES@|$(sm_modules "$1")|g" \
       -e "s|@ARCHIVE@|$(archive_of ARCHIVE)|g" -e "s|@MAM_MODULES@|$(archive_of MAM_MODULES)|g" \
       -e "s|@MUC_MODULES@|$(archive_of MUC_MODULES)|g" -e "s|@STORAGE@|$(archive_of STORAGE)|g" \
-      -e "s|@MAM_OPTIONS@|$(archive_of MAM_OPTIONS)|g" "$1"
+      -e "s|@MAM_OPTIONS@|$(archive_of MAM_OPTIONS)|g" -e "s|@PEP_MODULES@|$(pep_modules PEP_MODULES)|g" \
+      -e "s|@CAPS_MODULE@|$(pep_modules CAPS_MODULE)|g" -e "s|@PUBSUB_MODULE@|$(pep_modules PUBSUB_MODULE)|g" "$1"
 }
 
 certificate() { # dir
@@ -379,6 +423,78 @@ run_mam() { # server part run
   MAM_VARIANT=""; MAM_DIR=""
 }
 
+ejabberdctl_in() { # dir args… -> ejabberdctl on the instance in dir, as ejabberd
+  local d=$1
+  shift
+  env HOME=/var/lib/ejabberd setpriv --reuid=ejabberd --regid=ejabberd --init-groups \
+    ejabberdctl --config-dir "$d/etc" --logs "$d/log" --spool "$d/db" "$@"
+}
+
+# A pep run: a fresh data directory with PEP_ACCOUNTS accounts and their
+# rosters (provisioned, or made over XMPP by perch-load itself).
+run_pep() { # server run
+  local name=$1 run=$2 d t0 rosters
+  case $name in sink) return 0 ;; esac  # the sink has no PEP
+  PEP_DIR="$BASE/$name-pep"
+  rm -rf "$PEP_DIR"; mkdir -p "$PEP_DIR"
+  d=$PEP_DIR
+  rosters=(--accounts "$PEP_ACCOUNTS" --contacts "$PEP_CONTACTS")
+  PART=pep
+  t0=$(date +%s)
+  echo "== run $run: $name pep set-up: $PEP_ACCOUNTS accounts, $PEP_CONTACTS contacts each ($PEP_ROSTER)"
+  case $name in
+    perch|perch-gnu)
+      # perch import needs the database, which only the server creates.
+      start_server "$name"
+      if [ "$PEP_ROSTER" = ready ]; then
+        stop_server
+        "$LOAD" pep-rosters --format xep0227 --out "$d/rosters.xml" "${rosters[@]}"
+        "$(perch_binary "$name")" import --config "$d/perch.toml" "$d/rosters.xml" \
+          > "$OUT/$name.pep.$run.import.txt" 2>&1 || die "$name: perch import failed"
+        start_server "$name"
+      else
+        seq 1 "$PEP_ACCOUNTS" | xargs -P 4 -I{} sh -c \
+          "echo load-password | '$(perch_binary "$name")' user add load{}@localhost --password-stdin --config '$d/perch.toml' >/dev/null"
+      fi ;;
+    prosody)
+      start_server "$name"
+      "$LOAD" register --port "$PORT" --clients "$PEP_ACCOUNTS" --concurrency 8 --label "$name" >/dev/null 2>&1
+      if [ "$PEP_ROSTER" = ready ]; then
+        stop_server
+        "$LOAD" pep-rosters --format prosody --out "$d/data" "${rosters[@]}"
+        chown -R prosody:prosody "$d"
+        start_server "$name"
+      fi ;;
+    ejabberd)
+      start_server "$name"
+      if [ "$PEP_ROSTER" = ready ]; then
+        "$LOAD" pep-rosters --format xep0227 --out "$d/rosters.xml" "${rosters[@]}"
+        chown ejabberd:ejabberd "$d/rosters.xml"
+        ejabberdctl_in "$d" import_piefxis "$d/rosters.xml" > "$OUT/$name.pep.$run.import.txt" 2>&1 \
+          || die "$name: import_piefxis failed"
+      else
+        "$LOAD" register --port "$PORT" --clients "$PEP_ACCOUNTS" --concurrency 8 --label "$name" >/dev/null 2>&1
+      fi ;;
+  esac
+  PART=""
+  echo "   (set-up $(( $(date +%s) - t0 )) s)"
+  "$LOAD" stats --server-pid "$SERVER_PID" "${PROBE_ARGS[@]}" --label "$name" --run "$run" >> "$OUT/$name.jsonl"
+  echo "== run $run: $name pep (pid $SERVER_PID)"
+  # A server that falls behind drains its backlog between phases: a long settle.
+  "$LOAD" pep "${rosters[@]}" --roster "$PEP_ROSTER" --rate "$PEP_RATE" --seconds "$PEP_SECONDS" \
+    --chat-seconds "$SECS" --settle-seconds 60 --port "$PORT" --server-pid "$SERVER_PID" "${PROBE_ARGS[@]}" \
+    --label "$name" --run "$run" --max-phase-seconds 900 \
+    >> "$OUT/$name.jsonl" 2> "$OUT/$name.pep.$run.txt" || echo "!! $name pep run $run failed"
+  grep -v '^\[perch-load\]' "$OUT/$name.pep.$run.txt" || true
+  echo "   ($(( $(date +%s) - t0 )) s in all)"
+  stop_server
+  tail -n 20 "$d/server.log" > "$OUT/$name.pep.$run.server-log.txt" 2>/dev/null || true
+  cp "$d/prosody.log" "$OUT/$name.pep.$run.prosody.log" 2>/dev/null || true
+  cp "$d/log/ejabberd.log" "$OUT/$name.pep.$run.ejabberd.log" 2>/dev/null || true
+  rm -rf "$PEP_DIR"
+  PEP_DIR=""
+}
+
 part_args() { # part -> perch-load arguments
   case $1 in
     chat) echo "chat --pairs 50 --window 10 --seconds $SECS" ;;
@@ -397,6 +513,7 @@ run_part() { # server part run
   case "$name:$part" in sink:idle|sink:idle-tls) return 0 ;; esac
   case $part in
     mam|mam-chat) run_mam "$name" "$part" "$run"; return 0 ;;
+    pep) run_pep "$name" "$run"; return 0 ;;
   esac
   if [ "$name:$part" = sink:muc ]; then
     # No server at all: what K loopback writes and the tool's reading cost here.
@@ -434,6 +551,7 @@ environment() {
     echo "perch: $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown) ($MUSL_TARGET static; perch-gnu: glibc)"
     dpkg-query -W -f='${Package} ${Version}\n' prosody ejabberd erlang-base lua5.4 lua-event 2>/dev/null || true
     echo "runs: $RUNS, parts: $PARTS, servers: $SERVERS, seconds: $SECS"
+    case " $PARTS " in *" pep "*) echo "pep: $PEP_ACCOUNTS accounts x $PEP_CONTACTS contacts, rosters $PEP_ROSTER, rates $PEP_RATE publications/s for $PEP_SECONDS s each, chat yardstick $SECS s" ;; esac
     case " $PARTS " in *" mam"*) echo "mam sizes: perch $MAM_SIZES, prosody $MAM_PROSODY_SIZES; query seconds $MAM_QUERY_SECONDS; mam-chat rates: $MAM_CHAT_RATE msg/s; lua-dbi-sqlite3 $(dpkg-query -W -f='${Version}' lua-dbi-sqlite3 2>/dev/null)" ;; esac
   } > "$OUT/env.txt"
   cat "$OUT/env.txt"
@@ -446,7 +564,7 @@ accounts_needed() { # part -> how many accounts it logs in (chat: 50 pairs)
     churn) echo "$CHURN" ;;
     idle|idle-tls) echo "${IDLE_STEPS##*,}" ;;
     muc) echo "${MUC_SIZES##*,}" ;;
-    mam|mam-chat) echo 0 ;;  # their own data directories and accounts
+    mam|mam-chat|pep) echo 0 ;;  # their own data directories and accounts
     *) die "unknown part $1" ;;
   esac
 }
@@ -461,7 +579,7 @@ trap 'exit 130' INT TERM
 install_servers
 build
 environment
-# The mam parts create their own accounts; the others share ACCOUNTS.
+# The mam and pep parts create their own accounts; the others share ACCOUNTS.
 case " $PARTS " in
   *" chat "*|*" chat-sm "*|*" login "*|*" churn "*|*" idle "*|*" idle-tls "*|*" muc "*)
     for s in $SERVERS; do provision "$s"; done ;;

@@ -242,6 +242,7 @@ fn restored_caps(el: &Element) -> Option<crate::im::session::SessionCaps> {
     Some(crate::im::session::SessionCaps {
         claim,
         features: Some(std::rc::Rc::new(features)),
+        asked_by: Vec::new(),
     })
 }
 

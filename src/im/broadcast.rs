@@ -46,7 +46,8 @@ fn contacts_where(
 }
 
 /// Whether `user` has blocked `contact` (XEP-0191: no presence either way).
-fn blocks(env: &Env, user: &Jid, contact: &Jid) -> bool {
+/// Whether the local account `user` has blocked `contact` (XEP-0191).
+pub fn blocks(env: &Env, user: &Jid, contact: &Jid) -> bool {
     env.account(user)
         .is_ok_and(|state| state.blocklist.borrow().blocks(contact))
 }

@@ -33,4 +33,7 @@ pub struct SessionIm {
 pub struct SessionCaps {
     pub claim: CapsClaim,
     pub features: Option<Rc<Features>>,
+    /// The PEP services (bare JIDs) that asked the client what `claim`
+    /// means and wait for its answer.
+    pub asked_by: Vec<Box<str>>,
 }

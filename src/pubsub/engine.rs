@@ -7,13 +7,16 @@
 use crate::env::{Continuation, Env};
 use crate::jid::Jid;
 use crate::stanza::{Condition, StanzaError};
+use crate::store::StoreError;
 use crate::store::pubsub::{self as stored, StoredItem, Subscription};
 use crate::xml::Element;
 
 use super::answer::Answer;
 use super::config::{NodeConfig, SendLastPublished};
 use super::node::{self, Node};
-use super::policy::{check_node_count, config_error, kept_items, max_nodes, may_create};
+use super::policy::{
+    check_node_count, check_offered, config_error, kept_items, max_nodes, may_create,
+};
 use super::{NS_PUBSUB, ServiceRef, errors, notify};
 
 /// §7.1.
@@ -60,6 +63,7 @@ pub fn publish(
                 config =
                     NodeConfig::from_publish_options(config, form, limit).map_err(config_error)?;
             }
+            check_offered(&config)?;
             check_node_count(env, svc)?;
             let node = Node::new(name, config, requester);
             let record = node.to_record();
@@ -204,17 +208,25 @@ pub fn subscribe(
         Some(s) => s,
         None => {
             let max = env.config.pubsub.max_subscriptions_per_node as usize;
-            if node.record.subscriptions.len() >= max {
-                return Err(StanzaError::new(Condition::NotAllowed)
-                    .with_text(format!("this node has {max} subscriptions, the limit"))
-                    .with_app(errors::TOO_MANY_SUBSCRIPTIONS));
-            }
             let s = Subscription {
                 jid: jid.as_str().to_string(),
                 subid: env.new_id(),
             };
-            node.record.subscriptions.push(s.clone());
-            svc.persist(env, stored::put_node_op(svc.jid, name, node.to_record()));
+            add_subscription(&mut node.record.subscriptions, &s, max).map_err(|e| {
+                StanzaError::new(Condition::NotAllowed)
+                    .with_text(e)
+                    .with_app(errors::TOO_MANY_SUBSCRIPTIONS)
+            })?;
+            // Applied again where it is stored: another client's change
+            // to the node committing meanwhile is kept.
+            let added = s.clone();
+            svc.persist(
+                env,
+                stored::update_node_op(svc.jid, name, move |record| {
+                    add_subscription(&mut record.subscriptions, &added, max)
+                        .map_err(StoreError::LimitExceeded)
+                }),
+            );
             s
         }
     };
@@ -243,6 +255,34 @@ pub fn subscribe(
     })
 }
 
+/// Subscriptions one bare JID may hold on one node (one per resource it
+/// uses, within reason): one user cannot grow another's node unbounded.
+pub const MAX_SUBSCRIPTIONS_PER_SUBSCRIBER: usize = 8;
+
+/// Adds `s` unless its JID is subscribed already; refuses past `max` in
+/// all or [`MAX_SUBSCRIPTIONS_PER_SUBSCRIBER`] for its bare JID.
+pub fn add_subscription(
+    subs: &mut Vec<Subscription>,
+    s: &Subscription,
+    max: usize,
+) -> Result<(), String> {
+    if subs.iter().any(|x| x.jid == s.jid) {
+        return Ok(());
+    }
+    if subs.len() >= max {
+        return Err(format!("this node has {max} subscriptions, the limit"));
+    }
+    let bare = |jid: &str| jid.split('/').next().unwrap_or(jid).to_string();
+    let mine = bare(&s.jid);
+    if subs.iter().filter(|x| bare(&x.jid) == mine).count() >= MAX_SUBSCRIPTIONS_PER_SUBSCRIBER {
+        return Err(format!(
+            "{mine} holds {MAX_SUBSCRIPTIONS_PER_SUBSCRIBER} subscriptions to this node, the limit"
+        ));
+    }
+    subs.push(s.clone());
+    Ok(())
+}
+
 fn invalid_jid() -> StanzaError {
     errors::bad_request("subscribe and unsubscribe your own JID").with_app(errors::INVALID_JID)
 }
@@ -269,21 +309,41 @@ pub fn unsubscribe(
     subid: Option<&str>,
 ) -> Result<Answer, StanzaError> {
     let jid = Jid::parse(jid).map_err(|_| invalid_jid())?;
-    let mut node = node::existing(env, svc, name)?;
+    let node = node::existing(env, svc, name)?;
     if jid.bare_str() != requester.bare_str() && !node.is_owner(svc, requester) {
-        return Err(invalid_jid());
+        // §6.2.3.3: someone else's subscription.
+        return Err(errors::forbidden());
     }
-    let before = node.record.subscriptions.len();
-    node.record
+    let of_jid: Vec<&Subscription> = node
+        .record
         .subscriptions
-        .retain(|s| !(s.jid == jid.as_str() && subid.is_none_or(|id| id == s.subid)));
-    if node.record.subscriptions.len() == before {
+        .iter()
+        .filter(|s| s.jid == jid.as_str())
+        .collect();
+    if of_jid.is_empty() {
         // §6.2.3.2.
         return Err(StanzaError::new(Condition::UnexpectedRequest)
             .with_type(crate::stanza::ErrorType::Cancel)
             .with_app(errors::NOT_SUBSCRIBED));
     }
-    svc.persist(env, stored::put_node_op(svc.jid, name, node.to_record()));
+    if let Some(id) = subid
+        && !of_jid.iter().any(|s| s.subid == id)
+    {
+        // §6.2.3.5.
+        return Err(
+            errors::not_acceptable("no such subscription id").with_app(errors::INVALID_SUBID)
+        );
+    }
+    let (gone, subid) = (jid.as_str().to_string(), subid.map(str::to_string));
+    svc.persist(
+        env,
+        stored::update_node_op(svc.jid, name, move |record| {
+            record
+                .subscriptions
+                .retain(|s| !(s.jid == gone && subid.as_ref().is_none_or(|id| *id == s.subid)));
+            Ok(())
+        }),
+    );
     Ok(Answer::empty())
 }
 

@@ -28,6 +28,7 @@ pub const CLOSED_NODE: AppCondition = app("closed-node");
 pub const MAX_NODES_EXCEEDED: AppCondition = app("max-nodes-exceeded");
 pub const TOO_MANY_SUBSCRIPTIONS: AppCondition = app("too-many-subscriptions");
 pub const INVALID_OPTIONS: AppCondition = app("invalid-options");
+pub const INVALID_SUBID: AppCondition = app("invalid-subid");
 
 /// `<feature-not-implemented/>` with `<unsupported feature='…'/>`.
 pub fn unsupported(feature: &'static str) -> StanzaError {

@@ -69,9 +69,10 @@ impl Node {
     /// §6.5.9): the error to answer otherwise.
     pub fn check_access(&self, env: &Env, svc: &ServiceRef, who: &Jid) -> Result<(), StanzaError> {
         match self.affiliation(svc, who) {
-            Affiliation::Outcast => return Err(errors::forbidden()),
+            // §4.1: a publish-only entity publishes, and sees nothing.
+            Affiliation::Outcast | Affiliation::PublishOnly => return Err(errors::forbidden()),
             Affiliation::Owner | Affiliation::Publisher | Affiliation::Member => return Ok(()),
-            Affiliation::PublishOnly | Affiliation::None => {}
+            Affiliation::None => {}
         }
         match self.config.access_model {
             AccessModel::Open => Ok(()),

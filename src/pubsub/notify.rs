@@ -86,7 +86,7 @@ pub fn broadcast(env: &Env, svc: &ServiceRef, node: &Node, event_child: Element)
         let Ok(to) = Jid::parse(&sub.jid) else {
             continue;
         };
-        if node.check_access(env, svc, &to).is_err() {
+        if node.check_access(env, svc, &to).is_err() || blocked(env, svc, &to) {
             continue;
         }
         stanza.set_attr("to", to.as_str());
@@ -124,7 +124,6 @@ fn interested_sessions(
         .filter(|s| s.is_available() && wants(s, &node.name))
         .collect();
     let contacts = im::broadcast::subscribers(env, account);
-    let from = Element::new("message", NS_CLIENT).with_attr("from", account.as_str());
     for contact in contacts {
         if contact.local().is_none() || !env.is_local_host(contact.domain()) {
             continue;
@@ -136,13 +135,29 @@ fn interested_sessions(
             .collect();
         if sessions.is_empty()
             || node.check_access(env, svc, &contact).is_err()
-            || im::blocking::stop_inbound(env, &from, &contact)
+            || blocked(env, svc, &contact)
         {
             continue;
         }
         out.extend(sessions);
     }
     out
+}
+
+/// Whether a PEP account and `who` block each other either way
+/// (XEP-0191: no events in either direction).
+fn blocked(env: &Env, svc: &ServiceRef, who: &Jid) -> bool {
+    let Some(account) = svc.account else {
+        return false;
+    };
+    if im::broadcast::blocks(env, account, who) {
+        return true;
+    }
+    let bare = who.to_bare();
+    who.local().is_some()
+        && env.is_local_host(who.domain())
+        && bare != *account
+        && im::broadcast::blocks(env, &bare, account)
 }
 
 /// Whether the session's client asked for `node`'s events (XEP-0115).
@@ -209,7 +224,7 @@ pub fn last_items_on_presence(env: &Env, account: &Jid, session: &Session) {
             record,
             config,
         };
-        if node.check_access(env, &svc, &session.jid).is_ok() {
+        if node.check_access(env, &svc, &session.jid).is_ok() && !blocked(env, &svc, &session.jid) {
             send_last_item(env, &svc, &node, &session.jid);
         }
     }

@@ -5,12 +5,13 @@
 use crate::env::Env;
 use crate::jid::Jid;
 use crate::stanza::{Condition, StanzaError};
+use crate::store::StoreError;
 use crate::store::pubsub::{self as stored, Affiliation, Subscription};
 use crate::xml::Element;
 
 use super::answer::Answer;
 use super::config::NodeConfig;
-use super::engine::subscription_element;
+use super::engine::{add_subscription, subscription_element};
 use super::node::{self, Node, affiliation_name, parse_affiliation};
 use super::policy::{self, config_error, kept_items};
 use super::request::Request;
@@ -48,9 +49,15 @@ pub fn run(
             }
             let before = kept_items(env, &node.config);
             node.config.apply(&form, limit).map_err(config_error)?;
+            policy::check_offered(&node.config)?;
+            // Only the configuration: subscriptions made meanwhile stay.
+            let config = node.config.encode();
             svc.persist(
                 env,
-                stored::put_node_op(svc.jid, &node.name, node.to_record()),
+                stored::update_node_op(svc.jid, &node.name, move |record| {
+                    record.config = config.clone();
+                    Ok(())
+                }),
             );
             let after = kept_items(env, &node.config);
             if after < before {
@@ -96,10 +103,18 @@ pub fn run(
         }
         Request::SubscriptionsSet { node, changes } => {
             let mut node = owned(env, svc, requester, &node)?;
-            set_subscriptions(env, &mut node, changes)?;
+            let (removed, added) = set_subscriptions(env, &mut node, changes)?;
+            let max = env.config.pubsub.max_subscriptions_per_node as usize;
             svc.persist(
                 env,
-                stored::put_node_op(svc.jid, &node.name, node.to_record()),
+                stored::update_node_op(svc.jid, &node.name, move |record| {
+                    record.subscriptions.retain(|s| !removed.contains(&s.jid));
+                    for s in &added {
+                        add_subscription(&mut record.subscriptions, s, max)
+                            .map_err(StoreError::LimitExceeded)?;
+                    }
+                    Ok(())
+                }),
             );
             Ok(Answer::empty())
         }
@@ -122,10 +137,24 @@ pub fn run(
         }
         Request::AffiliationsSet { node, changes } => {
             let mut node = owned(env, svc, requester, &node)?;
-            set_affiliations(svc, &mut node, changes)?;
+            let affiliations = set_affiliations(svc, &mut node, changes)?;
+            let outcasts: Vec<String> = affiliations
+                .iter()
+                .filter(|(_, a)| *a == Affiliation::Outcast)
+                .map(|(j, _)| j.clone())
+                .collect();
             svc.persist(
                 env,
-                stored::put_node_op(svc.jid, &node.name, node.to_record()),
+                stored::update_node_op(svc.jid, &node.name, move |record| {
+                    record.affiliations = affiliations.clone();
+                    // An outcast loses its subscriptions (§4.1), also
+                    // those made while this was on its way.
+                    record.subscriptions.retain(|s| {
+                        let bare = s.jid.split('/').next().unwrap_or(&s.jid);
+                        !outcasts.iter().any(|o| o == bare)
+                    });
+                    Ok(())
+                }),
             );
             Ok(Answer::empty())
         }
@@ -157,6 +186,7 @@ fn create(
         config
             .apply(form, env.config.pubsub.max_items)
             .map_err(config_error)?;
+        policy::check_offered(&config)?;
     }
     let node = Node::new(name, config, requester);
     svc.persist(
@@ -191,29 +221,40 @@ fn affiliation_element(jid: &str, a: Affiliation) -> Element {
         .with_attr("affiliation", affiliation_name(a))
 }
 
-/// §8.8.2: `subscribed` adds a subscription, `none` removes a JID's.
+/// §8.8.2: `subscribed` adds a subscription, `none` removes a JID's;
+/// checked against the node: the JIDs whose subscriptions go and
+/// the subscriptions added.
 fn set_subscriptions(
     env: &Env,
     node: &mut Node,
     changes: Vec<(String, String)>,
-) -> Result<(), StanzaError> {
+) -> Result<(Vec<String>, Vec<Subscription>), StanzaError> {
     let max = env.config.pubsub.max_subscriptions_per_node as usize;
     let mut subs = node.record.subscriptions.clone();
+    let (mut removed, mut added): (Vec<String>, Vec<Subscription>) = (Vec::new(), Vec::new());
     for (jid, state) in changes {
         let jid = Jid::parse(&jid)
             .map_err(|_| errors::bad_request("a malformed JID").with_app(errors::INVALID_JID))?;
         match state.as_str() {
-            "none" => subs.retain(|s| s.jid != jid.as_str()),
+            "none" => {
+                subs.retain(|s| s.jid != jid.as_str());
+                added.retain(|s| s.jid != jid.as_str());
+                removed.push(jid.as_str().to_string());
+            }
             "subscribed" => {
-                if !subs.iter().any(|s| s.jid == jid.as_str()) {
-                    if subs.len() >= max {
-                        return Err(StanzaError::new(Condition::NotAllowed)
-                            .with_app(errors::TOO_MANY_SUBSCRIPTIONS));
-                    }
-                    subs.push(Subscription {
-                        jid: jid.as_str().to_string(),
-                        subid: env.new_id(),
-                    });
+                let s = Subscription {
+                    jid: jid.as_str().to_string(),
+                    subid: env.new_id(),
+                };
+                let before = subs.len();
+                add_subscription(&mut subs, &s, max).map_err(|e| {
+                    StanzaError::new(Condition::NotAllowed)
+                        .with_text(e)
+                        .with_app(errors::TOO_MANY_SUBSCRIPTIONS)
+                })?;
+                if subs.len() > before {
+                    removed.retain(|r| *r != s.jid);
+                    added.push(s);
                 }
             }
             other => {
@@ -224,7 +265,7 @@ fn set_subscriptions(
         }
     }
     node.record.subscriptions = subs;
-    Ok(())
+    Ok((removed, added))
 }
 
 /// §8.9.2: affiliations by bare JID; `none` removes one. The last owner
@@ -233,9 +274,8 @@ fn set_affiliations(
     svc: &ServiceRef,
     node: &mut Node,
     changes: Vec<(String, String)>,
-) -> Result<(), StanzaError> {
+) -> Result<Vec<(String, Affiliation)>, StanzaError> {
     let mut affs = node.record.affiliations.clone();
-    let mut outcasts = Vec::new();
     for (jid, value) in changes {
         let jid = Jid::parse(&jid)
             .map_err(|_| errors::bad_request("a malformed JID").with_app(errors::INVALID_JID))?
@@ -252,19 +292,10 @@ fn set_affiliations(
         if affiliation != Affiliation::None {
             affs.push((jid.as_str().to_string(), affiliation));
         }
-        if affiliation == Affiliation::Outcast {
-            outcasts.push(jid);
-        }
     }
     if !svc.is_pep() && !affs.iter().any(|(_, a)| *a == Affiliation::Owner) {
         return Err(errors::not_acceptable("a node keeps at least one owner"));
     }
-    node.record.affiliations = affs;
-    // An outcast loses its subscriptions (§4.1).
-    node.record.subscriptions.retain(|s| {
-        !outcasts
-            .iter()
-            .any(|o| Jid::parse(&s.jid).is_ok_and(|j| j.bare_str() == o.bare_str()))
-    });
-    Ok(())
+    node.record.affiliations = affs.clone();
+    Ok(affs)
 }

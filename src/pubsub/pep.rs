@@ -27,6 +27,11 @@ pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 /// Prosody uses the same, and test scripts written against it expect it.
 const DISCO_ID: &str = "disco";
 
+/// Services that may wait for one client's answer at once; past that, the
+/// first answer, which every service of the client's contacts acts on,
+/// serves the others.
+const MAX_PENDING_QUERIES: usize = 32;
+
 /// An iq with a `<pubsub/>` payload addressed to `account`'s bare JID.
 pub fn handle_iq(env: &Env, iq: Element, account: &Jid) {
     let set = match iq.attr("type") {
@@ -88,6 +93,7 @@ pub fn own_presence(env: &Env, origin: &Session, presence: &Element) {
             *current = claim.map(|claim| SessionCaps {
                 features: env.pubsub.caps.get(&claim.ver),
                 claim,
+                asked_by: Vec::new(),
             });
         }
         !same
@@ -126,13 +132,19 @@ fn presence_seen(env: &Env, account: &Jid, session: &Session) {
         return;
     }
     let node = {
-        let caps = session.im.caps.borrow();
-        let Some(caps) = caps.as_ref() else {
+        let mut caps = session.im.caps.borrow_mut();
+        let Some(caps) = caps.as_mut() else {
             return;
         };
         if caps.features.is_some() {
             None
+        } else if caps.asked_by.len() >= MAX_PENDING_QUERIES
+            || caps.asked_by.iter().any(|a| **a == *account.as_str())
+        {
+            // Enough questions are out: the first answer serves them all.
+            return;
         } else {
+            caps.asked_by.push(account.as_str().into());
             Some(caps.claim.disco_node())
         }
     };
@@ -150,7 +162,19 @@ fn presence_seen(env: &Env, account: &Jid, session: &Session) {
     }
 }
 
-/// `account` approved `contact`'s presence subscription (XEP-0163 §4.3.2):
+/// Whether `contact` is subscribed to `account`'s presence ('from' or
+/// 'both' in its roster).
+pub fn has_subscriber(env: &Env, account: &Jid, contact: &Jid) -> bool {
+    env.account(account).is_ok_and(|state| {
+        state
+            .roster
+            .borrow()
+            .item(&contact.to_bare())
+            .is_some_and(|item| item.subscription.has_from())
+    })
+}
+
+/// `account` just approved `contact`'s presence subscription (XEP-0163 §4.3.2):
 /// the contact's online resources get the last items they want of the
 /// account's nodes, as on presence.
 pub fn subscription_approved(env: &Env, account: &Jid, contact: &Jid) {
@@ -191,6 +215,12 @@ pub fn caps_answer(env: &Env, iq: &Element, account: &Jid) -> bool {
         if query.attr("node") != Some(caps.claim.disco_node().as_str()) {
             return true;
         }
+        // Only answers to a question this service asked count: a client
+        // cannot make services re-send their items at will.
+        let Some(asked) = caps.asked_by.iter().position(|a| **a == *account.as_str()) else {
+            return true;
+        };
+        caps.asked_by.swap_remove(asked);
         match &caps.features {
             Some(_) => false,
             None => {
@@ -198,7 +228,7 @@ pub fn caps_answer(env: &Env, iq: &Element, account: &Jid) -> bool {
                     log::debug!("{from}: capabilities do not match their hash; ignored");
                     return true;
                 }
-                let features: Rc<Features> = Rc::new(Features::from_info(query));
+                let features: Rc<Features> = Rc::new(notify_features(query));
                 env.pubsub
                     .caps
                     .insert(caps.claim.ver.clone(), features.clone());
@@ -232,6 +262,22 @@ pub fn caps_answer(env: &Env, iq: &Element, account: &Jid) -> bool {
         }
     }));
     true
+}
+
+/// Features the services need of a verified answer: only the `+notify`
+/// ones, bounded, so each remembered set stays small whatever a client
+/// lists (a thousand sets are kept).
+fn notify_features(query: &Element) -> Features {
+    const MAX_NOTIFY: usize = 256;
+    const MAX_VAR_BYTES: usize = 512;
+    Features::from_vars(
+        query
+            .children()
+            .filter(|c| c.is("feature", NS_DISCO_INFO))
+            .filter_map(|c| c.attr("var"))
+            .filter(|v| v.ends_with("+notify") && v.len() <= MAX_VAR_BYTES)
+            .take(MAX_NOTIFY),
+    )
 }
 
 /// disco#items of an account (XEP-0060 §5.2): the nodes the requester may

@@ -65,3 +65,16 @@ pub fn check_node_count(env: &Env, svc: &ServiceRef) -> Result<(), StanzaError> 
     }
     Ok(())
 }
+
+/// A configuration this server can honour: the `authorize` access model's
+/// approval by the owner (XEP-0060 §6.1.4) is not offered, so a node is
+/// not set to it (an owner admits someone by making them a member).
+pub fn check_offered(config: &NodeConfig) -> Result<(), StanzaError> {
+    if config.access_model == super::config::AccessModel::Authorize {
+        return Err(errors::not_acceptable(
+            "the authorize access model is not offered; use whitelist and member affiliations",
+        )
+        .with_app(errors::INVALID_OPTIONS));
+    }
+    Ok(())
+}

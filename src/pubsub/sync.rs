@@ -15,7 +15,7 @@ use crate::env::Env;
 use crate::im;
 use crate::jid::Jid;
 use crate::store::pubsub::{self as stored, StoredItem};
-use crate::store::{private_xml, vcards};
+use crate::store::{WriteOp, private_xml, vcards};
 use crate::xml::Element;
 
 use super::avatar::{self, NS_AVATAR_DATA, NS_AVATAR_METADATA};
@@ -81,7 +81,7 @@ impl Follow {
 
     /// What an iq of the account's own to its bare JID calls for, outside
     /// PEP: a set of legacy bookmarks in private XML, or of a vCard.
-    pub fn of_account_iq(iq: &Element, account: &Jid) -> Option<Follow> {
+    pub fn of_account_iq(env: &Env, iq: &Element, account: &Jid) -> Option<Follow> {
         if iq.attr("type") != Some("set") {
             return None;
         }
@@ -92,6 +92,8 @@ impl Follow {
         let payload = iq.first_child()?;
         if payload.is("query", private_xml::NS_PRIVATE) {
             let storage = payload.get_child("storage", NS_LEGACY)?;
+            // A set the private storage refuses changes nothing anywhere.
+            im::private::check_set(payload, env.config.limits.max_private_xml_bytes).ok()?;
             return Some(Follow::LegacyBookmarks {
                 storage: storage.clone(),
                 from_private: true,
@@ -118,6 +120,54 @@ impl Follow {
             Follow::VCard(vcard) => vcard_stored(env, account, &vcard),
         }
     }
+}
+
+/// A write that copies what the client changed into another protocol's
+/// store: refused (a limit of that store), it is logged and skipped, so
+/// the client's own change, already answered, stands.
+fn mirrored(op: WriteOp) -> WriteOp {
+    Box::new(move |txn| match op(txn) {
+        Err(e) if e.is_refusal() => {
+            log::info!("a copy for an older protocol was not stored: {e}");
+            Ok(())
+        }
+        other => other,
+    })
+}
+
+/// A legacy client reads its bookmarks from private XML (XEP-0049) where
+/// none were ever stored, but XEP-0402 items exist (a new client made
+/// them, or they were imported): it is answered from those, so its next
+/// write does not start from an empty list. Returns whether it answered.
+pub fn legacy_get(env: &Env, iq: &Element, account: &Jid) -> bool {
+    let Some(query) = iq.first_child() else {
+        return false;
+    };
+    if iq.attr("type") != Some("get")
+        || !query.is("query", private_xml::NS_PRIVATE)
+        || query.get_child("storage", NS_LEGACY).is_none()
+        || !iq
+            .attr("from")
+            .and_then(|f| Jid::parse(f).ok())
+            .is_some_and(|f| f.bare_str() == account.bare_str())
+    {
+        return false;
+    }
+    let stored = env.store.private_xml().get(account.as_str(), NS_LEGACY);
+    if !matches!(stored, Ok(ref list) if list.is_empty()) {
+        return false;
+    }
+    let current: Vec<Bookmark> = current_bookmarks(env, account)
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    if current.is_empty() {
+        return false;
+    }
+    let storage = bookmarks::to_legacy(&current, &[]);
+    let query = Element::new("query", private_xml::NS_PRIVATE).with_child(storage);
+    env.reply_to_sender(crate::stanza::iq_result(iq).with_child(query));
+    true
 }
 
 /// XEP-0402 §3 (and XEP-0411): the node's required configuration.
@@ -147,12 +197,14 @@ fn read_items(env: &Env, account: &Jid, node: &str) -> Vec<StoredItem> {
 }
 
 /// The account's XEP-0402 bookmarks as stored.
-fn current_bookmarks(env: &Env, account: &Jid) -> Vec<Bookmark> {
+fn current_bookmarks(env: &Env, account: &Jid) -> Vec<(String, Bookmark)> {
     read_items(env, account, NS_BOOKMARKS)
         .iter()
         .filter_map(|item| {
             let payload = Element::parse(&item.payload).ok()?;
-            bookmarks::from_item(&item.id, &payload)
+            // The item keeps the id the client gave it (a room JID in any
+            // case); the bookmark has it normalized.
+            Some((item.id.clone(), bookmarks::from_item(&item.id, &payload)?))
         })
         .collect()
 }
@@ -170,14 +222,15 @@ fn legacy_extras(env: &Env, account: &Jid) -> Vec<Element> {
 
 fn bookmark_changed(env: &Env, account: &Jid, set: Option<(String, Element)>, removed: &[String]) {
     let mut list = current_bookmarks(env, account);
-    list.retain(|b| !removed.contains(&b.room));
+    list.retain(|(id, _)| !removed.contains(id));
     if let Some((id, payload)) = set {
         let Some(new) = bookmarks::from_item(&id, &payload) else {
             return;
         };
-        list.retain(|b| b.room != new.room);
-        list.push(new);
+        list.retain(|(old, b)| *old != id && b.room != new.room);
+        list.push((id, new));
     }
+    let list: Vec<Bookmark> = list.into_iter().map(|(_, b)| b).collect();
     let storage = bookmarks::to_legacy(&list, &legacy_extras(env, account));
     write_legacy(env, account, storage, true);
 }
@@ -192,23 +245,31 @@ fn write_legacy(env: &Env, account: &Jid, storage: Element, both: bool) {
 }
 
 fn write_private(env: &Env, account: &Jid, storage: Element) {
-    env.persist(private_xml::set_op(
+    env.persist(mirrored(private_xml::set_op(
         account.as_str(),
         vec![(NS_LEGACY.to_string(), vec![storage])],
         env.config.limits.max_private_xml_bytes,
-    ));
+    )));
 }
 
-fn legacy_changed(env: &Env, account: &Jid, storage: &Element, from_private: bool) {
-    let wanted = bookmarks::from_legacy(storage);
-    let current = current_bookmarks(env, account);
-    for b in &current {
+/// Brings the XEP-0402 items in step with `wanted`: what is gone is
+/// retracted (by the id it was stored under), what is new or changed is
+/// published.
+fn to_new_bookmarks(env: &Env, account: &Jid, wanted: &[Bookmark], current: &[(String, Bookmark)]) {
+    for (id, b) in current {
         if !wanted.iter().any(|w| w.room == b.room) {
-            retract_owned(env, account, NS_BOOKMARKS, &b.room);
+            retract_owned(env, account, NS_BOOKMARKS, id);
         }
     }
-    for w in &wanted {
-        if !current.contains(w) {
+    for w in wanted {
+        if !current.iter().any(|(_, b)| b == w) {
+            // Stored under another spelling of the room: replaced.
+            for (id, _) in current
+                .iter()
+                .filter(|(id, b)| b.room == w.room && *id != w.room)
+            {
+                retract_owned(env, account, NS_BOOKMARKS, id);
+            }
             let payload = bookmarks::to_item_payload(w);
             publish_owned(
                 env,
@@ -219,6 +280,22 @@ fn legacy_changed(env: &Env, account: &Jid, storage: &Element, from_private: boo
                 bookmarks_config(),
             );
         }
+    }
+}
+
+fn legacy_changed(env: &Env, account: &Jid, storage: &Element, from_private: bool) {
+    let wanted = bookmarks::from_legacy(storage);
+    let current = current_bookmarks(env, account);
+    let room_limit = kept_items(env, &bookmarks_config());
+    if wanted.len() > room_limit {
+        // The XEP-0402 node would keep only the newest of them, and the
+        // next change there would write the shortened list back.
+        log::warn!(
+            "{account}: {} legacy bookmarks, more than a node keeps ({room_limit}): not converted",
+            wanted.len()
+        );
+    } else {
+        to_new_bookmarks(env, account, &wanted, &current);
     }
     if from_private {
         publish_owned(
@@ -245,7 +322,7 @@ fn publish_owned(
     config: NodeConfig,
 ) {
     let svc = ServiceRef::pep(account);
-    let (node, create) = match node::load(env, &svc, name) {
+    let (mut node, create) = match node::load(env, &svc, name) {
         Ok(Some(node)) => (node, None),
         Ok(None) => {
             let node = Node::new(name.to_string(), config, account);
@@ -254,6 +331,21 @@ fn publish_owned(
         }
         Err(_) => return,
     };
+    if (name == NS_BOOKMARKS || name == NS_LEGACY)
+        && node.config.access_model != AccessModel::Whitelist
+    {
+        // XEP-0411 §7: bookmarks (room passwords among them) copied into a
+        // node that contacts can read would leak: the node is made private.
+        node.config.access_model = AccessModel::Whitelist;
+        let private = node.config.encode();
+        svc.persist(
+            env,
+            mirrored(stored::update_node_op(svc.jid, name, move |record| {
+                record.config = private.clone();
+                Ok(())
+            })),
+        );
+    }
     let item = StoredItem {
         id: id.to_string(),
         stamp: env.archive.ids.next_stamp(env.now()),
@@ -262,13 +354,13 @@ fn publish_owned(
     };
     svc.persist(
         env,
-        stored::publish_op(
+        mirrored(stored::publish_op(
             svc.jid,
             name,
             item.clone(),
             kept_items(env, &node.config),
             create,
-        ),
+        )),
     );
     notify::broadcast(
         env,
@@ -284,7 +376,10 @@ fn retract_owned(env: &Env, account: &Jid, name: &str, id: &str) {
         return;
     };
     let ids = vec![id.to_string()];
-    svc.persist(env, stored::retract_op(svc.jid, name, ids.clone()));
+    svc.persist(
+        env,
+        mirrored(stored::retract_op(svc.jid, name, ids.clone())),
+    );
     if node.config.notify_retract {
         notify::broadcast(env, &svc, &node, notify::retract_event(name, &ids));
     }

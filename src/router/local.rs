@@ -114,7 +114,10 @@ fn iq_to_bare(env: &Env, iq: Element, bare: &Jid) {
         };
         return im::reply::answer(env, &iq, answer.map(Some));
     }
-    if let Some(follow) = pubsub::sync::Follow::of_account_iq(&iq, bare) {
+    if pubsub::sync::legacy_get(env, &iq, bare) {
+        return;
+    }
+    if let Some(follow) = pubsub::sync::Follow::of_account_iq(env, &iq, bare) {
         im::account::handle(env, iq, bare);
         return follow.run(env, bare);
     }

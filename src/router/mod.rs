@@ -34,10 +34,12 @@ pub fn from_client(env: &Env, origin: &Rc<Session>, stanza: Element, to: Option<
     }
     let to = match (kind, to) {
         (Kind::Presence, Some(to)) => {
-            let approval = stanza.attr("type") == Some("subscribed");
+            let user = origin.jid.to_bare();
+            let approval = stanza.attr("type") == Some("subscribed")
+                && !pubsub::pep::has_subscriber(env, &user, &to);
             im::presence::directed_from_client(env, origin, stanza, to.clone());
-            if approval {
-                pubsub::pep::subscription_approved(env, &origin.jid.to_bare(), &to);
+            if approval && pubsub::pep::has_subscriber(env, &user, &to) {
+                pubsub::pep::subscription_approved(env, &user, &to);
             }
             return;
         }

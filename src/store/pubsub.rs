@@ -620,6 +620,36 @@ pub fn put_node_op(service: &str, node: &str, record: NodeRecord) -> WriteOp {
     })
 }
 
+/// The write that changes the node's record where it is stored, inside
+/// the transaction: `change` sees the record as the writes before it left
+/// it (two clients subscribing at once both count), and may refuse
+/// (`LimitExceeded` and the like) with nothing written. `NotFound` if the
+/// node is gone.
+pub fn update_node_op(
+    service: &str,
+    node: &str,
+    change: impl Fn(&mut NodeRecord) -> Result<(), StoreError> + Send + 'static,
+) -> WriteOp {
+    let service = service.to_string();
+    let node = node.to_string();
+    Box::new(move |txn| {
+        let key = keys::pair(PUBSUB_NODES, &service, &node)?;
+        let mut nodes = txn.open_table(PUBSUB_NODES)?;
+        let current = nodes
+            .get(key.as_slice())?
+            .map(|v| NodeRecord::decode(v.value()))
+            .transpose()?;
+        let Some(mut record) = current else {
+            return Err(StoreError::NotFound(format!(
+                "pubsub node {node} of {service}"
+            )));
+        };
+        change(&mut record)?;
+        nodes.insert(key.as_slice(), record.encode().as_slice())?;
+        Ok(())
+    })
+}
+
 /// The write that stores `item` (replacing one with the same id, which
 /// its new stamp makes the newest), then removes the oldest items while
 /// the node holds more than `max_items` (0: the node keeps no items, and

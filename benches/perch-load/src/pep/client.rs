@@ -1,9 +1,11 @@
 //! One client during `pep`'s phases: it publishes what its job says
 //! (paced or all at once, at most `window` unanswered), counts the
-//! notifications it receives (and their latency from the publisher's
-//! clock, stamped in the item), answers the servers' disco#info queries
+//! notifications it receives, each publication once (further copies are
+//! duplicates), and their latency from the publisher's clock, stamped in
+//! the item; answers the servers' disco#info queries
 //! with its capabilities, and approves presence subscription requests.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -136,7 +138,10 @@ pub struct Shared {
     pub sent: AtomicU64,
     pub published: AtomicU64,
     pub errors: AtomicU64,
+    /// Notifications of this phase, each (publication, receiver) once.
     pub notifications: AtomicU64,
+    /// Further copies of a notification a receiver already had.
+    pub duplicates: AtomicU64,
     /// Notifications of another phase (late ones of an earlier phase).
     pub stray: AtomicU64,
     pub disco_answered: AtomicU64,
@@ -167,6 +172,7 @@ impl Shared {
             published: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             notifications: AtomicU64::new(0),
+            duplicates: AtomicU64::new(0),
             stray: AtomicU64::new(0),
             disco_answered: AtomicU64::new(0),
             iqs_answered: AtomicU64::new(0),
@@ -192,6 +198,16 @@ impl Shared {
             v.push(what);
         }
     }
+}
+
+/// What an error stanza says: its `<error/>` (servers echo the payload
+/// before it), or its start.
+fn error_of(el: &[u8]) -> String {
+    let at = xml::find_seq(b"<error", el, 0).unwrap_or(0);
+    String::from_utf8_lossy(&el[at..])
+        .chars()
+        .take(300)
+        .collect()
 }
 
 /// The id of a publication's iq in `phase` (`p<phase>-<j>`): is it one?
@@ -237,6 +253,8 @@ pub async fn client(
     let mut next = 0u64;
     let mut outstanding = 0usize;
     let mut local = Histogram::new();
+    // The publications this client was notified of in this phase.
+    let mut seen: HashSet<u64> = HashSet::new();
     let result: Result<(), ClientError> = async {
         loop {
             let now = now_ns();
@@ -251,14 +269,16 @@ pub async fn client(
                 match xml::local_name(el) {
                     b"message" => {
                         if let Some(m) = mark(el) {
-                            if m.phase == job.phase {
+                            if m.phase != job.phase {
+                                shared.stray.fetch_add(1, Ordering::Relaxed);
+                            } else if seen.insert(m.index) {
                                 local.record(now.saturating_sub(m.sent_ns));
                                 got += 1;
                                 if let Some(c) = shared.per_publication.get(m.index as usize) {
                                     c.fetch_add(1, Ordering::Relaxed);
                                 }
                             } else {
-                                shared.stray.fetch_add(1, Ordering::Relaxed);
+                                shared.duplicates.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                     }
@@ -271,9 +291,7 @@ pub async fn client(
                                 answered_ok += 1;
                             } else {
                                 shared.errors.fetch_add(1, Ordering::Relaxed);
-                                shared.sample(
-                                    String::from_utf8_lossy(el).chars().take(300).collect(),
-                                );
+                                shared.sample(error_of(el));
                             }
                         } else if let Some(answer) = caps::answer_iq(&info, el) {
                             if caps::is_disco_info_get(el) {
@@ -290,9 +308,7 @@ pub async fn client(
                                 .subscriptions_approved
                                 .fetch_add(1, Ordering::Relaxed);
                         }
-                        Some("error") => {
-                            shared.sample(String::from_utf8_lossy(el).chars().take(300).collect())
-                        }
+                        Some("error") => shared.sample(error_of(el)),
                         _ => {}
                     },
                     _ => {}

@@ -36,7 +36,9 @@
 //!    the first publication to the last notification, or the drain's end),
 //!    and whether every expected notification came: expected = accepted
 //!    publications × (contacts + 1), every contact and the publisher's own
-//!    resource being online with `+notify`.
+//!    resource being online with `+notify`. A notification counts once
+//!    per receiver and publication; further copies are counted apart as
+//!    `duplicates` (and the CPU per 1 000 stanzas received beside it).
 //! 6. The chat yardstick (`pep_chat`, `pep_chat_rate`): `--chat-pairs`
 //!    (50) pairs of the same accounts chat for `--chat-seconds` (10) with
 //!    10 messages in flight (the `chat` scenario's closed loop), then at
@@ -315,6 +317,7 @@ fn ran_fields(r: &Ran) -> Value {
             "sent": load(&s.sent), "published": load(&s.published),
             "publish_errors": load(&s.errors), "error_samples": samples,
             "notifications": notifications, "expected": r.expected,
+            "duplicates": load(&s.duplicates),
             "missing": r.expected.saturating_sub(notifications),
             "beyond_expected": notifications.saturating_sub(r.expected),
             "stray": load(&s.stray),
@@ -586,6 +589,12 @@ fn measured_record(ctx: &Ctx, r: &Ran, rate: u64, planned: u64, receivers: u64) 
             "latency": latency_json(&latency),
             "server_cpu_s_per_1000": per_1000(r.meter.server_cpu_s),
             "server_kernel_s_per_1000": per_1000(r.meter.server_kernel_cpu_s),
+            // Per 1 000 stanzas received, duplicates included.
+            "server_cpu_s_per_1000_stanzas": round(
+                1000.0 * r.meter.server_cpu_s
+                    / (notifications + load(&s.duplicates)).max(1) as f64,
+                4,
+            ),
             "server_cpu_ms_per_publish":
                 round(1000.0 * r.meter.server_cpu_s / published.max(1) as f64, 4),
             "tool_cpu_us_per_notification":

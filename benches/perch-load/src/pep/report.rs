@@ -82,6 +82,7 @@ pub fn table(records: &[&Value]) -> String {
             "published",
             "notifications",
             "expected",
+            "duplicates",
             "notif/s",
             "publ/s",
             "p50 ms",
@@ -102,6 +103,7 @@ pub fn table(records: &[&Value]) -> String {
             f(r, "published"),
             f(r, "notifications"),
             f(r, "expected"),
+            f(r, "duplicates"),
             f(r, "notifications_per_s"),
             f(r, "publishes_per_s"),
             f(r, "latency.p50_ms"),
@@ -153,10 +155,10 @@ pub(crate) fn rows(records: &[Value]) -> Vec<Row> {
     for rate in rates {
         let at = || vec![("rate", json!(rate))];
         v.push(row(
-            format!("pep at {rate} publications/s: notifications / expected"),
+            format!("pep at {rate} publications/s: notifications / expected / duplicates"),
             "pep",
             at(),
-            &["notifications", "expected"],
+            &["notifications", "expected", "duplicates"],
         ));
         v.push(row(
             "  notifications/s / publications/s",
