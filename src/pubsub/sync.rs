@@ -143,14 +143,14 @@ pub fn legacy_get(env: &Env, iq: &Element, account: &Jid) -> bool {
     let Some(query) = iq.first_child() else {
         return false;
     };
-    if iq.attr("type") != Some("get")
-        || !query.is("query", private_xml::NS_PRIVATE)
-        || query.get_child("storage", NS_LEGACY).is_none()
-        || !iq
-            .attr("from")
-            .and_then(|f| Jid::parse(f).ok())
-            .is_some_and(|f| f.bare_str() == account.bare_str())
-    {
+    let own = iq
+        .attr("from")
+        .and_then(|f| Jid::parse(f).ok())
+        .is_some_and(|f| f.bare_str() == account.bare_str());
+    let legacy_read = iq.attr("type") == Some("get")
+        && query.is("query", private_xml::NS_PRIVATE)
+        && query.get_child("storage", NS_LEGACY).is_some();
+    if !(own && legacy_read) {
         return false;
     }
     let stored = env.store.private_xml().get(account.as_str(), NS_LEGACY);

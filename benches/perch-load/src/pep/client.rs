@@ -81,6 +81,10 @@ pub struct Job {
     pub window: usize,
     /// Stanza each client sends first (the initial presence with caps).
     pub first: Option<String>,
+    /// Times a refused publication is made again before it counts as an
+    /// error (set-up phases: ejabberd refuses some of many publications
+    /// that create nodes at the same moment).
+    pub retries: u32,
 }
 
 impl Job {
@@ -138,6 +142,8 @@ pub struct Shared {
     pub sent: AtomicU64,
     pub published: AtomicU64,
     pub errors: AtomicU64,
+    /// Refused publications made again (`Job::retries`).
+    pub retried: AtomicU64,
     /// Notifications of this phase, each (publication, receiver) once.
     pub notifications: AtomicU64,
     /// Further copies of a notification a receiver already had.
@@ -171,6 +177,7 @@ impl Shared {
             sent: AtomicU64::new(0),
             published: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
             notifications: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
             stray: AtomicU64::new(0),
@@ -252,6 +259,9 @@ pub async fn client(
     let prefix = format!("p{}-", job.phase).into_bytes();
     let mut next = 0u64;
     let mut outstanding = 0usize;
+    // Refused publications to make again, and the attempts of each.
+    let mut again: Vec<u64> = Vec::new();
+    let mut attempts: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
     let mut local = Histogram::new();
     // The publications this client was notified of in this phase.
     let mut seen: HashSet<u64> = HashSet::new();
@@ -287,8 +297,16 @@ pub async fn client(
                         let id = xml::start_tag_attr(el, "id").unwrap_or_default();
                         if (ty == b"result" || ty == b"error") && is_publish_answer(id, &prefix) {
                             outstanding = outstanding.saturating_sub(1);
+                            let j = std::str::from_utf8(&id[prefix.len()..])
+                                .ok()
+                                .and_then(|j| j.parse::<u64>().ok());
+                            let tried = j.map_or(u32::MAX, |j| *attempts.entry(j).or_insert(0));
                             if ty == b"result" {
                                 answered_ok += 1;
+                            } else if let Some(j) = j.filter(|_| tried < job.retries) {
+                                attempts.insert(j, tried + 1);
+                                again.push(j);
+                                shared.retried.fetch_add(1, Ordering::Relaxed);
                             } else {
                                 shared.errors.fetch_add(1, Ordering::Relaxed);
                                 shared.sample(error_of(el));
@@ -329,6 +347,12 @@ pub async fn client(
                 if let Some(a) = shared.accepted.get(k) {
                     a.fetch_add(answered_ok, Ordering::Relaxed);
                 }
+            }
+            while outstanding < job.window
+                && let Some(j) = again.pop()
+            {
+                job.publish(j, job.index(k, j), now_ns(), &mut out);
+                outstanding += 1;
             }
             let mut wake = None;
             if next < mine && !shared.stop.load(Ordering::Relaxed) {
@@ -410,6 +434,7 @@ mod tests {
             pace: Some((1000, 10)),
             window: 2,
             first: None,
+            retries: 0,
         };
         let counts: Vec<u64> = (0..4).map(|k| job.count_for(k)).collect();
         assert_eq!(counts, vec![3, 3, 2, 2]);

@@ -76,6 +76,9 @@ const PHASE_NODES: u32 = 1;
 const PHASE_WARMUP: u32 = 10;
 const PHASE_MEASURED: u32 = 100;
 
+/// Attempts of a refused publication in the phases that create nodes.
+const SETUP_RETRIES: u32 = 5;
+
 fn mech(ctx: &Ctx) -> crate::sasl::Mechanism {
     ctx.opts
         .mechanisms
@@ -316,6 +319,7 @@ fn ran_fields(r: &Ran) -> Value {
         json!({
             "sent": load(&s.sent), "published": load(&s.published),
             "publish_errors": load(&s.errors), "error_samples": samples,
+            "retried": load(&s.retried),
             "notifications": notifications, "expected": r.expected,
             "duplicates": load(&s.duplicates),
             "missing": r.expected.saturating_sub(notifications),
@@ -348,6 +352,7 @@ async fn session(ctx: &Ctx, conns: &mut Vec<Conn>, t_login: Instant) -> Result<(
         pace: None,
         window: 1,
         first: Some(info.presence()),
+        retries: 0,
     };
     let settle = async {
         smol::Timer::after(Duration::from_millis(500)).await;
@@ -382,6 +387,7 @@ async fn session(ctx: &Ctx, conns: &mut Vec<Conn>, t_login: Instant) -> Result<(
             pace: None,
             window: s.window.max(s.nodes),
             first: None,
+            retries: SETUP_RETRIES,
         };
         let limit = Duration::from_secs_f64(ctx.opts.max_phase_seconds);
         let r = run_job(ctx, conns, job, &info, 0, limit, drain).await;
@@ -421,6 +427,7 @@ async fn session(ctx: &Ctx, conns: &mut Vec<Conn>, t_login: Instant) -> Result<(
             pace: None,
             window: 1,
             first: None,
+            retries: SETUP_RETRIES,
         };
         let limit = step.max(Duration::from_secs(5));
         let r = run_job(ctx, conns, job, &info, receivers, limit, drain.min(step)).await;
@@ -465,6 +472,7 @@ async fn session(ctx: &Ctx, conns: &mut Vec<Conn>, t_login: Instant) -> Result<(
             pace: Some((now_ns() + 20_000_000, gap)),
             window: s.window,
             first: None,
+            retries: 0,
         };
         let planned = Duration::from_nanos(total.saturating_mul(gap));
         let limit = (planned + step).min(Duration::from_secs_f64(ctx.opts.max_phase_seconds));
