@@ -10,6 +10,7 @@
 #                      [--mam-chat-rate "N N"]
 #                      [--pep-accounts N] [--pep-contacts N] [--pep-rate R,R]
 #                      [--pep-seconds S] [--pep-roster ready|subscribe]
+#                      [--pep-setup-rate N] [--pep-ejabberd-setup-rate N]
 #                      [--no-build]
 #
 # Every part runs on a freshly started server (accounts are created once per
@@ -53,7 +54,7 @@
 # data directory per server and run: --pep-accounts (1000) accounts with
 # --pep-contacts (100) contacts each (subscription both, a ring), all
 # online with caps asking for tune+notify, publishing tunes at each of
-# --pep-rate (10,100,500) publications/s for --pep-seconds (10) each:
+# --pep-rate (10,100) publications/s for --pep-seconds (10) each:
 # server CPU per 1 000 notifications, notifications/s, latency, RSS per
 # account before and with 10 nodes of one item each; then chat on the same
 # server (50 pairs, closed loop, then at each phase's notification rate) as
@@ -65,7 +66,11 @@
 # makes the subscriptions over XMPP instead (about a minute for Perch at
 # 1000 x 100; Prosody 0.12 manages about 36 roster writes a second, which
 # would take hours). Prosody gets "pep" (mod_pep at its defaults), ejabberd
-# mod_caps and mod_pubsub with the "pep" plugin, for this part only.
+# mod_caps and mod_pubsub with the "pep" plugin, for this part only. The
+# nodes are created at --pep-setup-rate (500) publications/s, ejabberd's at
+# --pep-ejabberd-setup-rate (50): with 1 000 accounts ejabberd 23.01 refuses
+# most node-creating publications that come faster (item-not-found, even
+# after 5 attempts each).
 #
 # "perch" is the static musl build, the one that ships for the Raspberry Pi
 # (same C library and allocator), built for x86-64; "perch-gnu" (not run
@@ -102,9 +107,11 @@ MAM_VARIANT=""  # the archive set-up of a mam/mam-chat run: off, on, internal, s
 MAM_DIR=""      # a mam run's own data directory
 PEP_ACCOUNTS=1000
 PEP_CONTACTS=100
-PEP_RATE="10,100,500"
+PEP_RATE="10,100"
 PEP_SECONDS=10
 PEP_ROSTER=ready
+PEP_SETUP_RATE=500
+PEP_EJABBERD_SETUP_RATE=50
 PEP_DIR=""      # a pep run's own data directory
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
@@ -131,6 +138,8 @@ while [ $# -gt 0 ]; do
     --pep-rate) PEP_RATE=$2; shift 2 ;;
     --pep-seconds) PEP_SECONDS=$2; shift 2 ;;
     --pep-roster) PEP_ROSTER=$2; shift 2 ;;
+    --pep-setup-rate) PEP_SETUP_RATE=$2; shift 2 ;;
+    --pep-ejabberd-setup-rate) PEP_EJABBERD_SETUP_RATE=$2; shift 2 ;;
     --no-build) BUILD=no; shift ;;
     --quick) RUNS=1; SECS=2; ACCOUNTS=200; IDLE_STEPS="10,100"; MUC_SIZES="10,50"; CHURN=150; LOGINS=100
              MAM_SIZES="1000,3000"; MAM_CHAT_RATE=1000; MAM_QUERY_SECONDS=5
@@ -433,8 +442,9 @@ ejabberdctl_in() { # dir args… -> ejabberdctl on the instance in dir, as ejabb
 # A pep run: a fresh data directory with PEP_ACCOUNTS accounts and their
 # rosters (provisioned, or made over XMPP by perch-load itself).
 run_pep() { # server run
-  local name=$1 run=$2 d t0 rosters
+  local name=$1 run=$2 d t0 rosters setup_rate=$PEP_SETUP_RATE
   case $name in sink) return 0 ;; esac  # the sink has no PEP
+  [ "$name" = ejabberd ] && setup_rate=$PEP_EJABBERD_SETUP_RATE
   PEP_DIR="$BASE/$name-pep"
   rm -rf "$PEP_DIR"; mkdir -p "$PEP_DIR"
   d=$PEP_DIR
@@ -482,6 +492,7 @@ run_pep() { # server run
   echo "== run $run: $name pep (pid $SERVER_PID)"
   # A server that falls behind drains its backlog between phases: a long settle.
   "$LOAD" pep "${rosters[@]}" --roster "$PEP_ROSTER" --rate "$PEP_RATE" --seconds "$PEP_SECONDS" \
+    --setup-rate "$setup_rate" \
     --chat-seconds "$SECS" --settle-seconds 60 --port "$PORT" --server-pid "$SERVER_PID" "${PROBE_ARGS[@]}" \
     --label "$name" --run "$run" --max-phase-seconds 900 \
     >> "$OUT/$name.jsonl" 2> "$OUT/$name.pep.$run.txt" || echo "!! $name pep run $run failed"

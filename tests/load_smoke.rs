@@ -465,3 +465,73 @@ fn mam_against_perch() {
         assert_eq!(w["bounced"], 0, "{w}");
     }
 }
+
+#[test]
+fn pep_against_perch() {
+    // 6 accounts in a ring of 4 contacts each, the subscriptions made over
+    // XMPP; 2 nodes each for the memory reading, then 24 tunes at 40/s and
+    // a short chat yardstick. The probe reads this process (the server runs
+    // on a thread of it), so the CPU figures are numbers, not the server's.
+    let accounts = (1..=6)
+        .map(|i| (format!("load{i}@localhost"), "load-password".to_string()))
+        .collect();
+    let server = TestServer::start(TestOptions {
+        accounts,
+        extra_config: "[limits]\nmax_connections_per_ip = 1000\n".into(),
+        ..TestOptions::default()
+    })
+    .expect("server starts");
+    let mut opts = tiny(Scenario::Pep, server.c2s_addr());
+    opts.server_pid = Some(std::process::id());
+    opts.max_phase_seconds = 30.0;
+    opts.pep.accounts = 6;
+    opts.pep.contacts = 4;
+    opts.pep.rates = vec![40];
+    opts.pep.publishes = 24;
+    opts.pep.nodes = 2;
+    opts.pep.chat_pairs = 2;
+    opts.pep.chat_seconds = 0.3;
+    let records = run(opts);
+    let setup = find(&records, "pep_setup");
+    assert_eq!(setup[0]["both"], 24, "{records:#?}");
+    assert_eq!(setup[0]["other_subscribers"], 0, "{records:#?}");
+    let nodes = find(&records, "pep_nodes");
+    assert_eq!(nodes[0]["published"], 12, "{records:#?}");
+    assert!(
+        nodes[0]["kib_per_account"].as_f64().is_some(),
+        "{records:#?}"
+    );
+    let warmup = find(&records, "pep_warmup");
+    assert_eq!(warmup[0]["complete"], true, "{records:#?}");
+    let pep = find(&records, "pep");
+    assert_eq!(pep.len(), 1, "{records:#?}");
+    let r = pep[0];
+    // Each tune reaches the 4 contacts and the publisher's own resource.
+    assert_eq!(r["published"], 24, "{r}");
+    assert_eq!(r["expected"], 120, "{r}");
+    assert_eq!(r["notifications"], 120, "{r}");
+    assert_eq!(r["duplicates"], 0, "{r}");
+    assert_eq!(r["all_delivered"], true, "{r}");
+    assert!(r["latency"]["p50_ms"].as_f64().is_some(), "{r}");
+    assert!(
+        r["notifications_per_s"].as_f64().unwrap_or(0.0) > 0.0,
+        "{r}"
+    );
+    assert!(r["server_cpu_s_per_1000"].as_f64().is_some(), "{r}");
+    let summary = find(&records, "pep_summary");
+    assert_eq!(summary.len(), 1, "{records:#?}");
+    assert!(
+        summary[0]["chat_cpu_s_per_1000"].as_f64().is_some(),
+        "{records:#?}"
+    );
+    assert!(
+        find(&records, "pep_chat")[0]["delivered"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
+    let table = perch_load::report::run_table(&records);
+    for needle in ["24 of 24 with subscription both", "notifications", "120"] {
+        assert!(table.contains(needle), "{needle}: {table}");
+    }
+}

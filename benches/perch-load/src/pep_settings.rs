@@ -46,6 +46,9 @@ pub struct PepSettings {
     /// 0 skips it.
     pub nodes: usize,
     pub roster: RosterSetup,
+    /// Publications per second of the set-up phases (nodes, warm-up),
+    /// all accounts together.
+    pub setup_rate: u64,
     /// Warm-up rounds (each account publishes one item) allowed before
     /// the servers are taken to know every client's capabilities.
     pub warmup_rounds: usize,
@@ -64,6 +67,7 @@ impl Default for PepSettings {
             window: 4,
             nodes: 10,
             roster: RosterSetup::Subscribe,
+            setup_rate: 500,
             warmup_rounds: 3,
             chat_pairs: 50,
             chat_seconds: 10.0,
@@ -89,6 +93,10 @@ pep options (defaults in brackets; the shared options above also apply;
   --publish-window N     publications an account may have unanswered [4]
   --nodes N              nodes each account publishes one item to before
                          the memory reading (nobody is notified); 0: none [10]
+  --setup-rate R         publications per second, all accounts together,
+                         of the phases that create the nodes (the memory
+                         reading's and the warm-up); refused ones are made
+                         again, up to 5 times [500]
   --warmup-rounds N      rounds of one publication per account allowed for
                          the servers to learn every client's capabilities [3]
   --chat-pairs N         pairs of the chat yardstick [50]
@@ -96,7 +104,7 @@ pep options (defaults in brackets; the shared options above also apply;
                          notification rate); 0: no chat [10]";
 
 /// The option names `pep` adds.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     "accounts",
     "contacts",
     "roster",
@@ -104,6 +112,7 @@ pub const NAMES: [&str; 10] = [
     "publishes",
     "publish-window",
     "nodes",
+    "setup-rate",
     "warmup-rounds",
     "chat-pairs",
     "chat-seconds",
@@ -156,6 +165,7 @@ impl PepSettings {
             "publishes" => self.publishes = number(name, v, 0..=MAX_PUBLISHES)?,
             "publish-window" => self.window = number(name, v, 1..=10_000)?,
             "nodes" => self.nodes = number(name, v, 0..=1000)?,
+            "setup-rate" => self.setup_rate = number(name, v, 1..=1_000_000)?,
             "warmup-rounds" => self.warmup_rounds = number(name, v, 1..=100)?,
             "chat-pairs" => self.chat_pairs = number(name, v, 1..=50_000)?,
             "chat-seconds" => self.chat_seconds = number(name, v, 0.0..=86_400.0)?,

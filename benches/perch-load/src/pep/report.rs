@@ -57,9 +57,11 @@ pub fn table(records: &[&Value]) -> String {
     for r in of("pep_nodes") {
         let _ = writeln!(
             out,
-            "{} nodes of 1 item per account: RSS {} KiB, {} KiB per account (before: {}), \
-             {} KiB per account for the nodes",
+            "{} nodes of 1 item per account ({} publications accepted, {} refused): RSS {} KiB, \
+             {} KiB per account (before: {}), {} KiB per account for the nodes",
             f(r, "nodes"),
+            f(r, "published"),
+            f(r, "publish_errors"),
             f(r, "rss_kib"),
             f(r, "kib_per_account"),
             f(r, "kib_per_account_before"),
@@ -80,6 +82,7 @@ pub fn table(records: &[&Value]) -> String {
         [
             "rate",
             "published",
+            "refused",
             "notifications",
             "expected",
             "duplicates",
@@ -101,6 +104,7 @@ pub fn table(records: &[&Value]) -> String {
         rows.push([
             f(r, "rate"),
             f(r, "published"),
+            f(r, "publish_errors"),
             f(r, "notifications"),
             f(r, "expected"),
             f(r, "duplicates"),
@@ -145,6 +149,12 @@ pub(crate) fn rows(records: &[Value]) -> Vec<Row> {
         vec![],
         &["kib_per_account", "kib_per_account_for_nodes"],
     ));
+    v.push(row(
+        "  node publications accepted / refused",
+        "pep_nodes",
+        vec![],
+        &["published", "publish_errors"],
+    ));
     let mut rates: Vec<u64> = records
         .iter()
         .filter(|r| r["scenario"] == "pep")
@@ -159,6 +169,12 @@ pub(crate) fn rows(records: &[Value]) -> Vec<Row> {
             "pep",
             at(),
             &["notifications", "expected", "duplicates"],
+        ));
+        v.push(row(
+            "  publications accepted / refused",
+            "pep",
+            at(),
+            &["published", "publish_errors"],
         ));
         v.push(row(
             "  notifications/s / publications/s",
@@ -316,7 +332,10 @@ pub fn ratios(records: &[Value], labels: &[String]) -> String {
             cells.push(v.map(fmt_cell).unwrap_or_default());
             if i > 0 {
                 cells.push(match (v, base) {
-                    (Some(v), Some(b)) if b != 0.0 => format!("{}×", fmt_cell(v / b)),
+                    // A ratio to nothing (or to a reading that fell) says nothing.
+                    (Some(v), Some(b)) if b > 0.0 && v >= 0.0 => {
+                        format!("{}×", fmt_cell(v / b))
+                    }
                     _ => String::new(),
                 });
             }
