@@ -36,6 +36,7 @@ pub mod pep;
 pub mod pep_settings;
 pub mod procfs;
 pub mod report;
+pub mod report_cells;
 pub mod rlimit;
 pub mod rng;
 pub mod sasl;

@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::report_cells::{Row, fmt_num, render, row};
+
 fn get<'a>(rec: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(rec, |v, key| v.get(key))
 }
@@ -15,52 +17,12 @@ fn num(rec: &Value, path: &str) -> Option<f64> {
     get(rec, path).and_then(Value::as_f64)
 }
 
-/// A number as the tables show it (three significant digits or so).
-pub(crate) fn fmt_cell(v: f64) -> String {
-    fmt_num(v)
-}
-
-fn fmt_num(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else if v.abs() >= 0.1 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.4}")
-    }
-}
-
 fn s(rec: &Value, key: &str) -> String {
     match rec.get(key) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
         Some(v) => v.to_string(),
     }
-}
-
-/// Columns padded to their widest cell, a rule under the header.
-pub(crate) fn render<const N: usize>(rows: &[[String; N]]) -> String {
-    let widths: Vec<usize> = (0..N)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for (n, row) in rows.iter().enumerate() {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-        if n == 0 {
-            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-            let _ = writeln!(out, "{}", rule.join("  "));
-        }
-    }
-    out
 }
 
 /// "p50 / max" of a latency summary, in ms.
@@ -279,29 +241,6 @@ fn main_table(records: &[&Value]) -> String {
         ]);
     }
     render(&rows)
-}
-
-/// A row of the comparison: which records, which number(s).
-pub(crate) struct Row {
-    pub(crate) title: String,
-    scenario: &'static str,
-    filter: Vec<(&'static str, Value)>,
-    /// One path, or two shown as "a / b" (p50 / p99).
-    paths: Vec<&'static str>,
-}
-
-pub(crate) fn row(
-    title: impl Into<String>,
-    scenario: &'static str,
-    filter: Vec<(&'static str, Value)>,
-    paths: &[&'static str],
-) -> Row {
-    Row {
-        title: title.into(),
-        scenario,
-        filter,
-        paths: paths.to_vec(),
-    }
 }
 
 fn rows(records: &[Value]) -> Vec<Row> {

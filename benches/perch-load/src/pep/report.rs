@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::report::{Row, fmt_cell, render, row};
+use crate::report_cells::{Row, fmt_cell, render, row};
 
 fn f(r: &Value, path: &str) -> String {
     let mut v = r;
