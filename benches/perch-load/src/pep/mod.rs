@@ -8,8 +8,10 @@
 //! Phases, in order:
 //! 1. Set-up (not timed, `pep_setup`): with `--roster subscribe` every
 //!    account asks the contacts it is not yet mutually subscribed with and
-//!    approves every request (see `roster`); with `--roster ready` (rosters
-//!    provisioned beforehand, e.g. imported) only the check runs. Either
+//!    approves every request, and removes roster items of accounts that
+//!    are not its contacts (see `roster`); with `--roster ready` (rosters
+//!    provisioned beforehand: `perch-load pep-rosters`, then imported) only
+//!    the check runs. Either
 //!    way each account fetches its roster and the record counts the
 //!    contacts with subscription both.
 //! 2. Online (`pep_online`): every account logs in again (no presence at
@@ -24,7 +26,8 @@
 //!    times); once the
 //!    server is quiet, its RSS again: RSS per account with 10 nodes of one
 //!    item each, and the difference per account.
-//! 4. Warm-up (`pep_warmup`): each account publishes one tune; the
+//! 4. Warm-up (`pep_warmup`): each account publishes one tune (at
+//!    `--setup-rate`); the
 //!    servers have learnt every client's caps when each account received
 //!    its contacts' and its own (`--warmup-rounds`, 3, rounds allowed).
 //!    This also creates the tune nodes, so the measured phases publish to
