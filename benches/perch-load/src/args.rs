@@ -99,6 +99,27 @@ impl Args {
     }
 }
 
+/// `v`, the value of `--name`, as a number within `range` (for the
+/// scenario settings, which read their options one by one).
+pub fn number_in<T: FromStr + PartialOrd + std::fmt::Display>(
+    name: &str,
+    v: &str,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, String> {
+    let n: T = v
+        .parse()
+        .map_err(|_| format!("--{name}: '{v}' is not a valid number"))?;
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "--{name}: {n} is out of range ({} to {})",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

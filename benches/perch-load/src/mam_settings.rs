@@ -1,6 +1,7 @@
 //! The options of `mam` beyond the shared ones (`--port`, `--server-pid`,
 //! `--user-prefix`, …), each with a default and a bound.
 
+use crate::args::number_in;
 use std::path::PathBuf;
 
 /// How the server's fsyncs are counted (`--fsyncs`).
@@ -156,35 +157,16 @@ pub const NAMES: [&str; 17] = [
     "no-fill",
 ];
 
-fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
-    name: &str,
-    v: &str,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<T, String> {
-    let n: T = v
-        .parse()
-        .map_err(|_| format!("--{name}: '{v}' is not a valid number"))?;
-    if range.contains(&n) {
-        Ok(n)
-    } else {
-        Err(format!(
-            "--{name}: {n} is out of range ({} to {})",
-            range.start(),
-            range.end()
-        ))
-    }
-}
-
 impl MamSettings {
     /// Sets one option; `Err` with the reason when its value is bad.
     pub fn set(&mut self, name: &str, v: &str) -> Result<(), String> {
         match name {
-            "contacts" => self.contacts = number(name, v, 1..=100_000)?,
+            "contacts" => self.contacts = number_in(name, v, 1..=100_000)?,
             "sizes" => {
                 let sizes = v
                     .split(',')
                     .filter(|s| !s.is_empty())
-                    .map(|s| number(name, s, 1..=100_000_000u64))
+                    .map(|s| number_in(name, s, 1..=100_000_000u64))
                     .collect::<Result<Vec<_>, _>>()?;
                 if sizes.is_empty() || sizes.windows(2).any(|w| w[0] >= w[1]) {
                     return Err(format!("--sizes: '{v}' is not a list of ascending sizes"));
@@ -211,20 +193,20 @@ impl MamSettings {
                 }
                 self.room = v.to_string();
             }
-            "room-senders" => self.room_senders = number(name, v, 1..=1000)?,
-            "fill-window" => self.fill_window = number(name, v, 1..=100_000)?,
-            "reps" => self.reps = number(name, v, 1..=1_000_000)?,
-            "rounds" => self.rounds = number(name, v, 1..=100)?,
-            "query-seconds" => self.query_seconds = number(name, v, 0.0..=86_400.0)?,
-            "page" => self.page = number(name, v, 1..=1000)?,
+            "room-senders" => self.room_senders = number_in(name, v, 1..=1000)?,
+            "fill-window" => self.fill_window = number_in(name, v, 1..=100_000)?,
+            "reps" => self.reps = number_in(name, v, 1..=1_000_000)?,
+            "rounds" => self.rounds = number_in(name, v, 1..=100)?,
+            "query-seconds" => self.query_seconds = number_in(name, v, 0.0..=86_400.0)?,
+            "page" => self.page = number_in(name, v, 1..=1000)?,
             "data-path" => self.data_path = Some(PathBuf::from(v)),
             "fsyncs" => {
                 self.fsyncs = FsyncTool::parse(v)
                     .ok_or_else(|| format!("--fsyncs: '{v}' (none, perf, strace)"))?
             }
-            "write-msgs" => self.write_msgs = number(name, v, 0..=10_000_000)?,
-            "write-senders" => self.write_senders = number(name, v, 1..=100_000)?,
-            "seed" => self.seed = number(name, v, 0..=u64::MAX)?,
+            "write-msgs" => self.write_msgs = number_in(name, v, 0..=10_000_000)?,
+            "write-senders" => self.write_senders = number_in(name, v, 1..=100_000)?,
+            "seed" => self.seed = number_in(name, v, 0..=u64::MAX)?,
             "kinds" => {
                 let known = ["newest", "with", "after_id", "since", "count"];
                 let kinds: Vec<String> = v.split(',').map(str::to_string).collect();

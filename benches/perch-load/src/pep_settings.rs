@@ -1,6 +1,8 @@
 //! The options of `pep` beyond the shared ones (`--port`, `--server-pid`,
 //! `--user-prefix`, `--seconds`, …), each with a default and a bound.
 
+use crate::args::number_in;
+
 /// How the rosters come to be (`--roster`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RosterSetup {
@@ -118,25 +120,6 @@ pub const NAMES: [&str; 11] = [
     "chat-seconds",
 ];
 
-fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
-    name: &str,
-    v: &str,
-    range: std::ops::RangeInclusive<T>,
-) -> Result<T, String> {
-    let n: T = v
-        .parse()
-        .map_err(|_| format!("--{name}: '{v}' is not a valid number"))?;
-    if range.contains(&n) {
-        Ok(n)
-    } else {
-        Err(format!(
-            "--{name}: {n} is out of range ({} to {})",
-            range.start(),
-            range.end()
-        ))
-    }
-}
-
 /// Most publications one phase may have: the tool keeps a counter per
 /// publication.
 pub const MAX_PUBLISHES: u64 = 10_000_000;
@@ -145,8 +128,8 @@ impl PepSettings {
     /// Sets one option; `Err` with the reason when its value is bad.
     pub fn set(&mut self, name: &str, v: &str) -> Result<(), String> {
         match name {
-            "accounts" => self.accounts = number(name, v, 2..=100_000)?,
-            "contacts" => self.contacts = number(name, v, 0..=10_000)?,
+            "accounts" => self.accounts = number_in(name, v, 2..=100_000)?,
+            "contacts" => self.contacts = number_in(name, v, 0..=10_000)?,
             "roster" => {
                 self.roster = RosterSetup::parse(v)
                     .ok_or_else(|| format!("--roster: '{v}' (subscribe, ready)"))?
@@ -155,20 +138,20 @@ impl PepSettings {
                 let rates = v
                     .split(',')
                     .filter(|s| !s.is_empty())
-                    .map(|s| number(name, s, 1..=1_000_000u64))
+                    .map(|s| number_in(name, s, 1..=1_000_000u64))
                     .collect::<Result<Vec<_>, _>>()?;
                 if rates.is_empty() {
                     return Err("--rate: publications per second, e.g. 100,500".into());
                 }
                 self.rates = rates;
             }
-            "publishes" => self.publishes = number(name, v, 0..=MAX_PUBLISHES)?,
-            "publish-window" => self.window = number(name, v, 1..=10_000)?,
-            "nodes" => self.nodes = number(name, v, 0..=1000)?,
-            "setup-rate" => self.setup_rate = number(name, v, 1..=1_000_000)?,
-            "warmup-rounds" => self.warmup_rounds = number(name, v, 1..=100)?,
-            "chat-pairs" => self.chat_pairs = number(name, v, 1..=50_000)?,
-            "chat-seconds" => self.chat_seconds = number(name, v, 0.0..=86_400.0)?,
+            "publishes" => self.publishes = number_in(name, v, 0..=MAX_PUBLISHES)?,
+            "publish-window" => self.window = number_in(name, v, 1..=10_000)?,
+            "nodes" => self.nodes = number_in(name, v, 0..=1000)?,
+            "setup-rate" => self.setup_rate = number_in(name, v, 1..=1_000_000)?,
+            "warmup-rounds" => self.warmup_rounds = number_in(name, v, 1..=100)?,
+            "chat-pairs" => self.chat_pairs = number_in(name, v, 1..=50_000)?,
+            "chat-seconds" => self.chat_seconds = number_in(name, v, 0.0..=86_400.0)?,
             _ => return Err(format!("unknown option --{name}")),
         }
         Ok(())
