@@ -17,7 +17,7 @@ use super::node::{self, Node};
 use super::policy::{
     check_node_count, check_offered, config_error, kept_items, max_nodes, may_create,
 };
-use super::{NS_PUBSUB, ServiceRef, errors, notify};
+use super::{NS_DISCO_ITEMS, NS_PUBSUB, ServiceRef, errors, notify};
 
 /// §7.1.
 pub fn publish(
@@ -92,7 +92,8 @@ pub fn publish(
             create,
         ),
     );
-    notify::broadcast(env, svc, &node, notify::items_event(env, svc, &node, &item));
+    let event = notify::published_event(env, svc, &node, &item, payload);
+    notify::broadcast(env, svc, &node, event);
     Ok(Answer::with(
         Element::new("pubsub", NS_PUBSUB).with_child(
             Element::new("publish", NS_PUBSUB)
@@ -426,4 +427,48 @@ pub fn my_affiliations(
     Ok(Answer::with(
         Element::new("pubsub", NS_PUBSUB).with_child(list),
     ))
+}
+
+/// disco#items of a service: the nodes the requester may see (§5.2),
+/// or with `node` that node's items (§5.5).
+pub fn disco_items(
+    env: &Env,
+    svc: &ServiceRef,
+    requester: &Jid,
+    node: Option<&str>,
+) -> Result<Element, StanzaError> {
+    let mut query = Element::new("query", NS_DISCO_ITEMS);
+    match node {
+        None => {
+            for n in all_nodes(env, svc)? {
+                if n.check_access(env, svc, requester).is_err() {
+                    continue;
+                }
+                let mut item = Element::new("item", NS_DISCO_ITEMS)
+                    .with_attr("jid", svc.jid)
+                    .with_attr("node", n.name.as_str());
+                if !n.config.title.is_empty() {
+                    item.set_attr("name", n.config.title.as_str());
+                }
+                query.push_child(item);
+            }
+        }
+        Some(name) => {
+            let n = node::existing(env, svc, name)?;
+            n.check_access(env, svc, requester)?;
+            query.set_attr("node", name);
+            let stored = env.store.pubsub().items(svc.jid, name).map_err(|e| {
+                log::error!("reading the items of {name:?} at {}: {e}", svc.jid);
+                errors::internal()
+            })?;
+            for item in stored {
+                query.push_child(
+                    Element::new("item", NS_DISCO_ITEMS)
+                        .with_attr("jid", svc.jid)
+                        .with_attr("name", item.id),
+                );
+            }
+        }
+    }
+    Ok(query)
 }

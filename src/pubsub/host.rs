@@ -7,8 +7,10 @@ use crate::jid::Jid;
 use crate::stanza::{self, Condition, Kind, StanzaError};
 use crate::xml::Element;
 
-use super::pep::{NS_DISCO_INFO, NS_DISCO_ITEMS};
-use super::{NS_PUBSUB, NS_PUBSUB_OWNER, ServiceRef, dispatch, engine, errors, node, request};
+use super::{
+    NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PUBSUB, NS_PUBSUB_OWNER, ServiceRef, dispatch, engine,
+    errors, node, request,
+};
 
 const NS_PING: &str = "urn:xmpp:ping";
 
@@ -90,7 +92,9 @@ fn iq(env: &Env, iq: &Element, to: &Jid) {
     }
     let answer = match (payload.ns.as_ref(), payload.name.as_ref(), set) {
         (NS_DISCO_INFO, "query", false) => info(env, &svc, &requester, payload.attr("node")),
-        (NS_DISCO_ITEMS, "query", false) => items(env, &svc, &requester, payload.attr("node")),
+        (NS_DISCO_ITEMS, "query", false) => {
+            engine::disco_items(env, &svc, &requester, payload.attr("node")).map(Some)
+        }
         (NS_PING, "ping", false) => Ok(None),
         _ => Err(StanzaError::new(Condition::ServiceUnavailable)),
     };
@@ -140,49 +144,6 @@ fn info(
             query.set_attr("node", name);
             query.push_child(identity("pubsub", "leaf"));
             query.push_child(feature(NS_PUBSUB));
-        }
-    }
-    Ok(Some(query))
-}
-
-/// §5.2 (the nodes) and §5.5 (a node's items).
-fn items(
-    env: &Env,
-    svc: &ServiceRef,
-    requester: &Jid,
-    node: Option<&str>,
-) -> Result<Option<Element>, StanzaError> {
-    let mut query = Element::new("query", NS_DISCO_ITEMS);
-    match node {
-        None => {
-            for n in engine::all_nodes(env, svc)? {
-                if n.check_access(env, svc, requester).is_err() {
-                    continue;
-                }
-                let mut item = Element::new("item", NS_DISCO_ITEMS)
-                    .with_attr("jid", svc.jid)
-                    .with_attr("node", n.name.as_str());
-                if !n.config.title.is_empty() {
-                    item.set_attr("name", n.config.title.as_str());
-                }
-                query.push_child(item);
-            }
-        }
-        Some(name) => {
-            let n = node::existing(env, svc, name)?;
-            n.check_access(env, svc, requester)?;
-            query.set_attr("node", name);
-            let stored = env.store.pubsub().items(svc.jid, name).map_err(|e| {
-                log::error!("reading the items of {name:?} at {}: {e}", svc.jid);
-                errors::internal()
-            })?;
-            for item in stored {
-                query.push_child(
-                    Element::new("item", NS_DISCO_ITEMS)
-                        .with_attr("jid", svc.jid)
-                        .with_attr("name", item.id),
-                );
-            }
         }
     }
     Ok(Some(query))

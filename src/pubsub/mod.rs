@@ -39,6 +39,8 @@ use crate::jid::Jid;
 pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
 pub const NS_PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
 pub const NS_PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
+pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 
 /// The service a request is for: an account's PEP service (its address is
 /// the bare JID) or a pubsub service at a domain.

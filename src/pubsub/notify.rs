@@ -52,6 +52,33 @@ pub fn items_event(env: &Env, svc: &ServiceRef, node: &Node, item: &StoredItem) 
         ))
 }
 
+/// [`items_event`] for an item just published, whose payload is at hand:
+/// it is not parsed back from its stored text.
+pub fn published_event(
+    env: &Env,
+    svc: &ServiceRef,
+    node: &Node,
+    item: &StoredItem,
+    payload: Option<Element>,
+) -> Element {
+    let without_payload = StoredItem {
+        payload: String::new(),
+        ..item.clone()
+    };
+    let mut el = item_element(
+        NS_PUBSUB_EVENT,
+        &without_payload,
+        shows_publisher(env, svc),
+        false,
+    );
+    if let Some(p) = payload.filter(|_| node.config.deliver_payloads) {
+        el.push_child(p);
+    }
+    Element::new("items", NS_PUBSUB_EVENT)
+        .with_attr("node", node.name.as_str())
+        .with_child(el)
+}
+
 /// `<items node><retract id/>…</items>`.
 pub fn retract_event(node: &str, ids: &[String]) -> Element {
     let mut items = Element::new("items", NS_PUBSUB_EVENT).with_attr("node", node);

@@ -18,10 +18,7 @@ use crate::stanza::StanzaError;
 use crate::xml::{Element, NS_CLIENT};
 
 use super::request::{self, Request};
-use super::{ServiceRef, dispatch, engine, errors, notify, sync};
-
-pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
-pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+use super::{NS_DISCO_INFO, ServiceRef, dispatch, engine, errors, notify, sync};
 
 /// The id of the server's capability queries. Clients answer with it;
 /// Prosody uses the same, and test scripts written against it expect it.
@@ -280,47 +277,12 @@ fn notify_features(query: &Element) -> Features {
     )
 }
 
-/// disco#items of an account (XEP-0060 §5.2): the nodes the requester may
-/// see; with `node`, that node's items (§5.5).
+/// disco#items of an account (XEP-0060 §5.2 and §5.5).
 pub fn disco_items(
     env: &Env,
     account: &Jid,
     requester: &Jid,
     node: Option<&str>,
 ) -> Result<Element, StanzaError> {
-    let svc = ServiceRef::pep(account);
-    let mut query = Element::new("query", NS_DISCO_ITEMS);
-    match node {
-        None => {
-            for n in engine::all_nodes(env, &svc)? {
-                if n.check_access(env, &svc, requester).is_err() {
-                    continue;
-                }
-                let mut item = Element::new("item", NS_DISCO_ITEMS)
-                    .with_attr("jid", account.as_str())
-                    .with_attr("node", n.name.as_str());
-                if !n.config.title.is_empty() {
-                    item.set_attr("name", n.config.title.as_str());
-                }
-                query.push_child(item);
-            }
-        }
-        Some(name) => {
-            let n = super::node::existing(env, &svc, name)?;
-            n.check_access(env, &svc, requester)?;
-            query.set_attr("node", name);
-            let items = env.store.pubsub().items(svc.jid, name).map_err(|e| {
-                log::error!("reading the items of {name:?} at {account}: {e}");
-                errors::internal()
-            })?;
-            for item in items {
-                query.push_child(
-                    Element::new("item", NS_DISCO_ITEMS)
-                        .with_attr("jid", account.as_str())
-                        .with_attr("name", item.id),
-                );
-            }
-        }
-    }
-    Ok(query)
+    engine::disco_items(env, &ServiceRef::pep(account), requester, node)
 }

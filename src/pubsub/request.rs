@@ -10,9 +10,9 @@ use crate::xml::Element;
 use super::errors;
 use super::{NS_PUBSUB, NS_PUBSUB_OWNER};
 
-/// Longest node name or item id accepted (bytes): both are keys in the
-/// database and are echoed in every notification.
-pub const MAX_NAME_BYTES: usize = 1024;
+/// Longest node name or item id accepted (bytes): the store's limit, as
+/// both are keys in the database (and echoed in every notification).
+pub use crate::store::pubsub::MAX_NAME_BYTES;
 /// Most item ids one retrieval or retraction may name.
 pub const MAX_IDS: usize = 256;
 

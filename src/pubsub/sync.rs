@@ -366,7 +366,7 @@ fn publish_owned(
         env,
         &svc,
         &node,
-        notify::items_event(env, &svc, &node, &item),
+        notify::published_event(env, &svc, &node, &item, Some(payload)),
     );
 }
 

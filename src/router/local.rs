@@ -105,7 +105,7 @@ fn iq_to_bare(env: &Env, iq: Element, bare: &Jid) {
     if pubsub::pep::caps_answer(env, &iq, bare) {
         return;
     }
-    if payload.is("query", pubsub::pep::NS_DISCO_ITEMS) && iq.attr("type") == Some("get") {
+    if payload.is("query", pubsub::NS_DISCO_ITEMS) && iq.attr("type") == Some("get") {
         let answer = match im::reply::requester(&iq) {
             Some(requester) => {
                 pubsub::pep::disco_items(env, bare, &requester, payload.attr("node"))
