@@ -14,6 +14,7 @@ pub mod env;
 pub mod fasthash;
 pub mod file_modes;
 pub mod forms;
+pub mod http;
 pub mod ids;
 pub mod im;
 pub mod jid;

@@ -48,6 +48,10 @@ pub struct Server {
     resumption: crate::resumption::Resumption,
     /// The server is stopping: resumable sessions are kept, not ended.
     stopping: Cell<bool>,
+    /// Closed when the server starts stopping: idle HTTP connections wait
+    /// on a receiver of it (no sender ever sends).
+    stop_signal: RefCell<Option<smol::channel::Sender<()>>>,
+    stop_watch: smol::channel::Receiver<()>,
     /// Sessions waiting for resumption (they hold no connection, so they
     /// are counted against `[limits] max_connections` here).
     waiting: Cell<usize>,
@@ -102,7 +106,10 @@ impl Server {
         let routes = routes(&config, &muc);
         let pubsub = crate::pubsub::state::PubsubState::new(config.pubsub.caps_cache as usize);
         let throttle = LoginThrottle::new(throttle_policy(&config.limits));
+        let (stop_signal, stop_watch) = smol::channel::bounded(1);
         let server = Rc::new(Server {
+            stop_signal: RefCell::new(Some(stop_signal)),
+            stop_watch,
             limits: Cell::new(config.limits),
             config,
             store,
@@ -191,6 +198,31 @@ impl Server {
 
     pub fn set_stopping(&self) {
         self.stopping.set(true);
+        self.stop_signal.borrow_mut().take();
+    }
+
+    /// Completes once the server starts stopping.
+    pub async fn stopped(&self) {
+        let _ = self.stop_watch.recv().await;
+    }
+
+    /// Admits a connection from a trusted reverse proxy: only the global
+    /// limit applies (its clients are counted by their own addresses once
+    /// a request names them).
+    pub fn admit_proxy(self: &Rc<Self>, ip: IpAddr) -> Result<ConnectionGuard, Refusal> {
+        let limits = self.limits();
+        let ticket = self.admission.borrow_mut().admit(
+            Instant::now(),
+            ip,
+            limits.max_connections,
+            u32::MAX,
+        )?;
+        let live = self.admission.borrow().total();
+        self.release.borrow_mut().admitted(live);
+        Ok(ConnectionGuard {
+            server: self.clone(),
+            ticket,
+        })
     }
 
     /// Counts one more session waiting for resumption, unless as many wait

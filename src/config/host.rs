@@ -1,5 +1,5 @@
 //! `[[host]]`: the domains the server serves, each with its certificate and
-//! the domains of its chat and publish-subscribe services.
+//! the domains of its chat, publish-subscribe and file upload services.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::addresses::check_domain;
 use super::host_tls;
+use super::host_upload;
 use super::toml_reader::TableReader;
 
 /// The virtual host served when the config names none.
@@ -35,6 +36,9 @@ pub struct HostConfig {
     /// the service is disabled for this host. Accounts' own nodes (PEP)
     /// live on their JIDs and do not depend on it.
     pub pubsub: Option<String>,
+    /// Lower-cased HTTP File Upload (XEP-0363) service domain; `None` when
+    /// the service is disabled for this host.
+    pub upload: Option<String>,
     /// `perch check` accepts a configured certificate that does not name
     /// `domain` (otherwise an error for any domain but localhost).
     pub allow_mismatched_certificate: bool,
@@ -57,6 +61,11 @@ pub fn default_pubsub(domain: &str) -> String {
     format!("pubsub.{domain}")
 }
 
+/// The file upload domain a host gets when its `upload` key is absent.
+pub fn default_upload(domain: &str) -> String {
+    format!("upload.{domain}")
+}
+
 /// Replaces a leading [`CREDENTIALS_PREFIX`] with `credentials_dir`. Without
 /// that directory (outside the service) the path stays as written, so that
 /// reading it fails with the path shown.
@@ -76,17 +85,20 @@ pub(super) fn defaults() -> Vec<HostConfig> {
         key: None,
         muc: Some(default_muc(DEFAULT_DOMAIN)),
         pubsub: Some(default_pubsub(DEFAULT_DOMAIN)),
+        upload: Some(default_upload(DEFAULT_DOMAIN)),
         allow_mismatched_certificate: false,
     }]
 }
 
 /// A checked host plus the spans needed for cross-host checks.
-struct CheckedHost {
-    host: HostConfig,
+pub(super) struct CheckedHost {
+    pub(super) host: HostConfig,
     domain_span: Range<usize>,
-    muc_span: Range<usize>,
+    pub(super) muc_span: Range<usize>,
     /// The `pubsub` value, or the table's header when it is the default.
-    pubsub_span: Range<usize>,
+    pub(super) pubsub_span: Range<usize>,
+    /// The `upload` value, or the table's header when it is the default.
+    pub(super) upload_span: Range<usize>,
 }
 
 /// Reads and checks the `[[host]]` tables, each on its own and then
@@ -145,6 +157,9 @@ pub(super) fn read(
     for index in 0..checked.len() {
         pubsub_clashes(top, &checked, index);
     }
+    for index in 0..checked.len() {
+        host_upload::clashes(top, &checked, index);
+    }
     Some(checked.into_iter().map(|checked| checked.host).collect())
 }
 
@@ -160,6 +175,7 @@ fn read_host(
     let allow_mismatched_certificate = table.boolean("allow_mismatched_certificate");
     let muc = table.string("muc");
     let pubsub = table.string("pubsub");
+    let upload = table.string("upload");
     let domain = domain?;
 
     let domain_span = domain.span();
@@ -252,6 +268,11 @@ fn read_host(
         }
         (pubsub, _) => pubsub,
     };
+    let own = host_upload::OwnServices {
+        muc: muc.as_deref().map(|name| (name, muc_span.clone())),
+        pubsub: pubsub.as_deref().map(|name| (name, pubsub_span.clone())),
+    };
+    let (upload, upload_span) = host_upload::read(table, &domain, upload, &own);
 
     Some(CheckedHost {
         host: HostConfig {
@@ -260,11 +281,13 @@ fn read_host(
             key,
             muc,
             pubsub,
+            upload,
             allow_mismatched_certificate,
         },
         domain_span,
         muc_span,
         pubsub_span,
+        upload_span,
     })
 }
 

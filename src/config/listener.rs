@@ -15,10 +15,21 @@ pub enum ListenerKind {
     C2sTls,
     /// Server-to-server federation; accepted in the config but not served yet.
     S2s,
+    /// HTTP/1.1 in plaintext: WebSocket, BOSH, upload, discovery. Meant for
+    /// loopback behind a reverse proxy that adds TLS.
+    Http,
+    /// HTTP/1.1 over TLS (the hosts' certificates).
+    Https,
 }
 
 impl ListenerKind {
-    const ALL: [ListenerKind; 3] = [ListenerKind::C2s, ListenerKind::C2sTls, ListenerKind::S2s];
+    const ALL: [ListenerKind; 5] = [
+        ListenerKind::C2s,
+        ListenerKind::C2sTls,
+        ListenerKind::S2s,
+        ListenerKind::Http,
+        ListenerKind::Https,
+    ];
 
     /// The spelling used in the config file.
     pub fn as_str(self) -> &'static str {
@@ -26,6 +37,8 @@ impl ListenerKind {
             ListenerKind::C2s => "c2s",
             ListenerKind::C2sTls => "c2s-tls",
             ListenerKind::S2s => "s2s",
+            ListenerKind::Http => "http",
+            ListenerKind::Https => "https",
         }
     }
 
@@ -35,6 +48,8 @@ impl ListenerKind {
             ListenerKind::C2s => "c2s (clients, STARTTLS)",
             ListenerKind::C2sTls => "c2s-tls (clients, direct TLS)",
             ListenerKind::S2s => "s2s (federation)",
+            ListenerKind::Http => "http (WebSocket, BOSH, upload)",
+            ListenerKind::Https => "https (WebSocket, BOSH, upload over TLS)",
         }
     }
 
@@ -44,6 +59,9 @@ impl ListenerKind {
             ListenerKind::C2s => 5222,
             ListenerKind::C2sTls => 5223,
             ListenerKind::S2s => 5269,
+            // Prosody's ports, which web clients' documentation assumes.
+            ListenerKind::Http => 5280,
+            ListenerKind::Https => 5281,
         }
     }
 }
@@ -62,10 +80,11 @@ pub struct ListenerConfig {
 }
 
 /// The listeners when the file has no `[[listener]]`: clients, with
-/// STARTTLS and with direct TLS, on the loopback address only.
+/// STARTTLS and with direct TLS, and HTTP (web clients, upload), on the
+/// loopback address only.
 pub(super) fn defaults() -> Vec<ListenerConfig> {
     let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    [ListenerKind::C2s, ListenerKind::C2sTls]
+    [ListenerKind::C2s, ListenerKind::C2sTls, ListenerKind::Http]
         .into_iter()
         .map(|kind| ListenerConfig {
             kind,

@@ -32,15 +32,18 @@ mod data_dir;
 mod external_services;
 mod host;
 mod host_tls;
+mod host_upload;
 mod im;
 mod limits;
 mod listener;
 mod log_level;
 mod muc;
+mod http;
 mod pubsub;
 mod registration;
 mod storage;
 mod toml_reader;
+mod upload;
 
 use toml_reader::TableReader;
 
@@ -52,16 +55,18 @@ pub use external_services::{
     DEFAULT_TURN_TTL_SECS, ExternalService, ServiceCredentials, Transport,
 };
 pub use host::{
-    CREDENTIALS_PREFIX, DEFAULT_DOMAIN, HostConfig, default_muc, default_pubsub,
+    CREDENTIALS_PREFIX, DEFAULT_DOMAIN, HostConfig, default_muc, default_pubsub, default_upload,
     expand_credentials_path,
 };
 pub use im::{BlockedStanzas, ImConfig};
 pub use limits::{Limits, MIN_STANZA_BYTES};
+pub use http::{BoshConfig, HttpConfig, IpRange};
 pub use listener::{ListenerConfig, ListenerKind};
 pub use muc::{MucConfig, RoomCreation};
 pub use pubsub::{CreateNodes, PubsubConfig};
 pub use registration::RegistrationConfig;
 pub use storage::StorageConfig;
+pub use upload::UploadConfig;
 
 /// The complete, validated server configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +93,10 @@ pub struct Config {
     /// Publish-subscribe (XEP-0060), PEP (XEP-0163) and the
     /// entity-capabilities cache (XEP-0115).
     pub pubsub: PubsubConfig,
+    /// The HTTP listeners: public URL, trusted proxies, WebSocket, BOSH.
+    pub http: HttpConfig,
+    /// HTTP File Upload (XEP-0363): sizes, quotas and how long files stay.
+    pub upload: UploadConfig,
 }
 
 impl Default for Config {
@@ -120,6 +129,8 @@ impl Config {
             muc: MucConfig::default(),
             archive: ArchiveConfig::default(),
             pubsub: PubsubConfig::default(),
+            http: HttpConfig::default(),
+            upload: UploadConfig::default(),
         }
     }
 
@@ -217,6 +228,10 @@ impl Config {
             pubsub: top
                 .table("pubsub", |table| PubsubConfig::read(table, &limits))
                 .unwrap_or_else(|| PubsubConfig::defaults_within(&limits)),
+            http: top.table("http", HttpConfig::read).unwrap_or(defaults.http),
+            upload: top
+                .table("upload", UploadConfig::read)
+                .unwrap_or(defaults.upload),
         }
     }
 
@@ -397,6 +412,7 @@ pub(crate) mod tests {
                 key: None,
                 muc: Some("conference.localhost".into()),
                 pubsub: Some("pubsub.localhost".into()),
+                upload: Some("upload.localhost".into()),
                 allow_mismatched_certificate: false,
             }]
         );
@@ -410,6 +426,10 @@ pub(crate) mod tests {
                 ListenerConfig {
                     kind: ListenerKind::C2sTls,
                     address: "127.0.0.1:5223".parse().unwrap()
+                },
+                ListenerConfig {
+                    kind: ListenerKind::Http,
+                    address: "127.0.0.1:5280".parse().unwrap()
                 },
             ]
         );
@@ -471,6 +491,7 @@ pub(crate) mod tests {
             ("[muc]\n", "[muc]"),
             ("[archive]\n", "[archive]"),
             ("[pubsub]\n", "[pubsub]"),
+            ("[upload]\n", "[upload]"),
         ];
         for (header, shown) in tables {
             let message = error(&format!("{header}no_such_key = 1\n"));
@@ -576,6 +597,7 @@ cache_kib = 16384
                     key: Some("/etc/le/privkey.pem".into()),
                     muc: Some("rooms.example.org".into()),
                     pubsub: Some("pubsub.example.org".into()),
+                    upload: Some("upload.example.org".into()),
                     allow_mismatched_certificate: false,
                 },
                 HostConfig {
@@ -584,6 +606,7 @@ cache_kib = 16384
                     key: None,
                     muc: Some("conference.example.net".into()),
                     pubsub: Some("pubsub.example.net".into()),
+                    upload: Some("upload.example.net".into()),
                     allow_mismatched_certificate: false,
                 },
             ]
@@ -634,7 +657,7 @@ cache_kib = 16384
         );
         assert_eq!(
             error("log_level = \"info\"\nloglevel = \"debug\"\n"),
-            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc, archive, pubsub)"
+            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc, archive, pubsub, http, upload)"
         );
         assert_eq!(
             error("\n[storage]\ncache = 3\n"),

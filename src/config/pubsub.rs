@@ -143,7 +143,7 @@ impl PubsubConfig {
 
 /// Reads the integer `key`, which must be within `range`; absent or
 /// refused (and reported), it is `default`.
-fn bounded<T>(
+pub(super) fn bounded<T>(
     table: &mut TableReader<'_, '_>,
     key: &'static str,
     range: RangeInclusive<i64>,
@@ -162,7 +162,7 @@ where
 /// reported naming the range and the default. (The shared `in_range` does
 /// not name the default, which tells the reader what leaving the key out
 /// would give.)
-fn bounded_value<T>(
+pub(super) fn bounded_value<T>(
     table: &mut TableReader<'_, '_>,
     key: &'static str,
     value: Spanned<i64>,

@@ -197,14 +197,6 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         guard,
     } = params;
     let _ = tcp.get_ref().set_nodelay(true);
-    let c2s = &server.config().c2s;
-    let policy = Policy {
-        starttls_available: tls.is_some() && !direct_tls,
-        require_encryption: c2s.require_encryption,
-        allow_plaintext_auth: c2s.allow_plaintext_auth,
-        max_auth_failures: 5,
-        registration: server.config().registration.allow,
-    };
     let mut transport = Transport::Plain(tcp);
     let mut channel_binding = None;
     if direct_tls {
@@ -224,6 +216,48 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
             }
         }
     }
+    let start = StreamStart {
+        server,
+        tls,
+        peer,
+        secure: direct_tls,
+        channel_binding,
+        guard,
+    };
+    run_stream(transport, start).await;
+}
+
+/// A client stream on an established transport.
+pub struct StreamStart {
+    pub server: Rc<Server>,
+    /// For STARTTLS; `None` where it cannot be offered.
+    pub tls: Option<Rc<TlsSetup>>,
+    pub peer: SocketAddr,
+    /// The transport is encrypted (or as good as: see the HTTP listener).
+    pub secure: bool,
+    pub channel_binding: Option<ChannelBinding>,
+    pub guard: ConnectionGuard,
+}
+
+/// Runs the c2s stream on `transport` until it ends, then ends or
+/// hibernates its session.
+pub async fn run_stream(mut transport: Transport, start: StreamStart) {
+    let StreamStart {
+        server,
+        tls,
+        peer,
+        secure,
+        channel_binding,
+        guard,
+    } = start;
+    let c2s = &server.config().c2s;
+    let policy = Policy {
+        starttls_available: tls.is_some() && !secure,
+        require_encryption: c2s.require_encryption,
+        allow_plaintext_auth: c2s.allow_plaintext_auth,
+        max_auth_failures: 5,
+        registration: server.config().registration.allow,
+    };
     let limits = Limits {
         max_stanza_bytes: server.limits().max_stanza_bytes,
         ..Limits::default()
@@ -235,7 +269,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
     let write_timeout_secs = c2s.write_timeout_secs;
     let ticket = guard.ticket().clone();
     let mut conn = Connection {
-        stream: C2sStream::new(policy, direct_tls, channel_binding),
+        stream: C2sStream::new(policy, secure, channel_binding),
         server,
         tls,
         peer,
@@ -266,10 +300,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
         unacked_overflow: None,
         acks_only: false,
     };
-    log::debug!(
-        "{peer}: connected{}",
-        if direct_tls { " (TLS)" } else { "" }
-    );
+    log::debug!("{peer}: connected{}", if secure { " (TLS)" } else { "" });
     conn.run(&mut transport).await;
     let hibernating = conn.finish().await;
     drop(conn);
@@ -281,7 +312,7 @@ pub async fn serve(tcp: TcpStream, params: ConnectionParams) {
     }
 }
 
-async fn handshake(
+pub(crate) async fn handshake(
     config: Arc<rustls::ServerConfig>,
     transport: Transport,
 ) -> Option<(Transport, Option<ChannelBinding>)> {
@@ -388,13 +419,28 @@ impl Connection {
                     return;
                 }
                 Wake::Error(e) => {
+                    if let Some(violation) = framing_violation(&e) {
+                        // A WebSocket client broke RFC 7395: it is told why.
+                        log::debug!("{}: {violation}", self.peer);
+                        let error = StreamError::with_text(
+                            StreamCondition::PolicyViolation,
+                            violation.to_string(),
+                        );
+                        self.fail(error, &mut actions);
+                        if !self.perform(transport, &mut actions).await {
+                            return;
+                        }
+                        continue;
+                    }
                     log::debug!("{}: read error: {e}", self.peer);
                     self.lost = true;
                     return;
                 }
                 Wake::Carrier => {}
                 Wake::Timer => {
-                    self.release_if_quiet();
+                    if self.release_if_quiet() {
+                        transport.release_idle();
+                    }
                     if self.ping_expired() {
                         log::debug!("{}: no answer to the server's ping", self.peer);
                         self.lost = true;
@@ -442,17 +488,18 @@ impl Connection {
 
     /// Frees the buffers of a connection that has been quiet for
     /// `IDLE_RELEASE`.
-    fn release_if_quiet(&mut self) {
-        if self
+    fn release_if_quiet(&mut self) -> bool {
+        let quiet = self
             .last_activity
-            .is_some_and(|t| t.elapsed() >= IDLE_RELEASE)
-        {
+            .is_some_and(|t| t.elapsed() >= IDLE_RELEASE);
+        if quiet {
             self.last_activity = None;
             self.framer.release_idle();
             self.outbox.release_spare();
             self.written = Batch::default();
             self.stream_out = Vec::new();
         }
+        quiet
     }
 
     /// When the element in progress breaks its time limit: the absolute
@@ -911,6 +958,11 @@ fn slow_stanza_text(whole: bool, timeout_secs: u32, min_rate: u32) -> String {
             "a stanza must arrive at {min_rate} bytes/s at least ([c2s] stanza_min_bytes_per_sec)"
         )
     }
+}
+
+/// The WebSocket framing rule a client broke, if that is what `error` is.
+fn framing_violation(error: &std::io::Error) -> Option<&super::websocket::FramingViolation> {
+    error.get_ref()?.downcast_ref()
 }
 
 /// `io`, failed with `TimedOut` if it does not finish within `stall`.

@@ -15,6 +15,7 @@ use crate::log_limit::Repeated;
 use crate::server::Server;
 
 use super::connection::{self, ConnectionParams};
+use super::http_server::{self, HttpParams};
 use super::tls::TlsSetup;
 use super::transport::TcpStream;
 
@@ -51,7 +52,15 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let guard = match server.admit(peer.ip()) {
+        let http = matches!(kind, ListenerKind::Http | ListenerKind::Https);
+        // A trusted reverse proxy carries many clients: they are counted
+        // by their own addresses once its requests name them.
+        let admitted = if http && server.config().http.is_trusted_proxy(peer.ip()) {
+            server.admit_proxy(peer.ip())
+        } else {
+            server.admit(peer.ip())
+        };
+        let guard = match admitted {
             Ok(g) => g,
             Err(refusal) => {
                 // A flood of these must not become a flood of log lines.
@@ -81,6 +90,16 @@ pub async fn accept_loop(
         match kind {
             ListenerKind::C2s | ListenerKind::C2sTls => {
                 executor.spawn(connection::serve(tcp, params)).detach();
+            }
+            ListenerKind::Http | ListenerKind::Https => {
+                let params = HttpParams {
+                    server: params.server,
+                    tls: params.tls,
+                    peer,
+                    https: kind == ListenerKind::Https,
+                    guard: params.guard,
+                };
+                executor.spawn(http_server::serve(tcp, params)).detach();
             }
             ListenerKind::S2s => {
                 // Federation is not served yet; the listener is refused at

@@ -1,8 +1,12 @@
 //! The I/O edge: listeners, TLS, one task per connection, the admin socket.
 
 pub mod admin;
+pub mod bosh;
 pub mod connection;
+pub mod framing;
 pub mod hibernation;
+pub mod http_server;
 pub mod listener;
 pub mod tls;
 pub mod transport;
+pub mod websocket;

@@ -80,6 +80,7 @@ pub struct TlsSetup {
     resolver: Arc<SniResolver>,
     starttls: Arc<ServerConfig>,
     direct_tls: Arc<ServerConfig>,
+    https: Arc<ServerConfig>,
 }
 
 /// Same as [`TlsSetup::load_or_create`].
@@ -115,11 +116,13 @@ impl TlsSetup {
         };
         let starttls = build(Vec::new())?;
         let direct_tls = build(vec![ALPN_XMPP_CLIENT.to_vec()])?;
+        let https = build(vec![b"http/1.1".to_vec()])?;
         Ok(TlsSetup {
             provider,
             resolver,
             starttls,
             direct_tls,
+            https,
         })
     }
 
@@ -131,6 +134,11 @@ impl TlsSetup {
     /// For `c2s-tls` listeners (XEP-0368).
     pub fn direct_config(&self) -> Arc<ServerConfig> {
         self.direct_tls.clone()
+    }
+
+    /// For `https` listeners (HTTP/1.1 only: no h2 in ALPN).
+    pub fn https_config(&self) -> Arc<ServerConfig> {
+        self.https.clone()
     }
 
     pub fn starttls_acceptor(&self) -> futures_rustls::TlsAcceptor {

@@ -192,6 +192,7 @@ fn from_host_config() {
         key: None,
         muc: Some("rooms.example.org".into()),
         pubsub: None,
+        upload: None,
         allow_mismatched_certificate: false,
     };
     assert_eq!(

@@ -15,6 +15,8 @@ pub type TcpStream = Async<std::net::TcpStream>;
 pub enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// XMPP over WebSocket (RFC 7395), itself over plain TCP or TLS.
+    WebSocket(Box<super::websocket::WebSocketLink>),
     /// Between taking the TCP stream for a TLS handshake and putting the TLS
     /// stream back; never observed by I/O.
     Upgrading,
@@ -22,13 +24,27 @@ pub enum Transport {
 
 impl Transport {
     pub fn is_tls(&self) -> bool {
-        matches!(self, Transport::Tls(_))
+        match self {
+            Transport::Tls(_) => true,
+            Transport::WebSocket(link) => link.inner().is_tls(),
+            _ => false,
+        }
     }
 
+    /// The TLS session a stream may bind to (SCRAM-PLUS). None for a
+    /// WebSocket: behind a reverse proxy the TLS session is the proxy's.
     pub fn tls_connection(&self) -> Option<&rustls::ServerConnection> {
         match self {
             Transport::Tls(s) => Some(s.get_ref().1),
             _ => None,
+        }
+    }
+
+    /// Frees a quiet connection's framing buffers (TCP and TLS hold none
+    /// of their own).
+    pub fn release_idle(&mut self) {
+        if let Transport::WebSocket(link) = self {
+            link.release_idle();
         }
     }
 
@@ -69,6 +85,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_read(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -83,6 +100,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_write(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -91,6 +109,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_flush(cx),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -99,6 +118,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_close(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+            Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_close(cx),
             Transport::Upgrading => Poll::Ready(Ok(())),
         }
     }

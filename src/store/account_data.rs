@@ -19,5 +19,8 @@ pub(super) fn remove_all(txn: &WriteTransaction, bare: &str) -> Result<(), Store
     super::archive::remove_account(txn, bare)?;
     // The account's PEP service (XEP-0163) is addressed by its bare JID.
     super::pubsub::remove_service(txn, bare)?;
+    // Upload records; the files they named are removed by the upload
+    // sweep, which finds them without a record.
+    super::upload::remove_owner(txn, bare)?;
     super::blocking::purge(txn, bare)
 }

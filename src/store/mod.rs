@@ -21,6 +21,7 @@ pub mod saved_sessions;
 mod schema;
 mod schema_v1;
 mod tombstones;
+pub mod upload;
 pub mod vcards;
 
 pub use accounts::{Accounts, CredentialReader, delete_account_op, set_credentials_op};
@@ -32,6 +33,7 @@ pub use private_xml::PrivateXml;
 pub use pubsub::Pubsub;
 pub use schema::SCHEMA_VERSION;
 pub use tombstones::Tombstones;
+pub use upload::Uploads;
 pub use vcards::VCards;
 
 use std::cell::Cell;
@@ -391,6 +393,11 @@ impl Store {
 
     pub fn pubsub(&self) -> Pubsub<'_> {
         Pubsub::new(self)
+    }
+
+    /// HTTP File Upload (XEP-0363) slots and files.
+    pub fn uploads(&self) -> Uploads<'_> {
+        Uploads::new(self)
     }
 
     pub fn last_logouts(&self) -> LastLogouts<'_> {

@@ -143,6 +143,21 @@ pub(crate) const PUBSUB_NODES: Def = TableDefinition::new("pubsub_nodes");
 /// ordered by id; their order of publication is the stamps'.
 pub(crate) const PUBSUB_ITEMS: Def = TableDefinition::new("pubsub_items");
 
+/// HTTP File Upload (XEP-0363) slots and files, in `store::upload`; files
+/// older than these tables get them at the first slot, and reads treat a
+/// missing table as empty. The files themselves are in `<data_dir>/upload/`
+/// under their ids.
+///
+/// File id (32 lower-case hex digits, the URLs' secret) -> a version byte
+/// (1), when the slot was handed out, when the upload finished (0: not
+/// yet) and the announced size (Unix seconds and bytes, 8 bytes big endian
+/// each), then the owner's bare JID, the announced media type (empty:
+/// none) and the file name, each as a 2-byte big endian length and UTF-8.
+pub(crate) const UPLOAD_FILES: Def = TableDefinition::new("upload_files");
+/// Owner bare JID 0x00 file id -> nothing: the files of [`UPLOAD_FILES`] by
+/// owner, for the daily quota and for account deletion.
+pub(crate) const UPLOAD_BY_OWNER: Def = TableDefinition::new("upload_by_owner");
+
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
 /// Every table of the schema, for `perch backup`: a table created in
@@ -176,6 +191,8 @@ pub(crate) const TABLES: &[&dyn super::backup::CopyTable] = &[
     &ARCHIVE_PREFS,
     &PUBSUB_NODES,
     &PUBSUB_ITEMS,
+    &UPLOAD_FILES,
+    &UPLOAD_BY_OWNER,
 ];
 
 /// What `migrate` found and did.
@@ -264,6 +281,8 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<Migration, StoreError> {
                 ARCHIVE_PREFS,
                 PUBSUB_NODES,
                 PUBSUB_ITEMS,
+                UPLOAD_FILES,
+                UPLOAD_BY_OWNER,
             ] {
                 txn.open_table(table)?;
             }

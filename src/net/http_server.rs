@@ -1,0 +1,436 @@
+//! One task per HTTP connection (`http` and `https` listeners): request
+//! heads read within the limits, each request answered by its endpoint,
+//! keep-alive, and the hand-over of a WebSocket upgrade to the client
+//! stream loop.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncRead, AsyncWriteExt, FutureExt, future};
+use smol::Timer;
+
+use crate::http::pages::{self, BOSH_PATH, WEBSOCKET_PATH};
+use crate::http::proxy::{self, Client};
+use crate::http::request::{BodyLength, Method, RequestHead, parse_head};
+use crate::http::{Response, upgrade};
+use crate::server::{ConnectionGuard, Server};
+
+use super::connection::{StreamStart, run_stream};
+use super::tls::TlsSetup;
+use super::transport::{TcpStream, Transport};
+use super::websocket::WebSocketLink;
+
+const READ_CHUNK: usize = 8192;
+
+pub struct HttpParams {
+    pub server: Rc<Server>,
+    pub tls: Option<Rc<TlsSetup>>,
+    pub peer: SocketAddr,
+    /// An `https` listener: TLS first.
+    pub https: bool,
+    pub guard: ConnectionGuard,
+}
+
+/// The request routes, by path.
+enum Endpoint {
+    Status,
+    HostMeta { json: bool },
+    WebSocket,
+    Bosh,
+    Upload,
+    NotFound,
+}
+
+fn endpoint(path: &str) -> Endpoint {
+    match path {
+        "/" => Endpoint::Status,
+        "/.well-known/host-meta" => Endpoint::HostMeta { json: false },
+        "/.well-known/host-meta.json" => Endpoint::HostMeta { json: true },
+        WEBSOCKET_PATH => Endpoint::WebSocket,
+        BOSH_PATH | "/http-bind/" => Endpoint::Bosh,
+        p if p.starts_with("/upload/") => Endpoint::Upload,
+        _ => Endpoint::NotFound,
+    }
+}
+
+/// One HTTP connection's state between requests.
+pub(crate) struct HttpConnection {
+    pub(crate) server: Rc<Server>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) transport: Transport,
+    /// Bytes read past the last request (pipelining, or the body start).
+    pub(crate) buffered: Vec<u8>,
+    tls: bool,
+    pub(crate) timeout: Duration,
+}
+
+pub async fn serve(tcp: TcpStream, params: HttpParams) {
+    let HttpParams {
+        server,
+        tls,
+        peer,
+        https,
+        guard,
+    } = params;
+    let _ = tcp.get_ref().set_nodelay(true);
+    let mut transport = Transport::Plain(tcp);
+    if https {
+        let Some(setup) = tls.as_ref() else {
+            return;
+        };
+        match Box::pin(super::connection::handshake(setup.https_config(), transport)).await {
+            Some((t, _)) => transport = t,
+            None => {
+                log::debug!("{peer}: HTTPS handshake failed");
+                return;
+            }
+        }
+    }
+    let http = &server.config().http;
+    let timeout = Duration::from_secs(u64::from(http.request_timeout_secs));
+    let mut conn = HttpConnection {
+        server: server.clone(),
+        peer,
+        transport,
+        buffered: Vec::new(),
+        tls: https,
+        timeout,
+    };
+    let mut guard = Some(guard);
+    let mut first = true;
+    loop {
+        let head = match conn.read_head(first).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(Refused(response)) => {
+                let _ = conn.respond(&response, false).await;
+                return;
+            }
+        };
+        first = false;
+        let client = proxy::client(&head, peer, conn.tls, &server.config().http);
+        match endpoint(&head.path) {
+            Endpoint::WebSocket => match upgrade::check(&head, &server.config().http.websocket_origins) {
+                Ok(accept) => {
+                    let Some(guard) = guard.take() else {
+                        return;
+                    };
+                    return conn.into_websocket(accept, client, guard).await;
+                }
+                Err(refusal) => {
+                    if !conn.respond(&refusal, head.keep_alive).await || !head.keep_alive {
+                        return;
+                    }
+                }
+            },
+            other => {
+                let keep = conn.answer(other, &head, client).await;
+                if !keep || server.is_stopping() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A request refused before it reached an endpoint, with its answer.
+pub(crate) struct Refused(Response);
+
+impl HttpConnection {
+    /// Reads the next request head. `Ok(None)`: the client closed, the
+    /// idle keep-alive time passed or the server stops, between requests.
+    async fn read_head(&mut self, first: bool) -> Result<Option<RequestHead>, Refused> {
+        let config = &self.server.config().http;
+        let max = config.max_head_bytes;
+        let idle = Duration::from_secs(u64::from(config.keepalive_secs));
+        // The first request has `timeout` to arrive whole; a kept-alive
+        // connection may idle for `keepalive_secs` before its next one.
+        let mut deadline = Instant::now() + if first { self.timeout } else { idle };
+        let mut started = first;
+        loop {
+            match parse_head(&self.buffered, max) {
+                Ok(Some((head, len))) => {
+                    self.buffered.drain(..len);
+                    return Ok(Some(head));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    log::debug!("{}: {e}", self.peer);
+                    return Err(Refused(Response::text(e.status(), e.to_string())));
+                }
+            }
+            if !self.buffered.is_empty() && !started {
+                started = true;
+                deadline = Instant::now() + self.timeout;
+            }
+            let server = self.server.clone();
+            let read = self.read_more(deadline).or(async {
+                server.stopped().await;
+                ReadMore::Stopped
+            });
+            match read.await {
+                ReadMore::Data => {}
+                ReadMore::Closed | ReadMore::Stopped if self.buffered.is_empty() => {
+                    return Ok(None);
+                }
+                ReadMore::Closed | ReadMore::Stopped => return Ok(None),
+                ReadMore::TimedOut if !started => return Ok(None),
+                ReadMore::TimedOut => {
+                    return Err(Refused(Response::text(
+                        408,
+                        "the request head did not arrive in time ([http] request_timeout_secs)",
+                    )));
+                }
+            }
+        }
+    }
+
+    async fn read_more(&mut self, deadline: Instant) -> ReadMore {
+        let mut chunk = [0u8; READ_CHUNK];
+        let read = async {
+            match future::poll_fn(|cx| Pin::new(&mut self.transport).poll_read(cx, &mut chunk))
+                .await
+            {
+                Ok(0) | Err(_) => None,
+                Ok(n) => Some(n),
+            }
+        };
+        let timed = read.or(async {
+            Timer::at(deadline).await;
+            Some(usize::MAX)
+        });
+        match timed.await {
+            None => ReadMore::Closed,
+            Some(usize::MAX) => ReadMore::TimedOut,
+            Some(n) => {
+                self.buffered
+                    .extend_from_slice(chunk.get(..n).unwrap_or_default());
+                ReadMore::Data
+            }
+        }
+    }
+
+    /// Writes `response` (head and in-memory body). False if the client
+    /// is gone.
+    pub(crate) async fn respond(&mut self, response: &Response, keep_alive: bool) -> bool {
+        let mut bytes = Vec::with_capacity(256 + response.body.len());
+        response.write_head(&mut bytes, keep_alive);
+        bytes.extend_from_slice(&response.body);
+        self.write_all(&bytes).await.is_ok()
+    }
+
+    pub(crate) async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let transport = &mut self.transport;
+        let write = async {
+            transport.write_all(bytes).await?;
+            transport.flush().await
+        };
+        write
+            .or(async {
+                Timer::after(self.timeout).await;
+                Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled"))
+            })
+            .await
+    }
+
+    /// Answers one request at a non-WebSocket endpoint. Returns whether
+    /// the connection may carry another request.
+    async fn answer(&mut self, endpoint: Endpoint, head: &RequestHead, client: Client) -> bool {
+        let keep_alive = head.keep_alive;
+        let response = match endpoint {
+            Endpoint::Status => self.simple(head, |server| status(server)),
+            Endpoint::HostMeta { json } => {
+                let http = &self.server.config().http;
+                let base = pages::request_base(head, http.external_url.as_deref(), client.https);
+                self.simple(head, |_| pages::host_meta(&base, json))
+            }
+            Endpoint::Bosh => return super::bosh::glue::answer(self, head, client).await,
+            Endpoint::Upload => return self.upload(head).await,
+            Endpoint::NotFound | Endpoint::WebSocket => {
+                Response::text(404, "nothing here").with_cors()
+            }
+        };
+        // A body nobody read would be taken for the next request.
+        let keep = keep_alive && head.body == BodyLength::None;
+        let response = if head.method == Method::Head {
+            Response {
+                streamed_length: Some(response.body.len() as u64),
+                body: Vec::new(),
+                ..response
+            }
+        } else {
+            response
+        };
+        self.respond(&response, keep).await && keep
+    }
+
+    /// A document endpoint: GET/HEAD/OPTIONS only.
+    fn simple(&self, head: &RequestHead, page: impl FnOnce(&Server) -> Response) -> Response {
+        match head.method {
+            Method::Get | Method::Head => page(&self.server),
+            Method::Options => Response::new(204).with_cors(),
+            _ => Response::text(405, "GET or HEAD only").with("Allow", "GET, HEAD, OPTIONS"),
+        }
+    }
+
+    async fn upload(&mut self, head: &RequestHead) -> bool {
+        let response = Response::text(404, "file upload is not enabled").with_cors();
+        let _ = head;
+        self.respond(&response, false).await;
+        false
+    }
+
+    /// Sends the `101` and runs the client stream over the WebSocket.
+    async fn into_websocket(self, accept: Response, client: Client, guard: ConnectionGuard) {
+        let HttpConnection {
+            server,
+            peer,
+            mut transport,
+            buffered,
+            ..
+        } = self;
+        let mut head = Vec::new();
+        accept.write_head(&mut head, true);
+        if transport.write_all(&head).await.is_err() || transport.flush().await.is_err() {
+            return;
+        }
+        // Through a proxy, the connection counts for the client's address.
+        let guard = if client.proxied {
+            match server.admit(client.ip) {
+                Ok(own) => {
+                    drop(guard);
+                    own
+                }
+                Err(refusal) => {
+                    log::info!("refusing WebSocket from {}: {}", client.ip, refusal.reason());
+                    return;
+                }
+            }
+        } else {
+            guard
+        };
+        let max = server.limits().max_stanza_bytes;
+        let mut link = WebSocketLink::new(transport, max);
+        if !buffered.is_empty() {
+            // A client may send its first frame right behind the request.
+            link.preload(&buffered);
+        }
+        let peer = if client.proxied {
+            SocketAddr::new(client.ip, peer.port())
+        } else {
+            peer
+        };
+        let start = StreamStart {
+            server,
+            tls: None,
+            peer,
+            secure: client.secure,
+            channel_binding: None,
+            guard,
+        };
+        run_stream(Transport::WebSocket(Box::new(link)), start).await;
+    }
+}
+
+enum ReadMore {
+    Data,
+    Closed,
+    TimedOut,
+    Stopped,
+}
+
+fn status(server: &Server) -> Response {
+    let config = server.config();
+    let name = config
+        .hosts
+        .first()
+        .map(|h| h.domain.as_str())
+        .unwrap_or("Perch");
+    let mut services = vec![
+        ("WebSocket (RFC 7395)", WEBSOCKET_PATH.to_string()),
+        ("BOSH (XEP-0206)", BOSH_PATH.to_string()),
+    ];
+    for host in &config.hosts {
+        if let Some(muc) = &host.muc {
+            services.push(("Group chats (XEP-0045)", muc.clone()));
+        }
+        if let Some(pubsub) = &host.pubsub {
+            services.push(("Publish-subscribe (XEP-0060)", pubsub.clone()));
+        }
+    }
+    pages::status_page(&pages::Status {
+        name,
+        version: env!("CARGO_PKG_VERSION"),
+        services,
+    })
+}
+
+/// A request body, read from the connection within its length and the
+/// request timeout (each read must make progress within it).
+pub(crate) struct BodyReader<'a> {
+    conn: &'a mut HttpConnection,
+    remaining: u64,
+    timer: Timer,
+}
+
+impl<'a> BodyReader<'a> {
+    pub(crate) fn new(conn: &'a mut HttpConnection, length: u64) -> BodyReader<'a> {
+        let timeout = conn.timeout;
+        BodyReader {
+            conn,
+            remaining: length,
+            timer: Timer::after(timeout),
+        }
+    }
+
+    /// Bytes of the body not read (yet).
+    pub(crate) fn remaining(&self) -> u64 {
+        self.remaining
+    }
+}
+
+impl AsyncRead for BodyReader<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.remaining == 0 || buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let want = usize::try_from(this.remaining)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        if !this.conn.buffered.is_empty() {
+            let n = want.min(this.conn.buffered.len());
+            if let (Some(dst), Some(src)) = (buf.get_mut(..n), this.conn.buffered.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            this.conn.buffered.drain(..n);
+            this.remaining -= n as u64;
+            return Poll::Ready(Ok(n));
+        }
+        let dst = buf.get_mut(..want).unwrap_or_default();
+        match Pin::new(&mut this.conn.transport).poll_read(cx, dst) {
+            Poll::Ready(Ok(0)) => Poll::Ready(Err(io::ErrorKind::UnexpectedEof.into())),
+            Poll::Ready(Ok(n)) => {
+                this.remaining -= n as u64;
+                this.timer.set_after(this.conn.timeout);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => match Pin::new(&mut this.timer).poll(cx) {
+                Poll::Ready(_) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the request body stalled ([http] request_timeout_secs)",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
