@@ -148,6 +148,18 @@ pub(crate) async fn prepare_with(
         }
     };
     let server = Server::new(config, store);
+    server.set_bound_listeners(
+        listeners
+            .iter()
+            .filter_map(|(kind, l): &(ListenerKind, async_net::TcpListener)| {
+                let address = l.local_addr().ok()?;
+                Some(crate::config::ListenerConfig {
+                    kind: *kind,
+                    address,
+                })
+            })
+            .collect(),
+    );
     Ok(Prepared {
         server,
         tls: Some(Rc::new(tls)),

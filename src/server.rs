@@ -52,6 +52,9 @@ pub struct Server {
     /// on a receiver of it (no sender ever sends).
     stop_signal: RefCell<Option<smol::channel::Sender<()>>>,
     stop_watch: smol::channel::Receiver<()>,
+    /// The listeners as bound (port 0 in the file becomes a real port):
+    /// the URLs handed out name these.
+    bound: RefCell<Vec<crate::config::ListenerConfig>>,
     /// Sessions waiting for resumption (they hold no connection, so they
     /// are counted against `[limits] max_connections` here).
     waiting: Cell<usize>,
@@ -110,6 +113,7 @@ impl Server {
         let server = Rc::new(Server {
             stop_signal: RefCell::new(Some(stop_signal)),
             stop_watch,
+            bound: RefCell::new(config.listeners.clone()),
             limits: Cell::new(config.limits),
             config,
             store,
@@ -199,6 +203,18 @@ impl Server {
     pub fn set_stopping(&self) {
         self.stopping.set(true);
         self.stop_signal.borrow_mut().take();
+    }
+
+    /// Records where the listeners ended up.
+    pub fn set_bound_listeners(&self, bound: Vec<crate::config::ListenerConfig>) {
+        *self.bound.borrow_mut() = bound;
+    }
+
+    /// The public base URL of the HTTP listeners for `domain` (no
+    /// trailing slash): `[http] external_url`, else the first https, else
+    /// the first http listener. `None` without an HTTP listener.
+    pub fn http_base_url(&self, domain: &str) -> Option<String> {
+        self.config.http.base_url(&self.bound.borrow(), domain)
     }
 
     /// Completes once the server starts stopping.

@@ -58,6 +58,7 @@ pub struct TestOptions {
 pub struct TestServer {
     c2s: SocketAddr,
     c2s_tls: Option<SocketAddr>,
+    http: Option<SocketAddr>,
     stop: Option<smol::channel::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     dir: Option<TempDir>,
@@ -77,6 +78,11 @@ port = 0
 
 [[listener]]
 kind = "c2s-tls"
+address = "127.0.0.1"
+port = 0
+
+[[listener]]
+kind = "http"
 address = "127.0.0.1"
 port = 0
 
@@ -153,6 +159,7 @@ impl TestServer {
         Ok(TestServer {
             c2s,
             c2s_tls: find(ListenerKind::C2sTls),
+            http: find(ListenerKind::Http),
             stop: Some(stop_tx),
             thread: Some(thread),
             dir: Some(dir),
@@ -165,6 +172,11 @@ impl TestServer {
 
     pub fn c2s_tls_addr(&self) -> Option<SocketAddr> {
         self.c2s_tls
+    }
+
+    /// The plain HTTP listener (WebSocket, BOSH, upload, discovery).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http
     }
 
     pub fn data_dir(&self) -> Option<&Path> {

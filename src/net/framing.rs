@@ -81,10 +81,14 @@ enum Markup {
 enum Found {
     /// A run of character data between elements (up to a `<` or the end
     /// of the bytes so far); `blank` if it is only whitespace.
-    Text { blank: bool },
+    Text {
+        blank: bool,
+    },
     Markup(Markup),
     /// The start tag of a top-level element; `empty` if it is `<…/>`.
-    TopStart { empty: bool },
+    TopStart {
+        empty: bool,
+    },
     /// The end tag that closes the top-level element.
     ElementEnd,
     /// An end tag with no element open: `</stream:stream>`.
@@ -726,7 +730,11 @@ fn the_element(text: &[u8]) -> Result<Option<&[u8]>, FramingError> {
     }
     if scan.state != State::Text || scan.depth > 0 || scan.pos < text.len() {
         let in_decl = matches!(scan.state, State::Decl { .. }) && scan.depth == 0;
-        return Err(if in_decl { FramingError::Doctype } else { FramingError::Incomplete });
+        return Err(if in_decl {
+            FramingError::Doctype
+        } else {
+            FramingError::Incomplete
+        });
     }
     match element {
         Some((s, e)) => Ok(text.get(s..e)),
@@ -777,7 +785,10 @@ fn open_to_header(element: &[u8], into: &mut Vec<u8>) -> Result<Option<FrameKind
             ("to", &get("to")),
             ("from", &get("from")),
             ("version", &get("version")),
-            ("xml:lang", &open.attribute((NS_XML, "lang")).map(str::to_owned)),
+            (
+                "xml:lang",
+                &open.attribute((NS_XML, "lang")).map(str::to_owned),
+            ),
         ],
     );
     into.push(b'>');

@@ -31,7 +31,10 @@ fn split(out: &str) -> Vec<(OutPiece, String)> {
     splitter.push(out.as_bytes());
     let mut pieces = Vec::new();
     drain(&mut splitter, &mut pieces);
-    assert!(splitter.is_idle() || pieces.is_empty(), "bytes left over from {out:?}");
+    assert!(
+        splitter.is_idle() || pieces.is_empty(),
+        "bytes left over from {out:?}"
+    );
     pieces
 }
 
@@ -69,7 +72,10 @@ fn keepalive() -> (OutPiece, String) {
 }
 
 fn close() -> (OutPiece, String) {
-    (OutPiece::Close, String::from_utf8_lossy(CLOSE_FRAME).into_owned())
+    (
+        OutPiece::Close,
+        String::from_utf8_lossy(CLOSE_FRAME).into_owned(),
+    )
 }
 
 fn open_attrs() -> OpenAttrs {
@@ -201,23 +207,38 @@ fn namespaced_elements_are_copied_unchanged() {
     let mut ack = Vec::new();
     sm::write_ack(&mut ack, 4);
     let ack = String::from_utf8(ack).expect("UTF-8");
-    for el in [SUCCESS, &ack, "<iq xmlns=\"jabber:client\" id='1'/>", "<db:result xmlns:db='jabber:server:dialback'/>"] {
+    for el in [
+        SUCCESS,
+        &ack,
+        "<iq xmlns=\"jabber:client\" id='1'/>",
+        "<db:result xmlns:db='jabber:server:dialback'/>",
+    ] {
         assert_eq!(split(el), vec![element(el)], "{el}");
     }
 }
 
 #[test]
 fn stanzas_get_the_client_namespace_on_the_top_element_only() {
-    assert_eq!(split("<presence/>"), vec![element("<presence xmlns='jabber:client'/>")]);
-    assert_eq!(split("<iq\ttype='get'/>"), vec![element("<iq xmlns='jabber:client'\ttype='get'/>")]);
+    assert_eq!(
+        split("<presence/>"),
+        vec![element("<presence xmlns='jabber:client'/>")]
+    );
+    assert_eq!(
+        split("<iq\ttype='get'/>"),
+        vec![element("<iq xmlns='jabber:client'\ttype='get'/>")]
+    );
     assert_eq!(
         split("<message><body>a</body><x><y/></x></message>"),
-        vec![element("<message xmlns='jabber:client'><body>a</body><x><y/></x></message>")]
+        vec![element(
+            "<message xmlns='jabber:client'><body>a</body><x><y/></x></message>"
+        )]
     );
     // An attribute merely named like xmlns is not a declaration.
     assert_eq!(
         split("<iq xmlns:foo='bar' id='1'/>"),
-        vec![element("<iq xmlns='jabber:client' xmlns:foo='bar' id='1'/>")]
+        vec![element(
+            "<iq xmlns='jabber:client' xmlns:foo='bar' id='1'/>"
+        )]
     );
 }
 
@@ -227,7 +248,7 @@ fn tricky_attribute_values_and_content_do_not_end_an_element() {
     assert_eq!(split(TRICKY), vec![element(&expected)]);
     for el in [
         "<message xmlns='jabber:client'><!-- </message> --><?pi </message>?>\
-         <body><![CDATA[<]]]]><x>]]></body></message>",
+         <body><![CDATA[<x>]]]]><![CDATA[></message>]]></body></message>",
         "<message xmlns='jabber:client'><message xmlns='jabber:client'><message/></message></message>",
         "<message xmlns='jabber:client' a=\"'>'\" b='\">\"'/>",
     ] {
@@ -240,10 +261,18 @@ fn whitespace_between_elements_is_one_keepalive_per_run() {
     assert_eq!(split(" "), vec![keepalive()]);
     assert_eq!(
         split("<a xmlns='x'/> \r\n<b xmlns='y'/>\t\t"),
-        vec![element("<a xmlns='x'/>"), keepalive(), element("<b xmlns='y'/>"), keepalive()]
+        vec![
+            element("<a xmlns='x'/>"),
+            keepalive(),
+            element("<b xmlns='y'/>"),
+            keepalive()
+        ]
     );
     // Whitespace inside an element is content.
-    assert_eq!(split("<a xmlns='x'> </a>"), vec![element("<a xmlns='x'> </a>")]);
+    assert_eq!(
+        split("<a xmlns='x'> </a>"),
+        vec![element("<a xmlns='x'> </a>")]
+    );
 }
 
 #[test]
@@ -268,7 +297,11 @@ fn every_split_point_gives_the_same_pieces() {
     let one_by_one = split_chunks(bytes.chunks(1));
     assert_eq!(merged(one_by_one), whole, "one byte at a time");
     for size in [2, 3, 7, 64] {
-        assert_eq!(merged(split_chunks(bytes.chunks(size))), whole, "chunks of {size}");
+        assert_eq!(
+            merged(split_chunks(bytes.chunks(size))),
+            whole,
+            "chunks of {size}"
+        );
     }
 }
 
@@ -276,18 +309,28 @@ fn every_split_point_gives_the_same_pieces() {
 fn nothing_comes_out_before_a_piece_is_complete() {
     let mut splitter = OutputSplitter::new();
     let mut payload = vec![1, 2, 3];
-    for partial in ["<?xml version='1.0'?", "><stream:stream xmlns='jabber:client' id='a", "'"] {
+    for partial in [
+        "<?xml version='1.0'?",
+        "><stream:stream xmlns='jabber:client' id='a",
+        "'",
+    ] {
         splitter.push(partial.as_bytes());
         assert_eq!(splitter.next_piece(&mut payload), None, "{partial}");
         assert!(payload.is_empty(), "payload not cleared");
         assert!(!splitter.is_idle());
     }
     splitter.push(b"><message><body>");
-    assert!(matches!(splitter.next_piece(&mut payload), Some(OutPiece::Open(_))));
+    assert!(matches!(
+        splitter.next_piece(&mut payload),
+        Some(OutPiece::Open(_))
+    ));
     assert_eq!(splitter.next_piece(&mut payload), None);
     splitter.push(b"</body></message>");
     assert_eq!(splitter.next_piece(&mut payload), Some(OutPiece::Element));
-    assert_eq!(payload, b"<message xmlns='jabber:client'><body></body></message>");
+    assert_eq!(
+        payload,
+        b"<message xmlns='jabber:client'><body></body></message>"
+    );
     assert!(splitter.is_idle());
 }
 
@@ -304,7 +347,10 @@ fn idle_splitters_hold_no_heap_and_the_buffer_is_compacted() {
     splitter.push(b"</body></message>");
     assert!(splitter.buf.starts_with(b"<message>"), "not compacted");
     assert_eq!(splitter.next_piece(&mut payload), Some(OutPiece::Element));
-    assert_eq!(payload, b"<message xmlns='jabber:client'><body>partial</body></message>");
+    assert_eq!(
+        payload,
+        b"<message xmlns='jabber:client'><body>partial</body></message>"
+    );
     assert!(splitter.is_idle());
     splitter.release();
     assert_eq!(splitter.buf.capacity(), 0);
@@ -317,10 +363,30 @@ fn idle_splitters_hold_no_heap_and_the_buffer_is_compacted() {
 #[test]
 fn malformed_output_never_panics_or_hangs() {
     for bad in [
-        "<", "<!", "<!-", "<![CDA", "</", "text", "a<b", "<a", "<a '", "</a>", "<a/><", ">>>",
-        "<!DOCTYPE x [<!ENTITY e 'x>'>]><a/>", "<!-->-->", "<?>?>", "<![CDATA[]]>", "<a></a></a>",
-        "<'x'/>", "< a/>", "<a/ >", "<stream:stream/>", "<stream:stream>",
-        "<stream:stream a='\u{e9}&#xFFFFFFFF;&#;&;&unknown;&amp'>", "\u{0}<\u{ff}/>",
+        "<",
+        "<!",
+        "<!-",
+        "<![CDA",
+        "</",
+        "text",
+        "a<b",
+        "<a",
+        "<a '",
+        "</a>",
+        "<a/><",
+        ">>>",
+        "<!DOCTYPE x [<!ENTITY e 'x>'>]><a/>",
+        "<!-->-->",
+        "<?>?>",
+        "<![CDATA[]]>",
+        "<a></a></a>",
+        "<'x'/>",
+        "< a/>",
+        "<a/ >",
+        "<stream:stream/>",
+        "<stream:stream>",
+        "<stream:stream a='\u{e9}&#xFFFFFFFF;&#;&;&unknown;&amp'>",
+        "\u{0}<\u{ff}/>",
     ] {
         let mut splitter = OutputSplitter::new();
         splitter.push(bad.as_bytes());
@@ -333,8 +399,15 @@ fn malformed_output_never_panics_or_hangs() {
         }
     }
     let pieces = split("text<a xmlns='x'/>");
-    assert_eq!(pieces, vec![element("<a xmlns='x'/>")], "stray text is dropped");
-    assert_eq!(split("<!-- c --><a xmlns='x'/>"), vec![element("<a xmlns='x'/>")]);
+    assert_eq!(
+        pieces,
+        vec![element("<a xmlns='x'/>")],
+        "stray text is dropped"
+    );
+    assert_eq!(
+        split("<!-- c --><a xmlns='x'/>"),
+        vec![element("<a xmlns='x'/>")]
+    );
     assert_eq!(split("</a>"), vec![close()]);
 }
 
@@ -347,7 +420,10 @@ const CLIENT_HEADER: &str = "<stream:stream xmlns='jabber:client' \
 fn frame(text: &str) -> (Result<FrameKind, FramingError>, String) {
     let mut into = b"before".to_vec();
     let result = InputTranslator::frame(text.as_bytes(), &mut into);
-    let appended = into.strip_prefix(b"before").expect("kept what was there").to_vec();
+    let appended = into
+        .strip_prefix(b"before")
+        .expect("kept what was there")
+        .to_vec();
     if result.is_err() {
         assert!(appended.is_empty(), "{text:?} appended on error");
     }
@@ -380,7 +456,11 @@ fn open_becomes_a_stream_header_in_either_quote_style_and_order() {
          version='1.0' xml:lang='en'></open> \r\n",
         "<f:open xmlns:f='urn:ietf:params:xml:ns:xmpp-framing' to='example.com' version='1.0' xml:lang='en'/>",
     ] {
-        assert_eq!(frame(open), (Ok(FrameKind::Open), CLIENT_HEADER.into()), "{open}");
+        assert_eq!(
+            frame(open),
+            (Ok(FrameKind::Open), CLIENT_HEADER.into()),
+            "{open}"
+        );
     }
 }
 
@@ -436,7 +516,11 @@ fn close_becomes_the_stream_end() {
         " <close xmlns=\"urn:ietf:params:xml:ns:xmpp-framing\" />\n",
         "<?xml version=\"1.0\"?><close xmlns='urn:ietf:params:xml:ns:xmpp-framing'></close>",
     ] {
-        assert_eq!(frame(close), (Ok(FrameKind::Close), "</stream:stream>".into()), "{close}");
+        assert_eq!(
+            frame(close),
+            (Ok(FrameKind::Close), "</stream:stream>".into()),
+            "{close}"
+        );
     }
     // In another namespace it is just an element, for c2s to refuse.
     let other = "<close xmlns='urn:other'/>";
@@ -460,7 +544,11 @@ fn an_element_is_appended_unchanged() {
 #[test]
 fn whitespace_frames_are_empty() {
     for empty in ["", " ", "\r\n\t "] {
-        assert_eq!(frame(empty), (Ok(FrameKind::Empty), String::new()), "{empty:?}");
+        assert_eq!(
+            frame(empty),
+            (Ok(FrameKind::Empty), String::new()),
+            "{empty:?}"
+        );
     }
 }
 
@@ -474,7 +562,10 @@ fn frames_that_are_not_one_element_are_refused() {
         ("<", Incomplete),
         ("<!-- unclosed", Incomplete),
         ("<a xmlns='x'><![CDATA[ ]]", Incomplete),
-        ("<presence xmlns='jabber:client'/><presence xmlns='jabber:client'/>", NotOneElement),
+        (
+            "<presence xmlns='jabber:client'/><presence xmlns='jabber:client'/>",
+            NotOneElement,
+        ),
         ("<a xmlns='x'/> <b xmlns='x'/>", NotOneElement),
         ("<?xml version='1.0'?>", NotOneElement),
         ("hello", TextOutside),
@@ -485,17 +576,32 @@ fn frames_that_are_not_one_element_are_refused() {
         ("<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>", Doctype),
         ("<!DOCTYPE a [", Doctype),
         ("<!-- c --><a xmlns='x'/>", Restricted("a comment")),
-        ("<?pi x?><a xmlns='x'/>", Restricted("a processing instruction")),
-        ("<?xml-stylesheet x?><a xmlns='x'/>", Restricted("a processing instruction")),
-        ("<a xmlns='x'/><?xml version='1.0'?>", Restricted("a processing instruction")),
-        ("<?xml version='1.0'?><?xml version='1.0'?><a/>", Restricted("a processing instruction")),
+        (
+            "<?pi x?><a xmlns='x'/>",
+            Restricted("a processing instruction"),
+        ),
+        (
+            "<?xml-stylesheet x?><a xmlns='x'/>",
+            Restricted("a processing instruction"),
+        ),
+        (
+            "<a xmlns='x'/><?xml version='1.0'?>",
+            Restricted("a processing instruction"),
+        ),
+        (
+            "<?xml version='1.0'?><?xml version='1.0'?><a/>",
+            Restricted("a processing instruction"),
+        ),
         ("</stream:stream>", UnexpectedEndTag),
         ("<a></a></a>", UnexpectedEndTag),
     ] {
         assert_eq!(frame(text).0, Err(error), "{text:?}");
     }
     assert!(matches!(frame("<open to='a' to='b'/>").0, Err(BadOpen(_))));
-    assert!(matches!(frame("<open xmlns:a='x' a:b:c='d'/>").0, Err(BadOpen(_))));
+    assert!(matches!(
+        frame("<open xmlns:a='x' a:b:c='d'/>").0,
+        Err(BadOpen(_))
+    ));
     assert!(matches!(frame("<close x='1' x='2'/>").0, Err(BadClose(_))));
 }
 
@@ -505,8 +611,16 @@ fn errors_say_what_was_wrong() {
         FramingError::Restricted("a comment").to_string(),
         "a comment outside the element of a frame"
     );
-    assert!(FramingError::BadOpen("why".into()).to_string().contains("why"));
-    assert!(FramingError::NotOneElement.to_string().contains("one element"));
+    assert!(
+        FramingError::BadOpen("why".into())
+            .to_string()
+            .contains("why")
+    );
+    assert!(
+        FramingError::NotOneElement
+            .to_string()
+            .contains("one element")
+    );
 }
 
 /// What the server writes, through the splitter and back through the
@@ -526,7 +640,12 @@ fn output_pieces_round_trip_through_the_input_side() {
             OutPiece::Close => FrameKind::Close,
             OutPiece::Keepalive => FrameKind::Empty,
         };
-        assert_eq!(kind, Ok(expected), "{:?}", String::from_utf8_lossy(&payload));
+        assert_eq!(
+            kind,
+            Ok(expected),
+            "{:?}",
+            String::from_utf8_lossy(&payload)
+        );
         if piece == OutPiece::Element {
             elements += 1;
             assert!(stream.ends_with(&payload), "an element was changed");

@@ -6,12 +6,12 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncRead, AsyncWriteExt, FutureExt, future};
-use smol::Timer;
+use smol::{LocalExecutor, Timer};
 
 use crate::http::pages::{self, BOSH_PATH, WEBSOCKET_PATH};
 use crate::http::proxy::{self, Client};
@@ -33,6 +33,8 @@ pub struct HttpParams {
     /// An `https` listener: TLS first.
     pub https: bool,
     pub guard: ConnectionGuard,
+    /// For the tasks of BOSH sessions.
+    pub executor: Weak<LocalExecutor<'static>>,
 }
 
 /// The request routes, by path.
@@ -66,6 +68,7 @@ pub(crate) struct HttpConnection {
     pub(crate) buffered: Vec<u8>,
     tls: bool,
     pub(crate) timeout: Duration,
+    pub(crate) executor: Weak<LocalExecutor<'static>>,
 }
 
 pub async fn serve(tcp: TcpStream, params: HttpParams) {
@@ -75,6 +78,7 @@ pub async fn serve(tcp: TcpStream, params: HttpParams) {
         peer,
         https,
         guard,
+        executor,
     } = params;
     let _ = tcp.get_ref().set_nodelay(true);
     let mut transport = Transport::Plain(tcp);
@@ -99,6 +103,7 @@ pub async fn serve(tcp: TcpStream, params: HttpParams) {
         buffered: Vec::new(),
         tls: https,
         timeout,
+        executor,
     };
     let mut guard = Some(guard);
     let mut first = true;

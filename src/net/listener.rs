@@ -98,6 +98,7 @@ pub async fn accept_loop(
                     peer,
                     https: kind == ListenerKind::Https,
                     guard: params.guard,
+                    executor: Rc::downgrade(&executor),
                 };
                 executor.spawn(http_server::serve(tcp, params)).detach();
             }

@@ -17,6 +17,8 @@ pub enum Transport {
     Tls(Box<TlsStream<TcpStream>>),
     /// XMPP over WebSocket (RFC 7395), itself over plain TCP or TLS.
     WebSocket(Box<super::websocket::WebSocketLink>),
+    /// XMPP over BOSH (XEP-0206): a session's HTTP requests.
+    Bosh(Box<super::bosh::link::BoshLink>),
     /// Between taking the TCP stream for a TLS handshake and putting the TLS
     /// stream back; never observed by I/O.
     Upgrading,
@@ -43,8 +45,10 @@ impl Transport {
     /// Frees a quiet connection's framing buffers (TCP and TLS hold none
     /// of their own).
     pub fn release_idle(&mut self) {
-        if let Transport::WebSocket(link) = self {
-            link.release_idle();
+        match self {
+            Transport::WebSocket(link) => link.release_idle(),
+            Transport::Bosh(link) => link.release_idle(),
+            _ => {}
         }
     }
 
@@ -86,6 +90,7 @@ impl AsyncRead for Transport {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_read(cx, buf),
+            Transport::Bosh(l) => Pin::new(l.as_mut()).poll_read(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -101,6 +106,7 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_write(cx, buf),
+            Transport::Bosh(l) => Pin::new(l.as_mut()).poll_write(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -110,6 +116,7 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_flush(cx),
+            Transport::Bosh(l) => Pin::new(l.as_mut()).poll_flush(cx),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -119,6 +126,7 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_close(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
             Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_close(cx),
+            Transport::Bosh(l) => Pin::new(l.as_mut()).poll_close(cx),
             Transport::Upgrading => Poll::Ready(Ok(())),
         }
     }

@@ -2,4 +2,5 @@
 
 pub mod body;
 pub mod glue;
+pub mod link;
 pub mod session;
