@@ -69,6 +69,9 @@ pub struct Ticket {
     /// A login step is under way (the login throttle may hold it): the
     /// connection is waiting for the server, not silent.
     busy: Cell<bool>,
+    /// Counted against its address's limit (false: a trusted reverse
+    /// proxy's connection, counted in the total only).
+    per_address: bool,
 }
 
 impl std::fmt::Debug for Ticket {
@@ -149,6 +152,7 @@ impl Admission {
             counted: Cell::new(true),
             pressure_since: Cell::new(None),
             busy: Cell::new(false),
+            per_address: true,
         });
         state.count += 1;
         state.authenticating.push(ticket.clone());
@@ -157,6 +161,31 @@ impl Admission {
         }
         self.total += 1;
         Ok(ticket)
+    }
+
+    /// Admits a connection of a trusted reverse proxy: it counts in the
+    /// total only. Its address's own clients (the proxy's machine, often
+    /// loopback) keep their slots, and the clients behind the proxy are
+    /// admitted by their own addresses when their requests name them.
+    pub fn admit_proxied(
+        &mut self,
+        now: Instant,
+        ip: IpAddr,
+        max_total: usize,
+    ) -> Result<Rc<Ticket>, Refusal> {
+        if self.total >= max_total {
+            return Err(Refusal::ServerFull);
+        }
+        self.total += 1;
+        Ok(Rc::new(Ticket {
+            group: AddressGroup::of(ip),
+            outbox: Outbox::new(),
+            last_input: Cell::new(now),
+            counted: Cell::new(true),
+            pressure_since: Cell::new(None),
+            busy: Cell::new(false),
+            per_address: false,
+        }))
     }
 
     /// The connection authenticated: it is no longer displaced or hurried.
@@ -171,6 +200,12 @@ impl Admission {
 
     /// The connection's task ended.
     pub fn ended(&mut self, ticket: &Ticket) {
+        if !ticket.per_address {
+            if ticket.counted.replace(false) {
+                self.total = self.total.saturating_sub(1);
+            }
+            return;
+        }
         let Some(state) = self.addresses.get_mut(&ticket.group) else {
             return;
         };
@@ -351,5 +386,27 @@ mod tests {
             a.admit(now, second, 10, 1).unwrap_err(),
             Refusal::AddressFull
         );
+    }
+
+    #[test]
+    fn a_trusted_proxy_counts_in_the_total_only() {
+        let mut a = Admission::default();
+        let now = Instant::now();
+        let proxied: Vec<_> = (0..50)
+            .map(|_| a.admit_proxied(now, HOME, 100).unwrap())
+            .collect();
+        // The proxy's own address keeps all its slots.
+        let _own: Vec<_> = (0..3).map(|_| a.admit(now, HOME, 100, 3).unwrap()).collect();
+        assert_eq!(a.total(), 53);
+        assert_eq!(
+            a.admit_proxied(now, HOME, 53).unwrap_err(),
+            Refusal::ServerFull
+        );
+        for t in &proxied {
+            a.ended(t);
+            a.ended(t);
+        }
+        assert_eq!(a.total(), 3);
+        assert_eq!(a.admit(now, HOME, 100, 3).unwrap_err(), Refusal::AddressFull);
     }
 }

@@ -63,6 +63,8 @@ pub struct Server {
     archive: crate::archive::Archive,
     /// Verified entity capabilities and publish budgets (pubsub, PEP).
     pubsub: crate::pubsub::state::PubsubState,
+    /// HTTP File Upload (XEP-0363), when a host offers it.
+    upload: Option<Rc<crate::upload::Upload>>,
     /// Open connections per address, and who gives way at the limit.
     admission: RefCell<Admission>,
     /// How fast passwords may be guessed, per address and per account.
@@ -106,7 +108,8 @@ impl Server {
             let fresh: [u8; 32] = Ids::default().random_bytes();
             crate::archive::Archive::new(&fresh, 0)
         });
-        let routes = routes(&config, &muc);
+        let upload = crate::upload::Upload::new(&config, &store);
+        let routes = routes(&config, &muc, upload.as_ref());
         let pubsub = crate::pubsub::state::PubsubState::new(config.pubsub.caps_cache as usize);
         let throttle = LoginThrottle::new(throttle_policy(&config.limits));
         let (stop_signal, stop_watch) = smol::channel::bounded(1);
@@ -130,6 +133,7 @@ impl Server {
             ids: Ids::default(),
             archive,
             pubsub,
+            upload,
             admission: RefCell::new(Admission::default()),
             login_throttle: RefCell::new(throttle),
             log_limit: RefCell::new(LogLimiter::default()),
@@ -227,11 +231,10 @@ impl Server {
     /// a request names them).
     pub fn admit_proxy(self: &Rc<Self>, ip: IpAddr) -> Result<ConnectionGuard, Refusal> {
         let limits = self.limits();
-        let ticket = self.admission.borrow_mut().admit(
+        let ticket = self.admission.borrow_mut().admit_proxied(
             Instant::now(),
             ip,
             limits.max_connections,
-            u32::MAX,
         )?;
         let live = self.admission.borrow().total();
         self.release.borrow_mut().admitted(live);
@@ -272,6 +275,11 @@ impl Server {
     /// The chat rooms of every MUC domain.
     pub fn muc(&self) -> &Rc<Rooms> {
         &self.muc
+    }
+
+    /// The file upload service's state; `None` when no host offers it.
+    pub fn upload(&self) -> Option<&Rc<crate::upload::Upload>> {
+        self.upload.as_ref()
     }
 
     /// What the running section scheduled to follow it.
@@ -433,10 +441,15 @@ impl Drop for ConnectionGuard {
 }
 
 /// The route table of the configured hosts: each user host, and its MUC
-/// domain served by the one MUC service, and its pubsub domain served by
-/// the pubsub service. (The configuration refuses a
-/// domain used twice.)
-fn routes(config: &Config, muc: &Rc<crate::muc::Service>) -> Routes {
+/// domain served by the one MUC service, its pubsub domain served by the
+/// pubsub service, and its upload domain served by the upload service
+/// (when an HTTP listener can serve the URLs). (The configuration refuses
+/// a domain used twice.)
+fn routes(
+    config: &Config,
+    muc: &Rc<crate::muc::Service>,
+    upload: Option<&Rc<crate::upload::Upload>>,
+) -> Routes {
     let mut routes = Routes::default();
     for host in &config.hosts {
         if let Err(e) = routes.add_user_host(&host.domain) {
@@ -456,6 +469,18 @@ fn routes(config: &Config, muc: &Rc<crate::muc::Service>) -> Routes {
             && let Err(e) = routes.add_service(domain, &host.domain, pubsub.clone())
         {
             log::error!("{e}");
+        }
+    }
+    if let Some(upload) = upload {
+        let service: Rc<dyn crate::env::Service> =
+            Rc::new(crate::upload::service::UploadService::new(upload.clone()));
+        for host in &config.hosts {
+            let offered = crate::upload::base_url(config, &host.domain).is_some();
+            if let Some(domain) = host.upload.as_ref().filter(|_| offered)
+                && let Err(e) = routes.add_service(domain, &host.domain, service.clone())
+            {
+                log::error!("{e}");
+            }
         }
     }
     routes

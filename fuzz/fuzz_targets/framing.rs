@@ -59,8 +59,14 @@ fn check_frame(text: &[u8]) -> Result<FrameKind, FramingError> {
         Ok(FrameKind::Element) => {
             // The element as it came, without what surrounds it.
             let element = &into[1..];
-            assert!(!element.is_empty() && element.len() <= text.len(), "element changed");
-            assert!(text.windows(element.len()).any(|w| w == element), "element changed");
+            assert!(
+                !element.is_empty() && element.len() <= text.len(),
+                "element changed"
+            );
+            assert!(
+                text.windows(element.len()).any(|w| w == element),
+                "element changed"
+            );
         }
         Ok(FrameKind::Open) => assert!(appended <= 6 * text.len() + OVERHEAD, "header grew"),
         Ok(FrameKind::Close) => assert_eq!(&into[1..], b"</stream:stream>"),

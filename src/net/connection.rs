@@ -826,7 +826,10 @@ impl Connection {
             let mut buf = [0u8; 256];
             loop {
                 match future::poll_fn(|cx| transport.poll_read_when_ready(cx, &mut buf)).await {
-                    Ok(0) | Err(_) => return true,
+                    Ok(0) => return true,
+                    // Broken input (a WebSocket frame refused): our side
+                    // still closes properly.
+                    Err(_) => return false,
                     Ok(_) => {}
                 }
             }

@@ -49,9 +49,10 @@ const DECLARE_CLIENT: &[u8] = b" xmlns='jabber:client'";
 
 /// Where the scanner is. Every markup state remembers just enough to
 /// resume in the next chunk without looking back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum State {
     /// Character data (between elements when the depth is 0).
+    #[default]
     Text,
     /// Inside `<name …` or `</name …`: `quote` is the open quote (0 for
     /// none), `slash` whether the last byte outside quotes was `/`.
@@ -97,7 +98,7 @@ enum Found {
 
 /// The element-boundary scanner. It owns no bytes: the caller passes the
 /// same (growing) buffer each time and moves `pos` when it compacts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct Scanner {
     state: State,
     /// Open elements, the stream element not counted.
@@ -106,48 +107,45 @@ struct Scanner {
     pos: usize,
 }
 
-/// How each kind of markup starts, and the state it enters.
-const OPENERS: [(&[u8], State); 4] = [
+const fn tag(end: bool) -> State {
+    State::Tag {
+        end,
+        quote: 0,
+        slash: false,
+    }
+}
+
+/// How each kind of markup starts, and the state it enters; a longer
+/// opener before any shorter one it starts with.
+const OPENERS: [(&[u8], State); 6] = [
     (b"<!--", State::Comment { dashes: 0 }),
     (b"<![CDATA[", State::Cdata { brackets: 0 }),
     (b"<?", State::Pi { question: false }),
+    (b"</", tag(true)),
     (
-        b"</",
-        State::Tag {
-            end: true,
+        b"<!",
+        State::Decl {
             quote: 0,
-            slash: false,
+            brackets: 0,
         },
     ),
+    (b"<", tag(false)),
 ];
 
 /// The state that `rest` (starting with `<`) opens and the length of its
 /// opener, or None if `rest` is too short to tell yet (`<!-` might become a
 /// comment).
 fn classify(rest: &[u8]) -> Option<(State, usize)> {
-    for (opener, state) in OPENERS {
-        if rest.starts_with(opener) {
-            return Some((state, opener.len()));
-        }
-    }
-    if OPENERS.iter().any(|(opener, _)| opener.starts_with(rest)) {
+    if OPENERS
+        .iter()
+        .any(|(opener, _)| opener.len() > rest.len() && opener.starts_with(rest))
+    {
         return None;
     }
-    if rest.starts_with(b"<!") {
-        return Some((
-            State::Decl {
-                quote: 0,
-                brackets: 0,
-            },
-            2,
-        ));
-    }
-    let tag = State::Tag {
-        end: false,
-        quote: 0,
-        slash: false,
-    };
-    Some((tag, 1))
+    OPENERS
+        .iter()
+        .find(|(opener, _)| rest.starts_with(opener))
+        .map(|&(opener, state)| (state, opener.len()))
 }
 
 fn is_ws(b: u8) -> bool {
@@ -155,14 +153,6 @@ fn is_ws(b: u8) -> bool {
 }
 
 impl Scanner {
-    fn new() -> Self {
-        Scanner {
-            state: State::Text,
-            depth: 0,
-            pos: 0,
-        }
-    }
-
     /// Scans on from `pos` to the next thing found at depth 0, or returns
     /// None with everything up to the end of `buf` scanned (except a `<`
     /// whose kind the bytes so far cannot tell).
@@ -439,7 +429,7 @@ pub enum OutPiece {
 
 /// Cuts the c2s output byte stream into [`OutPiece`]s, incrementally: bytes
 /// come in arbitrary chunks and each byte is scanned once.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct OutputSplitter {
     buf: Vec<u8>,
     /// Where the piece being scanned starts; bytes before it are consumed.
@@ -450,20 +440,9 @@ pub struct OutputSplitter {
     insert: Option<(usize, &'static [u8])>,
 }
 
-impl Default for OutputSplitter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl OutputSplitter {
     pub fn new() -> Self {
-        OutputSplitter {
-            buf: Vec::new(),
-            start: 0,
-            scan: Scanner::new(),
-            insert: None,
-        }
+        Self::default()
     }
 
     /// Buffers output bytes. Consumed bytes are dropped first, once per
@@ -699,7 +678,7 @@ impl InputTranslator {
 /// The one element of a frame (None if there is only whitespace), checked
 /// with the scanner: no element parse, the framer does that.
 fn the_element(text: &[u8]) -> Result<Option<&[u8]>, FramingError> {
-    let mut scan = Scanner::new();
+    let mut scan = Scanner::default();
     // The element, once complete, and where it starts while it is open.
     let mut element: Option<(usize, usize)> = None;
     let mut open_at = None;

@@ -247,7 +247,7 @@ impl HttpConnection {
     async fn answer(&mut self, endpoint: Endpoint, head: &RequestHead, client: Client) -> bool {
         let keep_alive = head.keep_alive;
         let response = match endpoint {
-            Endpoint::Status => self.simple(head, |server| status(server)),
+            Endpoint::Status => self.simple(head, status),
             Endpoint::HostMeta { json } => {
                 let http = &self.server.config().http;
                 let base = pages::request_base(head, http.external_url.as_deref(), client.https);
@@ -390,11 +390,6 @@ impl<'a> BodyReader<'a> {
             remaining: length,
             timer: Timer::after(timeout),
         }
-    }
-
-    /// Bytes of the body not read (yet).
-    pub(crate) fn remaining(&self) -> u64 {
-        self.remaining
     }
 }
 

@@ -59,6 +59,9 @@ pub struct WebSocketLink {
     /// The client sent a close frame (or the link broke): reads end.
     read_closed: bool,
     close_sent: bool,
+    /// The status our close frame carries (RFC 6455 §7.4.1): 1000, or why
+    /// the client's input was refused.
+    close_code: u16,
 }
 
 impl WebSocketLink {
@@ -81,6 +84,7 @@ impl WebSocketLink {
             max_message,
             read_closed: false,
             close_sent: false,
+            close_code: 1000,
         }
     }
 
@@ -124,10 +128,16 @@ impl WebSocketLink {
 
     /// Decodes one whole frame from `raw_in`, if there is one.
     fn decode_frame(&mut self) -> io::Result<Option<(Header, Vec<u8>)>> {
-        let parsed = self
-            .codec
-            .decode_header(&self.raw_in)
-            .map_err(|e| violation(format!("WebSocket frame: {e}")))?;
+        let parsed = match self.codec.decode_header(&self.raw_in) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.close_code = match e {
+                    soketto::base::Error::PayloadTooLarge { .. } => 1009,
+                    _ => 1002,
+                };
+                return Err(violation(format!("WebSocket frame: {e}")));
+            }
+        };
         let Parsing::Done { value: header, offset } = parsed else {
             return Ok(None);
         };
@@ -136,6 +146,7 @@ impl WebSocketLink {
             return Ok(None);
         }
         if !header.is_masked() {
+            self.close_code = 1002;
             return Err(violation("client frames must be masked (RFC 6455 §5.1)"));
         }
         let mut data = self.raw_in.get(offset..end).unwrap_or_default().to_vec();
@@ -150,9 +161,11 @@ impl WebSocketLink {
         match header.opcode() {
             OpCode::Text | OpCode::Continue => {
                 if header.opcode() == OpCode::Text && !self.message.is_empty() {
+                    self.close_code = 1002;
                     return Err(violation("a new text message inside a fragmented one"));
                 }
                 if self.message.len() + data.len() > self.max_message {
+                    self.close_code = 1009;
                     return Err(violation(format!(
                         "an element larger than {} bytes ([limits] max_stanza_bytes)",
                         self.max_message
@@ -165,14 +178,20 @@ impl WebSocketLink {
                         self.ready.clear();
                         self.ready_at = 0;
                     }
-                    InputTranslator::frame(&text, &mut self.ready)
-                        .map_err(|e| violation(format!("WebSocket text frame: {e}")))?;
+                    InputTranslator::frame(&text, &mut self.ready).map_err(|e| {
+                        // Not one element: "inconsistent data" (RFC 6455 §7.4.1).
+                        self.close_code = 1007;
+                        violation(format!("WebSocket text frame: {e}"))
+                    })?;
                 }
                 Ok(())
             }
-            OpCode::Binary => Err(violation(
-                "binary frames carry no XMPP: RFC 7395 uses text frames",
-            )),
+            OpCode::Binary => {
+                self.close_code = 1003;
+                Err(violation(
+                    "binary frames carry no XMPP: RFC 7395 uses text frames",
+                ))
+            }
             OpCode::Ping => {
                 self.push_frame(OpCode::Pong, &data);
                 Ok(())
@@ -192,7 +211,10 @@ impl WebSocketLink {
                 self.read_closed = true;
                 Ok(())
             }
-            _ => Err(violation("a reserved WebSocket opcode")),
+            _ => {
+                self.close_code = 1002;
+                Err(violation("a reserved WebSocket opcode"))
+            }
         }
     }
 
@@ -294,7 +316,8 @@ impl AsyncWrite for WebSocketLink {
         let this = self.get_mut();
         if !this.close_sent {
             this.close_sent = true;
-            this.push_frame(OpCode::Close, &1000u16.to_be_bytes());
+            let code = this.close_code;
+            this.push_frame(OpCode::Close, &code.to_be_bytes());
         }
         ready!(this.poll_drain(cx))?;
         Pin::new(&mut this.inner).poll_close(cx)

@@ -1,15 +1,20 @@
 //! What the integration tests and the scansion runner share: the one XMPP
 //! test client ([`client`], over [`tls`]), the namespaces ([`ns`]), checks
-//! of answers ([`stanza`]) and running the `perch` binary ([`process`]).
+//! of answers ([`stanza`]), running the `perch` binary ([`process`]) and
+//! the HTTP listener's clients: raw HTTP/1.1 ([`http`]), WebSocket
+//! ([`websocket`]) and BOSH ([`bosh`]).
 //! Each test binary uses part of it, hence the `allow`s (a re-export a
 //! binary does not use would be a warning too).
 #![allow(dead_code, unused_imports)]
 
+pub mod bosh;
 pub mod client;
+pub mod http;
 pub mod ns;
 pub mod process;
 pub mod stanza;
 pub mod tls;
+pub mod websocket;
 
 use std::time::Duration;
 

@@ -174,7 +174,9 @@ pub fn parse(bytes: &[u8], max_bytes: usize) -> Result<RequestBody, BodyError> {
 /// stanza averages well over 8 bytes a node, and the cap keeps one parse
 /// within a few MiB of nodes whatever the byte limit.
 fn nodes_limit(max_bytes: usize) -> u32 {
-    u32::try_from(max_bytes / 8).unwrap_or(u32::MAX).clamp(1024, 1 << 16)
+    u32::try_from(max_bytes / 8)
+        .unwrap_or(u32::MAX)
+        .clamp(1024, 1 << 16)
 }
 
 /// The `<body/>` attributes Perch reads; others are ignored.

@@ -23,10 +23,12 @@ fn payload(s: &str) -> String {
 #[test]
 fn session_creation_request_of_xep_0124_and_0206() {
     // XEP-0124 §7.1 and XEP-0206 §4, the examples merged.
-    let b = ok("<body content='text/xml; charset=utf-8' from='user@example.com' hold='1' \
+    let b = ok(
+        "<body content='text/xml; charset=utf-8' from='user@example.com' hold='1' \
                 rid='1573741820' to='example.com' route='xmpp:example.com:9999' ver='1.6' \
                 wait='60' ack='1' xml:lang='en' xmpp:version='1.0' \
-                xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'/>");
+                xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'/>",
+    );
     assert_eq!(b.rid, 1_573_741_820);
     assert_eq!(b.sid, None);
     assert_eq!(b.to.as_deref(), Some("example.com"));
@@ -47,8 +49,10 @@ fn session_creation_request_of_xep_0124_and_0206() {
 
 #[test]
 fn restart_pause_terminate_and_keys() {
-    let b = ok("<body rid='5' sid='S' to='example.com' xml:lang='en' xmpp:restart='true' \
-                xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'/>");
+    let b = ok(
+        "<body rid='5' sid='S' to='example.com' xml:lang='en' xmpp:restart='true' \
+                xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'/>",
+    );
     assert!(b.restart);
     assert!(!b.is_empty());
     assert_eq!(b.sid.as_deref(), Some("S"));
@@ -156,7 +160,10 @@ fn numbers_are_range_checked() {
     assert_eq!(ok(&attr("ver", "1.11")).ver, Some((1, 11)));
     for bad in ["1", "1.", ".1", "a.b", "1.2.3", "1.-1"] {
         assert!(
-            matches!(err(&attr("ver", bad)), BodyError::BadAttribute { name: "ver", .. }),
+            matches!(
+                err(&attr("ver", bad)),
+                BodyError::BadAttribute { name: "ver", .. }
+            ),
             "{bad}"
         );
     }
@@ -165,8 +172,10 @@ fn numbers_are_range_checked() {
         BodyError::BadAttribute { name: "type", .. }
     ));
     assert!(matches!(
-        err("<body rid='1' xmpp:restart='yes' xmlns='http://jabber.org/protocol/httpbind' \
-             xmlns:xmpp='urn:xmpp:xbosh'/>"),
+        err(
+            "<body rid='1' xmpp:restart='yes' xmlns='http://jabber.org/protocol/httpbind' \
+             xmlns:xmpp='urn:xmpp:xbosh'/>"
+        ),
         BodyError::BadAttribute {
             name: "xmpp:restart",
             ..
@@ -186,7 +195,10 @@ fn size_utf8_and_restricted_xml_are_refused() {
     );
     assert!(parse(s.as_bytes(), s.len()).is_ok());
     assert_eq!(
-        parse(b"<body rid='1' to='\xff' xmlns='http://jabber.org/protocol/httpbind'/>", MAX),
+        parse(
+            b"<body rid='1' to='\xff' xmlns='http://jabber.org/protocol/httpbind'/>",
+            MAX
+        ),
         Err(BodyError::NotUtf8)
     );
     assert!(matches!(
@@ -292,7 +304,9 @@ fn children_without_a_namespace_get_jabber_client() {
     );
     // No default namespace at all.
     assert_eq!(
-        payload("<b:body rid='1' xmlns:b='http://jabber.org/protocol/httpbind'><presence/></b:body>"),
+        payload(
+            "<b:body rid='1' xmlns:b='http://jabber.org/protocol/httpbind'><presence/></b:body>"
+        ),
         "<presence xmlns='jabber:client'/>"
     );
     // Another default on <body> is kept.
@@ -375,7 +389,10 @@ fn errors_say_what_is_wrong() {
         "request body of 10 bytes, more than 5"
     );
     assert!(err("<x/>").to_string().contains("is not <body xmlns="));
-    assert_eq!(BodyError::Text.to_string(), "character data directly inside <body>");
+    assert_eq!(
+        BodyError::Text.to_string(),
+        "character data directly inside <body>"
+    );
 }
 
 #[test]
@@ -388,7 +405,11 @@ fn empty_response_and_response_with_payload() {
         ack: Some(1_249_243_564),
         ..ResponseAttrs::default()
     };
-    write_response(&mut out, &attrs, &[b"<message xmlns='jabber:client'/>", b"<iq/>"]);
+    write_response(
+        &mut out,
+        &attrs,
+        &[b"<message xmlns='jabber:client'/>", b"<iq/>"],
+    );
     assert_eq!(
         std::str::from_utf8(&out).unwrap(),
         "<body xmlns='http://jabber.org/protocol/httpbind' ack='1249243564'>\

@@ -102,10 +102,10 @@ impl Shared {
         if self.session.is_terminated() {
             self.input_ended = true;
         }
-        if self.input_at < self.input.len() || self.input_ended {
-            if let Some(reader) = self.reader.take() {
-                reader.wake();
-            }
+        if (self.input_at < self.input.len() || self.input_ended)
+            && let Some(reader) = self.reader.take()
+        {
+            reader.wake();
         }
     }
 

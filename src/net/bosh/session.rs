@@ -30,9 +30,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::body::{
-    self, Condition, Creation, RequestBody, ResponseAttrs, ResponseKind, VERSION,
-};
+use super::body::{self, Condition, Creation, RequestBody, ResponseAttrs, ResponseKind, VERSION};
 
 /// A request, known by its rid.
 pub type RequestId = u64;
@@ -249,7 +247,9 @@ impl BoshSession {
         };
         session.held.insert(body.rid, Held::new(now));
         if !body.payload.is_empty() {
-            session.input.push_back(Input::Payload(body.payload.clone()));
+            session
+                .input
+                .push_back(Input::Payload(body.payload.clone()));
         }
         Ok(session)
     }
@@ -262,7 +262,9 @@ impl BoshSession {
     /// The Content-Type for every response: the client's `content`
     /// attribute (§7.1) if it is fit for a header, else the default.
     pub fn content_type(&self) -> &str {
-        self.content_type.as_deref().unwrap_or("text/xml; charset=utf-8")
+        self.content_type
+            .as_deref()
+            .unwrap_or("text/xml; charset=utf-8")
     }
 
     /// Output bytes waiting for a request.
@@ -405,7 +407,11 @@ impl BoshSession {
 
     /// Forgets kept responses up to `ack` (§9.2).
     fn drop_kept_to(&mut self, ack: RequestId) {
-        while self.kept.first_key_value().is_some_and(|(&rid, _)| rid <= ack) {
+        while self
+            .kept
+            .first_key_value()
+            .is_some_and(|(&rid, _)| rid <= ack)
+        {
             self.kept.pop_first();
         }
     }
@@ -479,7 +485,11 @@ impl BoshSession {
                 // The lowest held request takes the pending output (so a
                 // `<stream:error/>` goes with `remote-stream-error`).
                 if !self.held.is_empty() {
-                    self.answer_all(now, |_| (ResponseKind::Terminate(condition), true), &mut out);
+                    self.answer_all(
+                        now,
+                        |_| (ResponseKind::Terminate(condition), true),
+                        &mut out,
+                    );
                 }
             }
             Phase::ClientTerminate(last) => {
@@ -490,15 +500,20 @@ impl BoshSession {
                     |rid| match rid.cmp(&last) {
                         std::cmp::Ordering::Less => (ResponseKind::Normal, true),
                         std::cmp::Ordering::Equal => (ResponseKind::Terminate(None), false),
-                        std::cmp::Ordering::Greater => {
-                            (ResponseKind::Terminate(Some(Condition::OtherRequest)), false)
-                        }
+                        std::cmp::Ordering::Greater => (
+                            ResponseKind::Terminate(Some(Condition::OtherRequest)),
+                            false,
+                        ),
                     },
                     &mut out,
                 );
             }
             Phase::Failed(condition) => {
-                self.answer_all(now, |_| (ResponseKind::Terminate(Some(condition)), false), &mut out);
+                self.answer_all(
+                    now,
+                    |_| (ResponseKind::Terminate(Some(condition)), false),
+                    &mut out,
+                );
             }
             Phase::Over => {}
         }
@@ -557,7 +572,10 @@ impl BoshSession {
                 blocked = true;
             }
         }
-        if self.pause.is_some_and(|p| !self.held.keys().any(|&r| r <= p)) {
+        if self
+            .pause
+            .is_some_and(|p| !self.held.keys().any(|&r| r <= p))
+        {
             self.pause = None;
         }
     }
@@ -692,7 +710,10 @@ fn creation_attrs(sid: &str, body: &RequestBody, settings: &Settings) -> Creatio
     let hold = body.hold.unwrap_or(1).min(settings.max_hold);
     Creation {
         sid: sid.to_owned(),
-        wait: body.wait.unwrap_or(settings.max_wait).min(settings.max_wait),
+        wait: body
+            .wait
+            .unwrap_or(settings.max_wait)
+            .min(settings.max_wait),
         requests: hold.saturating_add(1),
         hold,
         inactivity: settings.inactivity,

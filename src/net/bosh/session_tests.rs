@@ -45,7 +45,11 @@ fn session(settings: &Settings, attrs: &str) -> (BoshSession, Clock, Rc<[u8]>) {
     let clock = Clock(Instant::now());
     let mut s = BoshSession::create("S".to_owned(), &creation(attrs), settings, clock.at(0.0))
         .expect("created");
-    assert_eq!(s.due(clock.at(0.0)), vec![], "answered before the stream opened");
+    assert_eq!(
+        s.due(clock.at(0.0)),
+        vec![],
+        "answered before the stream opened"
+    );
     s.opened("stream-1", "example.com", true);
     s.push_output(FEATURES);
     let mut due = s.due(clock.at(0.0));
@@ -131,10 +135,16 @@ fn bad_creation_requests_are_refused() {
     let s = Settings::default();
     let now = Instant::now();
     let create = |b: &RequestBody| BoshSession::create("S".into(), b, &s, now).err();
-    assert_eq!(create(&req(R, "to='example.com'", "")), Some(Condition::BadRequest));
+    assert_eq!(
+        create(&req(R, "to='example.com'", "")),
+        Some(Condition::BadRequest)
+    );
     let no_to = parse("<body rid='1' xmlns='http://jabber.org/protocol/httpbind'/>");
     assert_eq!(create(&no_to), Some(Condition::ImproperAddressing));
-    assert_eq!(create(&creation("type='terminate'")), Some(Condition::BadRequest));
+    assert_eq!(
+        create(&creation("type='terminate'")),
+        Some(Condition::BadRequest)
+    );
     assert_eq!(create(&creation("pause='5'")), Some(Condition::BadRequest));
 }
 
@@ -171,15 +181,22 @@ fn a_payload_in_the_creation_request_is_input() {
     let mut s = BoshSession::create("S".into(), &b, &Settings::default(), Instant::now()).unwrap();
     assert_eq!(
         inputs(&mut s),
-        [Input::Payload(b"<presence xmlns='jabber:client'/>".to_vec())]
+        [Input::Payload(
+            b"<presence xmlns='jabber:client'/>".to_vec()
+        )]
     );
 }
 
 #[test]
 fn the_content_type_is_the_clients_if_it_is_fit_for_a_header() {
     let mk = |attrs: &str| {
-        BoshSession::create("S".into(), &creation(attrs), &Settings::default(), Instant::now())
-            .unwrap()
+        BoshSession::create(
+            "S".into(),
+            &creation(attrs),
+            &Settings::default(),
+            Instant::now(),
+        )
+        .unwrap()
     };
     assert_eq!(mk("").content_type(), "text/xml; charset=utf-8");
     assert_eq!(mk("content='text/html'").content_type(), "text/html");
@@ -234,7 +251,10 @@ fn output_is_split_at_the_response_budget_lowest_rid_first() {
     assert_eq!(children(&due[1].1).len(), 2);
     assert_eq!(s.pending_bytes(), MSG.len());
     // One element larger than the budget still goes, alone.
-    let big = format!("<message xmlns='jabber:client'><body>{}</body></message>", "x".repeat(500));
+    let big = format!(
+        "<message xmlns='jabber:client'><body>{}</body></message>",
+        "x".repeat(500)
+    );
     s.push_output(big.as_bytes());
     s.receive(empty(R + 3), c.at(2.0));
     s.receive(empty(R + 4), c.at(2.0));
@@ -249,13 +269,18 @@ fn more_than_hold_requests_answers_the_oldest() {
     let (mut s, c) = default_session();
     s.receive(empty(R + 1), c.at(5.0));
     assert_eq!(s.due(c.at(5.0)), vec![]);
-    assert_eq!(s.receive(req(R + 2, "", "<presence/>"), c.at(6.0)), Received::Held);
+    assert_eq!(
+        s.receive(req(R + 2, "", "<presence/>"), c.at(6.0)),
+        Received::Held
+    );
     let due = s.due(c.at(6.0));
     assert_eq!(rids(&due), [R + 1]);
     assert_eq!(text(&due[0].1), EMPTY);
     assert_eq!(
         inputs(&mut s),
-        [Input::Payload(b"<presence xmlns='jabber:client'/>".to_vec())]
+        [Input::Payload(
+            b"<presence xmlns='jabber:client'/>".to_vec()
+        )]
     );
 }
 
@@ -282,9 +307,15 @@ fn payloads_are_released_in_rid_order() {
         ..Settings::default()
     };
     let (mut s, c, _) = session(&settings, "hold='2'");
-    assert_eq!(s.receive(req(R + 2, "", "<iq id='2'/>"), c.at(1.0)), Received::Held);
+    assert_eq!(
+        s.receive(req(R + 2, "", "<iq id='2'/>"), c.at(1.0)),
+        Received::Held
+    );
     assert_eq!(s.take_input(), None);
-    assert_eq!(s.receive(req(R + 1, "", "<iq id='1'/>"), c.at(1.0)), Received::Held);
+    assert_eq!(
+        s.receive(req(R + 1, "", "<iq id='1'/>"), c.at(1.0)),
+        Received::Held
+    );
     assert_eq!(
         inputs(&mut s),
         [
@@ -327,7 +358,10 @@ fn a_rid_beyond_the_window_ends_the_session() {
     let due = s.due(c.at(1.0));
     assert_eq!(rids(&due), [R + 1]);
     assert_eq!(attr(&due[0].1, "type").as_deref(), Some("terminate"));
-    assert_eq!(attr(&due[0].1, "condition").as_deref(), Some("other-request"));
+    assert_eq!(
+        attr(&due[0].1, "condition").as_deref(),
+        Some("other-request")
+    );
     assert_eq!(s.due(c.at(2.0)), vec![]);
     assert_eq!(s.next_deadline(), None);
     assert_eq!(
@@ -348,10 +382,16 @@ fn a_repeat_of_an_answered_rid_gets_the_same_bytes() {
         other => panic!("{other:?}"),
     }
     // The creation response too (still kept: requests = 2).
-    assert!(matches!(s.receive(empty(R), c.at(2.0)), Received::Repeat(_)));
+    assert!(matches!(
+        s.receive(empty(R), c.at(2.0)),
+        Received::Repeat(_)
+    ));
     // §14.3: a limit on repeats of one rid.
     for _ in 1..MAX_REPEATS {
-        assert!(matches!(s.receive(empty(R + 1), c.at(3.0)), Received::Repeat(_)));
+        assert!(matches!(
+            s.receive(empty(R + 1), c.at(3.0)),
+            Received::Repeat(_)
+        ));
     }
     assert_eq!(
         s.receive(empty(R + 1), c.at(3.0)),
@@ -368,7 +408,10 @@ fn a_repeat_whose_response_is_gone_ends_the_session() {
         assert_eq!(rids(&s.due(c.at(rid as f64))), [rid]);
     }
     // Kept: the last two (requests = 2).
-    assert!(matches!(s.receive(empty(R + 2), c.at(9.0)), Received::Repeat(_)));
+    assert!(matches!(
+        s.receive(empty(R + 2), c.at(9.0)),
+        Received::Repeat(_)
+    ));
     assert_eq!(
         s.receive(empty(R + 1), c.at(9.0)),
         Received::Terminate(Condition::ItemNotFound)
@@ -379,7 +422,10 @@ fn a_repeat_whose_response_is_gone_ends_the_session() {
 fn a_repeat_of_a_held_rid_supersedes_the_earlier_connection() {
     let (mut s, c) = default_session();
     s.receive(req(R + 1, "", "<presence/>"), c.at(1.0));
-    assert_eq!(s.receive(req(R + 1, "", "<presence/>"), c.at(2.0)), Received::Superseded);
+    assert_eq!(
+        s.receive(req(R + 1, "", "<presence/>"), c.at(2.0)),
+        Received::Superseded
+    );
     // The payload went once; the rid is still held, answered once.
     assert_eq!(inputs(&mut s).len(), 1);
     s.push_output(MSG);
@@ -434,7 +480,10 @@ fn an_empty_request_beside_a_held_one_within_polling_is_too_frequent() {
     assert_eq!(s.receive(empty(R + 2), c.at(12.0)), Received::Held);
     let (mut s, c) = default_session();
     s.receive(empty(R + 1), c.at(10.0));
-    assert_eq!(s.receive(req(R + 2, "", "<presence/>"), c.at(10.5)), Received::Held);
+    assert_eq!(
+        s.receive(req(R + 2, "", "<presence/>"), c.at(10.5)),
+        Received::Held
+    );
 }
 
 #[test]
@@ -458,7 +507,10 @@ fn a_polling_session_answers_at_once_and_limits_empty_polls() {
     assert_eq!(s.receive(empty(R + 2), c.at(10.5)), Received::Held);
     assert_eq!(rids(&s.due(c.at(10.5))), [R + 2]);
     // And so is a request with a payload.
-    assert_eq!(s.receive(req(R + 3, "", "<presence/>"), c.at(10.6)), Received::Held);
+    assert_eq!(
+        s.receive(req(R + 3, "", "<presence/>"), c.at(10.6)),
+        Received::Held
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -492,7 +544,10 @@ fn the_clients_ack_drops_kept_responses() {
     s.due(c.at(1.0));
     // Acknowledges R only: R+1 stays.
     s.receive(req(R + 2, &format!("ack='{R}'"), "<presence/>"), c.at(2.0));
-    assert!(matches!(s.receive(empty(R + 1), c.at(2.0)), Received::Repeat(_)));
+    assert!(matches!(
+        s.receive(empty(R + 1), c.at(2.0)),
+        Received::Repeat(_)
+    ));
     assert_eq!(
         s.receive(empty(R), c.at(2.0)),
         Received::Terminate(Condition::ItemNotFound)
@@ -516,7 +571,10 @@ fn the_clients_ack_drops_kept_responses() {
 fn a_pause_answers_everything_and_stretches_inactivity() {
     let (mut s, c) = default_session();
     s.receive(empty(R + 1), c.at(1.0));
-    assert_eq!(s.receive(req(R + 2, "pause='100'", ""), c.at(2.0)), Received::Held);
+    assert_eq!(
+        s.receive(req(R + 2, "pause='100'", ""), c.at(2.0)),
+        Received::Held
+    );
     s.push_output(MSG);
     s.push_output(MSG);
     let due = s.due(c.at(2.0));
@@ -612,7 +670,11 @@ fn a_restart_is_input_in_order_and_its_response_has_the_new_features() {
     let (mut s, c) = default_session();
     let r = req(R + 1, "xmpp:restart='true' to='example.com'", "<presence/>");
     assert_eq!(s.receive(r, c.at(1.0)), Received::Held);
-    assert_eq!(inputs(&mut s), [Input::Restart], "a payload in it is ignored");
+    assert_eq!(
+        inputs(&mut s),
+        [Input::Restart],
+        "a payload in it is ignored"
+    );
     s.opened("stream-2", "example.com", true);
     s.push_output(FEATURES);
     let due = s.due(c.at(1.0));
@@ -665,12 +727,14 @@ fn a_graceful_close_answers_every_held_request() {
 #[test]
 fn closing_before_the_stream_opened_answers_the_creation_request() {
     let now = Instant::now();
-    let mut s =
-        BoshSession::create("S".into(), &creation(""), &Settings::default(), now).unwrap();
+    let mut s = BoshSession::create("S".into(), &creation(""), &Settings::default(), now).unwrap();
     s.close(Some(Condition::HostUnknown));
     let due = s.due(now);
     assert_eq!(rids(&due), [R]);
-    assert_eq!(attr(&due[0].1, "condition").as_deref(), Some("host-unknown"));
+    assert_eq!(
+        attr(&due[0].1, "condition").as_deref(),
+        Some("host-unknown")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -729,7 +793,10 @@ fn held_requests_get_policy_violation_when_output_overflows() {
     s.push_output(MSG);
     let due = s.due(c.at(1.0));
     assert_eq!(rids(&due), [R + 2]);
-    assert_eq!(attr(&due[0].1, "condition").as_deref(), Some("policy-violation"));
+    assert_eq!(
+        attr(&due[0].1, "condition").as_deref(),
+        Some("policy-violation")
+    );
 }
 
 #[test]
