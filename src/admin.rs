@@ -1,6 +1,7 @@
-//! Account, room and archive administration shared by the CLI and the
-//! admin socket, so that `perch user …`, `perch room …` and `perch archive
-//! …` behave the same whether or not the server is running.
+//! Account, room, archive and upload administration shared by the CLI and
+//! the admin socket, so that `perch user …`, `perch room …`, `perch archive
+//! …` and `perch upload …` behave the same whether or not the server is
+//! running.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -55,6 +56,18 @@ pub enum Command {
     /// the request over the admin socket (SCM_RIGHTS), so the server writes
     /// where the caller may write, not where the server may.
     Backup,
+    /// Uploaded files (XEP-0363), of one account if given
+    /// (`crate::upload::admin`).
+    UploadList {
+        owner: Option<String>,
+    },
+    /// Removes uploaded files (and unused slots) handed out at least this
+    /// many days ago, of one account if given; at least one of the two is
+    /// required.
+    UploadPurge {
+        older_than_days: Option<u32>,
+        owner: Option<String>,
+    },
 }
 
 /// What a [`Command::UserCheck`] checks for.
@@ -87,6 +100,8 @@ pub enum AdminError {
     /// The running server refused the request as invalid (bad address,
     /// unknown host, unusable password).
     RemoteInvalid(String),
+    /// The request is incomplete or contradictory (what to give instead).
+    BadRequest(String),
 }
 
 impl AdminError {
@@ -99,6 +114,7 @@ impl AdminError {
                 | AdminError::UnknownHost(_)
                 | AdminError::BadPassword(_)
                 | AdminError::RemoteInvalid(_)
+                | AdminError::BadRequest(_)
         )
     }
 }
@@ -122,6 +138,7 @@ impl fmt::Display for AdminError {
             AdminError::Store(e) => write!(f, "{e}"),
             AdminError::Protocol(why) => write!(f, "admin socket: {why}"),
             AdminError::Remote(msg) | AdminError::RemoteInvalid(msg) => f.write_str(msg),
+            AdminError::BadRequest(why) => f.write_str(why),
         }
     }
 }
@@ -188,11 +205,30 @@ pub fn validate(cmd: &Command, hosts: &[String]) -> Result<(), AdminError> {
         | Command::Backup
         | Command::ArchiveStats
         | Command::ArchiveExpire { .. } => Ok(()),
+        Command::UploadList { owner } => upload_owner(owner.as_deref()).map(|_| ()),
+        Command::UploadPurge {
+            older_than_days: None,
+            owner: None,
+        } => Err(AdminError::BadRequest(PURGE_WHICH.to_string())),
+        Command::UploadPurge { owner, .. } => upload_owner(owner.as_deref()).map(|_| ()),
         Command::RoomDestroy { jid, reason } => {
             room_jid(jid)?;
             reason.as_deref().map_or(Ok(()), check_reason)
         }
     }
+}
+
+/// Why `perch upload purge` without a filter is refused.
+const PURGE_WHICH: &str =
+    "say which files to remove: --older-than DAYS (0: every file) and/or --owner JID";
+
+/// The normalized owner of `perch upload … --owner`, if given.
+fn upload_owner(owner: Option<&str>) -> Result<Option<Jid>, AdminError> {
+    owner
+        .map(|raw| {
+            crate::upload::admin::owner_jid(raw).map_err(|why| AdminError::BadJid(raw.into(), why))
+        })
+        .transpose()
 }
 
 /// Parses `room@muc.domain` into a normalized bare JID.
@@ -364,6 +400,22 @@ pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, Admi
         Command::Backup => Err(AdminError::Protocol(
             "a backup needs its target file passed along".to_string(),
         )),
+        Command::UploadList { owner } => {
+            let owner = upload_owner(owner.as_deref())?;
+            let owner = owner.as_ref().map(Jid::as_str);
+            Ok(crate::upload::admin::list(server, owner)?)
+        }
+        Command::UploadPurge {
+            older_than_days,
+            owner,
+        } => {
+            if older_than_days.is_none() && owner.is_none() {
+                return Err(AdminError::BadRequest(PURGE_WHICH.to_string()));
+            }
+            let owner = upload_owner(owner.as_deref())?;
+            let owner = owner.as_ref().map(Jid::as_str);
+            Ok(crate::upload::admin::purge(server, *older_than_days, owner).await?)
+        }
     }
 }
 
@@ -384,6 +436,14 @@ pub fn log_line(cmd: &Command, lines: &[String]) -> Option<String> {
         Command::UserList { domain: None } => Some(count("user list")),
         Command::UserList { domain: Some(d) } => Some(count(&format!("user list {d}"))),
         Command::RoomList => Some(count("room list")),
+        Command::UploadList { owner } => Some(format!(
+            "upload list{}: {}",
+            owner
+                .as_deref()
+                .map(|o| format!(" --owner {o}"))
+                .unwrap_or_default(),
+            lines.last().map_or("", String::as_str)
+        )),
         // The totals: one line per archive would flood the log.
         Command::ArchiveStats => Some(format!(
             "archive stats: {}",
@@ -415,14 +475,19 @@ async fn derive(password: &str) -> Result<Credentials, AdminError> {
 //   | user-list [/ domain] | room-list | room-destroy / jid [/ reason]
 //   | archive-stats | archive-expire [/ dry-run]
 //   | backup (with the target file's descriptor)
+//   | upload-list [/ owner=JID] | upload-purge [/ older-than=DAYS] [/ owner=JID]
 // The answer is `ok`, `invalid: …` (the request was at fault) or
 // `error: …` on the first line, then result lines,
 // then the server closes the connection.
 
 const REUSE_DELETED: &str = "reuse-deleted";
 const DRY_RUN: &str = "dry-run";
+const OLDER_THAN: &str = "older-than=";
+const OWNER: &str = "owner=";
 
 pub fn encode_request(cmd: &Command) -> String {
+    // Owned fields of the upload commands, borrowed below.
+    let (days, owner_field);
     let fields: Vec<&str> = match cmd {
         Command::UserAdd {
             jid,
@@ -463,6 +528,24 @@ pub fn encode_request(cmd: &Command) -> String {
         Command::ArchiveExpire { dry_run: false } => vec!["archive-expire"],
         Command::ArchiveExpire { dry_run: true } => vec!["archive-expire", DRY_RUN],
         Command::Backup => vec!["backup"],
+        Command::UploadList { owner } | Command::UploadPurge { owner, .. } => {
+            let older_than = match cmd {
+                Command::UploadPurge {
+                    older_than_days, ..
+                } => *older_than_days,
+                _ => None,
+            };
+            days = older_than.map(|d| format!("{OLDER_THAN}{d}"));
+            owner_field = owner.as_ref().map(|o| format!("{OWNER}{o}"));
+            let name = match cmd {
+                Command::UploadList { .. } => "upload-list",
+                _ => "upload-purge",
+            };
+            let mut f = vec![name];
+            f.extend(days.as_deref());
+            f.extend(owner_field.as_deref());
+            f
+        }
     };
     let mut out = fields.join("\n");
     out.push_str("\n\n");
@@ -534,6 +617,35 @@ pub fn decode_request(text: &str) -> Result<Command, AdminError> {
             },
         }),
         Some("backup") => Ok(Command::Backup),
+        Some(name @ ("upload-list" | "upload-purge")) => {
+            let mut older_than_days = None;
+            let mut owner = None;
+            for field in fields.iter().skip(1) {
+                if let Some(days) = field.strip_prefix(OLDER_THAN) {
+                    let days = days.parse::<u32>().map_err(|_| {
+                        AdminError::Protocol(format!("bad number of days '{days}'"))
+                    })?;
+                    older_than_days = Some(days);
+                } else if let Some(jid) = field.strip_prefix(OWNER) {
+                    owner = Some(jid.to_string());
+                } else {
+                    return Err(AdminError::Protocol(format!(
+                        "unknown {name} field '{field}'"
+                    )));
+                }
+            }
+            if name == "upload-list" {
+                if older_than_days.is_some() {
+                    return Err(AdminError::Protocol("upload-list takes no age".to_string()));
+                }
+                Ok(Command::UploadList { owner })
+            } else {
+                Ok(Command::UploadPurge {
+                    older_than_days,
+                    owner,
+                })
+            }
+        }
         Some(other) => Err(AdminError::Protocol(format!("unknown command '{other}'"))),
         None => Err(AdminError::Protocol("empty request".to_string())),
     }
@@ -609,6 +721,22 @@ mod tests {
             Command::ArchiveExpire { dry_run: false },
             Command::ArchiveExpire { dry_run: true },
             Command::Backup,
+            Command::UploadList { owner: None },
+            Command::UploadList {
+                owner: Some("a@b".into()),
+            },
+            Command::UploadPurge {
+                older_than_days: Some(0),
+                owner: None,
+            },
+            Command::UploadPurge {
+                older_than_days: Some(30),
+                owner: Some("a@b".into()),
+            },
+            Command::UploadPurge {
+                older_than_days: None,
+                owner: Some("a@b".into()),
+            },
         ];
         for cmd in cmds {
             assert_eq!(decode_request(&encode_request(&cmd)).expect("decode"), cmd);
@@ -618,6 +746,9 @@ mod tests {
         assert!(decode_request("user-add\na@b\npw\nsudo\n\n").is_err());
         assert!(decode_request("user-check\na@b\nmaybe\n\n").is_err());
         assert!(decode_request("archive-expire\nnow\n\n").is_err());
+        assert!(decode_request("upload-purge\nolder-than=x\n\n").is_err());
+        assert!(decode_request("upload-purge\nyes\n\n").is_err());
+        assert!(decode_request("upload-list\nolder-than=1\n\n").is_err());
     }
 
     #[test]

@@ -45,4 +45,5 @@ pub mod store;
 pub mod stream;
 pub mod terminal;
 pub mod testing;
+pub mod upload;
 pub mod xml;

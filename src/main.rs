@@ -11,6 +11,8 @@ use perch::admin::{self, AdminError, Command, Intent};
 use perch::config::Config;
 use perch::store::{Store, StoreError};
 
+mod cli_upload;
+
 /// Exit codes, documented in `perch --help`.
 const EXIT_FAILURE: u8 = 1;
 const EXIT_CONFIG: u8 = 2;
@@ -32,7 +34,7 @@ const SYSTEM_CONFIG: &str = "/etc/perch/perch.toml";
 /// certificate created on first start. Start the server before adding
 /// accounts: other commands never create a database.
 #[argh(
-    example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch room list\nperch archive stats\nperch backup /var/backups/perch.redb\nperch check --config /etc/perch/perch.toml",
+    example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch room list\nperch archive stats\nperch upload list\nperch backup /var/backups/perch.redb\nperch check --config /etc/perch/perch.toml",
     note = "perch --version prints the version.\nThe configuration file is looked up in this order: --config FILE, $PERCH_CONFIG,\n$CONFIGURATION_DIRECTORY/perch.toml (systemd), /etc/perch/perch.toml; otherwise\nbuilt-in defaults apply. See perch.example.toml for every key.",
     error_code(1, "an error while running (a port in use, an unreadable file, ...)"),
     error_code(2, "the configuration or an argument is invalid"),
@@ -55,6 +57,7 @@ enum Sub {
     User(UserCmd),
     Room(RoomCmd),
     Archive(ArchiveCmd),
+    Upload(cli_upload::UploadCmd),
     Backup(BackupCmd),
     Export(ExportCmd),
     Import(ImportCmd),
@@ -323,6 +326,10 @@ fn main() -> ExitCode {
         Sub::User(cmd) => user(cmd.action),
         Sub::Room(cmd) => room(cmd.action),
         Sub::Archive(cmd) => archive(cmd.action),
+        Sub::Upload(cmd) => {
+            let (config_file, cmd) = cmd.into_command();
+            admin_command(config_file.as_deref(), &cmd)
+        }
         Sub::Backup(cmd) => backup(cmd),
         Sub::Export(cmd) => export(cmd),
         Sub::Import(cmd) => import(cmd),
@@ -790,7 +797,8 @@ fn report(result: Result<Vec<String>, AdminError>) -> ExitCode {
                 AdminError::BadJid(..)
                 | AdminError::BadRoom(..)
                 | AdminError::UnknownHost(_)
-                | AdminError::BadPassword(_) => ExitCode::from(EXIT_CONFIG),
+                | AdminError::BadPassword(_)
+                | AdminError::BadRequest(_) => ExitCode::from(EXIT_CONFIG),
                 AdminError::RemoteInvalid(_) => ExitCode::from(EXIT_CONFIG),
                 AdminError::Store(StoreError::Locked(_)) => ExitCode::from(EXIT_IN_USE),
                 _ => ExitCode::from(EXIT_FAILURE),

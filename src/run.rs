@@ -228,6 +228,9 @@ pub async fn serve(
     // are its own again before a new login could take them.
     crate::saved_sessions::restore_all(&server, &ex).await;
     let mut tasks = Vec::new();
+    if server.upload().is_some() {
+        tasks.push(ex.spawn(crate::upload::expiry::run(server.clone())));
+    }
     for (kind, listener) in listeners {
         if let Ok(addr) = listener.local_addr() {
             log::info!("listening for {} on {addr}", kind.describe());

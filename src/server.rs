@@ -211,6 +211,9 @@ impl Server {
 
     /// Records where the listeners ended up.
     pub fn set_bound_listeners(&self, bound: Vec<crate::config::ListenerConfig>) {
+        if let Some(upload) = self.upload() {
+            upload.set_listeners(&self.config, &bound);
+        }
         *self.bound.borrow_mut() = bound;
     }
 

@@ -635,14 +635,15 @@ pubsub = 5
     fn default_pubsub_too_long_for_a_domain() {
         let domain = format!("{}org", "abcdefghi.".repeat(25));
         assert!(check_domain(&domain).is_ok() && domain.len() > 246);
-        let text = format!("[[host]]\ndomain = \"{domain}\"\n");
+        // upload (reported alike, see host_upload) is disabled.
+        let text = format!("[[host]]\ndomain = \"{domain}\"\nupload = \"\"\n");
         assert_eq!(
             problems(&text),
             vec![format!(
                 "perch.toml:1: host {domain:?}: the default pubsub domain \"pubsub.{domain}\" is not a valid domain name (longer than 253 bytes); set pubsub to a shorter name, or to \"\" to disable publish-subscribe"
             )]
         );
-        let text = format!("[[host]]\ndomain = \"{domain}\"\npubsub = \"\"\n");
+        let text = format!("[[host]]\ndomain = \"{domain}\"\npubsub = \"\"\nupload = \"\"\n");
         assert_eq!(parse(&text).unwrap().hosts[0].pubsub, None);
     }
 

@@ -194,7 +194,6 @@ pub(super) fn clashes(top: &mut TableReader<'_, '_>, hosts: &[CheckedHost], inde
 #[cfg(test)]
 mod tests {
     use super::super::tests::{parse, problems};
-    use super::*;
 
     #[test]
     fn upload_domain_defaults_and_can_be_disabled() {
@@ -353,10 +352,11 @@ domain = "g.org"
 
     #[test]
     fn duplicate_hosts_are_not_reported_again_for_upload() {
-        let text = "[[host]]\ndomain = \"a.org\"\n[[host]]\ndomain = \"A.org\"\n";
+        let text =
+            "[[host]]\ndomain = \"a.org\"\nmuc = \"\"\n[[host]]\ndomain = \"A.org\"\nmuc = \"\"\n";
         assert_eq!(
             problems(text),
-            vec!["perch.toml:4: host: \"a.org\" is configured more than once"]
+            vec!["perch.toml:5: host: \"a.org\" is configured more than once"]
         );
     }
 }

@@ -241,7 +241,7 @@ port = 5223
         assert_eq!(
             problems(text),
             vec![
-                "perch.toml:3: listener.kind: expected one of c2s, c2s-tls, s2s; found \"xmpp\"",
+                "perch.toml:3: listener.kind: expected one of c2s, c2s-tls, s2s, http, https; found \"xmpp\"",
                 "perch.toml:6: listener.address: expected an IPv4 or IPv6 address such as 127.0.0.1, ::1, 0.0.0.0 or ::; found \"localhost\"",
                 "perch.toml:9: listener.port: must be between 0 and 65535; found 70000",
                 "perch.toml:14: listener: 0.0.0.0:5223 is configured more than once",

@@ -66,7 +66,7 @@ pub use muc::{MucConfig, RoomCreation};
 pub use pubsub::{CreateNodes, PubsubConfig};
 pub use registration::RegistrationConfig;
 pub use storage::StorageConfig;
-pub use upload::UploadConfig;
+pub use upload::{UploadConfig, is_media_token};
 
 /// The complete, validated server configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

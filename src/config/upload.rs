@@ -175,11 +175,11 @@ fn is_media_pattern(text: &str) -> bool {
     let Some((major, minor)) = text.split_once('/') else {
         return false;
     };
-    major != "*" && is_token(major) && (minor == "*" || is_token(minor))
+    major != "*" && is_media_token(major) && (minor == "*" || is_media_token(minor))
 }
 
 /// An RFC 9110 token (`tchar`s, at least one).
-pub fn is_token(text: &str) -> bool {
+pub fn is_media_token(text: &str) -> bool {
     !text.is_empty()
         && text.bytes().all(|b| {
             b.is_ascii_alphanumeric()
@@ -348,10 +348,24 @@ mod tests {
 
     #[test]
     fn media_patterns() {
-        for good in ["image/png", "image/*", "application/vnd.oasis+xml", "x-a/b.c"] {
+        for good in [
+            "image/png",
+            "image/*",
+            "application/vnd.oasis+xml",
+            "x-a/b.c",
+        ] {
             assert!(is_media_pattern(good), "{good}");
         }
-        for bad in ["", "image", "/png", "image/", "*/*", "image/png/x", "a b/c", "a/b;c=d"] {
+        for bad in [
+            "",
+            "image",
+            "/png",
+            "image/",
+            "*/*",
+            "image/png/x",
+            "a b/c",
+            "a/b;c=d",
+        ] {
             assert!(!is_media_pattern(bad), "{bad}");
         }
     }

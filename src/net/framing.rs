@@ -423,7 +423,7 @@ pub enum OutPiece {
     /// `</stream:stream>`; the payload is the RFC 7395 `<close/>`.
     Close,
     /// A run of whitespace between elements; the payload is empty (RFC
-    /// 7395 §4: a transport keeps the connection alive its own way).
+    /// 7395 §3.8: no whitespace frames, a WebSocket keeps alive with pings).
     Keepalive,
 }
 

@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncRead, AsyncWriteExt, FutureExt, future};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWriteExt, FutureExt, future};
 use smol::{LocalExecutor, Timer};
 
 use crate::http::pages::{self, BOSH_PATH, WEBSOCKET_PATH};
@@ -25,6 +25,8 @@ use super::transport::{TcpStream, Transport};
 use super::websocket::WebSocketLink;
 
 const READ_CHUNK: usize = 8192;
+/// Bytes of a file read and written per step of a download.
+const FILE_CHUNK: usize = 64 << 10;
 
 pub struct HttpParams {
     pub server: Rc<Server>,
@@ -282,11 +284,79 @@ impl HttpConnection {
         }
     }
 
+    /// `/upload/…` (XEP-0363): the handler reads the body itself (a PUT
+    /// streams to disk) and answers with a document or a file.
     async fn upload(&mut self, head: &RequestHead) -> bool {
-        let response = Response::text(404, "file upload is not enabled").with_cors();
-        let _ = head;
-        self.respond(&response, false).await;
-        false
+        let server = self.server.clone();
+        let rest = head.path.strip_prefix("/upload/").unwrap_or_default();
+        let segments: Vec<&str> = rest.split('/').collect();
+        let length = match head.body {
+            BodyLength::Exactly(n) => n,
+            BodyLength::None | BodyLength::Chunked => 0,
+        };
+        let (reply, unread) = {
+            let mut body = BodyReader::new(self, length);
+            let reply = crate::upload::http::handle(&server, head, &segments, &mut body).await;
+            (reply, body.remaining())
+        };
+        // A body left unread (a refused PUT) would be taken for the next
+        // request: the connection closes instead.
+        let keep = head.keep_alive && unread == 0 && head.body != BodyLength::Chunked;
+        match reply {
+            crate::upload::http::Reply::Full(mut response) => {
+                if head.method == Method::Head && !response.body.is_empty() {
+                    response.streamed_length = Some(response.body.len() as u64);
+                    response.body.clear();
+                }
+                self.respond(&response, keep).await && keep
+            }
+            crate::upload::http::Reply::File {
+                response,
+                file,
+                length,
+            } => self.send_file(&response, file, length, keep).await && keep,
+        }
+    }
+
+    /// Writes `response`'s head, then `length` bytes of `file`, in chunks:
+    /// a download never sits whole in memory.
+    async fn send_file(
+        &mut self,
+        response: &Response,
+        mut file: smol::fs::File,
+        length: u64,
+        keep_alive: bool,
+    ) -> bool {
+        let mut head = Vec::with_capacity(512);
+        response.write_head(&mut head, keep_alive);
+        if self.write_all(&head).await.is_err() {
+            return false;
+        }
+        let mut left = length;
+        let mut chunk = vec![0u8; FILE_CHUNK];
+        while left > 0 {
+            let want = usize::try_from(left).unwrap_or(FILE_CHUNK).min(FILE_CHUNK);
+            let Some(buf) = chunk.get_mut(..want) else {
+                return false;
+            };
+            match file.read(buf).await {
+                Ok(0) | Err(_) => {
+                    // Shorter than announced: the client sees a cut body.
+                    log::warn!("upload: a stored file ended early while being sent");
+                    return false;
+                }
+                Ok(n) => {
+                    let Some(data) = chunk.get(..n) else {
+                        return false;
+                    };
+                    if self.write_all(data).await.is_err() {
+                        return false;
+                    }
+                    left -= n as u64;
+                }
+            }
+        }
+        true
     }
 
     /// Sends the `101` and runs the client stream over the WebSocket.
@@ -366,6 +436,9 @@ fn status(server: &Server) -> Response {
         if let Some(pubsub) = &host.pubsub {
             services.push(("Publish-subscribe (XEP-0060)", pubsub.clone()));
         }
+        if let Some(upload) = host.upload.as_ref().filter(|_| server.upload().is_some()) {
+            services.push(("File upload (XEP-0363)", upload.clone()));
+        }
     }
     pages::status_page(&pages::Status {
         name,
@@ -390,6 +463,11 @@ impl<'a> BodyReader<'a> {
             remaining: length,
             timer: Timer::after(timeout),
         }
+    }
+
+    /// Bytes of the body not read (yet).
+    pub(crate) fn remaining(&self) -> u64 {
+        self.remaining
     }
 }
 

@@ -36,6 +36,10 @@ pub use tombstones::Tombstones;
 pub use upload::Uploads;
 pub use vcards::VCards;
 
+/// Test set-up for modules outside the store (the upload service).
+#[cfg(test)]
+pub(crate) use account_exists::create_accounts_for_test;
+
 use std::cell::Cell;
 use std::fmt;
 use std::path::{Path, PathBuf};

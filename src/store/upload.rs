@@ -155,6 +155,10 @@ pub struct Limits {
     pub max_total: u64,
     /// See [`FileRecord::takes_room`].
     pub pending_secs: u64,
+    /// Slots one owner may be given within [`DAY_SECS`], whatever their
+    /// sizes: each is a record, and a client asking for one-byte slots
+    /// must not fill the database.
+    pub max_slots_per_day: usize,
 }
 
 type ReadTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
@@ -214,13 +218,32 @@ fn check_room(
     limits: &Limits,
 ) -> Result<Result<(), Refusal>, StoreError> {
     let day_start = now.saturating_sub(DAY_SECS);
-    let mut today: Vec<(u64, u64)> = read_owned(files, by_owner, owner)?
+    let owned = read_owned(files, by_owner, owner)?;
+    let mut given: Vec<u64> = owned
+        .iter()
+        .map(|(_, r)| r.created)
+        .filter(|&created| created > day_start)
+        .collect();
+    if let Some(excess) = (given.len() + 1).checked_sub(limits.max_slots_per_day)
+        && excess > 0
+    {
+        // When enough of today's slots have left the window.
+        given.sort_unstable();
+        let retry_at = given
+            .get(excess - 1)
+            .map_or(now, |&created| created)
+            .saturating_add(DAY_SECS);
+        return Ok(Err(Refusal::Quota { retry_at }));
+    }
+    let mut today: Vec<(u64, u64)> = owned
         .into_iter()
         .map(|(_, r)| r)
         .filter(|r| r.created > day_start && r.takes_room(now, limits.pending_secs))
         .map(|r| (r.created, r.size))
         .collect();
-    let used = today.iter().fold(0u64, |sum, (_, s)| sum.saturating_add(*s));
+    let used = today
+        .iter()
+        .fold(0u64, |sum, (_, s)| sum.saturating_add(*s));
     if used.saturating_add(size) > limits.daily_quota {
         // The earliest time enough of today's uploads have left the window.
         today.sort_unstable();

@@ -28,6 +28,7 @@ const LIMITS: Limits = Limits {
     daily_quota: 1000,
     max_total: 2500,
     pending_secs: 600,
+    max_slots_per_day: usize::MAX,
 };
 
 fn insert(store: &Store, id: &str, r: FileRecord) -> Result<(), StoreError> {
@@ -98,14 +99,23 @@ fn slots_are_stored_listed_and_marked() {
         Err(StoreError::AlreadyExists(_))
     ));
     assert_eq!(uploads.get("a").expect("get"), Some(record(ROMEO, 10, NOW)));
-    let ids = |list: Vec<(String, FileRecord)>| list.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    let ids =
+        |list: Vec<(String, FileRecord)>| list.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
     assert_eq!(ids(uploads.all().expect("all")), ["a", "b", "c"]);
     assert_eq!(ids(uploads.of_owner(ROMEO).expect("romeo")), ["a", "c"]);
     assert_eq!(ids(uploads.of_owner(JULIET).expect("juliet")), ["b"]);
-    assert!(uploads.of_owner("nobody@example.org").expect("none").is_empty());
+    assert!(
+        uploads
+            .of_owner("nobody@example.org")
+            .expect("none")
+            .is_empty()
+    );
 
     store.write_now(mark_stored_op("a", NOW + 3)).expect("mark");
-    assert_eq!(uploads.get("a").expect("get").and_then(|r| r.stored), Some(NOW + 3));
+    assert_eq!(
+        uploads.get("a").expect("get").and_then(|r| r.stored),
+        Some(NOW + 3)
+    );
     assert!(matches!(
         store.write_now(mark_stored_op("a", NOW + 4)),
         Err(StoreError::AlreadyExists(_))
@@ -204,7 +214,9 @@ fn the_total_counts_every_file_and_usable_slot() {
     given(&store, "j2", record(JULIET, 1000, NOW - DAY_SECS - 1));
     given(&store, "r1", record(ROMEO, 1000, NOW - 10));
     assert_eq!(
-        uploads.total_bytes(NOW, LIMITS.pending_secs).expect("total"),
+        uploads
+            .total_bytes(NOW, LIMITS.pending_secs)
+            .expect("total"),
         2000
     );
     assert_eq!(
@@ -233,7 +245,10 @@ fn an_empty_database_only_counts_the_new_slot() {
     let dir = TempDir::new("upload-empty");
     let store = open(&dir);
     let uploads = store.uploads();
-    assert_eq!(uploads.check_room(ROMEO, 1000, NOW, &LIMITS).expect("room"), Ok(()));
+    assert_eq!(
+        uploads.check_room(ROMEO, 1000, NOW, &LIMITS).expect("room"),
+        Ok(())
+    );
     assert!(matches!(
         uploads.check_room(ROMEO, 1001, NOW, &LIMITS).expect("room"),
         Err(Refusal::Quota { .. })
@@ -260,4 +275,40 @@ fn deleting_an_account_removes_its_records() {
     assert_eq!(uploads.get("a").expect("get"), None);
     assert!(uploads.of_owner(ROMEO).expect("romeo").is_empty());
     assert!(uploads.get("b").expect("get").is_some());
+}
+
+#[test]
+fn the_number_of_slots_a_day_is_limited_too() {
+    let dir = TempDir::new("upload-slot-count");
+    let store = open(&dir);
+    let limits = Limits {
+        max_slots_per_day: 3,
+        ..LIMITS
+    };
+    // Abandoned or not, every slot of the last 24 hours counts.
+    given(&store, "old", record(ROMEO, 1, NOW - DAY_SECS));
+    given(&store, "a", record(ROMEO, 1, NOW - 5_000));
+    given(&store, "b", record(ROMEO, 1, NOW - 4_000));
+    let uploads = store.uploads();
+    assert_eq!(
+        uploads.check_room(ROMEO, 1, NOW, &limits).expect("room"),
+        Ok(())
+    );
+    store
+        .write_now(insert_slot_op("c", record(ROMEO, 1, NOW), limits))
+        .expect("the third");
+    assert_eq!(
+        uploads.check_room(ROMEO, 1, NOW, &limits).expect("room"),
+        Err(Refusal::Quota {
+            retry_at: NOW - 5_000 + DAY_SECS
+        })
+    );
+    assert!(matches!(
+        store.write_now(insert_slot_op("d", record(ROMEO, 1, NOW), limits)),
+        Err(StoreError::LimitExceeded(_))
+    ));
+    assert_eq!(
+        uploads.check_room(JULIET, 1, NOW, &limits).expect("room"),
+        Ok(())
+    );
 }

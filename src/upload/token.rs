@@ -52,8 +52,9 @@ impl PutGrant<'_> {
     /// two grants sign the same bytes.
     fn message(&self) -> Vec<u8> {
         let content_type = self.content_type.unwrap_or_default();
-        let mut out =
-            Vec::with_capacity(CONTEXT.len() + 40 + self.id.len() + self.name.len() + content_type.len());
+        let mut out = Vec::with_capacity(
+            CONTEXT.len() + 40 + self.id.len() + self.name.len() + content_type.len(),
+        );
         out.extend_from_slice(CONTEXT);
         for field in [self.id, self.name, content_type] {
             out.extend_from_slice(&(field.len() as u64).to_be_bytes());
@@ -150,9 +151,11 @@ pub fn parse_query(query: Option<&str>) -> PutQuery<'_> {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         match name {
             "expires" => {
-                let parsed = (!value.is_empty() && value.len() <= 20 && value.bytes().all(|b| b.is_ascii_digit()))
-                    .then(|| value.parse::<u64>().ok())
-                    .flatten();
+                let parsed = (!value.is_empty()
+                    && value.len() <= 20
+                    && value.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| value.parse::<u64>().ok())
+                .flatten();
                 expires = Some(if expires.is_some() { None } else { parsed });
             }
             "sig" => sig = Some(if sig.is_some() { None } else { Some(value) }),
@@ -169,9 +172,7 @@ pub fn parse_query(query: Option<&str>) -> PutQuery<'_> {
 pub fn bearer(header: Option<&str>) -> Option<&str> {
     let header = header?.trim();
     let (scheme, token) = header.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 #[cfg(test)]
@@ -221,21 +222,53 @@ mod tests {
         assert!(grant().verify(&k, &sig.to_uppercase()));
         assert!(!grant().verify(&key(2), &sig));
         let changed = [
-            PutGrant { id: "1123456789abcdef0123456789abcdef", ..grant() },
-            PutGrant { name: "tres cool.jpg", ..grant() },
-            PutGrant { size: 23_457, ..grant() },
-            PutGrant { content_type: None, ..grant() },
-            PutGrant { content_type: Some("image/png"), ..grant() },
-            PutGrant { expires: 1_800_000_301, ..grant() },
+            PutGrant {
+                id: "1123456789abcdef0123456789abcdef",
+                ..grant()
+            },
+            PutGrant {
+                name: "tres cool.jpg",
+                ..grant()
+            },
+            PutGrant {
+                size: 23_457,
+                ..grant()
+            },
+            PutGrant {
+                content_type: None,
+                ..grant()
+            },
+            PutGrant {
+                content_type: Some("image/png"),
+                ..grant()
+            },
+            PutGrant {
+                expires: 1_800_000_301,
+                ..grant()
+            },
         ];
         for other in changed {
             assert!(!other.verify(&k, &sig), "{other:?}");
         }
         // Field boundaries cannot be moved: the lengths are signed too.
-        let a = PutGrant { name: "ab", content_type: Some("c"), ..grant() };
-        let b = PutGrant { name: "a", content_type: Some("bc"), ..grant() };
+        let a = PutGrant {
+            name: "ab",
+            content_type: Some("c"),
+            ..grant()
+        };
+        let b = PutGrant {
+            name: "a",
+            content_type: Some("bc"),
+            ..grant()
+        };
         assert_ne!(a.sign(&k), b.sign(&k));
-        for bad in ["", "zz", &sig[..63], &format!("{sig}0"), &sig.replace(|_| true, "g")] {
+        for bad in [
+            "",
+            "zz",
+            &sig[..63],
+            &format!("{sig}0"),
+            &sig.replace(|_| true, "g"),
+        ] {
             assert!(!grant().verify(&k, bad), "{bad}");
         }
     }
@@ -263,11 +296,17 @@ mod tests {
     fn queries() {
         assert_eq!(
             parse_query(Some("expires=17&sig=abc")),
-            PutQuery { expires: Some(17), sig: Some("abc") }
+            PutQuery {
+                expires: Some(17),
+                sig: Some("abc")
+            }
         );
         assert_eq!(
             parse_query(Some("sig=abc&x=1&expires=17")),
-            PutQuery { expires: Some(17), sig: Some("abc") }
+            PutQuery {
+                expires: Some(17),
+                sig: Some("abc")
+            }
         );
         assert_eq!(parse_query(None), PutQuery::default());
         for bad in [

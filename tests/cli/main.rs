@@ -1,7 +1,7 @@
 //! Integration tests of the `perch` command-line binary: argument parsing,
-//! `perch check`, `perch user …` and `perch archive …` with and without a
-//! running server (the admin socket), `perch run` start-up failures,
-//! signals and shutdown.
+//! `perch check`, `perch user …`, `perch archive …` and `perch upload …`
+//! with and without a running server (the admin socket), `perch run`
+//! start-up failures, signals and shutdown.
 //!
 //! Every test runs the real binary (`CARGO_BIN_EXE_perch`) in its own
 //! temporary directory with an explicit `--config` whose `data_dir` lies
@@ -20,4 +20,5 @@ mod first_run;
 mod harness;
 mod log_flood;
 mod run;
+mod upload;
 mod users;

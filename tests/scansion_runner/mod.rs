@@ -80,8 +80,13 @@ impl Suite {
 
 /// What the shared corpus expects of Prosody's test configuration
 /// (`shared/scansion/README.md`): contact addresses for
-/// `server_contact_info.scs`, external services for `extdisco.scs`.
+/// `server_contact_info.scs`, external services for `extdisco.scs`, file
+/// upload limits for `http_upload.scs`.
 const SHARED_CONFIG: &str = r#"
+[upload]
+max_file_bytes = 10000000
+allowed_types = ["text/plain", "image/*"]
+
 [contact]
 abuse = ["mailto:abuse@localhost", "xmpp:abuse@localhost"]
 admin = ["mailto:admin@localhost", "xmpp:admin@localhost"]

@@ -59,6 +59,14 @@ fn session(settings: &Settings, attrs: &str) -> (BoshSession, Clock, Rc<[u8]>) {
     (s, clock, bytes)
 }
 
+/// Settings that let a client ask for two requests held.
+fn hold_two() -> Settings {
+    Settings {
+        max_hold: 2,
+        ..Settings::default()
+    }
+}
+
 fn default_session() -> (BoshSession, Clock) {
     let (s, clock, _) = session(&Settings::default(), "wait='60' hold='1'");
     (s, clock)
@@ -302,10 +310,7 @@ fn a_request_is_answered_empty_when_its_wait_runs_out() {
 
 #[test]
 fn payloads_are_released_in_rid_order() {
-    let settings = Settings {
-        max_hold: 2,
-        ..Settings::default()
-    };
+    let settings = hold_two();
     let (mut s, c, _) = session(&settings, "hold='2'");
     assert_eq!(
         s.receive(req(R + 2, "", "<iq id='2'/>"), c.at(1.0)),
@@ -327,10 +332,7 @@ fn payloads_are_released_in_rid_order() {
 
 #[test]
 fn a_request_above_a_gap_gets_no_output_and_only_an_empty_body_at_its_wait() {
-    let settings = Settings {
-        max_hold: 2,
-        ..Settings::default()
-    };
+    let settings = hold_two();
     let (mut s, c, _) = session(&settings, "hold='2'");
     s.receive(empty(R + 2), c.at(1.0));
     s.push_output(MSG);
@@ -440,29 +442,30 @@ fn a_repeat_of_a_held_rid_supersedes_the_earlier_connection() {
 
 #[test]
 fn too_many_simultaneous_requests_is_a_policy_violation() {
-    let settings = Settings {
-        max_hold: 2,
-        ..Settings::default()
+    // hold 1, requests 2: R+2 and R+1 arrive together (no answer between),
+    // then a third before any answer.
+    let two_unanswered = || {
+        let (mut s, c, _) = session(&Settings::default(), "hold='1'");
+        s.receive(req(R + 2, "", "<presence/>"), c.at(1.0));
+        s.receive(req(R + 1, "", "<presence/>"), c.at(1.0));
+        (s, c)
     };
-    // hold 1, requests 2, but the server holds what it must not answer:
-    // a gap keeps R+2 and R+3 from being answered.
-    let (mut s, c, _) = session(&settings, "hold='1'");
-    s.receive(req(R + 2, "", "<presence/>"), c.at(1.0));
-    assert_eq!(s.due(c.at(1.0)), vec![]);
-    assert_eq!(
-        s.receive(req(R + 1, "pause='10'", ""), c.at(1.0)),
-        Received::Held,
-        "one more to pause"
-    );
-    let (mut s, c, _) = session(&settings, "hold='1'");
-    s.receive(req(R + 2, "", "<presence/>"), c.at(1.0));
-    s.receive(req(R + 1, "", "<presence/>"), c.at(1.0));
+    // §11: one more is allowed to pause or terminate.
+    for extra in ["pause='10'", "type='terminate'"] {
+        let (mut s, c) = two_unanswered();
+        assert_eq!(s.receive(req(R + 3, extra, ""), c.at(1.0)), Received::Held);
+    }
+    let (mut s, c) = two_unanswered();
     assert_eq!(
         s.receive(req(R + 3, "", "<presence/>"), c.at(1.0)),
         Received::Terminate(Condition::PolicyViolation)
     );
     let due = s.due(c.at(1.0));
     assert_eq!(rids(&due), [R + 1, R + 2]);
+    assert_eq!(
+        attr(&due[0].1, "condition").as_deref(),
+        Some("other-request")
+    );
     assert_eq!(inputs(&mut s), [], "nothing is forwarded after the end");
 }
 
@@ -518,10 +521,7 @@ fn a_polling_session_answers_at_once_and_limits_empty_polls() {
 
 #[test]
 fn acknowledgements_name_the_highest_rid_received_in_order() {
-    let settings = Settings {
-        max_hold: 2,
-        ..Settings::default()
-    };
+    let settings = hold_two();
     let (mut s, c, first) = session(&settings, "hold='2' ack='1'");
     assert_eq!(attr(&first, "ack"), Some(R.to_string()));
     s.receive(empty(R + 1), c.at(1.0));
@@ -705,10 +705,7 @@ fn the_streams_end_terminates_the_next_response_with_the_output() {
 
 #[test]
 fn a_graceful_close_answers_every_held_request() {
-    let settings = Settings {
-        max_hold: 2,
-        ..Settings::default()
-    };
+    let settings = hold_two();
     let (mut s, c, _) = session(&settings, "hold='2'");
     s.receive(empty(R + 1), c.at(1.0));
     s.receive(req(R + 2, "", "<presence/>"), c.at(1.0));
