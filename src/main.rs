@@ -30,8 +30,9 @@ const SYSTEM_CONFIG: &str = "/etc/perch/perch.toml";
 /// Runs with no configuration at all: domain "localhost", data in
 /// $XDG_DATA_HOME/perch or ~/.local/share/perch ($STATE_DIRECTORY under
 /// systemd; ./perch-data if it already holds a database), clients on
-/// 127.0.0.1:5222 (STARTTLS) and 5223 (direct TLS), with a self-signed
-/// certificate created on first start. Start the server before adding
+/// 127.0.0.1:5222 (STARTTLS) and 5223 (direct TLS), web clients and file
+/// upload on http://127.0.0.1:5280, with a self-signed certificate
+/// created on first start. Start the server before adding
 /// accounts: other commands never create a database.
 #[argh(
     example = "perch run\nperch run --config /etc/perch/perch.toml\nperch user add alice@example.org\nperch room list\nperch archive stats\nperch upload list\nperch backup /var/backups/perch.redb\nperch check --config /etc/perch/perch.toml",
