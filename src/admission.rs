@@ -396,7 +396,9 @@ mod tests {
             .map(|_| a.admit_proxied(now, HOME, 100).unwrap())
             .collect();
         // The proxy's own address keeps all its slots.
-        let _own: Vec<_> = (0..3).map(|_| a.admit(now, HOME, 100, 3).unwrap()).collect();
+        let _own: Vec<_> = (0..3)
+            .map(|_| a.admit(now, HOME, 100, 3).unwrap())
+            .collect();
         assert_eq!(a.total(), 53);
         assert_eq!(
             a.admit_proxied(now, HOME, 53).unwrap_err(),
@@ -407,6 +409,9 @@ mod tests {
             a.ended(t);
         }
         assert_eq!(a.total(), 3);
-        assert_eq!(a.admit(now, HOME, 100, 3).unwrap_err(), Refusal::AddressFull);
+        assert_eq!(
+            a.admit(now, HOME, 100, 3).unwrap_err(),
+            Refusal::AddressFull
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use perch::testing::{TestOptions, TestServer};
-use perch_load::conn::TlsMode;
+use perch_load::conn::{TlsMode, Transport};
 use perch_load::crash::CrashOptions;
 use perch_load::login_timing::{Class, TimingOptions};
 use perch_load::options::{Options, Scenario};
@@ -534,4 +534,83 @@ fn pep_against_perch() {
     for needle in ["24 of 24 with subscription both", "notifications", "120"] {
         assert!(table.contains(needle), "{needle}: {table}");
     }
+}
+
+/// A Perch with its HTTP listener (XMPP over WebSocket, file upload) and
+/// ACCOUNTS accounts.
+fn perch_with_http() -> (TestServer, SocketAddr) {
+    let accounts = (1..=ACCOUNTS)
+        .map(|i| (format!("load{i}@localhost"), "load-password".to_string()))
+        .collect();
+    let server = TestServer::start(TestOptions {
+        accounts,
+        extra_config: "[limits]\nmax_connections_per_ip = 1000\n".into(),
+        ..TestOptions::default()
+    })
+    .expect("server starts");
+    let http = server.http_addr().expect("an HTTP listener");
+    (server, http)
+}
+
+#[test]
+fn websocket_against_perch() {
+    let (server, http) = perch_with_http();
+    let over_ws = |scenario| {
+        let mut opts = tiny(scenario, server.c2s_addr());
+        opts.transport = Transport::Ws;
+        opts.transports = vec![Transport::Ws];
+        opts.http_port = http.port();
+        opts
+    };
+    let records = run(over_ws(Scenario::Chat));
+    for name in ["chat_latency", "chat"] {
+        let r = find(&records, name)[0];
+        assert_chat(r);
+        assert_eq!(r["transport"], "ws", "{r}");
+    }
+    assert_idle(&run(over_ws(Scenario::Idle)));
+
+    // Both transports in one run: the figures side by side. The probe
+    // reads this process (the server is a thread of it), so the ratios
+    // are numbers, not the server's.
+    let mut both = over_ws(Scenario::Chat);
+    both.transport = Transport::Tcp;
+    both.transports = vec![Transport::Tcp, Transport::Ws];
+    both.server_pid = Some(std::process::id());
+    let records = run(both);
+    let chats = find(&records, "chat");
+    let transports: Vec<&str> = chats
+        .iter()
+        .filter_map(|r| r["transport"].as_str())
+        .collect();
+    assert_eq!(transports, ["tcp", "ws"], "{records:#?}");
+    chats.iter().for_each(|r| assert_chat(r));
+    let ratio = find(&records, "transport_ratio");
+    assert_eq!(ratio.len(), 1, "{records:#?}");
+    assert!(
+        ratio[0]["ratios"]["chat_cpu_per_1000"]["ws_over_tcp"]
+            .as_f64()
+            .is_some(),
+        "{records:#?}"
+    );
+}
+
+#[test]
+fn upload_against_perch() {
+    let (server, http) = perch_with_http();
+    let mut opts = tiny(Scenario::Upload, server.c2s_addr());
+    opts.upload_mib = 2;
+    // The slot's URLs name the configured public port; the test server's
+    // listener is on an ephemeral one.
+    opts.upload_port = Some(http.port());
+    opts.server_pid = Some(std::process::id());
+    let records = run(opts);
+    let r = find(&records, "upload")[0];
+    assert_eq!(r["service"], "upload.localhost", "{r}");
+    assert_eq!(r["get_bytes"], 2 * 1024 * 1024, "{r}");
+    assert_eq!(r["length_ok"], true, "{r}");
+    assert_eq!(r["checksum_ok"], true, "{r}");
+    assert!(r["put_mib_per_s"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
+    assert!(r["get_mib_per_s"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
+    assert!(r["put_peak_rss_growth_kib"].as_u64().is_some(), "{r}");
 }

@@ -36,7 +36,9 @@ impl IpRange {
             v4 => v4,
         };
         let (a, b, bits) = match (self.base, ip) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(a.to_bits()), u128::from(b.to_bits()), 32),
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                (u128::from(a.to_bits()), u128::from(b.to_bits()), 32)
+            }
             (IpAddr::V6(a), IpAddr::V6(b)) => (a.to_bits(), b.to_bits(), 128),
             _ => return false,
         };
@@ -124,8 +126,11 @@ impl HttpConfig {
             .strings("websocket_origins")
             .map(|list| list.into_iter().map(Spanned::into_inner).collect())
             .unwrap_or_default();
-        let request_timeout_secs =
-            table.optional_integer("request_timeout_secs", 5..=3600, defaults.request_timeout_secs);
+        let request_timeout_secs = table.optional_integer(
+            "request_timeout_secs",
+            5..=3600,
+            defaults.request_timeout_secs,
+        );
         let keepalive_secs =
             table.optional_integer("keepalive_secs", 1..=3600, defaults.keepalive_secs);
         let max_head_bytes =
@@ -190,9 +195,7 @@ fn check_url(table: &mut TableReader<'_, '_>, url: Spanned<String>) -> Option<St
         .or_else(|| text.strip_prefix("http://"));
     let ok = rest.is_some_and(|rest| {
         let host = rest.split('/').next().unwrap_or_default();
-        !host.is_empty()
-            && !rest.contains(['?', '#', ' '])
-            && !rest.chars().any(char::is_control)
+        !host.is_empty() && !rest.contains(['?', '#', ' ']) && !rest.chars().any(char::is_control)
     });
     if !ok {
         table.problem(
@@ -237,7 +240,10 @@ mod tests {
         assert!(!config.http.is_trusted_proxy("192.168.1.5".parse().unwrap()));
         assert_eq!(config.http.external_url, None);
         assert_eq!(
-            config.http.base_url(&config.listeners, "localhost").as_deref(),
+            config
+                .http
+                .base_url(&config.listeners, "localhost")
+                .as_deref(),
             Some("http://localhost:5280")
         );
     }
@@ -250,17 +256,23 @@ mod tests {
         assert!(!r.contains("11.0.0.1".parse().unwrap()));
         let r = IpRange::parse("fd00::/8").unwrap();
         assert!(r.contains("fd12::1".parse().unwrap()));
-        assert!(IpRange::parse("0.0.0.0/0").unwrap().contains("1.2.3.4".parse().unwrap()));
+        assert!(
+            IpRange::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("1.2.3.4".parse().unwrap())
+        );
         assert_eq!(IpRange::parse("10.0.0.0/33"), None);
         assert_eq!(IpRange::parse("example.org"), None);
     }
 
     #[test]
     fn external_url_and_its_problems() {
-        let config =
-            parse("[http]\nexternal_url = \"https://chat.example.org/xmpp/\"\n").unwrap();
+        let config = parse("[http]\nexternal_url = \"https://chat.example.org/xmpp/\"\n").unwrap();
         assert_eq!(
-            config.http.base_url(&config.listeners, "example.org").as_deref(),
+            config
+                .http
+                .base_url(&config.listeners, "example.org")
+                .as_deref(),
             Some("https://chat.example.org/xmpp")
         );
         let found = problems("[http]\nexternal_url = \"chat.example.org\"\n");
@@ -278,7 +290,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            config.http.base_url(&config.listeners, "example.org").as_deref(),
+            config
+                .http
+                .base_url(&config.listeners, "example.org")
+                .as_deref(),
             Some("https://example.org:5281")
         );
     }

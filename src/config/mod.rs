@@ -33,12 +33,12 @@ mod external_services;
 mod host;
 mod host_tls;
 mod host_upload;
+mod http;
 mod im;
 mod limits;
 mod listener;
 mod log_level;
 mod muc;
-mod http;
 mod pubsub;
 mod registration;
 mod storage;
@@ -58,9 +58,9 @@ pub use host::{
     CREDENTIALS_PREFIX, DEFAULT_DOMAIN, HostConfig, default_muc, default_pubsub, default_upload,
     expand_credentials_path,
 };
+pub use http::{BoshConfig, HttpConfig, IpRange};
 pub use im::{BlockedStanzas, ImConfig};
 pub use limits::{Limits, MIN_STANZA_BYTES};
-pub use http::{BoshConfig, HttpConfig, IpRange};
 pub use listener::{ListenerConfig, ListenerKind};
 pub use muc::{MucConfig, RoomCreation};
 pub use pubsub::{CreateNodes, PubsubConfig};

@@ -32,7 +32,10 @@ pub fn websocket_url(base: &str) -> String {
         .strip_prefix("https://")
         .map(|r| format!("wss://{r}"))
         .or_else(|| base.strip_prefix("http://").map(|r| format!("ws://{r}")));
-    format!("{}{WEBSOCKET_PATH}", rest.unwrap_or_else(|| base.to_string()))
+    format!(
+        "{}{WEBSOCKET_PATH}",
+        rest.unwrap_or_else(|| base.to_string())
+    )
 }
 
 /// XEP-0156 §3: `/.well-known/host-meta` (XRD) or `host-meta.json` (JRD).
@@ -122,25 +125,37 @@ mod tests {
 
     #[test]
     fn base_from_host_or_external_url() {
-        assert_eq!(request_base(&head("localhost:5280"), None, false), "http://localhost:5280");
+        assert_eq!(
+            request_base(&head("localhost:5280"), None, false),
+            "http://localhost:5280"
+        );
         assert_eq!(request_base(&head("x<y"), None, true), "https://localhost");
         assert_eq!(
             request_base(&head("a"), Some("https://chat.example"), false),
             "https://chat.example"
         );
-        assert_eq!(websocket_url("https://chat.example"), "wss://chat.example/xmpp-websocket");
+        assert_eq!(
+            websocket_url("https://chat.example"),
+            "wss://chat.example/xmpp-websocket"
+        );
         assert_eq!(websocket_url("http://l:5280"), "ws://l:5280/xmpp-websocket");
     }
 
     #[test]
     fn host_meta_names_both_endpoints() {
         let xml = String::from_utf8(host_meta("https://c.example", false).body).unwrap();
-        assert!(xml.contains("href='wss://c.example/xmpp-websocket'"), "{xml}");
+        assert!(
+            xml.contains("href='wss://c.example/xmpp-websocket'"),
+            "{xml}"
+        );
         assert!(xml.contains("href='https://c.example/http-bind'"), "{xml}");
         let json = host_meta("https://c.example", true);
         assert_eq!(json.header("access-control-allow-origin"), Some("*"));
         let json = String::from_utf8(json.body).unwrap();
-        assert!(json.contains("\"href\":\"wss://c.example/xmpp-websocket\""), "{json}");
+        assert!(
+            json.contains("\"href\":\"wss://c.example/xmpp-websocket\""),
+            "{json}"
+        );
     }
 
     #[test]

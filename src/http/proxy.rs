@@ -117,7 +117,9 @@ mod tests {
     #[test]
     fn forwarded_header_and_plain_proxying() {
         let config = HttpConfig::default();
-        let h = head("Forwarded: for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\";proto=https\r\n");
+        let h = head(
+            "Forwarded: for=192.0.2.60;proto=http, for=\"[2001:db8::1]:4711\";proto=https\r\n",
+        );
         let c = client(&h, peer("::1"), false, &config);
         assert_eq!(c.ip, "2001:db8::1".parse::<IpAddr>().unwrap());
         assert!(c.secure);

@@ -123,9 +123,7 @@ impl fmt::Display for HeadError {
             HeadError::Malformed(why) => write!(f, "malformed request: {why}"),
             HeadError::NoHost => f.write_str("HTTP/1.1 request without Host"),
             HeadError::BadContentLength => f.write_str("bad Content-Length"),
-            HeadError::AmbiguousLength => {
-                f.write_str("both Content-Length and Transfer-Encoding")
-            }
+            HeadError::AmbiguousLength => f.write_str("both Content-Length and Transfer-Encoding"),
             HeadError::UnsupportedTransferEncoding => {
                 f.write_str("a transfer coding other than chunked")
             }

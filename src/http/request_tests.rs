@@ -10,7 +10,8 @@ fn head(text: &str) -> RequestHead {
 
 #[test]
 fn a_simple_get() {
-    let text = "GET /upload/abc/x.png?v=1 HTTP/1.1\r\nHost: example.org\r\nX-Thing:  a b \r\n\r\nrest";
+    let text =
+        "GET /upload/abc/x.png?v=1 HTTP/1.1\r\nHost: example.org\r\nX-Thing:  a b \r\n\r\nrest";
     let (h, len) = parse(text).unwrap().unwrap();
     assert_eq!(len, text.len() - 4);
     assert_eq!(h.method, Method::Get);
@@ -31,7 +32,10 @@ fn partial_heads_wait_until_the_limit() {
 
 #[test]
 fn host_is_required_in_http_1_1_only() {
-    assert_eq!(parse("GET / HTTP/1.1\r\n\r\n").unwrap_err(), HeadError::NoHost);
+    assert_eq!(
+        parse("GET / HTTP/1.1\r\n\r\n").unwrap_err(),
+        HeadError::NoHost
+    );
     let old = head("GET / HTTP/1.0\r\n\r\n");
     assert!(!old.keep_alive);
     let old = head("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
@@ -50,7 +54,8 @@ fn body_lengths() {
     }
     let twice = "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n";
     assert_eq!(parse(twice).unwrap_err(), HeadError::BadContentLength);
-    let both = "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let both =
+        "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
     assert_eq!(parse(both).unwrap_err(), HeadError::AmbiguousLength);
     let gzip = "PUT /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n";
     assert_eq!(parse(gzip).unwrap_err().status(), 501);

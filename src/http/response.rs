@@ -59,7 +59,10 @@ impl Response {
     /// saves web clients the configuration both other servers need.
     pub fn with_cors(self) -> Response {
         self.with("Access-Control-Allow-Origin", "*")
-            .with("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, OPTIONS")
+            .with(
+                "Access-Control-Allow-Methods",
+                "GET, HEAD, POST, PUT, OPTIONS",
+            )
             .with(
                 "Access-Control-Allow-Headers",
                 "Content-Type, Content-Length, Range, Authorization",
@@ -71,12 +74,7 @@ impl Response {
     /// connection stays open after the body.
     pub fn write_head(&self, out: &mut Vec<u8>, keep_alive: bool) {
         let mut head = String::with_capacity(160);
-        let _ = write!(
-            head,
-            "HTTP/1.1 {} {}\r\n",
-            self.status,
-            reason(self.status)
-        );
+        let _ = write!(head, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (name, value) in &self.headers {
             let _ = write!(head, "{name}: {value}\r\n");
         }

@@ -36,8 +36,9 @@ pub fn check(head: &RequestHead, origins: &[String]) -> Result<Response, Respons
         .with("Connection", "Upgrade"));
     }
     if head.header("sec-websocket-version") != Some("13") {
-        return Err(Response::text(426, "WebSocket version 13 only")
-            .with("Sec-WebSocket-Version", "13"));
+        return Err(
+            Response::text(426, "WebSocket version 13 only").with("Sec-WebSocket-Version", "13")
+        );
     }
     let key = head
         .header("sec-websocket-key")

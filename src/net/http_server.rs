@@ -88,7 +88,12 @@ pub async fn serve(tcp: TcpStream, params: HttpParams) {
         let Some(setup) = tls.as_ref() else {
             return;
         };
-        match Box::pin(super::connection::handshake(setup.https_config(), transport)).await {
+        match Box::pin(super::connection::handshake(
+            setup.https_config(),
+            transport,
+        ))
+        .await
+        {
             Some((t, _)) => transport = t,
             None => {
                 log::debug!("{peer}: HTTPS handshake failed");
@@ -121,19 +126,21 @@ pub async fn serve(tcp: TcpStream, params: HttpParams) {
         first = false;
         let client = proxy::client(&head, peer, conn.tls, &server.config().http);
         match endpoint(&head.path) {
-            Endpoint::WebSocket => match upgrade::check(&head, &server.config().http.websocket_origins) {
-                Ok(accept) => {
-                    let Some(guard) = guard.take() else {
-                        return;
-                    };
-                    return conn.into_websocket(accept, client, guard).await;
-                }
-                Err(refusal) => {
-                    if !conn.respond(&refusal, head.keep_alive).await || !head.keep_alive {
-                        return;
+            Endpoint::WebSocket => {
+                match upgrade::check(&head, &server.config().http.websocket_origins) {
+                    Ok(accept) => {
+                        let Some(guard) = guard.take() else {
+                            return;
+                        };
+                        return conn.into_websocket(accept, client, guard).await;
+                    }
+                    Err(refusal) => {
+                        if !conn.respond(&refusal, head.keep_alive).await || !head.keep_alive {
+                            return;
+                        }
                     }
                 }
-            },
+            }
             other => {
                 let keep = conn.answer(other, &head, client).await;
                 if !keep || server.is_stopping() {
@@ -381,7 +388,11 @@ impl HttpConnection {
                     own
                 }
                 Err(refusal) => {
-                    log::info!("refusing WebSocket from {}: {}", client.ip, refusal.reason());
+                    log::info!(
+                        "refusing WebSocket from {}: {}",
+                        client.ip,
+                        refusal.reason()
+                    );
                     return;
                 }
             }

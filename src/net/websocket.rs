@@ -138,7 +138,11 @@ impl WebSocketLink {
                 return Err(violation(format!("WebSocket frame: {e}")));
             }
         };
-        let Parsing::Done { value: header, offset } = parsed else {
+        let Parsing::Done {
+            value: header,
+            offset,
+        } = parsed
+        else {
             return Ok(None);
         };
         let end = offset.saturating_add(header.payload_len());
@@ -281,7 +285,8 @@ impl AsyncRead for WebSocketLink {
                 this.read_closed = true;
                 return Poll::Ready(Ok(0));
             }
-            this.raw_in.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            this.raw_in
+                .extend_from_slice(chunk.get(..n).unwrap_or_default());
         }
     }
 }

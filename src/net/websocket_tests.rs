@@ -68,7 +68,11 @@ fn open_and_stanzas_become_the_c2s_stream() {
         .write_all(&client_frame(OpCode::Text, false, b"<message to='a@b'><bo"))
         .unwrap();
     client
-        .write_all(&client_frame(OpCode::Continue, true, b"dy>hi</body></message>"))
+        .write_all(&client_frame(
+            OpCode::Continue,
+            true,
+            b"dy>hi</body></message>",
+        ))
         .unwrap();
     smol::block_on(async {
         let header = read_some(&mut link).await.unwrap();
@@ -94,7 +98,10 @@ fn output_is_one_frame_per_element() {
     let (op, open) = server_frame(&mut client);
     assert_eq!(op, OpCode::Text);
     let open = String::from_utf8(open).unwrap();
-    assert!(open.starts_with("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'"), "{open}");
+    assert!(
+        open.starts_with("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'"),
+        "{open}"
+    );
     let (_, features) = server_frame(&mut client);
     let features = String::from_utf8(features).unwrap();
     assert!(

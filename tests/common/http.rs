@@ -17,6 +17,8 @@ use super::timeout;
 const POLL: Duration = Duration::from_millis(100);
 /// Most bytes of a response head the client accepts.
 const MAX_HEAD: usize = 64 * 1024;
+/// Bytes of a streamed body written or read at a time.
+const STREAM_CHUNK: usize = 64 * 1024;
 
 /// A response as read from the wire.
 #[derive(Debug, Clone)]
@@ -57,6 +59,10 @@ impl std::fmt::Display for HttpResponse {
         write!(f, "\n\n{}", self.text())
     }
 }
+
+/// A response head as read: status, headers (names in lower case), and
+/// its length in bytes.
+type Head = (u16, Vec<(String, String)>, usize);
 
 /// How a connection ended, as [`HttpConn::closed_within`] saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,36 +148,7 @@ impl HttpConn {
         limit: Duration,
     ) -> Result<HttpResponse, String> {
         let deadline = Instant::now() + limit;
-        let (status, headers, head_len) = loop {
-            let mut slots = [httparse::EMPTY_HEADER; 64];
-            let mut parsed = httparse::Response::new(&mut slots);
-            match parsed.parse(&self.buf) {
-                Ok(httparse::Status::Complete(len)) => {
-                    let headers = parsed
-                        .headers
-                        .iter()
-                        .map(|h| {
-                            (
-                                h.name.to_ascii_lowercase(),
-                                String::from_utf8_lossy(h.value).trim().to_string(),
-                            )
-                        })
-                        .collect::<Vec<_>>();
-                    break (parsed.code.unwrap_or_default(), headers, len);
-                }
-                Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => {}
-                Ok(httparse::Status::Partial) => {
-                    return Err(format!("a response head over {MAX_HEAD} bytes"));
-                }
-                Err(e) => {
-                    return Err(format!(
-                        "not an HTTP response ({e}): {:?}",
-                        String::from_utf8_lossy(&self.buf)
-                    ));
-                }
-            }
-            self.fill(deadline, "a response head")?;
-        };
+        let (status, headers, head_len) = self.read_head(deadline)?;
         self.buf.drain(..head_len);
         let length = headers
             .iter()
@@ -192,6 +169,122 @@ impl HttpConn {
             headers,
             body,
         })
+    }
+
+    /// Reads until `buf` starts with a whole response head: its status,
+    /// headers (names in lower case) and length in bytes.
+    fn read_head(&mut self, deadline: Instant) -> Result<Head, String> {
+        loop {
+            let mut slots = [httparse::EMPTY_HEADER; 64];
+            let mut parsed = httparse::Response::new(&mut slots);
+            match parsed.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let headers = parsed
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_ascii_lowercase(),
+                                String::from_utf8_lossy(h.value).trim().to_string(),
+                            )
+                        })
+                        .collect::<Vec<_>>();
+                    return Ok((parsed.code.unwrap_or_default(), headers, len));
+                }
+                Ok(httparse::Status::Partial) if self.buf.len() < MAX_HEAD => {}
+                Ok(httparse::Status::Partial) => {
+                    return Err(format!("a response head over {MAX_HEAD} bytes"));
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "not an HTTP response ({e}): {:?}",
+                        String::from_utf8_lossy(&self.buf)
+                    ));
+                }
+            }
+            self.fill(deadline, "a response head")?;
+        }
+    }
+
+    /// Writes a request head (as [`HttpConn::send_request`], with the
+    /// given `Content-Length`), then a body of `length` bytes that `fill`
+    /// produces a piece at a time (each call fills the whole slice it is
+    /// given, at most 64 KiB): a large body never sits whole in memory.
+    pub fn try_send_streamed(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        length: u64,
+        mut fill: impl FnMut(&mut [u8]),
+    ) -> io::Result<()> {
+        let mut head = request_bytes(method, path, headers, b"");
+        // Before the blank line that ends the head.
+        head.truncate(head.len() - 2);
+        head.extend_from_slice(format!("Content-Length: {length}\r\n\r\n").as_bytes());
+        self.try_send(&head)?;
+        let mut chunk = vec![0u8; STREAM_CHUNK];
+        let mut left = length;
+        while left > 0 {
+            let n = usize::try_from(left).map_or(STREAM_CHUNK, |l| l.min(STREAM_CHUNK));
+            let piece = &mut chunk[..n];
+            fill(piece);
+            self.tcp.write_all(piece)?;
+            left -= n as u64;
+        }
+        self.tcp.flush()
+    }
+
+    /// The head of the next response, with an empty `body`: the body
+    /// (its `Content-Length`) is left to [`HttpConn::stream_body`].
+    pub fn response_head(&mut self) -> HttpResponse {
+        let deadline = Instant::now() + timeout();
+        let (status, headers, head_len) =
+            self.read_head(deadline).unwrap_or_else(|e| panic!("{e}"));
+        self.buf.drain(..head_len);
+        HttpResponse {
+            status,
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    /// Reads exactly `length` bytes of body, handing them to `sink` a
+    /// piece at a time; each read must make progress within the test
+    /// timeout.
+    pub fn stream_body(&mut self, length: u64, mut sink: impl FnMut(&[u8])) -> Result<(), String> {
+        let mut left = length;
+        let take = usize::try_from(left).map_or(self.buf.len(), |l| l.min(self.buf.len()));
+        if take > 0 {
+            sink(&self.buf[..take]);
+            self.buf.drain(..take);
+            left -= take as u64;
+        }
+        let _ = self.tcp.set_read_timeout(Some(timeout()));
+        let mut chunk = vec![0u8; STREAM_CHUNK];
+        while left > 0 {
+            let want = usize::try_from(left).map_or(STREAM_CHUNK, |l| l.min(STREAM_CHUNK));
+            match self.tcp.read(&mut chunk[..want]) {
+                Ok(0) => {
+                    return Err(format!(
+                        "the server closed the connection {left} bytes before the body's end"
+                    ));
+                }
+                Ok(n) => {
+                    sink(&chunk[..n]);
+                    left -= n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => {
+                    return Err(format!(
+                        "the body stalled for {:?} with {left} bytes to go",
+                        timeout()
+                    ));
+                }
+                Err(e) => return Err(format!("reading the body failed with {left} to go: {e}")),
+            }
+        }
+        Ok(())
     }
 
     /// Reads more into `buf`; an error when the connection ends or

@@ -48,7 +48,10 @@ pub(crate) async fn answer(conn: &mut HttpConnection, head: &RequestHead, client
     let keep_alive = head.keep_alive;
     match head.method {
         Method::Options => {
-            return conn.respond(&Response::new(204).with_cors(), keep_alive).await && keep_alive;
+            return conn
+                .respond(&Response::new(204).with_cors(), keep_alive)
+                .await
+                && keep_alive;
         }
         Method::Post => {}
         Method::Get | Method::Head => {
@@ -69,12 +72,14 @@ pub(crate) async fn answer(conn: &mut HttpConnection, head: &RequestHead, client
         BodyLength::Exactly(n) if n <= max as u64 => n,
         BodyLength::Exactly(_) => {
             let text = format!("a BOSH request body is at most {max} bytes");
-            conn.respond(&Response::text(413, text).with_cors(), false).await;
+            conn.respond(&Response::text(413, text).with_cors(), false)
+                .await;
             return false;
         }
         BodyLength::Chunked => {
             let text = "BOSH requests need a Content-Length";
-            conn.respond(&Response::text(411, text).with_cors(), false).await;
+            conn.respond(&Response::text(411, text).with_cors(), false)
+                .await;
             return false;
         }
         BodyLength::None => 0,
@@ -207,7 +212,11 @@ fn create(
         return Err(Condition::HostUnknown);
     }
     let guard = server.admit(client.ip).map_err(|refusal| {
-        log::info!("refusing BOSH session from {}: {}", client.ip, refusal.reason());
+        log::info!(
+            "refusing BOSH session from {}: {}",
+            client.ip,
+            refusal.reason()
+        );
         Condition::PolicyViolation
     })?;
     let bosh = &server.config().http.bosh;

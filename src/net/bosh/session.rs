@@ -22,6 +22,17 @@
 //!   it, which would end a session whose pause response was lost).
 //! - An abandoned request is answered empty into the kept responses, so a
 //!   client that resends it gets that (empty) response.
+//! - A rid sent again while held: the earlier HTTP request gets a
+//!   recoverable `type='error'` (§14.3); more than [`MAX_REPEATS`] repeats
+//!   of one rid end the session (`policy-violation`, as §14.3 allows).
+//! - When a request ends the session with an error, every other held
+//!   request gets `type='terminate'` with `other-request` (§17.2).
+//! - A client's terminate request itself gets `type='terminate'`, earlier
+//!   held requests their ordinary responses (§13 puts the terminate on the
+//!   oldest connection; answering the request that asked is what clients
+//!   wait for, and rid order is kept).
+//! - More output waiting than `max_pending_bytes` (a client that stopped
+//!   polling) ends the session; held requests get `policy-violation`.
 //! - The optional `report`/`time` response attributes (§9.2) are not sent.
 //! - Legacy clients (no `ver`) get terminal binding conditions too, not
 //!   HTTP error codes (§17.1 deprecates those).
@@ -38,7 +49,7 @@ pub type RequestId = u64;
 /// How many times one rid may be sent again before the session ends with
 /// `policy-violation` (§14.3 allows a limit: repeats would otherwise
 /// sidestep the polling rules).
-const MAX_REPEATS: u32 = 4;
+pub const MAX_REPEATS: u32 = 4;
 
 /// The server's limits for every session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -379,9 +390,10 @@ impl BoshSession {
     /// Moves the requests now in rid order from `early` to the input
     /// (§14.2: payloads are forwarded in rid order).
     fn release(&mut self) {
-        while let Some(e) = self.early.remove(&(self.contiguous + 1)) {
-            self.contiguous += 1;
-            let rid = self.contiguous;
+        while let Some(rid) = self.contiguous.checked_add(1)
+            && let Some(e) = self.early.remove(&rid)
+        {
+            self.contiguous = rid;
             if e.restart {
                 // XEP-0206 §5: a payload in a restart request is ignored.
                 self.input.push_back(Input::Restart);
