@@ -148,6 +148,12 @@ for d in DIRS:
         for s in stanzas:
             for q in re.findall(r"<(?:query|prefs) xmlns=.urn:xmpp:mam:2.*?</(?:query|prefs)>", s, re.S):
                 save("mam_query", q.encode())
+        # Upload slot requests; each stanza as a frame and a BOSH payload.
+        for s in stanzas:
+            for r in re.findall(r"<request xmlns=.urn:xmpp:http:upload:0.*?/>", s, re.S):
+                save("upload_slot", r.encode())
+            save("framing", s.encode())
+            save("bosh_body", f"<body rid='2' sid='x' xmlns='http://jabber.org/protocol/httpbind'>{s}</body>".encode())
         # Pubsub requests, forms, capabilities, bookmarks, avatars.
         for s in stanzas:
             for p in re.findall(r"<pubsub xmlns=.http://jabber.org/protocol/pubsub.*?</pubsub>", s, re.S):
@@ -327,6 +333,26 @@ included = [
 ]
 for mode in (0, 1):
     save("xep0227_import", bytes([mode]) + b"\0".join(f.encode() for f in included))
+
+# HTTP heads the listener sees, and the framing both ways.
+for head in (
+    "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    "GET /xmpp-websocket HTTP/1.1\r\nHost: l\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Protocol: xmpp\r\n\r\n",
+    "POST /http-bind HTTP/1.1\r\nHost: l\r\nContent-Length: 5\r\n\r\n<a/>",
+    "PUT /upload/0123/a%20b.png?expires=1&sig=x HTTP/1.1\r\nHost: l\r\nContent-Length: 3\r\n"
+    "Transfer-Encoding: chunked\r\nX-Forwarded-For: 10.0.0.1, 192.0.2.1\r\n\r\n",
+):
+    save("http_request", head.encode())
+save("framing", b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+save("framing", b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+     b"xmlns:stream='http://etherx.jabber.org/streams' id='1' from='l' version='1.0' xml:lang='en'>"
+     b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features> "
+     b"<message to='a@b'><body>x &lt; y</body></message></stream:stream>")
+save("bosh_body", b"<body content='text/xml; charset=utf-8' hold='1' rid='1573741820' to='localhost' "
+     b"ver='1.6' wait='60' ack='1' xml:lang='en' xmpp:version='1.0' "
+     b"xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'/>")
 
 save("config", b"[[host]]\ndomain = \"example.org\"\n[muc]\nmax_rooms = 10\n")
 save("sasl", b"\x00\x00user\x00pencil")
