@@ -59,6 +59,7 @@ pub struct TestServer {
     c2s: SocketAddr,
     c2s_tls: Option<SocketAddr>,
     http: Option<SocketAddr>,
+    https: Option<SocketAddr>,
     stop: Option<smol::channel::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     dir: Option<TempDir>,
@@ -160,6 +161,7 @@ impl TestServer {
             c2s,
             c2s_tls: find(ListenerKind::C2sTls),
             http: find(ListenerKind::Http),
+            https: find(ListenerKind::Https),
             stop: Some(stop_tx),
             thread: Some(thread),
             dir: Some(dir),
@@ -177,6 +179,11 @@ impl TestServer {
     /// The plain HTTP listener (WebSocket, BOSH, upload, discovery).
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http
+    }
+
+    /// An `https` listener, when the test's config added one.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https
     }
 
     pub fn data_dir(&self) -> Option<&Path> {
