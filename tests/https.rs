@@ -8,7 +8,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::http::request_bytes;
 use common::tls::tls_handshake;
 use perch::testing::{TestOptions, TestServer};
 
@@ -30,9 +29,11 @@ fn fetch(server: &TestServer, path: &str) -> (Option<Vec<u8>>, String) {
         &[&rustls::version::TLS13, &rustls::version::TLS12],
         &[b"h2", b"http/1.1"],
     );
-    let host = format!("Host: localhost:{}", addr.port());
-    let request = request_bytes("GET", path, &[&host, "Connection: close"], b"");
-    tls.write_all(&request).expect("send");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost:{}\r\nConnection: close\r\n\r\n",
+        addr.port()
+    );
+    tls.write_all(request.as_bytes()).expect("send");
     let mut answer = Vec::new();
     // The server closes after its answer (close_notify, or a plain close).
     let _ = tls.read_to_end(&mut answer);

@@ -98,6 +98,8 @@ pub enum HeadError {
     Malformed(&'static str),
     /// HTTP/1.1 requires `Host`.
     NoHost,
+    /// More than one `Host`.
+    TwoHosts,
     BadContentLength,
     /// Both `Content-Length` and `Transfer-Encoding` (request smuggling).
     AmbiguousLength,
@@ -122,6 +124,7 @@ impl fmt::Display for HeadError {
             HeadError::TooManyHeaders => write!(f, "more than {MAX_HEADERS} header lines"),
             HeadError::Malformed(why) => write!(f, "malformed request: {why}"),
             HeadError::NoHost => f.write_str("HTTP/1.1 request without Host"),
+            HeadError::TwoHosts => f.write_str("more than one Host"),
             HeadError::BadContentLength => f.write_str("bad Content-Length"),
             HeadError::AmbiguousLength => f.write_str("both Content-Length and Transfer-Encoding"),
             HeadError::UnsupportedTransferEncoding => {
@@ -204,6 +207,10 @@ fn finish(
     };
     if minor_version >= 1 && head.header("host").is_none_or(str::is_empty) {
         return Err(HeadError::NoHost);
+    }
+    // RFC 9112 §3.2: two Hosts is a request nobody can route safely.
+    if head.headers_named("host").nth(1).is_some() {
+        return Err(HeadError::TwoHosts);
     }
     head.body = body_length(&head)?;
     head.keep_alive = if minor_version >= 1 {

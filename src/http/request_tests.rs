@@ -36,6 +36,10 @@ fn host_is_required_in_http_1_1_only() {
         parse("GET / HTTP/1.1\r\n\r\n").unwrap_err(),
         HeadError::NoHost
     );
+    assert_eq!(
+        parse("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n").unwrap_err(),
+        HeadError::TwoHosts
+    );
     let old = head("GET / HTTP/1.0\r\n\r\n");
     assert!(!old.keep_alive);
     let old = head("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
