@@ -4,14 +4,15 @@
 # how fast the tool itself can go.
 #
 #   benches/compare.sh [--runs N] [--servers "perch prosody ejabberd sink perch-gnu"]
-#                      [--parts "chat chat-sm login churn idle idle-tls muc mam mam-chat"]
+#                      [--parts "chat chat-sm login churn idle idle-tls muc mam mam-chat
+#                                ws idle-ws chat-ws upload"]
 #                      [--seconds S] [--accounts N] [--quick] [--out DIR]
 #                      [--mam-sizes N,N] [--mam-prosody-sizes N,N] [--mam-query-seconds S]
 #                      [--mam-chat-rate "N N"]
 #                      [--pep-accounts N] [--pep-contacts N] [--pep-rate R,R]
 #                      [--pep-seconds S] [--pep-roster ready|subscribe]
 #                      [--pep-setup-rate N] [--pep-ejabberd-setup-rate N]
-#                      [--no-build]
+#                      [--upload-mib N] [--no-build]
 #
 # Every part runs on a freshly started server (accounts are created once per
 # server and kept), so no scenario runs after another one's churn. Runs are
@@ -72,6 +73,27 @@
 # most node-creating publications that come faster (item-not-found, even
 # after 5 attempts each).
 #
+# "ws" (not run unless named in --parts) is "idle-ws" and "chat-ws": the
+# idle and chat parts with the clients on XMPP over WebSocket (RFC 7395,
+# perch-load --transport ws) at the server's HTTP listener instead of c2s
+# over TCP, each on a freshly started server. Perch gets an http listener,
+# Prosody mod_websocket (http_ports, consider_websocket_secure), ejabberd
+# an ejabberd_http listener with ejabberd_http_ws, for these parts only.
+# The TCP figures they are set against come from the "idle" and "chat"
+# parts: run them in the same sitting (--parts "idle chat ws") and
+# table.md ends with "WebSocket ÷ TCP" rows (KiB per idle connection, goal
+# 1.25; server CPU per 1 000 chat messages, goal 1.3). The sink speaks no
+# WebSocket and sits these parts out.
+#
+# "upload" (not run unless named in --parts) is `perch-load upload` on a
+# fresh data directory per server and run with one account: a slot of
+# --upload-mib (100) MiB from the server's HTTP File Upload service
+# (XEP-0363; Perch's own, Prosody's mod_http_file_share on
+# upload.localhost, ejabberd's mod_http_upload), a PUT of a generated body
+# and a GET of it back over HTTP/1.1, checked by length and checksum: MiB/s
+# each way, the server's CPU and its peak RSS growth over each transfer.
+# Each server's file size limit (and daily quota) is raised to fit.
+#
 # "perch" is the static musl build, the one that ships for the Raspberry Pi
 # (same C library and allocator), built for x86-64; "perch-gnu" (not run
 # unless named in --servers) is the glibc build, for comparison. Both use
@@ -113,6 +135,10 @@ PEP_ROSTER=ready
 PEP_SETUP_RATE=500
 PEP_EJABBERD_SETUP_RATE=50
 PEP_DIR=""      # a pep run's own data directory
+UPLOAD_MIB=100
+UPLOAD_DIR=""   # an upload run's own data directory
+# Every port below moves by this much (two sittings side by side).
+PORT_SHIFT=${PERCH_BENCH_PORT_SHIFT:-0}
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
 
@@ -140,16 +166,20 @@ while [ $# -gt 0 ]; do
     --pep-roster) PEP_ROSTER=$2; shift 2 ;;
     --pep-setup-rate) PEP_SETUP_RATE=$2; shift 2 ;;
     --pep-ejabberd-setup-rate) PEP_EJABBERD_SETUP_RATE=$2; shift 2 ;;
+    --upload-mib) UPLOAD_MIB=$2; shift 2 ;;
     --no-build) BUILD=no; shift ;;
     --quick) RUNS=1; SECS=2; ACCOUNTS=200; IDLE_STEPS="10,100"; MUC_SIZES="10,50"; CHURN=150; LOGINS=100
              MAM_SIZES="1000,3000"; MAM_CHAT_RATE=1000; MAM_QUERY_SECONDS=5
-             PEP_ACCOUNTS=100; PEP_CONTACTS=10; PEP_RATE="10,50"; PEP_SECONDS=2; shift ;;
+             PEP_ACCOUNTS=100; PEP_CONTACTS=10; PEP_RATE="10,50"; PEP_SECONDS=2; UPLOAD_MIB=10; shift ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/!p}' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
 
 [ "$(uname -s)" = Linux ] || die "needs Linux (/proc)"
+# "ws" is the two WebSocket parts.
+PARTS=$(echo " $PARTS " | sed 's/ ws / idle-ws chat-ws /g; s/^ *//; s/ *$//')
+case $UPLOAD_MIB in ''|*[!0-9]*) die "--upload-mib: a whole number of MiB" ;; esac
 MAM_PROSODY_SIZES="${MAM_PROSODY_SIZES:-$MAM_SIZES}"
 case $PEP_ROSTER in ready|subscribe) ;; *) die "--pep-roster: ready or subscribe" ;; esac
 BASE="${PERCH_BENCH_DIR:-}"
@@ -163,9 +193,11 @@ mkdir -p "$OUT" "$BASE"
 # Ports: each server its own, all on 127.0.0.1, and all below Linux's
 # ephemeral range (32768 and up), where a client connection of the previous
 # part could still hold the port and make the next server's bind fail.
-port_of() { case $1 in perch|perch-gnu) echo 25222 ;; prosody) echo 26222 ;; ejabberd) echo 27222 ;; sink) echo 28222 ;; esac; }
-tls_port_of() { case $1 in perch|perch-gnu) echo 25223 ;; prosody) echo 26223 ;; ejabberd) echo 27223 ;; *) echo "" ;; esac; }
-EJABBERD_DIST_PORT=27299
+port_of() { case $1 in perch|perch-gnu) echo $((25222 + PORT_SHIFT)) ;; prosody) echo $((26222 + PORT_SHIFT)) ;; ejabberd) echo $((27222 + PORT_SHIFT)) ;; sink) echo $((28222 + PORT_SHIFT)) ;; esac; }
+tls_port_of() { case $1 in perch|perch-gnu) echo $((25223 + PORT_SHIFT)) ;; prosody) echo $((26223 + PORT_SHIFT)) ;; ejabberd) echo $((27223 + PORT_SHIFT)) ;; *) echo "" ;; esac; }
+# The HTTP listener (WebSocket, file upload), for the parts that use it.
+http_port_of() { case $1 in perch|perch-gnu) echo $((25280 + PORT_SHIFT)) ;; prosody) echo $((26280 + PORT_SHIFT)) ;; ejabberd) echo $((27280 + PORT_SHIFT)) ;; *) echo "" ;; esac; }
+EJABBERD_DIST_PORT=$((27299 + PORT_SHIFT))
 
 needs_debian_servers() { case " $SERVERS " in *" prosody "*|*" ejabberd "*) return 0 ;; *) return 1 ;; esac; }
 
@@ -209,6 +241,7 @@ perch_binary() { # name -> the Perch build that server name runs
 data_dir_of() { # name -> its directory under $BASE (both Perch builds share one)
   if [ -n "$MAM_DIR" ]; then echo "$MAM_DIR"; return 0; fi
   if [ -n "$PEP_DIR" ]; then echo "$PEP_DIR"; return 0; fi
+  if [ -n "$UPLOAD_DIR" ]; then echo "$UPLOAD_DIR"; return 0; fi
   case $1 in perch-gnu) echo "$BASE/perch" ;; *) echo "$BASE/$1" ;; esac
 }
 
@@ -227,6 +260,36 @@ pep_modules() { # placeholder -> what it becomes for $PART (pep: PEP on)
     CAPS_MODULE) echo 'mod_caps: {}' ;;
     PUBSUB_MODULE) echo 'mod_pubsub: {access_createnode: pubsub_createnode, plugins: [flat, pep]}' ;;
   esac
+}
+
+# What the templates' HTTP placeholders become for $PART: nothing but for
+# the WebSocket parts (idle-ws, chat-ws) and "upload", which get each
+# server's HTTP listener on $HTTP_PORT, and for "upload" its file upload
+# service with room for --upload-mib. Several lines are written as \n,
+# which sed turns into line breaks.
+http_of() { # placeholder -> text
+  local bytes=$((UPLOAD_MIB * 1024 * 1024 + 1024 * 1024)) up=no
+  case $PART in idle-ws|chat-ws) ;; upload) up=yes ;; *) return 0 ;; esac
+  case $1 in
+    PERCH_HTTP)
+      echo -n '[[listener]]\nkind = "http"\naddress = "127.0.0.1"\nport = '"$HTTP_PORT"
+      echo -n '\n\n[http]\nexternal_url = "http://127.0.0.1:'"$HTTP_PORT"'"'
+      if [ $up = yes ]; then
+        echo -n '\n\n[upload]\nmax_file_bytes = '"$bytes"'\ndaily_quota_bytes = '"$((bytes * 10))"
+        echo -n '\nmax_total_bytes = '"$((bytes * 10 + 10737418240))"
+      fi ;;
+    HTTP_PORTS) echo "$HTTP_PORT" ;;
+    HTTP_MODULES) [ $up = no ] && echo '"websocket";' ;;
+    UPLOAD_COMPONENT)
+      [ $up = yes ] && echo -n 'Component "upload.localhost" "http_file_share"\n\thttp_file_share_size_limit = '"$bytes"'\n\thttp_file_share_daily_quota = '"$((bytes * 10))" ;;
+    HTTP_LISTENER)
+      # An item of ejabberd's listen list.
+      echo -n '-\n    port: '"$HTTP_PORT"'\n    ip: "127.0.0.1"\n    module: ejabberd_http\n    request_handlers:'
+      if [ $up = yes ]; then echo -n '\n      /upload: mod_http_upload'; else echo -n '\n      /xmpp-websocket: ejabberd_http_ws'; fi ;;
+    UPLOAD_MODULE)
+      [ $up = yes ] && echo -n 'mod_http_upload:\n    access: all\n    put_url: "http://upload.localhost:'"$HTTP_PORT"'/upload"\n    docroot: "'"$(data_dir_of ejabberd)"'/upload"\n    max_size: '"$bytes" ;;
+  esac
+  return 0
 }
 
 # What the templates' archive placeholders become for $MAM_VARIANT: empty
@@ -260,7 +323,10 @@ fill() { # template run_dir -> stdout
       -e "s|@ARCHIVE@|$(archive_of ARCHIVE)|g" -e "s|@MAM_MODULES@|$(archive_of MAM_MODULES)|g" \
       -e "s|@MUC_MODULES@|$(archive_of MUC_MODULES)|g" -e "s|@STORAGE@|$(archive_of STORAGE)|g" \
       -e "s|@MAM_OPTIONS@|$(archive_of MAM_OPTIONS)|g" -e "s|@PEP_MODULES@|$(pep_modules PEP_MODULES)|g" \
-      -e "s|@CAPS_MODULE@|$(pep_modules CAPS_MODULE)|g" -e "s|@PUBSUB_MODULE@|$(pep_modules PUBSUB_MODULE)|g" "$1"
+      -e "s|@CAPS_MODULE@|$(pep_modules CAPS_MODULE)|g" -e "s|@PUBSUB_MODULE@|$(pep_modules PUBSUB_MODULE)|g" \
+      -e "s|@PERCH_HTTP@|$(http_of PERCH_HTTP)|g" -e "s|@HTTP_PORTS@|$(http_of HTTP_PORTS)|g" \
+      -e "s|@HTTP_MODULES@|$(http_of HTTP_MODULES)|g" -e "s|@UPLOAD_COMPONENT@|$(http_of UPLOAD_COMPONENT)|g" \
+      -e "s|@HTTP_LISTENER@|$(http_of HTTP_LISTENER)|g" -e "s|@UPLOAD_MODULE@|$(http_of UPLOAD_MODULE)|g" "$1"
 }
 
 certificate() { # dir
@@ -284,7 +350,7 @@ descendant_named() { # root_pid name -> pid
 start_server() {
   local name=$1 d t0 launcher i
   d=$(data_dir_of "$name")
-  PORT=$(port_of "$name"); TLS_PORT=$(tls_port_of "$name"); PROBE_ARGS=()
+  PORT=$(port_of "$name"); TLS_PORT=$(tls_port_of "$name"); HTTP_PORT=$(http_port_of "$name"); PROBE_ARGS=()
   mkdir -p "$d"
   t0=$(date +%s.%N)
   case $name in
@@ -506,6 +572,40 @@ run_pep() { # server run
   PEP_DIR=""
 }
 
+# An upload run: a fresh data directory with one account, so no quota or
+# stored file of an earlier run counts.
+run_upload() { # server run
+  local name=$1 run=$2 d t0
+  UPLOAD_DIR="$BASE/$name-upload"
+  rm -rf "$UPLOAD_DIR"; mkdir -p "$UPLOAD_DIR"
+  d=$UPLOAD_DIR
+  PART=upload
+  start_server "$name"
+  case $name in
+    perch|perch-gnu)
+      echo load-password | "$(perch_binary "$name")" user add load1@localhost --password-stdin \
+        --config "$d/perch.toml" >/dev/null ;;
+    *)
+      "$LOAD" register --port "$PORT" --clients 1 --label "$name" >/dev/null 2>&1 ;;
+  esac
+  echo "== run $run: $name upload $UPLOAD_MIB MiB (pid $SERVER_PID)"
+  t0=$(date +%s)
+  # --upload-port: the PUT and GET go to the listener configured above,
+  # whatever port the slot's URLs name.
+  "$LOAD" upload --upload-mib "$UPLOAD_MIB" --upload-port "$HTTP_PORT" --port "$PORT" \
+    --server-pid "$SERVER_PID" "${PROBE_ARGS[@]}" --label "$name" --run "$run" --max-phase-seconds 600 \
+    >> "$OUT/$name.jsonl" 2> "$OUT/$name.upload.$run.txt" || echo "!! $name upload run $run failed"
+  grep -v '^\[perch-load\]' "$OUT/$name.upload.$run.txt" || true
+  echo "   ($(( $(date +%s) - t0 )) s)"
+  stop_server
+  PART=""
+  tail -n 20 "$d/server.log" > "$OUT/$name.upload.$run.server-log.txt" 2>/dev/null || true
+  cp "$d/prosody.log" "$OUT/$name.upload.$run.prosody.log" 2>/dev/null || true
+  cp "$d/log/ejabberd.log" "$OUT/$name.upload.$run.ejabberd.log" 2>/dev/null || true
+  rm -rf "$UPLOAD_DIR"
+  UPLOAD_DIR=""
+}
+
 part_args() { # part -> perch-load arguments
   case $1 in
     chat) echo "chat --pairs 50 --window 10 --seconds $SECS" ;;
@@ -514,6 +614,8 @@ part_args() { # part -> perch-load arguments
     churn) echo "churn --clients $CHURN --pairs 50 --window 10 --seconds $SECS" ;;
     idle) echo "idle --steps $IDLE_STEPS" ;;
     idle-tls) echo "idle --tls direct --steps $IDLE_STEPS" ;;
+    idle-ws) echo "idle --ws-url ws://localhost:$HTTP_PORT/xmpp-websocket --steps $IDLE_STEPS" ;;
+    chat-ws) echo "chat --ws-url ws://localhost:$HTTP_PORT/xmpp-websocket --pairs 50 --window 10 --seconds $SECS" ;;
     muc) echo "muc --occupants $MUC_SIZES --senders 5 --muc-window 4 --seconds $SECS" ;;
     *) die "unknown part $1" ;;
   esac
@@ -521,10 +623,12 @@ part_args() { # part -> perch-load arguments
 
 run_part() { # server part run
   local name=$1 part=$2 run=$3 port args
-  case "$name:$part" in sink:idle|sink:idle-tls) return 0 ;; esac
+  # The sink holds no idle clients and speaks no WebSocket or HTTP.
+  case "$name:$part" in sink:idle|sink:idle-tls|sink:idle-ws|sink:chat-ws|sink:upload) return 0 ;; esac
   case $part in
     mam|mam-chat) run_mam "$name" "$part" "$run"; return 0 ;;
     pep) run_pep "$name" "$run"; return 0 ;;
+    upload) run_upload "$name" "$run"; return 0 ;;
   esac
   if [ "$name:$part" = sink:muc ]; then
     # No server at all: what K loopback writes and the tool's reading cost here.
@@ -563,6 +667,7 @@ environment() {
     dpkg-query -W -f='${Package} ${Version}\n' prosody ejabberd erlang-base lua5.4 lua-event 2>/dev/null || true
     echo "runs: $RUNS, parts: $PARTS, servers: $SERVERS, seconds: $SECS"
     case " $PARTS " in *" pep "*) echo "pep: $PEP_ACCOUNTS accounts x $PEP_CONTACTS contacts, rosters $PEP_ROSTER, rates $PEP_RATE publications/s for $PEP_SECONDS s each, chat yardstick $SECS s" ;; esac
+    case " $PARTS " in *" upload "*) echo "upload: $UPLOAD_MIB MiB" ;; esac
     case " $PARTS " in *" mam"*) echo "mam sizes: perch $MAM_SIZES, prosody $MAM_PROSODY_SIZES; query seconds $MAM_QUERY_SECONDS; mam-chat rates: $MAM_CHAT_RATE msg/s; lua-dbi-sqlite3 $(dpkg-query -W -f='${Version}' lua-dbi-sqlite3 2>/dev/null)" ;; esac
   } > "$OUT/env.txt"
   cat "$OUT/env.txt"
@@ -570,12 +675,12 @@ environment() {
 
 accounts_needed() { # part -> how many accounts it logs in (chat: 50 pairs)
   case $1 in
-    chat|chat-sm) echo 100 ;;
+    chat|chat-sm|chat-ws) echo 100 ;;
     login) echo "$LOGINS" ;;
     churn) echo "$CHURN" ;;
-    idle|idle-tls) echo "${IDLE_STEPS##*,}" ;;
+    idle|idle-tls|idle-ws) echo "${IDLE_STEPS##*,}" ;;
     muc) echo "${MUC_SIZES##*,}" ;;
-    mam|mam-chat|pep) echo 0 ;;  # their own data directories and accounts
+    mam|mam-chat|pep|upload) echo 0 ;;  # their own data directories and accounts
     *) die "unknown part $1" ;;
   esac
 }
@@ -590,9 +695,9 @@ trap 'exit 130' INT TERM
 install_servers
 build
 environment
-# The mam and pep parts create their own accounts; the others share ACCOUNTS.
+# The mam, pep and upload parts create their own accounts; the others share ACCOUNTS.
 case " $PARTS " in
-  *" chat "*|*" chat-sm "*|*" login "*|*" churn "*|*" idle "*|*" idle-tls "*|*" muc "*)
+  *" chat "*|*" chat-sm "*|*" login "*|*" churn "*|*" idle "*|*" idle-tls "*|*" muc "*|*" idle-ws "*|*" chat-ws "*)
     for s in $SERVERS; do provision "$s"; done ;;
 esac
 for run in $(seq 1 "$RUNS"); do

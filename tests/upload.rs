@@ -854,3 +854,34 @@ fn slot_requests_refused_over_xmpp() {
     slot(&mut c, http, "small.bin", 400, None);
     server.stop();
 }
+
+#[test]
+fn a_refused_large_body_is_still_answered() {
+    let _shared = shared();
+    let server = server_with("");
+    let http = http_addr(&server);
+    let mut c = login(&server, ROMEO, None);
+    let s = slot(
+        &mut c,
+        http,
+        "small.bin",
+        1000,
+        Some("application/octet-stream"),
+    );
+    // A client that sends its body at once (no `Expect: 100-continue`, as
+    // Conversations): the server answers without reading 4 MiB and
+    // closes, so the write may fail; the answer must still be readable.
+    let mut conn = HttpConn::connect(http);
+    let sent = conn.try_send_streamed(
+        "PUT",
+        &s.put,
+        &["Content-Type: application/octet-stream", &s.bearer()],
+        4 * MIB,
+        |b| b.fill(b'x'),
+    );
+    let r = conn
+        .try_response_to("PUT")
+        .unwrap_or_else(|e| panic!("no answer to a 4 MiB PUT (the write gave {sent:?}): {e}"));
+    assert_status(&r, 413, "a 4 MiB body for a 1000-byte slot");
+    server.stop();
+}

@@ -204,28 +204,26 @@ impl HttpConnection {
     }
 
     async fn read_more(&mut self, deadline: Instant) -> ReadMore {
-        let mut chunk = [0u8; READ_CHUNK];
-        let read = async {
-            match future::poll_fn(|cx| Pin::new(&mut self.transport).poll_read(cx, &mut chunk))
-                .await
-            {
-                Ok(0) | Err(_) => None,
-                Ok(n) => Some(n),
+        let transport = &mut self.transport;
+        let buffered = &mut self.buffered;
+        // The chunk lives on the stack for the read only, not in this
+        // future's state: every HTTP connection's task would carry it.
+        let read = future::poll_fn(|cx| {
+            let mut chunk = [0u8; READ_CHUNK];
+            match Pin::new(&mut *transport).poll_read(cx, &mut chunk) {
+                Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(ReadMore::Closed),
+                Poll::Ready(Ok(n)) => {
+                    buffered.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                    Poll::Ready(ReadMore::Data)
+                }
+                Poll::Pending => Poll::Pending,
             }
-        };
-        let timed = read.or(async {
-            Timer::at(deadline).await;
-            Some(usize::MAX)
         });
-        match timed.await {
-            None => ReadMore::Closed,
-            Some(usize::MAX) => ReadMore::TimedOut,
-            Some(n) => {
-                self.buffered
-                    .extend_from_slice(chunk.get(..n).unwrap_or_default());
-                ReadMore::Data
-            }
-        }
+        read.or(async {
+            Timer::at(deadline).await;
+            ReadMore::TimedOut
+        })
+        .await
     }
 
     /// Writes `response` (head and in-memory body). False if the client
@@ -330,7 +328,7 @@ impl HttpConnection {
     async fn send_file(
         &mut self,
         response: &Response,
-        mut file: smol::fs::File,
+        mut file: crate::upload::files::DiskFile,
         length: u64,
         keep_alive: bool,
     ) -> bool {
@@ -373,6 +371,7 @@ impl HttpConnection {
             peer,
             mut transport,
             buffered,
+            executor,
             ..
         } = self;
         let mut head = Vec::new();
@@ -418,7 +417,13 @@ impl HttpConnection {
             channel_binding: None,
             guard,
         };
-        run_stream(Transport::WebSocket(Box::new(link)), start).await;
+        // A task of its own, sized for the stream alone: this HTTP task,
+        // with room for every request kind, ends here and frees its state.
+        let stream = run_stream(Transport::WebSocket(Box::new(link)), start);
+        match executor.upgrade() {
+            Some(executor) => executor.spawn(stream).detach(),
+            None => stream.await,
+        }
     }
 }
 

@@ -17,6 +17,17 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 /// Bytes read from the body and written to the file at a time.
 pub const CHUNK: usize = 64 * 1024;
 
+/// A file read or written on the blocking pool through a pipe of two
+/// chunks. (`smol::fs::File` pipes up to 8 MiB ahead: that much memory
+/// per transfer, on a machine that may have 512 MiB in all.)
+pub type DiskFile = smol::Unblock<std::fs::File>;
+
+/// Opens `path` for reading as a [`DiskFile`].
+pub async fn open(path: PathBuf) -> io::Result<DiskFile> {
+    let file = smol::unblock(move || std::fs::File::open(path)).await?;
+    Ok(smol::Unblock::with_capacity(2 * CHUNK, file))
+}
+
 /// The suffix of a file being received.
 const PART: &str = ".part";
 
@@ -104,7 +115,7 @@ async fn write_part(
     })
     .await
     .map_err(ReceiveError::Disk)?;
-    let mut file = smol::fs::File::from(file);
+    let mut file = smol::Unblock::with_capacity(2 * CHUNK, file);
     let mut buf = vec![0u8; CHUNK];
     let mut left = size;
     while left > 0 {
@@ -122,7 +133,9 @@ async fn write_part(
         left = left.saturating_sub(n as u64);
     }
     file.flush().await.map_err(ReceiveError::Disk)?;
-    file.sync_all().await.map_err(ReceiveError::Disk)?;
+    file.with_mut(|f| f.sync_all())
+        .await
+        .map_err(ReceiveError::Disk)?;
     Ok(())
 }
 

@@ -31,7 +31,7 @@ pub enum Reply {
     Full(Response),
     File {
         response: Response,
-        file: smol::fs::File,
+        file: files::DiskFile,
         length: u64,
     },
 }
@@ -260,7 +260,7 @@ async fn download(server: &Server, head: &RequestHead, segments: &[&str]) -> Rep
     let Some(upload) = server.upload() else {
         return Reply::Full(not_found());
     };
-    let mut file = match smol::fs::File::open(files::file_path(upload.dir(), &id)).await {
+    let mut file = match files::open(files::file_path(upload.dir(), &id)).await {
         Ok(file) => file,
         Err(e) => {
             log::warn!("upload: file {id} has a record but cannot be opened: {e}");

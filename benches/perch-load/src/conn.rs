@@ -1,6 +1,9 @@
-//! One client connection: TCP (optionally TLS, direct or STARTTLS), the
-//! framer over its input, and the c2s login (SASL, bind, session, initial
-//! presence) as any RFC 6120 server expects it.
+//! One client connection: TCP (optionally TLS, direct or STARTTLS) or
+//! XMPP over WebSocket (RFC 7395, `ws`), the framer over its input, and the
+//! c2s login (SASL, bind, session, initial presence) as any RFC 6120
+//! server expects it. Over WebSocket the transport translates frames to and
+//! from the bytes of a stream document, so everything above it (the
+//! login, the scenarios) is the same for both.
 
 use std::fmt;
 use std::future::Future;
@@ -19,6 +22,7 @@ use smol::net::TcpStream;
 use crate::base64;
 use crate::sasl::{self, Mechanism, SaslError, ScramClient};
 use crate::sm::{self, NS_SM};
+use crate::ws::{WsEndpoint, WsStream};
 use crate::xml::{self, Frame, FrameError};
 
 pub const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
@@ -65,6 +69,32 @@ pub struct Target {
     pub tls_config: Option<Arc<rustls::ClientConfig>>,
     /// Bound on each negotiation step.
     pub step_timeout: Duration,
+    /// XMPP over WebSocket at `addr` (an HTTP listener), not c2s over TCP.
+    pub ws: Option<Arc<WsEndpoint>>,
+}
+
+/// How clients reach the server: c2s over TCP or XMPP over WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Ws,
+}
+
+impl Transport {
+    pub fn parse(s: &str) -> Option<Transport> {
+        match s {
+            "tcp" => Some(Transport::Tcp),
+            "ws" | "websocket" => Some(Transport::Ws),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Ws => "ws",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -114,6 +144,7 @@ impl From<SaslError> for ClientError {
 enum Io {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    Ws(Box<WsStream>),
     Upgrading,
 }
 
@@ -130,6 +161,7 @@ impl AsyncRead for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Io::Ws(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Io::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
@@ -144,6 +176,7 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Io::Ws(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Io::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
@@ -152,6 +185,7 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_flush(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Io::Ws(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Io::Upgrading => Poll::Ready(Err(upgrading())),
         }
     }
@@ -160,6 +194,7 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_close(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+            Io::Ws(s) => Pin::new(s.as_mut()).poll_close(cx),
             Io::Upgrading => Poll::Ready(Ok(())),
         }
     }
@@ -207,8 +242,26 @@ impl Conn {
     /// chosen source address: `source::connect_from`).
     pub async fn open_on(target: &Target, tcp: TcpStream) -> Result<(Conn, Vec<u8>), ClientError> {
         let _ = tcp.set_nodelay(true);
+        let io = match &target.ws {
+            None => Io::Plain(tcp),
+            Some(endpoint) => {
+                if target.tls != TlsMode::None {
+                    return Err(ClientError::Refused(
+                        "websocket",
+                        "TLS over WebSocket (wss) is not supported".into(),
+                    ));
+                }
+                let ws = timeout(target.step_timeout, "websocket upgrade", async {
+                    WsStream::connect(tcp, endpoint)
+                        .await
+                        .map_err(|e| ClientError::Refused("websocket upgrade", e))
+                })
+                .await?;
+                Io::Ws(Box::new(ws))
+            }
+        };
         let mut conn = Conn {
-            io: Io::Plain(tcp),
+            io,
             buf: Vec::new(),
             framer: xml::Framer::new(),
             jid: String::new(),
@@ -359,6 +412,9 @@ impl Conn {
         self.buf.drain(..reclaim);
         self.framer.consumed(reclaim);
         self.buf.shrink_to_fit();
+        if let Io::Ws(ws) = &mut self.io {
+            ws.shrink();
+        }
     }
 
     async fn next_frame_owned(&mut self) -> Result<Owned, ClientError> {
@@ -419,6 +475,7 @@ impl Conn {
         let tcp = match &self.io {
             Io::Plain(tcp) => Some(tcp),
             Io::Tls(tls) => Some(tls.get_ref().0),
+            Io::Ws(ws) => Some(ws.tcp()),
             Io::Upgrading => None,
         };
         if let Some(tcp) = tcp {

@@ -53,12 +53,19 @@ impl Ctx {
             crate::conn::TlsMode::None => None,
             _ => Some(crate::tls::client_config().map_err(|e| format!("TLS set-up: {e}"))?),
         };
+        let ws = opts.ws_endpoint();
+        let port = if ws.is_some() {
+            opts.http_port
+        } else {
+            opts.port
+        };
         let target = Target {
-            addr: SocketAddr::new(opts.host, opts.port),
+            addr: SocketAddr::new(opts.host, port),
             domain: opts.domain.clone(),
             tls: opts.tls,
             tls_config,
             step_timeout: opts.step_timeout(),
+            ws: ws.map(Arc::new),
         };
         Ok(Ctx {
             probe: Probe::new(opts.server_pid, opts.include_children),
@@ -78,6 +85,7 @@ impl Ctx {
         if !self.opts.run.is_empty() {
             rec.insert("run".into(), json!(self.opts.run));
         }
+        rec.insert("transport".into(), json!(self.opts.transport.name()));
         if let Value::Object(f) = fields {
             rec.extend(f);
         }

@@ -15,6 +15,10 @@
 //! times tell an unknown user from a known one?) and `hibernate` (what a
 //! stream-managed session whose connection was lost costs, and how fast
 //! clients resume). `chat --sm` chats with stream management (XEP-0198).
+//! `upload` puts a file through HTTP File Upload (XEP-0363) and gets it
+//! back. `--transport ws` runs the scenarios over XMPP over WebSocket
+//! (RFC 7395) instead of c2s over TCP; `--transport tcp,ws` runs them over
+//! both, one after the other, and sets the figures side by side.
 //!
 //! Clients run as tasks on one `smol::Executor` driven by `--threads` OS
 //! threads (2 by default), many connections per thread, so 10 000 clients
@@ -28,6 +32,7 @@ pub mod ctx;
 pub mod floor;
 pub mod hibernate;
 pub mod histogram;
+pub mod http;
 pub mod login_timing;
 pub mod mam;
 pub mod mam_settings;
@@ -48,6 +53,7 @@ pub mod source;
 pub mod spawned;
 pub mod stats;
 pub mod tls;
+pub mod ws;
 pub mod xml;
 
 use std::sync::Arc;
@@ -60,8 +66,38 @@ use serde_json::Value;
 use crate::ctx::Ctx;
 use crate::options::{Options, Scenario};
 
-/// Runs one scenario to completion and returns its records.
+/// Runs one scenario to completion and returns its records; with more
+/// than one `--transport`, once per transport, then a `transport_ratio`
+/// record (WebSocket ÷ TCP).
 pub fn run(opts: Options) -> Result<Vec<Value>, String> {
+    if opts.transports.len() <= 1 {
+        return run_one(opts);
+    }
+    let mut records = Vec::new();
+    for &t in &opts.transports {
+        let mut one = opts.clone();
+        one.transport = t;
+        one.transports = vec![t];
+        if one.print {
+            eprintln!(
+                "[perch-load] {}: transport {}",
+                one.scenario.name(),
+                t.name()
+            );
+        }
+        records.extend(run_one(one)?);
+    }
+    if let Some(ratio) = report::transport_ratio(&records, &opts.label, &opts.run) {
+        if opts.print {
+            println!("{ratio}");
+            eprint!("{}", report::transport_ratio_table(&ratio));
+        }
+        records.push(ratio);
+    }
+    Ok(records)
+}
+
+fn run_one(opts: Options) -> Result<Vec<Value>, String> {
     let threads = opts.threads.max(1);
     let ex = Arc::new(smol::Executor::new());
     let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
@@ -78,9 +114,9 @@ pub fn run(opts: Options) -> Result<Vec<Value>, String> {
     let (failure, records) = smol::block_on(ex.run(async {
         // Only `guess` (a server that offers no PLAIN), `offline` (fewer
         // messages delivered than sent), `mam` (no archive to set up or
-        // fill) and `pep` (rosters not set up, a stream broken) can fail
-        // as a whole; the others report their failures in
-        // their records.
+        // fill), `pep` (rosters not set up, a stream broken) and `upload`
+        // (no service, no slot, a transfer refused or corrupted) can fail
+        // as a whole; the others report their failures in their records.
         let mut failure = None;
         match ctx.opts.scenario {
             Scenario::Login => scenario::login::run(&ctx).await,
@@ -93,6 +129,7 @@ pub fn run(opts: Options) -> Result<Vec<Value>, String> {
             Scenario::Offline => failure = scenario::offline::run(&ctx).await.err(),
             Scenario::Mam => failure = mam::run(&ctx).await.err(),
             Scenario::Pep => failure = pep::run(&ctx).await.err(),
+            Scenario::Upload => failure = scenario::upload::run(&ctx).await.err(),
         }
         (failure, ctx.take_records())
     }));

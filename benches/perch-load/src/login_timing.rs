@@ -226,6 +226,7 @@ pub fn run(opts: &TimingOptions) -> Result<TimingReport, String> {
             tls: TlsMode::None,
             tls_config: None,
             step_timeout: opts.step_timeout,
+            ws: None,
         };
         if let Some(binary) = &opts.perch {
             let source = Source::given_or(opts.config.as_ref(), opts.addr, None, Settings {

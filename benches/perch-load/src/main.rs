@@ -19,7 +19,7 @@ const USAGE: &str = "\
 perch-load: XMPP load generator for servers on this machine
 
 Usage:
-  perch-load login|idle|chat|muc|churn|register|guess|offline|mam|pep [options]
+  perch-load login|idle|chat|muc|churn|register|guess|offline|mam|pep|upload [options]
   perch-load sink [--host A] [--port N] [--domain D] [--password PW] [--max-seconds S]
   perch-load wait [--host A] [--port N] [--domain D] [--timeout S]
   perch-load floor [--occupants N,N] [--rounds N] [--threads N] [--label L] [--run R]
@@ -93,6 +93,16 @@ every session on a new connection (SASL + <resume/>) in batches: RSS per
 session connected and hibernated, resumes/s; exit status 1 unless every
 session was resumed and answered a ping.
 `chat --sm` runs chat with stream management on every client.
+`--transport ws` runs a scenario's clients over XMPP over WebSocket (RFC
+7395) at ws://HOST:--http-port/xmpp-websocket instead of c2s over TCP;
+`--transport tcp,ws` runs it over both, one after the other, and ends with
+the WebSocket / TCP ratios (KiB per idle connection, server CPU per 1 000
+chat messages) against the goals 1.25 and 1.3.
+`upload`: <prefix><first-user> logs in, finds the HTTP File Upload service
+(XEP-0363; --upload-service, or disco#items on the domain), asks for a
+slot of --upload-mib (100) MiB, PUTs a generated body (streamed, never held
+whole) and GETs it back over HTTP/1.1, checking length and checksum:
+MiB/s each way, the server's CPU and its peak RSS growth over each transfer.
 ";
 
 fn main() -> ExitCode {
@@ -245,6 +255,7 @@ fn wait(args: &[String]) -> Result<(), String> {
         tls: TlsMode::None,
         tls_config: None,
         step_timeout: Duration::from_secs(2),
+        ws: None,
     };
     let limit = Duration::from_secs_f64(p.number::<f64>("timeout", 60.0)?.clamp(0.0, 3600.0));
     let t0 = Instant::now();

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use crate::conn::TlsMode;
+use crate::conn::{TlsMode, Transport};
 use crate::sasl::Mechanism;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,10 +20,11 @@ pub enum Scenario {
     Offline,
     Mam,
     Pep,
+    Upload,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Login,
         Scenario::Idle,
         Scenario::Chat,
@@ -34,6 +35,7 @@ impl Scenario {
         Scenario::Offline,
         Scenario::Mam,
         Scenario::Pep,
+        Scenario::Upload,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +50,7 @@ impl Scenario {
             Scenario::Offline => "offline",
             Scenario::Mam => "mam",
             Scenario::Pep => "pep",
+            Scenario::Upload => "upload",
         }
     }
 }
@@ -108,6 +111,24 @@ pub struct Options {
     pub run: String,
     pub threads: usize,
     pub tls: TlsMode,
+    /// How this run's clients connect (`transports` picks it per pass).
+    pub transport: Transport,
+    /// `--transport tcp,ws`: the scenario runs once per transport, in this
+    /// order, and the WebSocket ÷ TCP ratios are printed at the end.
+    pub transports: Vec<Transport>,
+    /// The HTTP listener that serves XMPP over WebSocket.
+    pub http_port: u16,
+    /// The WebSocket endpoint's path.
+    pub ws_path: String,
+    /// The `Host` of the upgrade request; `--host:--http-port` if unset.
+    pub ws_host: Option<String>,
+    /// upload: the size of the file, in MiB.
+    pub upload_mib: u64,
+    /// upload: the service's JID; discovered (disco#items, disco#info) if unset.
+    pub upload_service: Option<String>,
+    /// upload: connect to this port of `--host` for the PUT and the GET,
+    /// whatever port the URLs name (their host still goes in `Host`).
+    pub upload_port: Option<u16>,
     pub mechanisms: Vec<Mechanism>,
     pub clients: usize,
     pub concurrency: usize,
@@ -168,6 +189,14 @@ impl Default for Options {
             run: String::new(),
             threads: 2,
             tls: TlsMode::None,
+            transport: Transport::Tcp,
+            transports: vec![Transport::Tcp],
+            http_port: 5280,
+            ws_path: crate::ws::DEFAULT_PATH.into(),
+            ws_host: None,
+            upload_mib: 100,
+            upload_service: None,
+            upload_port: None,
             mechanisms: vec![Mechanism::Plain],
             clients: 0,
             concurrency: 50,
@@ -221,6 +250,16 @@ impl Options {
 
     pub fn step_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.step_timeout)
+    }
+
+    /// The WebSocket endpoint when this run's transport is `ws`.
+    pub fn ws_endpoint(&self) -> Option<crate::ws::WsEndpoint> {
+        (self.transport == Transport::Ws).then(|| crate::ws::WsEndpoint {
+            host: self.ws_host.clone().unwrap_or_else(|| {
+                std::net::SocketAddr::new(self.host, self.http_port).to_string()
+            }),
+            path: self.ws_path.clone(),
+        })
     }
 
     pub fn user(&self, i: usize) -> String {
@@ -287,6 +326,22 @@ Options (defaults in brackets):
   --run TAG              tag copied into every record (run number) []
   --threads N            OS threads driving the clients, 1 to 16 [2]
   --tls none|starttls|direct                            [none]
+  --transport T[,T]      tcp (c2s), ws (XMPP over WebSocket, RFC 7395, at
+                         ws://HOST:HTTP-PORT/xmpp-websocket, no TLS); tcp,ws
+                         runs the scenario once over each and prints the
+                         WebSocket / TCP ratios of KiB per idle connection
+                         and server CPU per 1000 chat messages [tcp]
+  --http-port N          the HTTP listener serving WebSocket [5280]
+  --ws-path P            its WebSocket path [/xmpp-websocket]
+  --ws-url URL           ws://HOST:PORT/PATH: sets --http-port, --ws-path and
+                         the Host header (and --host if HOST is an IP
+                         address, loopback only), and --transport ws unless
+                         --transport is given
+  --upload-mib N         upload: file size in MiB, 1 to 65536 [100]
+  --upload-service JID   upload: the XEP-0363 service [found by disco#items
+                         on --domain and disco#info of each item]
+  --upload-port N        upload: PUT and GET to this port of --host instead
+                         of the port the slot's URLs name [the URLs']
   --mech M[,M]           PLAIN, SCRAM-SHA-1, SCRAM-SHA-256 [PLAIN]
   --clients N            login: logins per pass [500]; churn: clients [5000];
                          register: accounts [10000]
@@ -330,6 +385,8 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
         ..Options::default()
     };
     let mut seconds_given = false;
+    let mut transport_given = false;
+    let mut ws_url: Option<String> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let name = arg
@@ -353,6 +410,28 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
         let v = it
             .next()
             .ok_or_else(|| bad(format!("--{name} needs a value")))?;
+        if matches!(name, "transport" | "ws-url") {
+            match name {
+                "transport" => {
+                    transport_given = true;
+                    o.transports = v
+                        .split(',')
+                        .map(|t| {
+                            Transport::parse(t).ok_or_else(|| {
+                                bad(format!("--transport: '{t}' (expected tcp or ws)"))
+                            })
+                        })
+                        .collect::<Result<_, _>>()?;
+                    if o.transports.is_empty() {
+                        return Err(bad("--transport: tcp, ws or tcp,ws"));
+                    }
+                }
+                _ => {
+                    ws_url = Some(v.clone());
+                }
+            }
+            continue;
+        }
         match name {
             // pep's own options first: its --rate is a list of publication
             // rates, not chat's.
@@ -371,6 +450,21 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
                 o.host = ip;
             }
             "port" => o.port = number(name, v)?,
+            "http-port" => o.http_port = number(name, v)?,
+            "ws-path" => {
+                if !v.starts_with('/') || v.contains([' ', '\r', '\n']) {
+                    return Err(bad(format!("--ws-path: '{v}' is not a path")));
+                }
+                o.ws_path = v.clone();
+            }
+            "upload-mib" => {
+                o.upload_mib = number(name, v)?;
+                if !(1..=65_536).contains(&o.upload_mib) {
+                    return Err(bad("--upload-mib: 1 to 65536"));
+                }
+            }
+            "upload-service" => o.upload_service = Some(v.clone()),
+            "upload-port" => o.upload_port = Some(number(name, v)?),
             "domain" => o.domain = v.clone(),
             "muc-domain" => o.muc_domain = v.clone(),
             "user-prefix" => o.user_prefix = v.clone(),
@@ -464,6 +558,35 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
             }
             _ => return Err(bad(format!("unknown option --{name}"))),
         }
+    }
+    if let Some(url) = ws_url {
+        let (host, port, path) =
+            crate::ws::parse_url(&url).map_err(|e| bad(format!("--ws-url: {e}")))?;
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            if !ip.is_loopback() {
+                return Err(bad(format!(
+                    "--ws-url: {ip} is not a loopback address; this tool only loads servers on this machine"
+                )));
+            }
+            o.host = ip;
+        }
+        o.http_port = port;
+        o.ws_path = path;
+        o.ws_host = Some(if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        });
+        if !transport_given {
+            o.transports = vec![Transport::Ws];
+        }
+    }
+    o.transports.dedup();
+    o.transport = o.transports[0];
+    if o.transports.contains(&Transport::Ws) && o.tls != TlsMode::None {
+        return Err(bad(
+            "--transport ws: XMPP over WebSocket runs without TLS here (ws://, loopback); leave out --tls",
+        ));
     }
     if scenario == Scenario::Guess {
         // A throttle's waits grow to a minute: a shorter run shows the
@@ -614,6 +737,62 @@ mod tests {
         );
         let o = parse(Scenario::Pep, &[]).expect("valid");
         assert_eq!((o.pep.accounts, o.pep.contacts), (1000, 100));
+    }
+
+    #[test]
+    fn transports_and_websocket_endpoints() {
+        let o = parse(Scenario::Chat, &[]).expect("valid");
+        assert_eq!(
+            (o.transport, o.transports.clone()),
+            (Transport::Tcp, vec![Transport::Tcp])
+        );
+        assert_eq!(o.ws_endpoint(), None);
+        let o = parse(Scenario::Idle, &args("--transport ws --http-port 15280")).expect("valid");
+        assert_eq!(o.transport, Transport::Ws);
+        let e = o.ws_endpoint().expect("ws");
+        assert_eq!(
+            (e.host.as_str(), e.path.as_str()),
+            ("127.0.0.1:15280", "/xmpp-websocket")
+        );
+        let o = parse(Scenario::Chat, &args("--ws-url ws://[::1]:7/ws")).expect("valid");
+        assert_eq!(
+            (o.transport, o.http_port, o.host.to_string()),
+            (Transport::Ws, 7, "::1".into())
+        );
+        assert_eq!(o.ws_endpoint().expect("ws").host, "[::1]:7");
+        let o = parse(
+            Scenario::Chat,
+            &args("--ws-url ws://localhost:9/x --transport tcp,ws"),
+        )
+        .expect("valid");
+        assert_eq!(o.transports, vec![Transport::Tcp, Transport::Ws]);
+        assert_eq!(o.transport, Transport::Tcp);
+        assert_eq!(
+            (o.ws_host.as_deref(), o.ws_path.as_str()),
+            (Some("localhost:9"), "/x")
+        );
+        for bad_args in [
+            "--transport bosh",
+            "--transport ws --tls direct",
+            "--ws-url wss://127.0.0.1/x",
+            "--ws-url ws://10.0.0.1/x",
+            "--ws-path nope",
+            "--upload-mib 0",
+        ] {
+            assert!(
+                parse(Scenario::Chat, &args(bad_args)).is_err(),
+                "{bad_args}"
+            );
+        }
+        let o = parse(
+            Scenario::Upload,
+            &args("--upload-mib 3 --upload-service up.example --upload-port 1"),
+        )
+        .expect("valid");
+        assert_eq!(
+            (o.upload_mib, o.upload_service.as_deref(), o.upload_port),
+            (3, Some("up.example"), Some(1))
+        );
     }
 
     #[test]

@@ -158,9 +158,14 @@ fn main_table(records: &[&Value]) -> String {
     ];
     for r in records {
         let scenario = s(r, "scenario");
+        let transport = match r.get("transport").and_then(Value::as_str) {
+            Some(t) if t != "tcp" => Some(format!("transport={t}")),
+            _ => None,
+        };
         let params = [
             "mech",
             "tls",
+            "size_mib",
             "clients",
             "pairs",
             "window",
@@ -173,10 +178,14 @@ fn main_table(records: &[&Value]) -> String {
                 .filter(|v| !v.is_null())
                 .map(|v| format!("{k}={}", v.to_string().trim_matches('"')))
         })
+        .chain(transport)
         .collect::<Vec<_>>()
         .join(" ");
-        let rate = if let Some(v) = num(r, "logins_per_s").filter(|_| scenario.starts_with("login"))
+        let rate = if let (Some(put), Some(get)) =
+            (num(r, "put_mib_per_s"), num(r, "get_mib_per_s"))
         {
+            format!("PUT {} / GET {} MiB/s", fmt_num(put), fmt_num(get))
+        } else if let Some(v) = num(r, "logins_per_s").filter(|_| scenario.starts_with("login")) {
             format!("{} logins/s", fmt_num(v))
         } else if let Some(v) = num(r, "msgs_per_s") {
             format!("{} msg/s", fmt_num(v))
@@ -210,7 +219,11 @@ fn main_table(records: &[&Value]) -> String {
         .find_map(|k| num(r, k))
         .map(|v| format!(" ({} kernel)", fmt_num(v)))
         .unwrap_or_default();
-        let cpu = if let Some(v) = num(r, "server_cpu_ms_per_login") {
+        let cpu = if let (Some(put), Some(get)) =
+            (num(r, "put_server_cpu_s"), num(r, "get_server_cpu_s"))
+        {
+            format!("PUT {} / GET {} s", fmt_num(put), fmt_num(get))
+        } else if let Some(v) = num(r, "server_cpu_ms_per_login") {
             format!("{} ms/login{kernel}", fmt_num(v))
         } else if let Some(v) = num(r, "server_cpu_ms_per_logout") {
             format!("{} ms/logout{kernel}", fmt_num(v))
@@ -221,7 +234,7 @@ fn main_table(records: &[&Value]) -> String {
                 .map(|v| format!("{} s", fmt_num(v)))
                 .unwrap_or_default()
         };
-        let rss = ["peak_rss_kib", "rss_kib"]
+        let rss = ["peak_rss_kib", "rss_kib", "put_peak_rss_kib"]
             .iter()
             .find_map(|k| num(r, k))
             .map(fmt_num)
@@ -254,17 +267,36 @@ fn rows(records: &[Value]) -> Vec<Row> {
         ),
         row("RSS after start (KiB)", "startup", vec![], &["rss_kib"]),
     ];
-    for tls in ["none", "direct", "starttls"] {
-        let t = if tls == "none" { "plaintext" } else { tls };
+    for (tls, ws) in [
+        ("none", false),
+        ("direct", false),
+        ("starttls", false),
+        ("none", true),
+    ] {
+        let t = match (tls, ws) {
+            (_, true) => "websocket",
+            ("none", _) => "plaintext",
+            _ => tls,
+        };
+        let f = |more: Option<u64>| {
+            let mut f = vec![("tls", json!(tls))];
+            if ws {
+                f.push(("transport", json!("ws")));
+            }
+            if let Some(n) = more {
+                f.push(("clients", json!(n)));
+            }
+            f
+        };
         v.push(row(
             format!("idle {t}: RSS before clients (KiB)"),
             "idle_baseline",
-            vec![("tls", json!(tls))],
+            f(None),
             &["rss_kib"],
         ));
         let mut steps: Vec<u64> = records
             .iter()
-            .filter(|r| r["scenario"] == "idle" && r["tls"] == tls)
+            .filter(|r| r["scenario"] == "idle" && r["tls"] == tls && is_ws(r) == ws)
             .filter_map(|r| r["clients"].as_u64())
             .collect();
         steps.sort_unstable();
@@ -273,20 +305,20 @@ fn rows(records: &[Value]) -> Vec<Row> {
             v.push(row(
                 format!("idle {t}: RSS with {n} clients (KiB)"),
                 "idle",
-                vec![("tls", json!(tls)), ("clients", json!(n))],
+                f(Some(n)),
                 &["rss_kib"],
             ));
             v.push(row(
                 format!("  KiB per connection at {n}"),
                 "idle",
-                vec![("tls", json!(tls)), ("clients", json!(n))],
+                f(Some(n)),
                 &["kib_per_conn"],
             ));
         }
         v.push(row(
             format!("idle {t}: RSS after all left (KiB)"),
             "idle_after_disconnect",
-            vec![("tls", json!(tls))],
+            f(None),
             &["rss_kib"],
         ));
     }
@@ -321,6 +353,21 @@ fn rows(records: &[Value]) -> Vec<Row> {
             "login_logout",
             f(),
             &["server_cpu_ms_per_logout", "server_kernel_ms_per_logout"],
+        ));
+    }
+    for mech in ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"] {
+        let f = || vec![("mech", json!(mech)), ("transport", json!("ws"))];
+        v.push(row(
+            format!("login {mech} over WebSocket: logins/s"),
+            "login",
+            f(),
+            &["logins_per_s"],
+        ));
+        v.push(row(
+            "  server CPU per login (ms)",
+            "login",
+            f(),
+            &["server_cpu_ms_per_login"],
         ));
     }
     v.push(row(
@@ -389,6 +436,83 @@ fn rows(records: &[Value]) -> Vec<Row> {
         vec![],
         &["server_kernel_s_per_1000"],
     ));
+    let ws = || vec![("transport", json!("ws"))];
+    v.push(row(
+        "chat over WebSocket: unloaded latency p50 / p99 (ms), 1 pair",
+        "chat_latency",
+        ws(),
+        &["latency.p50_ms", "latency.p99_ms"],
+    ));
+    v.push(row(
+        "chat over WebSocket: delivered msg/s",
+        "chat",
+        ws(),
+        &["msgs_per_s"],
+    ));
+    v.push(row(
+        "  latency under load p50 / p99 (ms)",
+        "chat",
+        ws(),
+        &["latency.p50_ms", "latency.p99_ms"],
+    ));
+    v.push(row(
+        "  server CPU s per 1000 msgs",
+        "chat",
+        ws(),
+        &["server_cpu_s_per_1000"],
+    ));
+    v.push(row(
+        "    of it in the kernel (s)",
+        "chat",
+        ws(),
+        &["server_kernel_s_per_1000"],
+    ));
+    v.push(row(
+        "  server peak RSS (KiB)",
+        "chat",
+        ws(),
+        &["peak_rss_kib"],
+    ));
+    v.push(row(
+        "  tool CPU (cores busy)",
+        "chat",
+        ws(),
+        &["tool_cpu_util"],
+    ));
+    let mut sizes: Vec<u64> = records
+        .iter()
+        .filter(|r| r["scenario"] == "upload")
+        .filter_map(|r| r["size_mib"].as_u64())
+        .collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    for n in sizes {
+        let f = || vec![("size_mib", json!(n))];
+        v.push(row(
+            format!("upload {n} MiB (XEP-0363): PUT / GET MiB/s"),
+            "upload",
+            f(),
+            &["put_mib_per_s", "get_mib_per_s"],
+        ));
+        v.push(row(
+            "  server CPU s, PUT / GET",
+            "upload",
+            f(),
+            &["put_server_cpu_s", "get_server_cpu_s"],
+        ));
+        v.push(row(
+            "  server peak RSS growth (KiB), PUT / GET",
+            "upload",
+            f(),
+            &["put_peak_rss_growth_kib", "get_peak_rss_growth_kib"],
+        ));
+        v.push(row(
+            "  slot request (ms) / GET first byte (ms)",
+            "upload",
+            f(),
+            &["slot_ms", "get_first_byte_ms"],
+        ));
+    }
     let mut hibernated: Vec<(u64, bool)> = records
         .iter()
         .filter(|r| r["scenario"] == "hibernate")
@@ -632,6 +756,14 @@ pub fn comparison(records: &[Value], order: &[String]) -> String {
                 .iter()
                 .filter(|r| s(r, "label") == *label && r["scenario"] == row.scenario)
                 .filter(|r| row.filter.iter().all(|(k, v)| r.get(*k) == Some(v)))
+                // A row names WebSocket when it is about it; the others are TCP's.
+                .filter(|r| {
+                    is_ws(r)
+                        == row
+                            .filter
+                            .iter()
+                            .any(|(k, v)| *k == "transport" && v == "ws")
+                })
                 // A pass where nothing logged in (mechanism not offered) has no figures.
                 .filter(|r| r.get("ok").and_then(Value::as_u64) != Some(0))
                 .collect();
@@ -660,8 +792,209 @@ pub fn comparison(records: &[Value], order: &[String]) -> String {
             let _ = writeln!(out, "| {} | {} |", row.title, cells.join(" | "));
         }
     }
+    out.push_str(&ws_ratio_rows(records, &labels));
     out.push_str(&crate::pep::report::ratios(records, &labels));
     out
+}
+
+fn is_ws(r: &Value) -> bool {
+    r.get("transport").and_then(Value::as_str) == Some("ws")
+}
+
+/// A figure measured over both transports, set as WebSocket ÷ TCP.
+struct Ratio {
+    key: String,
+    title: String,
+    scenario: &'static str,
+    filter: Vec<(&'static str, Value)>,
+    path: &'static str,
+    /// The issue's goal for the ratio, if it has one.
+    goal: Option<f64>,
+}
+
+/// The ratios the records allow: KiB per idle plaintext connection at
+/// each step, chat's server CPU per 1 000 messages (and its kernel share,
+/// rate and latency), chat with stream management, and logins.
+fn ratios_of(records: &[Value]) -> Vec<Ratio> {
+    use serde_json::json;
+    let has = |scenario: &str| {
+        records
+            .iter()
+            .any(|r| r["scenario"] == scenario && is_ws(r))
+    };
+    let mut out = Vec::new();
+    let mut steps: Vec<u64> = records
+        .iter()
+        .filter(|r| r["scenario"] == "idle" && r["tls"] == "none" && is_ws(r))
+        .filter_map(|r| r["clients"].as_u64())
+        .collect();
+    steps.sort_unstable();
+    steps.dedup();
+    for n in steps {
+        out.push(Ratio {
+            key: format!("idle_kib_per_conn_{n}"),
+            title: format!("KiB per idle connection at {n}"),
+            scenario: "idle",
+            filter: vec![("tls", json!("none")), ("clients", json!(n))],
+            path: "kib_per_conn",
+            goal: Some(1.25),
+        });
+    }
+    for (scenario, name, goal) in [
+        ("chat", "chat", Some(1.3)),
+        ("chat_sm", "chat with stream management", None),
+    ] {
+        if !has(scenario) {
+            continue;
+        }
+        out.push(Ratio {
+            key: format!("{scenario}_cpu_per_1000"),
+            title: format!("{name}: server CPU per 1000 msgs"),
+            scenario,
+            filter: vec![],
+            path: "server_cpu_s_per_1000",
+            goal,
+        });
+        out.push(Ratio {
+            key: format!("{scenario}_kernel_per_1000"),
+            title: format!("{name}: server CPU in the kernel per 1000 msgs"),
+            scenario,
+            filter: vec![],
+            path: "server_kernel_s_per_1000",
+            goal: None,
+        });
+        out.push(Ratio {
+            key: format!("{scenario}_msgs_per_s"),
+            title: format!("{name}: delivered msg/s"),
+            scenario,
+            filter: vec![],
+            path: "msgs_per_s",
+            goal: None,
+        });
+    }
+    if has("chat_latency") {
+        out.push(Ratio {
+            key: "chat_unloaded_p50".into(),
+            title: "chat: unloaded latency p50".into(),
+            scenario: "chat_latency",
+            filter: vec![],
+            path: "latency.p50_ms",
+            goal: None,
+        });
+    }
+    for mech in ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"] {
+        if records
+            .iter()
+            .any(|r| r["scenario"] == "login" && r["mech"] == mech && is_ws(r))
+        {
+            out.push(Ratio {
+                key: format!("login_{mech}_cpu"),
+                title: format!("login {mech}: server CPU per login"),
+                scenario: "login",
+                filter: vec![("mech", json!(mech)), ("tls", json!("none"))],
+                path: "server_cpu_ms_per_login",
+                goal: None,
+            });
+        }
+    }
+    out
+}
+
+/// The median over runs of `ratio`'s figure for `label` over one transport.
+fn median_of(records: &[Value], label: &str, ratio: &Ratio, ws: bool) -> Option<f64> {
+    let mut by_run: BTreeMap<String, &Value> = BTreeMap::new();
+    for r in records.iter().filter(|r| {
+        s(r, "label") == label
+            && r["scenario"] == ratio.scenario
+            && is_ws(r) == ws
+            && ratio.filter.iter().all(|(k, v)| r.get(*k) == Some(v))
+            && r.get("ok").and_then(Value::as_u64) != Some(0)
+    }) {
+        by_run.insert(s(r, "run"), r);
+    }
+    median(by_run.values().filter_map(|r| num(r, ratio.path)).collect()).map(|(m, _, _)| m)
+}
+
+/// Rows "WebSocket ÷ TCP" of the comparison (medians divided), for the
+/// labels measured over both.
+fn ws_ratio_rows(records: &[Value], labels: &[String]) -> String {
+    let mut out = String::new();
+    for ratio in ratios_of(records) {
+        let cells: Vec<String> = labels
+            .iter()
+            .map(|l| {
+                match (
+                    median_of(records, l, &ratio, true),
+                    median_of(records, l, &ratio, false),
+                ) {
+                    (Some(w), Some(t)) if t > 0.0 => fmt_num(w / t),
+                    _ => String::new(),
+                }
+            })
+            .collect();
+        if cells.iter().any(|c| !c.is_empty()) {
+            let goal = ratio
+                .goal
+                .map(|g| format!(" (goal ≤ {g})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| WebSocket ÷ TCP: {}{goal} | {} |",
+                ratio.title.trim_start(),
+                cells.join(" | ")
+            );
+        }
+    }
+    out
+}
+
+/// The `transport_ratio` record of a run over both transports: each
+/// figure over TCP and over WebSocket, their ratio, and the goal if any.
+pub fn transport_ratio(records: &[Value], label: &str, run: &str) -> Option<Value> {
+    use serde_json::json;
+    let mut ratios = serde_json::Map::new();
+    for ratio in ratios_of(records) {
+        let (Some(ws), Some(tcp)) = (
+            median_of(records, label, &ratio, true),
+            median_of(records, label, &ratio, false),
+        ) else {
+            continue;
+        };
+        let over = (tcp > 0.0).then(|| crate::ctx::round(ws / tcp, 3));
+        ratios.insert(
+            ratio.key.clone(),
+            json!({
+                "title": ratio.title.trim_start(), "tcp": tcp, "ws": ws, "ws_over_tcp": over,
+                "goal": ratio.goal,
+                "met": ratio.goal.zip(over).map(|(g, o)| o <= g),
+            }),
+        );
+    }
+    if ratios.is_empty() {
+        return None;
+    }
+    let mut rec = json!({"scenario": "transport_ratio", "label": label, "ratios": ratios});
+    if !run.is_empty() {
+        rec["run"] = json!(run);
+    }
+    Some(rec)
+}
+
+/// The `transport_ratio` record as a table.
+pub fn transport_ratio_table(rec: &Value) -> String {
+    let mut rows = vec![["figure", "TCP", "WebSocket", "WS ÷ TCP", "goal"].map(String::from)];
+    if let Some(ratios) = rec["ratios"].as_object() {
+        for r in ratios.values() {
+            let f = |k: &str| r[k].as_f64().map(fmt_num).unwrap_or_default();
+            let goal = match (r["goal"].as_f64(), r["met"].as_bool()) {
+                (Some(g), Some(true)) => format!("≤ {g}: met"),
+                (Some(g), _) => format!("≤ {g}: missed"),
+                _ => String::new(),
+            };
+            rows.push([s(r, "title"), f("tcp"), f("ws"), f("ws_over_tcp"), goal]);
+        }
+    }
+    render(&rows)
 }
 
 #[cfg(test)]
@@ -709,6 +1042,97 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("|   KiB per connection at 10 | 20.0 |"), "{t}");
+    }
+
+    #[test]
+    fn websocket_rows_ratios_and_upload() {
+        let rec = |transport: &str, scenario: &str, extra: Value| {
+            let mut r = json!({"scenario": scenario, "label": "p", "transport": transport});
+            if let (Some(r), Value::Object(e)) = (r.as_object_mut(), extra) {
+                r.extend(e);
+            }
+            r
+        };
+        let recs = vec![
+            rec(
+                "tcp",
+                "idle",
+                json!({"tls": "none", "clients": 100, "kib_per_conn": 8.0,
+                                      "rss_kib": 3800}),
+            ),
+            rec(
+                "ws",
+                "idle",
+                json!({"tls": "none", "clients": 100, "kib_per_conn": 9.0,
+                                     "rss_kib": 3900}),
+            ),
+            rec(
+                "tcp",
+                "chat",
+                json!({"server_cpu_s_per_1000": 0.01, "msgs_per_s": 1000.0}),
+            ),
+            rec(
+                "ws",
+                "chat",
+                json!({"server_cpu_s_per_1000": 0.014, "msgs_per_s": 800.0}),
+            ),
+            // A record from before transports were recorded counts as TCP.
+            json!({"scenario": "chat", "label": "q", "server_cpu_s_per_1000": 0.02}),
+            json!({"scenario": "upload", "label": "p", "size_mib": 100, "put_mib_per_s": 500.0,
+                   "get_mib_per_s": 900.0, "put_peak_rss_growth_kib": 300,
+                   "get_peak_rss_growth_kib": 40}),
+        ];
+        let t = comparison(&recs, &[]);
+        assert!(
+            t.contains(
+                "| idle plaintext: RSS with 100 clients (KiB) | 3800 |  |\n|   KiB per connection at 100 | 8.00 |  |"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "| idle websocket: RSS with 100 clients (KiB) | 3900 |  |\n|   KiB per connection at 100 | 9.00 |  |"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("| chat: delivered msg/s | 1000 |  |"), "{t}");
+        assert!(
+            t.contains("| chat over WebSocket: delivered msg/s | 800 |  |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("|   server CPU s per 1000 msgs | 0.0100 | 0.0200 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "| WebSocket ÷ TCP: KiB per idle connection at 100 (goal ≤ 1.25) | 1.12 |  |"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains(
+                "| WebSocket ÷ TCP: chat: server CPU per 1000 msgs (goal ≤ 1.3) | 1.40 |  |"
+            ),
+            "{t}"
+        );
+        assert!(
+            t.contains("| upload 100 MiB (XEP-0363): PUT / GET MiB/s | 500 / 900 |"),
+            "{t}"
+        );
+        let ratio = transport_ratio(&recs, "p", "1").expect("a ratio");
+        assert_eq!(
+            ratio["ratios"]["idle_kib_per_conn_100"]["ws_over_tcp"],
+            1.125
+        );
+        assert_eq!(ratio["ratios"]["idle_kib_per_conn_100"]["met"], true);
+        assert_eq!(ratio["ratios"]["chat_cpu_per_1000"]["met"], false);
+        let table = transport_ratio_table(&ratio);
+        assert!(table.contains("≤ 1.3: missed"), "{table}");
+        let one = run_table(&recs);
+        assert!(one.contains("transport=ws"), "{one}");
+        assert!(one.contains("PUT 500 / GET 900 MiB/s"), "{one}");
+        assert_eq!(transport_ratio(&recs[..1], "p", ""), None);
     }
 
     #[test]

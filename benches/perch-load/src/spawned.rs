@@ -275,6 +275,7 @@ impl PerchProcess {
             tls: TlsMode::None,
             tls_config: None,
             step_timeout: Duration::from_secs(2),
+            ws: None,
         };
         while t0.elapsed() < START_TIMEOUT {
             if let Ok((c, _)) = Conn::open(&target).await {

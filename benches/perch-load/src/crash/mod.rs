@@ -256,6 +256,7 @@ async fn crash_loop(
         tls: TlsMode::None,
         tls_config: None,
         step_timeout: opts.step_timeout,
+        ws: None,
     };
     let ledger = Arc::new(Mutex::new(Ledger::new()));
     let mut report = CrashReport {

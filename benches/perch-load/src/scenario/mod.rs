@@ -11,6 +11,7 @@ pub mod login;
 pub mod muc;
 pub mod offline;
 pub mod register;
+pub mod upload;
 
 use crate::xml;
 

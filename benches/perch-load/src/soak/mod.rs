@@ -336,6 +336,7 @@ async fn soak(
         tls,
         tls_config: tls_config.clone(),
         step_timeout: opts.step_timeout,
+        ws: None,
     };
     let targets = mix(opts, addr, tls_addr, &target);
     let muc_domain = format!("conference.{}", opts.domain);
@@ -701,6 +702,7 @@ mod tests {
             tls,
             tls_config: None,
             step_timeout: Duration::from_secs(1),
+            ws: None,
         };
         let m = mix(&opts, plain, Some(tls), &make);
         let count = |mode| m.iter().filter(|t| t.tls == mode).count();
