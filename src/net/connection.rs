@@ -968,43 +968,6 @@ fn framing_violation(error: &std::io::Error) -> Option<&super::websocket::Framin
     error.get_ref()?.downcast_ref()
 }
 
-/// `io`, failed with `TimedOut` if it does not finish within `stall`.
-async fn within<T>(
-    stall: Duration,
-    io: impl Future<Output = std::io::Result<T>>,
-) -> std::io::Result<T> {
-    future::or(io, async {
-        Timer::after(stall).await;
-        Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!(
-                "no write progress for {} s ([c2s] write_timeout_secs)",
-                stall.as_secs()
-            ),
-        ))
-    })
-    .await
-}
-
-/// Writes all of `bytes`, failing once a single write makes no progress
-/// for `stall`: a slow link that keeps taking bytes is fine, a peer that
-/// stopped reading is not. (The timer is only set up when a write has to
-/// wait.)
-async fn write_progressing(
-    transport: &mut Transport,
-    mut bytes: &[u8],
-    stall: Duration,
-) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        let n = within(stall, transport.write(bytes)).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        bytes = bytes.get(n..).unwrap_or_default();
-    }
-    Ok(())
-}
-
 // `CredentialReader` must be movable to the blocking pool with the session.
 const _: fn() = || {
     fn assert_send<T: Send>() {}
@@ -1013,6 +976,9 @@ const _: fn() = || {
 
 #[path = "connection_login.rs"]
 mod login;
+#[path = "connection_write.rs"]
+mod write;
+use write::{within, write_progressing};
 #[path = "connection_sm.rs"]
 mod sm;
 

@@ -5,6 +5,7 @@ pub mod bosh;
 pub mod connection;
 pub mod framing;
 pub mod hibernation;
+pub mod http_conn;
 pub mod http_server;
 pub mod listener;
 pub mod tls;

@@ -16,7 +16,7 @@ pub enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
     /// XMPP over WebSocket (RFC 7395), itself over plain TCP or TLS.
-    WebSocket(Box<super::websocket::WebSocketLink>),
+    WebSocket(Box<super::websocket::WebSocketLink<Transport>>),
     /// XMPP over BOSH (XEP-0206): a session's HTTP requests.
     Bosh(Box<super::bosh::link::BoshLink>),
     /// Between taking the TCP stream for a TLS handshake and putting the TLS
@@ -28,7 +28,7 @@ impl Transport {
     pub fn is_tls(&self) -> bool {
         match self {
             Transport::Tls(_) => true,
-            Transport::WebSocket(link) => link.inner().is_tls(),
+            Transport::WebSocket(link) => link.is_tls(),
             _ => false,
         }
     }

@@ -16,7 +16,6 @@ use soketto::Parsing;
 use soketto::base::{Codec, Header, OpCode};
 
 use super::framing::{InputTranslator, OutPiece, OutputSplitter};
-use super::transport::Transport;
 
 /// Bytes read from the socket per call.
 const READ_CHUNK: usize = 4096;
@@ -40,8 +39,11 @@ fn violation(text: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, FramingViolation(text.into()))
 }
 
-pub struct WebSocketLink {
-    inner: Transport,
+/// `T` is the byte stream under the frames (plain TCP or TLS).
+pub struct WebSocketLink<T> {
+    inner: T,
+    /// The inner stream is TLS.
+    tls: bool,
     codec: Codec,
     /// Bytes from the socket not yet decoded.
     raw_in: Vec<u8>,
@@ -64,14 +66,16 @@ pub struct WebSocketLink {
     close_code: u16,
 }
 
-impl WebSocketLink {
-    /// `inner` has just sent the `101`; `max_message` bounds one element.
-    pub fn new(inner: Transport, max_message: usize) -> WebSocketLink {
+impl<T: AsyncRead + AsyncWrite + Unpin> WebSocketLink<T> {
+    /// `inner` has just sent the `101`; `tls` says whether it is TLS;
+    /// `max_message` bounds one element.
+    pub fn new(inner: T, tls: bool, max_message: usize) -> WebSocketLink<T> {
         let mut codec = Codec::new();
         // A frame header above this is refused before its payload is read.
         codec.set_max_data_size(max_message);
         WebSocketLink {
             inner,
+            tls,
             codec,
             raw_in: Vec::new(),
             message: Vec::new(),
@@ -93,8 +97,9 @@ impl WebSocketLink {
         self.raw_in.extend_from_slice(bytes);
     }
 
-    pub fn inner(&self) -> &Transport {
-        &self.inner
+    /// Whether the stream under the frames is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// Frees the buffers that are empty (a quiet connection).
@@ -251,7 +256,7 @@ impl WebSocketLink {
     }
 }
 
-impl AsyncRead for WebSocketLink {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for WebSocketLink<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -291,7 +296,7 @@ impl AsyncRead for WebSocketLink {
     }
 }
 
-impl AsyncWrite for WebSocketLink {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WebSocketLink<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -5,14 +5,18 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use smol::Async;
 
 use super::*;
+use crate::net::transport::Transport;
 
 /// A link on one end of a loopback connection, the other end blocking.
-fn pair() -> (WebSocketLink, TcpStream) {
+fn pair() -> (WebSocketLink<Transport>, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (server, _) = listener.accept().unwrap();
     let server = Async::new(server).unwrap();
-    (WebSocketLink::new(Transport::Plain(server), 10_000), client)
+    (
+        WebSocketLink::new(Transport::Plain(server), false, 10_000),
+        client,
+    )
 }
 
 fn client_frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
@@ -47,7 +51,7 @@ fn server_frame(client: &mut TcpStream) -> (OpCode, Vec<u8>) {
     }
 }
 
-async fn read_some(link: &mut WebSocketLink) -> io::Result<String> {
+async fn read_some(link: &mut WebSocketLink<Transport>) -> io::Result<String> {
     let mut buf = [0u8; 1024];
     let n = link.read(&mut buf).await?;
     Ok(String::from_utf8_lossy(&buf[..n]).into_owned())

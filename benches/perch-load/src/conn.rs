@@ -783,10 +783,4 @@ impl Conn {
     }
 }
 
-pub fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut out = [0u8; N];
-    // The OS RNG does not fail once the system is up; a fixed nonce would
-    // still give a valid (if predictable) SCRAM exchange in a benchmark.
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut out);
-    out
-}
+pub use crate::rng::random_bytes;

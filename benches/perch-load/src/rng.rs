@@ -68,6 +68,16 @@ pub fn seed_from_clock() -> u64 {
     Rng::new(nanos ^ (u64::from(std::process::id()) << 32)).next_u64()
 }
 
+/// Bytes from the OS's random source (SCRAM nonces, WebSocket keys and
+/// masks): these must not repeat across runs.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    // The OS RNG does not fail once the system is up; a fixed nonce would
+    // still give a valid (if predictable) SCRAM exchange in a benchmark.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -146,7 +146,7 @@ pub fn split_authority(authority: &str, default_port: u16) -> Result<(String, u1
 impl WsStream {
     /// Upgrades `tcp` to a WebSocket with the `xmpp` sub-protocol.
     pub async fn connect(mut tcp: TcpStream, endpoint: &WsEndpoint) -> Result<WsStream, String> {
-        let nonce: [u8; 16] = crate::conn::random_bytes();
+        let nonce: [u8; 16] = crate::rng::random_bytes();
         let key = crate::base64::encode(&nonce);
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -223,7 +223,7 @@ impl WsStream {
         Ok(WsStream {
             tcp,
             codec,
-            masks: Rng::new(u64::from_le_bytes(crate::conn::random_bytes())),
+            masks: Rng::new(u64::from_le_bytes(crate::rng::random_bytes())),
             raw,
             raw_start: 0,
             raw_end,

@@ -16,7 +16,7 @@ use crate::http::Response;
 use crate::http::proxy::Client;
 use crate::http::request::{BodyLength, Method, RequestHead};
 use crate::net::connection::{StreamStart, run_stream};
-use crate::net::http_server::{BodyReader, HttpConnection};
+use crate::net::http_conn::{BodyReader, HttpConnection};
 use crate::net::transport::Transport;
 use crate::server::Server;
 
