@@ -45,8 +45,14 @@ pub struct WebSocketLink<T> {
     /// The inner stream is TLS.
     tls: bool,
     codec: Codec,
-    /// Bytes from the socket not yet decoded.
+    /// Bytes from the socket, decoded up to `raw_at`.
     raw_in: Vec<u8>,
+    raw_at: usize,
+    /// A framing violation met after frames whose input is still to be
+    /// read: reported once that input is out.
+    failed: Option<io::Error>,
+    /// The violation was reported: no more input.
+    broken: bool,
     /// A fragmented text message being put together.
     message: Vec<u8>,
     /// Translated input for the XML framer, from `ready_at` on.
@@ -78,6 +84,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSocketLink<T> {
             tls,
             codec,
             raw_in: Vec::new(),
+            raw_at: 0,
+            failed: None,
+            broken: false,
             message: Vec::new(),
             ready: Vec::new(),
             ready_at: 0,
@@ -104,8 +113,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSocketLink<T> {
 
     /// Frees the buffers that are empty (a quiet connection).
     pub fn release_idle(&mut self) {
-        if self.raw_in.is_empty() {
+        if self.raw_at >= self.raw_in.len() {
             self.raw_in = Vec::new();
+            self.raw_at = 0;
         }
         if self.message.is_empty() {
             self.message = Vec::new();
@@ -131,9 +141,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSocketLink<T> {
         self.raw_out.extend_from_slice(payload);
     }
 
-    /// Decodes one whole frame from `raw_in`, if there is one.
-    fn decode_frame(&mut self) -> io::Result<Option<(Header, Vec<u8>)>> {
-        let parsed = match self.codec.decode_header(&self.raw_in) {
+    /// Decodes one whole frame from `raw_in`, if there is one; its
+    /// payload is unmasked in place and returned as a range of `raw_in`.
+    fn decode_frame(&mut self) -> io::Result<Option<(Header, std::ops::Range<usize>)>> {
+        let buffered = self.raw_in.get(self.raw_at..).unwrap_or_default();
+        let parsed = match self.codec.decode_header(buffered) {
             Ok(parsed) => parsed,
             Err(e) => {
                 self.close_code = match e {
@@ -150,7 +162,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSocketLink<T> {
         else {
             return Ok(None);
         };
-        let end = offset.saturating_add(header.payload_len());
+        let start = self.raw_at + offset;
+        let end = start.saturating_add(header.payload_len());
         if self.raw_in.len() < end {
             return Ok(None);
         }
@@ -158,43 +171,44 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSocketLink<T> {
             self.close_code = 1002;
             return Err(violation("client frames must be masked (RFC 6455 §5.1)"));
         }
-        let mut data = self.raw_in.get(offset..end).unwrap_or_default().to_vec();
-        Codec::apply_mask(&header, &mut data);
-        self.raw_in.drain(..end);
-        Ok(Some((header, data)))
+        if let Some(data) = self.raw_in.get_mut(start..end) {
+            Codec::apply_mask(&header, data);
+        }
+        self.raw_at = end;
+        Ok(Some((header, start..end)))
+    }
+
+    /// Decodes every whole frame buffered, so that a burst of stanzas
+    /// reaches the stream in one read; stops at a close or a violation
+    /// (kept for after the input before it).
+    fn decode_buffered(&mut self) {
+        while !self.read_closed && !self.broken && self.failed.is_none() {
+            let frame = self.decode_frame().and_then(|f| match f {
+                Some((header, range)) => self.on_frame(&header, range).map(|()| true),
+                None => Ok(false),
+            });
+            match frame {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => self.failed = Some(e),
+            }
+        }
+        // What was decoded is dropped from the front once it is most of
+        // the buffer (one move per burst, not one per frame).
+        if self.raw_at >= self.raw_in.len() {
+            self.raw_in.clear();
+            self.raw_at = 0;
+        } else if self.raw_at > self.raw_in.len() / 2 {
+            self.raw_in.drain(..self.raw_at);
+            self.raw_at = 0;
+        }
     }
 
     /// Handles a decoded frame: text becomes framer input, control frames
     /// are answered.
-    fn on_frame(&mut self, header: &Header, data: Vec<u8>) -> io::Result<()> {
+    fn on_frame(&mut self, header: &Header, range: std::ops::Range<usize>) -> io::Result<()> {
         match header.opcode() {
-            OpCode::Text | OpCode::Continue => {
-                if header.opcode() == OpCode::Text && !self.message.is_empty() {
-                    self.close_code = 1002;
-                    return Err(violation("a new text message inside a fragmented one"));
-                }
-                if self.message.len() + data.len() > self.max_message {
-                    self.close_code = 1009;
-                    return Err(violation(format!(
-                        "an element larger than {} bytes ([limits] max_stanza_bytes)",
-                        self.max_message
-                    )));
-                }
-                self.message.extend_from_slice(&data);
-                if header.is_fin() {
-                    let text = std::mem::take(&mut self.message);
-                    if self.ready_at >= self.ready.len() {
-                        self.ready.clear();
-                        self.ready_at = 0;
-                    }
-                    InputTranslator::frame(&text, &mut self.ready).map_err(|e| {
-                        // Not one element: "inconsistent data" (RFC 6455 §7.4.1).
-                        self.close_code = 1007;
-                        violation(format!("WebSocket text frame: {e}"))
-                    })?;
-                }
-                Ok(())
-            }
+            OpCode::Text | OpCode::Continue => self.on_text(header, range),
             OpCode::Binary => {
                 self.close_code = 1003;
                 Err(violation(
@@ -202,7 +216,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSocketLink<T> {
                 ))
             }
             OpCode::Ping => {
-                self.push_frame(OpCode::Pong, &data);
+                let payload = self.raw_in.get(range).unwrap_or_default().to_vec();
+                self.push_frame(OpCode::Pong, &payload);
                 Ok(())
             }
             // An answer to our keepalive: activity, as whitespace is on TCP.
@@ -213,6 +228,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSocketLink<T> {
             OpCode::Close => {
                 if !self.close_sent {
                     // Echo the status code (RFC 6455 §5.5.1).
+                    let data = self.raw_in.get(range).unwrap_or_default();
                     let status = data.get(..2).unwrap_or(&[0x03, 0xe8]).to_vec();
                     self.push_frame(OpCode::Close, &status);
                     self.close_sent = true;
@@ -225,6 +241,43 @@ impl<T: AsyncRead + AsyncWrite + Unpin> WebSocketLink<T> {
                 Err(violation("a reserved WebSocket opcode"))
             }
         }
+    }
+
+    /// A text frame: a whole element (translated straight from the read
+    /// buffer) or a fragment of one.
+    fn on_text(&mut self, header: &Header, range: std::ops::Range<usize>) -> io::Result<()> {
+        if header.opcode() == OpCode::Text && !self.message.is_empty() {
+            self.close_code = 1002;
+            return Err(violation("a new text message inside a fragmented one"));
+        }
+        if self.message.len() + range.len() > self.max_message {
+            self.close_code = 1009;
+            return Err(violation(format!(
+                "an element larger than {} bytes ([limits] max_stanza_bytes)",
+                self.max_message
+            )));
+        }
+        let data = self.raw_in.get(range).unwrap_or_default();
+        if !header.is_fin() {
+            self.message.extend_from_slice(data);
+            return Ok(());
+        }
+        if self.ready_at >= self.ready.len() {
+            self.ready.clear();
+            self.ready_at = 0;
+        }
+        let translated = if self.message.is_empty() {
+            InputTranslator::frame(data, &mut self.ready)
+        } else {
+            self.message.extend_from_slice(data);
+            let text = std::mem::take(&mut self.message);
+            InputTranslator::frame(&text, &mut self.ready)
+        };
+        translated.map(|_| ()).map_err(|e| {
+            // Not one element: "inconsistent data" (RFC 6455 §7.4.1).
+            self.close_code = 1007;
+            violation(format!("WebSocket text frame: {e}"))
+        })
     }
 
     /// Writes as much of `raw_out` as the socket takes without waiting.
@@ -264,6 +317,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for WebSocketLink<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         loop {
+            this.decode_buffered();
             if this.ready_at < this.ready.len() {
                 let available = this.ready.get(this.ready_at..).unwrap_or_default();
                 let n = available.len().min(buf.len());
@@ -277,12 +331,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for WebSocketLink<T> {
             if this.out_at < this.raw_out.len() {
                 let _ = this.poll_drain(cx);
             }
+            if let Some(e) = this.failed.take() {
+                // Reported once as what it is; later reads fail plainly.
+                this.broken = true;
+                return Poll::Ready(Err(e));
+            }
+            if this.broken {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the WebSocket input was refused",
+                )));
+            }
             if this.read_closed {
                 return Poll::Ready(Ok(0));
-            }
-            if let Some((header, data)) = this.decode_frame()? {
-                this.on_frame(&header, data)?;
-                continue;
             }
             let mut chunk = [0u8; READ_CHUNK];
             let n = ready!(Pin::new(&mut this.inner).poll_read(cx, &mut chunk))?;

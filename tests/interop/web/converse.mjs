@@ -549,13 +549,22 @@ const checks = {
 
     const others = carol.loggedIn ? [bob, carol] : [bob];
     await Promise.all(others.map(enter));
+    // The room's presence of each joiner, as received by A: the room
+    // sends it only once it has taken the join, so A's message cannot
+    // overtake it. (Converse's occupant list may show a nick earlier, and
+    // the joiners ask for no history: a message before their join would
+    // rightly never reach them.)
     await alice.until(
-      async ([room, nicks]) => {
-        const muc = await window.perch.api.rooms.get(room);
-        return nicks.every((nick) => muc?.occupants?.findWhere({ nick }));
+      ([room, nicks]) => {
+        const presences = window.perch.received
+          .flatMap((el) => [el, ...el.querySelectorAll("presence")])
+          .filter((el) => el.nodeName === "presence" && !el.getAttribute("type"));
+        return nicks.every((nick) =>
+          presences.some((el) => el.getAttribute("from") === `${room}/${nick}`),
+        );
       },
       [ROOM, others.map((u) => u.nick)],
-      `${others.map((u) => u.nick).join(" and ")} among the occupants`,
+      `the room's presence of ${others.map((u) => u.nick).join(" and ")}`,
     );
 
     const fromA = `hello room from alice ${token}`;
