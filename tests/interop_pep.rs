@@ -23,9 +23,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::interop::{Verdict, can_run, debug, judge, python_missing};
 use common::process::{Captured, capture_within};
 use perch::testing::{TestOptions, TestServer};
 
@@ -74,81 +75,6 @@ fn script_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
         .join(name)
-}
-
-/// `None` when python3 can import `modules`, else why not.
-fn missing(modules: &str) -> Option<String> {
-    match Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        Ok(status) if status.success() => None,
-        Ok(_) => Some(format!("python3 cannot import {modules}")),
-        Err(e) => Some(format!("python3 could not be run: {e}")),
-    }
-}
-
-/// `PERCH_INTEROP_DEBUG` set (non-empty): the scripts trace every element
-/// to stderr, which the test prints.
-fn debug() -> bool {
-    std::env::var("PERCH_INTEROP_DEBUG").is_ok_and(|v| !v.is_empty())
-}
-
-/// Whether the test may run: false (after saying so) when a Python module
-/// is missing outside CI; a panic when one is missing under CI.
-fn can_run(test: &str, modules: &str, install: &str) -> bool {
-    let Some(why) = missing(modules) else {
-        return true;
-    };
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty());
-    assert!(
-        !ci,
-        "{test}: a client library is missing under CI ({why}); install it with `{install}`"
-    );
-    println!("{test}: skipped, {why} ({install})");
-    false
-}
-
-/// What the checks of one run came to.
-#[derive(Debug, Default, PartialEq)]
-struct Verdict {
-    /// Checks that printed `FAIL` and are not known bugs.
-    failed: Vec<String>,
-    /// Expected checks that printed neither `ok` nor `FAIL`.
-    silent: Vec<String>,
-    /// Known-bug checks that passed (to take off the list).
-    fixed: Vec<String>,
-}
-
-fn judge(out: &str, checks: &[&str], known: &[(&str, &str)]) -> Verdict {
-    let passed = |check: &str| {
-        out.lines()
-            .any(|l| l == format!("ok {check}") || l.starts_with(&format!("ok {check} (")))
-    };
-    let failed = |check: &str| {
-        out.lines()
-            .any(|l| l.starts_with(&format!("FAIL {check}:")))
-    };
-    let is_known = |check: &str| known.iter().any(|(k, _)| *k == check);
-    let mut verdict = Verdict::default();
-    for line in out.lines().filter(|l| l.starts_with("FAIL ")) {
-        let name = line["FAIL ".len()..].split(':').next().unwrap_or_default();
-        if !is_known(name) {
-            verdict.failed.push(line.to_string());
-        }
-    }
-    for check in checks {
-        if !passed(check) && !failed(check) {
-            verdict.silent.push(check.to_string());
-        }
-        if is_known(check) && passed(check) {
-            verdict.fixed.push(check.to_string());
-        }
-    }
-    verdict
 }
 
 /// Starts a server with `accounts`, runs `script` against it and asserts
@@ -229,7 +155,7 @@ fn run_script(script: &str, accounts: &[(&str, &str)], checks: &[&str]) {
 fn interop_slixmpp_pep() {
     if !can_run(
         "interop_slixmpp_pep",
-        "slixmpp",
+        python_missing("slixmpp"),
         "python3 -m pip install slixmpp",
     ) {
         return;
@@ -245,7 +171,7 @@ fn interop_slixmpp_pep() {
 fn interop_slixmpp_omemo() {
     if !can_run(
         "interop_slixmpp_omemo",
-        "slixmpp, slixmpp_omemo",
+        python_missing("slixmpp, slixmpp_omemo"),
         "python3 -m pip install slixmpp-omemo",
     ) {
         return;

@@ -15,9 +15,10 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::interop::{can_run, debug, python_missing};
 use common::process::{Captured, capture_within};
 use perch::testing::{TestOptions, TestServer};
 
@@ -46,35 +47,17 @@ fn script_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/slixmpp_upload.py")
 }
 
-/// `None` when python3 can import slixmpp and aiohttp, else why not.
-fn missing() -> Option<String> {
-    match Command::new("python3")
-        .args(["-c", "import slixmpp, aiohttp"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        Ok(status) if status.success() => None,
-        Ok(_) => Some("python3 cannot import slixmpp and aiohttp".to_string()),
-        Err(e) => Some(format!("python3 could not be run: {e}")),
-    }
-}
-
 #[test]
 #[cfg_attr(
     not(target_arch = "x86_64"),
     ignore = "runs the host's python3 client against the server"
 )]
 fn interop_slixmpp_upload() {
-    if let Some(why) = missing() {
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty());
-        assert!(
-            !ci,
-            "interop_slixmpp_upload: a client library is missing under CI ({why}); \
-             install them with `python3 -m pip install slixmpp aiohttp`"
-        );
-        println!("interop_slixmpp_upload: skipped, {why} (python3 -m pip install slixmpp aiohttp)");
+    if !can_run(
+        "interop_slixmpp_upload",
+        python_missing("slixmpp, aiohttp"),
+        "python3 -m pip install slixmpp aiohttp",
+    ) {
         return;
     }
 
@@ -98,7 +81,7 @@ fn interop_slixmpp_upload() {
         .arg(c2s.port().to_string())
         .args(ACCOUNTS.iter().flat_map(|(jid, pw)| [*jid, *pw]))
         .arg(MAX_FILE_BYTES.to_string());
-    if std::env::var("PERCH_INTEROP_DEBUG").is_ok_and(|v| !v.is_empty()) {
+    if debug() {
         cmd.arg("--debug");
     }
     let limit = child_timeout();

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::interop::{Verdict, can_run, debug, judge};
 use common::process::{Captured, capture_within};
 use perch::testing::{TestOptions, TestServer};
 
@@ -77,12 +78,6 @@ fn chromium() -> String {
         .unwrap_or_else(|| "/usr/bin/chromium".to_string())
 }
 
-/// `PERCH_INTEROP_DEBUG` set (non-empty): the scripts trace every element
-/// to stderr, which the test prints.
-fn debug() -> bool {
-    std::env::var("PERCH_INTEROP_DEBUG").is_ok_and(|v| !v.is_empty())
-}
-
 /// Whether `program args` runs and exits 0.
 fn succeeds(program: &str, args: &[&str]) -> Result<bool, String> {
     Command::new(program)
@@ -121,21 +116,6 @@ fn missing_chromium() -> Option<String> {
     }
 }
 
-/// Whether the test may run: false (after saying so) when something is
-/// missing outside CI; a panic when it is missing under CI.
-fn can_run(test: &str, missing: Option<String>, install: &str) -> bool {
-    let Some(why) = missing else {
-        return true;
-    };
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty());
-    assert!(
-        !ci,
-        "{test}: a web client is missing under CI ({why}); {install}"
-    );
-    println!("{test}: skipped, {why} ({install})");
-    false
-}
-
 /// node 20 has a global WebSocket only behind a flag (node 22 and later
 /// have it by default): the flag when this node needs it.
 fn websocket_flag() -> Option<&'static str> {
@@ -144,45 +124,6 @@ fn websocket_flag() -> Option<&'static str> {
         Ok(true) => None,
         _ => Some("--experimental-websocket"),
     }
-}
-
-/// What the checks of one run came to.
-#[derive(Debug, Default, PartialEq)]
-struct Verdict {
-    /// Checks that printed `FAIL` and are not known bugs.
-    failed: Vec<String>,
-    /// Expected checks that printed neither `ok` nor `FAIL`.
-    silent: Vec<String>,
-    /// Known-bug checks that passed (to take off the list).
-    fixed: Vec<String>,
-}
-
-fn judge(out: &str, checks: &[&str], known: &[(&str, &str)]) -> Verdict {
-    let passed = |check: &str| {
-        out.lines()
-            .any(|l| l == format!("ok {check}") || l.starts_with(&format!("ok {check} (")))
-    };
-    let failed = |check: &str| {
-        out.lines()
-            .any(|l| l.starts_with(&format!("FAIL {check}:")))
-    };
-    let is_known = |check: &str| known.iter().any(|(k, _)| *k == check);
-    let mut verdict = Verdict::default();
-    for line in out.lines().filter(|l| l.starts_with("FAIL ")) {
-        let name = line["FAIL ".len()..].split(':').next().unwrap_or_default();
-        if !is_known(name) {
-            verdict.failed.push(line.to_string());
-        }
-    }
-    for check in checks {
-        if !passed(check) && !failed(check) {
-            verdict.silent.push(check.to_string());
-        }
-        if is_known(check) && passed(check) {
-            verdict.fixed.push(check.to_string());
-        }
-    }
-    verdict
 }
 
 /// Starts a server with [`ACCOUNTS`], runs `node NODE_ARGS SCRIPT HOST

@@ -1,7 +1,7 @@
 //! What the integration tests and the scansion runner share: the one XMPP
 //! test client ([`client`], over [`tls`]), the namespaces ([`ns`]), checks
 //! of answers ([`stanza`]), running the `perch` binary ([`process`]) and
-//! the HTTP listener's clients: raw HTTP/1.1 ([`http`]), WebSocket
+//! what the interop tests share ([`interop`]), the HTTP listener's clients: raw HTTP/1.1 ([`http`]), WebSocket
 //! ([`websocket`]) and BOSH ([`bosh`]).
 //! Each test binary uses part of it, hence the `allow`s (a re-export a
 //! binary does not use would be a warning too).
@@ -10,6 +10,7 @@
 pub mod bosh;
 pub mod client;
 pub mod http;
+pub mod interop;
 pub mod ns;
 pub mod process;
 pub mod stanza;
