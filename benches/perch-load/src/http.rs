@@ -190,24 +190,45 @@ async fn bounded<T>(
     .await
 }
 
-/// Reads an answer's head and its body (to `sink` if the status is 2xx).
-async fn read_answer(
-    tcp: &mut TcpStream,
-    t0: Instant,
-    mut sink: impl FnMut(&[u8]),
-) -> Result<Answer, String> {
-    let mut buf = vec![0u8; CHUNK];
+/// An answer's head, read whole with `httparse`.
+pub struct Head {
+    pub status: u16,
+    pub reason: String,
+    /// Names as sent, values trimmed.
+    pub headers: Vec<(String, String)>,
+    /// What was read past the head (the body's or the frames' start), in
+    /// the first `rest_len` bytes.
+    pub rest: Vec<u8>,
+    pub rest_len: usize,
+}
+
+impl Head {
+    /// The first value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads an answer head of at most `max` bytes from `tcp`; `what` names
+/// it in errors.
+pub async fn read_head(tcp: &mut TcpStream, max: usize, what: &str) -> Result<Head, String> {
+    let mut buf = vec![0u8; max];
     let mut len = 0;
-    let (status, reason, length, chunked, used) = loop {
-        if len == MAX_HEAD.min(buf.len()) {
-            return Err(format!("no answer head within {MAX_HEAD} bytes"));
+    loop {
+        if len == buf.len() {
+            return Err(format!("no {what} head within {max} bytes"));
         }
         let n = tcp
-            .read(&mut buf[len..MAX_HEAD.min(CHUNK)])
+            .read(&mut buf[len..])
             .await
-            .map_err(|e| format!("reading the answer: {e}"))?;
+            .map_err(|e| format!("reading the {what}: {e}"))?;
         if n == 0 {
-            return Err("the server closed the connection without an answer".into());
+            return Err(format!(
+                "the server closed the connection without an {what}"
+            ));
         }
         len += n;
         let mut headers = [httparse::EMPTY_HEADER; 64];
@@ -215,32 +236,50 @@ async fn read_answer(
         match answer.parse(&buf[..len]) {
             Ok(httparse::Status::Partial) => continue,
             Ok(httparse::Status::Complete(used)) => {
-                let header = |name: &str| {
-                    answer
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case(name))
-                        .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
-                };
-                let length = match header("content-length") {
-                    Some(v) => Some(
-                        v.parse::<u64>()
-                            .map_err(|_| format!("Content-Length '{v}'"))?,
-                    ),
-                    None => None,
-                };
-                let chunked = header("transfer-encoding").is_some_and(|v| v.contains("chunked"));
-                break (
-                    answer.code.unwrap_or(0),
-                    answer.reason.unwrap_or("").to_string(),
-                    length,
-                    chunked,
-                    used,
-                );
+                let headers = answer
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let value = String::from_utf8_lossy(h.value).trim().to_string();
+                        (h.name.to_string(), value)
+                    })
+                    .collect();
+                let (status, reason) = (answer.code.unwrap_or(0), answer.reason.unwrap_or(""));
+                let reason = reason.to_string();
+                buf.copy_within(used..len, 0);
+                return Ok(Head {
+                    status,
+                    reason,
+                    headers,
+                    rest: buf,
+                    rest_len: len - used,
+                });
             }
-            Err(e) => return Err(format!("answer head: {e}")),
+            Err(e) => return Err(format!("{what} head: {e}")),
         }
+    }
+}
+
+/// Reads an answer's head and its body (to `sink` if the status is 2xx).
+async fn read_answer(
+    tcp: &mut TcpStream,
+    t0: Instant,
+    mut sink: impl FnMut(&[u8]),
+) -> Result<Answer, String> {
+    let head = read_head(tcp, MAX_HEAD.min(CHUNK), "answer").await?;
+    let length = match head.header("content-length") {
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| format!("Content-Length '{v}'"))?,
+        ),
+        None => None,
     };
+    let chunked = head
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let (status, reason, rest_len) = (head.status, head.reason, head.rest_len);
+    let mut buf = head.rest;
+    buf.resize(CHUNK.max(buf.len()), 0);
     let head_after = t0.elapsed();
     if chunked {
         return Err(format!(
@@ -259,7 +298,7 @@ async fn read_answer(
             small.extend_from_slice(&piece[..piece.len().min(room)]);
         }
     };
-    let first = &buf[used..len];
+    let first = &buf[..rest_len];
     let first = &first[..first
         .len()
         .min(length.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)))];

@@ -31,7 +31,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use smol::net::TcpStream;
 use soketto::Parsing;
 use soketto::base::{Codec, Header, OpCode};
@@ -157,49 +157,12 @@ impl WsStream {
         tcp.write_all(request.as_bytes())
             .await
             .map_err(|e| format!("sending the upgrade request: {e}"))?;
-        let mut head = vec![0u8; MAX_HEAD];
-        let mut len = 0;
-        let (status, accept, protocol, used) = loop {
-            if len == head.len() {
-                return Err(format!("no complete answer within {MAX_HEAD} bytes"));
-            }
-            let n = tcp
-                .read(&mut head[len..])
-                .await
-                .map_err(|e| format!("reading the upgrade answer: {e}"))?;
-            if n == 0 {
-                return Err("the server closed the connection during the upgrade".into());
-            }
-            len += n;
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut answer = httparse::Response::new(&mut headers);
-            match answer.parse(&head[..len]) {
-                Ok(httparse::Status::Partial) => continue,
-                Ok(httparse::Status::Complete(used)) => {
-                    let get = |name: &str| {
-                        answer
-                            .headers
-                            .iter()
-                            .find(|h| h.name.eq_ignore_ascii_case(name))
-                            .map(|h| String::from_utf8_lossy(h.value).trim().to_string())
-                    };
-                    break (
-                        answer.code.unwrap_or(0),
-                        get("sec-websocket-accept"),
-                        get("sec-websocket-protocol"),
-                        used,
-                    );
-                }
-                Err(e) => return Err(format!("upgrade answer: {e}")),
-            }
-        };
-        if status != 101 {
-            let first = String::from_utf8_lossy(&head[..len.min(200)]).into_owned();
-            return Err(format!(
-                "upgrade refused: {}",
-                first.lines().next().unwrap_or("")
-            ));
+        let head = crate::http::read_head(&mut tcp, MAX_HEAD, "upgrade answer").await?;
+        if head.status != 101 {
+            return Err(format!("upgrade refused: {} {}", head.status, head.reason));
         }
+        let accept = head.header("sec-websocket-accept").map(str::to_string);
+        let protocol = head.header("sec-websocket-protocol").map(str::to_string);
         if accept.as_deref() != Some(accept_for(&key).as_str()) {
             return Err(format!("wrong Sec-WebSocket-Accept {accept:?}"));
         }
@@ -214,12 +177,8 @@ impl WsStream {
         let mut codec = Codec::new();
         codec.set_max_data_size(MAX_MESSAGE);
         // Frames the server sent right behind its answer stay for the reader.
-        let mut raw = head;
-        raw.copy_within(used..len, 0);
-        let raw_end = len - used;
-        if raw_end == 0 {
-            raw = Vec::new();
-        }
+        let raw_end = head.rest_len;
+        let raw = if raw_end == 0 { Vec::new() } else { head.rest };
         Ok(WsStream {
             tcp,
             codec,
@@ -591,6 +550,7 @@ impl AsyncWrite for WsStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures_lite::AsyncReadExt;
 
     #[test]
     fn accept_key_of_rfc_6455() {
