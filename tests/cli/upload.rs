@@ -37,7 +37,9 @@ fn id(n: u8) -> String {
 }
 
 /// Stores uploaded files `(id, owner, age in days, name)` of 5 bytes each,
-/// with their records, while no server holds the database.
+/// with their records, while no server holds the database. Each is half a
+/// day younger than its age, so listings taken seconds apart (before and
+/// after a server starts) show the same whole days: `age - 1`.
 fn seed(data: &Path, files: &[(&str, &str, u64, &str)]) {
     let store = Store::open(&data.join(perch::config::DB_FILE), 1 << 20).expect("open");
     let unlimited = Limits {
@@ -49,14 +51,14 @@ fn seed(data: &Path, files: &[(&str, &str, u64, &str)]) {
     let dir = data.join("upload");
     std::fs::create_dir_all(&dir).expect("upload folder");
     for &(id, owner, age_days, name) in files {
-        let created = now() - age_days * DAY;
+        let created = now() - age_days * DAY + DAY / 2;
         let record = FileRecord {
             owner: owner.to_string(),
             name: name.to_string(),
             size: 5,
             content_type: Some("text/plain".to_string()),
             created,
-            stored: Some(created + 1),
+            stored: Some(created),
         };
         store
             .write_now(insert_slot_op(id, record, unlimited))
