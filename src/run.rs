@@ -109,7 +109,11 @@ pub(crate) async fn prepare_with(
     ex: &LocalExecutor<'static>,
     open_store: impl FnOnce(&std::path::Path, usize) -> Result<Store, crate::store::StoreError>,
 ) -> Result<Prepared, RunError> {
-    if config.listeners.iter().any(|l| l.kind == ListenerKind::S2s) {
+    if config
+        .listeners
+        .iter()
+        .any(|l| matches!(l.kind, ListenerKind::S2s | ListenerKind::S2sTls))
+    {
         return Err(RunError::Unsupported(
             "s2s listeners (federation) are not supported yet; remove the kind = \"s2s\" listener"
                 .to_string(),

@@ -65,6 +65,8 @@ pub struct Server {
     pubsub: crate::pubsub::state::PubsubState,
     /// HTTP File Upload (XEP-0363), when a host offers it.
     upload: Option<Rc<crate::upload::Upload>>,
+    /// External components (XEP-0114), each a route table entry.
+    components: crate::component::Components,
     /// Open connections per address, and who gives way at the limit.
     admission: RefCell<Admission>,
     /// How fast passwords may be guessed, per address and per account.
@@ -109,7 +111,8 @@ impl Server {
             crate::archive::Archive::new(&fresh, 0)
         });
         let upload = crate::upload::Upload::new(&config, &store);
-        let routes = routes(&config, &muc, upload.as_ref());
+        let components = crate::component::Components::new(&config.components);
+        let routes = routes(&config, &muc, upload.as_ref(), &components);
         let pubsub = crate::pubsub::state::PubsubState::new(config.pubsub.caps_cache as usize);
         let throttle = LoginThrottle::new(throttle_policy(&config.limits));
         let (stop_signal, stop_watch) = smol::channel::bounded(1);
@@ -134,6 +137,7 @@ impl Server {
             archive,
             pubsub,
             upload,
+            components,
             admission: RefCell::new(Admission::default()),
             login_throttle: RefCell::new(throttle),
             log_limit: RefCell::new(LogLimiter::default()),
@@ -281,6 +285,10 @@ impl Server {
     }
 
     /// The file upload service's state; `None` when no host offers it.
+    pub fn components(&self) -> &crate::component::Components {
+        &self.components
+    }
+
     pub fn upload(&self) -> Option<&Rc<crate::upload::Upload>> {
         self.upload.as_ref()
     }
@@ -452,6 +460,7 @@ fn routes(
     config: &Config,
     muc: &Rc<crate::muc::Service>,
     upload: Option<&Rc<crate::upload::Upload>>,
+    components: &crate::component::Components,
 ) -> Routes {
     let mut routes = Routes::default();
     for host in &config.hosts {
@@ -484,6 +493,13 @@ fn routes(
             {
                 log::error!("{e}");
             }
+        }
+    }
+    for (component, config) in components.iter().zip(&config.components) {
+        let parent = config.parent.as_deref().unwrap_or_default();
+        let service: Rc<dyn crate::env::Service> = component.clone();
+        if let Err(e) = routes.add_service(&component.domain, parent, service) {
+            log::error!("{e}");
         }
     }
     routes

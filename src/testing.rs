@@ -60,6 +60,8 @@ pub struct TestServer {
     c2s_tls: Option<SocketAddr>,
     http: Option<SocketAddr>,
     https: Option<SocketAddr>,
+    /// Every bound listener, for kinds without an accessor of their own.
+    listeners: Vec<(ListenerKind, SocketAddr)>,
     stop: Option<smol::channel::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     dir: Option<TempDir>,
@@ -162,6 +164,7 @@ impl TestServer {
             c2s_tls: find(ListenerKind::C2sTls),
             http: find(ListenerKind::Http),
             https: find(ListenerKind::Https),
+            listeners: addrs.clone(),
             stop: Some(stop_tx),
             thread: Some(thread),
             dir: Some(dir),
@@ -184,6 +187,14 @@ impl TestServer {
     /// An `https` listener, when the test's config added one.
     pub fn https_addr(&self) -> Option<SocketAddr> {
         self.https
+    }
+
+    /// The first listener of `kind` the test's config added.
+    pub fn listener_addr(&self, kind: ListenerKind) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, addr)| *addr)
     }
 
     pub fn data_dir(&self) -> Option<&Path> {

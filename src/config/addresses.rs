@@ -49,3 +49,12 @@ pub(super) fn check_domain(name: &str) -> Result<String, String> {
     }
     Ok(name.to_lowercase())
 }
+
+/// `ADDRESS` or `ADDRESS:PORT` (IPv6 in brackets when a port follows), with
+/// `default_port` when none is given.
+pub(super) fn parse_socket_addr(text: &str, default_port: u16) -> Option<std::net::SocketAddr> {
+    if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+        return Some(addr);
+    }
+    parse_ip(text).map(|ip| std::net::SocketAddr::new(ip, default_port))
+}

@@ -13,8 +13,14 @@ pub enum ListenerKind {
     C2s,
     /// Client connections that start with a TLS handshake (XEP-0368).
     C2sTls,
-    /// Server-to-server federation; accepted in the config but not served yet.
+    /// Server-to-server federation that starts in plaintext and upgrades
+    /// with STARTTLS.
     S2s,
+    /// Server-to-server federation that starts with a TLS handshake
+    /// (XEP-0368).
+    S2sTls,
+    /// External components (XEP-0114); meant for loopback.
+    Component,
     /// HTTP/1.1 in plaintext: WebSocket, BOSH, upload, discovery. Meant for
     /// loopback behind a reverse proxy that adds TLS.
     Http,
@@ -23,10 +29,12 @@ pub enum ListenerKind {
 }
 
 impl ListenerKind {
-    const ALL: [ListenerKind; 5] = [
+    const ALL: [ListenerKind; 7] = [
         ListenerKind::C2s,
         ListenerKind::C2sTls,
         ListenerKind::S2s,
+        ListenerKind::S2sTls,
+        ListenerKind::Component,
         ListenerKind::Http,
         ListenerKind::Https,
     ];
@@ -37,6 +45,8 @@ impl ListenerKind {
             ListenerKind::C2s => "c2s",
             ListenerKind::C2sTls => "c2s-tls",
             ListenerKind::S2s => "s2s",
+            ListenerKind::S2sTls => "s2s-tls",
+            ListenerKind::Component => "component",
             ListenerKind::Http => "http",
             ListenerKind::Https => "https",
         }
@@ -47,7 +57,9 @@ impl ListenerKind {
         match self {
             ListenerKind::C2s => "c2s (clients, STARTTLS)",
             ListenerKind::C2sTls => "c2s-tls (clients, direct TLS)",
-            ListenerKind::S2s => "s2s (federation)",
+            ListenerKind::S2s => "s2s (federation, STARTTLS)",
+            ListenerKind::S2sTls => "s2s-tls (federation, direct TLS)",
+            ListenerKind::Component => "component (external components, XEP-0114)",
             ListenerKind::Http => "http (WebSocket, BOSH, upload)",
             ListenerKind::Https => "https (WebSocket, BOSH, upload over TLS)",
         }
@@ -59,6 +71,9 @@ impl ListenerKind {
             ListenerKind::C2s => 5222,
             ListenerKind::C2sTls => 5223,
             ListenerKind::S2s => 5269,
+            // Where XEP-0368's examples and Prosody's direct-TLS s2s listen.
+            ListenerKind::S2sTls => 5270,
+            ListenerKind::Component => 5347,
             // Prosody's ports, which web clients' documentation assumes.
             ListenerKind::Http => 5280,
             ListenerKind::Https => 5281,
@@ -241,7 +256,7 @@ port = 5223
         assert_eq!(
             problems(text),
             vec![
-                "perch.toml:3: listener.kind: expected one of c2s, c2s-tls, s2s, http, https; found \"xmpp\"",
+                "perch.toml:3: listener.kind: expected one of c2s, c2s-tls, s2s, s2s-tls, component, http, https; found \"xmpp\"",
                 "perch.toml:6: listener.address: expected an IPv4 or IPv6 address such as 127.0.0.1, ::1, 0.0.0.0 or ::; found \"localhost\"",
                 "perch.toml:9: listener.port: must be between 0 and 65535; found 70000",
                 "perch.toml:14: listener: 0.0.0.0:5223 is configured more than once",

@@ -27,6 +27,7 @@ mod addresses;
 mod admins;
 mod archive;
 mod c2s;
+mod component;
 mod contact;
 mod data_dir;
 mod external_services;
@@ -41,6 +42,7 @@ mod log_level;
 mod muc;
 mod pubsub;
 mod registration;
+mod s2s;
 mod storage;
 mod toml_reader;
 mod upload;
@@ -49,6 +51,7 @@ use toml_reader::TableReader;
 
 pub use archive::{ArchiveConfig, DefaultPolicy};
 pub use c2s::C2sConfig;
+pub use component::ComponentConfig;
 pub use contact::ContactAddresses;
 pub use data_dir::{DB_FILE, DEFAULT_DATA_DIR, Surroundings};
 pub use external_services::{
@@ -65,6 +68,7 @@ pub use listener::{ListenerConfig, ListenerKind};
 pub use muc::{MucConfig, RoomCreation};
 pub use pubsub::{CreateNodes, PubsubConfig};
 pub use registration::RegistrationConfig;
+pub use s2s::{S2sConfig, StaticRoute};
 pub use storage::StorageConfig;
 pub use upload::{UploadConfig, is_media_token};
 
@@ -97,6 +101,10 @@ pub struct Config {
     pub http: HttpConfig,
     /// HTTP File Upload (XEP-0363): sizes, quotas and how long files stay.
     pub upload: UploadConfig,
+    /// Federation: server-to-server streams.
+    pub s2s: S2sConfig,
+    /// External components (XEP-0114).
+    pub components: Vec<ComponentConfig>,
 }
 
 impl Default for Config {
@@ -131,6 +139,8 @@ impl Config {
             pubsub: PubsubConfig::default(),
             http: HttpConfig::default(),
             upload: UploadConfig::default(),
+            s2s: S2sConfig::default(),
+            components: Vec::new(),
         }
     }
 
@@ -194,6 +204,7 @@ impl Config {
         let listeners = listener::read(top).unwrap_or(defaults.listeners);
         let c2s = top.table("c2s", C2sConfig::read).unwrap_or(defaults.c2s);
         let limits = top.table("limits", Limits::read).unwrap_or(defaults.limits);
+        let hosts_for_components = hosts.clone();
         Config {
             log_level,
             data_dir,
@@ -232,6 +243,8 @@ impl Config {
             upload: top
                 .table("upload", UploadConfig::read)
                 .unwrap_or(defaults.upload),
+            s2s: top.table("s2s", S2sConfig::read).unwrap_or(defaults.s2s),
+            components: components(top, &hosts_for_components),
         }
     }
 
@@ -241,6 +254,53 @@ impl Config {
             .iter()
             .find(|host| host.domain.eq_ignore_ascii_case(domain))
     }
+}
+
+/// The `[[component]]` tables, each with a domain no host or hosted
+/// service already answers for, and a parent host that exists.
+fn components(top: &mut TableReader<'_, '_>, hosts: &[HostConfig]) -> Vec<ComponentConfig> {
+    let Some(list) = top.tables("component", ComponentConfig::read) else {
+        return Vec::new();
+    };
+    let mut kept: Vec<ComponentConfig> = Vec::new();
+    for entry in list.into_inner() {
+        let span = entry.span();
+        let mut component = entry.into_inner();
+        let domain = component.domain.clone();
+        let taken = hosts.iter().any(|h| {
+            h.domain == domain
+                || [&h.muc, &h.pubsub, &h.upload]
+                    .iter()
+                    .any(|service| service.as_deref() == Some(domain.as_str()))
+        }) || kept.iter().any(|c| c.domain == domain);
+        if taken {
+            top.problem(
+                span,
+                format_args!("component.domain: {domain} is already served by this configuration"),
+            );
+            continue;
+        }
+        match &component.parent {
+            Some(parent) if !hosts.iter().any(|h| &h.domain == parent) => {
+                top.problem(
+                    span,
+                    format_args!("component.host: {parent} is not one of the [[host]] domains"),
+                );
+                continue;
+            }
+            Some(_) => {}
+            None => {
+                let parent = hosts
+                    .iter()
+                    .find(|h| domain.ends_with(&format!(".{}", h.domain)))
+                    .or(hosts.first())
+                    .map(|h| h.domain.clone());
+                component.parent = parent;
+            }
+        }
+        kept.push(component);
+    }
+    kept
 }
 
 // The value checks the sections share. Integers are read as i64 so that a
@@ -492,6 +552,15 @@ pub(crate) mod tests {
             ("[archive]\n", "[archive]"),
             ("[pubsub]\n", "[pubsub]"),
             ("[upload]\n", "[upload]"),
+            ("[s2s]\n", "[s2s]"),
+            (
+                "[[s2s.route]]\ndomain = \"a\"\naddress = \"127.0.0.1\"\n",
+                "# [[s2s.route]]",
+            ),
+            (
+                "[[component]]\ndomain = \"a.b\"\nsecret = \"0123456789ab\"\n",
+                "# [[component]]",
+            ),
         ];
         for (header, shown) in tables {
             let message = error(&format!("{header}no_such_key = 1\n"));
@@ -512,6 +581,7 @@ pub(crate) mod tests {
                     line.starts_with(&format!("{key} = "))
                         || line.starts_with(&format!("[{key}]"))
                         || line.starts_with(&format!("[[{key}]]"))
+                        || line.ends_with(&format!(".{key}]]"))
                 });
                 assert!(
                     documented,
@@ -657,7 +727,7 @@ cache_kib = 16384
         );
         assert_eq!(
             error("log_level = \"info\"\nloglevel = \"debug\"\n"),
-            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc, archive, pubsub, http, upload)"
+            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc, archive, pubsub, http, upload, s2s, component)"
         );
         assert_eq!(
             error("\n[storage]\ncache = 3\n"),

@@ -977,7 +977,7 @@ const _: fn() = || {
 #[path = "connection_login.rs"]
 mod login;
 #[path = "connection_write.rs"]
-mod write;
+pub(super) mod write;
 use write::{within, write_progressing};
 #[path = "connection_sm.rs"]
 mod sm;

@@ -10,7 +10,7 @@ use smol::Timer;
 use super::Transport;
 
 /// `io`, failed with `TimedOut` if it does not finish within `stall`.
-pub(super) async fn within<T>(
+pub(crate) async fn within<T>(
     stall: Duration,
     io: impl Future<Output = std::io::Result<T>>,
 ) -> std::io::Result<T> {
@@ -31,7 +31,7 @@ pub(super) async fn within<T>(
 /// for `stall`: a slow link that keeps taking bytes is fine, a peer that
 /// stopped reading is not. (The timer is only set up when a write has to
 /// wait.)
-pub(super) async fn write_progressing(
+pub(crate) async fn write_progressing(
     transport: &mut Transport,
     mut bytes: &[u8],
     stall: Duration,

@@ -102,7 +102,17 @@ pub async fn accept_loop(
                 };
                 executor.spawn(http_server::serve(tcp, params)).detach();
             }
-            ListenerKind::S2s => {
+            ListenerKind::Component => {
+                executor
+                    .spawn(super::component::serve(
+                        tcp,
+                        params.server,
+                        peer,
+                        params.guard,
+                    ))
+                    .detach();
+            }
+            ListenerKind::S2s | ListenerKind::S2sTls => {
                 // Federation is not served yet; the listener is refused at
                 // start-up, so nothing arrives here.
                 drop(params);

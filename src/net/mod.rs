@@ -2,12 +2,15 @@
 
 pub mod admin;
 pub mod bosh;
+pub mod component;
 pub mod connection;
 pub mod framing;
 pub mod hibernation;
 pub mod http_conn;
 pub mod http_server;
+pub mod link_io;
 pub mod listener;
+pub mod s2s_tls;
 pub mod tls;
 pub mod transport;
 pub mod websocket;

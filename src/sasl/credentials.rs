@@ -112,7 +112,7 @@ pub(super) fn server_key(hash: ScramHash, salted: &[u8]) -> Vec<u8> {
 
 /// Compares without an early exit, so the time taken does not reveal how
 /// long a matching prefix was. ring's own helper is deprecated.
-pub(super) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

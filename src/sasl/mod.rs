@@ -10,6 +10,7 @@
 pub mod base64;
 pub mod client;
 mod credentials;
+pub(crate) use credentials::ct_eq;
 mod plain;
 mod scram;
 

@@ -3,8 +3,12 @@
 //! live in `net::connection`.
 
 pub mod c2s;
+pub mod component;
 pub mod csi;
+pub mod dialback;
 pub mod error;
+pub mod s2s_in;
+pub mod s2s_out;
 pub mod sm;
 
 pub use c2s::{Action, C2sStream, Env, Policy, SaslJob};
@@ -53,3 +57,7 @@ pub const NS_ROSTERVER: &str = "urn:xmpp:features:rosterver";
 pub const NS_PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
 /// Client State Indication (XEP-0352): a stream feature and two elements.
 pub const NS_CSI: &str = "urn:xmpp:csi:0";
+/// Server Dialback (XEP-0220): the `db:` elements.
+pub const NS_DIALBACK: &str = "jabber:server:dialback";
+/// Server Dialback with error handling, as a stream feature (XEP-0220 §2.4.2).
+pub const NS_DIALBACK_FEATURE: &str = "urn:xmpp:features:dialback";

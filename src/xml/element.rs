@@ -43,6 +43,22 @@ impl Element {
         }
     }
 
+    /// Moves this element, and every descendant in namespace `from`, into
+    /// namespace `to`: a stanza received in `jabber:server` or
+    /// `jabber:component:accept` becomes the `jabber:client` stanza the
+    /// router handles (children without a namespace of their own, such as
+    /// `<body/>`, inherited the stream's).
+    pub fn move_namespace(&mut self, from: &str, to: &'static str) {
+        if &*self.ns == from {
+            self.ns = to.into();
+        }
+        for child in &mut self.children {
+            if let Node::Element(el) = child {
+                el.move_namespace(from, to);
+            }
+        }
+    }
+
     /// Builder form of [`Element::set_attr`].
     pub fn with_attr(mut self, name: impl Into<Name>, value: impl Into<String>) -> Self {
         self.set_attr(name, value);

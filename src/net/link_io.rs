@@ -1,0 +1,179 @@
+//! The I/O half of the server's own links (federation streams and external
+//! components): one socket, one framer, the stream's own bytes and an
+//! outbound queue, waited on together. The rules of each kind of link are
+//! sans-I/O state machines in `stream`; this is what they share of the
+//! socket side, so each link's loop is a short match over its actions.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncRead, AsyncWriteExt, future};
+use smol::Timer;
+
+use crate::outbox::{Batch, Outbox};
+use crate::xml::{FrameEvent, Framer, Limits, XmlError};
+
+use super::connection::write::{within, write_progressing};
+use super::transport::Transport;
+
+const READ_CHUNK: usize = 16 * 1024;
+/// How long the peer gets to answer our `</stream:stream>` with its own.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Why a link's wait ended.
+pub enum LinkWake {
+    /// Bytes arrived and are in the framer.
+    Input,
+    /// The outbound queue has stanzas (or was closed).
+    Output,
+    /// The deadline passed.
+    Timer,
+    /// The server is stopping.
+    Stop,
+    Eof,
+    Error(io::Error),
+}
+
+pub struct LinkIo {
+    pub transport: Transport,
+    pub framer: Framer,
+    /// The stream's own bytes: header, features, negotiation, errors.
+    pub stream_out: Vec<u8>,
+    pub peer: SocketAddr,
+    pub last_input: Instant,
+    pub last_output: Instant,
+    /// Bytes read since the link began (for rates and `perch s2s list`).
+    pub bytes_in: u64,
+    batch: Batch,
+    write_stall: Duration,
+}
+
+impl LinkIo {
+    pub fn new(
+        transport: Transport,
+        limits: Limits,
+        peer: SocketAddr,
+        write_stall: Duration,
+    ) -> Self {
+        let now = Instant::now();
+        LinkIo {
+            transport,
+            framer: Framer::new(limits),
+            stream_out: Vec::new(),
+            peer,
+            last_input: now,
+            last_output: now,
+            bytes_in: 0,
+            batch: Batch::default(),
+            write_stall,
+        }
+    }
+
+    pub fn next_event(&mut self) -> Result<Option<FrameEvent>, XmlError> {
+        self.framer.next_event()
+    }
+
+    /// Waits for input, output queued in `outbox`, the deadline or the
+    /// server's stop, whichever comes first.
+    pub async fn wait(
+        &mut self,
+        outbox: Option<&Rc<Outbox>>,
+        deadline: Instant,
+        stopped: impl std::future::Future<Output = ()>,
+    ) -> LinkWake {
+        let transport = &mut self.transport;
+        let framer = &mut self.framer;
+        let bytes_in = &mut self.bytes_in;
+        let last_input = &mut self.last_input;
+        let io = future::poll_fn(|cx| {
+            if let Some(outbox) = outbox
+                && outbox.poll_ready(cx).is_ready()
+            {
+                return Poll::Ready(LinkWake::Output);
+            }
+            let mut chunk = [0u8; READ_CHUNK];
+            match Pin::new(&mut *transport).poll_read(cx, &mut chunk) {
+                Poll::Ready(Ok(0)) => Poll::Ready(LinkWake::Eof),
+                Poll::Ready(Ok(n)) => {
+                    framer.push(chunk.get(..n).unwrap_or_default());
+                    *bytes_in += n as u64;
+                    *last_input = Instant::now();
+                    Poll::Ready(LinkWake::Input)
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(LinkWake::Error(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        });
+        let timer = async {
+            Timer::at(deadline).await;
+            LinkWake::Timer
+        };
+        let stop = async {
+            stopped.await;
+            LinkWake::Stop
+        };
+        future::or(io, future::or(timer, stop)).await
+    }
+
+    /// Writes the stream's own bytes, then what `outbox` released; when
+    /// `closing`, the queued stanzas go first and the stream's closing
+    /// bytes last. False if the peer is gone or stopped reading.
+    pub async fn flush(&mut self, outbox: Option<&Rc<Outbox>>, closing: bool) -> bool {
+        if let Some(outbox) = outbox {
+            outbox.drain(&mut self.batch);
+        }
+        if self.stream_out.is_empty() && self.batch.is_empty() {
+            return true;
+        }
+        let stall = self.write_stall;
+        let result = async {
+            if !closing && !self.stream_out.is_empty() {
+                write_progressing(&mut self.transport, &self.stream_out, stall).await?;
+            }
+            if !self.batch.is_empty() {
+                write_progressing(&mut self.transport, self.batch.bytes(), stall).await?;
+            }
+            if closing && !self.stream_out.is_empty() {
+                write_progressing(&mut self.transport, &self.stream_out, stall).await?;
+            }
+            within(stall, self.transport.flush()).await
+        }
+        .await;
+        self.stream_out.clear();
+        self.batch.clear();
+        if let Err(e) = result {
+            log::debug!("{}: write failed: {e}", self.peer);
+            return false;
+        }
+        self.last_output = Instant::now();
+        true
+    }
+
+    /// After `</stream:stream>`: a moment for the peer's own, then close.
+    pub async fn close(&mut self) {
+        let transport = &mut self.transport;
+        let wait_for_peer = async {
+            let mut buf = [0u8; 256];
+            loop {
+                match future::poll_fn(|cx| Pin::new(&mut *transport).poll_read(cx, &mut buf)).await
+                {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        };
+        future::or(wait_for_peer, async {
+            Timer::after(CLOSE_GRACE).await;
+        })
+        .await;
+        let _ = future::or(self.transport.close(), async {
+            Timer::after(CLOSE_GRACE).await;
+            Ok(())
+        })
+        .await;
+    }
+}
