@@ -34,6 +34,7 @@ pub mod reload;
 pub mod resumption;
 pub mod router;
 pub mod run;
+pub mod s2s;
 pub mod sasl;
 pub mod saved_sessions;
 pub mod sd_notify;

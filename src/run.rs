@@ -109,16 +109,6 @@ pub(crate) async fn prepare_with(
     ex: &LocalExecutor<'static>,
     open_store: impl FnOnce(&std::path::Path, usize) -> Result<Store, crate::store::StoreError>,
 ) -> Result<Prepared, RunError> {
-    if config
-        .listeners
-        .iter()
-        .any(|l| matches!(l.kind, ListenerKind::S2s | ListenerKind::S2sTls))
-    {
-        return Err(RunError::Unsupported(
-            "s2s listeners (federation) are not supported yet; remove the kind = \"s2s\" listener"
-                .to_string(),
-        ));
-    }
     log_data_dir(&config.data_dir);
     // Before anything is opened: files an older version left readable
     // become owner-only (new ones are, by the umask `main` sets).
@@ -171,6 +161,46 @@ pub(crate) async fn prepare_with(
         admin,
         notifier: None,
     })
+}
+
+/// Gives federation its TLS (the trust roots, the hosts' certificates)
+/// and the executor its links run on.
+fn start_federation(
+    server: &Rc<Server>,
+    tls: Option<&tls::TlsSetup>,
+    ex: &Rc<LocalExecutor<'static>>,
+) {
+    let federation = server.federation();
+    let config = &federation.config;
+    let (roots, report) = crate::net::s2s_tls::load_roots(config.ca_file.as_deref());
+    log::debug!("s2s trust roots: {report}");
+    let s2s_tls = tls.and_then(|tls| match crate::net::s2s_tls::S2sTls::new(tls, roots) {
+        Ok(s2s) => Some(std::sync::Arc::new(s2s)),
+        Err(e) => {
+            log::error!("federation TLS: {e}");
+            None
+        }
+    });
+    let own_valid = match (&s2s_tls, tls) {
+        (Some(s2s), Some(tls)) => server
+            .config()
+            .hosts
+            .iter()
+            .map(|h| {
+                let chain = tls.certificate_for(Some(&h.domain)).cert.clone();
+                let valid = crate::net::s2s_tls::PeerCertificate::new(
+                    chain,
+                    crate::net::s2s_tls::PeerRole::Server,
+                )
+                .is_some_and(|c| {
+                    c.is_valid_for(&h.domain, s2s.roots(), rustls::pki_types::UnixTime::now())
+                });
+                (h.domain.clone(), valid)
+            })
+            .collect(),
+        _ => Default::default(),
+    };
+    federation.start(server, ex, s2s_tls, own_valid);
 }
 
 /// Says where the data is, as an absolute path: the first thing to look at
@@ -231,6 +261,7 @@ pub async fn serve(
     // Before anyone connects: a restored session's resource and room nicks
     // are its own again before a new login could take them.
     crate::saved_sessions::restore_all(&server, &ex).await;
+    start_federation(&server, tls.as_deref(), &ex);
     let mut tasks = Vec::new();
     if server.upload().is_some() {
         tasks.push(ex.spawn(crate::upload::expiry::run(server.clone())));

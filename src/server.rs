@@ -67,6 +67,8 @@ pub struct Server {
     upload: Option<Rc<crate::upload::Upload>>,
     /// External components (XEP-0114), each a route table entry.
     components: crate::component::Components,
+    /// Federation: the route of every remote domain.
+    federation: Rc<crate::s2s::Federation>,
     /// Open connections per address, and who gives way at the limit.
     admission: RefCell<Admission>,
     /// How fast passwords may be guessed, per address and per account.
@@ -112,7 +114,13 @@ impl Server {
         });
         let upload = crate::upload::Upload::new(&config, &store);
         let components = crate::component::Components::new(&config.components);
-        let routes = routes(&config, &muc, upload.as_ref(), &components);
+        let mut routes = routes(&config, &muc, upload.as_ref(), &components);
+        let federation = Rc::new(crate::s2s::Federation::new(
+            &config.s2s,
+            dialback_secret(&store),
+            routes.domains().map(str::to_string).collect(),
+        ));
+        routes.set_remote(federation.clone());
         let pubsub = crate::pubsub::state::PubsubState::new(config.pubsub.caps_cache as usize);
         let throttle = LoginThrottle::new(throttle_policy(&config.limits));
         let (stop_signal, stop_watch) = smol::channel::bounded(1);
@@ -138,6 +146,7 @@ impl Server {
             pubsub,
             upload,
             components,
+            federation,
             admission: RefCell::new(Admission::default()),
             login_throttle: RefCell::new(throttle),
             log_limit: RefCell::new(LogLimiter::default()),
@@ -285,6 +294,10 @@ impl Server {
     }
 
     /// The file upload service's state; `None` when no host offers it.
+    pub fn federation(&self) -> &Rc<crate::s2s::Federation> {
+        &self.federation
+    }
+
     pub fn components(&self) -> &crate::component::Components {
         &self.components
     }
@@ -503,6 +516,20 @@ fn routes(
         }
     }
     routes
+}
+
+/// The secret dialback keys are made from (XEP-0185), kept in the
+/// database so keys handed out before a restart still verify after it.
+fn dialback_secret(store: &Store) -> crate::stream::dialback::DialbackSecret {
+    let stored = store.secret("s2s-dialback").unwrap_or_else(|e| {
+        log::error!("cannot keep the dialback secret: {e}");
+        Ids::default().random_bytes::<32>().to_vec()
+    });
+    let mut secret = [0u8; 32];
+    for (slot, byte) in secret.iter_mut().zip(stored.iter()) {
+        *slot = *byte;
+    }
+    crate::stream::dialback::DialbackSecret::new(secret)
 }
 
 /// The login throttle's schedule from the configured limits.

@@ -104,7 +104,7 @@ pub async fn serve(
                 &mut io.stream_out,
                 &mut actions,
             ),
-            LinkWake::Stop => stream.fail(
+            LinkWake::Other(()) => stream.fail(
                 StreamError::new(StreamCondition::SystemShutdown),
                 &mut io.stream_out,
                 &mut actions,

@@ -24,16 +24,16 @@ const READ_CHUNK: usize = 16 * 1024;
 /// How long the peer gets to answer our `</stream:stream>` with its own.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-/// Why a link's wait ended.
-pub enum LinkWake {
+/// Why a link's wait ended; `T` is what the caller's own future gave.
+pub enum LinkWake<T> {
     /// Bytes arrived and are in the framer.
     Input,
     /// The outbound queue has stanzas (or was closed).
     Output,
     /// The deadline passed.
     Timer,
-    /// The server is stopping.
-    Stop,
+    /// The caller's future finished first (the server stops, a command).
+    Other(T),
     Eof,
     Error(io::Error),
 }
@@ -73,18 +73,28 @@ impl LinkIo {
         }
     }
 
+    /// The transport, for a TLS handshake that puts the new one back.
+    pub fn take_transport(&mut self) -> Transport {
+        std::mem::replace(&mut self.transport, Transport::Upgrading)
+    }
+
+    /// A new stream starts on the same connection (after TLS or SASL).
+    pub fn restart(&mut self) {
+        self.framer.reset();
+    }
+
     pub fn next_event(&mut self) -> Result<Option<FrameEvent>, XmlError> {
         self.framer.next_event()
     }
 
-    /// Waits for input, output queued in `outbox`, the deadline or the
-    /// server's stop, whichever comes first.
-    pub async fn wait(
+    /// Waits for input, output queued in `outbox`, the deadline or
+    /// `other`, whichever comes first.
+    pub async fn wait<T>(
         &mut self,
         outbox: Option<&Rc<Outbox>>,
         deadline: Instant,
-        stopped: impl std::future::Future<Output = ()>,
-    ) -> LinkWake {
+        other: impl std::future::Future<Output = T>,
+    ) -> LinkWake<T> {
         let transport = &mut self.transport;
         let framer = &mut self.framer;
         let bytes_in = &mut self.bytes_in;
@@ -112,10 +122,7 @@ impl LinkIo {
             Timer::at(deadline).await;
             LinkWake::Timer
         };
-        let stop = async {
-            stopped.await;
-            LinkWake::Stop
-        };
+        let stop = async { LinkWake::Other(other.await) };
         future::or(io, future::or(timer, stop)).await
     }
 

@@ -113,9 +113,16 @@ pub async fn accept_loop(
                     .detach();
             }
             ListenerKind::S2s | ListenerKind::S2sTls => {
-                // Federation is not served yet; the listener is refused at
-                // start-up, so nothing arrives here.
-                drop(params);
+                let direct_tls = kind == ListenerKind::S2sTls;
+                executor
+                    .spawn(super::s2s_in::serve(
+                        tcp,
+                        params.server,
+                        peer,
+                        params.guard,
+                        direct_tls,
+                    ))
+                    .detach();
             }
         }
     }

@@ -10,6 +10,8 @@ pub mod http_conn;
 pub mod http_server;
 pub mod link_io;
 pub mod listener;
+pub mod s2s_in;
+pub mod s2s_out;
 pub mod s2s_tls;
 pub mod tls;
 pub mod transport;

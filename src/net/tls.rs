@@ -641,7 +641,7 @@ fn validity(cert: &[u8]) -> Option<Validity> {
 }
 
 /// Splits one DER element off `input`: (tag, contents, remainder).
-fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, mut rest) = rest.split_first()?;
     let len = if first < 0x80 {
@@ -662,7 +662,7 @@ fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, contents, rest))
 }
 
-fn der_expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+pub(crate) fn der_expect(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     match der_next(input)? {
         (found, contents, rest) if found == tag => Some((contents, rest)),
         _ => None,

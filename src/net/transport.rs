@@ -15,6 +15,8 @@ pub type TcpStream = Async<std::net::TcpStream>;
 pub enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// TLS we initiated: an outgoing federation link.
+    TlsClient(Box<futures_rustls::client::TlsStream<TcpStream>>),
     /// XMPP over WebSocket (RFC 7395), itself over plain TCP or TLS.
     WebSocket(Box<super::websocket::WebSocketLink<Transport>>),
     /// XMPP over BOSH (XEP-0206): a session's HTTP requests.
@@ -27,7 +29,7 @@ pub enum Transport {
 impl Transport {
     pub fn is_tls(&self) -> bool {
         match self {
-            Transport::Tls(_) => true,
+            Transport::Tls(_) | Transport::TlsClient(_) => true,
             Transport::WebSocket(link) => link.is_tls(),
             _ => false,
         }
@@ -89,6 +91,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_read(cx, buf),
             Transport::Bosh(l) => Pin::new(l.as_mut()).poll_read(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
@@ -105,6 +108,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_write(cx, buf),
             Transport::Bosh(l) => Pin::new(l.as_mut()).poll_write(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
@@ -115,6 +119,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_flush(cx),
             Transport::Bosh(l) => Pin::new(l.as_mut()).poll_flush(cx),
             Transport::Upgrading => Poll::Ready(Err(gone())),
@@ -125,6 +130,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_close(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_close(cx),
             Transport::WebSocket(l) => Pin::new(l.as_mut()).poll_close(cx),
             Transport::Bosh(l) => Pin::new(l.as_mut()).poll_close(cx),
             Transport::Upgrading => Poll::Ready(Ok(())),

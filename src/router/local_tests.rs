@@ -258,7 +258,7 @@ fn a_message_without_to_goes_to_the_senders_own_account() {
 }
 
 #[test]
-fn a_remote_domain_is_out_of_reach_until_federation() {
+fn a_remote_domain_is_out_of_reach_without_running_federation() {
     let w = world("");
     let romeo = w.session("romeo@localhost/garden", Some(0));
     w.send(

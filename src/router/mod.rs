@@ -89,7 +89,10 @@ impl Routing for Routes {
                 }
             }
             Some(Route::Service { service, .. }) => service.handle(env, stanza, to),
-            None => remote::send(env, stanza, to),
+            None => match self.remote() {
+                Some(federation) => federation.handle(env, stanza, to),
+                None => remote::send(env, stanza, to),
+            },
         }
     }
 

@@ -35,6 +35,8 @@ pub struct Routes {
     by_domain: FastMap<Box<str>, Route>,
     /// The services each user host lists, in the order they were added.
     services_of: HashMap<Box<str>, Vec<Box<str>>>,
+    /// Where every other domain goes: federation, when it is set up.
+    remote: Option<Rc<dyn Service>>,
 }
 
 /// A domain cannot be added twice.
@@ -79,6 +81,21 @@ impl Routes {
         }
         self.by_domain.insert(domain.into(), route);
         Ok(())
+    }
+
+    /// Makes `service` the route of every domain not in the table.
+    pub fn set_remote(&mut self, service: Rc<dyn Service>) {
+        self.remote = Some(service);
+    }
+
+    /// The route of remote domains, if federation is set up.
+    pub fn remote(&self) -> Option<&Rc<dyn Service>> {
+        self.remote.as_ref()
+    }
+
+    /// Every domain the table holds.
+    pub fn domains(&self) -> impl Iterator<Item = &str> {
+        self.by_domain.keys().map(|d| &**d)
     }
 
     /// The route for `domain`; `None` means a remote domain.

@@ -1,0 +1,193 @@
+//! Federation between two Perch servers in this process, `a.test` and
+//! `b.test`, each finding the other through a static `[[s2s.route]]`:
+//! STARTTLS with the default self-signed certificates and dialback
+//! (XEP-0220) both ways; messages, a presence subscription, a remote user
+//! in a room; and what a stanza for an unreachable domain gets.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+
+use common::*;
+use perch::testing::{TestOptions, TestServer};
+
+/// A port nothing listens on now (the servers need each other's port in
+/// their configuration before either starts).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+struct Pair {
+    a: TestServer,
+    b: TestServer,
+}
+
+fn server(domain: &str, s2s_port: u16, peer: &str, peer_port: u16, extra: &str) -> TestServer {
+    TestServer::start(TestOptions {
+        accounts: vec![
+            (format!("alice@{domain}"), "pw".into()),
+            (format!("bob@{domain}"), "pw".into()),
+        ],
+        extra_config: format!(
+            "[[host]]\ndomain = \"{domain}\"\n\
+             [[listener]]\nkind = \"s2s\"\naddress = \"127.0.0.1\"\nport = {s2s_port}\n\
+             [s2s]\nallow_private_addresses = true\nconnect_timeout_secs = 10\n{extra}\
+             [[s2s.route]]\ndomain = \"{peer}\"\naddress = \"127.0.0.1:{peer_port}\"\n\
+             [[s2s.route]]\ndomain = \"conference.{peer}\"\naddress = \"127.0.0.1:{peer_port}\"\n"
+        ),
+        ..TestOptions::default()
+    })
+    .expect("server starts")
+}
+
+fn pair() -> Pair {
+    let (pa, pb) = (free_port(), free_port());
+    Pair {
+        a: server("a.test", pa, "b.test", pb, ""),
+        b: server("b.test", pb, "a.test", pa, ""),
+    }
+}
+
+fn login_on(server: &TestServer, domain: &str, user: &str, resource: &str) -> Client {
+    let mut client = Client::connect(server.c2s_addr());
+    client
+        .try_login(domain, (user, "pw"), Some(resource))
+        .unwrap_or_else(|e| panic!("login {user}@{domain}: {e}"));
+    // Available, so messages to the bare JID are delivered (RFC 6121 §8.5.2).
+    client.send("<presence/>");
+    client.element_matching("the presence echo", |el| el.name == "presence");
+    client
+}
+
+fn body(el: &perch::xml::Element) -> String {
+    el.get_child("body", NS_CLIENT)
+        .map(|b| b.text())
+        .unwrap_or_default()
+}
+
+#[test]
+fn messages_cross_both_ways_over_dialback() {
+    let pair = pair();
+    let mut alice = login_on(&pair.a, "a.test", "alice", "phone");
+    let mut bob = login_on(&pair.b, "b.test", "bob", "desk");
+    alice.send("<message to='bob@b.test' type='chat' id='m1'><body>hello from a</body></message>");
+    let got = bob.element_matching("alice's message", |el| el.name == "message");
+    assert_eq!(got.attr("from"), Some("alice@a.test/phone"), "{got}");
+    assert_eq!(body(&got), "hello from a");
+    bob.send(
+        "<message to='alice@a.test/phone' type='chat' id='m2'><body>hello from b</body></message>",
+    );
+    let got = alice.element_matching("bob's answer", |el| el.name == "message");
+    assert_eq!(got.attr("from"), Some("bob@b.test/desk"), "{got}");
+    assert_eq!(body(&got), "hello from b");
+    // An iq to a remote entity gets its answer.
+    let version =
+        alice.iq("<iq type='get' to='b.test' id='v1'><query xmlns='jabber:iq:version'/></iq>");
+    assert_eq!(version.attr("type"), Some("result"), "{version}");
+}
+
+#[test]
+fn a_subscription_across_servers() {
+    let pair = pair();
+    let mut alice = login_on(&pair.a, "a.test", "alice", "phone");
+    let mut bob = login_on(&pair.b, "b.test", "bob", "desk");
+    // Roster pushes go to the resources that asked for the roster.
+    alice.iq("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>");
+    alice.send("<presence to='bob@b.test' type='subscribe'/>");
+    let request = bob.element_matching("the subscription request", |el| {
+        el.name == "presence" && el.attr("type") == Some("subscribe")
+    });
+    assert_eq!(request.attr("from"), Some("alice@a.test"));
+    bob.send("<presence to='alice@a.test' type='subscribed'/>");
+    // Alice's roster shows the subscription and she gets bob's presence.
+    let push = alice.element_matching("the roster push", |el| {
+        el.name == "iq"
+            && el
+                .first_child()
+                .and_then(|q| q.first_child())
+                .is_some_and(|item| item.attr("subscription") == Some("to"))
+    });
+    assert_eq!(push.attr("type"), Some("set"));
+    let presence = alice.element_matching("bob's presence", |el| {
+        el.name == "presence"
+            && el.attr("from") == Some("bob@b.test/desk")
+            && el.attr("type").is_none()
+    });
+    // Sent to her bare JID (RFC 6121 §3.1.6), delivered to her resource.
+    assert!(
+        presence
+            .attr("to")
+            .is_some_and(|to| to.starts_with("alice@a.test")),
+        "{presence}"
+    );
+}
+
+#[test]
+fn a_remote_user_joins_a_room() {
+    let pair = pair();
+    let mut bob = login_on(&pair.b, "b.test", "bob", "desk");
+    bob.send("<presence to='club@conference.b.test/bob'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
+    // The room is created for bob; he accepts the default configuration.
+    bob.element_matching("bob's self-presence", |el| {
+        el.name == "presence" && el.attr("from") == Some("club@conference.b.test/bob")
+    });
+    bob.iq("<iq type='set' to='club@conference.b.test' id='c1'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query></iq>");
+    let mut alice = login_on(&pair.a, "a.test", "alice", "phone");
+    alice.send("<presence to='club@conference.b.test/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
+    let own = alice.element_matching("alice's self-presence from the room", |el| {
+        el.name == "presence"
+            && el.attr("from") == Some("club@conference.b.test/alice")
+            && el.attr("type").is_none()
+    });
+    assert_eq!(own.attr("to"), Some("alice@a.test/phone"), "{own}");
+    bob.element_matching("alice joining", |el| {
+        el.name == "presence" && el.attr("from") == Some("club@conference.b.test/alice")
+    });
+    alice.send("<message to='club@conference.b.test' type='groupchat' id='g1'><body>hi room</body></message>");
+    let got = bob.element_matching("alice's groupchat", |el| {
+        el.name == "message" && !body(el).is_empty()
+    });
+    assert_eq!(got.attr("from"), Some("club@conference.b.test/alice"));
+    assert_eq!(body(&got), "hi room");
+}
+
+#[test]
+fn an_unreachable_domain_gets_an_error() {
+    let port = free_port();
+    // A route to a port nobody listens on.
+    let a = server("a.test", free_port(), "nowhere.test", port, "");
+    let mut alice = login_on(&a, "a.test", "alice", "phone");
+    alice.send("<message to='x@nowhere.test' id='lost'><body>anyone?</body></message>");
+    let error = alice.element_matching("the bounce", |el| el.attr("id") == Some("lost"));
+    assert_eq!(error.attr("type"), Some("error"), "{error}");
+    assert!(
+        alice.transcript().contains("remote-server-not-found"),
+        "{}",
+        alice.transcript()
+    );
+    let _ = SocketAddr::from(([127, 0, 0, 1], port));
+}
+
+#[test]
+fn a_blocked_domain_is_refused() {
+    let pair_ports = (free_port(), free_port());
+    let a = server(
+        "a.test",
+        pair_ports.0,
+        "b.test",
+        pair_ports.1,
+        "blocked_domains = [\"b.test\"]\n",
+    );
+    let mut alice = login_on(&a, "a.test", "alice", "phone");
+    alice.send("<message to='bob@b.test' id='no'><body>hi</body></message>");
+    let error = alice.element_matching("the refusal", |el| el.attr("id") == Some("no"));
+    assert_eq!(error.attr("type"), Some("error"));
+    assert!(
+        alice.transcript().contains("not-allowed"),
+        "{}",
+        alice.transcript()
+    );
+}
