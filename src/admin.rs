@@ -68,6 +68,8 @@ pub enum Command {
         older_than_days: Option<u32>,
         owner: Option<String>,
     },
+    /// The federation links and connected components (`crate::s2s::admin`).
+    S2sList,
 }
 
 /// What a [`Command::UserCheck`] checks for.
@@ -211,6 +213,7 @@ pub fn validate(cmd: &Command, hosts: &[String]) -> Result<(), AdminError> {
             owner: None,
         } => Err(AdminError::BadRequest(PURGE_WHICH.to_string())),
         Command::UploadPurge { owner, .. } => upload_owner(owner.as_deref()).map(|_| ()),
+        Command::S2sList => Ok(()),
         Command::RoomDestroy { jid, reason } => {
             room_jid(jid)?;
             reason.as_deref().map_or(Ok(()), check_reason)
@@ -394,6 +397,7 @@ pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, Admi
             Ok(vec![format!("destroyed {jid}")])
         }
         Command::ArchiveStats => Ok(crate::archive::admin::stats(store, store.path())?),
+        Command::S2sList => Ok(crate::s2s::admin::list(server)),
         Command::ArchiveExpire { dry_run } => {
             Ok(crate::archive::admin::expire(server, *dry_run).await?)
         }
@@ -436,6 +440,10 @@ pub fn log_line(cmd: &Command, lines: &[String]) -> Option<String> {
         Command::UserList { domain: None } => Some(count("user list")),
         Command::UserList { domain: Some(d) } => Some(count(&format!("user list {d}"))),
         Command::RoomList => Some(count("room list")),
+        Command::S2sList => Some(format!(
+            "s2s list: {}",
+            lines.last().map_or("", String::as_str)
+        )),
         Command::UploadList { owner } => Some(format!(
             "upload list{}: {}",
             owner
@@ -528,6 +536,7 @@ pub fn encode_request(cmd: &Command) -> String {
         Command::ArchiveExpire { dry_run: false } => vec!["archive-expire"],
         Command::ArchiveExpire { dry_run: true } => vec!["archive-expire", DRY_RUN],
         Command::Backup => vec!["backup"],
+        Command::S2sList => vec!["s2s-list"],
         Command::UploadList { owner } | Command::UploadPurge { owner, .. } => {
             let older_than = match cmd {
                 Command::UploadPurge {
@@ -617,6 +626,7 @@ pub fn decode_request(text: &str) -> Result<Command, AdminError> {
             },
         }),
         Some("backup") => Ok(Command::Backup),
+        Some("s2s-list") => Ok(Command::S2sList),
         Some(name @ ("upload-list" | "upload-purge")) => {
             let mut older_than_days = None;
             let mut owner = None;
@@ -722,6 +732,7 @@ mod tests {
             Command::ArchiveExpire { dry_run: true },
             Command::Backup,
             Command::UploadList { owner: None },
+            Command::S2sList,
             Command::UploadList {
                 owner: Some("a@b".into()),
             },

@@ -66,8 +66,67 @@ pub fn check(config: &Config) -> Report {
                 .to_string(),
         );
     }
+    federation(config, &mut report);
     data_dir_permissions(&config.data_dir, &mut report);
     report
+}
+
+/// What federation would do, and the settings that defeat it.
+fn federation(config: &Config, report: &mut Report) {
+    let s2s = &config.s2s;
+    if !s2s.enabled {
+        report.lines.push("federation: off".to_string());
+        return;
+    }
+    let auth = if s2s.secure_auth {
+        "valid certificates only"
+    } else {
+        "certificates or dialback"
+    };
+    let encryption = if s2s.require_encryption {
+        "encryption required"
+    } else {
+        "encryption optional"
+    };
+    report.lines.push(format!(
+        "federation: on ({encryption}; peers prove their domain with {auth})"
+    ));
+    if !s2s.require_encryption {
+        report.warnings.push(
+            "s2s: require_encryption = false lets messages to other servers cross the network unencrypted; list old servers in insecure_domains instead"
+                .to_string(),
+        );
+    }
+    for route in &s2s.routes {
+        report.lines.push(format!(
+            "s2s route {} → {}{}",
+            route.domain,
+            route.address,
+            if route.direct_tls {
+                " (direct TLS)"
+            } else {
+                ""
+            }
+        ));
+    }
+    for component in &config.components {
+        report.lines.push(format!(
+            "component {} ({})",
+            component.domain, component.name
+        ));
+    }
+    if !config.components.is_empty()
+        && !config
+            .listeners
+            .iter()
+            .any(|l| l.kind == crate::config::ListenerKind::Component)
+    {
+        report.warnings.push(
+            "component: [[component]] is configured but no [[listener]] kind = \"component\" accepts it"
+                .to_string(),
+        );
+    }
+    crate::check_dns::check(config, report);
 }
 
 /// Names under `.localhost` never get a public certificate (RFC 6761), so

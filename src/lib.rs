@@ -7,6 +7,7 @@ pub mod admission;
 pub mod archive;
 pub mod backup;
 pub mod check;
+pub mod check_dns;
 pub mod component;
 pub mod config;
 pub mod datetime;

@@ -11,6 +11,7 @@ use perch::admin::{self, AdminError, Command, Intent};
 use perch::config::Config;
 use perch::store::{Store, StoreError};
 
+mod cli_s2s;
 mod cli_upload;
 
 /// Exit codes, documented in `perch --help`.
@@ -59,6 +60,7 @@ enum Sub {
     Room(RoomCmd),
     Archive(ArchiveCmd),
     Upload(cli_upload::UploadCmd),
+    S2s(cli_s2s::S2sCmd),
     Backup(BackupCmd),
     Export(ExportCmd),
     Import(ImportCmd),
@@ -328,6 +330,10 @@ fn main() -> ExitCode {
         Sub::Room(cmd) => room(cmd.action),
         Sub::Archive(cmd) => archive(cmd.action),
         Sub::Upload(cmd) => {
+            let (config_file, cmd) = cmd.into_command();
+            admin_command(config_file.as_deref(), &cmd)
+        }
+        Sub::S2s(cmd) => {
             let (config_file, cmd) = cmd.into_command();
             admin_command(config_file.as_deref(), &cmd)
         }

@@ -263,7 +263,7 @@ async fn serve_link(
                     method,
                 } => {
                     log::info!("s2s {domain} → {local}: authenticated ({method:?}) from {peer}");
-                    record.authenticated(&domain, method);
+                    record.authenticated(&domain, &local, method);
                 }
                 InAction::Route { stanza, from, to } => {
                     log::trace!("s2s from {peer}: {} {from} → {to}", stanza.name);

@@ -132,7 +132,8 @@ pub struct IncomingLink {
     pub address: SocketAddr,
     pub started: Instant,
     pub started_at: SystemTime,
-    domain: RefCell<Option<String>>,
+    /// The first (peer, local) pair the peer authenticated.
+    domains: RefCell<Option<(String, String)>>,
     method: Cell<Option<AuthMethod>>,
     stanzas_in: Cell<u64>,
 }
@@ -143,7 +144,7 @@ impl IncomingLink {
             address,
             started: Instant::now(),
             started_at: SystemTime::now(),
-            domain: RefCell::new(None),
+            domains: RefCell::new(None),
             method: Cell::new(None),
             stanzas_in: Cell::new(0),
         }
@@ -151,13 +152,18 @@ impl IncomingLink {
 
     /// The first domain the peer authenticated as.
     pub fn domain(&self) -> Option<String> {
-        self.domain.borrow().clone()
+        self.domains.borrow().as_ref().map(|(peer, _)| peer.clone())
     }
 
-    pub fn authenticated(&self, domain: &str, method: AuthMethod) {
-        let mut known = self.domain.borrow_mut();
+    /// The first (peer, local) pair the peer authenticated.
+    pub fn domains(&self) -> Option<(String, String)> {
+        self.domains.borrow().clone()
+    }
+
+    pub fn authenticated(&self, peer: &str, local: &str, method: AuthMethod) {
+        let mut known = self.domains.borrow_mut();
         if known.is_none() {
-            *known = Some(domain.to_string());
+            *known = Some((peer.to_string(), local.to_string()));
             self.method.set(Some(method));
         }
     }

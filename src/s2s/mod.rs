@@ -9,6 +9,7 @@
 //! The links' sockets are in `net::s2s_out` and `net::s2s_in`; their
 //! rules are the sans-I/O streams `stream::s2s_out` and `stream::s2s_in`.
 
+pub mod admin;
 pub mod link;
 
 use std::cell::RefCell;
