@@ -33,12 +33,11 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{
     ClientHello, ParsedCertificate, ResolvesServerCert, ServerSessionMemoryCache,
-    WebPkiClientVerifier,
 };
 use rustls::sign::CertifiedKey;
 use rustls::{
-    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, DistinguishedName,
-    RootCertStore, ServerConfig, ServerConnection, SignatureScheme,
+    ClientConfig, ClientConnection, DigitallySignedStruct, DistinguishedName, RootCertStore,
+    ServerConfig, ServerConnection, SignatureScheme,
 };
 
 use super::tls::{TlsError, TlsSetup, der_expect, der_next};
@@ -688,7 +687,7 @@ impl PeerCertificate {
         if roots.is_empty() {
             return Err(PeerCertError::NoRoots);
         }
-        verify_chain(&parsed, leaf, intermediates, roots, now, self.role)
+        verify_chain(leaf, intermediates, roots, now, self.role)
             .map_err(PeerCertError::Untrusted)?;
         if names_domain(leaf, &parsed, domain) {
             Ok(())
@@ -701,43 +700,66 @@ impl PeerCertificate {
 }
 
 /// Path building and signature, validity and key-usage checks are
-/// webpki's, through rustls' wrappers of it (rustls-webpki is not a direct
-/// dependency, and the wrappers are all that is needed).
+/// webpki's. Its stock `KeyUsage` accepts one purpose; ours accepts
+/// clientAuth besides serverAuth for client certificates, in one pass.
 fn verify_chain(
-    parsed: &ParsedCertificate<'_>,
     leaf: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
     roots: &RootCertStore,
     now: UnixTime,
     role: PeerRole,
 ) -> Result<(), rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let algorithms = provider.signature_verification_algorithms.all;
-    let as_server = rustls::client::verify_server_cert_signed_by_trust_anchor(
-        parsed,
-        roots,
-        intermediates,
-        now,
-        algorithms,
-    );
-    let wrong_usage = matches!(
-        as_server,
-        Err(rustls::Error::InvalidCertificate(
-            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. }
-        ))
-    );
-    if role == PeerRole::Server || !wrong_usage {
-        return as_server;
-    }
-    // A clientAuth-only certificate: rare, so the copy of the roots that
-    // rustls' client verifier needs is made only here.
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots.clone()), provider)
-        .clear_root_hint_subjects()
-        .build()
-        .map_err(|err| rustls::Error::General(err.to_string()))?;
-    verifier
-        .verify_client_cert(leaf, intermediates, now)
+    let provider = rustls::crypto::ring::default_provider();
+    let end_entity = webpki::EndEntityCert::try_from(leaf).map_err(webpki_error)?;
+    end_entity
+        .verify_for_usage(
+            provider.signature_verification_algorithms.all,
+            &roots.roots,
+            intermediates,
+            now,
+            PeerUsage(role),
+            None,
+            None,
+        )
         .map(|_| ())
+        .map_err(webpki_error)
+}
+
+fn webpki_error(err: webpki::Error) -> rustls::Error {
+    rustls::Error::General(err.to_string())
+}
+
+/// 1.3.6.1.5.5.7.3.1 and .2, id-kp-serverAuth and id-kp-clientAuth.
+const EKU_SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
+const EKU_CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
+
+/// RFC 5280 §4.2.1.12: a certificate without the extension is good for
+/// any purpose; with it, it must list one we accept.
+struct PeerUsage(PeerRole);
+
+impl webpki::ExtendedKeyUsageValidator for PeerUsage {
+    fn validate(&self, purposes: webpki::KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        let mut any = false;
+        for purpose in purposes {
+            let purpose = purpose?;
+            any = true;
+            if purpose == webpki::KeyPurposeId::new(EKU_SERVER_AUTH)
+                || (self.0 == PeerRole::Client
+                    && purpose == webpki::KeyPurposeId::new(EKU_CLIENT_AUTH))
+            {
+                return Ok(());
+            }
+        }
+        if !any {
+            return Ok(());
+        }
+        Err(webpki::Error::RequiredEkuNotFoundContext(
+            webpki::RequiredEkuNotFoundContext {
+                required: webpki::KeyUsage::server_auth(),
+                present: Vec::new(),
+            },
+        ))
+    }
 }
 
 /// RFC 6125 name matching of the leaf against `domain`.
