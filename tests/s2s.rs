@@ -191,3 +191,75 @@ fn a_blocked_domain_is_refused() {
         alice.transcript()
     );
 }
+
+#[test]
+fn remote_conversations_are_archived_and_open_pep_nodes_readable() {
+    let pair = pair();
+    let mut alice = login_on(&pair.a, "a.test", "alice", "phone");
+    let mut bob = login_on(&pair.b, "b.test", "bob", "desk");
+    // Bob publishes an OMEMO-style open node.
+    let published = bob.iq(
+        "<iq type='set' id='p1'><pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+         <publish node='urn:example:bundle'><item id='current'><bundle xmlns='urn:example'>keys</bundle></item></publish>\
+         <publish-options><x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
+         <field var='pubsub#access_model'><value>open</value></field></x></publish-options></pubsub></iq>",
+    );
+    assert_eq!(published.attr("type"), Some("result"), "{published}");
+    // Alice, on the other server, reads it without a subscription.
+    let items = alice.iq(
+        "<iq type='get' to='bob@b.test' id='i1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:example:bundle'/></pubsub></iq>",
+    );
+    assert_eq!(items.attr("type"), Some("result"), "{items}");
+    assert!(items.to_string().contains("keys"), "{items}");
+
+    // A message from the remote user is in the local archive.
+    bob.send("<message to='alice@a.test' type='chat' id='arch'><body>keep this</body></message>");
+    alice.element_matching("bob's message", |el| {
+        el.name == "message" && body(el) == "keep this"
+    });
+    alice.send(
+        "<iq type='set' id='q1'><query xmlns='urn:xmpp:mam:2' queryid='f1'>\
+         <x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>urn:xmpp:mam:2</value></field>\
+         <field var='with'><value>bob@b.test</value></field></x></query></iq>",
+    );
+    let archived = alice.element_matching("the archived message", |el| {
+        el.name == "message"
+            && el.to_string().contains("keep this")
+            && el.to_string().contains("urn:xmpp:mam:2")
+    });
+    assert!(
+        archived.to_string().contains("bob@b.test/desk"),
+        "{archived}"
+    );
+}
+
+#[test]
+fn a_new_session_learns_remote_contacts_presence_by_probe() {
+    let pair = pair();
+    let mut alice = login_on(&pair.a, "a.test", "alice", "phone");
+    let mut bob = login_on(&pair.b, "b.test", "bob", "desk");
+    // Mutual subscription.
+    alice.send("<presence to='bob@b.test' type='subscribe'/>");
+    bob.element_matching("alice's request", |el| el.attr("type") == Some("subscribe"));
+    bob.send("<presence to='alice@a.test' type='subscribed'/>");
+    bob.send("<presence to='alice@a.test' type='subscribe'/>");
+    alice.element_matching("bob's request", |el| el.attr("type") == Some("subscribe"));
+    alice.send("<presence to='bob@b.test' type='subscribed'/>");
+    bob.element_matching("alice's presence", |el| {
+        el.name == "presence"
+            && el.attr("from") == Some("alice@a.test/phone")
+            && el.attr("type").is_none()
+    });
+    // A second session of alice's: the server probes bob's server on its
+    // initial presence and bob's presence arrives.
+    let mut tablet = Client::connect(pair.a.c2s_addr());
+    tablet
+        .try_login("a.test", ("alice", "pw"), Some("tablet"))
+        .unwrap();
+    tablet.send("<presence/>");
+    let seen = tablet.element_matching("bob's presence", |el| {
+        el.name == "presence" && el.attr("from") == Some("bob@b.test/desk")
+    });
+    assert!(seen.attr("type").is_none(), "{seen}");
+}
