@@ -172,6 +172,20 @@ pub async fn route_from_client(
     }
 }
 
+/// Routes one stanza from another server or a component (its addresses
+/// checked by the link): as [`route_from_client`], a message that
+/// scheduled no further work is not waited for, so a burst over one link
+/// costs one fsync; the link waits for its messages in flight before
+/// handing over anything else.
+pub async fn route_from_link(server: &Server, stanza: Element, to: Jid) -> Routed {
+    let pipeline = stanza.name == "message";
+    let route = move |env: &Env| env.deliver(stanza, &to);
+    match run_sections(server, route, None, None, pipeline).await {
+        Ok(Some(gate)) => Routed::InFlight(gate),
+        Ok(None) | Err(_) => Routed::Done,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::cell::{Cell, RefCell};

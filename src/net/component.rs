@@ -8,14 +8,13 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::component::ComponentRoute;
-use crate::durable;
 use crate::outbox::Outbox;
 use crate::server::{ConnectionGuard, Server};
 use crate::stream::component::{ComponentAction, ComponentEnv, ComponentStream};
 use crate::stream::{StreamCondition, StreamError};
 use crate::xml::Limits;
 
-use super::link_io::{LinkIo, LinkWake};
+use super::link_io::{InFlight, LinkIo, LinkWake};
 use super::transport::{TcpStream, Transport};
 
 /// Time a connection gets to complete the handshake.
@@ -63,6 +62,7 @@ pub async fn serve(
     let mut attached: Option<Rc<ComponentRoute>> = None;
     let started = Instant::now();
     let mut actions = Vec::new();
+    let mut in_flight = InFlight::default();
     'link: loop {
         let deadline = if attached.is_some() {
             io.last_output + KEEPALIVE
@@ -142,12 +142,7 @@ pub async fn serve(
                     if !io.flush(attached.as_ref().map(|_| &outbox), false).await {
                         break 'link;
                     }
-                    let work: crate::env::Continuation =
-                        Box::new(move |env| env.deliver(stanza, &to));
-                    if durable::run(&server, work).await.is_err() {
-                        // Logged where the write failed; the component is
-                        // told by the error its stanza's sender gets.
-                    }
+                    in_flight.route(&server, stanza, to).await;
                 }
                 ComponentAction::Close => closing = true,
             }
@@ -161,6 +156,7 @@ pub async fn serve(
             break;
         }
     }
+    in_flight.settle(0).await;
     if let Some(route) = attached {
         route.detach(&outbox);
         log::info!("component {} disconnected", route.domain);

@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncRead, AsyncWriteExt, future};
 use smol::Timer;
 
-use crate::outbox::{Batch, Outbox};
+use crate::durable::{self, Routed};
+use crate::jid::Jid;
+use crate::outbox::{Batch, Gate, Outbox, Release};
+use crate::server::Server;
+use crate::xml::Element;
 use crate::xml::{FrameEvent, Framer, Limits, XmlError};
 
 use super::connection::write::{within, write_progressing};
@@ -182,5 +186,48 @@ impl LinkIo {
             Ok(())
         })
         .await;
+    }
+}
+
+/// Messages a link handed to the router whose writes are not yet on disk,
+/// at most this many: the link reads on meanwhile, so a burst commits
+/// together (as a client's does).
+const MAX_IN_FLIGHT: usize = 64;
+
+/// The stanzas a link routed that are still in flight, oldest first.
+#[derive(Default)]
+pub struct InFlight {
+    gates: std::collections::VecDeque<Rc<Gate>>,
+}
+
+impl InFlight {
+    /// Routes `stanza` from the link: a message is pipelined behind the
+    /// ones in flight; anything else first waits for all of them (its
+    /// handler may read what they wrote).
+    pub async fn route(&mut self, server: &Server, stanza: Element, to: Jid) {
+        let limit = if &*stanza.name == "message" {
+            MAX_IN_FLIGHT - 1
+        } else {
+            0
+        };
+        self.settle(limit).await;
+        if let Routed::InFlight(gate) = durable::route_from_link(server, stanza, to).await
+            && gate.state() == Release::Held
+        {
+            self.gates.push_back(gate);
+        }
+    }
+
+    /// Waits until at most `limit` are in flight.
+    pub async fn settle(&mut self, limit: usize) {
+        while let Some(oldest) = self.gates.front() {
+            if oldest.state() == Release::Held {
+                if self.gates.len() <= limit {
+                    return;
+                }
+                oldest.settled().await;
+            }
+            self.gates.pop_front();
+        }
     }
 }

@@ -20,7 +20,7 @@ use crate::stream::s2s_in::{InAction, InEnv, S2sIn};
 use crate::stream::{StreamCondition, StreamError};
 use crate::xml::Limits;
 
-use super::link_io::{LinkIo, LinkWake};
+use super::link_io::{InFlight, LinkIo, LinkWake};
 use super::s2s_tls::{PeerCertificate, S2sTls};
 use super::transport::{TcpStream, Transport};
 
@@ -140,6 +140,7 @@ async fn serve_link(
     let idle = Duration::from_secs(u64::from(federation.config.idle_timeout_secs));
     let rate = f64::from(federation.config.rate_bytes_per_sec);
     let mut actions = Vec::new();
+    let mut in_flight = InFlight::default();
     'link: loop {
         let authenticated = !stream.authenticated_pairs().is_empty();
         let deadline = if authenticated {
@@ -271,9 +272,7 @@ async fn serve_link(
                     if !io.flush(None, false).await {
                         break 'link;
                     }
-                    let work: crate::env::Continuation =
-                        Box::new(move |env| env.deliver(stanza, &to));
-                    let _ = crate::durable::run(server, work).await;
+                    in_flight.route(server, stanza, to).await;
                 }
                 InAction::Close => closing = true,
             }
@@ -294,6 +293,7 @@ async fn serve_link(
             Timer::after(Duration::from_secs_f64((excess / rate).min(10.0))).await;
         }
     }
+    in_flight.settle(0).await;
 }
 
 /// The server side of a TLS handshake, asking for the peer's certificate.

@@ -29,6 +29,8 @@ pub struct Ctx {
     pub ex: Arc<Executor<'static>>,
     pub probe: Probe,
     pub target: Target,
+    /// Federation runs: the server the second client of each pair uses.
+    pub peer_target: Option<Target>,
     records: RefCell<Vec<Value>>,
 }
 
@@ -67,7 +69,16 @@ impl Ctx {
             step_timeout: opts.step_timeout(),
             ws: ws.map(Arc::new),
         };
+        let peer_target = opts
+            .peer_port
+            .zip(opts.peer_domain.clone())
+            .map(|(port, domain)| Target {
+                addr: SocketAddr::new(opts.host, port),
+                domain,
+                ..target.clone()
+            });
         Ok(Ctx {
+            peer_target,
             probe: Probe::new(opts.server_pid, opts.include_children),
             opts: Arc::new(opts),
             ex,
@@ -172,6 +183,7 @@ impl Ctx {
                 (next.clone(), conns.clone(), errors.clone(), setup.clone());
             let (started, failed, give_up) = (started.clone(), failed.clone(), give_up.clone());
             let target = self.target.clone();
+            let peer_target = self.peer_target.clone();
             let opts = self.opts.clone();
             let resource = resource.to_string();
             workers.push(self.ex.spawn(async move {
@@ -200,7 +212,12 @@ impl Ctx {
                         presence,
                         sm: opts.sm,
                     };
-                    match Conn::login(&target, &login).await {
+                    // Pairs are (2k, 2k + 1): the second of each on the peer.
+                    let target = match &peer_target {
+                        Some(peer) if i % 2 == 1 => peer,
+                        _ => &target,
+                    };
+                    match Conn::login(target, &login).await {
                         Ok(mut c) => {
                             local.record(now_ns() - t0);
                             c.index = i;

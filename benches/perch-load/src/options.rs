@@ -100,6 +100,10 @@ pub struct Options {
     pub port: u16,
     pub domain: String,
     pub muc_domain: String,
+    /// Federation: the second client of each pair logs in to this c2s port
+    /// (of --host) in `peer_domain`, so chat messages cross s2s links.
+    pub peer_port: Option<u16>,
+    pub peer_domain: Option<String>,
     pub user_prefix: String,
     pub password: String,
     /// Accounts are `<prefix><first_user>`, `<prefix><first_user + 1>`, …
@@ -180,6 +184,8 @@ impl Default for Options {
             port: 5222,
             domain: "localhost".into(),
             muc_domain: String::new(),
+            peer_port: None,
+            peer_domain: None,
             user_prefix: "load".into(),
             password: "load-password".into(),
             first_user: 1,
@@ -317,6 +323,13 @@ Options (defaults in brackets):
   --port N               c2s port; with --tls direct, the direct-TLS port [5222]
   --domain D             XMPP domain [localhost]
   --muc-domain D         MUC service [conference.<domain>]
+  --peer-port N          federation: the second client of every pair logs
+                         in to this c2s port of --host (another server), so
+                         chat messages cross server-to-server links; run
+                         once with each server's --server-pid for both
+                         sides' CPU []
+  --peer-domain D        that server's XMPP domain [required with
+                         --peer-port]
   --user-prefix P        accounts are P1, P2, … [load]
   --password PW          password of every account [load-password]
   --first-user N         number of the first account [1]
@@ -467,6 +480,8 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
             "upload-port" => o.upload_port = Some(number(name, v)?),
             "domain" => o.domain = v.clone(),
             "muc-domain" => o.muc_domain = v.clone(),
+            "peer-port" => o.peer_port = Some(number(name, v)?),
+            "peer-domain" => o.peer_domain = Some(v.clone()),
             "user-prefix" => o.user_prefix = v.clone(),
             "password" => o.password = v.clone(),
             "first-user" => o.first_user = number(name, v)?,
@@ -618,6 +633,17 @@ pub fn parse(scenario: Scenario, args: &[String]) -> Result<Options, UsageError>
         return Err(bad(
             "--user-prefix: a non-empty localpart without @, / or spaces",
         ));
+    }
+    match (&o.peer_port, &o.peer_domain) {
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(bad("--peer-port and --peer-domain go together"));
+        }
+        (Some(_), Some(_)) if scenario != Scenario::Chat || o.transport != Transport::Tcp => {
+            return Err(bad(
+                "--peer-port: only the chat scenario over tcp runs across two servers",
+            ));
+        }
+        _ => {}
     }
     Ok(o)
 }
