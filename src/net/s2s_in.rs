@@ -141,10 +141,11 @@ async fn serve_link(
     let rate = f64::from(federation.config.rate_bytes_per_sec);
     let mut actions = Vec::new();
     let mut in_flight = InFlight::default();
+    let mut last_traffic = Instant::now();
     'link: loop {
         let authenticated = !stream.authenticated_pairs().is_empty();
         let deadline = if authenticated {
-            io.last_input + idle
+            last_traffic + idle
         } else {
             started + AUTH_TIMEOUT
         };
@@ -161,6 +162,8 @@ async fn serve_link(
             LinkWake::Input => loop {
                 match io.next_event() {
                     Ok(Some(event)) => {
+                        // Elements keep a link; whitespace keepalives do not.
+                        last_traffic = Instant::now();
                         stream.on_event(&env, event, &mut io.stream_out, &mut actions)
                     }
                     Ok(None) => break,

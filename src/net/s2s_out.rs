@@ -30,6 +30,8 @@ use super::transport::Transport;
 
 /// One address gets this long to accept the TCP connection.
 const CONNECT_ATTEMPT: Duration = Duration::from_secs(5);
+/// A whitespace keepalive after this long without output (RFC 6120 §4.6.1).
+const KEEPALIVE: Duration = Duration::from_secs(60);
 /// The TLS handshake's bound.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -124,10 +126,15 @@ pub async fn run(server: Rc<Server>, link: Rc<OutLink>, commands: Receiver<LinkC
     let mut verifies: HashMap<String, Sender<Option<bool>>> = HashMap::new();
     let mut actions = Vec::new();
     let mut failure: Option<(Condition, String)> = None;
+    let mut last_traffic = Instant::now();
     'link: loop {
         let ready = link.is_ready();
+        // Stanzas either way keep a link; whitespace keepalives (which let
+        // TCP notice a dead peer) do not.
+        let idle_at = last_traffic + idle;
+        let keepalive_at = io.last_output + KEEPALIVE;
         let timer = if ready {
-            io.last_input.max(io.last_output) + idle
+            idle_at.min(keepalive_at)
         } else {
             deadline
         };
@@ -140,6 +147,7 @@ pub async fn run(server: Rc<Server>, link: Rc<OutLink>, commands: Receiver<LinkC
             LinkWake::Input => loop {
                 match io.next_event() {
                     Ok(Some(event)) => {
+                        last_traffic = Instant::now();
                         stream.on_event(&env, event, &mut io.stream_out, &mut actions)
                     }
                     Ok(None) => break,
@@ -153,6 +161,7 @@ pub async fn run(server: Rc<Server>, link: Rc<OutLink>, commands: Receiver<LinkC
                 }
             },
             LinkWake::Output => {
+                last_traffic = Instant::now();
                 if let Some(error) = link.outbox.take_close() {
                     stream.fail(error, &mut io.stream_out, &mut actions);
                 }
@@ -182,6 +191,7 @@ pub async fn run(server: Rc<Server>, link: Rc<OutLink>, commands: Receiver<LinkC
                     );
                 }
             }
+            LinkWake::Timer if ready && Instant::now() < idle_at => io.stream_out.push(b' '),
             LinkWake::Timer if ready => {
                 log::debug!("s2s {} → {}: idle, closing", link.local, link.remote);
                 stream.close(&mut io.stream_out, &mut actions);
