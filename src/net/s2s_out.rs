@@ -290,7 +290,16 @@ async fn give_up(
     while let Ok(LinkCommand::Verify { reply, .. }) = commands.try_recv() {
         let _ = reply.try_send(None);
     }
-    let held = link.close();
+    let mut held = link.close();
+    // Stanzas queued after the link was ready but never written (the peer
+    // closed first): returned like the held ones, not lost.
+    let mut unsent = crate::outbox::Batch::default();
+    link.outbox.take_everything(&mut unsent);
+    held.extend(
+        unsent
+            .stanzas()
+            .filter_map(crate::im::undelivered::parse_serialized),
+    );
     if held.is_empty() {
         return;
     }
