@@ -88,6 +88,9 @@ impl ComponentStream {
             FrameEvent::StreamOpen(header) => self.on_header(env, header, out, actions),
             FrameEvent::Element(el) => self.on_element(env, el, out, actions),
             FrameEvent::StreamClose => {
+                if self.is_closed() {
+                    return;
+                }
                 if self.header_sent {
                     out.extend_from_slice(b"</stream:stream>");
                 }

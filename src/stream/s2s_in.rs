@@ -204,6 +204,11 @@ impl S2sIn {
 
     /// The TLS handshake finished; a new stream header is due.
     pub fn tls_established(&mut self) {
+        // A stream that failed meanwhile (plaintext after `<starttls/>` in
+        // the same read) stays closed.
+        if self.phase == Phase::Closed {
+            return;
+        }
         self.secure = true;
         self.header_sent = false;
         self.phase = Phase::AwaitHeader;
