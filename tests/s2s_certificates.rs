@@ -48,12 +48,17 @@ impl TestCa {
     /// Writes `DOMAIN.crt` and `DOMAIN.key` (the domain and its MUC
     /// service as DNS-IDs); returns the TOML lines naming them.
     fn issue(&self, dir: &Path, domain: &str) -> String {
+        self.issue_naming(dir, domain, domain)
+    }
+
+    /// A certificate for `named`, in the files of `domain`.
+    fn issue_naming(&self, dir: &Path, domain: &str, named: &str) -> String {
         let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, domain);
+        params.distinguished_name.push(DnType::CommonName, named);
         params.subject_alt_names = vec![
-            SanType::DnsName(domain.try_into().expect("a DNS name")),
+            SanType::DnsName(named.try_into().expect("a DNS name")),
             SanType::DnsName(
-                format!("conference.{domain}")
+                format!("conference.{named}")
                     .try_into()
                     .expect("a DNS name"),
             ),
@@ -182,4 +187,34 @@ fn secure_auth_refuses_a_self_signed_peer() {
     let text = listed(&b);
     assert!(!text.contains("a.test → b.test certificate"), "{text}");
     assert!(!text.contains("a.test → b.test dialback"), "{text}");
+}
+
+#[test]
+fn secure_auth_refuses_a_certificate_for_another_name() {
+    let dir = TempDir::new("s2s-ca");
+    let ca = TestCa::new();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).expect("write the CA");
+    let trust = format!("ca_file = \"{}\"\n", ca_file.display());
+    let (pa, pb) = (free_port(), free_port());
+    // a.test presents a CA-signed certificate, but for other.test.
+    let wrong = format!(
+        "{}allow_mismatched_certificate = true\n",
+        ca.issue_naming(dir.path(), "a.test", "other.test")
+    );
+    let a = server("a.test", &wrong, pa, "b.test", pb, &trust);
+    let b = server(
+        "b.test",
+        &ca.issue(dir.path(), "b.test"),
+        pb,
+        "a.test",
+        pa,
+        &format!("secure_auth = true\n{trust}"),
+    );
+    let mut on_a = login_available(&a, "a.test");
+    on_a.send("<message to='alice@b.test' id='named' type='chat'><body>it is me</body></message>");
+    let error = on_a.element_matching("the bounce", |el| el.attr("id") == Some("named"));
+    assert_eq!(error.attr("type"), Some("error"), "{error}");
+    let text = listed(&b);
+    assert!(!text.contains("a.test → b.test"), "{text}");
 }
