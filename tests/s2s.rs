@@ -263,3 +263,34 @@ fn a_new_session_learns_remote_contacts_presence_by_probe() {
     });
     assert!(seen.attr("type").is_none(), "{seen}");
 }
+
+#[test]
+fn direct_tls_links_xep_0368() {
+    let (pa, pb) = (free_port(), free_port());
+    let direct = |domain: &str, port: u16, peer: &str, peer_port: u16| {
+        TestServer::start(TestOptions {
+            accounts: vec![(format!("alice@{domain}"), "pw".into())],
+            extra_config: format!(
+                "[[host]]\ndomain = \"{domain}\"\n\
+                 [[listener]]\nkind = \"s2s-tls\"\naddress = \"127.0.0.1\"\nport = {port}\n\
+                 [s2s]\nallow_private_addresses = true\n\
+                 [[s2s.route]]\ndomain = \"{peer}\"\naddress = \"127.0.0.1:{peer_port}\"\ndirect_tls = true\n"
+            ),
+            ..TestOptions::default()
+        })
+        .expect("server starts")
+    };
+    let a = direct("a.test", pa, "b.test", pb);
+    let b = direct("b.test", pb, "a.test", pa);
+    let mut on_a = Client::connect(a.c2s_addr());
+    on_a.try_login("a.test", ("alice", "pw"), Some("r"))
+        .unwrap();
+    let mut on_b = Client::connect(b.c2s_addr());
+    on_b.try_login("b.test", ("alice", "pw"), Some("r"))
+        .unwrap();
+    on_b.send("<presence/>");
+    on_b.element_matching("the presence echo", |el| el.name == "presence");
+    on_a.send("<message to='alice@b.test' type='chat'><body>tls first</body></message>");
+    let got = on_b.element_matching("the message", |el| el.name == "message");
+    assert_eq!(body(&got), "tls first");
+}
