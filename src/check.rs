@@ -126,7 +126,9 @@ fn federation(config: &Config, report: &mut Report) {
                 .to_string(),
         );
     }
-    crate::check_dns::check(config, report);
+    let dns = crate::check_dns::check(config);
+    report.lines.extend(dns.lines);
+    report.warnings.extend(dns.warnings);
 }
 
 /// Names under `.localhost` never get a public certificate (RFC 6761), so

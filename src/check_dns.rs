@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use crate::check::Report;
 use crate::config::{Config, ListenerKind};
 use crate::dns::{Resolver, Srv};
 
@@ -50,9 +49,17 @@ fn wanted(config: &Config) -> Vec<(&'static str, Option<u16>)> {
     ]
 }
 
-/// Adds the DNS findings for every public host to `report`. Bounded: each
-/// query gives up after two seconds.
-pub fn check(config: &Config, report: &mut Report) {
+/// What the DNS check found: lines for stdout, warnings for stderr.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub lines: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The DNS findings for every public host. Bounded: each query gives up
+/// after two seconds.
+pub fn check(config: &Config) -> Findings {
+    let mut report = Findings::default();
     let hosts: Vec<&str> = config
         .hosts
         .iter()
@@ -60,7 +67,7 @@ pub fn check(config: &Config, report: &mut Report) {
         .filter(|d| !is_private_name(d))
         .collect();
     if hosts.is_empty() {
-        return;
+        return report;
     }
     if config.s2s.enabled
         && public_port(config, ListenerKind::S2s).is_none()
@@ -78,12 +85,13 @@ pub fn check(config: &Config, report: &mut Report) {
     .with_timeouts(Duration::from_secs(2), 1);
     smol::block_on(async {
         for host in hosts {
-            check_host(config, &resolver, host, report).await;
+            check_host(config, &resolver, host, &mut report).await;
         }
     });
+    report
 }
 
-async fn check_host(config: &Config, resolver: &Resolver, host: &str, report: &mut Report) {
+async fn check_host(config: &Config, resolver: &Resolver, host: &str, report: &mut Findings) {
     let mut missing = Vec::new();
     for (service, port) in wanted(config) {
         let name = format!("{service}.{host}");

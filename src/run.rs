@@ -200,7 +200,20 @@ fn start_federation(
             .collect(),
         _ => Default::default(),
     };
-    federation.start(server, ex, s2s_tls, own_valid);
+    let executor = Rc::downgrade(ex);
+    let spawner: crate::s2s::Spawner = Rc::new(move |work| {
+        if let Some(ex) = executor.upgrade() {
+            ex.spawn(work).detach();
+        }
+    });
+    let (weak_server, executor) = (Rc::downgrade(server), Rc::downgrade(ex));
+    let link_starter: crate::s2s::LinkStarter = Rc::new(move |link, commands| {
+        if let (Some(server), Some(ex)) = (weak_server.upgrade(), executor.upgrade()) {
+            ex.spawn(crate::net::s2s_out::run(server, link, commands))
+                .detach();
+        }
+    });
+    federation.start(spawner, link_starter, s2s_tls, own_valid);
 }
 
 /// Says where the data is, as an absolute path: the first thing to look at

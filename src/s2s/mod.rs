@@ -14,11 +14,13 @@ pub mod link;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::{Rc, Weak};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use smol::LocalExecutor;
+use smol::channel::Receiver;
 
 use crate::config::S2sConfig;
 use crate::dns::Resolver;
@@ -50,9 +52,18 @@ pub struct Federation {
     /// Whether our own certificate is valid for a local domain (then SASL
     /// EXTERNAL is worth offering to peers), by domain.
     own_cert_valid: RefCell<HashMap<String, bool>>,
-    server: RefCell<Weak<crate::server::Server>>,
-    executor: RefCell<Weak<LocalExecutor<'static>>>,
+    /// Runs a task on the server's executor; set when the server runs.
+    spawner: RefCell<Option<Spawner>>,
+    /// Starts an outgoing link's task (`net::s2s_out`, which depends on
+    /// this module; injected so that this one does not depend on it).
+    link_starter: RefCell<Option<LinkStarter>>,
 }
+
+/// Runs a task on the server's executor.
+pub type Spawner = Rc<dyn Fn(Pin<Box<dyn Future<Output = ()>>>)>;
+
+/// Starts the task of a new outgoing link.
+pub type LinkStarter = Rc<dyn Fn(Rc<OutLink>, Receiver<LinkCommand>)>;
 
 impl Federation {
     pub fn new(
@@ -69,21 +80,21 @@ impl Federation {
             outgoing: RefCell::new(HashMap::new()),
             incoming: RefCell::new(Vec::new()),
             own_cert_valid: RefCell::new(HashMap::new()),
-            server: RefCell::new(Weak::new()),
-            executor: RefCell::new(Weak::new()),
+            spawner: RefCell::new(None),
+            link_starter: RefCell::new(None),
         }
     }
 
     /// What the links need from the running server: set once it runs.
     pub fn start(
         &self,
-        server: &Rc<crate::server::Server>,
-        executor: &Rc<LocalExecutor<'static>>,
+        spawner: Spawner,
+        link_starter: LinkStarter,
         tls: Option<Arc<S2sTls>>,
         own_cert_valid: HashMap<String, bool>,
     ) {
-        *self.server.borrow_mut() = Rc::downgrade(server);
-        *self.executor.borrow_mut() = Rc::downgrade(executor);
+        *self.spawner.borrow_mut() = Some(spawner);
+        *self.link_starter.borrow_mut() = Some(link_starter);
         *self.tls.borrow_mut() = tls;
         *self.own_cert_valid.borrow_mut() = own_cert_valid;
     }
@@ -180,14 +191,15 @@ impl Federation {
         if self.link_count() >= self.config.max_links as usize {
             return Err(NoLink::Limit);
         }
-        let server = self.server.borrow().upgrade().ok_or(NoLink::NotRunning)?;
-        let executor = self.executor.borrow().upgrade().ok_or(NoLink::NotRunning)?;
+        let starter = self
+            .link_starter
+            .borrow()
+            .clone()
+            .ok_or(NoLink::NotRunning)?;
         let (link, commands) = OutLink::new(&key.0, &key.1);
         let link = Rc::new(link);
         self.outgoing.borrow_mut().insert(key, link.clone());
-        executor
-            .spawn(crate::net::s2s_out::run(server, link.clone(), commands))
-            .detach();
+        starter(link.clone(), commands);
         Ok(link)
     }
 
@@ -218,9 +230,10 @@ impl Federation {
 
     /// Spawns `work` on the server's executor (a dialback verification
     /// an incoming link waits for without blocking its reads).
-    pub fn spawn(&self, work: impl std::future::Future<Output = ()> + 'static) {
-        if let Some(executor) = self.executor.borrow().upgrade() {
-            executor.spawn(work).detach();
+    pub fn spawn(&self, work: impl Future<Output = ()> + 'static) {
+        let spawner = self.spawner.borrow().clone();
+        if let Some(spawn) = spawner {
+            spawn(Box::pin(work));
         }
     }
 }
