@@ -45,7 +45,7 @@
 mod common;
 
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::{Path, PathBuf};
@@ -654,15 +654,6 @@ impl Steps {
             self.current.clear();
         }
     }
-}
-
-/// A port nothing listens on now: the servers need each other's ports in
-/// their configurations (and in DNS) before any of them starts.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// Why the test cannot run here, if it cannot.

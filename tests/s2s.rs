@@ -6,19 +6,10 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 
 use common::*;
 use perch::testing::{TestOptions, TestServer};
-
-/// A port nothing listens on now (the servers need each other's port in
-/// their configuration before either starts).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 struct Pair {
     a: TestServer,
@@ -52,14 +43,7 @@ fn pair() -> Pair {
 }
 
 fn login_on(server: &TestServer, domain: &str, user: &str, resource: &str) -> Client {
-    let mut client = Client::connect(server.c2s_addr());
-    client
-        .try_login(domain, (user, "pw"), Some(resource))
-        .unwrap_or_else(|e| panic!("login {user}@{domain}: {e}"));
-    // Available, so messages to the bare JID are delivered (RFC 6121 §8.5.2).
-    client.send("<presence/>");
-    client.element_matching("the presence echo", |el| el.name == "presence");
-    client
+    available_at(server.c2s_addr(), domain, (user, "pw"), resource)
 }
 
 fn body(el: &perch::xml::Element) -> String {

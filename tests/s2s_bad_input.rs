@@ -18,13 +18,6 @@ use dns_server::{DnsServer, Zone};
 use perch::config::ListenerKind;
 use perch::testing::{TestOptions, TestServer};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn server(extra: &str) -> TestServer {
     TestServer::start(TestOptions {
         accounts: vec![("alice@a.test".into(), "pw".into())],

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
 
 use common::*;
@@ -15,13 +14,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A test CA that signs a certificate per domain into `dir`.
 struct TestCa {
@@ -106,13 +98,7 @@ fn server(
 }
 
 fn login_available(server: &TestServer, domain: &str) -> Client {
-    let mut client = Client::connect(server.c2s_addr());
-    client
-        .try_login(domain, ("alice", "pw"), Some("r"))
-        .unwrap_or_else(|e| panic!("login: {e}"));
-    client.send("<presence/>");
-    client.element_matching("the presence echo", |el| el.name == "presence");
-    client
+    available_at(server.c2s_addr(), domain, ("alice", "pw"), "r")
 }
 
 fn listed(server: &TestServer) -> String {

@@ -863,3 +863,30 @@ pub fn scram(
 ) -> ScramClient {
     ScramClient::new(hash, user, password, cb).expect("a SCRAM client")
 }
+
+/// A loopback port nothing listens on now: for servers that must know
+/// each other's ports before either starts (federation tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `user@domain` logged in with password `password` and available
+/// (initial presence sent and echoed), so messages to its bare JID reach
+/// it (RFC 6121 §8.5.2).
+pub fn available_at(
+    addr: SocketAddr,
+    domain: &str,
+    (user, password): (&str, &str),
+    resource: &str,
+) -> Client {
+    let mut client = Client::connect(addr);
+    client
+        .try_login(domain, (user, password), Some(resource))
+        .unwrap_or_else(|e| panic!("login {user}@{domain}: {e}"));
+    client.send("<presence/>");
+    client.element_matching("the presence echo", |el| el.name == "presence");
+    client
+}
