@@ -25,6 +25,8 @@ use super::connection::write::{within, write_progressing};
 use super::transport::Transport;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// A link this long without traffic frees its buffers.
+const QUIET_RELEASE: Duration = Duration::from_secs(10);
 /// How long the peer gets to answer our `</stream:stream>` with its own.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -92,12 +94,44 @@ impl LinkIo {
     }
 
     /// Waits for input, output queued in `outbox`, the deadline or
-    /// `other`, whichever comes first.
+    /// `other`, whichever comes first. A link quiet for [`QUIET_RELEASE`]
+    /// gives its parse and write buffers back meanwhile.
     pub async fn wait<T>(
         &mut self,
         outbox: Option<&Rc<Outbox>>,
         deadline: Instant,
         other: impl std::future::Future<Output = T>,
+    ) -> LinkWake<T> {
+        let mut other = std::pin::pin!(other);
+        loop {
+            let quiet = Instant::now() + QUIET_RELEASE;
+            let release = deadline > quiet;
+            match self
+                .wait_once(outbox, deadline.min(quiet), other.as_mut())
+                .await
+            {
+                LinkWake::Timer if release => self.release_idle(),
+                wake => return wake,
+            }
+        }
+    }
+
+    /// Frees the buffers a quiet link does not need.
+    fn release_idle(&mut self) {
+        self.framer.release_idle();
+        if self.batch.is_empty() {
+            self.batch = Batch::default();
+        }
+        if self.stream_out.is_empty() {
+            self.stream_out = Vec::new();
+        }
+    }
+
+    async fn wait_once<T>(
+        &mut self,
+        outbox: Option<&Rc<Outbox>>,
+        deadline: Instant,
+        other: Pin<&mut impl std::future::Future<Output = T>>,
     ) -> LinkWake<T> {
         let transport = &mut self.transport;
         let framer = &mut self.framer;
