@@ -5,7 +5,7 @@
 #
 #   benches/compare.sh [--runs N] [--servers "perch prosody ejabberd sink perch-gnu"]
 #                      [--parts "chat chat-sm login churn idle idle-tls muc mam mam-chat
-#                                ws idle-ws chat-ws upload"]
+#                                ws idle-ws chat-ws upload s2s"]
 #                      [--seconds S] [--accounts N] [--quick] [--out DIR]
 #                      [--mam-sizes N,N] [--mam-prosody-sizes N,N] [--mam-query-seconds S]
 #                      [--mam-chat-rate "N N"]
@@ -93,6 +93,42 @@
 # and a GET of it back over HTTP/1.1, checked by length and checksum: MiB/s
 # each way, the server's CPU and its peak RSS growth over each transfer.
 # Each server's file size limit (and daily quota) is raised to fit.
+#
+# "s2s" (not run unless named in --parts) is federation: for each server,
+# two instances of it on loopback, a.test and b.test, that federate with
+# each other (STARTTLS required, self-signed certificates, so dialback,
+# XEP-0220: Perch at its defaults, Prosody "dialback" with s2s_secure_auth
+# = false, ejabberd mod_s2s_dialback with s2s_use_starttls: required;
+# templates benches/servers/s2s-*). They find each other through DNS: a
+# dnsmasq of the script's own on a free loopback address (127.0.0.150
+# upward, port 53), authoritative for .test with nothing upstream, holds
+# the _xmpp-server._tcp SRV records and loopback A records of every
+# domain. Perch asks it through `[s2s] dns_server`; Prosody and ejabberd
+# read /etc/resolv.conf, so each runs in a mount namespace of its own
+# (unshare -m) where a resolv.conf naming that dnsmasq is bind-mounted
+# over the machine's (which is never touched). Perch's per-domain s2s
+# read limit (rate_bytes_per_sec, 256 KiB/s by default: about a thousand
+# chat messages a second) is raised to its maximum, as the others have
+# none at their defaults. Accounts load1..load100 on both. Then, each on
+# a freshly started pair: `perch-load chat --pairs 50 --window 10` with
+# the second client of every pair on b.test (--peer-port), so every
+# message crosses the s2s link, once measuring instance A's CPU (label
+# NAME-s2s-a) and once B's (NAME-s2s-b); the same chat with both
+# clients on A, alone (NAME-s2s-local), the yardstick; and the RSS per
+# idle link: B gets 50 more hosts (b1.test … b50.test), one client on A
+# brings up the a.test–b.test link (a ping to b.test), both servers' RSS
+# is read, the client pings each of the 50 hosts (XEP-0199: every answer
+# has crossed the link both ways), and once all answered and 5 s passed
+# the RSS is read again: (after - before) / 50 for each side (label
+# NAME-s2s-links, scenario s2s_idle_links, with the TCP connections each
+# way). A link here is one domain pair, with whatever connections the
+# server uses for it (one each way, as a rule). Each start waits at most
+# 30 s, each chat run SECS + 60 s. table.md gets a "Federation" section:
+# msgs/s, server CPU per 1 000 messages on A and on B, the local chat's,
+# the ratios and KiB per idle link, then the chat rows of these labels
+# (the main table leaves them out). Needs dnsmasq (dnsmasq-base),
+# util-linux's unshare, python3 and jq (installed if missing); the sink
+# sits it out.
 #
 # "perch" is the static musl build, the one that ships for the Raspberry Pi
 # (same C library and allocator), built for x86-64; "perch-gnu" (not run
@@ -216,6 +252,23 @@ install_servers() {
   for s in prosody ejabberd; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$s" 2>/dev/null; then systemctl stop "$s" || true; fi
   done
+}
+
+# The s2s part's tools: dnsmasq (its DNS), unshare and mount (the peers'
+# private resolv.conf), python3 (the links client), jq (its table).
+install_s2s_tools() {
+  case " $PARTS " in *" s2s "*) ;; *) return 0 ;; esac
+  local missing=""
+  command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || missing="$missing dnsmasq-base"
+  command -v jq >/dev/null || missing="$missing jq"
+  command -v python3 >/dev/null || missing="$missing python3"
+  command -v unshare >/dev/null || missing="$missing util-linux"
+  [ -n "$missing" ] || return 0
+  [ "$(id -u)" = 0 ] || die "s2s: missing and not root: apt-get install$missing"
+  echo "== installing$missing"
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 }
 
 build() {
@@ -606,6 +659,474 @@ run_upload() { # server run
   UPLOAD_DIR=""
 }
 
+# ---------------------------------------------------------------------------
+# The "s2s" part (see the header): two instances of a server, a.test (A)
+# and b.test (B), a dnsmasq that names them, and a small client
+# (s2s_helper) for the idle-link reading.
+
+S2S_PAIRS=50     # chat pairs, as in the chat part
+S2S_ACCOUNTS=$((2 * S2S_PAIRS))
+S2S_LINKS=50     # B's extra hosts b1.test … for the idle-link reading
+S2S_START_S=30   # bound on each instance's start-up
+declare -A S2S_PID=()    # a, b -> the server process measured
+declare -A S2S_GROUP=()  # a, b, dns -> the process group started for it
+S2S_PROBE=()             # --include-children for ejabberd
+S2S_DNS_IP=""
+S2S_LINKS_PID=""         # the links client, while it runs
+S2S_DIR="$BASE/s2s"      # dnsmasq's files, resolv.conf, the helper
+
+s2s_domain() { case $1 in a) echo a.test ;; b) echo b.test ;; esac; }
+
+s2s_port() { # name c2s|s2s|dist side -> port
+  local base
+  case $1 in perch|perch-gnu) base=25230 ;; prosody) base=26230 ;; ejabberd) base=27230 ;; esac
+  base=$((base + PORT_SHIFT))
+  case $2:$3 in
+    c2s:a) echo "$base" ;; c2s:b) echo $((base + 1)) ;;
+    s2s:a) echo $((base + 2)) ;; s2s:b) echo $((base + 3)) ;;
+    dist:a) echo $((base + 4)) ;; dist:b) echo $((base + 5)) ;;
+  esac
+}
+
+s2s_dir() { echo "$BASE/$1-s2s-$2"; }  # name side -> the instance's directory
+
+# B's extra hosts (b1.test …) in a template's syntax, as sed replacement
+# text (\n: line breaks); nothing for A or without the idle-link reading.
+s2s_extra_hosts() { # template yes|no
+  [ "$2" = yes ] || return 0
+  local i out=""
+  for i in $(seq 1 "$S2S_LINKS"); do
+    case $1 in
+      *perch*) out="$out"'\n[[host]]\ndomain = "b'"$i"'.test"' ;;
+      *prosody*) out="$out"'VirtualHost "b'"$i"'.test"\n' ;;
+      *ejabberd*) [ -n "$out" ] && out="$out"'\n  '; out="$out"'- "b'"$i"'.test"' ;;
+    esac
+  done
+  echo -n "$out"
+}
+
+s2s_fill() { # template dir name side extra(yes|no) -> stdout
+  sed -e "s|@RUN@|$2|g" -e "s|@DOMAIN@|$(s2s_domain "$4")|g" \
+      -e "s|@C2S_PORT@|$(s2s_port "$3" c2s "$4")|g" -e "s|@S2S_PORT@|$(s2s_port "$3" s2s "$4")|g" \
+      -e "s|@DIST_PORT@|$(s2s_port "$3" dist "$4")|g" -e "s|@NODE@|perchloads2s$4|g" \
+      -e "s|@DNS@|$S2S_DNS_IP|g" -e "s|@EXTRA_HOSTS@|$(s2s_extra_hosts "$1" "$5")|g" "$1"
+}
+
+s2s_certificate() { # dir side extra: self-signed, for the instance's domains, 30 days
+  local names="DNS:$(s2s_domain "$2")" i
+  if [ "$3" = yes ]; then for i in $(seq 1 "$S2S_LINKS"); do names="$names,DNS:b$i.test"; done; fi
+  openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=$(s2s_domain "$2")" -addext "subjectAltName=$names" \
+    -days 30 -keyout "$1/key.pem" -out "$1/cert.pem" >/dev/null 2>&1 || die "openssl failed"
+  cat "$1/cert.pem" "$1/key.pem" > "$1/combined.pem"
+}
+
+s2s_kill() { # pgid: TERM to the process group started as pgid, KILL after 20 s
+  local g=$1 i
+  kill -TERM -- "-$g" 2>/dev/null || return 0
+  for i in $(seq 1 200); do kill -0 -- "-$g" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$g" 2>/dev/null || true
+  wait "$g" 2>/dev/null || true
+}
+
+# The small XMPP and DNS client of the part (python3's standard library):
+#   dns-check IP NAME PORT: exit 0 when IP:53 answers NAME's SRV with PORT;
+#   links HOST PORT DOMAIN USER PASSWORD WARM TARGET…: logs in (PLAIN),
+#   pings WARM and prints "warm OK ERRORS", waits for "go" on stdin, pings
+#   every TARGET at once, prints "answered OK ERRORS SECONDS" once all
+#   answered, and keeps its stream open until stdin says "quit" or closes.
+s2s_helper() {
+  mkdir -p "$S2S_DIR"; chmod 755 "$S2S_DIR"
+  cat > "$S2S_DIR/s2s_helper.py" <<'EOF'
+import base64, re, select, socket, struct, sys, time
+
+def dns_check(ip, name, port):
+    q = struct.pack(">HHHHHH", 0x5a5a, 0x0100, 1, 0, 0, 0)
+    q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    q += struct.pack(">HH", 33, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.5)
+    try:
+        s.sendto(q, (ip, 53))
+        r, _ = s.recvfrom(4096)
+    except OSError:
+        return 1
+    ident, _, qd, an = struct.unpack(">HHHH", r[:8])
+    if ident != 0x5a5a or an == 0:
+        return 1
+    def skip(i):
+        while True:
+            n = r[i]
+            if n == 0:
+                return i + 1
+            if n >= 0xC0:
+                return i + 2
+            i += n + 1
+    i = 12
+    for _ in range(qd):
+        i = skip(i) + 4
+    for _ in range(an):
+        i = skip(i)
+        t, _, _, ln = struct.unpack(">HHIH", r[i:i + 10])
+        i += 10
+        if t == 33 and struct.unpack(">HHH", r[i:i + 6])[2] == int(port):
+            return 0
+        i += ln
+    return 1
+
+class Stream:
+    def __init__(self, host, port, domain):
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.domain, self.buf = domain, ""
+    def send(self, text):
+        self.sock.sendall(text.encode())
+    def open(self):
+        self.buf = ""
+        self.send("<?xml version='1.0'?><stream:stream to='%s' version='1.0' xmlns='jabber:client'"
+                  " xmlns:stream='http://etherx.jabber.org/streams'>" % self.domain)
+    def wait(self, pattern, seconds, what):
+        deadline = time.time() + seconds
+        while True:
+            m = re.search(pattern, self.buf, re.S)
+            if m:
+                self.buf = self.buf[m.end():]
+                return m
+            left = deadline - time.time()
+            if left <= 0:
+                sys.exit("links: no %s after %d s; got: %s" % (what, seconds, self.buf[-400:]))
+            if select.select([self.sock], [], [], left)[0]:
+                data = self.sock.recv(65536)
+                if not data:
+                    sys.exit("links: stream closed while waiting for %s: %s" % (what, self.buf[-400:]))
+                self.buf += data.decode("utf-8", "replace")
+
+def attr(attrs, name):
+    m = re.search(r"\b%s=(['\"])(.*?)\1" % name, attrs)
+    return m.group(2) if m else None
+
+def pings(st, targets, seconds):
+    want = {}
+    for i, t in enumerate(targets):
+        want["p%d-%s" % (i, t)] = t
+        st.send("<iq type='get' id='p%d-%s' to='%s'><ping xmlns='urn:xmpp:ping'/></iq>" % (i, t, t))
+    ok = err = 0
+    deadline = time.time() + seconds
+    while want:
+        left = sorted(want.values())
+        m = st.wait(r"<iq\b([^>]*)>", max(0.1, deadline - time.time()),
+                    "answer from %d domains (%s)" % (len(left), ", ".join(left[:5])))
+        i = attr(m.group(1), "id")
+        if i in want:
+            del want[i]
+            if attr(m.group(1), "type") == "result":
+                ok += 1
+            else:
+                err += 1
+    return ok, err
+
+def links(host, port, domain, user, password, warm, targets):
+    st = Stream(host, port, domain)
+    st.open()
+    st.wait(r"</stream:features>", 10, "stream features")
+    plain = base64.b64encode(("\0%s\0%s" % (user, password)).encode()).decode()
+    st.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>%s</auth>" % plain)
+    st.wait(r"<success\b", 10, "SASL success")
+    st.open()
+    st.wait(r"</stream:features>", 10, "stream features after SASL")
+    st.send("<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+            "<resource>links</resource></bind></iq>")
+    st.wait(r"<iq\b[^>]*\bid=['\"]bind['\"]", 10, "bind result")
+    ok, err = pings(st, [warm], 30)
+    print("warm %d %d" % (ok, err), flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return
+    t0 = time.time()
+    ok, err = pings(st, targets, 60)
+    print("answered %d %d %.3f" % (ok, err, time.time() - t0), flush=True)
+    while sys.stdin.readline().strip() not in ("quit", ""):
+        pass
+    st.send("</stream:stream>")
+
+if __name__ == "__main__":
+    if sys.argv[1] == "dns-check":
+        sys.exit(dns_check(*sys.argv[2:5]))
+    links(*sys.argv[2:8], sys.argv[8:])
+EOF
+}
+
+# dnsmasq for the .test zone, on the first free address of 127.0.0.150 …
+# 199 (port 53; resolv.conf cannot name another): SRV and A records of
+# a.test, b.test and b1.test … for this server's s2s ports, nothing
+# upstream. Sets S2S_DNS_IP and writes $S2S_DIR/resolv.conf naming it.
+s2s_dns_start() { # name
+  local name=$1 args dom side last ip pid i
+  args=(--keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --port=53 --bind-interfaces
+        --local=/test/ --user=root --pid-file= --log-queries "--log-facility=$S2S_DIR/dnsmasq.log")
+  for dom in a.test b.test $(seq -f 'b%g.test' 1 "$S2S_LINKS"); do
+    side=b; [ "$dom" = a.test ] && side=a
+    args+=("--srv-host=_xmpp-server._tcp.$dom,$dom,$(s2s_port "$name" s2s "$side")" "--address=/$dom/127.0.0.1")
+  done
+  : > "$S2S_DIR/dnsmasq.log"
+  for last in $(seq 150 199); do
+    ip=127.0.0.$last
+    setsid dnsmasq "${args[@]}" "--listen-address=$ip" > "$S2S_DIR/dnsmasq.out" 2>&1 &
+    pid=$!
+    for i in $(seq 1 30); do
+      kill -0 "$pid" 2>/dev/null || break
+      if python3 "$S2S_DIR/s2s_helper.py" dns-check "$ip" _xmpp-server._tcp.b.test "$(s2s_port "$name" s2s b)"; then
+        S2S_DNS_IP=$ip; S2S_GROUP[dns]=$pid
+        echo "nameserver $ip" > "$S2S_DIR/resolv.conf"; chmod 644 "$S2S_DIR/resolv.conf"
+        return 0
+      fi
+      sleep 0.1
+    done
+    s2s_kill "$pid"  # the address is taken (or dnsmasq failed): the next one
+  done
+  return 1
+}
+
+# Starts instance SIDE of NAME (B with the extra hosts if EXTRA is yes) and
+# waits, at most S2S_START_S seconds, until its c2s port serves and its s2s
+# port listens. Sets S2S_PID[side] and S2S_GROUP[side]; 1 on failure.
+s2s_start() { # name side extra
+  local name=$1 side=$2 extra=$3 d c2s s2s launcher t0 resolv="$S2S_DIR/resolv.conf"
+  d=$(s2s_dir "$name" "$side")
+  c2s=$(s2s_port "$name" c2s "$side"); s2s=$(s2s_port "$name" s2s "$side")
+  mkdir -p "$d"
+  # The peers read /etc/resolv.conf: in a mount namespace of their own,
+  # the one naming the dnsmasq is bind-mounted over it. setsid: a process
+  # group of their own, stopped whole.
+  local in_ns=(setsid unshare -m sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$resolv")
+  case $name in
+    perch|perch-gnu)
+      s2s_fill "$HERE/servers/s2s-perch.toml.in" "$d" "$name" "$side" "$extra" > "$d/perch.toml"
+      setsid "$(perch_binary "$name")" run --config "$d/perch.toml" > "$d/server.log" 2>&1 &
+      launcher=$! ;;
+    prosody)
+      s2s_certificate "$d" "$side" "$extra"; mkdir -p "$d/data"
+      s2s_fill "$HERE/servers/s2s-prosody.cfg.lua.in" "$d" "$name" "$side" "$extra" > "$d/prosody.cfg.lua"
+      chown -R prosody:prosody "$d"
+      "${in_ns[@]}" setpriv --reuid=prosody --regid=prosody --init-groups \
+        prosody -F --config "$d/prosody.cfg.lua" > "$d/server.log" 2>&1 &
+      launcher=$! ;;
+    ejabberd)
+      s2s_certificate "$d" "$side" "$extra"; mkdir -p "$d/etc" "$d/log" "$d/db"
+      s2s_fill "$HERE/servers/s2s-ejabberd.yml.in" "$d" "$name" "$side" "$extra" > "$d/etc/ejabberd.yml"
+      s2s_fill "$HERE/servers/s2s-ejabberdctl.cfg.in" "$d" "$name" "$side" "$extra" > "$d/etc/ejabberdctl.cfg"
+      cp "$HERE/servers/s2s-ejabberd.inetrc" "$d/etc/inetrc"
+      chown -R ejabberd:ejabberd "$d"
+      "${in_ns[@]}" env HOME=/var/lib/ejabberd setpriv --reuid=ejabberd --regid=ejabberd --init-groups \
+        ejabberdctl --config-dir "$d/etc" --logs "$d/log" --spool "$d/db" foreground \
+        > "$d/server.log" 2>&1 &
+      launcher=$! ;;
+  esac
+  S2S_GROUP[$side]=$launcher
+  t0=$(date +%s)
+  if ! "$LOAD" wait --port "$c2s" --domain "$(s2s_domain "$side")" --timeout "$S2S_START_S" >/dev/null 2>&1; then
+    echo "!! $name $side: no c2s on $c2s after ${S2S_START_S}s; $(tail -n 3 "$d/server.log" | tr '\n' ' ')"
+    return 1
+  fi
+  while ! (exec 3<>"/dev/tcp/127.0.0.1/$s2s") 2>/dev/null; do
+    if [ $(( $(date +%s) - t0 )) -ge "$S2S_START_S" ]; then
+      echo "!! $name $side: nothing listens on s2s port $s2s after ${S2S_START_S}s"
+      return 1
+    fi
+    sleep 0.2
+  done
+  if [ "$name" = ejabberd ]; then
+    # The server is the beam.smp under ejabberdctl (as in start_server).
+    S2S_PID[$side]=$(descendant_named "$launcher" beam.smp) || { echo "!! ejabberd $side: no beam.smp"; return 1; }
+  else
+    S2S_PID[$side]=$launcher  # unshare, sh and setpriv exec: the server itself
+  fi
+  echo "   $name $(s2s_domain "$side") up in $(( $(date +%s) - t0 )) s (pid ${S2S_PID[$side]}; c2s $c2s, s2s $s2s)"
+}
+
+s2s_accounts() { # name side: load1 … load$S2S_ACCOUNTS, once per sitting
+  local name=$1 side=$2 d dom
+  d=$(s2s_dir "$name" "$side"); dom=$(s2s_domain "$side")
+  [ -e "$d/.accounts-s2s" ] && return 0
+  case $name in
+    perch|perch-gnu)
+      seq 1 "$S2S_ACCOUNTS" | timeout 120 xargs -P 4 -I{} sh -c \
+        "echo load-password | '$(perch_binary "$name")' user add load{}@$dom --password-stdin --config '$d/perch.toml' >/dev/null" \
+        || return 1 ;;
+    *)
+      timeout 120 "$LOAD" register --port "$(s2s_port "$name" c2s "$side")" --domain "$dom" --clients "$S2S_ACCOUNTS" \
+        --concurrency 8 --label "$name-s2s-$side" >/dev/null 2>&1 || return 1 ;;
+  esac
+  touch "$d/.accounts-s2s"
+}
+
+s2s_up() { # name "a b"|a extra: starts those instances, with their accounts
+  local side
+  for side in $2; do
+    s2s_start "$1" "$side" "$([ "$side" = b ] && echo "$3" || echo no)" || return 1
+  done
+  for side in $2; do
+    s2s_accounts "$1" "$side" || { echo "!! $1 $side: creating the accounts failed"; return 1; }
+  done
+}
+
+s2s_down() { # stops the links client and both instances
+  local side
+  if [ -n "$S2S_LINKS_PID" ]; then kill "$S2S_LINKS_PID" 2>/dev/null || true; wait "$S2S_LINKS_PID" 2>/dev/null || true; S2S_LINKS_PID=""; fi
+  for side in a b; do
+    if [ -n "${S2S_GROUP[$side]:-}" ]; then s2s_kill "${S2S_GROUP[$side]}"; fi
+    unset "S2S_GROUP[$side]" "S2S_PID[$side]"
+  done
+}
+
+s2s_dns_stop() {
+  if [ -n "${S2S_GROUP[dns]:-}" ]; then s2s_kill "${S2S_GROUP[dns]}"; fi
+  unset "S2S_GROUP[dns]"
+  S2S_DNS_IP=""
+}
+
+s2s_logs() { # name run step sides: the instances' log tails
+  local side d f
+  for side in $4; do
+    d=$(s2s_dir "$1" "$side")
+    for f in server.log prosody.log log/ejabberd.log log/error.log; do
+      [ -s "$d/$f" ] && tail -n 40 "$d/$f" > "$OUT/$1-s2s-$3.$2.$side.$(basename "$f" .log)-log.txt"
+    done
+  done
+  return 0
+}
+
+# perch-load chat across the link (side a or b: whose CPU is read) or with
+# both clients on A (local).
+s2s_chat() { # name run a|b|local
+  local name=$1 run=$2 side=$3 label="$1-s2s-$3" pid peer=()
+  pid=${S2S_PID[a]}
+  [ "$side" = b ] && pid=${S2S_PID[b]}
+  [ "$side" = local ] || peer=(--peer-port "$(s2s_port "$name" c2s b)" --peer-domain b.test)
+  echo "== run $run: $label chat (pid $pid; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  timeout -k 5 $((SECS + 60)) "$LOAD" chat --pairs "$S2S_PAIRS" --window 10 --seconds "$SECS" \
+    --domain a.test --port "$(s2s_port "$name" c2s a)" "${peer[@]}" \
+    --server-pid "$pid" "${S2S_PROBE[@]}" --label "$label" --run "$run" --max-phase-seconds $((SECS + 30)) \
+    >> "$OUT/$name.jsonl" 2> "$OUT/$label.s2s.$run.txt" || echo "!! $label chat run $run failed (or took over $((SECS + 60)) s)"
+  grep -v '^\[perch-load\]' "$OUT/$label.s2s.$run.txt" || true
+}
+
+s2s_rss() { # side -> the instance's RSS in KiB
+  "$LOAD" stats --server-pid "${S2S_PID[$1]}" "${S2S_PROBE[@]}" --label rss | jq -r '.rss_kib // empty'
+}
+
+s2s_tcp_to() { # port -> established TCP connections to it
+  ss -Htn state established "( dport = :$1 )" | wc -l
+}
+
+# RSS per idle link: A and B (B with the extra hosts) up; one client on A
+# brings up a.test-b.test, then pings the S2S_LINKS extra hosts.
+s2s_links() { # name run
+  local name=$1 run=$2 label="$1-s2s-links" line targets=() i rfd wfd ra0 rb0 ra1 rb1 word ok err secs
+  for i in $(seq 1 "$S2S_LINKS"); do targets+=("b$i.test"); done
+  echo "== run $run: $label ($S2S_LINKS idle links)"
+  # Its stdin and stdout are FIFOs that this shell holds open both ways
+  # (no open blocks, whatever becomes of the client); reads time out.
+  rm -f "$S2S_DIR/links.in" "$S2S_DIR/links.out"
+  mkfifo "$S2S_DIR/links.in" "$S2S_DIR/links.out"
+  exec {wfd}<>"$S2S_DIR/links.in" {rfd}<>"$S2S_DIR/links.out"
+  python3 "$S2S_DIR/s2s_helper.py" links 127.0.0.1 "$(s2s_port "$name" c2s a)" a.test load1 load-password \
+    b.test "${targets[@]}" < "$S2S_DIR/links.in" > "$S2S_DIR/links.out" 2> "$OUT/$label.$run.client.txt" &
+  S2S_LINKS_PID=$!
+  read -r -t 40 line <&"$rfd" || line=""
+  if [ "$line" != "warm 1 0" ]; then
+    echo "!! $label: the a.test-b.test link did not come up ($line): $(tail -n 3 "$OUT/$label.$run.client.txt")"
+    exec {rfd}>&- {wfd}>&-
+    return 1
+  fi
+  sleep 3
+  ra0=$(s2s_rss a); rb0=$(s2s_rss b)
+  echo go >&"$wfd"
+  read -r -t 70 word ok err secs <&"$rfd" || word=""
+  if [ "$word" != answered ]; then
+    echo "!! $label: not every host answered: $(tail -n 3 "$OUT/$label.$run.client.txt")"
+    exec {rfd}>&- {wfd}>&-
+    return 1
+  fi
+  sleep 5
+  ra1=$(s2s_rss a); rb1=$(s2s_rss b)
+  jq -nc --arg lb "$label" --arg run "$run" --argjson n "$S2S_LINKS" --argjson ok "$ok" --argjson err "$err" \
+    --argjson secs "$secs" --argjson a0 "${ra0:-null}" --argjson a1 "${ra1:-null}" \
+    --argjson b0 "${rb0:-null}" --argjson b1 "${rb1:-null}" \
+    --argjson ta "$(s2s_tcp_to "$(s2s_port "$name" s2s a)")" --argjson tb "$(s2s_tcp_to "$(s2s_port "$name" s2s b)")" \
+    'def per($x; $y): if $x == null or $y == null then null else (($y - $x) / $n * 10 | round / 10) end;
+     {"scenario": "s2s_idle_links", "label": $lb, "run": $run, "links": $n, "answered": $ok, "answered_with_error": $err,
+      "seconds_to_all_answers": $secs, "a_rss_before_kib": $a0, "a_rss_after_kib": $a1,
+      "b_rss_before_kib": $b0, "b_rss_after_kib": $b1, "a_kib_per_link": per($a0; $a1), "b_kib_per_link": per($b0; $b1),
+      "tcp_to_a_s2s": $ta, "tcp_to_b_s2s": $tb}' | tee -a "$OUT/$name.jsonl"
+  echo quit >&"$wfd"
+  exec {rfd}>&- {wfd}>&-
+  wait "$S2S_LINKS_PID" 2>/dev/null || true
+  S2S_LINKS_PID=""
+}
+
+run_s2s() { # server run
+  local name=$1 run=$2 side t0
+  case $name in sink) return 0 ;; esac  # the sink does not federate
+  S2S_PROBE=()
+  [ "$name" = ejabberd ] && S2S_PROBE=(--include-children)
+  t0=$(date +%s)
+  # Fresh instances (and accounts) for each sitting.
+  [ "$run" = 1 ] && rm -rf "$(s2s_dir "$name" a)" "$(s2s_dir "$name" b)"
+  s2s_helper
+  if ! s2s_dns_start "$name"; then
+    echo "!! $name s2s: dnsmasq did not start on 127.0.0.150-199: $(tail -n 3 "$S2S_DIR/dnsmasq.out")"
+    return 0
+  fi
+  echo "== run $run: $name s2s, dnsmasq on $S2S_DNS_IP:53"
+  for side in a b; do
+    if s2s_up "$name" "a b" no; then sleep 2; s2s_chat "$name" "$run" "$side"; fi
+    s2s_logs "$name" "$run" "$side" "a b"
+    s2s_down
+  done
+  if s2s_up "$name" a no; then sleep 2; s2s_chat "$name" "$run" local; fi
+  s2s_logs "$name" "$run" local a
+  s2s_down
+  if s2s_up "$name" "a b" yes; then s2s_links "$name" "$run" || true; fi
+  s2s_logs "$name" "$run" links "a b"
+  s2s_down
+  cp "$S2S_DIR/dnsmasq.log" "$OUT/$name-s2s.$run.dnsmasq.log" 2>/dev/null || true
+  s2s_dns_stop
+  echo "   ($(( $(date +%s) - t0 )) s)"
+}
+
+# The "Federation" section of table.md: medians over runs.
+s2s_table() {
+  local name order=""
+  echo
+  echo "## Federation (s2s): two instances of each server, a.test and b.test"
+  echo
+  echo "chat: $S2S_PAIRS pairs, window 10, $SECS s, the second client of each pair on b.test; server CPU per 1 000 messages delivered; \"local\": both clients on A. KiB per idle link: RSS growth over $S2S_LINKS links (a.test to b1.test …) / $S2S_LINKS."
+  echo
+  echo "| server | msgs/s over s2s (run on A / on B) | CPU s/1000 on A | CPU s/1000 on B | local msgs/s | local CPU s/1000 | A ÷ local | B ÷ local | KiB per idle link on A | on B |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  for name in $SERVERS; do
+    [ "$name" = sink ] && continue
+    order="$order,$name-s2s-local,$name-s2s-a,$name-s2s-b"
+    grep -h '^{' "$OUT"/*.jsonl | jq -rs --arg n "$name" '
+      def med: map(select(. != null)) | sort
+        | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor]
+          else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+      def m($l; $sc; f): [.[] | select(.label == ($n + $l) and .scenario == $sc) | f] | med;
+      [m("-s2s-a"; "chat"; .msgs_per_s), m("-s2s-b"; "chat"; .msgs_per_s),
+       m("-s2s-a"; "chat"; .server_cpu_s_per_1000), m("-s2s-b"; "chat"; .server_cpu_s_per_1000),
+       m("-s2s-local"; "chat"; .msgs_per_s), m("-s2s-local"; "chat"; .server_cpu_s_per_1000),
+       m("-s2s-links"; "s2s_idle_links"; .a_kib_per_link), m("-s2s-links"; "s2s_idle_links"; .b_kib_per_link)]
+      | map(if . == null then "-" else tostring end) | @tsv' |
+    awk -F'\t' -v n="$name" '
+      function f(x, fmt) { return x == "-" ? "–" : sprintf(fmt, x) }
+      function r(x, y) { return (x == "-" || y == "-" || y == 0) ? "–" : sprintf("%.2f", x / y) }
+      { printf "| %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, f($1, "%.0f"), f($2, "%.0f"),
+          f($3, "%.4f"), f($4, "%.4f"), f($5, "%.0f"), f($6, "%.4f"), r($3, $6), r($4, $6), f($7, "%.1f"), f($8, "%.1f") }'
+  done
+  echo
+  echo "The chat records of these labels (NAME-s2s-local: both clients on A; NAME-s2s-a, -b: across the link, CPU of A, of B):"
+  echo
+  "$LOAD" table --order "${order#,}" <(grep -h '"label":"[^"]*-s2s-\(a\|b\|local\)"' "$OUT"/*.jsonl)
+}
+
 part_args() { # part -> perch-load arguments
   case $1 in
     chat) echo "chat --pairs 50 --window 10 --seconds $SECS" ;;
@@ -629,6 +1150,7 @@ run_part() { # server part run
     mam|mam-chat) run_mam "$name" "$part" "$run"; return 0 ;;
     pep) run_pep "$name" "$run"; return 0 ;;
     upload) run_upload "$name" "$run"; return 0 ;;
+    s2s) run_s2s "$name" "$run"; return 0 ;;
   esac
   if [ "$name:$part" = sink:muc ]; then
     # No server at all: what K loopback writes and the tool's reading cost here.
@@ -668,6 +1190,7 @@ environment() {
     echo "runs: $RUNS, parts: $PARTS, servers: $SERVERS, seconds: $SECS"
     case " $PARTS " in *" pep "*) echo "pep: $PEP_ACCOUNTS accounts x $PEP_CONTACTS contacts, rosters $PEP_ROSTER, rates $PEP_RATE publications/s for $PEP_SECONDS s each, chat yardstick $SECS s" ;; esac
     case " $PARTS " in *" upload "*) echo "upload: $UPLOAD_MIB MiB" ;; esac
+    case " $PARTS " in *" s2s "*) echo "s2s: chat $S2S_PAIRS pairs x $SECS s, $S2S_LINKS idle links; $(dnsmasq --version 2>/dev/null | head -n 1)" ;; esac
     case " $PARTS " in *" mam"*) echo "mam sizes: perch $MAM_SIZES, prosody $MAM_PROSODY_SIZES; query seconds $MAM_QUERY_SECONDS; mam-chat rates: $MAM_CHAT_RATE msg/s; lua-dbi-sqlite3 $(dpkg-query -W -f='${Version}' lua-dbi-sqlite3 2>/dev/null)" ;; esac
   } > "$OUT/env.txt"
   cat "$OUT/env.txt"
@@ -680,7 +1203,7 @@ accounts_needed() { # part -> how many accounts it logs in (chat: 50 pairs)
     churn) echo "$CHURN" ;;
     idle|idle-tls|idle-ws) echo "${IDLE_STEPS##*,}" ;;
     muc) echo "${MUC_SIZES##*,}" ;;
-    mam|mam-chat|pep|upload) echo 0 ;;  # their own data directories and accounts
+    mam|mam-chat|pep|upload|s2s) echo 0 ;;  # their own data directories and accounts
     *) die "unknown part $1" ;;
   esac
 }
@@ -690,9 +1213,16 @@ for part in $PARTS; do
 done
 [ "$(ulimit -n)" -ge 10100 ] || echo "warning: ulimit -n is $(ulimit -n); the 10 000-client idle step needs more" >&2
 # A server left running by an interrupted sitting would spoil the next one.
-trap 'if [ -n "${SERVER_PID:-}" ]; then stop_server; fi' EXIT
+# The s2s part's processes first: stop_server waits for every child.
+cleanup() {
+  s2s_down
+  s2s_dns_stop
+  if [ -n "${SERVER_PID:-}" ]; then stop_server; fi
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 install_servers
+install_s2s_tools
 build
 environment
 # The mam, pep and upload parts create their own accounts; the others share ACCOUNTS.
@@ -706,5 +1236,13 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 order=$(echo "$SERVERS" | tr ' ' ',')
-"$LOAD" table --order "$order" "$OUT"/*.jsonl | tee "$OUT/table.md"
+# The s2s part's records (labels NAME-s2s-…) get a section of their own.
+s2s_records='"label":"[^"]*-s2s-'
+: > "$OUT/table.md"
+if grep -hv "$s2s_records" "$OUT"/*.jsonl | grep -q '^{'; then
+  "$LOAD" table --order "$order" <(grep -hv "$s2s_records" "$OUT"/*.jsonl) | tee "$OUT/table.md"
+fi
+if grep -qh "$s2s_records" "$OUT"/*.jsonl; then
+  s2s_table | tee -a "$OUT/table.md"
+fi
 echo "results in $OUT"
