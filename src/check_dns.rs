@@ -56,8 +56,8 @@ pub struct Findings {
     pub warnings: Vec<String>,
 }
 
-/// The DNS findings for every public host. Bounded: each query gives up
-/// after two seconds.
+/// The DNS findings for every public host, when some listener is on a
+/// public address. Bounded: each query gives up after two seconds.
 pub fn check(config: &Config) -> Findings {
     let mut report = Findings::default();
     let hosts: Vec<&str> = config
@@ -66,7 +66,13 @@ pub fn check(config: &Config) -> Findings {
         .map(|h| h.domain.as_str())
         .filter(|d| !is_private_name(d))
         .collect();
-    if hosts.is_empty() {
+    // A server listening on loopback only is not meant to be found: no
+    // lookups (and no network traffic) for it.
+    let public = config
+        .listeners
+        .iter()
+        .any(|l| !l.address.ip().is_loopback());
+    if hosts.is_empty() || !public {
         return report;
     }
     if config.s2s.enabled
