@@ -132,6 +132,14 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
     if running.storage != new.storage {
         out.push("storage");
     }
+    // Federation's policy and the components are read when the server
+    // starts (links and route table entries are built from them).
+    if running.s2s != new.s2s {
+        out.push("s2s");
+    }
+    if running.components != new.components {
+        out.push("component");
+    }
     out
 }
 
@@ -198,5 +206,15 @@ mod tests {
         assert_eq!(hosts.len(), 1);
         assert_eq!(hosts[0].domain, "a.example");
         assert_eq!(hosts[0].files, None);
+    }
+
+    #[test]
+    fn federation_and_components_need_a_restart() {
+        let running = config("[[host]]\ndomain = \"a.example\"\n");
+        let new = config(
+            "[[host]]\ndomain = \"a.example\"\n[s2s]\nsecure_auth = true\n\
+             [[component]]\ndomain = \"irc.a.example\"\nsecret = \"0123456789abcdef\"\n",
+        );
+        assert_eq!(restart_needed(&running, &new), vec!["s2s", "component"]);
     }
 }
