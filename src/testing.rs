@@ -101,11 +101,18 @@ impl TestServer {
     }
 
     fn start_in(dir: TempDir, opts: TestOptions) -> std::io::Result<TestServer> {
-        let text = format!(
+        let mut text = format!(
             "data_dir = \"{}\"\n{TEST_CONFIG}\n{}",
             dir.path().display(),
             opts.extra_config
         );
+        // Tests send traffic to loopback only: unless a test sets up
+        // federation itself, remote domains are looked up at a loopback
+        // port where nothing answers (at once: the port is closed), never
+        // through the machine's resolver.
+        if !opts.extra_config.contains("[s2s]") {
+            text.push_str("\n[s2s]\ndns_server = \"127.0.0.1:9\"\n");
+        }
         let config = Config::from_toml_str(&text, "test config")
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
