@@ -117,13 +117,16 @@
 # clients on A, alone (NAME-s2s-local), the yardstick; and the RSS per
 # idle link: B gets 50 more hosts (b1.test … b50.test), one client on A
 # brings up the a.test–b.test link (a ping to b.test), both servers' RSS
-# is read, the client pings each of the 50 hosts (XEP-0199: every answer
-# has crossed the link both ways), and once all answered and 5 s passed
-# the RSS is read again: (after - before) / 50 for each side (label
-# NAME-s2s-links, scenario s2s_idle_links, with the TCP connections each
-# way). A link here is one domain pair, with whatever connections the
-# server uses for it (one each way, as a rule). Each start waits at most
-# 30 s, each chat run SECS + 60 s. table.md gets a "Federation" section:
+# is read once it holds still (3 s within 64 KiB, at most 30 s: ejabberd's
+# shrinks for some 10 s after start-up), the client pings each of the 50
+# hosts (XEP-0199: every answer has crossed the link both ways), and once
+# all answered the RSS is read again the same way: (after - before) / 50
+# for each side (label NAME-s2s-links, scenario s2s_idle_links, with the
+# TCP connections each way). A link here is one domain pair, with
+# whatever connections the server uses for it (all three: one each way).
+# Each start waits at most 30 s, each chat run SECS + 60 s; every process
+# of the part is stopped on exit. With --quick the chats last 2 s (the
+# link count stays 50). table.md gets a "Federation" section:
 # msgs/s, server CPU per 1 000 messages on A and on B, the local chat's,
 # the ratios and KiB per idle link, then the chat rows of these labels
 # (the main table leaves them out). Needs dnsmasq (dnsmasq-base),
@@ -1016,6 +1019,25 @@ s2s_tcp_to() { # port -> established TCP connections to it
   ss -Htn state established "( dport = :$1 )" | wc -l
 }
 
+# Both instances' RSS once it holds still: every reading of 3 s in a row
+# within 64 KiB (or 0.5 %) of the one before, at most 30 s. (ejabberd's
+# shrinks for some 10 s after its start-up, by more than 50 links add.)
+s2s_steady() { # -> S2S_RA, S2S_RB
+  local i still=0 a b pa="" pb=""
+  for i in $(seq 1 30); do
+    sleep 1
+    a=$(s2s_rss a); b=$(s2s_rss b)
+    if [ -n "$pa" ] && s2s_near "$a" "$pa" && s2s_near "$b" "$pb"; then still=$((still + 1)); else still=0; fi
+    pa=$a; pb=$b
+    [ "$still" -ge 3 ] && break
+  done
+  S2S_RA=$a; S2S_RB=$b
+}
+
+s2s_near() { # kib kib: within 64 KiB or 0.5 % of each other
+  awk -v x="${1:-0}" -v y="${2:-0}" 'BEGIN { d = x - y; if (d < 0) d = -d; exit !(d <= 64 || d <= y / 200) }'
+}
+
 # RSS per idle link: A and B (B with the extra hosts) up; one client on A
 # brings up a.test-b.test, then pings the S2S_LINKS extra hosts.
 s2s_links() { # name run
@@ -1036,8 +1058,7 @@ s2s_links() { # name run
     exec {rfd}>&- {wfd}>&-
     return 1
   fi
-  sleep 3
-  ra0=$(s2s_rss a); rb0=$(s2s_rss b)
+  s2s_steady; ra0=$S2S_RA; rb0=$S2S_RB
   echo go >&"$wfd"
   read -r -t 70 word ok err secs <&"$rfd" || word=""
   if [ "$word" != answered ]; then
@@ -1045,8 +1066,7 @@ s2s_links() { # name run
     exec {rfd}>&- {wfd}>&-
     return 1
   fi
-  sleep 5
-  ra1=$(s2s_rss a); rb1=$(s2s_rss b)
+  s2s_steady; ra1=$S2S_RA; rb1=$S2S_RB
   jq -nc --arg lb "$label" --arg run "$run" --argjson n "$S2S_LINKS" --argjson ok "$ok" --argjson err "$err" \
     --argjson secs "$secs" --argjson a0 "${ra0:-null}" --argjson a1 "${ra1:-null}" \
     --argjson b0 "${rb0:-null}" --argjson b1 "${rb1:-null}" \
@@ -1239,7 +1259,7 @@ order=$(echo "$SERVERS" | tr ' ' ',')
 # The s2s part's records (labels NAME-s2s-…) get a section of their own.
 s2s_records='"label":"[^"]*-s2s-'
 : > "$OUT/table.md"
-if grep -hv "$s2s_records" "$OUT"/*.jsonl | grep -q '^{'; then
+if [ "$(grep -hv "$s2s_records" "$OUT"/*.jsonl | grep -c '^{')" -gt 0 ]; then
   "$LOAD" table --order "$order" <(grep -hv "$s2s_records" "$OUT"/*.jsonl) | tee "$OUT/table.md"
 fi
 if grep -qh "$s2s_records" "$OUT"/*.jsonl; then
