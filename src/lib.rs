@@ -9,6 +9,7 @@ pub mod backup;
 pub mod check;
 pub mod check_dns;
 pub mod component;
+pub mod compliance;
 pub mod config;
 pub mod datetime;
 pub mod dns;

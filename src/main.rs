@@ -78,11 +78,19 @@ struct RunCmd {
 
 #[derive(FromArgs)]
 /// Validate the configuration and certificates and print what would run.
-#[argh(subcommand, name = "check")]
+#[argh(
+    subcommand,
+    name = "check",
+    example = "perch check -c /etc/perch/perch.toml\nperch check --compliance",
+    note = "--compliance prints which XMPP Compliance Suites (XEP-0479) levels\nthe configured server meets, naming what is missing; it exits 0\nunless the configuration is invalid."
+)]
 struct CheckCmd {
     /// configuration file (TOML)
     #[argh(option, short = 'c')]
     config: Option<PathBuf>,
+    /// also print the XEP-0479 compliance report
+    #[argh(switch)]
+    compliance: bool,
 }
 
 #[derive(FromArgs)]
@@ -325,7 +333,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Sub::Run(cmd) => run(cmd.config.as_deref()),
-        Sub::Check(cmd) => check(cmd.config.as_deref()),
+        Sub::Check(cmd) => check(cmd.config.as_deref(), cmd.compliance),
         Sub::User(cmd) => user(cmd.action),
         Sub::Room(cmd) => room(cmd.action),
         Sub::Archive(cmd) => archive(cmd.action),
@@ -593,7 +601,7 @@ async fn until_stopped(
     }
 }
 
-fn check(config_file: Option<&Path>) -> ExitCode {
+fn check(config_file: Option<&Path>, compliance: bool) -> ExitCode {
     let path = config_path(config_file);
     let config = match &path {
         Some(p) => match Config::load(p) {
@@ -618,6 +626,13 @@ fn check(config_file: Option<&Path>) -> ExitCode {
     if report.errors.is_empty() {
         if let Some(p) = &path {
             println!("configuration {}: valid", p.display());
+        }
+        if compliance {
+            println!();
+            let rows = perch::compliance::evaluate(&config);
+            for line in perch::compliance::render(&rows) {
+                println!("{line}");
+            }
         }
         ExitCode::SUCCESS
     } else {

@@ -183,6 +183,53 @@ fn check_good_config_prints_what_would_run() {
     not(target_arch = "x86_64"),
     ignore = "spawns the host binary; under qemu-user the foreign binary cannot be exec'd"
 )]
+fn check_compliance_reports_levels_and_names_what_is_missing() {
+    let dir = TempDir::new("cli-check-compliance");
+    let data = dir.path().join("data");
+    // Only a c2s listener: no component, web or direct-TLS listener.
+    let bare = write_file(&dir.path().join("bare.toml"), &server_config(&data, 0));
+    let out = cli(
+        dir.path(),
+        &["check", "--compliance", "-c", bare.to_str().expect("UTF-8")],
+        None,
+    );
+    out.expect_code(0)
+        .expect_stdout("XMPP Compliance Suites 2023 (XEP-0479), server columns, for this configuration")
+        .expect_stdout("  Core         not compliant (for Server: Server extensibility)")
+        .expect_stdout("  Web          not compliant (for Server: Server extensibility, Web connection mechanisms)")
+        .expect_stdout("(no c2s-tls listener: add a [[listener]] kind = \"c2s-tls\" (port 5223))");
+    // Everything a configuration can switch on: only push is left.
+    let full = server_config(&data, 0)
+        + "\n[[listener]]\nkind = \"c2s-tls\"\naddress = \"127.0.0.1\"\nport = 0\n\
+           \n[[listener]]\nkind = \"component\"\naddress = \"127.0.0.1\"\nport = 0\n\
+           \n[[listener]]\nkind = \"http\"\naddress = \"127.0.0.1\"\nport = 0\n\
+           \n[[external_service]]\ntype = \"stun\"\nhost = \"turn.example.org\"\nport = 3478\n";
+    let full = write_file(&dir.path().join("full.toml"), &full);
+    let out = cli(
+        dir.path(),
+        &["check", "--compliance", "-c", full.to_str().expect("UTF-8")],
+        None,
+    );
+    out.expect_code(0)
+        .expect_stdout("  Core         Advanced Server")
+        .expect_stdout("  Web          Advanced Server")
+        .expect_stdout("  IM           Advanced Server")
+        .expect_stdout("  A/V Calling  Advanced Server");
+    // Without the switch, no report.
+    let out = cli(
+        dir.path(),
+        &["check", "-c", full.to_str().expect("UTF-8")],
+        None,
+    );
+    out.expect_code(0);
+    assert!(!out.stdout.contains("XEP-0479"), "{}", out.describe());
+}
+
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the host binary; under qemu-user the foreign binary cannot be exec'd"
+)]
 fn check_unknown_key_names_file_line_and_key() {
     let dir = TempDir::new("cli-check-key");
     let config = write_file(
