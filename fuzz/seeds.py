@@ -553,4 +553,97 @@ component_seed(0, component_header("pubsub.example.org") + f"<handshake>{handsha
                "<message from='pubsub.example.org' to='juliet@example.org'><event xmlns='http://jabber.org/protocol/pubsub#event'/></message>" + CLOSE)
 component_seed(0, component_header("unknown.example.org"))
 
+# Push requests for push_enable: a selector byte (bit 0: an iq get), then
+# the <enable/> or <disable/> element.
+PUSH_OPTIONS = ("<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'>"
+                "<value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
+                "<field var='secret'><value>eruio234vzxc2kla-91</value></field></x>")
+for selector, request in [
+    (0, f"<enable xmlns='urn:xmpp:push:0' jid='push-5.client.example' node='yxs32uqsflafdk3iuqo'>{PUSH_OPTIONS}</enable>"),
+    (0, "<enable xmlns='urn:xmpp:push:0' jid='push-5.client.example' node='n'/>"),
+    (0, "<disable xmlns='urn:xmpp:push:0' jid='push-5.client.example' node='n'/>"),
+    (1, "<disable xmlns='urn:xmpp:push:0' jid='push-5.client.example'/>"),
+    (0, "<message xmlns='jabber:client' type='groupchat'><body>nick: hi</body></message>"),
+]:
+    save("push_enable", bytes([selector]) + request.encode())
+
+# Invitations: landing-page form bodies, and xmpp: URIs and expiry texts.
+for body in [b"username=juliet&password=s3cret+pw&password2=s3cret+pw",
+             b"username=J%C3%BCliet&password=%26%3D%25&password2=", b"a=%zz&b", b"&&x=1&"]:
+    save("invite_form", body)
+for text in ["xmpp:example.org?register;preauth=abcdefghijklmnopqrstuvwxyz",
+             "xmpp:romeo@example.org?roster;preauth=abcdefghijklmnopqrstuv2345;ibr=y",
+             "xmpp:j%C3%BCliet@example.org?register;preauth=x", "7d", "12h", "30m", "367d"]:
+    save("invite_uri", text.encode())
+
+# SASL2 in the c2s machine: a PLAIN <authenticate/> with Bind 2 inline,
+# answered as a success (decision 1) and completed bound with stream
+# management (decision 0), then stanzas without a restart; and a FAST
+# login the edge refuses (decision 0).
+SASL2_UA = "<user-agent id='d4565fa7-4d72-4749-b3d3-740edbf87770'/>"
+save("c2s", bytes([ALLOW_PLAINTEXT, 2, 1, 0]) + (
+    HEADER + "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>"
+    + base64.b64encode(b"\0juliet\0password").decode() + "</initial-response>" + SASL2_UA
+    + f"<bind xmlns='urn:xmpp:bind:0'><tag>t</tag><enable xmlns='{SM}'/></bind></authenticate>"
+    + MESSAGE + f"<r xmlns='{SM}'/>" + CLOSE).encode())
+save("c2s", bytes([ALLOW_PLAINTEXT, 1, 0]) + (
+    HEADER + "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'><initial-response>"
+    + base64.b64encode(b"juliet\0" + bytes(32)).decode() + "</initial-response>" + SASL2_UA
+    + "<fast xmlns='urn:xmpp:fast:0'/></authenticate>" + CLOSE).encode())
+
+# SASL2 (selector 0: an <authenticate/>) and FAST (selector 1: an HT
+# message, read as a token record too).
+UA = "<user-agent id='d4565fa7-4d72-4749-b3d3-740edbf87770'><software>AwesomeXMPP</software><device>Phone</device></user-agent>"
+for request in [
+    f"<authenticate xmlns='urn:xmpp:sasl:2' mechanism='SCRAM-SHA-1'><initial-response>biwsbj11c2VyLHI9YWJj</initial-response>{UA}"
+    "<bind xmlns='urn:xmpp:bind:0'><tag>Awesome</tag><enable xmlns='urn:xmpp:carbons:2'/><inactive xmlns='urn:xmpp:csi:0'/>"
+    "<enable xmlns='urn:xmpp:sm:3' resume='true'/></bind><request-token xmlns='urn:xmpp:fast:0' mechanism='HT-SHA-256-NONE'/></authenticate>",
+    f"<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'><initial-response>YWxpY2UA</initial-response>{UA}"
+    "<fast xmlns='urn:xmpp:fast:0' count='2' invalidate='1'/><resume xmlns='urn:xmpp:sm:3' previd='x' h='3'/></authenticate>",
+    "<bind xmlns='urn:xmpp:bind:0'><tag>a/b</tag><active xmlns='urn:xmpp:csi:0'/></bind>",
+]:
+    save("sasl2", b"\x00" + request.encode())
+save("sasl2", b"\x01alice\x00" + bytes(range(32)))
+save("sasl2", b"\x01\x01\x01\x01" + bytes(32) + (99).to_bytes(8, "big") + (1).to_bytes(4, "big") + b"\x00")
+
+# ACME (acme_response): whole HTTP responses from a CA, and a series of
+# bodies split at 0xff bytes, each led by a selector byte (status,
+# Location, Replay-Nonce, Retry-After).
+ACME_DIRECTORY = b'{"newNonce":"https://ca.test/n","newAccount":"https://ca.test/a","newOrder":"https://ca.test/o"}'
+ACME_ORDER = b'{"status":"pending","authorizations":["https://ca.test/z/1"],"finalize":"https://ca.test/f"}'
+ACME_AUTHZ = (b'{"status":"pending","identifier":{"type":"dns","value":"example.org"},"challenges":'
+              b'[{"type":"http-01","url":"https://ca.test/c/1","token":"tok_EN-1","status":"pending"}]}')
+save("acme_response", b"HTTP/1.1 201 Created\r\nLocation: https://ca.test/o/1\r\nReplay-Nonce: abc\r\n"
+     b"Content-Length: " + str(len(ACME_ORDER)).encode() + b"\r\n\r\n" + ACME_ORDER)
+save("acme_response", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n-----\r\n0\r\n\r\n")
+save("acme_response", b"\x10" + ACME_DIRECTORY + b"\xff\x19{}\xff\x19" + ACME_ORDER + b"\xff\x10" + ACME_AUTHZ)
+save("acme_response", b"\x12" + b'{"type":"urn:ietf:params:acme:error:badNonce","detail":"x"}')
+
 print(f"seeds from {count} scripts in {OUT}")
+
+# Ad-hoc commands (adhoc_command): <command/> requests separated by NUL
+# bytes, run in order (the engine numbers its sessions cmd-1, cmd-2, ...).
+ADHOC = "http://jabber.org/protocol/commands"
+ADMIN = "http://jabber.org/protocol/admin"
+
+
+def adhoc_form(**fields):
+    body = "".join(f"<field var='{k.replace('_', '-')}'><value>{v}</value></field>" for k, v in fields.items())
+    return (f"<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>{ADMIN}</value></field>"
+            f"{body}</x>")
+
+
+for requests in [
+    [f"<command xmlns='{ADHOC}' node='{ADMIN}#add-user' action='execute'/>",
+     f"<command xmlns='{ADHOC}' node='{ADMIN}#add-user' sessionid='cmd-1' action='complete'>"
+     + adhoc_form(accountjid="new@example.org", password="pw", password_verify="pw") + "</command>"],
+    [f"<command xmlns='{ADHOC}' node='{ADMIN}#get-online-users-list'/>",
+     f"<command xmlns='{ADHOC}' node='{ADMIN}#get-online-users-list' sessionid='cmd-1' action='prev'/>",
+     f"<command xmlns='{ADHOC}' node='{ADMIN}#get-online-users-list' sessionid='cmd-1' action='cancel'/>"],
+    [f"<command xmlns='{ADHOC}' node='{ADMIN}#edit-motd' xml:lang='fr-CA'/>",
+     f"<command xmlns='{ADHOC}' node='{ADMIN}#edit-motd' sessionid='cmd-1'>" + adhoc_form(motd="Hi") + "</command>"],
+    [f"<command xmlns='{ADHOC}' node='{ADMIN}#delete-user'>"
+     f"<x xmlns='jabber:x:data'><field var='accountjids'><value>a@example.org</value><value>b@example.org</value></field></x></command>"],
+    [f"<command xmlns='{ADHOC}' node='{ADMIN}#announce' action='jump'/>"],
+]:
+    save("adhoc_command", "\0".join(requests).encode())

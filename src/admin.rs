@@ -70,6 +70,11 @@ pub enum Command {
     },
     /// The federation links and connected components (`crate::s2s::admin`).
     S2sList,
+    /// Invitations: create, list, revoke (`crate::invite::admin`).
+    Invite(crate::invite::admin::InviteCommand),
+    /// Disabled accounts, announcements and the message of the day
+    /// (`crate::admin_notices`).
+    Notice(crate::admin_notices::NoticeCommand),
 }
 
 /// What a [`Command::UserCheck`] checks for.
@@ -214,6 +219,8 @@ pub fn validate(cmd: &Command, hosts: &[String]) -> Result<(), AdminError> {
         } => Err(AdminError::BadRequest(PURGE_WHICH.to_string())),
         Command::UploadPurge { owner, .. } => upload_owner(owner.as_deref()).map(|_| ()),
         Command::S2sList => Ok(()),
+        Command::Invite(c) => crate::invite::admin::validate(c, hosts),
+        Command::Notice(c) => crate::admin_notices::validate(c, hosts),
         Command::RoomDestroy { jid, reason } => {
             room_jid(jid)?;
             reason.as_deref().map_or(Ok(()), check_reason)
@@ -398,6 +405,8 @@ pub async fn execute(server: &Server, cmd: &Command) -> Result<Vec<String>, Admi
         }
         Command::ArchiveStats => Ok(crate::archive::admin::stats(store, store.path())?),
         Command::S2sList => Ok(crate::s2s::admin::list(server)),
+        Command::Invite(c) => crate::invite::admin::execute(server, c).await,
+        Command::Notice(c) => crate::admin_notices::execute(server, c).await,
         Command::ArchiveExpire { dry_run } => {
             Ok(crate::archive::admin::expire(server, *dry_run).await?)
         }
@@ -437,6 +446,8 @@ pub fn log_line(cmd: &Command, lines: &[String]) -> Option<String> {
     };
     match cmd {
         Command::UserCheck { .. } => None,
+        Command::Invite(c) => Some(crate::invite::admin::log_line(c, lines)),
+        Command::Notice(c) => Some(crate::admin_notices::log_line(c, lines)),
         Command::UserList { domain: None } => Some(count("user list")),
         Command::UserList { domain: Some(d) } => Some(count(&format!("user list {d}"))),
         Command::RoomList => Some(count("room list")),
@@ -484,6 +495,10 @@ async fn derive(password: &str) -> Result<Credentials, AdminError> {
 //   | archive-stats | archive-expire [/ dry-run]
 //   | backup (with the target file's descriptor)
 //   | upload-list [/ owner=JID] | upload-purge [/ older-than=DAYS] [/ owner=JID]
+//   | user-disable / jid | user-enable / jid
+//   | announce [/ domain=D] / text=T | motd-set [/ domain=D] / text=T
+//   | motd-show [/ domain=D] | motd-clear [/ domain=D]
+//     (T with backslash, CR and LF escaped as \\, \r, \n)
 // The answer is `ok`, `invalid: …` (the request was at fault) or
 // `error: …` on the first line, then result lines,
 // then the server closes the connection.
@@ -494,6 +509,12 @@ const OLDER_THAN: &str = "older-than=";
 const OWNER: &str = "owner=";
 
 pub fn encode_request(cmd: &Command) -> String {
+    if let Command::Invite(c) = cmd {
+        return crate::invite::admin::encode(c).join("\n") + "\n\n";
+    }
+    if let Command::Notice(c) = cmd {
+        return crate::admin_notices::encode(c).join("\n") + "\n\n";
+    }
     // Owned fields of the upload commands, borrowed below.
     let (days, owner_field);
     let fields: Vec<&str> = match cmd {
@@ -537,6 +558,7 @@ pub fn encode_request(cmd: &Command) -> String {
         Command::ArchiveExpire { dry_run: true } => vec!["archive-expire", DRY_RUN],
         Command::Backup => vec!["backup"],
         Command::S2sList => vec!["s2s-list"],
+        Command::Invite(_) | Command::Notice(_) => Vec::new(),
         Command::UploadList { owner } | Command::UploadPurge { owner, .. } => {
             let older_than = match cmd {
                 Command::UploadPurge {
@@ -627,6 +649,12 @@ pub fn decode_request(text: &str) -> Result<Command, AdminError> {
         }),
         Some("backup") => Ok(Command::Backup),
         Some("s2s-list") => Ok(Command::S2sList),
+        Some(name) if crate::invite::admin::is_request(name) => {
+            crate::invite::admin::decode(&fields).map(Command::Invite)
+        }
+        Some(name) if crate::admin_notices::is_request(name) => {
+            crate::admin_notices::decode(&fields).map(Command::Notice)
+        }
         Some(name @ ("upload-list" | "upload-purge")) => {
             let mut older_than_days = None;
             let mut owner = None;

@@ -28,6 +28,9 @@ pub fn check(config: &Config) -> Report {
         ));
         match host.certificate_files() {
             Some((cert, key)) => configured_certificate(host, cert, key, &mut report),
+            None if config.acme.is_some() && crate::acme::storage::is_managed(host) => {
+                acme_certificate(host, config, &mut report)
+            }
             None => self_signed_certificate(host, &config.data_dir, &mut report),
         }
     }
@@ -66,6 +69,7 @@ pub fn check(config: &Config) -> Report {
                 .to_string(),
         );
     }
+    acme_listener(config, &mut report);
     federation(config, &mut report);
     data_dir_permissions(&config.data_dir, &mut report);
     report
@@ -161,6 +165,67 @@ fn configured_certificate(host: &HostConfig, cert: &Path, key: &Path, report: &m
         .push(format!("  certificate {}: {check}", cert.display()));
 }
 
+/// A host whose certificate ACME obtains: its source, names and state.
+fn acme_certificate(host: &HostConfig, config: &Config, report: &mut Report) {
+    let directory = config.acme.as_ref().map_or("", |a| a.directory.as_str());
+    let names = crate::acme::names_for(host);
+    let (cert, key) = crate::acme::storage::certificate_paths(&config.data_dir, &host.domain);
+    let state = if !cert.exists() {
+        "not issued yet (Perch requests it when it runs; the self-signed certificate is served until then)"
+            .to_string()
+    } else {
+        match tls::check_files(&host.domain, &cert, &key) {
+            Ok(check) => {
+                for warning in &check.warnings {
+                    report
+                        .warnings
+                        .push(format!("host {}: ACME certificate: {warning}", host.domain));
+                }
+                check.to_string()
+            }
+            Err(e) => {
+                report.warnings.push(format!(
+                    "host {}: the ACME certificate is unusable and will be replaced: {e}",
+                    host.domain
+                ));
+                "unusable".to_string()
+            }
+        }
+    };
+    report.lines.push(format!(
+        "  certificate: ACME from {directory} for {}, kept in {}: {state}",
+        names.join(", "),
+        crate::acme::storage::dir(&config.data_dir).display()
+    ));
+}
+
+/// ACME's HTTP-01 challenge arrives on port 80: an `http` listener must
+/// take it (directly, or through a forwarded port or a proxy).
+fn acme_listener(config: &Config, report: &mut Report) {
+    if config.acme.is_none() {
+        return;
+    }
+    let http: Vec<_> = config
+        .listeners
+        .iter()
+        .filter(|l| l.kind == crate::config::ListenerKind::Http)
+        .collect();
+    if http.is_empty() {
+        report.warnings.push(
+            "acme: no [[listener]] kind = \"http\" answers the CA's HTTP-01 challenge; add one on port 80 (or one that port 80 is forwarded to)"
+                .to_string(),
+        );
+    } else if !http.iter().any(|l| l.address.port() == 80) {
+        report.lines.push(format!(
+            "acme: the CA validates on port 80; it must reach the http listener on {}",
+            http.iter()
+                .map(|l| l.address.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+}
+
 fn self_signed_certificate(host: &HostConfig, data_dir: &Path, report: &mut Report) {
     let dir = data_dir.join("tls");
     let cert = dir.join(format!("{}.crt", host.domain));
@@ -223,6 +288,39 @@ mod tests {
         std::fs::write(&cert, pair.cert.pem()).expect("write");
         std::fs::write(&key, pair.signing_key.serialize_pem()).expect("write");
         (cert.display().to_string(), key.display().to_string())
+    }
+
+    #[test]
+    fn acme_hosts_show_their_source_names_and_listener() {
+        let dir = TempDir::new("check-acme");
+        let base = format!(
+            "data_dir = {:?}\n[[host]]\ndomain = \"example.org\"\n[acme]\n",
+            dir.path().join("data")
+        );
+        let report = check(&config(&base));
+        assert!(
+            report.lines.iter().any(|l| l.starts_with(
+                "  certificate: ACME from https://acme-v02.api.letsencrypt.org/directory for example.org, conference.example.org, pubsub.example.org, upload.example.org, kept in "
+            ) && l.ends_with(": not issued yet (Perch requests it when it runs; the self-signed certificate is served until then)")),
+            "{report:?}"
+        );
+        assert!(
+            report
+                .lines
+                .iter()
+                .any(|l| l == "acme: the CA validates on port 80; it must reach the http listener on 127.0.0.1:5280"),
+            "{report:?}"
+        );
+        let no_http = check(&config(&format!(
+            "{base}\n[[listener]]\nkind = \"c2s\"\nport = 5222\n"
+        )));
+        assert!(
+            no_http
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("acme: no [[listener]] kind = \"http\"")),
+            "{no_http:?}"
+        );
     }
 
     #[test]

@@ -115,7 +115,6 @@ pub fn evaluate(config: &Config) -> Vec<Row> {
     } else {
         Ok(())
     };
-    let push = push_offered(config);
     let yes = || Ok(());
     let row = |suite, feature, specs, required_from, offered| Row {
         suite,
@@ -188,15 +187,10 @@ pub fn evaluate(config: &Config) -> Vec<Row> {
             "Third-party push notifications",
             "XEP-0357",
             Advanced,
-            push,
+            yes(),
         ),
         row(Av, "STUN/TURN server discovery", "XEP-0215", Server, turn),
     ]
-}
-
-/// Push notifications (XEP-0357) are not built yet.
-fn push_offered(_config: &Config) -> Result<(), String> {
-    Err("not built into this version of Perch".to_string())
 }
 
 /// The highest level of `suite` this configuration reaches: every row of
@@ -284,21 +278,21 @@ mod tests {
     }
 
     #[test]
-    fn defaults_lack_only_components_calls_and_push() {
+    fn defaults_lack_only_components_and_calls() {
         let rows = evaluate(&Config::default());
         let missing: Vec<&str> = rows
             .iter()
             .filter(|r| r.offered.is_err())
             .map(|r| r.specs)
             .collect();
-        assert_eq!(missing, ["XEP-0114", "XEP-0357", "XEP-0215"]);
+        assert_eq!(missing, ["XEP-0114", "XEP-0215"]);
         // Without a component listener even Core is not met.
         assert_eq!(level(&rows, Suite::Core), None);
         assert_eq!(level(&rows, Suite::Web), None);
     }
 
     #[test]
-    fn a_full_configuration_is_advanced_where_perch_can_be() {
+    fn a_full_configuration_is_advanced_in_every_suite() {
         let mut c = Config::default();
         c.listeners.push(ListenerConfig {
             kind: ListenerKind::Component,
@@ -309,22 +303,13 @@ mod tests {
         )
         .external_services;
         let rows = evaluate(&c);
-        for suite in [Suite::Core, Suite::Web, Suite::Im, Suite::Av] {
+        for suite in Suite::ALL {
             assert_eq!(level(&rows, suite), Some(Level::Advanced), "{suite:?}");
+            assert!(missing_for(&rows, suite, Level::Advanced).is_empty());
         }
-        // Push is an Advanced-only row: Mobile stays at Server level and
-        // names it.
-        assert_eq!(level(&rows, Suite::Mobile), Some(Level::Server));
-        let missing = missing_for(&rows, Suite::Mobile, Level::Advanced);
-        assert_eq!(missing.len(), 1);
-        assert_eq!(missing[0].specs, "XEP-0357");
         let text = render(&rows).join("\n");
-        assert!(
-            text.contains(
-                "Mobile       Server (for Advanced Server: Third-party push notifications)"
-            ),
-            "{text}"
-        );
+        assert!(!text.contains("NO "), "{text}");
+        assert!(text.contains("Mobile       Advanced Server\n"), "{text}");
         assert!(text.contains("IM           Advanced Server\n"), "{text}");
     }
 

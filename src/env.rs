@@ -90,6 +90,10 @@ pub struct Env<'a> {
     pub archive: &'a crate::archive::Archive,
     /// Verified entity capabilities and publish budgets (pubsub, PEP).
     pub pubsub: &'a crate::pubsub::state::PubsubState,
+    /// Ad-hoc command sessions (XEP-0050).
+    pub adhoc: &'a crate::adhoc::Adhoc,
+    /// Push registrations and the notifications awaiting answers.
+    pub push: &'a crate::push::PushState,
     pub routes: &'a dyn Routing,
     pub scheduled: &'a Scheduled,
     /// When the server started (for uptime).

@@ -2,14 +2,17 @@
 //! home router. The binary is `src/main.rs`; this library holds everything
 //! else so that tests can run the server in-process.
 
+pub mod acme;
+pub mod adhoc;
 pub mod admin;
+pub mod admin_notices;
 pub mod admission;
 pub mod archive;
 pub mod backup;
 pub mod check;
 pub mod check_dns;
-pub mod component;
 pub mod compliance;
+pub mod component;
 pub mod config;
 pub mod datetime;
 pub mod dns;
@@ -21,6 +24,7 @@ pub mod forms;
 pub mod http;
 pub mod ids;
 pub mod im;
+pub mod invite;
 pub mod jid;
 pub mod log_limit;
 pub mod logger;
@@ -32,6 +36,7 @@ pub mod outbox;
 pub mod password_work;
 pub mod portable;
 pub mod pubsub;
+pub mod push;
 pub mod reload;
 pub mod resumption;
 pub mod router;

@@ -8,9 +8,12 @@ use std::rc::Rc;
 use argh::FromArgs;
 
 use perch::admin::{self, AdminError, Command, Intent};
+use perch::admin_notices::NoticeCommand;
 use perch::config::Config;
 use perch::store::{Store, StoreError};
 
+mod cli_announce;
+mod cli_invite;
 mod cli_s2s;
 mod cli_upload;
 
@@ -60,7 +63,10 @@ enum Sub {
     Room(RoomCmd),
     Archive(ArchiveCmd),
     Upload(cli_upload::UploadCmd),
+    Invite(cli_invite::InviteCmd),
     S2s(cli_s2s::S2sCmd),
+    Announce(cli_announce::AnnounceCmd),
+    Motd(cli_announce::MotdCmd),
     Backup(BackupCmd),
     Export(ExportCmd),
     Import(ImportCmd),
@@ -156,6 +162,33 @@ enum UserAction {
     Del(UserDel),
     Passwd(UserPasswd),
     List(UserList),
+    Disable(UserDisable),
+    Enable(UserEnable),
+}
+
+#[derive(FromArgs)]
+/// Disable an account: its sessions end and it cannot log in until
+/// re-enabled; nothing is deleted.
+#[argh(subcommand, name = "disable")]
+struct UserDisable {
+    /// the account address, user@domain
+    #[argh(positional)]
+    jid: String,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(FromArgs)]
+/// Let a disabled account log in again.
+#[argh(subcommand, name = "enable")]
+struct UserEnable {
+    /// the account address, user@domain
+    #[argh(positional)]
+    jid: String,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
 }
 
 #[derive(FromArgs)]
@@ -341,7 +374,13 @@ fn main() -> ExitCode {
             let (config_file, cmd) = cmd.into_command();
             admin_command(config_file.as_deref(), &cmd)
         }
+        Sub::Invite(cmd) => cli_invite::run(cmd),
         Sub::S2s(cmd) => {
+            let (config_file, cmd) = cmd.into_command();
+            admin_command(config_file.as_deref(), &cmd)
+        }
+        Sub::Announce(cmd) => cli_announce::announce(cmd),
+        Sub::Motd(cmd) => {
             let (config_file, cmd) = cmd.into_command();
             admin_command(config_file.as_deref(), &cmd)
         }
@@ -720,6 +759,14 @@ fn user(action: UserAction) -> ExitCode {
         }
         UserAction::Del(a) => (a.config, Command::UserDel { jid: a.jid }, None),
         UserAction::List(a) => (a.config, Command::UserList { domain: a.domain }, None),
+        UserAction::Disable(a) => {
+            let cmd = Command::Notice(NoticeCommand::UserDisable { jid: a.jid });
+            (a.config, cmd, None)
+        }
+        UserAction::Enable(a) => {
+            let cmd = Command::Notice(NoticeCommand::UserEnable { jid: a.jid });
+            (a.config, cmd, None)
+        }
     };
     let config = match load_config(config_file.as_deref()) {
         Ok(c) => c,

@@ -140,6 +140,10 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
     if running.components != new.components {
         out.push("component");
     }
+    // The renewal task is started with the server.
+    if running.acme != new.acme {
+        out.push("acme");
+    }
     out
 }
 
@@ -151,10 +155,19 @@ pub fn certificate_hosts(running: &Config, new: &Config) -> Vec<HostCert> {
         .iter()
         .map(|h| {
             let files = new.host(&h.domain).unwrap_or(h);
+            // A certificate from ACME also answers for the service names.
+            let acme = crate::acme::served(running, files);
             HostCert {
                 domain: h.domain.clone(),
-                extra_names: h.muc.iter().cloned().collect(),
-                files: files.certificate.clone().zip(files.key.clone()),
+                extra_names: acme.as_ref().map_or_else(
+                    || h.muc.iter().cloned().collect(),
+                    |(_, names)| names.clone(),
+                ),
+                files: files
+                    .certificate
+                    .clone()
+                    .zip(files.key.clone())
+                    .or(acme.map(|(files, _)| files)),
             }
         })
         .collect()

@@ -234,12 +234,57 @@ fn tls_hosts(config: &Config) -> Vec<tls::HostCert> {
     config
         .hosts
         .iter()
-        .map(|h| tls::HostCert {
-            domain: h.domain.clone(),
-            extra_names: h.muc.iter().cloned().collect(),
-            files: h.certificate.clone().zip(h.key.clone()),
+        .map(|h| {
+            // A certificate from ACME also answers for the service names.
+            let acme = crate::acme::served(config, h);
+            tls::HostCert {
+                domain: h.domain.clone(),
+                extra_names: acme.as_ref().map_or_else(
+                    || h.muc.iter().cloned().collect(),
+                    |(_, names)| names.clone(),
+                ),
+                files: h
+                    .certificate
+                    .clone()
+                    .zip(h.key.clone())
+                    .or(acme.map(|(files, _)| files)),
+            }
         })
         .collect()
+}
+
+/// Starts the ACME renewal task when `[acme]` is on: it obtains and renews
+/// the hosts' certificates and reloads them into the running TLS setup.
+fn start_acme(
+    server: &Rc<Server>,
+    tls: Option<Rc<tls::TlsSetup>>,
+    ex: &LocalExecutor<'static>,
+) -> Option<smol::Task<()>> {
+    let acme = server.config().acme.as_ref()?;
+    let (roots, report) = crate::net::s2s_tls::load_roots(acme.ca_file.as_deref());
+    if report.errors.is_empty() {
+        log::debug!("acme trust roots: {report}");
+    } else {
+        log::warn!("acme trust roots: {report}");
+    }
+    let weak = Rc::downgrade(server);
+    let on_installed = Box::new(move || {
+        let (Some(server), Some(tls)) = (weak.upgrade(), tls.as_ref()) else {
+            return;
+        };
+        let config = server.config();
+        match tls.reload(&tls_hosts(config), &config.data_dir) {
+            Ok(()) => log::info!("acme: new connections get the new certificate"),
+            Err(e) => log::error!("acme: the new certificate cannot be served: {e}"),
+        }
+    });
+    let renewal = crate::acme::renewal::Renewal::from_config(
+        server.config(),
+        server.acme_challenges().clone(),
+        roots,
+        on_installed,
+    )?;
+    Some(ex.spawn(renewal.run()))
 }
 
 /// Serves until `shutdown` completes, then closes every stream with
@@ -276,6 +321,7 @@ pub async fn serve(
     crate::saved_sessions::restore_all(&server, &ex).await;
     start_federation(&server, tls.as_deref(), &ex);
     let mut tasks = Vec::new();
+    tasks.extend(start_acme(&server, tls.clone(), &ex));
     if server.upload().is_some() {
         tasks.push(ex.spawn(crate::upload::expiry::run(server.clone())));
     }

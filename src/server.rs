@@ -63,8 +63,14 @@ pub struct Server {
     archive: crate::archive::Archive,
     /// Verified entity capabilities and publish budgets (pubsub, PEP).
     pubsub: crate::pubsub::state::PubsubState,
+    /// Push notifications (XEP-0357).
+    push: crate::push::PushState,
+    /// Ad-hoc command sessions (XEP-0050).
+    adhoc: crate::adhoc::Adhoc,
     /// HTTP File Upload (XEP-0363), when a host offers it.
     upload: Option<Rc<crate::upload::Upload>>,
+    /// ACME HTTP-01 answers the renewal task publishes (`src/acme/`).
+    acme_challenges: crate::http::acme_challenge::Challenges,
     /// External components (XEP-0114), each a route table entry.
     components: crate::component::Components,
     /// Federation: the route of every remote domain.
@@ -144,7 +150,10 @@ impl Server {
             ids: Ids::default(),
             archive,
             pubsub,
+            push: Default::default(),
+            adhoc: Default::default(),
             upload,
+            acme_challenges: Default::default(),
             components,
             federation,
             admission: RefCell::new(Admission::default()),
@@ -184,6 +193,8 @@ impl Server {
             ids: &self.ids,
             archive: &self.archive,
             pubsub: &self.pubsub,
+            push: &self.push,
+            adhoc: &self.adhoc,
             routes: &self.routes,
             scheduled: &self.scheduled,
             started: self.started,
@@ -300,6 +311,10 @@ impl Server {
 
     pub fn components(&self) -> &crate::component::Components {
         &self.components
+    }
+
+    pub fn acme_challenges(&self) -> &crate::http::acme_challenge::Challenges {
+        &self.acme_challenges
     }
 
     pub fn upload(&self) -> Option<&Rc<crate::upload::Upload>> {

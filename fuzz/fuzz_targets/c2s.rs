@@ -36,6 +36,7 @@ use perch::sasl::{
     ScramKeys, Step,
 };
 use perch::stanza::{Condition, StanzaError};
+use perch::stream::sasl2::{FastVerified, Sasl2Action};
 use perch::stream::sm::{self, NS_SM, TooHigh};
 use perch::stream::{Action, C2sStream, Env, Policy, SaslJob, StreamCondition, StreamError};
 use perch::xml::{Element, FrameEvent, Framer, Limits, NS_CLIENT, StreamHeader};
@@ -333,11 +334,7 @@ impl Run<'_> {
                             .fail(too_high.stream_error(), &Hosts, &mut out, more);
                     }
                     _ => {
-                        sm::write_failed(
-                            &mut out,
-                            "item-not-found",
-                            (d & 4 != 0).then_some(h),
-                        );
+                        sm::write_failed(&mut out, "item-not-found", (d & 4 != 0).then_some(h));
                         self.stream.resume_result(None);
                         assert!(
                             self.stream.bound_jid().is_none(),
@@ -369,8 +366,53 @@ impl Run<'_> {
                 self.stream.bound_jid().is_some(),
                 "client state indication before a bind"
             ),
+            Action::Sasl2(step) => self.answer_sasl2(*step, &mut out, more),
         }
         self.client_reads(&out);
+    }
+
+    /// SASL2's (XEP-0388) edge work: a FAST token check answered yes or
+    /// no, and a success completed bound (Bind 2 or a resumption, with or
+    /// without stream management) or not.
+    fn answer_sasl2(&mut self, step: Sasl2Action, out: &mut Vec<u8>, more: &mut Vec<Action>) {
+        let d = self.decisions.take();
+        match step {
+            Sasl2Action::Fast(job) => {
+                let domain = self.stream.domain().unwrap_or_default().to_string();
+                let expected = Jid::new(Some(&job.response.authcid), &domain, None).ok();
+                let result = if d & 1 == 0 {
+                    Err(SaslFailure::NotAuthorized)
+                } else {
+                    Ok(FastVerified {
+                        username: job.response.authcid,
+                        responder: vec![d],
+                        record: Default::default(),
+                        changed: false,
+                    })
+                };
+                let before = self.stream.is_authenticated();
+                self.stream.sasl2_fast_result(result, &Hosts, out, more);
+                if !before && self.stream.is_authenticated() {
+                    assert!(expected.is_some(), "authenticated without a valid account");
+                    self.account = expected;
+                }
+            }
+            Sasl2Action::Complete(done) => {
+                assert!(
+                    self.stream.account() == Some(&done.account),
+                    "SASL2 completed for another account than authenticated"
+                );
+                let bound = (d & 1 == 0)
+                    .then(|| done.account.with_resource("fuzz").ok())
+                    .flatten();
+                let handled = (d & 2 == 0 && bound.is_some()).then_some(0);
+                if bound.is_some() {
+                    self.granted = bound.clone();
+                }
+                self.handled = handled;
+                self.stream.sasl2_completed(bound, handled, out);
+            }
+        }
     }
 
     /// A SASL step's result as the edge could report it: the real step
@@ -459,17 +501,15 @@ impl Run<'_> {
             FrameEvent::Element(el) => {
                 // A stanza counts once stream management is on, whatever
                 // becomes of it (routed, answered, bounced or dropped).
-                let stanza = el.ns == NS_CLIENT
-                    && matches!(&*el.name, "message" | "presence" | "iq");
+                let stanza =
+                    el.ns == NS_CLIENT && matches!(&*el.name, "message" | "presence" | "iq");
                 let counted = stanza && self.stream.bound_jid().is_some();
                 let enable = el.is("enable", NS_SM);
                 self.stream.on_element(el, &Hosts, &mut out, &mut actions);
                 if counted && let Some(h) = &mut self.handled {
                     *h = h.wrapping_add(1);
                 }
-                let enabled = actions
-                    .iter()
-                    .any(|a| matches!(a, Action::SmEnable { .. }));
+                let enabled = actions.iter().any(|a| matches!(a, Action::SmEnable { .. }));
                 assert!(
                     !enabled || enable,
                     "stream management enabled by something other than <enable/>"
@@ -571,7 +611,7 @@ fuzz_target!(|data: &[u8]| {
     let secure = bits & 16 != 0;
     let cb = (bits & 32 != 0).then(|| ChannelBinding::tls_exporter(vec![1; 32]));
     let mut run = Run {
-        stream: C2sStream::new(policy, secure, cb),
+        stream: C2sStream::new(policy, secure, cb).with_fast(true),
         framer: Framer::new(Limits {
             max_stanza_bytes: 16 * 1024,
             max_depth: 16,

@@ -60,6 +60,10 @@ pub struct C2sConfig {
     /// Stanzas held back for a client that said it is inactive (XEP-0352)
     /// before they are all sent anyway (1..=10000).
     pub csi_max_held: u32,
+    /// Days a FAST token (XEP-0484: a client's password-free login, one
+    /// round trip) stays valid; clients get a new one in its second half.
+    /// 0 turns FAST off (0..=365).
+    pub fast_token_days: u32,
 }
 
 impl Default for C2sConfig {
@@ -80,6 +84,7 @@ impl Default for C2sConfig {
             ping_idle_secs: 300,
             ping_timeout_secs: 60,
             csi_max_held: 100,
+            fast_token_days: 14,
         }
     }
 }
@@ -175,6 +180,11 @@ impl C2sConfig {
                 defaults.ping_timeout_secs,
             ),
             csi_max_held: table.optional_integer("csi_max_held", 1..=10_000, defaults.csi_max_held),
+            fast_token_days: table.optional_integer(
+                "fast_token_days",
+                0..=365,
+                defaults.fast_token_days,
+            ),
         }
     }
 }
@@ -214,5 +224,19 @@ mod tests {
             (off.c2s.ping_idle_secs, off.c2s.resume_timeout_secs),
             (0, 0)
         );
+    }
+
+    #[test]
+    fn fast_token_lifetime_is_bounded_and_zero_turns_fast_off() {
+        let problems = problems("[c2s]\nfast_token_days = 400\n");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("c2s.fast_token_days") && problems[0].contains("400"),
+            "{problems:?}"
+        );
+        let off = super::super::tests::parse("[c2s]\nfast_token_days = 0\n").expect("0 is off");
+        assert_eq!(off.c2s.fast_token_days, 0);
+        let default = super::super::tests::parse("").expect("defaults");
+        assert_eq!(default.c2s.fast_token_days, 14);
     }
 }

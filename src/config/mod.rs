@@ -23,6 +23,7 @@ use log::LevelFilter;
 use toml::Spanned;
 use toml::de::DeTable;
 
+mod acme;
 mod addresses;
 mod admins;
 mod archive;
@@ -41,6 +42,7 @@ mod listener;
 mod log_level;
 mod muc;
 mod pubsub;
+mod push;
 mod registration;
 mod s2s;
 mod storage;
@@ -49,6 +51,7 @@ mod upload;
 
 use toml_reader::TableReader;
 
+pub use acme::{AcmeConfig, LETS_ENCRYPT};
 pub use archive::{ArchiveConfig, DefaultPolicy};
 pub use c2s::C2sConfig;
 pub use component::ComponentConfig;
@@ -67,6 +70,7 @@ pub use limits::{Limits, MIN_STANZA_BYTES};
 pub use listener::{ListenerConfig, ListenerKind};
 pub use muc::{MucConfig, RoomCreation};
 pub use pubsub::{CreateNodes, PubsubConfig};
+pub use push::PushConfig;
 pub use registration::RegistrationConfig;
 pub use s2s::{S2sConfig, StaticRoute};
 pub use storage::StorageConfig;
@@ -105,6 +109,10 @@ pub struct Config {
     pub s2s: S2sConfig,
     /// External components (XEP-0114).
     pub components: Vec<ComponentConfig>,
+    /// Push notifications (XEP-0357).
+    pub push: PushConfig,
+    /// Built-in ACME certificates; `None`: off (no `[acme]` table).
+    pub acme: Option<AcmeConfig>,
 }
 
 impl Default for Config {
@@ -141,6 +149,8 @@ impl Config {
             upload: UploadConfig::default(),
             s2s: S2sConfig::default(),
             components: Vec::new(),
+            push: PushConfig::default(),
+            acme: None,
         }
     }
 
@@ -245,6 +255,8 @@ impl Config {
                 .unwrap_or(defaults.upload),
             s2s: top.table("s2s", S2sConfig::read).unwrap_or(defaults.s2s),
             components: components(top, &hosts_for_components),
+            push: top.table("push", PushConfig::read).unwrap_or(defaults.push),
+            acme: top.table("acme", AcmeConfig::read).flatten(),
         }
     }
 
@@ -561,6 +573,8 @@ pub(crate) mod tests {
                 "[[component]]\ndomain = \"a.b\"\nsecret = \"0123456789ab\"\n",
                 "# [[component]]",
             ),
+            ("[push]\n", "[push]"),
+            ("[acme]\n", "[acme]"),
         ];
         for (header, shown) in tables {
             let message = error(&format!("{header}no_such_key = 1\n"));
@@ -727,7 +741,7 @@ cache_kib = 16384
         );
         assert_eq!(
             error("log_level = \"info\"\nloglevel = \"debug\"\n"),
-            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc, archive, pubsub, http, upload, s2s, component)"
+            "perch.toml:2: unknown key 'loglevel' at top level (expected one of: log_level, data_dir, admins, host, listener, c2s, limits, storage, im, registration, contact, external_service, muc, archive, pubsub, http, upload, s2s, component, push, acme)"
         );
         assert_eq!(
             error("\n[storage]\ncache = 3\n"),
@@ -735,7 +749,7 @@ cache_kib = 16384
         );
         assert_eq!(
             error("[c2s.tls]\nx = 1\n"),
-            "perch.toml:1: unknown key 'tls' in [c2s] (expected one of: require_encryption, allow_plaintext_auth, auth_timeout_secs, keepalive_secs, stanza_timeout_secs, stanza_min_bytes_per_sec, write_timeout_secs, resume_timeout_secs, max_resume_timeout_secs, resume_queue_max, ack_request_stanzas, ack_request_secs, ping_idle_secs, ping_timeout_secs, csi_max_held)"
+            "perch.toml:1: unknown key 'tls' in [c2s] (expected one of: require_encryption, allow_plaintext_auth, auth_timeout_secs, keepalive_secs, stanza_timeout_secs, stanza_min_bytes_per_sec, write_timeout_secs, resume_timeout_secs, max_resume_timeout_secs, resume_queue_max, ack_request_stanzas, ack_request_secs, ping_idle_secs, ping_timeout_secs, csi_max_held, fast_token_days)"
         );
         // A misspelt table is an unknown key of the top level.
         assert!(error("[limit]\n").starts_with("perch.toml:1: unknown key 'limit' at top level"));

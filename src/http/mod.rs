@@ -5,6 +5,8 @@
 //! Parsing and the rules are functions over a parsed [`RequestHead`];
 //! sockets, TLS and timers are in `serve.rs`.
 
+pub mod acme_challenge;
+pub mod invite_page;
 pub mod pages;
 pub mod proxy;
 pub mod request;

@@ -40,6 +40,7 @@ pub fn remove(env: &Env, account: &Jid, why: &'static str) -> Result<(), StoreEr
     let account = account.clone();
     env.after_durable(Box::new(move |env| {
         env.im.forget(&account);
+        env.push.forget(&account);
         disconnect_all(env, &account, why);
     }));
     Ok(())

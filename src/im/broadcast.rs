@@ -92,6 +92,9 @@ pub fn available(env: &Env, origin: &Rc<Session>, mut stanza: Element) {
     if origin.priority.get() >= 0 {
         offline::deliver_stored(env, origin);
     }
+    if initial {
+        crate::adhoc::motd::after_initial_presence(env, origin);
+    }
 }
 
 /// Unavailable presence from a client, without `to` (§4.5).

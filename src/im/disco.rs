@@ -19,6 +19,7 @@ const SERVER_FEATURES: &[&str] = &[
     register::NS_REGISTER,
     blocking::NS_BLOCKING,
     carbons::NS_CARBONS,
+    crate::adhoc::NS_COMMANDS,
 ];
 
 /// Features an account's owner finds on their bare JID: what the server
@@ -30,6 +31,8 @@ const ACCOUNT_FEATURES: &[&str] = &[
     private::NS_PRIVATE,
     last::NS_LAST,
     register::NS_REGISTER,
+    // XEP-0357 §4: push notifications are enabled at the bare JID.
+    crate::push::NS_PUSH,
 ];
 
 pub fn server_info(env: &Env, node: Option<&str>) -> Result<Element, StanzaError> {

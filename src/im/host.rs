@@ -35,26 +35,52 @@ fn iq(env: &Env, iq: Element, to: &Jid) {
         // Password change and account removal, addressed to the server.
         return register::from_user(env, iq, &user);
     }
+    if to.resource().is_none()
+        && iq
+            .first_child()
+            .is_some_and(|p| p.is("command", crate::adhoc::NS_COMMANDS))
+    {
+        // XEP-0050 ad-hoc commands (the XEP-0133 administration).
+        return super::commands::execute(env, iq, to);
+    }
     let answer = if to.resource().is_some() {
         Err(StanzaError::new(Condition::ServiceUnavailable))
     } else {
-        answer(env, &iq, ty == "get")
+        answer(env, &iq, to, ty == "get")
     };
     super::reply::answer(env, &iq, answer);
 }
 
-fn answer(env: &Env, iq: &Element, get: bool) -> Result<Option<Element>, StanzaError> {
+fn answer(env: &Env, iq: &Element, to: &Jid, get: bool) -> Result<Option<Element>, StanzaError> {
     let Some(payload) = iq.first_child() else {
         return Err(StanzaError::new(Condition::BadRequest));
     };
     let ns = payload.ns.as_ref();
     match (ns, payload.name.as_ref(), get) {
         (NS_PING, "ping", true) => Ok(None),
-        (NS_DISCO_INFO, "query", true) => disco::server_info(env, payload.attr("node")).map(Some),
-        (NS_DISCO_ITEMS, "query", true) => {
-            let domain = iq.attr("to").unwrap_or_default();
-            disco::server_items(env, domain, payload.attr("node")).map(Some)
+        (NS_DISCO_INFO, "query", true) => {
+            let node = payload.attr("node");
+            let asker = reply::requester(iq);
+            // The ad-hoc commands' nodes (XEP-0050 §2.3), else the server's.
+            match node.and_then(|n| super::commands::info(env, to.domain(), asker.as_ref(), n)) {
+                Some(commands) => commands.map(Some),
+                None => disco::server_info(env, node).map(Some),
+            }
         }
+        (NS_DISCO_ITEMS, "query", true) => match payload.attr("node") {
+            Some(crate::adhoc::NS_COMMANDS) => {
+                let asker = reply::requester(iq);
+                Ok(Some(super::commands::items(
+                    env,
+                    to.domain(),
+                    asker.as_ref(),
+                )))
+            }
+            node => {
+                let domain = iq.attr("to").unwrap_or_default();
+                disco::server_items(env, domain, node).map(Some)
+            }
+        },
         (NS_VERSION, "query", true) => Ok(Some(version::answer())),
         (NS_TIME, "time", true) => Ok(Some(time_answer(env.now()))),
         (NS_LAST, "query", true) => Ok(Some(last::uptime(env.started.elapsed()))),

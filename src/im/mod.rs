@@ -4,6 +4,7 @@
 //! XML, last activity, registration).
 
 pub mod account;
+pub mod account_disabling;
 pub mod account_removal;
 pub mod blocking;
 pub mod blocklist;
@@ -11,6 +12,7 @@ pub mod broadcast;
 pub mod cache;
 pub mod caps;
 pub mod carbons;
+pub mod commands;
 pub mod contact_info;
 pub mod delay;
 pub mod disco;

@@ -1,5 +1,5 @@
 //! iqs about an account's instant messaging that its own resources address
-//! to its bare JID (or to nothing): roster, blocking, carbons.
+//! to its bare JID (or to nothing): roster, blocking, carbons, push.
 
 use crate::env::Env;
 use crate::jid::Jid;
@@ -20,6 +20,7 @@ pub fn dispatch(env: &Env, iq: &Element, account: &Jid) -> bool {
         NS_ROSTER if payload.name == "query" => roster_iq::handle(env, iq, account),
         NS_BLOCKING => answer(env, iq, blocking::handle_iq(env, iq, account), false),
         NS_CARBONS => answer(env, iq, carbons::handle_iq(env, iq, account), true),
+        crate::push::NS_PUSH => return crate::push::handle_iq(env, iq, account),
         _ => return false,
     }
     true

@@ -116,6 +116,10 @@ pub fn is_for_account(stanza: &Element) -> bool {
 /// RFC 6121 §8.5.2.1.2: presence to a local account's bare JID.
 pub fn to_bare(env: &Env, stanza: Element, bare: &Jid) {
     if let Some(request) = Request::from_type(stanza.attr("type")) {
+        // XEP-0379: a request with a valid contact-invite token is approved.
+        if crate::invite::contacts::preauth_subscribe(env, &stanza, bare) {
+            return;
+        }
         return subscription_flow::inbound(env, stanza, bare, request);
     }
     match stanza.attr("type") {

@@ -151,6 +151,8 @@ pub fn registered_info(account: &Jid) -> Element {
 #[derive(Default)]
 pub struct Throttle {
     last: RefCell<HashMap<IpAddr, Instant>>,
+    /// Wrong invitation tokens per address (XEP-0445).
+    pub tokens: crate::invite::throttle::TokenGuesses,
 }
 
 impl Throttle {
@@ -186,6 +188,9 @@ pub async fn before_login(
     domain: &str,
     ip: IpAddr,
 ) -> (Option<Element>, bool) {
+    if crate::invite::register::concerns(iq) {
+        return crate::invite::register::before_login(env, registrations, iq, domain, ip).await;
+    }
     let outcome = match iq.attr("type") {
         Some("get") => Ok(Some(registration_fields())),
         _ => create_account(env, registrations, iq, domain, ip)
@@ -244,6 +249,9 @@ async fn create_account(
         .unwrap_or(false)
     {
         return Err(tombstoned(&account));
+    }
+    if crate::invite::register::is_reserved(env, &account) {
+        return Err(StanzaError::new(Condition::Conflict).with_text(format!("{account} is taken")));
     }
     let interval = Duration::from_secs(u64::from(env.config.registration.min_interval_secs));
     if let Err(wait) = registrations.reserve(ip, interval, env.clock()) {

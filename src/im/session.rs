@@ -27,6 +27,9 @@ pub struct SessionIm {
     /// changed capabilities, so PEP services that see the presence send it
     /// their last items (or first ask what it wants).
     pub pep_fresh: Cell<bool>,
+    /// It was sent the message of the day (once per login: not again
+    /// after unavailable and available, nor after a resumption).
+    pub motd_sent: Cell<bool>,
 }
 
 /// A session's claimed capabilities and, once known, its features.

@@ -14,8 +14,11 @@
 //! it), so occupants see events in the order they happened and never one
 //! that is not on disk yet.
 
+use std::rc::Rc;
+
 use crate::env::Env;
 use crate::jid::Jid;
+use crate::session::Session;
 use crate::store::{self, MucWrite};
 use crate::xml::{Element, NS_CLIENT, Prepared};
 
@@ -26,6 +29,10 @@ pub(super) struct Dispatch<'a> {
     writes: Vec<MucWrite>,
     /// Stanzas for recipients without a session here.
     remote: Vec<Element>,
+    /// Messages queued for sessions whose client is away: push (XEP-0357)
+    /// looks at them once the room is released (a notification is routed,
+    /// and may come back into the MUC).
+    sleeping: Vec<(Element, Rc<Session>)>,
 }
 
 impl<'a> Dispatch<'a> {
@@ -34,6 +41,7 @@ impl<'a> Dispatch<'a> {
             env,
             writes: Vec::new(),
             remote: Vec::new(),
+            sleeping: Vec::new(),
         }
     }
 
@@ -52,14 +60,21 @@ impl<'a> Dispatch<'a> {
         for stanza in self.remote {
             route(self.env, stanza);
         }
+        for (message, session) in self.sleeping {
+            crate::push::message_queued(self.env, &message, &session);
+        }
         seq
     }
 }
 
 impl Sink for Dispatch<'_> {
     fn emit(&mut self, stanza: Element) {
-        if !deliver_local(self.env, &stanza) {
-            self.remote.push(stanza);
+        match deliver_local(self.env, &stanza) {
+            Some(session) if stanza.name == "message" && crate::push::is_hibernated(&session) => {
+                self.sleeping.push((stanza, session));
+            }
+            Some(_) => {}
+            None => self.remote.push(stanza),
         }
     }
 
@@ -74,6 +89,9 @@ impl Sink for Dispatch<'_> {
                     self.env
                         .hold
                         .send_prepared(&session.outbox, prepared, jid.as_str());
+                    if stanza.name == "message" && crate::push::is_hibernated(&session) {
+                        self.sleeping.push((stanza.clone(), session));
+                    }
                 }
                 None => {
                     let mut copy = stanza.clone();
@@ -93,24 +111,18 @@ impl Sink for Dispatch<'_> {
     }
 }
 
-/// Queues a stanza for a local client; `false` if the recipient is not a
-/// bound session here.
-fn deliver_local(env: &Env, stanza: &Element) -> bool {
-    let Some(to) = stanza.attr("to").and_then(|t| Jid::parse(t).ok()) else {
-        return false;
-    };
-    match env.session(&to) {
-        Some(session) => {
-            session.send(stanza);
-            true
-        }
-        None => false,
-    }
+/// Queues a stanza for a local client: its session; `None` if the
+/// recipient is not a bound session here.
+fn deliver_local(env: &Env, stanza: &Element) -> Option<Rc<Session>> {
+    let to = stanza.attr("to").and_then(|t| Jid::parse(t).ok())?;
+    let session = env.session(&to)?;
+    session.send(stanza);
+    Some(session)
 }
 
 /// Delivers one stanza from the service: into a local queue, or routed.
 pub(super) fn deliver(env: &Env, stanza: Element) {
-    if !deliver_local(env, &stanza) {
+    if deliver_local(env, &stanza).is_none() {
         route(env, stanza);
     }
 }

@@ -20,7 +20,9 @@ use crate::admin::{self, AdminError, Command};
 use crate::server::Server;
 
 pub const SOCKET_NAME: &str = "admin.sock";
-const MAX_REQUEST: usize = 4096;
+/// Room for the longest text `perch announce` and `perch motd set` send,
+/// escaped.
+const MAX_REQUEST: usize = 16 * 1024;
 
 pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET_NAME)

@@ -269,7 +269,7 @@ pub async fn run_stream(mut transport: Transport, start: StreamStart) {
     let write_timeout_secs = c2s.write_timeout_secs;
     let ticket = guard.ticket().clone();
     let mut conn = Connection {
-        stream: C2sStream::new(policy, secure, channel_binding),
+        stream: C2sStream::new(policy, secure, channel_binding).with_fast(c2s.fast_token_days > 0),
         server,
         tls,
         peer,
@@ -651,26 +651,7 @@ impl Connection {
                         resource,
                         iq_id,
                     } => {
-                        let result =
-                            self.server
-                                .bind(&account, resource.as_deref(), self.outbox.clone());
-                        let result = result.map(|session| {
-                            let jid = session.jid.clone();
-                            // Per-login lines stay out of `info`: at thousands
-                            // of logins a second they would be most of the
-                            // server's work and of its log.
-                            log::debug!("{}: bound {jid}", self.peer);
-                            let carrier = Carrier::new();
-                            session.carry(carrier.clone());
-                            *session.csi.borrow_mut() = crate::stream::csi::CsiState::new(
-                                self.server.config().c2s.csi_max_held as usize,
-                            );
-                            self.carrier = Some(carrier);
-                            self.session = Some(session);
-                            self.auth_deadline = None;
-                            self.server.connection_authenticated(&self.ticket);
-                            jid
-                        });
+                        let result = self.bind_session(&account, resource.as_deref());
                         // The bind result is the first stanza of the
                         // session's queue: nothing sent to the new session
                         // can overtake it.
@@ -693,6 +674,7 @@ impl Connection {
                         self.sm_answer_request();
                     }
                     Action::Csi { active } => self.csi(active),
+                    Action::Sasl2(step) => Box::pin(self.sasl2(*step, actions)).await,
                 }
             }
             std::mem::swap(&mut pending, actions);
@@ -979,6 +961,8 @@ mod login;
 #[path = "connection_write.rs"]
 pub(super) mod write;
 use write::{within, write_progressing};
+#[path = "connection_sasl2.rs"]
+mod sasl2;
 #[path = "connection_sm.rs"]
 mod sm;
 

@@ -1,5 +1,6 @@
 //! The connection's login step: a SASL exchange passed through the login
-//! throttle, with PLAIN's key derivation off the event loop.
+//! throttle, with PLAIN's key derivation off the event loop, and the
+//! resource binding that ends it.
 
 use std::time::Instant;
 
@@ -65,6 +66,7 @@ impl Connection {
             let step = session.step(&input, &reader);
             (session, step)
         };
+        let step = self.refuse_if_disabled(step, &job.domain);
         match &step {
             crate::sasl::Step::Failure(f) => {
                 if let Some(ticket) = ticket {
@@ -88,6 +90,56 @@ impl Connection {
             crate::sasl::Step::Challenge(_) => {}
         }
         SaslOutcome::Checked(session, step)
+    }
+
+    /// A disabled account (XEP-0133 `disable-user`, `perch user disable`)
+    /// authenticates but may not log in: RFC 6120 §6.5.1 `account-disabled`.
+    fn refuse_if_disabled(&self, step: crate::sasl::Step, domain: &str) -> crate::sasl::Step {
+        let crate::sasl::Step::Success { username, .. } = &step else {
+            return step;
+        };
+        let Ok(account) = crate::jid::Jid::new(Some(username), domain, None) else {
+            return step;
+        };
+        match self
+            .server
+            .store()
+            .server_notices()
+            .is_disabled(account.as_str())
+        {
+            Ok(false) => step,
+            Ok(true) => {
+                log::info!("{}: {account} is disabled; login refused", self.peer);
+                crate::sasl::Step::Failure(crate::sasl::SaslFailure::AccountDisabled)
+            }
+            Err(e) => {
+                log::error!("reading whether {account} is disabled: {e}");
+                crate::sasl::Step::Failure(crate::sasl::SaslFailure::TemporaryAuthFailure)
+            }
+        }
+    }
+
+    /// Binds a resource of `account` to this connection (RFC 6120 §7, or
+    /// Bind 2): the session it starts is carried by this connection.
+    pub(super) fn bind_session(
+        &mut self,
+        account: &crate::jid::Jid,
+        resource: Option<&str>,
+    ) -> Result<crate::jid::Jid, crate::stanza::StanzaError> {
+        let session = self.server.bind(account, resource, self.outbox.clone())?;
+        let jid = session.jid.clone();
+        // Per-login lines stay out of `info`: at thousands of logins a
+        // second they would be most of the server's work and of its log.
+        log::debug!("{}: bound {jid}", self.peer);
+        let carrier = crate::session::Carrier::new();
+        session.carry(carrier.clone());
+        *session.csi.borrow_mut() =
+            crate::stream::csi::CsiState::new(self.server.config().c2s.csi_max_held as usize);
+        self.carrier = Some(carrier);
+        self.session = Some(session);
+        self.auth_deadline = None;
+        self.server.connection_authenticated(&self.ticket);
+        Ok(jid)
     }
 
     /// Whether to log this occurrence of a line the client can repeat at

@@ -102,6 +102,22 @@ impl Connection {
     /// `<resume/>`: takes the session over if it exists, is the same
     /// account's and `h` is possible; `<failed/>` otherwise.
     pub(super) fn sm_resume(&mut self, previd: &str, h: u32, actions: &mut Vec<Action>) {
+        self.sm_resume_with(previd, h, actions, &mut |out, reply| match reply {
+            ResumeReply::Failed(handled) => sm::write_failed(out, "item-not-found", handled),
+            ResumeReply::Resumed { handled, .. } => sm::write_resumed(out, previd, handled),
+        });
+    }
+
+    /// [`Connection::sm_resume`], with `reply` writing the `<failed/>` or
+    /// `<resumed/>` (SASL2 puts them in its `<success/>`); the stanzas
+    /// sent again follow it. Returns whether the session was resumed.
+    pub(super) fn sm_resume_with(
+        &mut self,
+        previd: &str,
+        h: u32,
+        actions: &mut Vec<Action>,
+        reply: &mut dyn FnMut(&mut Vec<u8>, ResumeReply<'_>),
+    ) -> bool {
         let now = Instant::now();
         let found = match self.stream.account() {
             Some(account) => self.server.resumption().find(previd, account, now),
@@ -124,9 +140,9 @@ impl Connection {
         let session = match found {
             Found::Session(session) => session,
             Found::Nothing { h: handled } => {
-                sm::write_failed(&mut self.stream_out, "item-not-found", handled);
+                reply(&mut self.stream_out, ResumeReply::Failed(handled));
                 self.stream.resume_result(None);
-                return;
+                return false;
             }
         };
         let acked = session
@@ -140,12 +156,13 @@ impl Connection {
                 // The session stays as it was, for a client that knows
                 // what it received.
                 self.stream.resume_result(None);
-                return self.fail(too_high.stream_error(), actions);
+                self.fail(too_high.stream_error(), actions);
+                return false;
             }
             None => {
-                sm::write_failed(&mut self.stream_out, "item-not-found", None);
+                reply(&mut self.stream_out, ResumeReply::Failed(None));
                 self.stream.resume_result(None);
-                return;
+                return false;
             }
         }
         let carrier = Carrier::new();
@@ -157,7 +174,7 @@ impl Connection {
         let handled = {
             let mut slot = session.sm.borrow_mut();
             let Some(sm) = slot.as_mut() else {
-                return;
+                return false;
             };
             sm.waiting_until = None;
             if std::mem::take(&mut sm.saved) {
@@ -167,7 +184,11 @@ impl Connection {
                     .store()
                     .submit(crate::store::saved_sessions::delete_op(previd));
             }
-            sm::write_resumed(&mut self.stream_out, previd, sm.handled);
+            let resumed = ResumeReply::Resumed {
+                handled: sm.handled,
+                jid: &session.jid,
+            };
+            reply(&mut self.stream_out, resumed);
             // Everything unacknowledged goes again, first, in order; an
             // `<r/>` after it learns what arrives this time.
             sm.unacked.write_all(&mut self.stream_out);
@@ -186,6 +207,7 @@ impl Connection {
             .resume_result(Some((session.jid.clone(), handled)));
         self.session = Some(session);
         self.ack_due = None;
+        true
     }
 
     /// `<a h/>` from the client.
@@ -339,6 +361,17 @@ impl Connection {
             self.stream_out.extend_from_slice(PING);
         }
     }
+}
+
+/// What a `<resume/>` came to, for the writer of the reply.
+pub(super) enum ResumeReply<'a> {
+    /// Nothing to resume; the `h` of the session, if it is known.
+    Failed(Option<u32>),
+    /// Resumed the session `jid`, which had handled `handled` stanzas.
+    Resumed {
+        handled: u32,
+        jid: &'a crate::jid::Jid,
+    },
 }
 
 /// What client state indication asks of the server: the user's nick in a

@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use smol::LocalExecutor;
 
+use crate::http::acme_challenge;
 use crate::http::pages::{self, BOSH_PATH, WEBSOCKET_PATH};
 use crate::http::proxy::{self, Client};
 use crate::http::request::{BodyLength, Method, RequestHead};
@@ -39,10 +40,15 @@ pub struct HttpParams {
 /// The request routes, by path.
 enum Endpoint {
     Status,
-    HostMeta { json: bool },
+    HostMeta {
+        json: bool,
+    },
     WebSocket,
     Bosh,
     Upload,
+    Invite,
+    /// `/.well-known/acme-challenge/TOKEN` (`crate::acme`).
+    AcmeChallenge,
     NotFound,
 }
 
@@ -54,6 +60,8 @@ fn endpoint(path: &str) -> Endpoint {
         WEBSOCKET_PATH => Endpoint::WebSocket,
         BOSH_PATH | "/http-bind/" => Endpoint::Bosh,
         p if p.starts_with("/upload/") => Endpoint::Upload,
+        p if p.starts_with(crate::invite::landing::PATH_PREFIX) => Endpoint::Invite,
+        p if p.starts_with(acme_challenge::PATH_PREFIX) => Endpoint::AcmeChallenge,
         _ => Endpoint::NotFound,
     }
 }
@@ -150,6 +158,10 @@ impl HttpConnection {
             }
             Endpoint::Bosh => return super::bosh::glue::answer(self, head, client).await,
             Endpoint::Upload => return self.upload(head).await,
+            Endpoint::AcmeChallenge => {
+                self.simple(head, |server| server.acme_challenges().respond(&head.path))
+            }
+            Endpoint::Invite => return self.invite(head, client).await,
             Endpoint::NotFound | Endpoint::WebSocket => {
                 Response::text(404, "nothing here").with_cors()
             }
@@ -209,6 +221,27 @@ impl HttpConnection {
                 length,
             } => self.send_file(&response, file, length, keep).await && keep,
         }
+    }
+
+    /// `/invite/TOKEN`: the page, or its form posted (a small body).
+    async fn invite(&mut self, head: &RequestHead, client: Client) -> bool {
+        let server = self.server.clone();
+        let length = match head.body {
+            BodyLength::Exactly(n) => n,
+            BodyLength::None | BodyLength::Chunked => 0,
+        };
+        let (mut response, unread) = {
+            let mut body = BodyReader::new(self, length);
+            let r =
+                crate::invite::landing::handle(&server, head, client.https, client.ip, &mut body);
+            (r.await, body.remaining())
+        };
+        if head.method == Method::Head {
+            response.streamed_length = Some(response.body.len() as u64);
+            response.body.clear();
+        }
+        let keep = head.keep_alive && unread == 0 && head.body != BodyLength::Chunked;
+        self.respond(&response, keep).await && keep
     }
 
     /// Writes `response`'s head, then `length` bytes of `file`, in chunks:

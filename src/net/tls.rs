@@ -620,6 +620,12 @@ const DER_VERSION: u8 = 0xa0;
 const DER_UTC_TIME: u8 = 0x17;
 const DER_GENERALIZED_TIME: u8 = 0x18;
 
+/// A certificate's validity period as Unix seconds, `(not_before,
+/// not_after)`: when ACME renews it.
+pub fn validity_period(cert: &[u8]) -> Option<(u64, u64)> {
+    validity(cert).map(|v| (v.not_before, v.not_after))
+}
+
 /// Certificate → TBSCertificate → [version] serial signature issuer validity.
 fn validity(cert: &[u8]) -> Option<Validity> {
     let (certificate, _) = der_expect(cert, DER_SEQUENCE)?;
@@ -717,7 +723,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// `YYYY-MM-DD` for Unix seconds; the inverse of [`days_from_civil`].
-fn format_date(secs: u64) -> String {
+pub(crate) fn format_date(secs: u64) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2) + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days.rem_euclid(146_097);

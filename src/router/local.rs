@@ -9,6 +9,7 @@ use crate::env::Env;
 use crate::im;
 use crate::jid::Jid;
 use crate::pubsub;
+use crate::push;
 use crate::session::Session;
 use crate::stanza::{Condition, Kind, StanzaError};
 use crate::xml::Element;
@@ -46,6 +47,7 @@ pub(super) fn to_user(env: &Env, stanza: Element, to: &Jid) {
             session.send(&stanza);
             if kind == Some(Kind::Message) {
                 im::carbons::copy_received(env, &stanza, &bare, &[session.id]);
+                push::message_queued(env, &stanza, &session);
             }
             return;
         }
@@ -91,6 +93,9 @@ fn to_bare_account(env: &Env, stanza: Element, bare: &Jid) {
 /// (RFC 6121 §8.5.2.1.3), with the archive and PEP services at that
 /// address.
 fn iq_to_bare(env: &Env, iq: Element, bare: &Jid) {
+    if push::answer(env, &iq, bare) {
+        return;
+    }
     let Some(payload) = iq.first_child() else {
         return im::account::handle(env, iq, bare);
     };
@@ -139,6 +144,7 @@ fn message_to_bare(env: &Env, stanza: Element, bare: &Jid) {
         .collect();
     if available.is_empty() {
         im::carbons::copy_received(env, &stanza, bare, &[]);
+        push::message_stored(env, &stanza, bare);
         return im::offline::no_resource_available(env, stanza, bare);
     }
     let mut delivered = Vec::with_capacity(available.len());
@@ -160,4 +166,7 @@ fn message_to_bare(env: &Env, stanza: Element, bare: &Jid) {
         }
     }
     im::carbons::copy_received(env, &stanza, bare, &delivered);
+    if let Some(first) = available.first() {
+        push::message_queued(env, &stanza, first);
+    }
 }

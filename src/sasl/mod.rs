@@ -10,9 +10,11 @@
 pub mod base64;
 pub mod client;
 mod credentials;
+pub mod fast;
 pub(crate) use credentials::ct_eq;
 mod plain;
 mod scram;
+pub mod ssdp;
 
 use std::fmt;
 
@@ -362,6 +364,20 @@ impl SaslSession {
                 Step::Failure(failure)
             }
         }
+    }
+
+    /// Adds XEP-0474 downgrade protection to a SCRAM exchange: its
+    /// server-first message carries the hash of what the stream
+    /// advertised (see [`ssdp`]). Nothing changes for PLAIN.
+    pub fn with_downgrade_protection(
+        mut self,
+        advertised: &[Mechanism],
+        cb_types: &[&str],
+    ) -> SaslSession {
+        if let (Inner::Scram(s), Some(hash)) = (&mut self.inner, self.mechanism.scram_hash()) {
+            s.set_ssdp(ssdp::hash(hash, advertised, cb_types));
+        }
+        self
     }
 
     /// The username whose password the step fed with `input` would check,

@@ -149,6 +149,8 @@ pub(super) struct ScramServer {
     cb: Option<ChannelBinding>,
     plus_offered: bool,
     fixed_nonce: Option<String>,
+    /// XEP-0474's `h` for the server-first message, if the stream adds it.
+    ssdp: Option<String>,
     state: State,
 }
 
@@ -165,6 +167,7 @@ impl ScramServer {
             cb,
             plus_offered,
             fixed_nonce: None,
+            ssdp: None,
             state: State::AwaitFirst { asked: false },
         }
     }
@@ -175,6 +178,10 @@ impl ScramServer {
             State::AwaitFinal(pending) => Some(&pending.username),
             _ => None,
         }
+    }
+
+    pub(super) fn set_ssdp(&mut self, hash: String) {
+        self.ssdp = Some(hash);
     }
 
     pub(super) fn set_nonce(&mut self, nonce: &str) {
@@ -302,11 +309,15 @@ impl ScramServer {
             })?),
         };
         let nonce = format!("{client_nonce}{server_nonce}");
-        let server_first = format!(
+        let mut server_first = format!(
             "r={nonce},s={},i={}",
             base64::encode(&keys.salt),
             keys.iterations
         );
+        if let Some(h) = &self.ssdp {
+            server_first.push_str(",h=");
+            server_first.push_str(h);
+        }
         let pending = Pending {
             username,
             known,

@@ -22,5 +22,8 @@ pub(super) fn remove_all(txn: &WriteTransaction, bare: &str) -> Result<(), Store
     // Upload records; the files they named are removed by the upload
     // sweep, which finds them without a record.
     super::upload::remove_owner(txn, bare)?;
+    super::fast_tokens::remove_account(txn, bare)?;
+    super::push::remove_account(txn, bare)?;
+    super::server_notices::remove_account(txn, bare)?;
     super::blocking::purge(txn, bare)
 }

@@ -230,7 +230,9 @@ pub fn set_credentials_op(bare_jid: &str, credentials: &Credentials) -> WriteOp 
             return Err(StoreError::NotFound(format!("account {key}")));
         }
         table.insert(keys::single(&key), value.as_slice())?;
-        Ok(())
+        // A FAST token (XEP-0484) must not outlive the password it was
+        // earned with.
+        super::fast_tokens::remove_account(txn, &key)
     })
 }
 

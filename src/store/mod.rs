@@ -9,17 +9,21 @@ pub mod archive;
 mod backup;
 pub mod blocking;
 mod commit;
+pub mod fast_tokens;
 mod interrupted_creation;
+pub mod invites;
 mod keys;
 pub mod last_logout;
 mod muc;
 pub mod offline;
 pub mod private_xml;
 pub mod pubsub;
+pub mod push;
 pub mod roster;
 pub mod saved_sessions;
 mod schema;
 mod schema_v1;
+pub mod server_notices;
 mod tombstones;
 pub mod upload;
 pub mod vcards;
@@ -32,6 +36,7 @@ pub use muc::{MucRooms, MucWrite, StoredRoom, write_op as muc_write_op};
 pub use private_xml::PrivateXml;
 pub use pubsub::Pubsub;
 pub use schema::SCHEMA_VERSION;
+pub use server_notices::ServerNotices;
 pub use tombstones::Tombstones;
 pub use upload::Uploads;
 pub use vcards::VCards;
@@ -402,6 +407,16 @@ impl Store {
     /// HTTP File Upload (XEP-0363) slots and files.
     pub fn uploads(&self) -> Uploads<'_> {
         Uploads::new(self)
+    }
+
+    /// The message of the day and the disabled accounts.
+    pub fn server_notices(&self) -> ServerNotices<'_> {
+        ServerNotices::new(self)
+    }
+
+    /// Invitations (XEP-0401/0445/0379).
+    pub fn invites(&self) -> invites::Invites<'_> {
+        invites::Invites::new(self)
     }
 
     pub fn last_logouts(&self) -> LastLogouts<'_> {

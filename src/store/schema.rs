@@ -158,6 +158,51 @@ pub(crate) const UPLOAD_FILES: Def = TableDefinition::new("upload_files");
 /// owner, for the daily quota and for account deletion.
 pub(crate) const UPLOAD_BY_OWNER: Def = TableDefinition::new("upload_by_owner");
 
+/// Operator notices, in `store::server_notices`; files older than these
+/// tables get them at the first write, and reads treat a missing table as
+/// empty.
+///
+/// Host domain -> its message of the day (XEP-0133), UTF-8.
+pub(crate) const MOTD: Def = TableDefinition::new("motd");
+/// Bare JID of a disabled account -> when it was disabled (Unix seconds, 8
+/// bytes big endian). No row: the account may log in.
+pub(crate) const DISABLED_ACCOUNTS: Def = TableDefinition::new("disabled_accounts");
+
+/// Push registrations (XEP-0357), in `store::push`; created at the first
+/// write, and reads treat a missing table as empty.
+///
+/// Account bare JID 0x00 app server JID 0x00 node -> a version byte (1),
+/// when the registration was made (Unix seconds, 8 bytes big endian), then
+/// the publish options the client gave as a serialized
+/// `<x xmlns='jabber:x:data'>` form, UTF-8 (empty: none).
+pub(crate) const PUSH_REGISTRATIONS: Def = TableDefinition::new("push_registrations");
+
+/// Invitations (XEP-0401/0445/0379), in `store::invites`; files older
+/// than this table get it at the first invite, and reads treat a missing
+/// table as empty.
+///
+/// Token (the URL-safe secret, ASCII) -> a version byte (1), the kind (1
+/// account, 2 contact), when it was created and when it expires (Unix
+/// seconds, 8 bytes big endian each), the uses left (4 bytes big endian),
+/// then the host, the creator's bare JID, the fixed username and the
+/// roster group, each as a 2-byte big endian length and UTF-8 (empty:
+/// none).
+pub(crate) const INVITES: Def = TableDefinition::new("invites");
+
+/// FAST tokens (XEP-0484), in `store::fast_tokens`; created at the first
+/// token issued, and reads treat a missing table as empty.
+///
+/// Account bare JID 0x00 client (its SASL2 user-agent id, a UUID) -> the
+/// client's tokens as `sasl::fast::TokenRecord` encodes them: a version
+/// byte (1), then two slots (the current token, then a new one not yet
+/// used), each a byte 0 (empty) or 1 followed by the mechanism (1
+/// HT-SHA-256-NONE, 2 HT-SHA-256-EXPR), the SHA-256 of the token (32
+/// bytes; never the token), its expiry (Unix seconds) and the last replay
+/// count seen (8 and 4 bytes big endian). At most
+/// `fast_tokens::MAX_CLIENTS_PER_ACCOUNT` rows per account; all of them go
+/// when the password changes or the account is deleted.
+pub(crate) const FAST_TOKENS: Def = TableDefinition::new("fast_tokens");
+
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
 /// Every table of the schema, for `perch backup`: a table created in
@@ -193,6 +238,9 @@ pub(crate) const TABLES: &[&dyn super::backup::CopyTable] = &[
     &PUBSUB_ITEMS,
     &UPLOAD_FILES,
     &UPLOAD_BY_OWNER,
+    &PUSH_REGISTRATIONS,
+    &MOTD,
+    &DISABLED_ACCOUNTS,
 ];
 
 /// What `migrate` found and did.
@@ -283,6 +331,8 @@ pub(crate) fn migrate(db: &redb::Database) -> Result<Migration, StoreError> {
                 PUBSUB_ITEMS,
                 UPLOAD_FILES,
                 UPLOAD_BY_OWNER,
+                MOTD,
+                DISABLED_ACCOUNTS,
             ] {
                 txn.open_table(table)?;
             }

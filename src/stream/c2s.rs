@@ -84,6 +84,8 @@ pub enum Action {
     SmRequest,
     /// Client State Indication (XEP-0352): the client is active or not.
     Csi { active: bool },
+    /// SASL2 (XEP-0388): a FAST token to check, or a success to complete.
+    Sasl2(Box<super::sasl2::Sasl2Action>),
     /// The closing bytes are in `out`: flush, then close the connection.
     Close,
 }
@@ -121,10 +123,13 @@ pub struct C2sStream {
     /// An account was registered in-band on this stream: one is enough
     /// (XEP-0077 §3.1.1 allows refusing a second).
     registered: bool,
+    /// An invitation token presented on this stream (XEP-0445).
+    preauth: crate::invite::stream::StreamPreauth,
     /// Stanzas received from the client since stream management was
     /// enabled (or the session's count when it was resumed), modulo 2^32;
     /// `None` while stream management is off.
     handled: Option<u32>,
+    sasl2: sasl2_flow::Sasl2State,
 }
 
 impl C2sStream {
@@ -143,7 +148,9 @@ impl C2sStream {
             auth_failures: 0,
             offered: Vec::new(),
             registered: false,
+            preauth: Default::default(),
             handled: None,
+            sasl2: Default::default(),
         }
     }
 
@@ -255,6 +262,9 @@ impl C2sStream {
         out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
+        if el.ns == super::sasl2::NS_SASL2 || self.sasl2.pending.is_some() {
+            return self.sasl2_element(el, env, out, actions);
+        }
         let phase = std::mem::replace(&mut self.phase, Phase::Closed);
         match phase {
             Phase::Closed => {}
@@ -353,6 +363,9 @@ impl C2sStream {
     ) {
         if !matches!(self.phase, Phase::SaslRunning) {
             return;
+        }
+        if self.sasl2.pending.is_some() {
+            return self.sasl2_result(session, step, env, out, actions);
         }
         match step {
             Step::Challenge(data) => {
@@ -533,19 +546,16 @@ impl C2sStream {
                 Ok(i) => i,
                 Err(f) => return self.sasl_failure(f, env, out, actions),
             };
-            let plus_offered = self.offered.iter().any(|m| m.is_plus());
-            let cb = if mechanism.is_plus() {
-                self.channel_binding.clone()
-            } else {
-                None
-            };
-            let session = SaslSession::start(mechanism, cb, plus_offered);
+            let session = self.sasl_session(mechanism);
             self.start_job(session, input, actions);
         } else if el.is("abort", NS_SASL) {
             self.sasl_failure(sasl::SaslFailure::Aborted, env, out, actions);
         } else if el.ns == NS_SM {
             self.sm_element(&el, env, out, actions);
-        } else if el.is("iq", NS_CLIENT) && el.get_child("query", NS_REGISTER).is_some() {
+        } else if el.is("iq", NS_CLIENT)
+            && (el.get_child("query", NS_REGISTER).is_some()
+                || crate::invite::stream::is_preauth(&el))
+        {
             self.pre_auth_register(el, out, actions);
         } else {
             self.fail(
@@ -565,7 +575,7 @@ impl C2sStream {
     /// connection as `Action::Register`.
     fn pre_auth_register(
         &mut self,
-        el: Element,
+        mut el: Element,
         out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
@@ -575,7 +585,9 @@ impl C2sStream {
                 Some(StanzaError::new(Condition::BadRequest).with_text("iq without id"))
             } else if !matches!(ty, Some("get") | Some("set")) || el.children().count() != 1 {
                 Some(StanzaError::new(Condition::BadRequest))
-            } else if !self.registration_offered() {
+            } else if !(self.registration_offered()
+                || (self.token_registration_offered() && self.preauth.allows(&el)))
+            {
                 // §3.1: a host without in-band registration says so.
                 Some(
                     StanzaError::new(Condition::ServiceUnavailable)
@@ -595,10 +607,12 @@ impl C2sStream {
                     out.stanza(&reply);
                 }
             }
-            None => actions.push(Action::Register {
-                iq: el,
-                domain: self.domain.clone().unwrap_or_default(),
-            }),
+            None => {
+                // An accepted invitation token travels with the iq.
+                self.preauth.outgoing(&mut el);
+                let domain = self.domain.clone().unwrap_or_default();
+                actions.push(Action::Register { iq: el, domain });
+            }
         }
     }
 
@@ -613,15 +627,20 @@ impl C2sStream {
             return;
         }
         self.registered |= created;
+        self.preauth.answered(reply);
         if let Some(reply) = reply {
             out.stanza(reply);
         }
     }
 
     fn registration_offered(&self) -> bool {
-        self.policy.registration
-            && self.account.is_none()
-            && (self.secure || self.policy.allow_plaintext_auth)
+        self.policy.registration && self.token_registration_offered()
+    }
+
+    /// Registration with an invitation token (XEP-0445): wherever SASL
+    /// PLAIN would be offered, open registration or not.
+    fn token_registration_offered(&self) -> bool {
+        self.account.is_none() && (self.secure || self.policy.allow_plaintext_auth)
     }
 
     fn pre_bind(
@@ -783,10 +802,11 @@ impl C2sStream {
         out: &mut dyn StreamOut,
         actions: &mut Vec<Action>,
     ) {
+        let ns = sasl2_flow::failure_ns(self.sasl2.pending.take().is_some());
         let mut element =
-            Element::new("failure", NS_SASL).with_child(Element::new(failure.condition(), NS_SASL));
+            Element::new("failure", ns).with_child(Element::new(failure.condition(), NS_SASL));
         if let Some(text) = text {
-            element.push_child(Element::new("text", NS_SASL).with_text(text));
+            element.push_child(Element::new("text", ns).with_text(text));
         }
         element.write_to(out.transport(), NS_CLIENT);
         if failure != sasl::SaslFailure::Aborted {
@@ -880,6 +900,12 @@ impl C2sStream {
                 open_tag(out, "register", NS_REGISTER_FEATURE);
                 out.extend_from_slice(b"/>");
             }
+            if self.token_registration_offered() {
+                for ns in crate::invite::TOKEN_FEATURES {
+                    open_tag(out, "register", ns);
+                    out.extend_from_slice(b"/>");
+                }
+            }
             self.choose_mechanisms();
             if self.sasl_offered() {
                 open_tag(out, "mechanisms", NS_SASL);
@@ -891,6 +917,7 @@ impl C2sStream {
                     out.extend_from_slice(b"</mechanism>");
                 }
                 out.extend_from_slice(b"</mechanisms>");
+                self.write_sasl2_feature(out);
                 if self.channel_binding.is_some() {
                     open_tag(out, "sasl-channel-binding", NS_SASL_CB);
                     out.extend_from_slice(
@@ -901,43 +928,6 @@ impl C2sStream {
         }
         out.extend_from_slice(b"</stream:features>");
     }
-}
-
-/// `<challenge/>` or `<success/>` with `data` in base64, written as bytes
-/// like the features (test: `login_replies_are_the_serialized_elements`).
-fn write_sasl_element(out: &mut Vec<u8>, name: &str, data: &[u8]) {
-    open_tag(out, name, NS_SASL);
-    if data.is_empty() {
-        out.extend_from_slice(b"/>");
-        return;
-    }
-    out.push(b'>');
-    // The base64 alphabet needs no escaping.
-    sasl::base64::encode_into(data, out);
-    out.extend_from_slice(b"</");
-    out.extend_from_slice(name.as_bytes());
-    out.push(b'>');
-}
-
-/// The result of a successful bind, written as bytes like the features.
-fn write_bind_result(out: &mut Vec<u8>, iq_id: &str, full: &Jid) {
-    out.extend_from_slice(b"<iq type='result' id='");
-    crate::xml::escape_attr_into(iq_id, out);
-    out.extend_from_slice(b"'>");
-    open_tag(out, "bind", NS_BIND);
-    out.extend_from_slice(b"><jid>");
-    crate::xml::escape_text_into(full.as_str(), out);
-    out.extend_from_slice(b"</jid></bind></iq>");
-}
-
-/// `<name xmlns='ns'`, for a child of the features (names and namespaces
-/// are constants that need no escaping).
-fn open_tag(out: &mut Vec<u8>, name: &str, ns: &str) {
-    out.push(b'<');
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b" xmlns='");
-    out.extend_from_slice(ns.as_bytes());
-    out.push(b'\'');
 }
 
 /// Decodes the base64 content of `<auth/>` or `<response/>`; `=` stands for
@@ -963,6 +953,12 @@ fn valid_lang(lang: &str) -> bool {
         && lang.len() <= 35
         && lang.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
+
+#[path = "c2s_sasl2.rs"]
+mod sasl2_flow;
+#[path = "c2s_write.rs"]
+mod write;
+use write::{open_tag, write_bind_result, write_sasl_element};
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! state machine: events in, bytes and actions out. Sockets, TLS and timers
 //! live in `net::connection`.
 
+pub mod bind2;
 pub mod c2s;
 pub mod component;
 pub mod csi;
@@ -9,6 +10,7 @@ pub mod dialback;
 pub mod error;
 pub mod s2s_in;
 pub mod s2s_out;
+pub mod sasl2;
 pub mod sm;
 
 pub use c2s::{Action, C2sStream, Env, Policy, SaslJob};

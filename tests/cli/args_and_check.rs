@@ -198,7 +198,7 @@ fn check_compliance_reports_levels_and_names_what_is_missing() {
         .expect_stdout("  Core         not compliant (for Server: Server extensibility)")
         .expect_stdout("  Web          not compliant (for Server: Server extensibility, Web connection mechanisms)")
         .expect_stdout("(no c2s-tls listener: add a [[listener]] kind = \"c2s-tls\" (port 5223))");
-    // Everything a configuration can switch on: only push is left.
+    // Everything a configuration can switch on.
     let full = server_config(&data, 0)
         + "\n[[listener]]\nkind = \"c2s-tls\"\naddress = \"127.0.0.1\"\nport = 0\n\
            \n[[listener]]\nkind = \"component\"\naddress = \"127.0.0.1\"\nport = 0\n\
@@ -214,6 +214,7 @@ fn check_compliance_reports_levels_and_names_what_is_missing() {
         .expect_stdout("  Core         Advanced Server")
         .expect_stdout("  Web          Advanced Server")
         .expect_stdout("  IM           Advanced Server")
+        .expect_stdout("  Mobile       Advanced Server")
         .expect_stdout("  A/V Calling  Advanced Server");
     // Without the switch, no report.
     let out = cli(

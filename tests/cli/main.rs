@@ -12,12 +12,14 @@
 //! outcome). Every wait is bounded; a child still running at the end of a
 //! test is killed.
 
+mod announce;
 mod archive;
 mod args_and_check;
 #[path = "../common/mod.rs"]
 mod common;
 mod first_run;
 mod harness;
+mod invite;
 mod log_flood;
 mod run;
 mod upload;

@@ -13,6 +13,7 @@ pub mod http;
 pub mod interop;
 pub mod ns;
 pub mod process;
+pub mod sasl2;
 pub mod stanza;
 pub mod tls;
 pub mod websocket;

@@ -402,6 +402,10 @@ fn reference_features(stream: &mut C2sStream, out: &mut Vec<u8>) {
         if stream.registration_offered() {
             features.push_child(Element::new("register", NS_REGISTER_FEATURE));
         }
+        if stream.token_registration_offered() {
+            features.push_child(Element::new("register", crate::invite::NS_IBR_TOKEN));
+            features.push_child(Element::new("register", crate::invite::NS_INVITE_FEATURE));
+        }
         stream.choose_mechanisms();
         if stream.sasl_offered() {
             let mut mechanisms = Element::new("mechanisms", NS_SASL);
@@ -409,6 +413,7 @@ fn reference_features(stream: &mut C2sStream, out: &mut Vec<u8>) {
                 mechanisms.push_child(Element::new("mechanism", NS_SASL).with_text(m.name()));
             }
             features.push_child(mechanisms);
+            features.push_child(stream.reference_sasl2_feature());
             if stream.channel_binding.is_some() {
                 features.push_child(Element::new("sasl-channel-binding", NS_SASL_CB).with_child(
                     Element::new("channel-binding", NS_SASL_CB).with_attr("type", "tls-exporter"),
