@@ -37,7 +37,9 @@
 //   message     A sends B a chat message to B's bare JID; B gets it from
 //               A's full JID with the same body and answers to that full
 //               JID; A gets the answer from B's full JID, body intact
-//   sm_enabled  xmpp.js enabled stream management (XEP-0198) on both:
+//   sm_enabled  xmpp.js enabled stream management (XEP-0198) on both,
+//               as its own request or inline in its SASL2 login (the
+//               <enabled/> inside <success><bound/> of XEP-0386):
 //               the server's <enabled/> has resume="true" (or "1") and an
 //               id; the server acknowledges everything A sent (xmpp.js
 //               asks with <r/> after sending and drops what <a h/> covers)
@@ -77,6 +79,8 @@ const TOTAL_BUDGET_MS = 60_000 * SCALE;
 const NS_FRAMING = "urn:ietf:params:xml:ns:xmpp-framing";
 const NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
 const NS_SM = "urn:xmpp:sm:3";
+const NS_SASL2 = "urn:xmpp:sasl:2";
+const NS_BIND2 = "urn:xmpp:bind:0";
 const NS_ROSTER = "jabber:iq:roster";
 const NS_MUC = "http://jabber.org/protocol/muc";
 const NS_MUC_USER = "http://jabber.org/protocol/muc#user";
@@ -446,8 +450,14 @@ const checks = {
 
   async sm_enabled() {
     const ids = [];
+    const smEnabled = (c) =>
+      c.find((el) => el.is("enabled", NS_SM)) ??
+      c
+        .find((el) => el.is("success", NS_SASL2))
+        ?.getChild("bound", NS_BIND2)
+        ?.getChild("enabled", NS_SM);
     for (const c of clients) {
-      const enabled = c.find((el) => el.is("enabled", NS_SM));
+      const enabled = smEnabled(c);
       expect(
         enabled,
         () =>
@@ -474,7 +484,7 @@ const checks = {
       () =>
         `an <a h/> covering all A sent (acked ${sm.outbound}, unacked ${sm.outbound_q.length}; ${alice.describe()})`,
     );
-    const max = alice.find((el) => el.is("enabled", NS_SM)).attrs.max;
+    const max = smEnabled(alice).attrs.max;
     return `<enabled resume> with ids ${ids.map((i) => JSON.stringify(i)).join(", ")}${max ? `, max=${max}` : ""}; the server acked all ${sm.outbound} of A's stanzas`;
   },
 
