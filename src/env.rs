@@ -93,7 +93,7 @@ pub struct Env<'a> {
     /// Ad-hoc command sessions (XEP-0050).
     pub adhoc: &'a crate::adhoc::Adhoc,
     /// Push registrations and the notifications awaiting answers.
-    pub push: &'a crate::push::PushState,
+    pub push: &'a crate::push::state::PushState,
     pub routes: &'a dyn Routing,
     pub scheduled: &'a Scheduled,
     /// When the server started (for uptime).

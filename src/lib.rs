@@ -5,6 +5,7 @@
 pub mod acme;
 pub mod adhoc;
 pub mod admin;
+pub mod admin_error;
 pub mod admin_notices;
 pub mod admission;
 pub mod archive;

@@ -64,7 +64,7 @@ pub struct Server {
     /// Verified entity capabilities and publish budgets (pubsub, PEP).
     pubsub: crate::pubsub::state::PubsubState,
     /// Push notifications (XEP-0357).
-    push: crate::push::PushState,
+    push: crate::push::state::PushState,
     /// Ad-hoc command sessions (XEP-0050).
     adhoc: crate::adhoc::Adhoc,
     /// HTTP File Upload (XEP-0363), when a host offers it.

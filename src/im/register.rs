@@ -188,9 +188,6 @@ pub async fn before_login(
     domain: &str,
     ip: IpAddr,
 ) -> (Option<Element>, bool) {
-    if crate::invite::register::concerns(iq) {
-        return crate::invite::register::before_login(env, registrations, iq, domain, ip).await;
-    }
     let outcome = match iq.attr("type") {
         Some("get") => Ok(Some(registration_fields())),
         _ => create_account(env, registrations, iq, domain, ip)
@@ -204,6 +201,23 @@ pub async fn before_login(
         reply
     });
     (reply, created)
+}
+
+/// Whether a valid invite reserves `account` (open registration must not
+/// take it: XEP-0401 §6).
+pub fn is_reserved(env: &Env<'_>, account: &Jid) -> bool {
+    let now = env
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match env.store.invites().reserved_by(account.as_str(), now, None) {
+        Ok(found) => found.is_some(),
+        Err(e) => {
+            log::error!("invite: reading reservations: {e}");
+            // Refusing is the safe side: the address may be someone's.
+            true
+        }
+    }
 }
 
 async fn create_account(
@@ -250,7 +264,7 @@ async fn create_account(
     {
         return Err(tombstoned(&account));
     }
-    if crate::invite::register::is_reserved(env, &account) {
+    if is_reserved(env, &account) {
         return Err(StanzaError::new(Condition::Conflict).with_text(format!("{account} is taken")));
     }
     let interval = Duration::from_secs(u64::from(env.config.registration.min_interval_secs));

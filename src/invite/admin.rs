@@ -5,10 +5,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::admin::{AdminError, account_jid};
+use crate::admin_error::{AdminError, account_jid};
 use crate::config::{Config, ListenerKind};
 use crate::jid::{self, Jid};
-use crate::server::Server;
 use crate::store::invites::{Invite, InviteKind};
 use crate::store::{Store, StoreError};
 
@@ -185,14 +184,13 @@ fn check_token(text: &str) -> Result<(), AdminError> {
 
 /// Creates an invite (the API for the CLI and for an ad-hoc command):
 /// checks, reserves a fixed username, stores. Returns the invite.
-pub async fn create(server: &Server, req: &CreateRequest) -> Result<Invite, AdminError> {
-    let hosts: Vec<String> = server
-        .config()
-        .hosts
-        .iter()
-        .map(|h| h.domain.clone())
-        .collect();
-    create_in(&hosts, server.store(), req).await
+pub async fn create(
+    config: &Config,
+    store: &Store,
+    req: &CreateRequest,
+) -> Result<Invite, AdminError> {
+    let hosts: Vec<String> = config.hosts.iter().map(|h| h.domain.clone()).collect();
+    create_in(&hosts, store, req).await
 }
 
 /// [`create`] for a server of `hosts` whose database is `store` (for
@@ -311,16 +309,20 @@ pub fn describe(invite: &Invite) -> String {
     line
 }
 
-/// Runs an invite command on `server`'s database.
-pub async fn execute(server: &Server, cmd: &InviteCommand) -> Result<Vec<String>, AdminError> {
+/// Runs an invite command on the server's database (`store`).
+pub async fn execute(
+    config: &Config,
+    store: &Store,
+    cmd: &InviteCommand,
+) -> Result<Vec<String>, AdminError> {
     match cmd {
         InviteCommand::Create(req) => {
-            let invite = create(server, req).await?;
-            Ok(created_lines(server.config(), &invite))
+            let invite = create(config, store, req).await?;
+            Ok(created_lines(config, &invite))
         }
         InviteCommand::List => {
             let now = unix_secs(SystemTime::now());
-            let invites = server.store().invites().list(now).await?;
+            let invites = store.invites().list(now).await?;
             if invites.is_empty() {
                 return Ok(vec![NO_INVITES.to_string()]);
             }
@@ -328,7 +330,7 @@ pub async fn execute(server: &Server, cmd: &InviteCommand) -> Result<Vec<String>
         }
         InviteCommand::Revoke { token } => {
             check_token(token)?;
-            server.store().invites().revoke(token).await?;
+            store.invites().revoke(token).await?;
             log::info!("invite {}… revoked", token.get(..6).unwrap_or_default());
             Ok(vec![format!("revoked invite {token}")])
         }

@@ -149,20 +149,6 @@ async fn registration_iq(
     Ok(None)
 }
 
-/// Whether a valid invite reserves `account` (open registration must not
-/// take it: XEP-0401 §6).
-pub fn is_reserved(env: &Env<'_>, account: &Jid) -> bool {
-    let now = unix_secs(env.now());
-    match env.store.invites().reserved_by(account.as_str(), now, None) {
-        Ok(found) => found.is_some(),
-        Err(e) => {
-            log::error!("invite: reading reservations: {e}");
-            // Refusing is the safe side: the address may be someone's.
-            true
-        }
-    }
-}
-
 /// The registration fields, with the username filled in when the invite
 /// fixes it.
 fn fields_for(invite: &Invite) -> Element {

@@ -635,14 +635,20 @@ impl Connection {
                         }
                     }
                     Action::Register { iq, domain } => {
-                        let (reply, created) = Box::pin(im::register::before_login(
-                            &self.server.env(),
-                            self.server.registrations(),
-                            &iq,
-                            &domain,
-                            self.peer.ip(),
-                        ))
-                        .await;
+                        let env = self.server.env();
+                        let throttle = self.server.registrations();
+                        let ip = self.peer.ip();
+                        // Registration with an invitation's token
+                        // (XEP-0445) or open registration (XEP-0077).
+                        let (reply, created) = if crate::invite::register::concerns(&iq) {
+                            Box::pin(crate::invite::register::before_login(
+                                &env, throttle, &iq, &domain, ip,
+                            ))
+                            .await
+                        } else {
+                            Box::pin(im::register::before_login(&env, throttle, &iq, &domain, ip))
+                                .await
+                        };
                         let (stream, mut out) = self.out();
                         stream.register_result(reply.as_ref(), created, &mut out);
                     }
