@@ -5,7 +5,9 @@
 //! them. Perch sets the umask to 0077 when it starts, so everything it
 //! creates is owner-only; [`find_exposed`] finds what an older version or
 //! an administrator left readable, `perch run` fixes it ([`fix`]) and
-//! `perch check` reports it.
+//! `perch check` reports it. [`write_atomically`] writes key and
+//! certificate files so that they are never readable by others nor left
+//! half-written.
 
 use std::fmt;
 use std::os::unix::fs::PermissionsExt;
@@ -124,6 +126,31 @@ pub fn fix(data_dir: &Path) {
             Err(e) => log::warn!("{item}; changing it failed: {e}"),
         }
     }
+}
+
+/// Writes `contents` to `path` with permission bits `mode` through a
+/// temporary file beside it, synced and renamed into place: a crash never
+/// leaves a truncated file behind, and a key is never readable by others
+/// even for a moment.
+pub fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::fs::{self, OpenOptions};
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    match fs::remove_file(&tmp) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -10,9 +10,9 @@
 //! Plain files rather than redb: the TLS layer and `perch check` read
 //! certificates as files already, and an administrator can copy them.
 
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, DirBuilder};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use rustls::pki_types::pem::PemObject;
@@ -195,27 +195,10 @@ fn make_dir(data_dir: &Path) -> Result<(), AcmeError> {
 }
 
 fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), AcmeError> {
-    let io_error = |source| AcmeError::Io {
+    crate::file_modes::write_atomically(path, contents, mode).map_err(|source| AcmeError::Io {
         path: path.to_owned(),
         source,
-    };
-    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    match fs::remove_file(&tmp) {
-        Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(io_error(err)),
-        _ => {}
-    }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io_error)?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(io_error)?;
-    fs::rename(&tmp, path).map_err(io_error)
+    })
 }
 
 /// Makes the renames in `dir` durable.

@@ -13,9 +13,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, DirBuilder};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -580,27 +580,10 @@ fn generate(
 /// truncated key behind, and so the key is never readable by others even
 /// for a moment.
 fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), TlsError> {
-    let write_error = |source| TlsError::Write {
+    crate::file_modes::write_atomically(path, contents, mode).map_err(|source| TlsError::Write {
         path: path.to_owned(),
         source,
-    };
-    let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    match fs::remove_file(&tmp) {
-        Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(write_error(err)),
-        _ => {}
-    }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(write_error)?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(write_error)?;
-    fs::rename(&tmp, path).map_err(write_error)
+    })
 }
 
 // ---------------------------------------------------------------------------
