@@ -119,16 +119,21 @@ pub fn execute(env: &Env, iq: Element, to: &Jid) {
             node,
             session,
         } => {
-            if let Work::CreateInvite { contact } = work {
-                create_invite(env, iq, to, contact, node, session);
-                return;
-            }
-            let store = env.store.clone();
-            let job = async move {
-                let outcome = perform(&store, &work).await.map(|()| None);
-                (work, outcome)
+            let (jid, password, creating) = match &work {
+                Work::CreateInvite { contact } => {
+                    return create_invite(env, iq, to, *contact, node, session);
+                }
+                Work::CreateAccount { jid, password } => (jid.clone(), password.clone(), true),
+                Work::SetPassword { jid, password } => (jid.clone(), password.clone(), false),
             };
-            env.after_async(job, move |env, (work, outcome)| {
+            let store = env.store.clone();
+            let job = async move { set_password(&store, &jid, password, creating).await };
+            env.after_async(job, move |env, outcome| {
+                if outcome.is_ok() {
+                    let done = work.done_note().text;
+                    log::info!("{done} by an administrator (ad-hoc command)");
+                }
+                let outcome = outcome.map(|()| None);
                 let element = engine::finish_work(&node, &session, &work, outcome);
                 super::reply::answer(env, &iq, Ok(Some(element)));
             });
@@ -231,15 +236,14 @@ fn invite_result(env: &Env, invite: &crate::store::invites::Invite) -> Form {
     )
 }
 
-/// Sets a password (creating the account first for `CreateAccount`): the
+/// Sets `jid`'s password (creating the account first if `creating`): the
 /// key derivation off the event loop, the write awaited.
-async fn perform(store: &crate::store::Store, work: &Work) -> Result<(), String> {
-    let (jid, password, creating) = match work {
-        Work::CreateAccount { jid, password } => (jid, password.clone(), true),
-        Work::SetPassword { jid, password } => (jid, password.clone(), false),
-        // `execute` hands these to `create_invite`.
-        Work::CreateInvite { .. } => return Err("No password to set.".to_string()),
-    };
+async fn set_password(
+    store: &crate::store::Store,
+    jid: &Jid,
+    password: String,
+    creating: bool,
+) -> Result<(), String> {
     let derived = crate::password_work::run(move || {
         crate::sasl::Credentials::derive(&password, crate::sasl::DEFAULT_ITERATIONS)
     })
@@ -254,13 +258,7 @@ async fn perform(store: &crate::store::Store, work: &Work) -> Result<(), String>
             .await
     };
     match written {
-        Ok(()) => {
-            log::info!(
-                "{} by an administrator (ad-hoc command)",
-                work.done_note().text
-            );
-            Ok(())
-        }
+        Ok(()) => Ok(()),
         Err(StoreError::AlreadyExists(_)) => Err(format!("{jid} exists already.")),
         Err(StoreError::NotFound(_)) => Err(format!("There is no account {jid}.")),
         Err(StoreError::Tombstoned(_)) => Err(format!(
