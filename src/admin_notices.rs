@@ -1,5 +1,7 @@
 //! The operator's side of what the XEP-0133 commands do: `perch user
-//! disable|enable`, `perch announce` and `perch motd set|show|clear`, as
+//! disable|enable`, `perch announce` and `perch motd set|show|clear`, and
+//! the administrators granted beside the configured ones (`perch user
+//! admin`), as
 //! [`crate::admin::Command::Notice`] requests that run through a running
 //! server's admin socket or, where that makes sense, on the database.
 //! Beside `admin.rs`, which holds the other requests of the admin socket.
@@ -18,6 +20,14 @@ pub enum NoticeCommand {
     UserEnable {
         jid: String,
     },
+    /// Makes an account a server administrator (`admin: true`) or no
+    /// longer one; configured administrators stay (the file decides).
+    UserAdmin {
+        jid: String,
+        admin: bool,
+    },
+    /// The administrators: configured and granted.
+    AdminList,
     /// A message from the host to everyone online on it (every host
     /// without `domain`). Only a running server has anyone online.
     Announce {
@@ -43,6 +53,9 @@ pub const MAX_TEXT_BYTES: usize = crate::store::server_notices::MAX_MOTD_BYTES;
 const NAMES: &[&str] = &[
     "user-disable",
     "user-enable",
+    "user-admin",
+    "user-unadmin",
+    "admin-list",
     "announce",
     "motd-set",
     "motd-show",
@@ -97,9 +110,10 @@ fn check_text(text: &str) -> Result<(), AdminError> {
 /// Checks a request without touching the database.
 pub fn validate(cmd: &NoticeCommand, hosts: &[String]) -> Result<(), AdminError> {
     match cmd {
-        NoticeCommand::UserDisable { jid } | NoticeCommand::UserEnable { jid } => {
-            account_jid(jid, hosts).map(drop)
-        }
+        NoticeCommand::UserDisable { jid }
+        | NoticeCommand::UserEnable { jid }
+        | NoticeCommand::UserAdmin { jid, .. } => account_jid(jid, hosts).map(drop),
+        NoticeCommand::AdminList => Ok(()),
         NoticeCommand::Announce { domain, text } | NoticeCommand::MotdSet { domain, text } => {
             hosts_of(domain.as_deref(), hosts)?;
             check_text(text)
@@ -139,6 +153,47 @@ pub async fn execute(server: &Server, cmd: &NoticeCommand) -> Result<Vec<String>
             } else {
                 format!("re-enabled {jid}")
             }])
+        }
+        NoticeCommand::UserAdmin { jid, admin } => {
+            let jid = account_jid(jid, &hosts)?;
+            let admins = server.admins();
+            if !*admin && admins.is_configured(&jid) {
+                return Err(AdminError::BadRequest(format!(
+                    "{jid} is an administrator by the configuration: remove it from admins = [...] and reload"
+                )));
+            }
+            let granted = server.store().granted_admins();
+            let was = granted.list()?.iter().any(|(a, _)| a == jid.as_str());
+            granted.set(jid.as_str(), *admin).await?;
+            admins.set_granted(&jid, *admin);
+            Ok(vec![match (*admin, was) {
+                (true, false) => format!("{jid} is now a server administrator"),
+                (true, true) => format!("{jid} was a server administrator already"),
+                (false, true) => format!("{jid} is no longer a server administrator"),
+                (false, false) => format!("{jid} was not a granted administrator"),
+            }])
+        }
+        NoticeCommand::AdminList => {
+            let mut lines: Vec<String> = server
+                .admins()
+                .configured()
+                .into_iter()
+                .map(|a| format!("{a} (configuration)"))
+                .collect();
+            for (jid, since) in server.store().granted_admins().list()? {
+                let since = crate::datetime::format_utc(
+                    std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(since),
+                    false,
+                );
+                lines.push(format!("{jid} (granted {since})"));
+            }
+            if lines.is_empty() {
+                lines.push(
+                    "no administrators (admins = [...] in the configuration, or perch invite --admin)"
+                        .to_string(),
+                );
+            }
+            Ok(lines)
         }
         NoticeCommand::Announce { domain, text } => {
             let mut lines = Vec::new();
@@ -238,6 +293,11 @@ pub fn encode(cmd: &NoticeCommand) -> Vec<String> {
     match cmd {
         NoticeCommand::UserDisable { jid } => fields.extend(["user-disable".into(), jid.clone()]),
         NoticeCommand::UserEnable { jid } => fields.extend(["user-enable".into(), jid.clone()]),
+        NoticeCommand::UserAdmin { jid, admin } => {
+            let name = if *admin { "user-admin" } else { "user-unadmin" };
+            fields.extend([name.into(), jid.clone()]);
+        }
+        NoticeCommand::AdminList => fields.push("admin-list".into()),
         NoticeCommand::Announce { domain, text } => {
             fields.push("announce".into());
             fields.extend(domain_field(domain));
@@ -287,6 +347,11 @@ pub fn decode(fields: &[&str]) -> Result<NoticeCommand, AdminError> {
         "user-enable" => NoticeCommand::UserEnable {
             jid: jid.ok_or_else(|| missing("the account"))?,
         },
+        "user-admin" | "user-unadmin" => NoticeCommand::UserAdmin {
+            jid: jid.ok_or_else(|| missing("the account"))?,
+            admin: name == "user-admin",
+        },
+        "admin-list" => NoticeCommand::AdminList,
         "announce" => NoticeCommand::Announce {
             domain,
             text: text.ok_or_else(|| missing("the text"))?,
@@ -314,6 +379,15 @@ mod tests {
             NoticeCommand::UserEnable {
                 jid: "a@example.org".into(),
             },
+            NoticeCommand::UserAdmin {
+                jid: "a@example.org".into(),
+                admin: true,
+            },
+            NoticeCommand::UserAdmin {
+                jid: "a@example.org".into(),
+                admin: false,
+            },
+            NoticeCommand::AdminList,
             NoticeCommand::Announce {
                 domain: None,
                 text: "two\nlines with a \\ and\r\n".into(),
@@ -341,6 +415,8 @@ mod tests {
         assert!(decode(&["announce", "text=bad\\q"]).is_err());
         assert!(decode(&["motd-show", "sudo"]).is_err());
         assert!(decode(&["user-disable"]).is_err());
+        assert!(decode(&["user-admin"]).is_err());
+        assert!(decode(&["admin-list", "x@example.org"]).is_err());
     }
 
     #[test]
@@ -432,6 +508,40 @@ mod tests {
                     .is_disabled("romeo@example.org")
                     .expect("read")
             );
+
+            let romeo = crate::jid::Jid::parse("romeo@example.org").expect("jid");
+            let grant = NoticeCommand::UserAdmin {
+                jid: "romeo@example.org".into(),
+                admin: true,
+            };
+            assert_eq!(
+                execute(&server, &grant).await.expect("grant"),
+                vec!["romeo@example.org is now a server administrator"]
+            );
+            assert!(server.admins().contains(&romeo));
+            let listed = execute(&server, &NoticeCommand::AdminList)
+                .await
+                .expect("list");
+            assert_eq!(listed.len(), 1);
+            assert!(
+                listed[0].starts_with("romeo@example.org (granted "),
+                "{listed:?}"
+            );
+            let revoke = NoticeCommand::UserAdmin {
+                jid: "romeo@example.org".into(),
+                admin: false,
+            };
+            execute(&server, &revoke).await.expect("revoke");
+            assert!(!server.admins().contains(&romeo));
+            assert!(store.granted_admins().list().expect("list").is_empty());
+            let ghost = NoticeCommand::UserAdmin {
+                jid: "ghost@example.org".into(),
+                admin: true,
+            };
+            assert!(matches!(
+                execute(&server, &ghost).await,
+                Err(AdminError::Store(StoreError::NotFound(_)))
+            ));
         });
     }
 }

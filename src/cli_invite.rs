@@ -21,8 +21,8 @@ use perch::invite::admin::{
 #[argh(
     subcommand,
     name = "invite",
-    example = "perch invite\nperch invite --for grandma@example.org\nperch invite --inviter alice@example.org --group Family --uses 5 --expires 14d\nperch invite list\nperch invite revoke 3kq7x2m4a5b6c7d8e2f3g4h5i6",
-    note = "The person scans the code: the landing page offers apps to install, a button that\nopens the invitation in the app, and a form for apps without invitation support.\nRegistration stays closed to everyone else ([registration] allow = false).\nA contact invite (--inviter) makes the newcomer and the inviter contacts of each\nother. Server admins are named in the configuration (admins = [...]); add the new\naddress there once it is registered to make it one. The QR code is shown when\nstdout is a terminal (or with --qr); piped output is the lines above it only."
+    example = "perch invite\nperch invite --for grandma@example.org\nperch invite --admin --for mum@example.org\nperch invite --inviter alice@example.org --group Family --uses 5 --expires 14d\nperch invite list\nperch invite revoke 3kq7x2m4a5b6c7d8e2f3g4h5i6",
+    note = "The person scans the code: the landing page offers apps to install, a button that\nopens the invitation in the app, and a form for apps without invitation support.\nRegistration stays closed to everyone else ([registration] allow = false).\nA contact invite (--inviter) makes the newcomer and the inviter contacts of each\nother. An --admin invite makes the account it registers a server administrator\n(as if named in admins = [...]; `perch user admin` lists and revokes). The QR code is shown when\nstdout is a terminal (or with --qr); piped output is the lines above it only."
 )]
 pub struct InviteCmd {
     #[argh(subcommand)]
@@ -45,6 +45,9 @@ pub struct InviteCmd {
     /// how many accounts it can create (1 unless given; at most 1000)
     #[argh(option)]
     uses: Option<u32>,
+    /// the account it registers becomes a server administrator (single use)
+    #[argh(switch)]
+    admin: bool,
     /// the host the account is created on (needed when there are several)
     #[argh(option)]
     domain: Option<String>,
@@ -109,6 +112,7 @@ pub fn run(cmd: InviteCmd) -> ExitCode {
                 group: cmd.group,
                 expires_secs,
                 uses: cmd.uses.unwrap_or(1),
+                admin: cmd.admin,
             };
             (cmd.config, InviteCommand::Create(request))
         }

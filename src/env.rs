@@ -94,6 +94,8 @@ pub struct Env<'a> {
     pub adhoc: &'a crate::adhoc::Adhoc,
     /// Push registrations and the notifications awaiting answers.
     pub push: &'a crate::push::state::PushState,
+    /// Who administers the server (configured and granted).
+    pub admins: &'a crate::server_admins::ServerAdmins,
     pub routes: &'a dyn Routing,
     pub scheduled: &'a Scheduled,
     /// When the server started (for uptime).

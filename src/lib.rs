@@ -48,6 +48,7 @@ pub mod saved_sessions;
 pub mod sd_notify;
 pub mod section;
 pub mod server;
+pub mod server_admins;
 pub mod session;
 pub mod sessions;
 pub mod signals;

@@ -164,6 +164,30 @@ enum UserAction {
     List(UserList),
     Disable(UserDisable),
     Enable(UserEnable),
+    Admin(UserAdmin),
+}
+
+#[derive(FromArgs)]
+/// Make an account a server administrator (XEP-0133 commands, rooms,
+/// invitations), or with --revoke no longer one; without an address, list
+/// the administrators. Those in the configuration's admins = [...] stay
+/// until removed there.
+#[argh(
+    subcommand,
+    name = "admin",
+    example = "perch user admin mum@example.org",
+    example = "perch user admin"
+)]
+struct UserAdmin {
+    /// the account address, user@domain
+    #[argh(positional)]
+    jid: Option<String>,
+    /// take administration away instead of granting it
+    #[argh(switch)]
+    revoke: bool,
+    /// configuration file (TOML)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
 }
 
 #[derive(FromArgs)]
@@ -766,6 +790,20 @@ fn user(action: UserAction) -> ExitCode {
         UserAction::Enable(a) => {
             let cmd = Command::Notice(NoticeCommand::UserEnable { jid: a.jid });
             (a.config, cmd, None)
+        }
+        UserAction::Admin(a) => {
+            let cmd = match (a.jid, a.revoke) {
+                (Some(jid), revoke) => NoticeCommand::UserAdmin {
+                    jid,
+                    admin: !revoke,
+                },
+                (None, false) => NoticeCommand::AdminList,
+                (None, true) => {
+                    eprintln!("perch: --revoke needs the account: perch user admin JID --revoke");
+                    return ExitCode::from(EXIT_FAILURE);
+                }
+            };
+            (a.config, Command::Notice(cmd), None)
         }
     };
     let config = match load_config(config_file.as_deref()) {

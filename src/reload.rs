@@ -76,6 +76,12 @@ impl Reloader {
             self.server.set_limits(new.limits);
             outcome.applied.push("limits");
         }
+        // Always set: `running` is the configuration the server started
+        // with, which an earlier reload may have overridden.
+        self.server.admins().set_configured(&new.admins);
+        if running.admins != new.admins {
+            outcome.applied.push("admins");
+        }
         if let Some(tls) = &self.tls {
             match tls.reload(&certificate_hosts(running, new), &running.data_dir) {
                 Ok(()) => outcome.applied.push("certificates"),
@@ -116,9 +122,6 @@ pub fn restart_needed(running: &Config, new: &Config) -> Vec<&'static str> {
     let mut out = Vec::new();
     if running.data_dir != new.data_dir {
         out.push("data_dir");
-    }
-    if running.admins != new.admins {
-        out.push("admins");
     }
     if hosts(running) != hosts(new) {
         out.push("host");
@@ -212,7 +215,7 @@ mod tests {
         );
         assert_eq!(
             restart_needed(&running, &new),
-            vec!["admins", "host", "listener", "c2s"]
+            vec!["host", "listener", "c2s"]
         );
         // A host that disappeared keeps its running certificate files.
         let hosts = certificate_hosts(&running, &new);

@@ -19,6 +19,7 @@ use crate::memory::ReleasePolicy;
 use crate::muc::Service as Rooms;
 use crate::router::Routes;
 use crate::section::OutputHold;
+use crate::server_admins::ServerAdmins;
 use crate::session::{Outbox, Session};
 use crate::sessions::Sessions;
 use crate::stanza::StanzaError;
@@ -32,6 +33,8 @@ pub struct Server {
     store: Store,
     /// The chat rooms of every MUC domain.
     muc: Rc<Rooms>,
+    /// The configured and the granted administrators (shared with `muc`).
+    admins: Rc<ServerAdmins>,
     /// Which part of the server answers for each domain.
     routes: Routes,
     /// Live copy of `config.limits`, replaced by a reload.
@@ -110,7 +113,19 @@ impl Server {
             let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut fresh);
             fresh.to_vec()
         });
-        let muc = Rc::new(Rooms::new(&secret, &config.admins));
+        let granted: Vec<String> = store
+            .granted_admins()
+            .list()
+            .unwrap_or_else(|e| {
+                // They act as plain users until the next start.
+                log::error!("cannot read the granted administrators: {e}");
+                Vec::new()
+            })
+            .into_iter()
+            .map(|(jid, _)| jid)
+            .collect();
+        let admins = Rc::new(ServerAdmins::new(&config.admins, &granted));
+        let muc = Rc::new(Rooms::new(&secret, admins.clone()));
         let archive = crate::archive::Archive::open(&store).unwrap_or_else(|e| {
             // Ids given out before stop naming their messages, and the
             // clock may repeat stamps: say so, and run on a fresh start.
@@ -138,6 +153,7 @@ impl Server {
             config,
             store,
             muc,
+            admins,
             routes,
             started: Instant::now(),
             hold: OutputHold::new(),
@@ -194,6 +210,7 @@ impl Server {
             archive: &self.archive,
             pubsub: &self.pubsub,
             push: &self.push,
+            admins: &self.admins,
             adhoc: &self.adhoc,
             routes: &self.routes,
             scheduled: &self.scheduled,
@@ -361,12 +378,10 @@ impl Server {
         self.routes.is_user_host(domain)
     }
 
-    pub fn is_admin(&self, jid: &Jid) -> bool {
-        let bare = jid.to_bare();
-        self.config
-            .admins
-            .iter()
-            .any(|a| Jid::parse(a).is_ok_and(|j| j == bare))
+    /// The administrators: configured (a reload replaces them) and
+    /// granted at run time.
+    pub fn admins(&self) -> &ServerAdmins {
+        &self.admins
     }
 
     pub fn new_id(&self) -> String {

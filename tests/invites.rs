@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use common::http::{HttpResponse, http_get, http_request};
 use common::{Client, NS_CLIENT, NS_STREAM, error_condition, login};
 use perch::admin::Command;
+use perch::admin_notices::NoticeCommand;
 use perch::invite::admin::{CreateRequest, InviteCommand};
 use perch::testing::{TestOptions, TestServer};
 use perch::xml::Element;
@@ -208,6 +209,7 @@ fn revoked_and_expired_tokens_are_refused() {
         created: now - 3_600,
         expires: now - 60,
         uses_left: 1,
+        admin: false,
     };
     let server = server
         .restart_after(TestOptions::default(), |dir| {
@@ -501,4 +503,68 @@ fn an_admin_invites_from_a_client_with_an_adhoc_command() {
     // Both invites are listed as `perch invite list` shows them; the used
     // one is gone.
     assert_eq!(listed(&server).len(), 1, "{:?}", listed(&server));
+}
+
+/// `perch invite --admin`: the account the invitation registers is a
+/// server administrator (the ad-hoc invite commands answer it), after a
+/// restart too, until `perch user admin JID --revoke`.
+#[test]
+fn an_admin_invitation_registers_an_administrator_until_revoked() {
+    const NS_COMMANDS: &str = "http://jabber.org/protocol/commands";
+    let execute = |client: &mut Client, id: &str| {
+        client.iq(&format!(
+            "<iq type='set' id='{id}' to='localhost'><command xmlns='{NS_COMMANDS}' node='urn:xmpp:invite#create-account' action='execute'/></iq>"
+        ))
+    };
+    let server = server();
+    let plain = invite(&server, CreateRequest::default());
+    let boss = invite(
+        &server,
+        CreateRequest {
+            admin: true,
+            ..CreateRequest::default()
+        },
+    );
+    let lines = listed(&server);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{boss} admin account invite"))),
+        "{lines:?}"
+    );
+    for (token, user) in [(&plain, "clerk"), (&boss, "boss")] {
+        let (mut client, _) = fresh(&server);
+        assert!(is_result(&preauth(&mut client, "p1", token)));
+        assert!(is_result(&register(&mut client, "r1", user, "s3cret-pw")));
+    }
+    let mut clerk = login(&server, ("clerk", "s3cret-pw"), Some("phone"));
+    let refused = execute(&mut clerk, "c1");
+    assert_eq!(error_condition(&refused), "forbidden", "{refused}");
+    let mut boss_client = login(&server, ("boss", "s3cret-pw"), Some("phone"));
+    let answer = execute(&mut boss_client, "c2");
+    assert!(is_result(&answer), "{answer}");
+    drop((clerk, boss_client));
+
+    // Granted administrators are read back at start.
+    let server = server.restart(TestOptions::default()).expect("restart");
+    let mut boss_client = login(&server, ("boss", "s3cret-pw"), Some("phone"));
+    assert!(is_result(&execute(&mut boss_client, "c3")));
+    let notice = |cmd: NoticeCommand| {
+        perch::net::admin::request(server.data_dir().expect("dir"), &Command::Notice(cmd))
+            .expect("admin socket")
+            .expect("a running server")
+    };
+    let admins = notice(NoticeCommand::AdminList);
+    assert!(
+        admins
+            .iter()
+            .any(|l| l.starts_with("boss@localhost (granted ")),
+        "{admins:?}"
+    );
+    notice(NoticeCommand::UserAdmin {
+        jid: "boss@localhost".into(),
+        admin: false,
+    });
+    let refused = execute(&mut boss_client, "c4");
+    assert_eq!(error_condition(&refused), "forbidden", "{refused}");
 }

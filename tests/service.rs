@@ -329,6 +329,29 @@ fn reload_changes_limits_live_and_shutdown_is_clean() {
         "a second connection from the same address was admitted"
     );
 
+    // The admins list applies live: alice may run the admin commands
+    // after the reload, not before.
+    let invite = |client: &mut Client, id: &str| {
+        client.iq(&format!(
+            "<iq type='set' id='{id}' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='urn:xmpp:invite#create-account' action='execute'/></iq>"
+        ))
+    };
+    let before = invite(&mut alice, "cmd1");
+    assert_eq!(before.attr("type"), Some("error"), "{before}");
+    let with_admin = Config::from_toml_str(
+        &format!(
+            "admins = [\"alice@localhost\"]\n{}",
+            config_text(&data, "[limits]\nmax_connections_per_ip = 1\n")
+        ),
+        "test",
+    )
+    .expect("config");
+    let outcome = server.reload(with_admin);
+    assert!(outcome.applied.contains(&"admins"), "{outcome:?}");
+    assert!(outcome.need_restart.is_empty(), "{outcome:?}");
+    let after = invite(&mut alice, "cmd2");
+    assert_eq!(after.attr("type"), Some("result"), "{after}");
+
     // A structural change is reported, not applied.
     let moved = Config::from_toml_str(
         &config_text(&data, "[c2s]\nkeepalive_secs = 60\n").replace(

@@ -34,6 +34,8 @@ pub fn remove(env: &Env, account: &Jid, why: &'static str) -> Result<(), StoreEr
     }
     let contacts = contacts(env, account)?;
     env.persist(store::delete_account_op(account.as_str()));
+    // A later account of the same name is not an administrator.
+    env.admins.set_granted(account, false);
     for (contact, before) in &contacts {
         roster_iq::end_subscriptions(env, account, contact, *before);
     }

@@ -24,12 +24,10 @@ struct ServerEnv<'a, 'e> {
     domain: &'a str,
 }
 
-/// Whether `jid`'s account is in `admins` (config).
+/// Whether `jid`'s account administers the server (configured or
+/// granted).
 pub fn is_admin(env: &Env, jid: &Jid) -> bool {
-    env.config
-        .admins
-        .iter()
-        .any(|admin| Jid::parse(admin).is_ok_and(|a| a.bare_str() == jid.bare_str()))
+    env.admins.contains(jid)
 }
 
 /// The sender of `iq` as a requester of commands on `domain`: admins from

@@ -36,6 +36,9 @@ pub struct CreateRequest {
     pub group: Option<String>,
     pub expires_secs: u64,
     pub uses: u32,
+    /// The account it registers becomes a server administrator
+    /// (`--admin`); single use only.
+    pub admin: bool,
 }
 
 impl Default for CreateRequest {
@@ -47,6 +50,7 @@ impl Default for CreateRequest {
             group: None,
             expires_secs: DEFAULT_EXPIRY_SECS,
             uses: 1,
+            admin: false,
         }
     }
 }
@@ -139,6 +143,12 @@ pub fn plan(
             ));
         }
     }
+    if req.admin && req.uses != 1 {
+        return Err(AdminError::BadRequest(
+            "--admin makes one administrator: an admin invite is used once (leave out --uses)"
+                .to_string(),
+        ));
+    }
     if let (Some(j), Some(i)) = (&for_jid, &inviter)
         && j == i
     {
@@ -160,6 +170,7 @@ pub fn plan(
         created: now,
         expires: now.saturating_add(req.expires_secs),
         uses_left: req.uses,
+        admin: req.admin,
     })
 }
 
@@ -222,9 +233,10 @@ pub async fn create_in(
     }
     store.invites().create(invite.clone(), now).await?;
     log::info!(
-        "invite {}… created ({}, {} use(s), for {})",
+        "invite {}… created ({}{}, {} use(s), for {})",
         invite.token.get(..6).unwrap_or_default(),
         invite.kind.as_str(),
+        if invite.admin { ", admin" } else { "" },
         invite.uses_left,
         invite
             .reserved_jid()
@@ -287,8 +299,9 @@ pub fn describe(invite: &Invite) -> String {
         false,
     );
     let mut line = format!(
-        "{} {} invite on {}",
+        "{} {}{} invite on {}",
         invite.token,
+        if invite.admin { "admin " } else { "" },
         invite.kind.as_str(),
         invite.domain
     );
@@ -373,6 +386,9 @@ pub fn encode(cmd: &InviteCommand) -> Vec<String> {
                 format!("expires={}", req.expires_secs),
                 format!("uses={}", req.uses),
             ];
+            if req.admin {
+                f.push("admin=yes".to_string());
+            }
             for (key, value) in [
                 ("domain", &req.domain),
                 ("for", &req.for_jid),
@@ -418,6 +434,7 @@ pub fn decode(fields: &[&str]) -> Result<InviteCommand, AdminError> {
                     "domain" => req.domain = Some(value.to_string()),
                     "for" => req.for_jid = Some(value.to_string()),
                     "inviter" => req.inviter = Some(value.to_string()),
+                    "admin" if value == "yes" => req.admin = true,
                     "group" => req.group = Some(value.to_string()),
                     _ => return Err(bad(format!("unknown invite field '{key}'"))),
                 }
@@ -529,6 +546,15 @@ mod tests {
             })
             .contains("nowhere.org")
         );
+        assert!(
+            refused(CreateRequest {
+                domain: Some("example.org".into()),
+                admin: true,
+                uses: 3,
+                ..CreateRequest::default()
+            })
+            .contains("--admin")
+        );
         assert!(validate(&InviteCommand::Revoke { token: "x".into() }, &c).is_err());
     }
 
@@ -547,6 +573,11 @@ mod tests {
                 group: Some("Family = us".into()),
                 expires_secs: 60,
                 uses: 7,
+                admin: false,
+            }),
+            InviteCommand::Create(CreateRequest {
+                admin: true,
+                ..CreateRequest::default()
             }),
         ];
         for cmd in cmds {
@@ -557,6 +588,7 @@ mod tests {
         assert!(decode(&["invite-create", "uses=x"]).is_err());
         assert!(decode(&["invite-create", "colour=blue"]).is_err());
         assert!(decode(&["invite-create", "uses"]).is_err());
+        assert!(decode(&["invite-create", "admin=maybe"]).is_err());
         assert!(decode(&["invite-list", "extra"]).is_err());
         assert!(decode(&["invite-revoke"]).is_err());
     }

@@ -240,6 +240,10 @@ pub async fn register_account(
         });
     }
     log::info!("{account} registered with an invitation from {ip}");
+    if invite.admin {
+        env.admins.set_granted(&account, true);
+        log::info!("{account} is a server administrator (admin invitation)");
+    }
     if let Some(inviter) = invite.creator.as_deref().and_then(|c| Jid::parse(c).ok())
         && let Err(e) =
             super::contacts::befriend(env, &inviter, &account, invite.group.as_deref()).await
@@ -280,6 +284,7 @@ mod tests {
             created: 0,
             expires: 1,
             uses_left: 1,
+            admin: false,
         };
         let fields = fields_for(&invite);
         assert_eq!(

@@ -175,6 +175,7 @@ mod tests {
             created: 0,
             expires: 10,
             uses_left: 1,
+            admin: false,
         }
     }
 

@@ -40,12 +40,14 @@ mod tests;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::rc::Rc;
 use std::time::{Instant, SystemTime};
 
 use crate::config::RoomCreation;
 use crate::env::Env as Host;
 use crate::fasthash::FastMap;
 use crate::jid::Jid;
+use crate::server_admins::ServerAdmins;
 use crate::stanza::{Condition, ErrorType, Kind, StanzaError};
 use crate::store::{MucWrite, StoreError};
 use crate::xml::Element;
@@ -91,8 +93,9 @@ pub struct Service {
     /// write, so a loop of joins to new rooms scans once.
     owned_stored: RefCell<FastMap<Jid, usize>>,
     occupant_key: ring::hmac::Key,
-    /// Server admins, parsed once: they act as owners of every room.
-    admins: Vec<Jid>,
+    /// Server admins (shared with the server): they act as owners of
+    /// every room.
+    admins: Rc<ServerAdmins>,
 }
 
 /// A room as listed by `perch room list`.
@@ -146,7 +149,7 @@ enum Loaded {
 
 impl Service {
     /// `secret` keys the XEP-0421 occupant ids (stable across restarts).
-    pub fn new(secret: &[u8], admins: &[String]) -> Service {
+    pub fn new(secret: &[u8], admins: Rc<ServerAdmins>) -> Service {
         Service {
             rooms: RefCell::new(FastMap::default()),
             written: RefCell::new(FastMap::default()),
@@ -155,16 +158,12 @@ impl Service {
             rewrites: RefCell::new(std::collections::HashSet::new()),
             owned_stored: RefCell::new(FastMap::default()),
             occupant_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
-            admins: admins
-                .iter()
-                .filter_map(|a| Jid::parse(a).ok())
-                .map(|j| j.to_bare())
-                .collect(),
+            admins,
         }
     }
 
     pub fn is_server_admin(&self, jid: &Jid) -> bool {
-        self.admins.iter().any(|a| a.as_str() == jid.bare_str())
+        self.admins.contains(jid)
     }
 
     pub fn loaded_rooms(&self) -> usize {

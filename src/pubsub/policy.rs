@@ -16,7 +16,7 @@ pub fn may_create(env: &Env, svc: &ServiceRef, requester: &Jid) -> bool {
     match svc.account {
         Some(account) => account.bare_str() == requester.bare_str(),
         None => match env.config.pubsub.create_nodes {
-            CreateNodes::Admins => env.config.admins.iter().any(|a| a == requester.bare_str()),
+            CreateNodes::Admins => env.admins.contains(requester),
             CreateNodes::Local => env.is_local_host(requester.domain()),
             CreateNodes::Anyone => true,
         },

@@ -25,5 +25,6 @@ pub(super) fn remove_all(txn: &WriteTransaction, bare: &str) -> Result<(), Store
     super::fast_tokens::remove_account(txn, bare)?;
     super::push::remove_account(txn, bare)?;
     super::server_notices::remove_account(txn, bare)?;
+    super::granted_admins::remove_account(txn, bare)?;
     super::blocking::purge(txn, bare)
 }

@@ -224,6 +224,28 @@ mod tests {
         );
     }
 
+    /// Tables created lazily (at their first write) escape the check
+    /// above; every table the schema defines must be in [`TABLES`] all the
+    /// same, or the first invitation or FAST token makes backups refuse.
+    #[test]
+    fn every_defined_table_is_registered() {
+        let source = include_str!("schema.rs");
+        let defined: Vec<&str> = source
+            .split("TableDefinition::new(\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(defined.len() >= TABLES.len(), "{defined:?}");
+        let missing: Vec<&&str> = defined
+            .iter()
+            .filter(|name| !TABLES.iter().any(|t| t.name() == **name))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "tables schema.rs defines but schema::TABLES does not list: {missing:?}"
+        );
+    }
+
     #[test]
     fn copy_is_complete_and_opens_as_a_store() {
         let dir = TempDir::new("backup");

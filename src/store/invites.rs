@@ -85,9 +85,15 @@ pub struct Invite {
     pub expires: u64,
     /// Registrations (or subscriptions) the token still allows.
     pub uses_left: u32,
+    /// The account it registers becomes a server administrator (`perch
+    /// invite --admin`), recorded in `granted_admins` in the same write.
+    pub admin: bool,
 }
 
-const RECORD_VERSION: u8 = 1;
+/// Version 2 added the flags byte (bit 0: admin); version 1 records read
+/// as invitations without flags.
+const RECORD_VERSION: u8 = 2;
+const FLAG_ADMIN: u8 = 1;
 
 impl Invite {
     /// Whether the token may still be used at `now`.
@@ -110,6 +116,7 @@ impl Invite {
         out.extend_from_slice(&self.created.to_be_bytes());
         out.extend_from_slice(&self.expires.to_be_bytes());
         out.extend_from_slice(&self.uses_left.to_be_bytes());
+        out.push(if self.admin { FLAG_ADMIN } else { 0 });
         for (what, text) in [
             ("domain", self.domain.as_str()),
             ("creator", self.creator.as_deref().unwrap_or_default()),
@@ -130,7 +137,7 @@ impl Invite {
     pub fn decode(token: &str, bytes: &[u8]) -> Result<Invite, StoreError> {
         let fail = |detail: &str| keys::corrupt(INVITES, format!("invite {token}: {detail}"));
         let (&version, rest) = bytes.split_first().ok_or_else(|| fail("empty"))?;
-        if version != RECORD_VERSION {
+        if !(1..=RECORD_VERSION).contains(&version) {
             return Err(fail(&format!(
                 "version {version} (this Perch reads {RECORD_VERSION})"
             )));
@@ -151,6 +158,15 @@ impl Invite {
             .ok_or_else(|| fail("uses missing"))?;
         let uses_left = u32::from_be_bytes(*uses);
         rest = after;
+        let mut flags = 0;
+        if version >= 2 {
+            let (&byte, after) = rest.split_first().ok_or_else(|| fail("flags missing"))?;
+            if byte & !FLAG_ADMIN != 0 {
+                return Err(fail(&format!("unknown flags {byte:#04x}")));
+            }
+            flags = byte;
+            rest = after;
+        }
         let mut text = |field: &str| -> Result<Option<String>, StoreError> {
             let (len, after) = rest
                 .split_first_chunk::<2>()
@@ -184,6 +200,7 @@ impl Invite {
             created,
             expires,
             uses_left,
+            admin: flags & FLAG_ADMIN != 0,
         })
     }
 }
@@ -466,7 +483,12 @@ fn register_in(
         Err(e) => return Err(e),
     }
     match take_use_in(txn, token)? {
-        Some(invite) => Ok(Ok(invite)),
+        Some(invite) => {
+            if invite.admin {
+                super::granted_admins::grant_in(txn, bare_jid)?;
+            }
+            Ok(Ok(invite))
+        }
         None => Ok(Err(Refused::Invalid)),
     }
 }
@@ -486,6 +508,7 @@ mod tests {
             created: 10,
             expires,
             uses_left: uses,
+            admin: false,
         }
     }
 
@@ -513,12 +536,60 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(Invite::decode("t1", &longer).is_err());
-        let mut alien = bytes;
+        let mut alien = bytes.clone();
         alien[1] = 9;
         assert!(matches!(
             Invite::decode("t1", &alien),
             Err(StoreError::Corrupt(_))
         ));
+        let mut flagged = bytes.clone();
+        flagged[1 + 1 + 8 + 8 + 4] = 0x80;
+        assert!(Invite::decode("t1", &flagged).is_err(), "unknown flag");
+        i.admin = true;
+        let admin = i.encode().expect("encode");
+        assert_eq!(Invite::decode("t1", &admin).expect("decode"), i);
+    }
+
+    /// Records written before the flags byte (version 1) still read.
+    #[test]
+    fn version_1_records_read_without_flags() {
+        let i = invite("t1", None, 2, 99);
+        let mut v1 = i.encode().expect("encode");
+        v1[0] = 1;
+        v1.remove(1 + 1 + 8 + 8 + 4);
+        assert_eq!(Invite::decode("t1", &v1).expect("decode"), i);
+    }
+
+    #[test]
+    fn an_admin_invitation_makes_an_administrator() {
+        let (_dir, store) = store("invites-admin");
+        smol::block_on(async {
+            let mut admin = invite("boss", None, 1, 100);
+            admin.admin = true;
+            store.invites().create(admin, 10).await.expect("create");
+            store
+                .invites()
+                .create(invite("plain", None, 1, 100), 10)
+                .await
+                .expect("create");
+            let creds = credentials();
+            store
+                .write(register_op("plain", "ann@example.org", &creds, 20))
+                .await
+                .expect("register");
+            store
+                .write(register_op("boss", "bea@example.org", &creds, 20))
+                .await
+                .expect("register");
+            let granted: Vec<String> = store
+                .granted_admins()
+                .list()
+                .expect("list")
+                .into_iter()
+                .map(|(jid, _)| jid)
+                .collect();
+            assert_eq!(granted, vec!["bea@example.org".to_string()]);
+        });
     }
 
     #[test]

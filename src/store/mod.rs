@@ -10,6 +10,7 @@ mod backup;
 pub mod blocking;
 mod commit;
 pub mod fast_tokens;
+pub mod granted_admins;
 mod interrupted_creation;
 pub mod invites;
 mod keys;
@@ -412,6 +413,11 @@ impl Store {
     /// The message of the day and the disabled accounts.
     pub fn server_notices(&self) -> ServerNotices<'_> {
         ServerNotices::new(self)
+    }
+
+    /// Accounts made administrators at run time (beside `admins`).
+    pub fn granted_admins(&self) -> granted_admins::GrantedAdmins<'_> {
+        granted_admins::GrantedAdmins::new(self)
     }
 
     /// Invitations (XEP-0401/0445/0379).

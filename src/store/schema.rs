@@ -203,6 +203,13 @@ pub(crate) const INVITES: Def = TableDefinition::new("invites");
 /// when the password changes or the account is deleted.
 pub(crate) const FAST_TOKENS: Def = TableDefinition::new("fast_tokens");
 
+/// Accounts made administrators at run time, in `store::granted_admins`;
+/// created at the first grant, and reads treat a missing table as empty.
+///
+/// Account bare JID -> when it was granted (Unix seconds, 8 bytes big
+/// endian). The configuration's `admins` are not stored here.
+pub(crate) const GRANTED_ADMINS: Def = TableDefinition::new("granted_admins");
+
 pub(crate) const VERSION_KEY: &str = "schema_version";
 
 /// Every table of the schema, for `perch backup`: a table created in
@@ -241,6 +248,9 @@ pub(crate) const TABLES: &[&dyn super::backup::CopyTable] = &[
     &PUSH_REGISTRATIONS,
     &MOTD,
     &DISABLED_ACCOUNTS,
+    &INVITES,
+    &FAST_TOKENS,
+    &GRANTED_ADMINS,
 ];
 
 /// What `migrate` found and did.

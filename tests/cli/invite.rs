@@ -120,6 +120,27 @@ fn invite_create_list_revoke_offline() {
     invite(&config, &["--inviter", "nobody@localhost"])
         .expect_code(1)
         .expect_stderr("nobody@localhost (the inviter) does not exist");
+    invite(&config, &["--admin", "--uses", "2"])
+        .expect_code(2)
+        .expect_stderr("--admin");
+
+    // Administrators: none yet, then one granted by hand, then revoked.
+    user(&config, &["admin"], None)
+        .expect_code(0)
+        .expect_stdout("no administrators");
+    user(&config, &["admin", "romeo@localhost"], None)
+        .expect_code(0)
+        .expect_stdout("romeo@localhost is now a server administrator");
+    user(&config, &["admin"], None)
+        .expect_code(0)
+        .expect_stdout("romeo@localhost (granted ");
+    user(&config, &["admin", "nobody@localhost"], None).expect_code(1);
+    user(&config, &["admin", "romeo@localhost", "--revoke"], None)
+        .expect_code(0)
+        .expect_stdout("romeo@localhost is no longer a server administrator");
+    user(&config, &["admin", "--revoke"], None)
+        .expect_code(1)
+        .expect_stderr("--revoke needs the account");
 
     let list = invite(&config, &["list"]);
     list.expect_code(0);
