@@ -6,7 +6,7 @@
 //! server's admin socket or, where that makes sense, on the database.
 //! Beside `admin.rs`, which holds the other requests of the admin socket.
 
-use crate::admin::{AdminError, account_jid};
+use crate::admin_error::{AdminError, account_jid};
 use crate::jid::Jid;
 use crate::server::Server;
 use crate::store::StoreError;
