@@ -341,6 +341,7 @@ pub async fn serve(
         tasks.push(ex.spawn(admin::serve(admin, server.clone())));
     }
     tasks.push(ex.spawn(save_room_history(server.clone())));
+    tasks.push(ex.spawn(push_sweep(server.clone())));
     tasks.push(ex.spawn(crate::archive::cleanup::run(server.clone())));
     tasks.push(ex.spawn(log_repeat_summaries(server.clone())));
     let hosts: Vec<&str> = server
@@ -438,6 +439,20 @@ async fn save_room_history(server: Rc<Server>) {
         let queued = server.muc().save_changed_history(&server.env());
         if queued > 0 {
             log::debug!("saving the history of {queued} chat rooms");
+        }
+    }
+}
+
+/// Acts on the push work the clock made due (held messages to tell, app
+/// servers that did not answer) every [`crate::push::SWEEP_INTERVAL`]; a
+/// tick with nothing in flight or held is one check.
+async fn push_sweep(server: Rc<Server>) {
+    loop {
+        smol::Timer::after(crate::push::SWEEP_INTERVAL).await;
+        if server.env().push.has_work() {
+            // As a section: a disabled registration's removal is written
+            // like any other change.
+            let _ = crate::durable::run(&server, Box::new(crate::push::sweep)).await;
         }
     }
 }

@@ -323,26 +323,82 @@ fn the_body_and_sender_only_when_configured_and_never_of_encrypted_messages() {
 }
 
 #[test]
-fn notifications_within_the_window_are_coalesced() {
-    let window = scaled(Duration::from_secs(2)).as_secs().max(2);
+fn messages_held_in_the_window_are_told_when_it_ends() {
+    let window = scaled(Duration::from_secs(1)).as_secs().max(1);
     let server = server(&format!("coalesce_secs = {window}"));
     let mut app = AppServer::connect(&server);
     let mut alice = phone(&server);
     enable(&mut alice, "n1");
     let mut bob = login(&server, BOB, Some("pc"));
     let first = hibernate(alice, &mut bob, &mut app);
-    let sent_at = Instant::now();
     app.answer(&first, None);
+    // A message of those that woke her may have been held behind the
+    // first notification: its own notification comes when the window ends.
+    while let Some(late) = app.publish_within(scaled(Duration::from_secs(window + 1))) {
+        app.answer(&late, None);
+    }
+    // Two at once: the first is told at once, the second is held.
     chat(&mut bob, "two");
     chat(&mut bob, "three");
-    app.assert_quiet();
-    std::thread::sleep(
-        (sent_at + Duration::from_secs(window) + Duration::from_millis(200))
-            .saturating_duration_since(Instant::now()),
+    let told = app.publish();
+    let told_at = Instant::now();
+    let (_, fields) = read_publish(&told);
+    assert_eq!(fields.get("message-count").map(String::as_str), Some("1"));
+    app.answer(&told, None);
+    // No third message: the held one is told when the window ends.
+    let flushed = app
+        .publish_within(scaled(Duration::from_secs(window + 3)))
+        .expect("the held message is told after the window");
+    assert!(
+        told_at.elapsed() >= Duration::from_millis(window * 500),
+        "not before the window ends ({:?})",
+        told_at.elapsed()
     );
-    chat(&mut bob, "four");
-    let (_, fields) = read_publish(&app.publish());
-    assert_eq!(fields.get("message-count").map(String::as_str), Some("3"));
+    let (node, fields) = read_publish(&flushed);
+    assert_eq!(node, "n1");
+    assert_eq!(fields.get("message-count").map(String::as_str), Some("1"));
+    assert!(!fields.contains_key("last-message-body"), "{flushed}");
+    assert_eq!(
+        publish_option(&flushed, "secret").as_deref(),
+        Some("s3cr3t-n1")
+    );
+    app.answer(&flushed, None);
+    app.assert_quiet();
+}
+
+#[test]
+fn an_app_server_that_never_answers_is_disabled_in_time() {
+    let server = server("answer_timeout_secs = 1");
+    let mut app = AppServer::connect(&server);
+    let mut alice = phone(&server);
+    enable(&mut alice, "n1");
+    let mut bob = login(&server, BOB, Some("pc"));
+    // The app server reads the notification and never answers.
+    let _unanswered = hibernate(alice, &mut bob, &mut app);
+    std::thread::sleep(scaled(Duration::from_millis(2500)));
+    // Nothing else happened, yet the registration is gone from the disk.
+    drop(app);
+    let server = server
+        .restart_after(
+            TestOptions {
+                accounts: Vec::new(),
+                ..options("answer_timeout_secs = 1")
+            },
+            |dir| {
+                let store = perch::store::Store::open(&dir.join("perch.redb"), 1 << 20)
+                    .expect("open the stopped server's store");
+                let left = store
+                    .push_registrations("alice@localhost")
+                    .expect("read the registrations");
+                assert!(left.is_empty(), "still registered: {left:?}");
+            },
+        )
+        .expect("restart");
+    // And she is not notified any more.
+    let mut app = AppServer::connect(&server);
+    let mut bob = login(&server, BOB, Some("pc"));
+    chat(&mut bob, "anyone there?");
+    app.assert_quiet();
 }
 
 #[test]

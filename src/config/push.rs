@@ -23,6 +23,10 @@ pub struct PushConfig {
     /// App servers (JID and node) one account may register (1..=100). A
     /// registration beyond it replaces the account's oldest.
     pub max_registrations_per_account: usize,
+    /// Seconds (1..=3600) an app server has to answer a notification; one
+    /// that does not has failed, as after an error, and its registration
+    /// is disabled.
+    pub answer_timeout_secs: u64,
 }
 
 impl Default for PushConfig {
@@ -32,6 +36,7 @@ impl Default for PushConfig {
             include_body: false,
             coalesce_secs: 0,
             max_registrations_per_account: 5,
+            answer_timeout_secs: 60,
         }
     }
 }
@@ -57,6 +62,11 @@ impl PushConfig {
                 1..=100,
                 defaults.max_registrations_per_account,
             ),
+            answer_timeout_secs: table.optional_integer(
+                "answer_timeout_secs",
+                1..=3600,
+                defaults.answer_timeout_secs,
+            ),
         }
     }
 }
@@ -73,6 +83,9 @@ mod tests {
         assert!(!config.push.include_sender);
         assert_eq!(config.push.coalesce_secs, 30);
         assert_eq!(config.push.max_registrations_per_account, 5);
+        assert_eq!(config.push.answer_timeout_secs, 60);
+        let quick = parse("[push]\nanswer_timeout_secs = 1\n").expect("valid");
+        assert_eq!(quick.push.answer_timeout_secs, 1);
         assert_eq!(parse("").expect("empty").push, PushConfig::default());
     }
 
@@ -85,5 +98,10 @@ mod tests {
         assert!(p[0].contains("push.coalesce_secs"), "{p:?}");
         assert!(p[1].contains("push.max_registrations_per_account"), "{p:?}");
         assert!(p[2].contains("push.include_body"), "{p:?}");
+        for bad in ["0", "3601", "\"60\""] {
+            let p = problems(&format!("[push]\nanswer_timeout_secs = {bad}\n"));
+            assert_eq!(p.len(), 1, "{bad}: {p:?}");
+            assert!(p[0].contains("push.answer_timeout_secs"), "{p:?}");
+        }
     }
 }

@@ -9,11 +9,14 @@
 //! - `trigger`: which messages deserve a notification, and what it may tell;
 //! - `notification`: the pubsub publish that carries it;
 //! - `state`: registrations in memory, coalescing, answers awaited;
-//! - `enable` and `notify`: the glue to the environment (store, router).
+//! - `enable` and `notify`: the glue to the environment (store, router);
+//! - `sweep`: what the clock makes due (a coalescing window that ends
+//!   with messages held, an answer that does not come), run every
+//!   [`SWEEP_INTERVAL`] by the server.
 //!
 //! Registrations are stored per account (`store::push`) and survive
 //! restarts; an app server that answers an error, or does not answer in
-//! `state::ANSWER_TIMEOUT`, is disabled.
+//! `[push] answer_timeout_secs`, is disabled.
 
 pub mod command;
 mod enable;
@@ -22,10 +25,12 @@ mod notify;
 #[cfg(test)]
 mod notify_tests;
 pub mod state;
+mod sweep;
 pub mod trigger;
 
 pub use notify::{answer, is_hibernated, message_queued, message_stored};
 pub use state::PushState;
+pub use sweep::{SWEEP_INTERVAL, sweep};
 
 use crate::env::Env;
 use crate::jid::Jid;

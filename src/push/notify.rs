@@ -7,7 +7,7 @@
 //! directly and a remote one over federation; its answer (or the bounce
 //! of an unreachable one) comes back to that bare JID ([`answer`]).
 
-use std::time::Duration;
+use std::time::Instant;
 
 use crate::env::Env;
 use crate::jid::Jid;
@@ -16,8 +16,8 @@ use crate::stanza::Kind;
 use crate::xml::Element;
 
 use super::notification::Notification;
-use super::state::{ANSWER_TIMEOUT, Registration, Verdict};
-use super::trigger;
+use super::state::{Registration, Timing, Verdict};
+use super::trigger::{self, Summary};
 
 /// Notification ids start with this, so an answer is recognized cheaply.
 const ID_PREFIX: &str = "push-";
@@ -35,7 +35,7 @@ pub fn is_hibernated(session: &Session) -> bool {
 /// `message` for `account` went to offline storage (or nowhere): no
 /// session of the account was available for it.
 pub fn message_stored(env: &Env, message: &Element, account: &Jid) {
-    if env.any_session_of(account, |s| !is_hibernated(s)) {
+    if !nobody_awake(env, account) {
         // A connected client that is not available (negative priority,
         // no presence yet) learns of stored messages itself.
         return;
@@ -54,13 +54,19 @@ pub fn message_queued(env: &Env, message: &Element, session: &Session) {
         return;
     }
     let account = session.jid.to_bare();
-    if env.any_session_of(&account, |s| !is_hibernated(s)) {
+    if !nobody_awake(env, &account) {
         return;
     }
     let nick = room_nick(session, message);
     if let Some(reason) = trigger::reason(message, nick.as_deref()) {
         notify(env, message, &account, reason);
     }
+}
+
+/// Whether every session of `account` is asleep, or it has none: only
+/// then does a message deserve a notification.
+pub(super) fn nobody_awake(env: &Env, account: &Jid) -> bool {
+    !env.any_session_of(account, |s| !is_hibernated(s))
 }
 
 /// The nickname `session` uses in the room a groupchat `message` comes
@@ -83,27 +89,15 @@ fn room_nick(session: &Session, message: &Element) -> Option<String> {
 fn notify(env: &Env, message: &Element, account: &Jid, reason: trigger::Reason) {
     let config = &env.config.push;
     let summary = trigger::summary(message, reason, config);
-    let coalesce = Duration::from_secs(config.coalesce_secs);
+    let timing = Timing::of(config);
     let now = env.clock();
     let mut outgoing = Vec::new();
     let decided = env.push.with(env.store, account, |list| {
         let mut failed = Vec::new();
         for (at, r) in list.iter_mut().enumerate() {
-            match r.delivery.on_message(now, coalesce) {
+            match r.delivery.on_message(now, timing, &summary) {
                 Verdict::Send { message_count } => {
-                    let id = format!("{ID_PREFIX}{}", env.new_id());
-                    let iq = Notification {
-                        from: account.as_str(),
-                        to: r.app.as_str(),
-                        id: &id,
-                        node: &r.node,
-                        message_count,
-                        summary: &summary,
-                        options: r.options.as_ref(),
-                    }
-                    .to_iq();
-                    r.delivery.sent(id.clone(), now);
-                    outgoing.push((id, r.app.clone(), iq));
+                    outgoing.push(publish(env, account, r, message_count, &summary, now));
                 }
                 Verdict::Held => {}
                 Verdict::TimedOut => failed.push(at),
@@ -120,16 +114,54 @@ fn notify(env: &Env, message: &Element, account: &Jid, reason: trigger::Reason) 
         Err(e) => return log::error!("push registrations of {account}: {e}"),
     };
     for r in failed {
-        let why = format!(
-            "did not answer a notification in {} s",
-            ANSWER_TIMEOUT.as_secs()
-        );
-        disable(env, account, r, &why);
+        disable(env, account, r, &timed_out(timing));
     }
+    send(env, account, outgoing);
+}
+
+/// A notification built and noted as sent, to be delivered by [`send`]:
+/// its id, the app server, the iq.
+pub(super) type Outgoing = (String, Jid, Element);
+
+/// The notification to `r` standing for `message_count` messages, which
+/// may tell `summary`; `r` notes it as sent at `now`.
+pub(super) fn publish(
+    env: &Env,
+    account: &Jid,
+    r: &mut Registration,
+    message_count: u32,
+    summary: &Summary,
+    now: Instant,
+) -> Outgoing {
+    let id = format!("{ID_PREFIX}{}", env.new_id());
+    let iq = Notification {
+        from: account.as_str(),
+        to: r.app.as_str(),
+        id: &id,
+        node: &r.node,
+        message_count,
+        summary,
+        options: r.options.as_ref(),
+    }
+    .to_iq();
+    r.delivery.sent(id.clone(), now);
+    (id, r.app.clone(), iq)
+}
+
+/// Delivers notifications built by [`publish`]; their answers are awaited.
+pub(super) fn send(env: &Env, account: &Jid, outgoing: Vec<Outgoing>) {
     for (id, app, iq) in outgoing {
         env.push.await_answer(&id, account);
         env.deliver(iq, &app);
     }
+}
+
+/// Why a registration whose app server did not answer is disabled.
+pub(super) fn timed_out(timing: Timing) -> String {
+    format!(
+        "did not answer a notification in {} s",
+        timing.answer_timeout.as_secs()
+    )
 }
 
 /// If `iq` (to `account`'s bare JID) answers a notification, handles it:
@@ -163,7 +195,7 @@ pub fn answer(env: &Env, iq: &Element, account: &Jid) -> bool {
             return Answered::NotFromTheAppServer;
         }
         if error {
-            return Answered::Failed(list.remove(at));
+            return Answered::Failed(Box::new(list.remove(at)));
         }
         list[at].delivery.answered(id);
         Answered::Fine
@@ -171,7 +203,7 @@ pub fn answer(env: &Env, iq: &Element, account: &Jid) -> bool {
     match found {
         Ok(Answered::Failed(gone)) => {
             let why = format!("answered with {}", condition(iq));
-            disable(env, account, gone, &why);
+            disable(env, account, *gone, &why);
         }
         // Someone else's word about our notification counts for nothing:
         // the app server's answer is still awaited.
@@ -184,7 +216,7 @@ pub fn answer(env: &Env, iq: &Element, account: &Jid) -> bool {
 
 enum Answered {
     Fine,
-    Failed(Registration),
+    Failed(Box<Registration>),
     NotFromTheAppServer,
     /// Its registration went meanwhile.
     Unknown,
@@ -203,7 +235,7 @@ fn condition(iq: &Element) -> String {
 
 /// Removes a registration whose app server failed (XEP-0357 §7: an error
 /// disables it), in memory (done by the caller) and on disk.
-fn disable(env: &Env, account: &Jid, gone: Registration, why: &str) {
+pub(super) fn disable(env: &Env, account: &Jid, gone: Registration, why: &str) {
     log::info!(
         "push: {} (node {}) {why}; disabled for {account}",
         gone.app,

@@ -5,27 +5,51 @@
 //! (coalescing), and which notifications await the app server's answer.
 //!
 //! The delivery rules are a small state machine over the clock it is
-//! given ([`Delivery::on_message`]); nothing here sends or writes.
+//! given: [`Delivery::on_message`] when a message arrives,
+//! [`Delivery::due`] and [`Delivery::overdue`] when time passes
+//! ([`PushState::due`] lists the registrations the clock made something
+//! due for); nothing here sends or writes.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use crate::fasthash::FastMap;
+use crate::config::PushConfig;
+use crate::fasthash::{FastHash, FastMap};
 use crate::jid::Jid;
 use crate::store::push::StoredRegistration;
 use crate::store::{Store, StoreError};
 use crate::xml::Element;
 
-/// An app server that has not answered a notification within this long
-/// has failed it: the registration is disabled, as after an error.
-pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+use super::trigger::Summary;
+
 /// Notifications to one registration that may await an answer; beyond
 /// them messages are only counted, so a slow app server makes the server
 /// hold nothing more.
 pub const MAX_IN_FLIGHT: usize = 4;
 /// Accounts whose registrations stay in memory without a notification in
-/// flight or a write pending, before a sweep drops them.
+/// flight, a message held or a write pending, before a sweep drops them.
 const IDLE_ACCOUNTS: usize = 1024;
+
+/// The clock's part of the delivery rules, from `[push]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// After a notification, messages are only counted for this long.
+    pub coalesce: Duration,
+    /// An app server that has not answered a notification within this
+    /// long has failed it: the registration is disabled, as after an
+    /// error.
+    pub answer_timeout: Duration,
+}
+
+impl Timing {
+    pub fn of(config: &PushConfig) -> Timing {
+        Timing {
+            coalesce: Duration::from_secs(config.coalesce_secs),
+            answer_timeout: Duration::from_secs(config.answer_timeout_secs),
+        }
+    }
+}
 
 /// One app server (and node) an account enabled.
 #[derive(Debug)]
@@ -112,10 +136,11 @@ pub enum Verdict {
     /// Publish a notification standing for this many messages.
     Send { message_count: u32 },
     /// Counted; a later notification tells it (coalescing, or too many in
-    /// flight).
+    /// flight): the next message's, or the one the sweep sends when it is
+    /// [`Delivery::due`].
     Held,
-    /// A notification went unanswered for [`ANSWER_TIMEOUT`]: the app
-    /// server failed.
+    /// A notification went unanswered for the answer timeout: the app
+    /// server failed. (The sweep normally notices first.)
     TimedOut,
 }
 
@@ -125,31 +150,65 @@ pub struct Delivery {
     last_sent: Option<Instant>,
     /// Messages counted since the last notification.
     pending: u32,
+    /// What the last of those may tell; none unless the configuration
+    /// lets notifications carry a sender or body (boxed: most
+    /// registrations never hold one).
+    held_summary: Option<Box<Summary>>,
     /// Notifications awaiting an answer: id and when it left.
     in_flight: Vec<(String, Instant)>,
 }
 
 impl Delivery {
-    /// One more message deserves a notification at `now`; `coalesce` is
-    /// the window after a notification in which messages are only counted.
-    pub fn on_message(&mut self, now: Instant, coalesce: Duration) -> Verdict {
-        let overdue = self
-            .in_flight
-            .iter()
-            .any(|(_, sent)| now.saturating_duration_since(*sent) >= ANSWER_TIMEOUT);
-        if overdue {
+    /// One more message, which may tell `summary`, deserves a
+    /// notification at `now`.
+    pub fn on_message(&mut self, now: Instant, timing: Timing, summary: &Summary) -> Verdict {
+        if self.overdue(now, timing.answer_timeout) {
             return Verdict::TimedOut;
         }
         self.pending = self.pending.saturating_add(1);
         let recent = self
             .last_sent
-            .is_some_and(|at| now.saturating_duration_since(at) < coalesce);
+            .is_some_and(|at| now.saturating_duration_since(at) < timing.coalesce);
         if recent || self.in_flight.len() >= MAX_IN_FLIGHT {
+            self.held_summary = (*summary != Summary::default()).then(|| Box::new(summary.clone()));
             return Verdict::Held;
         }
+        self.held_summary = None;
         Verdict::Send {
             message_count: std::mem::take(&mut self.pending),
         }
+    }
+
+    /// Whether a notification has awaited its answer for `answer_timeout`
+    /// at `now`.
+    pub fn overdue(&self, now: Instant, answer_timeout: Duration) -> bool {
+        self.in_flight
+            .iter()
+            .any(|(_, sent)| now.saturating_duration_since(*sent) >= answer_timeout)
+    }
+
+    /// How many held messages a notification may tell at `now`: some are
+    /// held, the coalescing window after the last notification is over,
+    /// and fewer than [`MAX_IN_FLIGHT`] notifications await answers.
+    pub fn due(&self, now: Instant, coalesce: Duration) -> Option<u32> {
+        let window_over = self
+            .last_sent
+            .is_none_or(|at| now.saturating_duration_since(at) >= coalesce);
+        (self.pending > 0 && window_over && self.in_flight.len() < MAX_IN_FLIGHT)
+            .then_some(self.pending)
+    }
+
+    /// Takes the held messages (their count, and what the last may tell)
+    /// for the notification that tells them.
+    pub fn take_held(&mut self) -> (u32, Summary) {
+        let summary = self.held_summary.take().map(|s| *s).unwrap_or_default();
+        (std::mem::take(&mut self.pending), summary)
+    }
+
+    /// Whether something waits on the clock: messages held or
+    /// notifications in flight.
+    pub fn is_busy(&self) -> bool {
+        self.pending > 0 || !self.in_flight.is_empty()
     }
 
     /// The notification `id` left at `now`.
@@ -174,6 +233,24 @@ impl Delivery {
     }
 }
 
+/// One registration of one account, named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub account: Jid,
+    pub app: Jid,
+    pub node: String,
+}
+
+/// What the clock made due ([`PushState::due`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Due {
+    /// Registrations whose app server let a notification go unanswered
+    /// for the answer timeout: to be disabled.
+    pub timed_out: Vec<Target>,
+    /// Registrations with held messages a notification may now tell.
+    pub flushes: Vec<Target>,
+}
+
 struct AccountPush {
     registrations: Vec<Registration>,
     /// Commit sequence number of the last write made for these.
@@ -184,6 +261,11 @@ struct AccountPush {
 #[derive(Default)]
 pub struct PushState {
     accounts: RefCell<FastMap<Jid, AccountPush>>,
+    /// Accounts with a registration that [`Delivery::is_busy`]: the only
+    /// ones [`PushState::due`] looks at, so a sweep costs nothing for the
+    /// accounts that wait for nothing. Each is also in `accounts` (the
+    /// idle sweep keeps busy accounts), so this is no larger than it.
+    busy: RefCell<HashSet<Jid, FastHash>>,
     /// Notification id -> the account it was sent for.
     awaiting: RefCell<FastMap<String, Jid>>,
 }
@@ -224,7 +306,50 @@ impl PushState {
         let Some(state) = accounts.get_mut(account) else {
             return Ok(f(&mut Vec::new()));
         };
-        Ok(f(&mut state.registrations))
+        let out = f(&mut state.registrations);
+        let mut busy = self.busy.borrow_mut();
+        if state.registrations.iter().any(|r| r.delivery.is_busy()) {
+            if !busy.contains(account) {
+                busy.insert(account.clone());
+            }
+        } else {
+            busy.remove(account);
+        }
+        Ok(out)
+    }
+
+    /// Whether any account waits on the clock (a sweep has work).
+    pub fn has_work(&self) -> bool {
+        !self.busy.borrow().is_empty()
+    }
+
+    /// The registrations the clock made something due for at `now`.
+    /// (Accounts leave the busy index when [`PushState::with`] leaves them
+    /// idle; any found idle here leave it too.)
+    pub fn due(&self, now: Instant, timing: Timing) -> Due {
+        let accounts = self.accounts.borrow();
+        let mut due = Due::default();
+        self.busy.borrow_mut().retain(|account| {
+            let Some(state) = accounts.get(account) else {
+                return false;
+            };
+            let mut still_busy = false;
+            for r in &state.registrations {
+                still_busy |= r.delivery.is_busy();
+                let target = || Target {
+                    account: account.clone(),
+                    app: r.app.clone(),
+                    node: r.node.clone(),
+                };
+                if r.delivery.overdue(now, timing.answer_timeout) {
+                    due.timed_out.push(target());
+                } else if r.delivery.due(now, timing.coalesce).is_some() {
+                    due.flushes.push(target());
+                }
+            }
+            still_busy
+        });
+        due
     }
 
     /// Notes write `seq` made for `account`'s registrations: they are not
@@ -264,6 +389,7 @@ impl PushState {
 
     /// Drops an account's state (the account was deleted).
     pub fn forget(&self, account: &Jid) {
+        self.busy.borrow_mut().remove(account);
         let gone = self.accounts.borrow_mut().remove(account);
         if let Some(gone) = gone {
             for r in &gone.registrations {
@@ -277,150 +403,20 @@ impl PushState {
         self.awaiting.borrow().len()
     }
 
-    /// Drops idle accounts (nothing in flight, every write processed up to
-    /// `committed`) once there are more than [`IDLE_ACCOUNTS`].
+    /// Drops idle accounts (nothing in flight or held, every write
+    /// processed up to `committed`) once there are more than
+    /// [`IDLE_ACCOUNTS`].
     fn sweep(&self, committed: u64) {
         let mut accounts = self.accounts.borrow_mut();
         if accounts.len() < IDLE_ACCOUNTS {
             return;
         }
         accounts.retain(|_, state| {
-            state.last_write > committed
-                || state
-                    .registrations
-                    .iter()
-                    .any(|r| r.delivery.in_flight_ids().next().is_some())
+            state.last_write > committed || state.registrations.iter().any(|r| r.delivery.is_busy())
         });
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn registration(node: &str, at: u64) -> Registration {
-        Registration::new(
-            Jid::parse("push.example").expect("jid"),
-            node.into(),
-            None,
-            at,
-        )
-    }
-
-    #[test]
-    fn one_notification_a_message_without_coalescing() {
-        let mut d = Delivery::default();
-        let t0 = Instant::now();
-        for i in 0..3 {
-            let now = t0 + Duration::from_millis(i);
-            assert_eq!(
-                d.on_message(now, Duration::ZERO),
-                Verdict::Send { message_count: 1 }
-            );
-            d.sent(format!("n{i}"), now);
-            assert!(d.answered(&format!("n{i}")));
-        }
-        assert!(!d.answered("n0"), "answered once");
-    }
-
-    #[test]
-    fn messages_within_the_window_are_counted_into_the_next() {
-        let mut d = Delivery::default();
-        let t0 = Instant::now();
-        let window = Duration::from_secs(30);
-        assert_eq!(d.on_message(t0, window), Verdict::Send { message_count: 1 });
-        d.sent("a".into(), t0);
-        d.answered("a");
-        let soon = t0 + Duration::from_secs(10);
-        assert_eq!(d.on_message(soon, window), Verdict::Held);
-        assert_eq!(d.on_message(soon, window), Verdict::Held);
-        let later = t0 + Duration::from_secs(31);
-        assert_eq!(
-            d.on_message(later, window),
-            Verdict::Send { message_count: 3 }
-        );
-    }
-
-    #[test]
-    fn a_silent_app_server_is_held_to_a_few_then_times_out() {
-        let mut d = Delivery::default();
-        let t0 = Instant::now();
-        for i in 0..MAX_IN_FLIGHT {
-            assert!(matches!(
-                d.on_message(t0, Duration::ZERO),
-                Verdict::Send { .. }
-            ));
-            d.sent(format!("n{i}"), t0);
-        }
-        assert_eq!(d.on_message(t0, Duration::ZERO), Verdict::Held);
-        assert_eq!(d.in_flight_ids().count(), MAX_IN_FLIGHT);
-        let late = t0 + ANSWER_TIMEOUT;
-        assert_eq!(d.on_message(late, Duration::ZERO), Verdict::TimedOut);
-    }
-
-    #[test]
-    fn an_answer_frees_a_place_and_the_held_count_goes_with_the_next() {
-        let mut d = Delivery::default();
-        let t0 = Instant::now();
-        for i in 0..MAX_IN_FLIGHT {
-            d.on_message(t0, Duration::ZERO);
-            d.sent(format!("n{i}"), t0);
-        }
-        assert_eq!(d.on_message(t0, Duration::ZERO), Verdict::Held);
-        assert!(d.answered("n0"));
-        assert_eq!(
-            d.on_message(t0, Duration::ZERO),
-            Verdict::Send { message_count: 2 }
-        );
-    }
-
-    #[test]
-    fn upsert_replaces_the_same_and_evicts_the_oldest() {
-        let mut list = Vec::new();
-        assert!(upsert(&mut list, registration("a", 5), 2).is_empty());
-        assert!(upsert(&mut list, registration("b", 3), 2).is_empty());
-        list[0].delivery.sent("x".into(), Instant::now());
-        // Same app server and node: replaced in place, deliveries kept.
-        assert!(upsert(&mut list, registration("a", 9), 2).is_empty());
-        assert_eq!(list.len(), 2);
-        assert_eq!(list[0].enabled_at, 9);
-        assert!(list[0].delivery.awaits("x"));
-        let gone = upsert(&mut list, registration("c", 10), 2);
-        assert_eq!(gone.len(), 1);
-        assert_eq!(gone[0].node, "b", "the oldest goes");
-        let nodes: Vec<_> = list.iter().map(|r| r.node.as_str()).collect();
-        assert_eq!(nodes, ["a", "c"]);
-    }
-
-    #[test]
-    fn registrations_round_trip_through_the_store_layout() {
-        let options = Element::parse(
-            "<x xmlns='jabber:x:data' type='submit'><field var='secret'><value>s</value></field></x>",
-        )
-        .expect("xml");
-        let r = Registration::new(
-            Jid::parse("push.example").expect("jid"),
-            "n".into(),
-            Some(options.clone()),
-            42,
-        );
-        let back = Registration::from_stored(&r.to_stored()).expect("readable");
-        assert!(back.is(&r.app, "n"));
-        assert_eq!(back.enabled_at, 42);
-        assert_eq!(back.options, Some(options));
-    }
-
-    #[test]
-    fn the_awaited_are_taken_once() {
-        let state = PushState::default();
-        let account = Jid::parse("romeo@x").expect("jid");
-        state.await_answer("push-1", &account);
-        state.await_answer("push-2", &account);
-        assert!(state.is_awaited("push-1", &account));
-        assert!(!state.is_awaited("push-1", &Jid::parse("juliet@x").expect("jid")));
-        assert_eq!(state.take_awaited("push-1"), Some(account.clone()));
-        assert_eq!(state.take_awaited("push-1"), None);
-        state.forget_awaited(["push-2"].into_iter());
-        assert_eq!(state.awaiting_count(), 0);
-    }
-}
+#[path = "state_tests.rs"]
+mod tests;
