@@ -216,6 +216,61 @@ fn hibernate_against_the_perch_binary() {
     not(target_arch = "x86_64"),
     ignore = "spawns the perch binary; under qemu-user the foreign binary cannot be exec'd"
 )]
+fn reconnect_and_push_against_the_perch_binary() {
+    let perch = PathBuf::from(env!("CARGO_BIN_EXE_perch"));
+    let report = perch_load::reconnect::run(&perch_load::reconnect::ReconnectOptions {
+        perch: perch.clone(),
+        clients: 6,
+        concurrency: 2,
+        reconnects: 2,
+        mechanisms: vec![Mechanism::ScramSha256],
+        settle_seconds: 0.0,
+        step_timeout: Duration::from_secs(10),
+        print: false,
+        ..Default::default()
+    })
+    .expect("reconnect runs");
+    assert!(report.ok(), "{}", report.table());
+    let passes: Vec<(&str, usize)> = report
+        .passes
+        .iter()
+        .map(|p| (p.name.as_str(), p.ok))
+        .collect();
+    assert_eq!(
+        passes,
+        [("classic", 6), ("sasl2", 6), ("fast_first", 6), ("fast", 6)]
+    );
+    // After TLS: restart, SASL (2), restart, bind; SASL2 (2); FAST (1);
+    // each with the stream header's round trip first.
+    let trips: Vec<Option<u32>> = report.passes.iter().map(|p| p.round_trips_p50()).collect();
+    assert_eq!(trips, [Some(5), Some(3), Some(2), Some(2)]);
+
+    let report = perch_load::push::run(&perch_load::push::PushOptions {
+        perch,
+        accounts: 4,
+        senders: 2,
+        messages: 20,
+        latency_msgs: 4,
+        settle_seconds: 0.0,
+        step_timeout: Duration::from_secs(10),
+        print: false,
+        ..Default::default()
+    })
+    .expect("push runs");
+    assert!(report.ok(), "{}", report.table());
+    let counts: Vec<(u64, u64, u64)> = report
+        .phases
+        .iter()
+        .map(|p| (p.sent, p.notifications, p.counted_messages))
+        .collect();
+    assert_eq!(counts, [(4, 4, 4), (20, 20, 20)]);
+}
+
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "spawns the perch binary; under qemu-user the foreign binary cannot be exec'd"
+)]
 fn crash_loop_against_the_perch_binary() {
     let report = perch_load::crash::run(&CrashOptions {
         perch: PathBuf::from(env!("CARGO_BIN_EXE_perch")),

@@ -224,6 +224,13 @@ pub struct Conn {
     pub index: usize,
     /// Stream management's counts, once enabled (`Login::sm`) or resumed.
     pub sm: Option<sm::Counter>,
+    /// Round trips so far: writes that were followed by a read (a request
+    /// and the start of its answer; pipelined writes count once).
+    round_trips: u32,
+    /// `round_trips` when the TLS handshake ended (0 without TLS).
+    round_trips_at_tls: u32,
+    /// Something was written and no answer read yet.
+    awaiting: bool,
 }
 
 impl Conn {
@@ -267,6 +274,9 @@ impl Conn {
             jid: String::new(),
             index: 0,
             sm: None,
+            round_trips: 0,
+            round_trips_at_tls: 0,
+            awaiting: false,
         };
         if target.tls == TlsMode::Direct {
             conn.handshake(target).await?;
@@ -307,6 +317,8 @@ impl Conn {
         self.io = Io::Tls(Box::new(tls));
         self.buf.clear();
         self.framer.reset();
+        self.awaiting = false;
+        self.round_trips_at_tls = self.round_trips;
         Ok(())
     }
 
@@ -328,7 +340,14 @@ impl Conn {
         .await
     }
 
+    /// Round trips since the TLS handshake (since connecting, without
+    /// TLS): the exchanges a login needs once the channel is secure.
+    pub fn round_trips_after_tls(&self) -> u32 {
+        self.round_trips - self.round_trips_at_tls
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.awaiting = true;
         self.io
             .write_all(bytes)
             .await
@@ -358,7 +377,12 @@ impl Conn {
         match result {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(0)) => Poll::Ready(Err(ClientError::Closed("read"))),
-            Poll::Ready(Ok(n)) => Poll::Ready(Ok(n)),
+            Poll::Ready(Ok(n)) => {
+                if std::mem::take(&mut self.awaiting) {
+                    self.round_trips += 1;
+                }
+                Poll::Ready(Ok(n))
+            }
             Poll::Ready(Err(e)) => Poll::Ready(Err(ClientError::Io("read", e))),
         }
     }
@@ -705,6 +729,18 @@ impl Conn {
         login: &Login<'_>,
         features: &[u8],
     ) -> Result<(), ClientError> {
+        self.bind_resource(target, login.resource, features).await?;
+        self.after_bind(target, login, features).await
+    }
+
+    /// Resource binding (RFC 6120 §7) and, where the server still requires
+    /// it, the session iq: the session is ready after this.
+    pub async fn bind_resource(
+        &mut self,
+        target: &Target,
+        resource: &str,
+        features: &[u8],
+    ) -> Result<(), ClientError> {
         let conn = self;
         let t = target.step_timeout;
         if !has_child(features, "bind", NS_BIND) {
@@ -716,7 +752,7 @@ impl Conn {
         conn.send(
             format!(
                 "<iq type='set' id='bind1'><bind xmlns='{NS_BIND}'><resource>{}</resource></bind></iq>",
-                xml::escape(login.resource)
+                xml::escape(resource)
             )
             .as_bytes(),
         )
@@ -749,6 +785,18 @@ impl Conn {
             .await?;
             timeout(t, "session", conn.await_iq("sess1")).await?;
         }
+        Ok(())
+    }
+
+    /// Stream management, initial presence and a ping, once bound.
+    async fn after_bind(
+        &mut self,
+        target: &Target,
+        login: &Login<'_>,
+        features: &[u8],
+    ) -> Result<(), ClientError> {
+        let conn = self;
+        let t = target.step_timeout;
         if login.sm {
             if !has_child(features, "sm", NS_SM) {
                 return Err(ClientError::NotOffered(

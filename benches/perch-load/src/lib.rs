@@ -16,7 +16,10 @@
 //! stream-managed session whose connection was lost costs, and how fast
 //! clients resume). `chat --sm` chats with stream management (XEP-0198).
 //! `upload` puts a file through HTTP File Upload (XEP-0363) and gets it
-//! back. `--transport ws` runs the scenarios over XMPP over WebSocket
+//! back. `reconnect` starts a Perch binary and times logins the classic
+//! way, with SASL2 + Bind 2, and with a FAST token; `push` starts one and
+//! measures push notifications (XEP-0357) for offline accounts through an
+//! app server of its own. `--transport ws` runs the scenarios over XMPP over WebSocket
 //! (RFC 7395) instead of c2s over TCP; `--transport tcp,ws` runs them over
 //! both, one after the other, and sets the figures side by side.
 //!
@@ -29,6 +32,7 @@ pub mod base64;
 pub mod conn;
 pub mod crash;
 pub mod ctx;
+pub mod executor;
 pub mod floor;
 pub mod hibernate;
 pub mod histogram;
@@ -40,11 +44,14 @@ pub mod options;
 pub mod pep;
 pub mod pep_settings;
 pub mod procfs;
+pub mod push;
+pub mod reconnect;
 pub mod report;
 pub mod report_cells;
 pub mod rlimit;
 pub mod rng;
 pub mod sasl;
+pub mod sasl2;
 pub mod scenario;
 pub mod sink;
 pub mod sm;

@@ -12,6 +12,8 @@ use perch_load::mam::MAM_HELP;
 use perch_load::options::{self, OPTIONS_HELP, Scenario};
 use perch_load::pep::PEP_HELP;
 use perch_load::pep::provision::PEP_ROSTERS_HELP;
+use perch_load::push::{PUSH_HELP, PushOptions};
+use perch_load::reconnect::{RECONNECT_HELP, ReconnectOptions};
 use perch_load::soak::{SOAK_HELP, SoakOptions};
 use perch_load::{procfs, report};
 
@@ -30,6 +32,8 @@ Usage:
   perch-load soak [--perch PATH] [--connections N] [--seconds S] [options below]
   perch-load login-timing [--perch PATH] [--attempts N] [options below]
   perch-load hibernate [--perch PATH] [--clients N] [options below]
+  perch-load reconnect [--perch PATH] [--clients N] [options below]
+  perch-load push [--perch PATH] [--accounts N] [--messages N] [options below]
 
 Scenarios print one JSON line per phase on stdout and a table on stderr.
 `guess` measures how fast a password guesser has passwords checked, in
@@ -92,6 +96,22 @@ stream (the sessions wait to be resumed), reads the RSS again, then resumes
 every session on a new connection (SASL + <resume/>) in batches: RSS per
 session connected and hibernated, resumes/s; exit status 1 unless every
 session was resumed and answered a ping.
+`reconnect` starts the Perch binary --perch with --clients accounts
+(500) and logs each in, --concurrency at a time, the classic way (SASL
+with each --mech, restart, bind), then with SASL2 + Bind 2 asking for a
+FAST token (XEP-0388, 0386, 0484), then --reconnects times (4) with that
+token (HT-SHA-256-NONE) + Bind 2: per pass the set-up time (TCP connect
+to bound session; median, p95), the round trips after TLS, the server's
+CPU per login, and each pass against FAST as ratios; exit status 1 if a
+login failed.
+`push` starts the Perch binary --perch with [push] coalesce_secs = 0,
+--accounts offline accounts (200) registered for push (XEP-0357) to an
+app server that is one of its clients and answers every notification;
+--senders senders (20), one message in flight each, send --messages
+(5000) messages to them: notifications/s at the app server, message to
+notification latency, server CPU per notification; first a latency phase
+with one sender (--latency-msgs, 200). Exit status 1 unless every
+message was notified exactly once.
 `chat --sm` runs chat with stream management on every client.
 `--transport ws` runs a scenario's clients over XMPP over WebSocket (RFC
 7395) at ws://HOST:--http-port/xmpp-websocket instead of c2s over TCP;
@@ -115,7 +135,7 @@ fn main() -> ExitCode {
     let result = match cmd.as_str() {
         "help" | "--help" | "-h" => {
             print!(
-                "{USAGE}\n{OPTIONS_HELP}\n\n{MAM_HELP}\n\n{PEP_HELP}\n\n{PEP_ROSTERS_HELP}\n\n{CRASH_HELP}\n\n{SOAK_HELP}\n\n{LOGIN_TIMING_HELP}\n\n{HIBERNATE_HELP}\n"
+                "{USAGE}\n{OPTIONS_HELP}\n\n{MAM_HELP}\n\n{PEP_HELP}\n\n{PEP_ROSTERS_HELP}\n\n{CRASH_HELP}\n\n{SOAK_HELP}\n\n{LOGIN_TIMING_HELP}\n\n{HIBERNATE_HELP}\n\n{RECONNECT_HELP}\n\n{PUSH_HELP}\n"
             );
             return ExitCode::SUCCESS;
         }
@@ -133,6 +153,14 @@ fn main() -> ExitCode {
         },
         "hibernate" => match HibernateOptions::from_args(rest) {
             Ok(opts) => return hibernate(&opts),
+            Err(e) => return usage_error(&e),
+        },
+        "reconnect" => match ReconnectOptions::from_args(rest) {
+            Ok(opts) => return reconnect(&opts),
+            Err(e) => return usage_error(&e),
+        },
+        "push" => match PushOptions::from_args(rest) {
+            Ok(opts) => return push(&opts),
             Err(e) => return usage_error(&e),
         },
         "sink" => sink(rest),
@@ -202,6 +230,34 @@ fn hibernate(opts: &HibernateOptions) -> ExitCode {
     finish(
         "hibernate",
         perch_load::hibernate::run(opts).map(|r| (r.record().to_string(), r.table(), r.ok())),
+    )
+}
+
+fn reconnect(opts: &ReconnectOptions) -> ExitCode {
+    finish_records(
+        "reconnect",
+        perch_load::reconnect::run(opts).map(|r| (r.records("perch"), r.table(), r.ok())),
+    )
+}
+
+fn push(opts: &PushOptions) -> ExitCode {
+    finish_records(
+        "push",
+        perch_load::push::run(opts).map(|r| (r.records("perch"), r.table(), r.ok())),
+    )
+}
+
+/// `finish` for a command with several JSON records.
+fn finish_records(
+    command: &str,
+    outcome: Result<(Vec<perch_load::serde_json::Value>, String, bool), String>,
+) -> ExitCode {
+    finish(
+        command,
+        outcome.map(|(records, table, ok)| {
+            let lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+            (lines.join("\n"), table, ok)
+        }),
     )
 }
 

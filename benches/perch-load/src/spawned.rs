@@ -33,6 +33,8 @@ pub struct Settings {
     /// `[c2s] resume_queue_max` (`None`: Perch's default).
     pub resume_queue_max: Option<u32>,
     pub log_level: &'static str,
+    /// Tables appended as they are (e.g. `[push]` for `push`).
+    pub extra: String,
 }
 
 impl Default for Settings {
@@ -46,6 +48,7 @@ impl Default for Settings {
             resume_timeout_secs: None,
             resume_queue_max: None,
             log_level: "info",
+            extra: String::new(),
         }
     }
 }
@@ -166,6 +169,10 @@ fn generated_config(
     ));
     // No room rate limits: the tool's clients send as fast as they want.
     out.push_str("[muc]\nmessage_burst = 10000\nmessages_per_minute = 600000\n");
+    if !s.extra.is_empty() {
+        out.push('\n');
+        out.push_str(&s.extra);
+    }
     out
 }
 
@@ -449,6 +456,7 @@ mod tests {
             free_login_failures: Some(10_000),
             resume_timeout_secs: Some(3600),
             resume_queue_max: Some(2000),
+            extra: "[push]\ncoalesce_secs = 0\n".into(),
             ..Settings::default()
         };
         let c2s: SocketAddr = "127.0.0.1:20001".parse().expect("addr");
@@ -465,6 +473,7 @@ mod tests {
             "offline_max_messages = 100000",
             "messages_per_minute = 600000",
             "resume_timeout_secs = 3600\nresume_queue_max = 2000\n",
+            "\n[push]\ncoalesce_secs = 0\n",
         ] {
             assert!(text.contains(needle), "{needle} in\n{text}");
         }
