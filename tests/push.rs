@@ -422,6 +422,56 @@ fn an_error_from_the_app_server_disables_the_registration() {
     app.assert_quiet();
 }
 
+/// An app server on a domain that does not exist: the notification
+/// bounces (`remote-server-not-found`, the test's DNS answers nothing), and
+/// the bounce disables that registration; the one beside it stays.
+#[test]
+fn an_app_server_that_does_not_exist_is_disabled() {
+    let server = server("");
+    let mut app = AppServer::connect(&server);
+    let mut alice = phone(&server);
+    enable(&mut alice, "n1");
+    alice.send(&format!(
+        "<iq type='set' id='en-ghost'><enable xmlns='{NS_PUSH}' jid='push.nowhere.test' node='ghost'/></iq>"
+    ));
+    alice.try_iq_result("en-ghost").expect("push enabled");
+    let mut bob = login(&server, BOB, Some("pc"));
+    let iq = hibernate(alice, &mut bob, &mut app);
+    app.answer(&iq, None);
+    let mut left = Vec::new();
+    // The bounce comes once the lookup of push.nowhere.test has failed.
+    let deadline = Instant::now() + timeout();
+    let mut server = server;
+    while Instant::now() < deadline {
+        std::thread::sleep(scaled(Duration::from_millis(500)));
+        server = server
+            .restart_after(
+                TestOptions {
+                    accounts: Vec::new(),
+                    ..options("")
+                },
+                |dir| {
+                    let store = perch::store::Store::open(&dir.join("perch.redb"), 1 << 20)
+                        .expect("open the stopped server's store");
+                    left = store
+                        .push_registrations("alice@localhost")
+                        .expect("read the registrations")
+                        .into_iter()
+                        .map(|r| r.app)
+                        .collect();
+                },
+            )
+            .expect("restart");
+        if left.len() == 1 {
+            break;
+        }
+        // Restarted before the bounce: wake the notification again.
+        let mut bob = login(&server, BOB, Some("pc"));
+        chat(&mut bob, "again");
+    }
+    assert_eq!(left, vec![APP.to_string()]);
+}
+
 #[test]
 fn disable_stops_notifications_for_that_node() {
     let server = server("");
