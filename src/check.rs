@@ -155,7 +155,7 @@ fn configured_certificate(host: &HostConfig, cert: &Path, key: &Path, report: &m
         // Said once, as the error, not again among the warnings.
         check.warnings.retain(|w| !w.contains("does not cover"));
         report.errors.push(format!(
-            "host {}: the certificate {} does not name {0}, so clients will refuse to connect; configure a certificate for {0} (README: Let's Encrypt), or set allow_mismatched_certificate = true in this [[host]] if that is intended",
+            "host {}: the certificate {} does not name {0}, so clients will refuse to connect; configure a certificate for {0} (docs/install.md, step 5: certificate), or set allow_mismatched_certificate = true in this [[host]] if that is intended",
             host.domain,
             cert.display()
         ));

@@ -1,7 +1,8 @@
 //! Integration tests of the `perch` command-line binary: argument parsing,
 //! `perch check`, `perch user …`, `perch archive …` and `perch upload …`
 //! with and without a running server (the admin socket), `perch run`
-//! start-up failures, signals and shutdown.
+//! start-up failures, signals and shutdown; and the documentation kept
+//! true to the binary (`docs`: snippets, configuration keys, man page).
 //!
 //! Every test runs the real binary (`CARGO_BIN_EXE_perch`) in its own
 //! temporary directory with an explicit `--config` whose `data_dir` lies
@@ -17,6 +18,7 @@ mod archive;
 mod args_and_check;
 #[path = "../common/mod.rs"]
 mod common;
+mod docs;
 mod first_run;
 mod harness;
 mod invite;
