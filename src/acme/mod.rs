@@ -84,6 +84,12 @@ pub enum AcmeError {
 }
 
 impl AcmeError {
+    /// Whether the CA was not reached at all (no connection, no answer):
+    /// such a failure is retried within minutes, not hours.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, AcmeError::Connect { .. } | AcmeError::Timeout { .. })
+    }
+
     /// The wait the CA asked for, if it asked.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -105,7 +105,10 @@ impl Renewal {
                 return;
             }
         };
+        // Failures the CA saw (their back-off respects its rate limits),
+        // and attempts in a row that did not reach it at all.
         let mut failures = vec![0u32; self.targets.len()];
+        let mut unreachable = vec![0u32; self.targets.len()];
         let mut retry_at = vec![0u64; self.targets.len()];
         loop {
             let mut wake = unix_now() + MAX_RECHECK.as_secs();
@@ -130,12 +133,19 @@ impl Renewal {
                 match self.renew(&client, &key, target).await {
                     Ok(()) => {
                         failures[index] = 0;
+                        unreachable[index] = 0;
                         // Looked at again on the next round.
                         wake = wake.min(unix_now());
                     }
                     Err(err) => {
-                        failures[index] = failures[index].saturating_add(1);
-                        let wait = schedule::backoff(failures[index], err.retry_after());
+                        let wait = if err.is_unreachable() {
+                            unreachable[index] = unreachable[index].saturating_add(1);
+                            schedule::unreachable_backoff(unreachable[index])
+                        } else {
+                            unreachable[index] = 0;
+                            failures[index] = failures[index].saturating_add(1);
+                            schedule::backoff(failures[index], err.retry_after())
+                        };
                         retry_at[index] = unix_now() + wait.as_secs();
                         wake = wake.min(retry_at[index]);
                         log::warn!(

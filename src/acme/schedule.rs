@@ -7,6 +7,11 @@ const DAY_SECS: u64 = 24 * 60 * 60;
 /// failure, up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(60 * 60);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(DAY_SECS);
+/// The first wait when the CA could not be reached at all (no connection,
+/// no answer): nothing reached it, so no rate limit is at stake, and the
+/// likely cause passes soon (a Pi whose network is not up yet at boot).
+/// It doubles with each further such failure, up to [`FIRST_BACKOFF`].
+pub const FIRST_UNREACHABLE_BACKOFF: Duration = Duration::from_secs(60);
 
 /// The Unix time at which a certificate valid from `not_before` to
 /// `not_after` is renewed: `renew_days` before it expires, but never
@@ -27,6 +32,15 @@ pub fn backoff(failures: u32, retry_after: Option<Duration>) -> Duration {
         .saturating_mul(1u32 << doublings)
         .min(MAX_BACKOFF);
     wait.max(retry_after.unwrap_or_default())
+}
+
+/// The wait after the `attempts`-th attempt in a row that could not reach
+/// the CA (1 min, 2 min, 4 min, …, 1 h).
+pub fn unreachable_backoff(attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(16);
+    FIRST_UNREACHABLE_BACKOFF
+        .saturating_mul(1u32 << doublings)
+        .min(FIRST_BACKOFF)
 }
 
 /// "3 h", "1 day", "45 s": for log lines.
@@ -81,6 +95,17 @@ mod tests {
         // The CA's Retry-After wins when it is longer.
         assert_eq!(backoff(1, Some(hours(3))), hours(3));
         assert_eq!(backoff(3, Some(Duration::from_secs(5))), hours(4));
+    }
+
+    #[test]
+    fn an_unreachable_ca_is_tried_again_within_minutes() {
+        let minutes = |m: u64| Duration::from_secs(m * 60);
+        assert_eq!(unreachable_backoff(0), minutes(1));
+        assert_eq!(unreachable_backoff(1), minutes(1));
+        assert_eq!(unreachable_backoff(2), minutes(2));
+        assert_eq!(unreachable_backoff(6), minutes(32));
+        assert_eq!(unreachable_backoff(7), minutes(60));
+        assert_eq!(unreachable_backoff(u32::MAX), minutes(60));
     }
 
     #[test]
