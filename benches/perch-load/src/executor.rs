@@ -1,5 +1,5 @@
 //! The client executor of the commands that run outside a scenario's
-//! `Ctx` (`reconnect`, `push`): one `smol::Executor` driven by the calling
+//! `Ctx` (`hibernate`, `reconnect`, `push`): one `smol::Executor` driven by the calling
 //! thread and `threads - 1` helpers, for as long as `body` runs.
 
 use std::future::Future;

@@ -263,24 +263,10 @@ pub fn run(opts: &HibernateOptions) -> Result<HibernateReport, String> {
             opts.clients
         ));
     }
-    let ex = Arc::new(smol::Executor::new());
-    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
-    let mut helpers = Vec::new();
-    for i in 1..opts.threads.max(1) {
-        let (ex, stop) = (ex.clone(), stop_rx.clone());
-        helpers.push(
-            std::thread::Builder::new()
-                .name(format!("perch-load-{i}"))
-                .spawn(move || smol::block_on(ex.run(stop.recv())))
-                .map_err(|e| format!("starting a client thread: {e}"))?,
-        );
-    }
-    let result = smol::block_on(ex.run(measure(opts, &ex, limits.describe())));
-    drop(stop_tx);
-    for h in helpers {
-        let _ = h.join();
-    }
-    result
+    let descriptor_limit = limits.describe();
+    crate::executor::run_on(opts.threads, |ex| async move {
+        measure(opts, &ex, descriptor_limit).await
+    })
 }
 
 async fn measure(
